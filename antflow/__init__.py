@@ -4,6 +4,58 @@ Items flow through stages; each stage is a pool of workers running async tasks, 
 retries, backpressure, priorities, a StatusTracker event stream and polling dashboards.
 """
 
+from antflow.builder import PipelineBuilder
+from antflow.context import set_task_status
+from antflow.exceptions import AntFlowError, PipelineError, StageValidationError, TaskFailedError
+from antflow.observe import observe
+from antflow.pipeline import Pipeline
+from antflow.stage import Stage
+from antflow.tracker import StatusTracker
+from antflow.types import (
+    DashboardProtocol,
+    DashboardSnapshot,
+    ErrorSummary,
+    FailedItem,
+    PipelineResult,
+    PipelineStats,
+    StageInfo,
+    StageStats,
+    StatusEvent,
+    StatusType,
+    TaskEvent,
+    TaskEventType,
+    WorkerMetrics,
+    WorkerState,
+    WorkerStatus,
+)
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AntFlowError",
+    "DashboardProtocol",
+    "DashboardSnapshot",
+    "ErrorSummary",
+    "FailedItem",
+    "Pipeline",
+    "PipelineBuilder",
+    "PipelineError",
+    "PipelineResult",
+    "PipelineStats",
+    "Stage",
+    "StageInfo",
+    "StageStats",
+    "StageValidationError",
+    "StatusEvent",
+    "StatusTracker",
+    "StatusType",
+    "TaskEvent",
+    "TaskEventType",
+    "TaskFailedError",
+    "WorkerMetrics",
+    "WorkerState",
+    "WorkerStatus",
+    "__version__",
+    "observe",
+    "set_task_status",
+]

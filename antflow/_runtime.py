@@ -1,0 +1,160 @@
+"""The mutable state a running pipeline keeps per item, per stage and per worker.
+
+Counters are updated as events happen, so a snapshot reads them in O(stages + workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+from antflow._queue import StageQueue
+from antflow.stage import Stage, TaskFunc
+from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState, WorkerStatus
+
+if TYPE_CHECKING:
+    from antflow.tracker import EmitterBinding
+
+RECENT_ITEMS: Final = 8
+"""How many recently finished item ids each worker remembers."""
+
+
+class Entry:
+    """One fed item on its way through the stages."""
+
+    __slots__ = ("attempt", "item_id", "priority", "seq", "value")
+
+    def __init__(self, item_id: Any, seq: int, value: Any, priority: int) -> None:
+        self.item_id = item_id
+        self.seq = seq
+        self.value = value
+        """The current stage's input; replaced by each stage's output."""
+        self.priority = priority
+        self.attempt = 1
+        """The current stage attempt (per-stage retry), from 1."""
+
+
+class WorkerRecord:
+    """One worker: what it is doing and what it has done."""
+
+    __slots__ = (
+        "binding",
+        "current_task",
+        "entry",
+        "failed",
+        "held",
+        "last_active",
+        "name",
+        "paused_self",
+        "processed",
+        "recent",
+        "since",
+        "stage",
+        "status",
+        "task",
+        "total_time",
+        "wake",
+    )
+
+    def __init__(self, name: str, stage: StageRuntime) -> None:
+        self.name = name
+        self.stage = stage
+        self.status: WorkerStatus = "idle"
+        self.entry: Entry | None = None
+        """The item this worker holds (running it, or handing it to the next stage)."""
+        self.since: float | None = None
+        self.current_task: str | None = None
+        self.paused_self = False
+        self.held = False
+        """True when any pause (pipeline, stage, worker) or a shutdown holds this worker."""
+        self.wake: asyncio.Future[None] | None = None
+        self.processed = 0
+        self.failed = 0
+        self.total_time = 0.0
+        self.last_active: float | None = None
+        self.recent: deque[Any] = deque(maxlen=RECENT_ITEMS)
+        self.task: asyncio.Task[None] | None = None
+        self.binding: EmitterBinding | None = None
+
+    def state(self) -> WorkerState:
+        entry = self.entry
+        return WorkerState(
+            worker_name=self.name,
+            stage=self.stage.name,
+            status=self.status,
+            current_item_id=None if entry is None else entry.item_id,
+            processing_since=self.since,
+            current_task=self.current_task,
+            paused=self.held,
+        )
+
+    def metrics(self) -> WorkerMetrics:
+        return WorkerMetrics(
+            worker_name=self.name,
+            stage=self.stage.name,
+            items_processed=self.processed,
+            items_failed=self.failed,
+            total_processing_time=self.total_time,
+            last_active=self.last_active,
+            recent_items=tuple(self.recent),
+        )
+
+
+class StageRuntime:
+    """One stage while the pipeline exists: its queue, counters and workers."""
+
+    def __init__(self, stage: Stage, index: int) -> None:
+        self.stage = stage
+        self.index = index
+        self.name = stage.name
+        self.tasks: tuple[TaskFunc, ...] = tuple(stage.tasks)
+        self.task_names = stage.task_names
+        self.per_stage = stage.retry == "per_stage"
+        self.queue: StageQueue[Entry] = StageQueue(stage.capacity)
+        self.next: StageRuntime | None = None
+        limits = dict(stage.task_concurrency_limits)
+        # Shared by every worker of the stage, so the limit holds stage-wide.
+        self.semaphores: tuple[asyncio.Semaphore | None, ...] = tuple(
+            asyncio.Semaphore(limits[name]) if name in limits else None for name in self.task_names
+        )
+        self.workers = [WorkerRecord(f"{stage.name}-W{i}", self) for i in range(stage.workers)]
+        self.paused = False
+        self.in_progress = 0
+        self.completed = 0
+        self.failed = 0
+        self.skipped = 0
+        self.retrying = 0
+        self.task_seconds = 0.0
+        self.task_retries = 0
+        self.queued_binding: EmitterBinding | None = None
+        self.info = StageInfo(
+            name=stage.name,
+            workers=stage.workers,
+            task_names=self.task_names,
+            retry=(self.per_stage and "per_stage") or "per_task",
+            task_attempts=stage.task_attempts,
+            task_wait_seconds=float(stage.task_wait_seconds),
+            stage_attempts=stage.stage_attempts,
+            task_concurrency_limits=limits,
+            queue_capacity=stage.capacity,
+            worker_names=tuple(w.name for w in self.workers),
+            has_skip_if=stage.skip_if is not None,
+        )
+
+    def stats(self) -> StageStats:
+        return StageStats(
+            stage_name=self.name,
+            pending_items=len(self.queue),
+            in_progress_items=self.in_progress,
+            completed_items=self.completed,
+            failed_items=self.failed,
+            skipped_items=self.skipped,
+            retrying_items=self.retrying,
+            workers=len(self.workers),
+            busy_workers=sum(1 for w in self.workers if w.status == "busy"),
+            queue_capacity=self.queue.capacity,
+            paused=self.paused,
+            task_seconds=self.task_seconds,
+            task_retries=self.task_retries,
+        )

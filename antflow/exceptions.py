@@ -1,0 +1,29 @@
+"""Exceptions raised by antflow."""
+
+from __future__ import annotations
+
+
+class AntFlowError(Exception):
+    """Base class of every error antflow raises itself."""
+
+
+class PipelineError(AntFlowError):
+    """A pipeline was built or driven wrongly (no stages, started twice, unknown stage...)."""
+
+
+class StageValidationError(AntFlowError):
+    """A Stage's configuration is invalid; the message names the stage and the bad value."""
+
+
+class TaskFailedError(AntFlowError):
+    """A task failed for good (all attempts used).
+
+    Attributes:
+        task_name: The failing task function's name.
+        original_error: The exception the last attempt raised.
+    """
+
+    def __init__(self, task_name: str, original_error: BaseException) -> None:
+        super().__init__(f"task {task_name!r} failed: {original_error!r}")
+        self.task_name = task_name
+        self.original_error = original_error

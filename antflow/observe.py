@@ -1,0 +1,65 @@
+"""Observe every Pipeline that starts in the current context.
+
+A monitor (such as antflow-tui) wraps a user's ``main()`` in `observe(...)` and is told of
+each pipeline the moment it starts, before any item moves, so it can attach a tracker
+listener or a dashboard. Tasks created inside the block inherit the observer, as asyncio
+copies the context into every new task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from antflow.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+PipelineStarted = Callable[["Pipeline"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Observer:
+    on_start: PipelineStarted
+    suppress_displays: bool
+
+
+_observers: ContextVar[tuple[_Observer, ...]] = ContextVar("antflow_observers", default=())
+
+
+@contextmanager
+def observe(on_start: PipelineStarted, *, suppress_displays: bool = False) -> Iterator[None]:
+    """Call ``on_start(pipeline)`` whenever a Pipeline starts inside this block.
+
+    Args:
+        on_start: Called synchronously from `Pipeline.start()`, before workers run. It may
+            attach a monitor (`Pipeline.add_monitor`) or a tracker listener. If it raises,
+            the error is logged and the pipeline starts anyway.
+        suppress_displays: Do not draw the built-in dashboards (``progress=``,
+            ``dashboard=``) of pipelines started inside: the observer owns the screen.
+    """
+    token = _observers.set((*_observers.get(), _Observer(on_start, suppress_displays)))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
+def notify_started(pipeline: Pipeline) -> None:
+    for observer in _observers.get():
+        try:
+            observer.on_start(pipeline)
+        except Exception:
+            logger.exception(
+                "pipeline observer %r raised; the pipeline starts anyway", observer.on_start
+            )
+
+
+def displays_suppressed() -> bool:
+    """True when an observer owns the screen, so built-in dashboards must not draw."""
+    return any(observer.suppress_displays for observer in _observers.get())

@@ -1,0 +1,805 @@
+"""Pipeline: stages of worker pools, fed with items; lifecycle, control and accounting.
+
+Every item fed ends in exactly one of: completed (left the last stage, possibly skipped
+through it), failed (in some stage), or unfinished (a shutdown came first; listed by
+`get_unfinished_items`). Until then it is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from antflow import _history as h
+from antflow._monitor import Monitor
+from antflow._runtime import Entry, StageRuntime, WorkerRecord
+from antflow._worker import run_worker
+from antflow.exceptions import PipelineError
+from antflow.observe import displays_suppressed, notify_started
+from antflow.stage import Stage, TaskFunc, task_name
+from antflow.types import (
+    DashboardProtocol,
+    DashboardSnapshot,
+    ErrorSummary,
+    FailedItem,
+    PipelineResult,
+    PipelineStats,
+    WorkerMetrics,
+    WorkerState,
+)
+
+if TYPE_CHECKING:
+    from antflow.builder import PipelineBuilder
+    from antflow.tracker import StatusTracker
+
+logger = logging.getLogger(__name__)
+
+DashboardKind = Literal["compact", "detailed", "full"]
+Clock = Callable[[], float]
+
+_EPOCH_OFFSET = time.time() - time.perf_counter()
+_QUEUED_IDS_SHOWN = 5
+_STREAM_BUFFER = 1024
+
+
+def wall_clock(_offset: float = _EPOCH_OFFSET, _perf: Clock = time.perf_counter) -> float:
+    """Unix time that never goes backwards: a monotonic counter anchored at import."""
+    return _offset + _perf()
+
+
+@dataclass(slots=True)
+class _Failure:
+    entry: Entry
+    stage: StageRuntime
+    error: BaseException
+    attempts: int
+    timestamp: float
+
+
+class Pipeline:
+    """A multi-stage async pipeline with worker pools and retry strategies.
+
+    Args:
+        stages: The stages, in order; each item goes through every one.
+        collect_results: Keep each finished item's result for `results` and `run()`.
+        status_tracker: Records every item's status and history, and calls its callbacks.
+        clock: Returns the current Unix time; durations are differences of it (tests
+            inject a fake one).
+        sleep: Waits between task attempts (tests inject one that returns at once).
+
+    Raises:
+        PipelineError: no stages, a non-Stage, or two stages with the same name.
+        StageValidationError: a stage's configuration is invalid.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        collect_results: bool = True,
+        status_tracker: StatusTracker | None = None,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+    ) -> None:
+        stages = list(stages) if stages is not None else []
+        if not stages:
+            raise PipelineError("a Pipeline needs at least one Stage")
+        for position, stage in enumerate(stages):
+            if not isinstance(stage, Stage):
+                raise PipelineError(f"stage #{position + 1} is {stage!r}, not a Stage")
+            stage.validate()
+        names = [stage.name for stage in stages]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise PipelineError(f"stage names must be unique; repeated: {', '.join(duplicates)}")
+
+        self.stages = stages
+        self.collect_results = collect_results
+        self._tracker = status_tracker
+        self._clock: Clock = clock or wall_clock
+        self._sleep = sleep or asyncio.sleep
+
+        self._runtimes = [StageRuntime(stage, index) for index, stage in enumerate(stages)]
+        for current, following in zip(self._runtimes, self._runtimes[1:], strict=False):
+            current.next = following
+        self._by_name = {runtime.name: runtime for runtime in self._runtimes}
+        self._workers: dict[str, WorkerRecord] = {
+            worker.name: worker for runtime in self._runtimes for worker in runtime.workers
+        }
+        self._stage_infos = tuple(runtime.info for runtime in self._runtimes)
+
+        self._seq = 0
+        self._fed = 0
+        self._outstanding = 0
+        self._processed = 0
+        self._skipped_out = 0
+        self._failed_count = 0
+        self._failures: dict[Any, _Failure] = {}
+        self._unfinished: list[Any] = []
+        self._results: dict[int, PipelineResult] = {}
+        self._sorted_results: list[PipelineResult] | None = None
+        self._sink: asyncio.Queue[PipelineResult] | None = None
+        self._monitors: list[Monitor] = []
+        self._total_items: int | None = None
+
+        self._running = False
+        self._closing = False
+        self._stopping = False
+        self._paused = False
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._settle_waiters: list[asyncio.Future[None]] = []
+        self._force_stop: asyncio.Future[None] | None = None
+        self._stop_done: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ construction helpers
+
+    @classmethod
+    def create(cls) -> PipelineBuilder:
+        """A fluent builder: ``Pipeline.create().add("Fetch", fetch, workers=5).build()``."""
+        from antflow.builder import PipelineBuilder
+
+        return PipelineBuilder()
+
+    @classmethod
+    async def quick(
+        cls,
+        items: Sequence[Any],
+        tasks: TaskFunc | list[TaskFunc],
+        workers: int = 5,
+        retries: int = 3,
+        progress: bool = False,
+        dashboard: DashboardKind | None = None,
+    ) -> list[PipelineResult]:
+        """Run `tasks` over `items` in one call: one stage per task, named after it.
+
+        Args:
+            items: Items to process.
+            tasks: One task function, or a list of them (one stage each, in order).
+            workers: Workers per stage.
+            retries: Attempts per task.
+            progress: Show a progress bar.
+            dashboard: Show a built-in dashboard ("compact", "detailed", "full").
+
+        Returns:
+            The successful results, in input order.
+        """
+        task_list = list(tasks) if isinstance(tasks, list | tuple) else [tasks]
+        stages: list[Stage] = []
+        used: set[str] = set()
+        for position, task in enumerate(task_list):
+            name = task_name(task)
+            if name in used or name == "<lambda>":
+                name = f"{name if name != '<lambda>' else 'Stage'}{position + 1}"
+            used.add(name)
+            stages.append(Stage(name=name, workers=workers, tasks=[task], task_attempts=retries))
+        return await cls(stages).run(items, progress=progress, dashboard=dashboard)
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def status_tracker(self) -> StatusTracker | None:
+        """The tracker recording this pipeline's events (settable while not running)."""
+        return self._tracker
+
+    @status_tracker.setter
+    def status_tracker(self, tracker: StatusTracker | None) -> None:
+        if self._running:
+            raise PipelineError("cannot change the status tracker while the pipeline runs")
+        self._tracker = tracker
+
+    def add_monitor(self, display: DashboardProtocol, interval: float = 0.5) -> Callable[[], None]:
+        """Drive `display` (on_start/on_update/on_finish) on every run from now on.
+
+        For monitors such as antflow-tui that attach to pipelines they did not build.
+
+        Returns:
+            A function that detaches the display.
+        """
+        monitor = Monitor(display, interval)
+        self._monitors.append(monitor)
+
+        def remove() -> None:
+            if monitor in self._monitors:
+                self._monitors.remove(monitor)
+
+        return remove
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def results(self) -> list[PipelineResult]:
+        """Collected results of the items that went through, in input order."""
+        if self._sorted_results is None:
+            self._sorted_results = [self._results[seq] for seq in sorted(self._results)]
+        return list(self._sorted_results)
+
+    @property
+    def is_running(self) -> bool:
+        """True between `start()` and the end of `join()` or `shutdown()`."""
+        return self._running
+
+    @property
+    def paused(self) -> bool:
+        """True while the whole pipeline is paused."""
+        return self._paused
+
+    def get_stats(self) -> PipelineStats:
+        """Current pipeline-wide and per-stage counts."""
+        stage_stats = {runtime.name: runtime.stats() for runtime in self._runtimes}
+        return PipelineStats(
+            items_processed=self._processed,
+            items_failed=self._failed_count,
+            items_in_flight=self._outstanding,
+            queue_sizes={name: stats.pending_items for name, stats in stage_stats.items()},
+            stage_stats=stage_stats,
+            items_fed=self._fed,
+            items_skipped=self._skipped_out,
+            items_unfinished=len(self._unfinished),
+        )
+
+    def get_worker_names(self) -> dict[str, list[str]]:
+        """Worker names by stage: ``{"Fetch": ["Fetch-W0", ...], ...}``."""
+        return {runtime.name: [w.name for w in runtime.workers] for runtime in self._runtimes}
+
+    def get_worker_states(self) -> dict[str, WorkerState]:
+        """Each worker's current state, by name."""
+        return {name: worker.state() for name, worker in self._workers.items()}
+
+    def get_worker_metrics(self) -> dict[str, WorkerMetrics]:
+        """Each worker's metrics, by name."""
+        return {name: worker.metrics() for name, worker in self._workers.items()}
+
+    def get_worker_tasks(self) -> dict[str, asyncio.Task[None]]:
+        """Each running worker's asyncio task, by name (for live await stacks)."""
+        return {name: w.task for name, w in self._workers.items() if w.task and not w.task.done()}
+
+    def get_dashboard_snapshot(self) -> DashboardSnapshot:
+        """Everything a dashboard shows, in O(stages + workers)."""
+        return DashboardSnapshot(
+            worker_states=self.get_worker_states(),
+            worker_metrics=self.get_worker_metrics(),
+            pipeline_stats=self.get_stats(),
+            timestamp=self._clock(),
+            stages=self._stage_infos,
+            total_items=self._total_items,
+            paused=self._paused,
+            running=self._running,
+            stopping=self._stopping,
+            queued_ids={
+                runtime.name: tuple(e.item_id for e in runtime.queue.head(_QUEUED_IDS_SHOWN))
+                for runtime in self._runtimes
+            },
+        )
+
+    def get_error_summary(self) -> ErrorSummary:
+        """Failures by type and stage: the tracker's (with tracebacks) if there is one."""
+        if self._tracker is not None:
+            return self._tracker.get_error_summary()
+        failed = [
+            FailedItem(
+                item_id=f.entry.item_id,
+                error=str(f.error),
+                error_type=type(f.error).__name__,
+                stage=f.stage.name,
+                attempts=f.attempts,
+                timestamp=f.timestamp,
+                exception=f.error,
+            )
+            for f in self._failures.values()
+        ]
+        by_type: dict[str, int] = {}
+        by_stage: dict[str, int] = {}
+        for item in failed:
+            by_type[item.error_type] = by_type.get(item.error_type, 0) + 1
+            by_stage[item.stage] = by_stage.get(item.stage, 0) + 1
+        return ErrorSummary(len(failed), by_type, by_stage, failed)
+
+    def get_unfinished_items(self) -> list[Any]:
+        """Ids of items a shutdown left unfinished (queued or mid-stage when it came)."""
+        return list(self._unfinished)
+
+    def get_failed_input(self, item_id: Any) -> tuple[str, Any]:
+        """The stage a failed item failed in and the value it entered that stage with.
+
+        Raises:
+            KeyError: the item has not failed (or has been retried since).
+        """
+        failure = self._failures[item_id]
+        return failure.stage.name, failure.entry.value
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the workers; items fed from now on are processed at once.
+
+        Raises:
+            PipelineError: the pipeline is already running.
+        """
+        if self._running:
+            raise PipelineError("the pipeline is already running; join() or shutdown() it first")
+        notify_started(self)
+        loop = asyncio.get_running_loop()
+        tracker = self._tracker
+        for runtime in self._runtimes:
+            runtime.queue.reopen()
+            runtime.queued_binding = (
+                tracker._bind(runtime.name, None, runtime.task_names) if tracker else None
+            )
+            for worker in runtime.workers:
+                worker.binding = (
+                    tracker._bind(runtime.name, worker.name, runtime.task_names)
+                    if tracker
+                    else None
+                )
+        self._running = True
+        self._closing = False
+        self._stopping = False
+        self._force_stop = None
+        self._stop_done = None
+        self._update_holds()
+        for worker in self._workers.values():
+            worker.task = loop.create_task(run_worker(self, worker), name=f"antflow {worker.name}")
+        total = self._total_items if self._total_items is not None else 0
+        for monitor in list(self._monitors):
+            await monitor.start(self, total)
+
+    async def feed(
+        self, items: Iterable[Any], target_stage: str | None = None, priority: int = 100
+    ) -> None:
+        """Put items into a stage's queue (the first stage by default), waiting for room.
+
+        A dict item with an ``"id"`` key keeps that id (and, with a ``"value"`` key, passes
+        that value to the tasks); any other item's id is its sequence number.
+
+        Args:
+            items: The items.
+            target_stage: The stage to feed; None for the first.
+            priority: Lower runs first; equal priorities keep feed order.
+
+        Raises:
+            ValueError: `target_stage` names no stage, or `priority` is not an int.
+            PipelineError: the queue is full and the pipeline is not running, so feeding
+                would wait forever; or the pipeline is finishing.
+        """
+        runtime = self._target(target_stage)
+        self._check_priority(priority)
+        if isinstance(items, AsyncIterable) and not isinstance(items, Iterable):
+            raise TypeError("feed() got an async iterable; use feed_async() for those")
+        for item in items:
+            if not await self._feed_one(runtime, item, priority):
+                return
+
+    async def feed_async(
+        self, items: AsyncIterable[Any], target_stage: str | None = None, priority: int = 100
+    ) -> None:
+        """Like `feed`, for an async iterable."""
+        runtime = self._target(target_stage)
+        self._check_priority(priority)
+        async for item in items:
+            if not await self._feed_one(runtime, item, priority):
+                return
+
+    async def join(self) -> None:
+        """Wait until every fed item has finished, then stop the workers.
+
+        Returns early (with nothing left in flight) if `shutdown()` stops the run.
+        """
+        if not self._running:
+            return
+        while self._outstanding > 0 and not self._stopping:
+            await self._wait(self._idle_waiters)
+        if self._stopping or not self._running:
+            if self._stop_done is not None:
+                await asyncio.shield(self._stop_done)
+            return
+        self._closing = True
+        for runtime in self._runtimes:
+            runtime.queue.close()
+        for worker in self._workers.values():
+            _wake(worker.wake)
+        tasks = [w.task for w in self._workers.values() if w.task is not None]
+        await asyncio.gather(*tasks)
+        self._running = False
+        await self._stop_monitors()
+        if self._tracker is not None:
+            await self._tracker._drain()
+
+    async def run(
+        self,
+        items: Iterable[Any],
+        progress: bool = False,
+        dashboard: DashboardKind | None = None,
+        custom_dashboard: DashboardProtocol | None = None,
+        dashboard_update_interval: float = 0.5,
+    ) -> list[PipelineResult]:
+        """Start, feed `items`, wait for them all, and return the successful results.
+
+        Args:
+            items: The items.
+            progress: Show a minimal progress bar.
+            dashboard: Show a built-in dashboard: "compact", "detailed" or "full".
+            custom_dashboard: Drive your own `DashboardProtocol`.
+            dashboard_update_interval: Seconds between dashboard updates.
+
+        Returns:
+            Results of the items that went through every stage, in input order.
+
+        Raises:
+            ValueError: both `progress` and `dashboard`, or an unknown dashboard.
+        """
+        items = list(items) if not isinstance(items, Sequence) else items
+        display = self._make_display(progress, dashboard, custom_dashboard)
+        monitor = Monitor(display, dashboard_update_interval) if display is not None else None
+        if monitor is not None:
+            self._monitors.append(monitor)
+        self._total_items = self._fed + len(items)
+        try:
+            await self.start()
+            try:
+                await self.feed(items)
+                await self.join()
+            except BaseException:
+                if self._running:
+                    await self.shutdown(graceful=False)
+                raise
+        finally:
+            if monitor is not None and monitor in self._monitors:
+                self._monitors.remove(monitor)
+        return self.results if self.collect_results else []
+
+    async def stream(
+        self, items: Iterable[Any], progress: bool = False
+    ) -> AsyncIterator[PipelineResult]:
+        """Yield each item's result as it finishes (completion order), failures included.
+
+        A failed item's result has `error` set. Breaking out of the loop shuts the
+        pipeline down. Results are not kept in `results`.
+        """
+        items = list(items) if not isinstance(items, Sequence) else items
+        display = self._make_display(progress, None, None)
+        monitor = Monitor(display, 0.5) if display is not None else None
+        if monitor is not None:
+            self._monitors.append(monitor)
+        sink: asyncio.Queue[PipelineResult] = asyncio.Queue(_STREAM_BUFFER)
+        done = object()
+        collect, self.collect_results = self.collect_results, False
+        self._sink = sink
+        self._total_items = self._fed + len(items)
+
+        async def drive() -> None:
+            try:
+                await self.feed(items)
+                await self.join()
+            finally:
+                await sink.put(done)  # type: ignore[arg-type]
+
+        runner: asyncio.Task[None] | None = None
+        try:
+            await self.start()
+            runner = asyncio.get_running_loop().create_task(drive(), name="antflow stream")
+            while True:
+                result = await sink.get()
+                if result is done:
+                    break
+                yield result
+            await runner
+        finally:
+            self._sink = None
+            self.collect_results = collect
+            if runner is not None and not runner.done():
+                await self.shutdown(graceful=False)
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+            if monitor is not None and monitor in self._monitors:
+                self._monitors.remove(monitor)
+
+    async def shutdown(self, graceful: bool = True, timeout: float | None = None) -> None:
+        """Stop the run; whatever has not finished is listed by `get_unfinished_items()`.
+
+        Args:
+            graceful: Let items a worker is running finish first (no new item starts).
+                False cancels them at once.
+            timeout: With `graceful`, seconds to wait before cancelling what is left.
+        """
+        if self._stopping:
+            if not graceful:
+                _wake(self._force_stop)
+            if self._stop_done is not None:
+                await asyncio.shield(self._stop_done)
+            return
+        if not self._running:
+            self._abandon_queued()
+            return
+        loop = asyncio.get_running_loop()
+        self._stopping = True
+        self._stop_done = loop.create_future()
+        self._force_stop = loop.create_future()
+        try:
+            self._update_holds()
+            if graceful:
+                waiting = loop.create_task(self._settled())
+                try:
+                    await asyncio.wait(
+                        [waiting, self._force_stop],
+                        timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiting.cancel()
+            tasks = [w.task for w in self._workers.values() if w.task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._abandon_queued()
+            self._running = False
+            self._wake_all(self._idle_waiters)
+            await self._stop_monitors()
+            if graceful and self._tracker is not None:
+                await self._tracker._drain()
+        finally:
+            self._stopping = False
+            self._update_holds()
+            _wake(self._stop_done)
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._running:
+            await self.shutdown(graceful=exc_info[0] is None)
+
+    # ------------------------------------------------------------------ control
+
+    def pause(self, stage: str | None = None, worker: str | None = None) -> None:
+        """Pause the pipeline, one stage, or one worker.
+
+        A paused worker finishes the item it holds, then takes no new one until resumed.
+        Nothing is lost or counted twice.
+
+        Raises:
+            ValueError: both given, or an unknown stage or worker name.
+        """
+        self._set_paused(stage, worker, True)
+
+    def resume(self, stage: str | None = None, worker: str | None = None) -> None:
+        """Undo `pause` at the same level (no arguments: the pipeline-wide pause)."""
+        self._set_paused(stage, worker, False)
+
+    def is_paused(self, stage: str | None = None, worker: str | None = None) -> bool:
+        """Whether the pipeline (or that stage, or that worker) is paused at its own level."""
+        if worker is not None:
+            return self._worker_named(worker).paused_self
+        if stage is not None:
+            return self._target(stage).paused
+        return self._paused
+
+    def retry(self, item_id: Any) -> None:
+        """Feed a failed item's input back into the stage where it failed, under its id.
+
+        Its history continues and every count reflects the new outcome.
+
+        Raises:
+            PipelineError: the item has not failed, or the pipeline is not running.
+        """
+        failure = self._failures.get(item_id)
+        if failure is None:
+            raise PipelineError(f"item {item_id!r} has not failed, so there is nothing to retry")
+        if not self._running or self._closing or self._stopping:
+            raise PipelineError("the pipeline is not running; start() it before retrying items")
+        del self._failures[item_id]
+        runtime = failure.stage
+        entry = failure.entry
+        runtime.failed -= 1
+        self._failed_count -= 1
+        self._outstanding += 1
+        entry.attempt = 1
+        if self._tracker is not None:
+            self._tracker._record_status(
+                item_id, h.QUEUED, runtime.queued_binding, 1, self._clock()
+            )
+        runtime.queue.put_nowait(entry, entry.priority, force=True)
+
+    def failed_item_ids(self) -> list[Any]:
+        """Ids of the items whose latest outcome is a failure, oldest first."""
+        return list(self._failures)
+
+    # ------------------------------------------------------------------ internals
+
+    def _target(self, stage: str | None) -> StageRuntime:
+        if stage is None:
+            return self._runtimes[0]
+        runtime = self._by_name.get(stage)
+        if runtime is None:
+            known = ", ".join(repr(name) for name in self._by_name)
+            raise ValueError(f"no stage named {stage!r}; the stages are {known}")
+        return runtime
+
+    def _worker_named(self, name: str) -> WorkerRecord:
+        worker = self._workers.get(name)
+        if worker is None:
+            raise ValueError(f"no worker named {name!r}; see get_worker_names()")
+        return worker
+
+    @staticmethod
+    def _check_priority(priority: int) -> None:
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise ValueError(f"priority must be an int (lower runs first), got {priority!r}")
+
+    def _set_paused(self, stage: str | None, worker: str | None, paused: bool) -> None:
+        if stage is not None and worker is not None:
+            raise ValueError("pause/resume one stage or one worker, not both")
+        if worker is not None:
+            self._worker_named(worker).paused_self = paused
+        elif stage is not None:
+            self._target(stage).paused = paused
+        else:
+            self._paused = paused
+        self._update_holds()
+
+    def _update_holds(self) -> None:
+        newly_held = False
+        for runtime in self._runtimes:
+            for worker in runtime.workers:
+                held = self._stopping or self._paused or runtime.paused or worker.paused_self
+                if held and not worker.held:
+                    newly_held = True
+                worker.held = held
+                if not held:
+                    _wake(worker.wake)
+        if newly_held:
+            # Workers waiting for room downstream re-check: a held one hands its item on.
+            for runtime in self._runtimes:
+                runtime.queue.wake_putters()
+
+    async def _feed_one(self, runtime: StageRuntime, item: Any, priority: int) -> bool:
+        if self._stopping:
+            return False
+        if self._closing:
+            raise PipelineError("the pipeline is finishing (join() was called); cannot feed it")
+        queue = runtime.queue
+        while queue.full():
+            if not self._running:
+                raise PipelineError(
+                    f"feed() would wait forever: stage {runtime.name!r}'s queue is full "
+                    f"({queue.capacity} items) and the pipeline is not running; call start() "
+                    f"first, or raise the stage's queue_capacity"
+                )
+            await queue.wait_for_room()
+            if self._stopping:
+                return False
+        seq = self._seq
+        self._seq = seq + 1
+        if isinstance(item, dict) and "id" in item:
+            item_id = item["id"]
+            value = item["value"] if "value" in item else item
+        else:
+            item_id = seq
+            value = item
+        entry = Entry(item_id, seq, value, priority)
+        self._fed += 1
+        self._outstanding += 1
+        if self._tracker is not None:
+            self._tracker._record_status(
+                item_id, h.QUEUED, runtime.queued_binding, 1, self._clock()
+            )
+        queue.put_nowait(entry, priority)
+        return True
+
+    async def _item_done(self, entry: Entry, value: Any, skipped: bool) -> None:
+        result = PipelineResult(entry.item_id, value, entry.seq)
+        if self._sink is not None:
+            await self._sink.put(result)
+        self._processed += 1
+        if skipped:
+            self._skipped_out += 1
+        if self.collect_results:
+            self._results[entry.seq] = result
+            self._sorted_results = None
+        if self._tracker is not None:
+            self._tracker._item_finished(entry.item_id)
+        self._settle_one()
+
+    async def _item_failed(
+        self, entry: Entry, runtime: StageRuntime, error: BaseException, attempts: int, when: float
+    ) -> None:
+        if self._sink is not None:
+            await self._sink.put(
+                PipelineResult(
+                    entry.item_id, entry.value, entry.seq, {"stage": runtime.name}, error
+                )
+            )
+        self._failures.pop(entry.item_id, None)
+        self._failures[entry.item_id] = _Failure(entry, runtime, error, attempts, when)
+        self._failed_count += 1
+        self._settle_one()
+
+    def _settle_one(self) -> None:
+        self._outstanding -= 1
+        if self._outstanding <= 0:
+            self._wake_all(self._idle_waiters)
+
+    def _worker_settled(self) -> None:
+        self._wake_all(self._settle_waiters)
+
+    async def _settled(self) -> None:
+        while any(w.entry is not None for w in self._workers.values()):
+            await self._wait(self._settle_waiters)
+
+    def _abandon_queued(self) -> None:
+        """Account for every item still queued or held: it is now unfinished."""
+        abandoned: list[Entry] = []
+        for runtime in self._runtimes:
+            abandoned.extend(runtime.queue.drain())
+            runtime.in_progress = 0
+            runtime.retrying = 0
+            for worker in runtime.workers:
+                if worker.entry is not None:
+                    abandoned.append(worker.entry)
+                    worker.entry = None
+                worker.status = "idle"
+                worker.since = None
+                worker.current_task = None
+        self._unfinished.extend(entry.item_id for entry in abandoned)
+        self._outstanding -= len(abandoned)
+
+    async def _call_hook(
+        self, hook: Callable[..., Any], label: str, stage: str, *args: Any
+    ) -> None:
+        try:
+            result = hook(*args)
+            if result is not None and hasattr(result, "__await__"):
+                await result
+        except Exception:
+            logger.exception("%s of stage %r raised; the item is not affected", label, stage)
+
+    def _make_display(
+        self,
+        progress: bool,
+        dashboard: DashboardKind | None,
+        custom: DashboardProtocol | None,
+    ) -> DashboardProtocol | None:
+        if progress and dashboard:
+            raise ValueError("choose either progress=True or dashboard=..., not both")
+        if dashboard is not None and dashboard not in ("compact", "detailed", "full"):
+            raise ValueError(
+                f"unknown dashboard {dashboard!r}; use 'compact', 'detailed' or 'full'"
+            )
+        if custom is not None:
+            return custom
+        if not (progress or dashboard) or displays_suppressed():
+            return None
+        from antflow.display import make_builtin_display
+
+        return make_builtin_display("progress" if progress else dashboard)  # type: ignore[arg-type]
+
+    async def _stop_monitors(self) -> None:
+        results = self.results if self.collect_results else []
+        summary = self.get_error_summary()
+        for monitor in list(self._monitors):
+            if monitor.started:
+                monitor.started = False
+                await monitor.stop(self, results, summary)
+
+    async def _wait(self, waiters: list[asyncio.Future[None]]) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    @staticmethod
+    def _wake_all(waiters: list[asyncio.Future[None]]) -> None:
+        for waiter in waiters:
+            _wake(waiter)
+        waiters.clear()
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

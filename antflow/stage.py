@@ -1,0 +1,147 @@
+"""Stage: one step of a pipeline, its workers, tasks and retry policy, and its validation."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from antflow.exceptions import StageValidationError
+
+TaskFunc = Callable[..., Awaitable[Any]]
+
+_RETRY_POLICIES = ("per_task", "per_stage")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A step of the pipeline: a pool of `workers` running `tasks` on every item, in order.
+
+    Each task receives the previous task's return value (the first receives the stage's
+    input); the last task's return value goes to the next stage.
+    """
+
+    name: str
+    """Unique name; workers are called ``{name}-W0``, ``{name}-W1``, ..."""
+    workers: int
+    """How many items the stage runs at once."""
+    tasks: Sequence[TaskFunc]
+    """Async functions run on each item, in order."""
+    retry: str = "per_task"
+    """``per_task``: retry the failing task alone; ``per_stage``: re-queue the item and run
+    every task of the stage again."""
+    task_attempts: int = 3
+    """Attempts per task under ``per_task``."""
+    task_wait_seconds: float = 1.0
+    """Seconds between attempts of a task under ``per_task``."""
+    stage_attempts: int = 3
+    """Attempts of the whole stage under ``per_stage``."""
+    unpack_args: bool = False
+    """Call tasks as ``task(*value)`` for a tuple or list, ``task(**value)`` for a dict."""
+    task_concurrency_limits: Mapping[str, int] = field(default_factory=dict)
+    """At most this many concurrent runs of a task (by name) across the stage's workers."""
+    on_success: Callable[[Any, Any, dict[str, Any]], Any] | None = None
+    """Called as ``on_success(item_id, result, metadata)`` after the stage completes an item."""
+    on_failure: Callable[[Any, BaseException, dict[str, Any]], Any] | None = None
+    """Called as ``on_failure(item_id, error, metadata)`` when an item fails for good."""
+    skip_if: Callable[[Any], bool] | None = None
+    """When ``skip_if(value)`` is true the value passes to the next stage unchanged."""
+    queue_capacity: int | None = None
+    """Items the stage's queue holds before feeders wait; default 10 x workers."""
+
+    @property
+    def capacity(self) -> int:
+        """The effective queue capacity."""
+        return self.queue_capacity if self.queue_capacity is not None else 10 * self.workers
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """Each task's name, as task events and `task_concurrency_limits` use it."""
+        return tuple(task_name(task) for task in self.tasks)
+
+    def validate(self) -> None:
+        """Check the configuration.
+
+        Raises:
+            StageValidationError: naming the stage and the bad value.
+        """
+        label = f"Stage {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise StageValidationError(f"Stage name must be a non-empty string, got {self.name!r}")
+        if self.retry not in _RETRY_POLICIES:
+            raise StageValidationError(
+                f"{label}: retry must be 'per_task' or 'per_stage', got {self.retry!r}"
+            )
+        _require_positive_int(label, "workers", self.workers)
+        _require_positive_int(label, "task_attempts", self.task_attempts)
+        _require_positive_int(label, "stage_attempts", self.stage_attempts)
+        if self.queue_capacity is not None:
+            _require_positive_int(label, "queue_capacity", self.queue_capacity)
+        wait = self.task_wait_seconds
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
+            raise StageValidationError(
+                f"{label}: task_wait_seconds must be a number >= 0, got {wait!r}"
+            )
+        if isinstance(self.tasks, str | bytes) or not isinstance(self.tasks, Sequence):
+            raise StageValidationError(
+                f"{label}: tasks must be a list of async functions, got {self.tasks!r}"
+            )
+        if not self.tasks:
+            raise StageValidationError(f"{label}: tasks is empty; give it at least one task")
+        for position, task in enumerate(self.tasks):
+            _check_task(label, position, task)
+        names = self.task_names
+        for key, limit in dict(self.task_concurrency_limits).items():
+            if key not in names:
+                raise StageValidationError(
+                    f"{label}: task_concurrency_limits names {key!r}, which is not one of "
+                    f"its tasks ({', '.join(names)})"
+                )
+            _require_positive_int(label, f"task_concurrency_limits[{key!r}]", limit)
+        for hook in ("on_success", "on_failure", "skip_if"):
+            value = getattr(self, hook)
+            if value is not None and not callable(value):
+                raise StageValidationError(f"{label}: {hook} must be callable, got {value!r}")
+
+
+def task_name(task: Any) -> str:
+    """The name task events use for `task`: its ``__name__``, seen through partials."""
+    while isinstance(task, functools.partial):
+        task = task.func
+    name = getattr(task, "__name__", None)
+    return name if isinstance(name, str) else type(task).__name__
+
+
+def _require_positive_int(label: str, field_name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        shown = value if not isinstance(value, float) or math.isfinite(value) else str(value)
+        raise StageValidationError(f"{label}: {field_name} must be an integer >= 1, got {shown!r}")
+
+
+def _check_task(label: str, position: int, task: Any) -> None:
+    if not callable(task):
+        raise StageValidationError(
+            f"{label}: task #{position + 1} is not callable ({task!r}); give an async function"
+        )
+    target = task
+    while isinstance(target, functools.partial):
+        target = target.func
+    target = inspect.unwrap(target)
+    if inspect.ismethod(target):
+        target = target.__func__
+    plain_def = (
+        inspect.isfunction(target)
+        and target.__name__ != "<lambda>"
+        and not inspect.iscoroutinefunction(target)
+        # functools.wraps-style wrappers around coroutine functions, and functions
+        # flagged with inspect.markcoroutinefunction, return awaitables too.
+        and not getattr(target, "_is_coroutine_marker", None)
+    )
+    if plain_def:
+        raise StageValidationError(
+            f"{label}: task {task_name(task)!r} is a plain 'def' function; tasks must be "
+            f"'async def' (or return an awaitable). Write 'async def {task_name(task)}(...)'."
+        )
