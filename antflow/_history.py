@@ -1,9 +1,13 @@
-"""Compact per-item event history: two int64 words per event.
+"""Compact per-item event history: two float64 words per event.
 
 A full history of a 3-stage run is ~15 events per item; as dataclass instances that is
-~1.3 KB per item, so each item keeps an ``array('q')`` instead: word 0 holds the item's
-current status kind, then (code, microseconds) pairs. Events are rebuilt only when someone
-asks for them (`decode`).
+~1.3 KB per item, so each item keeps an ``array('d')`` instead: word 0 holds the item's
+current status kind, then (code, Unix time) pairs. Codes are integers below 2**53, which a
+double holds exactly, so timestamps need no conversion on the hot path.
+
+Events that happen together share a record: "in_progress + the first task starts", and
+"the last task completes + completed (+ queued at the next stage)". A successful one-task
+stage thus costs two records. Events are rebuilt only on request (`decode`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Final
 
 from antflow.types import STATUSES, TASK_EVENT_TYPES, StatusEvent, TaskEvent
 
-# Event kinds: the six statuses, then the four task event types.
+# Event kinds: the six statuses, the four task event types, then the combined records.
 QUEUED: Final = 0
 IN_PROGRESS: Final = 1
 COMPLETED: Final = 2
@@ -25,37 +29,46 @@ TASK_START: Final = 6
 TASK_COMPLETE: Final = 7
 TASK_RETRY: Final = 8
 TASK_FAIL: Final = 9
-TASK_KIND_BASE: Final = TASK_START
+BEGIN_PER_TASK: Final = 10
+"""in_progress, then attempt 1 of the first task starts."""
+BEGIN_PER_STAGE: Final = 11
+"""in_progress, then the first task starts with the stage attempt as its attempt."""
+FINISH: Final = 12
+"""The last task completes (its attempt in the record), then the stage completes."""
+FINISH_HANDOFF: Final = 13
+"""As FINISH, then the item is queued at the next stage (see `Successors`)."""
 NO_STATUS: Final = -1
 
 KIND_NAMES: Final = STATUSES + TASK_EVENT_TYPES
 KIND_OF: Final = {name: kind for kind, name in enumerate(STATUSES)}
-
-# Code layout, low bits first: kind 4 | stage 16 | worker 20 | task 12 | attempt 11.
-_STAGE_SHIFT: Final = 4
-_WORKER_SHIFT: Final = 20
-_TASK_SHIFT: Final = 40
-_ATTEMPT_SHIFT: Final = 52
-_MAX_ATTEMPT: Final = (1 << 11) - 1
-
-MICROS: Final = 1_000_000
+# Code layout, low bits first: kind 4 | stage 12 | worker 16 | task 10 | attempt 11 = 53
+# bits, the integers a double represents exactly.
+STAGE_SHIFT: Final = 4
+WORKER_SHIFT: Final = 16
+TASK_SHIFT: Final = 32
+ATTEMPT_SHIFT: Final = 42
+STAGE_MASK: Final = (1 << 12) - 1
+WORKER_MASK: Final = (1 << 16) - 1
+TASK_MASK: Final = (1 << 10) - 1
+MAX_ATTEMPT: Final = (1 << 11) - 1
+ATTEMPT_ONE: Final = 1 << ATTEMPT_SHIFT
 
 
 def base_code(stage_id: int, worker_id: int) -> int:
     """The part of a code fixed for one worker (or for no worker: `worker_id` 0)."""
-    return (stage_id << _STAGE_SHIFT) | (worker_id << _WORKER_SHIFT)
+    return (stage_id << STAGE_SHIFT) | (worker_id << WORKER_SHIFT)
 
 
 def attempt_bits(attempt: int) -> int:
-    return min(attempt, _MAX_ATTEMPT) << _ATTEMPT_SHIFT
+    return (attempt if attempt < MAX_ATTEMPT else MAX_ATTEMPT) << ATTEMPT_SHIFT
 
 
-def task_bits(task_id: int) -> int:
-    return task_id << _TASK_SHIFT
+_EMPTY_LOG: Final = array("d", (NO_STATUS,))
 
 
-def new_log() -> array[int]:
-    return array("q", (NO_STATUS,))
+def new_log() -> array[float]:
+    # Copying a one-word template is ~6x cheaper than building an array from a tuple.
+    return _EMPTY_LOG.__copy__()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +76,7 @@ class AttemptError:
     """The error of one failed attempt, kept for drill-down."""
 
     position: int
-    """Index of the event in the item's log that carried it."""
+    """Index of the record in the item's log that carried it."""
     exception: BaseException
     """The exception object."""
     traceback: str
@@ -73,9 +86,11 @@ class AttemptError:
 class NameTable:
     """Interns stage, worker and task names to small ids (0 means none)."""
 
-    __slots__ = ("_ids", "names")
+    __slots__ = ("_ids", "kind", "limit", "names")
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str, limit: int) -> None:
+        self.kind = kind
+        self.limit = limit
         self.names: list[str | None] = [None]
         self._ids: dict[str, int] = {}
 
@@ -84,72 +99,159 @@ class NameTable:
             return 0
         found = self._ids.get(name)
         if found is None:
-            found = self._ids[name] = len(self.names)
+            found = len(self.names)
+            if found > self.limit:
+                raise ValueError(
+                    f"a StatusTracker follows at most {self.limit:,} distinct {self.kind} names;"
+                    f" give each pipeline its own tracker"
+                )
+            self._ids[name] = found
             self.names.append(name)
         return found
 
 
+class Successors:
+    """Which stage follows which, so one record can say "queued at the next stage".
+
+    The first pipeline to register a stage name fixes its successor; a later pipeline
+    whose same-named stage leads elsewhere records its hand-offs separately instead.
+    """
+
+    __slots__ = ("_next",)
+
+    def __init__(self) -> None:
+        self._next: dict[int, int] = {}
+
+    def register(self, stage_id: int, next_stage_id: int) -> bool:
+        """Record that `next_stage_id` follows `stage_id`; False if another already does."""
+        return self._next.setdefault(stage_id, next_stage_id) == next_stage_id
+
+    def after(self, stage_id: int) -> int:
+        return self._next.get(stage_id, 0)
+
+
+@dataclass(slots=True)
+class _Record:
+    """One record's fields, unpacked."""
+
+    kind: int
+    stage_id: int
+    stage: str | None
+    worker: str | None
+    task_id: int
+    attempt: int
+    timestamp: float
+    error: BaseException | None
+
+
+class _Decoder:
+    """Turns records back into events, pairing task starts with their ends for durations."""
+
+    def __init__(
+        self, item_id: Any, stages: NameTable, tasks: NameTable, successors: Successors
+    ) -> None:
+        self.item_id = item_id
+        self.stages = stages
+        self.tasks = tasks
+        self.successors = successors
+        self.started: dict[tuple[int, int], float] = {}
+        self.stage_attempt = 1
+
+    def status(self, record: _Record, status: int, attempt: int) -> StatusEvent:
+        error = record.error if status in (FAILED, RETRYING) else None
+        return StatusEvent(
+            self.item_id,
+            record.stage,
+            STATUSES[status],
+            record.worker,
+            record.timestamp,
+            status_metadata(status, attempt, error),
+        )
+
+    def task(self, record: _Record, event_type: int, attempt: int) -> TaskEvent:
+        key = (record.task_id, attempt)
+        duration = None
+        if event_type == TASK_START:
+            self.started[key] = record.timestamp
+        elif key in self.started:
+            duration = record.timestamp - self.started.pop(key)
+        return TaskEvent(
+            self.item_id,
+            record.stage or "",
+            self.tasks.names[record.task_id] or "",
+            record.worker or "",
+            TASK_EVENT_TYPES[event_type - TASK_START],
+            attempt,
+            record.timestamp,
+            record.error if event_type in (TASK_RETRY, TASK_FAIL) else None,
+            duration,
+        )
+
+    def events(self, record: _Record) -> list[StatusEvent | TaskEvent]:
+        kind = record.kind
+        if kind in (BEGIN_PER_TASK, BEGIN_PER_STAGE):
+            self.stage_attempt = record.attempt
+            first_attempt = 1 if kind == BEGIN_PER_TASK else record.attempt
+            return [
+                self.status(record, IN_PROGRESS, record.attempt),
+                self.task(record, TASK_START, first_attempt),
+            ]
+        if kind in (FINISH, FINISH_HANDOFF):
+            events: list[StatusEvent | TaskEvent] = [
+                self.task(record, TASK_COMPLETE, record.attempt),
+                self.status(record, COMPLETED, self.stage_attempt),
+            ]
+            if kind == FINISH_HANDOFF:
+                next_stage = self.stages.names[self.successors.after(record.stage_id)]
+                events.append(
+                    StatusEvent(self.item_id, next_stage, "queued", None, record.timestamp, {})
+                )
+            return events
+        if kind < TASK_START:
+            if kind == IN_PROGRESS:
+                self.stage_attempt = record.attempt
+            return [self.status(record, kind, record.attempt)]
+        return [self.task(record, kind, record.attempt)]
+
+
 def decode(
     item_id: Any,
-    log: array[int],
+    log: array[float],
     errors: list[AttemptError] | None,
-    stages: NameTable,
-    workers: NameTable,
-    tasks: NameTable,
+    names: tuple[NameTable, NameTable, NameTable],
+    successors: Successors,
+    *,
+    epoch: float = 0.0,
 ) -> list[StatusEvent | TaskEvent]:
-    """Rebuild an item's events, oldest first, with errors and durations attached."""
-    by_position = {error.position: error for error in errors} if errors else {}
+    """Rebuild an item's events, oldest first, with errors and durations attached.
+
+    Args:
+        item_id: The item.
+        log: Its log.
+        errors: Its attempt errors (matched to records by position).
+        names: The stage, worker and task name tables.
+        successors: Which stage follows which.
+        epoch: Added to every timestamp (the recording clock's offset to Unix time).
+    """
+    stages, workers, tasks = names
+    by_position = {error.position: error.exception for error in errors} if errors else {}
+    decoder = _Decoder(item_id, stages, tasks, successors)
     events: list[StatusEvent | TaskEvent] = []
-    started: dict[tuple[int, int], float] = {}
     for position in range(1, len(log), 2):
-        code = log[position]
-        timestamp = log[position + 1] / MICROS
-        kind = code & 0xF
-        stage = stages.names[(code >> _STAGE_SHIFT) & 0xFFFF]
-        worker = workers.names[(code >> _WORKER_SHIFT) & 0xFFFFF]
-        attempt = code >> _ATTEMPT_SHIFT
-        error = by_position.get(position)
-        if kind < TASK_KIND_BASE:
-            events.append(
-                StatusEvent(
-                    item_id,
-                    stage,
-                    STATUSES[kind],
-                    worker,
-                    timestamp,
-                    status_metadata(kind, attempt, error.exception if error else None),
-                )
-            )
-            continue
-        task_id = (code >> _TASK_SHIFT) & 0xFFF
-        key = (task_id, attempt)
-        duration = None
-        if kind == TASK_START:
-            started[key] = timestamp
-        elif key in started:
-            duration = timestamp - started.pop(key)
-        events.append(
-            TaskEvent(
-                item_id,
-                stage or "",
-                tasks.names[task_id] or "",
-                worker or "",
-                TASK_EVENT_TYPES[kind - TASK_KIND_BASE],
-                attempt,
-                timestamp,
-                error.exception if error else None,
-                duration,
-            )
+        code = int(log[position])
+        stage_id = (code >> STAGE_SHIFT) & STAGE_MASK
+        record = _Record(
+            kind=code & 0xF,
+            stage_id=stage_id,
+            stage=stages.names[stage_id],
+            worker=workers.names[(code >> WORKER_SHIFT) & WORKER_MASK],
+            task_id=(code >> TASK_SHIFT) & TASK_MASK,
+            attempt=code >> ATTEMPT_SHIFT,
+            timestamp=log[position + 1] + epoch,
+            error=by_position.get(position),
         )
+        events.extend(decoder.events(record))
     return events
-
-
-def last_status_position(log: array[int]) -> int:
-    """Index of the newest status event's code in `log`, or 0 when there is none."""
-    for position in range(len(log) - 2, 0, -2):
-        if log[position] & 0xF < TASK_KIND_BASE:
-            return position
-    return 0
 
 
 def status_metadata(kind: int, attempt: int, error: BaseException | None) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow._queue import StageQueue
-from antflow.stage import Stage, TaskFunc
 from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState, WorkerStatus
 
 if TYPE_CHECKING:
+    from antflow.stage import Stage, TaskFunc
     from antflow.tracker import EmitterBinding
 
 RECENT_ITEMS: Final = 8
@@ -23,7 +23,7 @@ RECENT_ITEMS: Final = 8
 class Entry:
     """One fed item on its way through the stages."""
 
-    __slots__ = ("attempt", "item_id", "priority", "seq", "value")
+    __slots__ = ("attempt", "item_id", "log", "priority", "seq", "value")
 
     def __init__(self, item_id: Any, seq: int, value: Any, priority: int) -> None:
         self.item_id = item_id
@@ -33,6 +33,8 @@ class Entry:
         self.priority = priority
         self.attempt = 1
         """The current stage attempt (per-stage retry), from 1."""
+        self.log: Any = None
+        """The item's history in the pipeline's tracker, if it has one."""
 
 
 class WorkerRecord:
@@ -44,6 +46,7 @@ class WorkerRecord:
         "entry",
         "failed",
         "held",
+        "holding",
         "last_active",
         "name",
         "paused_self",
@@ -51,7 +54,6 @@ class WorkerRecord:
         "recent",
         "since",
         "stage",
-        "status",
         "task",
         "total_time",
         "wake",
@@ -60,10 +62,12 @@ class WorkerRecord:
     def __init__(self, name: str, stage: StageRuntime) -> None:
         self.name = name
         self.stage = stage
-        self.status: WorkerStatus = "idle"
+        self.holding = False
+        """True while the worker waits for a pause to end."""
         self.entry: Entry | None = None
         """The item this worker holds (running it, or handing it to the next stage)."""
         self.since: float | None = None
+        """When the worker began the current stage attempt; None when not running one."""
         self.current_task: str | None = None
         self.paused_self = False
         self.held = False
@@ -77,26 +81,33 @@ class WorkerRecord:
         self.task: asyncio.Task[None] | None = None
         self.binding: EmitterBinding | None = None
 
-    def state(self) -> WorkerState:
+    @property
+    def status(self) -> WorkerStatus:
+        # Derived rather than stored: two fewer writes per item on the hot path.
+        if self.since is not None:
+            return "busy"
+        return "paused" if self.holding else "idle"
+
+    def state(self, epoch: float) -> WorkerState:
         entry = self.entry
         return WorkerState(
             worker_name=self.name,
             stage=self.stage.name,
             status=self.status,
             current_item_id=None if entry is None else entry.item_id,
-            processing_since=self.since,
+            processing_since=None if self.since is None else self.since + epoch,
             current_task=self.current_task,
             paused=self.held,
         )
 
-    def metrics(self) -> WorkerMetrics:
+    def metrics(self, epoch: float) -> WorkerMetrics:
         return WorkerMetrics(
             worker_name=self.name,
             stage=self.stage.name,
             items_processed=self.processed,
             items_failed=self.failed,
             total_processing_time=self.total_time,
-            last_active=self.last_active,
+            last_active=None if self.last_active is None else self.last_active + epoch,
             recent_items=tuple(self.recent),
         )
 
@@ -111,6 +122,10 @@ class StageRuntime:
         self.tasks: tuple[TaskFunc, ...] = tuple(stage.tasks)
         self.task_names = stage.task_names
         self.per_stage = stage.retry == "per_stage"
+        self.skip_if = stage.skip_if
+        self.on_success = stage.on_success
+        self.on_failure = stage.on_failure
+        self.unpack_args = stage.unpack_args
         self.queue: StageQueue[Entry] = StageQueue(stage.capacity)
         self.next: StageRuntime | None = None
         limits = dict(stage.task_concurrency_limits)
@@ -118,14 +133,13 @@ class StageRuntime:
         self.semaphores: tuple[asyncio.Semaphore | None, ...] = tuple(
             asyncio.Semaphore(limits[name]) if name in limits else None for name in self.task_names
         )
+        self.simple = len(self.tasks) == 1 and not self.unpack_args and not limits
+        """One task, called plainly: the worker runs it without the general task loop."""
         self.workers = [WorkerRecord(f"{stage.name}-W{i}", self) for i in range(stage.workers)]
         self.paused = False
-        self.in_progress = 0
-        self.completed = 0
         self.failed = 0
         self.skipped = 0
         self.retrying = 0
-        self.task_seconds = 0.0
         self.task_retries = 0
         self.queued_binding: EmitterBinding | None = None
         self.info = StageInfo(
@@ -143,18 +157,22 @@ class StageRuntime:
         )
 
     def stats(self) -> StageStats:
+        # Per-worker counters are summed here, once per snapshot, instead of keeping
+        # stage-wide copies up to date on every item.
+        workers = self.workers
+        busy = sum(1 for w in workers if w.since is not None)
         return StageStats(
             stage_name=self.name,
             pending_items=len(self.queue),
-            in_progress_items=self.in_progress,
-            completed_items=self.completed,
+            in_progress_items=busy,
+            completed_items=sum(w.processed for w in workers),
             failed_items=self.failed,
             skipped_items=self.skipped,
             retrying_items=self.retrying,
             workers=len(self.workers),
-            busy_workers=sum(1 for w in self.workers if w.status == "busy"),
+            busy_workers=busy,
             queue_capacity=self.queue.capacity,
             paused=self.paused,
-            task_seconds=self.task_seconds,
+            task_seconds=sum(w.total_time for w in workers),
             task_retries=self.task_retries,
         )

@@ -1,7 +1,9 @@
 """One worker's loop: take an item, run the stage's tasks with retries, record, hand on.
 
-This is the engine's per-item path, so it avoids work per item: no task objects, no
-wrappers, no event objects unless someone listens; retries are a plain loop.
+This is the engine's per-item path. It creates no task objects, wrappers or event
+objects of its own (events only when someone listens), runs retries as a plain loop, and
+keeps the whole stage attempt in one coroutine frame: each extra await level costs about
+as much as a no-op task.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from antflow import _history as h
+from antflow._delivery import BACKLOG_LIMIT
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
-from antflow.tracker import BACKLOG_LIMIT
+from antflow.types import PipelineResult
 
 if TYPE_CHECKING:
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
@@ -27,50 +30,61 @@ async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
     queue = stage.queue
     while True:
         if worker.held:
+            if queue.closed:
+                return
             await _hold(worker)
             continue
-        try:
-            entry = await queue.get()
-        except QueueClosed:
-            return
-        if worker.held:
-            # Paused while waiting: hand the item back untouched, first in line.
-            queue.put_nowait(entry, entry.priority, force=True, front=True)
-            continue
+        if queue._size:
+            entry = queue.get_nowait()
+        else:
+            try:
+                entry = await queue.get()
+            except QueueClosed:
+                return
+            if worker.held:
+                # Paused while waiting: hand the item back untouched, first in line.
+                queue.put_nowait(entry, entry.priority, force=True, front=True)
+                continue
         worker.entry = entry
         await _process(pipeline, worker, stage, entry)
         worker.entry = None
         if pipeline._stopping:
             pipeline._worker_settled()
         tracker = pipeline._tracker
-        if tracker is not None and tracker._backlog > BACKLOG_LIMIT:
+        if tracker is not None and len(tracker._delivery.pending) > BACKLOG_LIMIT:
             await tracker._drain()
 
 
 async def _hold(worker: WorkerRecord) -> None:
-    worker.status = "paused"
+    worker.holding = True
     waiter = worker.wake = asyncio.get_running_loop().create_future()
     try:
         await waiter
     finally:
         worker.wake = None
-        worker.status = "idle"
+        worker.holding = False
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        self.error = error
+        self.attempts = attempts
 
 
 async def _process(
     pipeline: Pipeline, worker: WorkerRecord, stage: StageRuntime, entry: Entry
 ) -> None:
+    """Run one stage attempt of `entry` and settle it: hand on, re-queue or fail."""
     tracker = pipeline._tracker
     clock = pipeline._clock
+    epoch = pipeline._epoch
     item_id = entry.item_id
-    value = entry.value
     if entry.attempt > 1:
         stage.retrying -= 1
 
-    skip_if = stage.stage.skip_if
-    if skip_if is not None:
+    if stage.skip_if is not None:
         try:
-            skip = skip_if(value)
+            skip = stage.skip_if(entry.value)
             if inspect.isawaitable(skip):
                 skip = await skip
         except BaseException as exc:
@@ -83,28 +97,50 @@ async def _process(
         if skip:
             stage.skipped += 1
             if tracker is not None:
-                tracker._record_status(item_id, h.SKIPPED, worker.binding, entry.attempt, clock())
-            await _hand_on(pipeline, worker, stage, entry, value, skipped=True)
+                tracker._record_status(
+                    entry.log, item_id, h.SKIPPED, worker.binding, entry.attempt, clock() + epoch
+                )
+            await _hand_on(pipeline, worker, stage, entry, entry.value, skipped=True)
             return
 
     started = clock()
-    worker.status = "busy"
     worker.since = started
-    stage.in_progress += 1
     if tracker is not None:
-        tracker._record_status(item_id, h.IN_PROGRESS, worker.binding, entry.attempt, started)
+        tracker._record_begin(
+            entry.log, item_id, worker.binding, entry.attempt, stage.per_stage, started + epoch
+        )
     try:
-        result = await _run_tasks(pipeline, worker, stage, entry, value)
-    except _StageAttemptFailed as failure:
+        if stage.simple:
+            # One plain task: run it in this frame; only a failure needs the full loop.
+            awaitable = stage.tasks[0](entry.value)
+            try:
+                result = await awaitable
+                task_index, attempt, began = 0, entry.attempt, started
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+                    raise
+                result, task_index, attempt, began = await _run_tasks(
+                    pipeline, worker, stage, entry, started, first_failure=(exc, awaitable)
+                )
+        else:
+            result, task_index, attempt, began = await _run_tasks(
+                pipeline, worker, stage, entry, started
+            )
+    except _AttemptFailed as failure:
         finished = clock()
-        stage.in_progress -= 1
-        _settle(worker, stage, started, finished)
+        _settle(worker, started, finished)
         if stage.per_stage and entry.attempt < stage.stage.stage_attempts:
             entry.attempt += 1
             stage.retrying += 1
             if tracker is not None:
                 tracker._record_status(
-                    item_id, h.RETRYING, worker.binding, entry.attempt, finished, failure.error
+                    entry.log,
+                    item_id,
+                    h.RETRYING,
+                    worker.binding,
+                    entry.attempt,
+                    finished + epoch,
+                    failure.error,
                 )
             # Forced: the item already holds a place; it must never wait behind itself.
             stage.queue.put_nowait(entry, entry.priority, force=True)
@@ -114,16 +150,40 @@ async def _process(
         )
         return
     finished = clock()
-    stage.in_progress -= 1
-    stage.completed += 1
     worker.processed += 1
     worker.recent.append(item_id)
-    _settle(worker, stage, started, finished)
+    worker.total_time += finished - started
+    worker.last_active = finished
+    worker.since = worker.current_task = None
+    following = stage.next
+    # The common case hands the item straight on, recorded with the finish in one go.
+    direct = (
+        following is not None
+        and stage.on_success is None
+        and following.queue._size < following.queue.capacity
+    )
     if tracker is not None:
-        tracker._record_status(item_id, h.COMPLETED, worker.binding, entry.attempt, finished)
-    if stage.stage.on_success is not None:
+        tracker._record_finish(
+            entry.log,
+            item_id,
+            worker.binding,
+            task_index,
+            attempt,
+            finished + epoch,
+            finished - began,
+            direct,
+        )
+    if direct:
+        entry.value = result
+        entry.attempt = 1
+        following.queue.put_nowait(entry, entry.priority, force=True)  # type: ignore[union-attr]
+        return
+    if following is None and stage.on_success is None and pipeline._sink is None:
+        pipeline._complete(entry, result, False)
+        return
+    if stage.on_success is not None:
         await pipeline._call_hook(
-            stage.stage.on_success,
+            stage.on_success,
             "on_success",
             stage.name,
             item_id,
@@ -133,14 +193,151 @@ async def _process(
     await _hand_on(pipeline, worker, stage, entry, result, skipped=False)
 
 
-def _settle(worker: WorkerRecord, stage: StageRuntime, started: float, finished: float) -> None:
-    elapsed = finished - started
-    worker.total_time += elapsed
+async def _run_tasks(
+    pipeline: Pipeline,
+    worker: WorkerRecord,
+    stage: StageRuntime,
+    entry: Entry,
+    began: float,
+    first_failure: tuple[BaseException, Any] | None = None,
+) -> tuple[Any, int, int, float]:
+    """Run the stage's tasks in order, retrying per task when the policy says so.
+
+    Args:
+        first_failure: The error (and the object the task returned) of the first attempt
+            of the first task, when the caller already ran that attempt itself.
+
+    Returns:
+        The last task's output, its index, its attempt number and when that attempt began.
+
+    Raises:
+        _AttemptFailed: a task failed for good in this stage attempt.
+    """
+    tracker = pipeline._tracker
+    clock = pipeline._clock
+    epoch = pipeline._epoch
+    binding = worker.binding
+    item_id = entry.item_id
+    value = entry.value
+    tasks = stage.tasks
+    last = len(tasks) - 1
+    per_stage = stage.per_stage
+    max_attempts = 1 if per_stage else stage.stage.task_attempts
+    index = 0
+    attempt = 1
+    failure = first_failure
+    while True:
+        if failure is None:
+            awaitable: Any = None
+            try:
+                if stage.unpack_args:
+                    awaitable = _call_unpacked(tasks[index], value)
+                else:
+                    awaitable = tasks[index](value)
+                semaphore = stage.semaphores[index]
+                if semaphore is None:
+                    output = await awaitable
+                else:
+                    async with semaphore:
+                        output = await awaitable
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+                    raise
+                failure = (exc, awaitable)
+        if failure is not None:
+            ended = clock()
+            error = _explain(failure[0], failure[1], stage.task_names[index])
+            failure = None
+            shown_attempt = entry.attempt if per_stage else attempt
+            more_tries = attempt < max_attempts
+            will_retry = more_tries or (per_stage and entry.attempt < stage.stage.stage_attempts)
+            if will_retry:
+                stage.task_retries += 1
+            if tracker is not None:
+                tracker._record_task(
+                    entry.log,
+                    item_id,
+                    h.TASK_RETRY if will_retry else h.TASK_FAIL,
+                    binding,
+                    index,
+                    shown_attempt,
+                    ended + epoch,
+                    ended - began,
+                    error,
+                )
+            if not more_tries:
+                raise _AttemptFailed(error, shown_attempt)
+            attempt += 1
+            if stage.stage.task_wait_seconds:
+                await pipeline._sleep(stage.stage.task_wait_seconds)
+            began = clock()
+            if tracker is not None:
+                tracker._record_task(
+                    entry.log, item_id, h.TASK_START, binding, index, attempt, began + epoch
+                )
+            continue
+        if index == last:
+            return output, index, entry.attempt if per_stage else attempt, began
+        ended = clock()
+        if tracker is not None:
+            shown_attempt = entry.attempt if per_stage else attempt
+            tracker._record_task(
+                entry.log,
+                item_id,
+                h.TASK_COMPLETE,
+                binding,
+                index,
+                shown_attempt,
+                ended + epoch,
+                ended - began,
+            )
+            tracker._record_task(
+                entry.log,
+                item_id,
+                h.TASK_START,
+                binding,
+                index + 1,
+                entry.attempt if per_stage else 1,
+                ended + epoch,
+            )
+        value = output
+        index += 1
+        attempt = 1
+        began = ended
+
+
+def _call_unpacked(task: Any, value: Any) -> Any:
+    if isinstance(value, dict):
+        return task(**value)
+    if isinstance(value, tuple | list):
+        return task(*value)
+    return task(value)
+
+
+def _explain(error: BaseException, awaitable: Any, name: str) -> BaseException:
+    """Name the task when it returned something that cannot be awaited."""
+    if (
+        isinstance(error, TypeError)
+        and awaitable is not None
+        and not inspect.isawaitable(awaitable)
+    ):
+        return TypeError(
+            f"task {name!r} returned {type(awaitable).__name__}, not an awaitable; "
+            f"define it with 'async def'"
+        )
+    return error
+
+
+def _cancelled_from_outside() -> bool:
+    """True when the CancelledError is this worker being cancelled, not a task's own."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+def _settle(worker: WorkerRecord, started: float, finished: float) -> None:
+    worker.total_time += finished - started
     worker.last_active = finished
-    worker.status = "idle"
-    worker.since = None
-    worker.current_task = None
-    stage.task_seconds += elapsed
+    worker.since = worker.current_task = None
 
 
 async def _fail(
@@ -156,16 +353,22 @@ async def _fail(
     stage.failed += 1
     worker.failed += 1
     worker.recent.append(entry.item_id)
-    worker.status = "idle"
-    worker.since = None
-    worker.current_task = None
+    worker.since = worker.current_task = None
     tracker = pipeline._tracker
     if tracker is not None:
-        tracker._record_status(entry.item_id, h.FAILED, worker.binding, attempts, finished, error)
+        tracker._record_status(
+            entry.log,
+            entry.item_id,
+            h.FAILED,
+            worker.binding,
+            attempts,
+            finished + pipeline._epoch,
+            error,
+        )
     await pipeline._item_failed(entry, stage, error, attempts, finished)
-    if stage.stage.on_failure is not None:
+    if stage.on_failure is not None:
         await pipeline._call_hook(
-            stage.stage.on_failure,
+            stage.on_failure,
             "on_failure",
             stage.name,
             entry.item_id,
@@ -190,124 +393,30 @@ async def _hand_on(
 ) -> None:
     following = stage.next
     if following is None:
-        await pipeline._item_done(entry, value, skipped)
+        if pipeline._sink is not None:
+            # Into the stream before counting: a cancelled put leaves it unfinished.
+            await pipeline._sink.put(PipelineResult(entry.item_id, value, entry.seq))
+        pipeline._complete(entry, value, skipped)
         return
-    entry.value = value
-    entry.attempt = 1
     queue = following.queue
     # Backpressure: wait for room downstream, unless a pause or shutdown holds this
     # worker; then the item goes in over capacity so in-flight work can settle.
     while queue.full() and not worker.held:
         await queue.wait_for_room()
+    _put_downstream(pipeline, following, entry, value)
+
+
+def _put_downstream(pipeline: Pipeline, following: StageRuntime, entry: Entry, value: Any) -> None:
+    entry.value = value
+    entry.attempt = 1
     tracker = pipeline._tracker
     if tracker is not None:
         tracker._record_status(
-            entry.item_id, h.QUEUED, following.queued_binding, 1, pipeline._clock()
+            entry.log,
+            entry.item_id,
+            h.QUEUED,
+            following.queued_binding,
+            1,
+            pipeline._clock() + pipeline._epoch,
         )
-    queue.put_nowait(entry, entry.priority, force=True)
-
-
-class _StageAttemptFailed(Exception):
-    def __init__(self, error: BaseException, attempts: int) -> None:
-        self.error = error
-        self.attempts = attempts
-
-
-def _cancelled_from_outside() -> bool:
-    """True when the CancelledError is this worker being cancelled, not a task's own."""
-    task = asyncio.current_task()
-    return task is None or task.cancelling() > 0
-
-
-async def _run_tasks(
-    pipeline: Pipeline, worker: WorkerRecord, stage: StageRuntime, entry: Entry, value: Any
-) -> Any:
-    tracker = pipeline._tracker
-    clock = pipeline._clock
-    binding = worker.binding
-    item_id = entry.item_id
-    config = stage.stage
-    unpack = config.unpack_args
-    per_stage = stage.per_stage
-    max_attempts = 1 if per_stage else config.task_attempts
-    names = stage.task_names
-    for index, task in enumerate(stage.tasks):
-        semaphore = stage.semaphores[index]
-        attempt = 1
-        while True:
-            began = clock()
-            if tracker is not None:
-                tracker._record_task(
-                    item_id, h.TASK_START, binding, index, names[index], attempt, began
-                )
-            try:
-                if semaphore is None:
-                    output = await _call(task, value, unpack, names[index])
-                else:
-                    async with semaphore:
-                        output = await _call(task, value, unpack, names[index])
-            except BaseException as exc:
-                if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
-                    raise
-                ended = clock()
-                shown_attempt = entry.attempt if per_stage else attempt
-                will_retry = attempt < max_attempts or (
-                    per_stage and entry.attempt < config.stage_attempts
-                )
-                if tracker is not None:
-                    tracker._record_task(
-                        item_id,
-                        h.TASK_RETRY if will_retry else h.TASK_FAIL,
-                        binding,
-                        index,
-                        names[index],
-                        shown_attempt,
-                        ended,
-                        ended - began,
-                        exc,
-                    )
-                if attempt < max_attempts:
-                    stage.task_retries += 1
-                    attempt += 1
-                    if config.task_wait_seconds:
-                        await pipeline._sleep(config.task_wait_seconds)
-                    continue
-                if per_stage and will_retry:
-                    stage.task_retries += 1
-                raise _StageAttemptFailed(exc, shown_attempt) from None
-            if tracker is not None:
-                ended = clock()
-                tracker._record_task(
-                    item_id,
-                    h.TASK_COMPLETE,
-                    binding,
-                    index,
-                    names[index],
-                    attempt,
-                    ended,
-                    ended - began,
-                )
-            value = output
-            break
-    return value
-
-
-async def _call(task: Any, value: Any, unpack: bool, name: str) -> Any:
-    if unpack:
-        if isinstance(value, dict):
-            awaitable = task(**value)
-        elif isinstance(value, tuple | list):
-            awaitable = task(*value)
-        else:
-            awaitable = task(value)
-    else:
-        awaitable = task(value)
-    try:
-        return await awaitable
-    except TypeError:
-        if not inspect.isawaitable(awaitable):
-            raise TypeError(
-                f"task {name!r} returned {type(awaitable).__name__}, not an awaitable; "
-                f"define it with 'async def'"
-            ) from None
-        raise
+    following.queue.put_nowait(entry, entry.priority, force=True)

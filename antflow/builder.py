@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from antflow.exceptions import PipelineError
@@ -10,6 +9,8 @@ from antflow.pipeline import Pipeline
 from antflow.stage import Stage, TaskFunc
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from antflow.tracker import StatusTracker
     from antflow.types import PipelineResult
 

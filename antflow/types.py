@@ -8,11 +8,12 @@ Snapshots and summaries are frozen: a dashboard may keep, diff and pass them on.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from antflow.pipeline import Pipeline
 
 StatusType = Literal["queued", "in_progress", "completed", "failed", "retrying", "skipped"]

@@ -1,0 +1,86 @@
+"""Deliver tracker events: listeners synchronously, user callbacks in order on one task.
+
+User callbacks may be slow or async; running them on a single dispatcher task keeps them
+in event order without making workers wait, until the backlog passes `BACKLOG_LIMIT`
+(then workers wait for it, so a slow callback costs speed, never unbounded memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any, Final
+
+logger = logging.getLogger("antflow.tracker")
+
+BACKLOG_LIMIT: Final = 10_000
+_LOGGED_FAILURES_PER_CALLBACK: Final = 5
+
+Listener = Callable[[Any], None]
+
+
+class Delivery:
+    """Fans events out to listeners and queues them for user callbacks."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Listener] = []
+        self.pending: deque[tuple[Callable[[Any], Any], Any]] = deque()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._failures: Counter[str] = Counter()
+
+    def send(self, callback: Callable[[Any], Any] | None, event: Any) -> None:
+        """Give `event` to every listener now, and queue it for `callback`."""
+        if self.listeners:
+            for listener in tuple(self.listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    logger.exception("StatusTracker listener %r raised; detaching it", listener)
+                    if listener in self.listeners:
+                        self.listeners.remove(listener)
+        if callback is not None:
+            self.pending.append((callback, event))
+            if self._dispatcher is None:
+                self._dispatcher = asyncio.get_running_loop().create_task(
+                    self._dispatch(), name="antflow tracker callbacks"
+                )
+
+    async def drain(self) -> None:
+        """Wait until every queued callback has run."""
+        while self._dispatcher is not None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(waiter)
+            await waiter
+
+    async def _dispatch(self) -> None:
+        pending = self.pending
+        try:
+            while pending:
+                callback, event = pending.popleft()
+                try:
+                    result = callback(event)
+                    if result is not None:
+                        await result
+                except Exception:
+                    self._report(callback)
+                if not pending:
+                    # Let a burst of events arrive before this task exits.
+                    await asyncio.sleep(0)
+        finally:
+            self._dispatcher = None
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _report(self, callback: Callable[[Any], Any]) -> None:
+        name = getattr(callback, "__qualname__", repr(callback))
+        self._failures[name] += 1
+        count = self._failures[name]
+        if count <= _LOGGED_FAILURES_PER_CALLBACK:
+            logger.exception("StatusTracker callback %s raised; the pipeline carries on", name)
+        if count == _LOGGED_FAILURES_PER_CALLBACK:
+            logger.error("StatusTracker callback %s keeps raising; not logging it again", name)
