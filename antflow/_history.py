@@ -134,6 +134,7 @@ class Successors:
 class _Record:
     """One record's fields, unpacked."""
 
+    item_id: Any
     kind: int
     stage_id: int
     stage: str | None
@@ -142,15 +143,14 @@ class _Record:
     attempt: int
     timestamp: float
     error: BaseException | None
+    duration: float | None = None
+    """The task attempt's duration when the record came with it (live tails)."""
 
 
 class _Decoder:
     """Turns records back into events, pairing task starts with their ends for durations."""
 
-    def __init__(
-        self, item_id: Any, stages: NameTable, tasks: NameTable, successors: Successors
-    ) -> None:
-        self.item_id = item_id
+    def __init__(self, stages: NameTable, tasks: NameTable, successors: Successors) -> None:
         self.stages = stages
         self.tasks = tasks
         self.successors = successors
@@ -160,7 +160,7 @@ class _Decoder:
     def status(self, record: _Record, status: int, attempt: int) -> StatusEvent:
         error = record.error if status in (FAILED, RETRYING) else None
         return StatusEvent(
-            self.item_id,
+            record.item_id,
             record.stage,
             STATUSES[status],
             record.worker,
@@ -175,8 +175,10 @@ class _Decoder:
             self.started[key] = record.timestamp
         elif key in self.started:
             duration = record.timestamp - self.started.pop(key)
+        if event_type != TASK_START and record.duration is not None:
+            duration = record.duration
         return TaskEvent(
-            self.item_id,
+            record.item_id,
             record.stage or "",
             self.tasks.names[record.task_id] or "",
             record.worker or "",
@@ -204,7 +206,7 @@ class _Decoder:
             if kind == FINISH_HANDOFF:
                 next_stage = self.stages.names[self.successors.after(record.stage_id)]
                 events.append(
-                    StatusEvent(self.item_id, next_stage, "queued", None, record.timestamp, {})
+                    StatusEvent(record.item_id, next_stage, "queued", None, record.timestamp, {})
                 )
             return events
         if kind < TASK_START:
@@ -214,16 +216,38 @@ class _Decoder:
         return [self.task(record, kind, record.attempt)]
 
 
+def unpack(
+    item_id: Any,
+    code: int,
+    timestamp: float,
+    names: tuple[NameTable, NameTable, NameTable],
+    error: BaseException | None = None,
+    duration: float | None = None,
+) -> _Record:
+    stages, workers, _ = names
+    stage_id = (code >> STAGE_SHIFT) & STAGE_MASK
+    return _Record(
+        item_id=item_id,
+        kind=code & 0xF,
+        stage_id=stage_id,
+        stage=stages.names[stage_id],
+        worker=workers.names[(code >> WORKER_SHIFT) & WORKER_MASK],
+        task_id=(code >> TASK_SHIFT) & TASK_MASK,
+        attempt=code >> ATTEMPT_SHIFT,
+        timestamp=timestamp,
+        error=error,
+        duration=duration,
+    )
+
+
 def decode(
     item_id: Any,
     log: array[float],
     errors: list[AttemptError] | None,
     names: tuple[NameTable, NameTable, NameTable],
     successors: Successors,
-    *,
-    epoch: float = 0.0,
 ) -> list[StatusEvent | TaskEvent]:
-    """Rebuild an item's events, oldest first, with errors and durations attached.
+    """Rebuild an item's events from its log, oldest first, errors and durations attached.
 
     Args:
         item_id: The item.
@@ -231,26 +255,35 @@ def decode(
         errors: Its attempt errors (matched to records by position).
         names: The stage, worker and task name tables.
         successors: Which stage follows which.
-        epoch: Added to every timestamp (the recording clock's offset to Unix time).
     """
-    stages, workers, tasks = names
     by_position = {error.position: error.exception for error in errors} if errors else {}
-    decoder = _Decoder(item_id, stages, tasks, successors)
+    decoder = _Decoder(names[0], names[2], successors)
     events: list[StatusEvent | TaskEvent] = []
     for position in range(1, len(log), 2):
-        code = int(log[position])
-        stage_id = (code >> STAGE_SHIFT) & STAGE_MASK
-        record = _Record(
-            kind=code & 0xF,
-            stage_id=stage_id,
-            stage=stages.names[stage_id],
-            worker=workers.names[(code >> WORKER_SHIFT) & WORKER_MASK],
-            task_id=(code >> TASK_SHIFT) & TASK_MASK,
-            attempt=code >> ATTEMPT_SHIFT,
-            timestamp=log[position + 1] + epoch,
-            error=by_position.get(position),
+        record = unpack(
+            item_id, int(log[position]), log[position + 1], names, by_position.get(position)
         )
         events.extend(decoder.events(record))
+    return events
+
+
+RawRecord = tuple[Any, int, float, "float | None", "BaseException | None"]
+"""(item id, code, timestamp, duration, error): one record as a live tail receives it."""
+
+EVENTS_IN_RECORD: Final = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3)
+"""How many events a record of each kind stands for."""
+
+
+def decode_raw(
+    records: list[RawRecord],
+    names: tuple[NameTable, NameTable, NameTable],
+    successors: Successors,
+) -> list[StatusEvent | TaskEvent]:
+    """Rebuild events from raw records of many items, in the order they were recorded."""
+    decoder = _Decoder(names[0], names[2], successors)
+    events: list[StatusEvent | TaskEvent] = []
+    for item_id, code, timestamp, duration, error in records:
+        events.extend(decoder.events(unpack(item_id, int(code), timestamp, names, error, duration)))
     return events
 
 

@@ -86,7 +86,8 @@ class WorkerRecord:
         # Derived rather than stored: two fewer writes per item on the hot path.
         if self.since is not None:
             return "busy"
-        return "paused" if self.holding else "idle"
+        # A held worker waiting in its queue takes no item once one arrives: paused.
+        return "paused" if self.held or self.holding else "idle"
 
     def state(self, epoch: float) -> WorkerState:
         entry = self.entry

@@ -112,8 +112,9 @@ async def _process(
     try:
         if stage.simple:
             # One plain task: run it in this frame; only a failure needs the full loop.
-            awaitable = stage.tasks[0](entry.value)
+            awaitable = None
             try:
+                awaitable = stage.tasks[0](entry.value)
                 result = await awaitable
                 task_index, attempt, began = 0, entry.attempt, started
             except BaseException as exc:

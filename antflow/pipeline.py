@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,6 +43,20 @@ Clock = Callable[[], float]
 
 _QUEUED_IDS_SHOWN = 5
 _STREAM_BUFFER = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLocation:
+    """Where one item is (see `Pipeline.locate`)."""
+
+    stage: str
+    """The stage it is in (or failed in)."""
+    state: str
+    """``queued``, ``waiting for a retry``, ``running``, ``handing on`` or ``failed``."""
+    value: Any
+    """The value it entered that stage with (what a retry would feed again)."""
+    worker: str | None
+    """The worker holding it, if one does."""
 
 
 @dataclass(slots=True)
@@ -116,6 +131,7 @@ class Pipeline:
         self._skipped_out = 0
         self._failed_count = 0
         self._failures: dict[Any, _Failure] = {}
+        self._failed_by_type: Counter[str] = Counter()
         self._unfinished: list[Any] = []
         self._results: dict[int, PipelineResult] = {}
         self._sorted_results: list[PipelineResult] | None = None
@@ -270,6 +286,7 @@ class Pipeline:
                 runtime.name: tuple(e.item_id for e in runtime.queue.head(_QUEUED_IDS_SHOWN))
                 for runtime in self._runtimes
             },
+            errors_by_type=dict(self._failed_by_type),
         )
 
     def get_error_summary(self) -> ErrorSummary:
@@ -307,6 +324,27 @@ class Pipeline:
         """
         failure = self._failures[item_id]
         return failure.stage.name, failure.entry.value
+
+    def locate(self, item_id: Any) -> ItemLocation | None:
+        """Where an item is right now and the value it holds there, or None if it is in
+        none of the pipeline's queues, workers or failures (finished, or never fed).
+
+        Costs O(items in flight); meant for drilling into one item, not for polling.
+        """
+        for worker in self._workers.values():
+            entry = worker.entry
+            if entry is not None and entry.item_id == item_id:
+                state = "running" if worker.since is not None else "handing on"
+                return ItemLocation(worker.stage.name, state, entry.value, worker.name)
+        for runtime in self._runtimes:
+            for entry in runtime.queue:
+                if entry.item_id == item_id:
+                    state = "waiting for a retry" if entry.attempt > 1 else "queued"
+                    return ItemLocation(runtime.name, state, entry.value, None)
+        failure = self._failures.get(item_id)
+        if failure is not None:
+            return ItemLocation(failure.stage.name, "failed", failure.entry.value, None)
+        return None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -529,6 +567,10 @@ class Pipeline:
         self._force_stop = loop.create_future()
         try:
             self._update_holds()
+            # Feeders waiting for room must give up now, even if a pause already held
+            # every worker (then no hold changed and nobody was woken).
+            for runtime in self._runtimes:
+                runtime.queue.wake_putters()
             if graceful:
                 waiting = loop.create_task(self._settled())
                 try:
@@ -600,6 +642,10 @@ class Pipeline:
         if not self._running or self._closing or self._stopping:
             raise PipelineError("the pipeline is not running; start() it before retrying items")
         del self._failures[item_id]
+        error_type = type(failure.error).__name__
+        self._failed_by_type[error_type] -= 1
+        if self._failed_by_type[error_type] <= 0:
+            del self._failed_by_type[error_type]
         runtime = failure.stage
         entry = failure.entry
         runtime.failed -= 1
@@ -680,7 +726,7 @@ class Pipeline:
                     f"first, or raise the stage's queue_capacity"
                 )
             await queue.wait_for_room()
-            if self._stopping:
+            if self._stopping or not self._running:
                 return False
         self._enqueue(runtime, item, priority)
         return True
@@ -724,6 +770,7 @@ class Pipeline:
                 )
             )
         self._failures.pop(entry.item_id, None)
+        self._failed_by_type[type(error).__name__] += 1
         self._failures[entry.item_id] = _Failure(
             entry, runtime, error, attempts, when + self._epoch
         )

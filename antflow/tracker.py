@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from antflow import _history as h
 from antflow._delivery import Delivery, Listener
+from antflow.tail import EventTail
 from antflow.types import (
     STATUSES,
     ErrorSummary,
@@ -117,6 +118,7 @@ class StatusTracker:
             )
         self._delivery = Delivery()
         self._live = False
+        self._tails: list[EventTail] = []
         self.on_status_change = on_status_change
         self.on_task_start = on_task_start
         self.on_task_complete = on_task_complete
@@ -134,6 +136,7 @@ class StatusTracker:
         self._failed_by_stage: Counter[str] = Counter()
         self._finished_order: deque[Any] = deque()
         self._evicted = 0
+        self._failure_changes = 0
         self._stages = h.NameTable("stage", h.STAGE_MASK)
         self._workers = h.NameTable("worker", h.WORKER_MASK)
         self._tasks = h.NameTable("task", h.TASK_MASK)
@@ -181,8 +184,15 @@ class StatusTracker:
         return [] if log is None else self._decode(item_id, log)
 
     def get_errors(self, item_id: Any) -> list[h.AttemptError]:
-        """The error (with its formatted traceback) of each failed attempt of the item."""
-        return list(self._errors.get(item_id, ()))
+        """The error (with its formatted traceback) of each failed attempt of the item.
+
+        A failed attempt's error appears once, although both its task event and the
+        status event after it carry the same exception.
+        """
+        unique: dict[int, h.AttemptError] = {}
+        for error in self._errors.get(item_id, ()):
+            unique.setdefault(id(error.exception), error)
+        return list(unique.values())
 
     def has_history(self, item_id: Any) -> bool:
         """True if the tracker holds the item's history (seen, and not evicted)."""
@@ -197,6 +207,11 @@ class StatusTracker:
     def items_in_history(self) -> int:
         """How many items' histories are held right now."""
         return len(self._logs)
+
+    @property
+    def failure_changes(self) -> int:
+        """Counts every change to the failed items, so a monitor re-reads them only then."""
+        return self._failure_changes
 
     def get_failed_items(self) -> list[FailedItem]:
         """Items whose current status is ``failed``, in the order they failed."""
@@ -231,6 +246,23 @@ class StatusTracker:
             self._refresh_live()
 
         return remove
+
+    def open_tail(self, capacity: int = 10_000) -> EventTail:
+        """A bounded buffer of the newest events, for a monitor to drain once per frame.
+
+        Cheaper than a listener: events are built only when drained. The user's callbacks
+        are untouched.
+        """
+        tail = EventTail(self, capacity)
+        self._tails.append(tail)
+        return tail
+
+    def _close_tail(self, tail: EventTail) -> None:
+        if tail in self._tails:
+            self._tails.remove(tail)
+
+    def _decode_raw(self, records: list[h.RawRecord]) -> list[StatusEvent | TaskEvent]:
+        return h.decode_raw(records, (self._stages, self._workers, self._tasks), self._successors)
 
     def _refresh_live(self) -> None:
         slots = ("_on_status_change", "_on_task_start", "_on_task_complete")
@@ -304,10 +336,12 @@ class StatusTracker:
         if previous == h.FAILED and kind != h.FAILED:
             self._forget_failure(item_id)
         position = len(log)
-        log.append(
-            kind | binding.base | (h.ATTEMPT_ONE if attempt == 1 else h.attempt_bits(attempt))
-        )
+        code = kind | binding.base | (h.ATTEMPT_ONE if attempt == 1 else h.attempt_bits(attempt))
+        log.append(code)
         log.append(timestamp)
+        if self._tails:
+            for tail in self._tails:
+                tail.push((item_id, code, timestamp, None, error))
         if error is not None:
             self._keep_error(item_id, position, error)
         if kind == h.FAILED:
@@ -332,12 +366,16 @@ class StatusTracker:
         counts[int(log[0])] -= 1
         counts[h.IN_PROGRESS] += 1
         log[0] = h.IN_PROGRESS
-        log.append(
+        code = (
             binding.begin_code
             if attempt == 1
             else (h.BEGIN_PER_STAGE | binding.task_codes[0] | h.attempt_bits(attempt))
         )
+        log.append(code)
         log.append(timestamp)
+        if self._tails:
+            for tail in self._tails:
+                tail.push((item_id, code, timestamp, None, None))
         if self._live:
             delivery = self._delivery
             delivery.send(
@@ -373,14 +411,18 @@ class StatusTracker:
             counts[h.COMPLETED] += 1
             log[0] = h.COMPLETED
         if attempt == 1 and task_index == binding.last_task:
-            log.append(binding.handoff_code if merged else binding.finish_code)
+            code = binding.handoff_code if merged else binding.finish_code
         else:
-            log.append(
+            code = (
                 (h.FINISH_HANDOFF if merged else h.FINISH)
                 | binding.task_codes[task_index]
                 | h.attempt_bits(attempt)
             )
+        log.append(code)
         log.append(timestamp)
+        if self._tails:
+            for tail in self._tails:
+                tail.push((item_id, code, timestamp, duration, None))
         if self._live:
             delivery = self._delivery
             delivery.send(
@@ -415,8 +457,12 @@ class StatusTracker:
     ) -> None:
         """Record a task event that no status change accompanies."""
         position = len(log)
-        log.append(kind | binding.task_codes[task_index] | h.attempt_bits(attempt))
+        code = kind | binding.task_codes[task_index] | h.attempt_bits(attempt)
+        log.append(code)
         log.append(timestamp)
+        if self._tails:
+            for tail in self._tails:
+                tail.push((item_id, code, timestamp, duration, error))
         if error is not None:
             self._keep_error(item_id, position, error)
         if self._live:
@@ -450,12 +496,17 @@ class StatusTracker:
                 self._evicted += 1
 
     def _keep_error(self, item_id: Any, position: int, error: BaseException) -> None:
-        text = "".join(traceback.format_exception(error))
-        if error.__traceback__ is not None:
-            # Release the failed attempt's locals (often the item's value); the
-            # formatted text keeps what a person needs.
-            traceback.clear_frames(error.__traceback__)
-        self._errors.setdefault(item_id, []).append(h.AttemptError(position, error, text))
+        errors = self._errors.setdefault(item_id, [])
+        if errors and errors[-1].exception is error:
+            # The status event after a task's last failure carries the same exception.
+            text = errors[-1].traceback
+        else:
+            text = "".join(traceback.format_exception(error))
+            if error.__traceback__ is not None:
+                # Release the failed attempt's locals (often the item's value); the
+                # formatted text keeps what a person needs.
+                traceback.clear_frames(error.__traceback__)
+        errors.append(h.AttemptError(position, error, text))
 
     def _note_failure(
         self,
@@ -479,11 +530,13 @@ class StatusTracker:
         )
         self._failed_by_type[error_type] += 1
         self._failed_by_stage[stage] += 1
+        self._failure_changes += 1
 
     def _forget_failure(self, item_id: Any) -> None:
         failed = self._failed.pop(item_id, None)
         if failed is None:
             return
+        self._failure_changes += 1
         for counter, key in (
             (self._failed_by_type, failed.error_type),
             (self._failed_by_stage, failed.stage),

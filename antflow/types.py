@@ -253,6 +253,8 @@ class DashboardSnapshot:
     """True while a shutdown is in progress."""
     queued_ids: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     """The first few item ids waiting in each stage's queue, next one first."""
+    errors_by_type: Mapping[str, int] = field(default_factory=dict)
+    """Items failed right now, by exception class name."""
 
 
 @dataclass(frozen=True, slots=True)

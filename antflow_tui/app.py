@@ -1,0 +1,372 @@
+"""AntflowApp: runs a job on its own event loop and shows it live; `make_app` builds one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+
+from antflow_tui.bridge import EngineBridge
+from antflow_tui.capture import logging_into
+from antflow_tui.export import export_lines, write_export
+from antflow_tui.loader import script_traceback
+from antflow_tui.outcome import RunOutcome, tally
+from antflow_tui.present import paused_what
+from antflow_tui.runner import Job, start_job
+from antflow_tui.safe_text import clean
+from antflow_tui.screens.main import MainScreen
+from antflow_tui.view import RunFacts, ViewBuilder
+from antflow_tui.widgets.event_log import LogEntry, gap_entry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from textual import events
+    from textual.screen import Screen
+
+    from antflow.types import StatusEvent, TaskEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AppOptions:
+    """What the command line can set."""
+
+    interval: float = 0.25
+    paused: bool = False
+    log_lines: int = 5_000
+    export: Path | None = None
+    exit_when_done: bool = False
+    history: int = 10_000
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    """Binding id -> key(s), overriding the defaults (see `antflow_tui.keys`)."""
+
+
+class AntflowApp(App[None]):
+    """Watch a pipeline run: htop for a batch job."""
+
+    TITLE = "antflow-tui"
+    CSS_PATH = "styles/app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
+        Binding("ctrl+c", "stop", "Stop", show=False, priority=True, id="stop"),
+        Binding("colon", "goto", "Go to", id="goto"),
+        Binding("z", "toggle_freeze", "Freeze", id="freeze"),
+        Binding("e", "export", "Export", show=False, id="export"),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+    ]
+
+    def __init__(
+        self,
+        job: Job,
+        options: AppOptions,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.job = job
+        self.options = options
+        self.clock = clock
+        self.bridge = EngineBridge(
+            history=options.history,
+            log_lines=options.log_lines,
+            interval=options.interval,
+            start_paused=options.paused,
+        )
+        self.views = ViewBuilder()
+        self.job_task: asyncio.Task[None] | None = None
+        self.crash: str | None = None
+        self._exits = ExitStack()
+        self._main: MainScreen | None = None
+        self.frozen = False
+        self.keymap_overrides = dict(options.keymap)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def on_mount(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
+        self._main = MainScreen(self.options.log_lines)
+        await self.push_screen(self._main)
+        self.begin_capture_print(self, stdout=True, stderr=True)
+        self._exits.enter_context(logging_into(self._script_output))
+        self.bridge.started_at = self.clock()
+        self._main.event_log.started = self.bridge.started_at
+        self.job_task = start_job(self.job, self.bridge.attach)
+        self.job_task.add_done_callback(self._job_done)
+        self.set_interval(self.options.interval, self.tick)
+        self.call_after_refresh(self.tick)
+
+    def on_unmount(self) -> None:
+        self._exits.close()
+
+    def on_print(self, event: events.Print) -> None:
+        for line in event.text.splitlines():
+            if line.strip():
+                self._script_output(line, event.stderr)
+
+    def _script_output(self, line: str, is_error: bool) -> None:
+        self.bridge.note(line, error=is_error)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            assert error is not None
+            self.crash = script_traceback(error)
+            for line in self.crash.splitlines():
+                self.bridge.note(line, error=True)
+        self.bridge.ended_at = self.clock()
+        self.bridge.dirty = True
+        self.write_export()
+        if self.options.exit_when_done and not self.bridge.stop_requested:
+            self.call_after_refresh(self._exit_after_final_frame)
+
+    def _exit_after_final_frame(self) -> None:
+        self.tick()
+        self.exit()
+
+    @property
+    def run_active(self) -> bool:
+        return self.job_task is not None and not self.job_task.done()
+
+    # ---------------------------------------------------------------- the frame
+
+    def tick(self) -> None:
+        """Once per frame: read the engine's latest state and hand it to the widgets."""
+        main = self._main
+        if main is None or not main.is_mounted:
+            return
+        if self.frozen:
+            main.set_banner(*self._banner("frozen"))
+            return
+        bridge = self.bridge
+        facts = RunFacts(
+            title=self.job.title,
+            now=self.clock(),
+            started_at=bridge.started_at,
+            ended_at=bridge.ended_at,
+            crashed=self.crash is not None,
+            stopping=bridge.stopping,
+            known_total=self.job.known_total,
+            pipelines=len(bridge.attached),
+        )
+        snapshot = bridge.snapshot()
+        view = self.views.build(snapshot, facts, bridge.failures(), main.size.width)
+        main.event_log.started = bridge.started_at
+        with self.batch_update():
+            main.add_log(self._drain_log())
+            if self.screen is main:
+                main.show(view)
+                main.set_banner(*self._banner(view.state, paused_what(snapshot)))
+            else:
+                refresh = getattr(self.screen, "refresh_view", None)
+                if refresh is not None:
+                    refresh()
+
+    def _drain_log(self) -> list[LogEntry]:
+        events, dropped = self.bridge.drain_events()
+        entries: list[LogEntry] = []
+        if dropped:
+            entries.append(gap_entry(dropped, None))
+        entries.extend(_entry(event) for event in events)
+        for _when, text, is_error in self.bridge.drain_notes():
+            note = Text("print ", style="dim")
+            note.append(clean(text, 400), style="red" if is_error else "")
+            entries.append(LogEntry(note=note))
+        return entries
+
+    def _banner(self, state: str, paused: str = "") -> tuple[str, str]:
+        if state == "frozen":
+            return "Display frozen: the run goes on (z to unfreeze)", "frozen"
+        if state == "stopping":
+            return "Stopping: letting running items finish… (ctrl+c again to force)", "stopping"
+        if state == "pausing":
+            return f"Pausing {paused or 'the run'}… waiting for running items to finish", "paused"
+        if state == "paused":
+            return f"Paused: {paused or 'the run'} (p to resume)", "paused"
+        if paused:
+            return f"Paused: {paused} (p on it to resume)", "paused"
+        if self.crash is not None:
+            return "The script raised an exception; see the event log", "failed"
+        return "", ""
+
+    # ---------------------------------------------------------------- actions
+
+    async def action_quit(self) -> None:
+        """Quit; while the run is active, ask first, then stop it gracefully."""
+        if not self.run_active:
+            self.exit()
+            return
+        from antflow_tui.screens.confirm import ConfirmScreen
+
+        in_flight = 0
+        snapshot = self.bridge.snapshot()
+        if snapshot is not None:
+            in_flight = snapshot.pipeline_stats.items_in_flight
+        question = (
+            f"The run is still going ({in_flight:,} items in flight). Stop it and quit? "
+            "Items that have not finished are reported as unfinished."
+        )
+
+        async def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                await self.stop_run(force=False)
+                self.exit()
+
+        self.push_screen(ConfirmScreen(question, confirm="Stop and quit"), answered)
+
+    def action_toggle_freeze(self) -> None:
+        """Freeze the display (the run goes on), or unfreeze it."""
+        self.frozen = not self.frozen
+        self.tick()
+
+    def action_help(self) -> None:
+        from antflow_tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_goto(self) -> None:
+        """Ask for an item id and open it."""
+        from antflow_tui.screens.goto import GotoScreen
+
+        def chosen(text: str | None) -> None:
+            if text:
+                self.open_item(self.bridge.resolve_item_id(text))
+
+        self.push_screen(GotoScreen(), chosen)
+
+    def action_export(self) -> None:
+        """Write results and failures as JSON Lines (to --export's path, or a new file)."""
+        path = self.options.export or Path.cwd() / (
+            f"antflow-export-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
+        )
+        try:
+            count = self.write_export(path)
+        except OSError as error:
+            self.notify(f"Export failed: {error}", severity="error", timeout=6)
+            return
+        self.notify(f"Exported {count:,} lines to {path}", timeout=5)
+
+    def open_item(self, item_id: object) -> None:
+        from antflow_tui.screens.item import ItemScreen
+
+        self.push_screen(ItemScreen(item_id))
+
+    def open_worker(self, worker: str) -> None:
+        from antflow_tui.screens.worker import WorkerScreen
+
+        self.push_screen(WorkerScreen(worker))
+
+    def open_stage(self, stage: str) -> None:
+        from antflow_tui.screens.stage import StageScreen
+
+        self.push_screen(StageScreen(stage))
+
+    async def retry_items(self, item_ids: Iterable[object]) -> int:
+        """Retry failed items where they failed; says how many it could."""
+        wanted = list(item_ids)
+        count = await self.bridge.retry(wanted)
+        if count:
+            self.notify(f"Retrying {count:,} item(s)", timeout=3)
+        elif self.bridge.stop_requested:
+            self.notify("The run was stopped; nothing can be retried.", timeout=3)
+        else:
+            self.notify("Nothing to retry: only failed items can be retried.", timeout=3)
+        self.tick()
+        return count
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = (
+            ("Pause or resume the run", "Workers finish their item, then wait", self._pause_run),
+            ("Freeze or unfreeze the display", "The run goes on", self.action_toggle_freeze),
+            ("Go to item", "Open an item by its id", self.action_goto),
+            ("Export results", "Results and failures as JSON Lines", self.action_export),
+            ("Stop the run", "Gracefully; running items get a moment", self.action_stop),
+            ("Keys", "Every key and what it does", self.action_help),
+        )
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+        if isinstance(screen, MainScreen):
+            yield SystemCommand(
+                "Retry all failed items", "Those the error panel shows", screen.action_retry_all
+            )
+            yield SystemCommand("Filter events", "Type text or qualifiers", screen.action_filter)
+            yield SystemCommand(
+                "Follow new events (on/off)", "In the event log", screen.action_toggle_follow
+            )
+
+    def _pause_run(self) -> None:
+        self.bridge.set_paused(not self.bridge.paused)
+        self.tick()
+
+    async def action_stop(self) -> None:
+        """ctrl+c: stop the run gracefully; a second press forces it."""
+        await self.stop_run(force=self.bridge.stop_requested)
+
+    async def stop_run(self, *, force: bool) -> None:
+        """Shut the pipelines down, then end the script's job."""
+        await self.bridge.stop(force=force)
+        if self.job_task is not None and not self.job_task.done():
+            self.job_task.cancel()
+            await asyncio.gather(self.job_task, return_exceptions=True)
+
+    # ---------------------------------------------------------------- results
+
+    def outcome(self, app_error: str | None = None) -> RunOutcome:
+        """How the run ended (call after it has)."""
+        end = self.bridge.ended_at or self.clock()
+        stats = [attached.pipeline.get_stats() for attached in self.bridge.attached]
+        expected = self.job.known_total
+        items, completed, failed, skipped, unfinished = tally(
+            stats, expected=expected, elapsed=end - self.bridge.started_at
+        )
+        return RunOutcome(
+            items=items,
+            completed=completed,
+            failed=failed,
+            skipped=skipped,
+            unfinished=unfinished,
+            elapsed=end - self.bridge.started_at,
+            crash=self.crash,
+            app_error=app_error,
+        )
+
+    def write_export(self, path: Path | None = None) -> int | None:
+        """Write the export to `path` (default: --export, if given); returns lines written."""
+        path = path or self.options.export
+        if path is None:
+            return None
+        lines = []
+        for number, attached in enumerate(self.bridge.attached, start=1):
+            pipeline = attached.pipeline
+            name = f"pipeline-{number}" if len(self.bridge.attached) > 1 else "pipeline"
+            lines.extend(
+                export_lines(
+                    pipeline.results,
+                    attached.tracker.get_failed_items(),
+                    pipeline.get_unfinished_items(),
+                    pipeline=name,
+                )
+            )
+        return write_export(path, lines)
+
+
+def _entry(event: StatusEvent | TaskEvent) -> LogEntry:
+    return LogEntry(event=event)
+
+
+def make_app(job: Job, options: AppOptions | None = None, **kwargs: object) -> AntflowApp:
+    """The one factory the command line and the tests use."""
+    return AntflowApp(job, options or AppOptions(), **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,333 @@
+"""EngineBridge: the app's one door to the live engine.
+
+It attaches to every pipeline that starts (through `antflow.observe`), drives a
+DashboardProtocol adapter that stores the latest snapshot, and opens a bounded tail on the
+pipeline's tracker. Screens read plain data from it (snapshots, events, failures, item
+stories, await stacks) and send controls through it (pause, resume, retry, stop), which
+it passes to the engine's public methods. It never touches a widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from antflow import StatusTracker
+from antflow.exceptions import PipelineError
+from antflow_tui.present import AttemptErrorView, attempt_error_views
+from antflow_tui.stacks import AwaitStack, await_stack
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from antflow import Pipeline
+    from antflow.pipeline import ItemLocation
+    from antflow.tail import EventTail
+    from antflow.types import (
+        DashboardSnapshot,
+        ErrorSummary,
+        FailedItem,
+        PipelineResult,
+        StatusEvent,
+        TaskEvent,
+    )
+
+
+STOP_GRACE_SECONDS: Final = 3.0
+"""How long a quit lets running items finish before cancelling them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStory:
+    """Everything known about one item, as plain data for the item screen."""
+
+    item_id: Any
+    known: bool
+    """The tracker holds this item's history."""
+    evicted: bool | None
+    """True: the item existed but its history was evicted (bounded history); None: it
+    may have been (the tracker has evicted some histories and cannot tell)."""
+    status: str | None
+    stage: str | None
+    timeline: list[StatusEvent | TaskEvent]
+    errors: list[AttemptErrorView]
+    location: ItemLocation | None
+    """Where the item is now (queued, running, failed...), with the value it holds."""
+    retryable: bool
+
+
+@dataclass(slots=True)
+class _Attached:
+    """One pipeline the app is watching."""
+
+    pipeline: Pipeline
+    tracker: StatusTracker
+    tail: EventTail
+    snapshot: DashboardSnapshot | None = None
+    finished: bool = False
+    results: list[PipelineResult] = field(default_factory=list)
+    summary: ErrorSummary | None = None
+
+
+class _Adapter:
+    """The DashboardProtocol side: store the latest snapshot, mark the bridge dirty."""
+
+    def __init__(self, bridge: EngineBridge, attached: _Attached) -> None:
+        self._bridge = bridge
+        self._attached = attached
+
+    def on_start(self, pipeline: Pipeline, total_items: int) -> None:
+        self._attached.finished = False
+        self._bridge.dirty = True
+
+    def on_update(self, snapshot: DashboardSnapshot) -> None:
+        self._attached.snapshot = snapshot
+        self._bridge.dirty = True
+
+    def on_finish(self, results: list[PipelineResult], summary: ErrorSummary) -> None:
+        self._attached.finished = True
+        self._attached.summary = summary
+        self._bridge.dirty = True
+
+
+class EngineBridge:
+    """Collects what the engine reports and forwards what the user asks for.
+
+    Args:
+        history: Completed items whose histories a tracker the app creates keeps.
+        log_lines: Capacity of the event tail (the event log keeps as many lines).
+        interval: Seconds between snapshots.
+        start_paused: Pause every pipeline as it starts.
+    """
+
+    def __init__(
+        self,
+        *,
+        history: int = 10_000,
+        log_lines: int = 5_000,
+        interval: float = 0.25,
+        start_paused: bool = False,
+    ) -> None:
+        self.history = history
+        self.log_lines = log_lines
+        self.interval = interval
+        self.paused = start_paused
+        self.attached: list[_Attached] = []
+        self.dirty = True
+        self.started_at = time.time()
+        self.ended_at: float | None = None
+        self.crash: str | None = None
+        """The script's own traceback, if its code raised."""
+        self.stopping = False
+        self.stop_requested = False
+        self.notes: deque[tuple[float, str, bool]] = deque(maxlen=log_lines)
+        """Lines the script printed or logged: (time, text, is_error)."""
+        self._failure_cache: tuple[tuple[int, int], list[FailedItem]] = ((0, -1), [])
+
+    # ---------------------------------------------------------------- attaching
+
+    def attach(self, pipeline: Pipeline) -> None:
+        """Observer callback: called by `Pipeline.start()` for each pipeline."""
+        for attached in self.attached:
+            if attached.pipeline is pipeline:
+                if self.paused:
+                    pipeline.pause()
+                return
+        tracker = pipeline.status_tracker
+        if tracker is None:
+            tracker = StatusTracker(max_history_items=self.history)
+            pipeline.status_tracker = tracker
+        shared = next((a for a in self.attached if a.tracker is tracker), None)
+        tail = shared.tail if shared is not None else tracker.open_tail(self.log_lines)
+        attached = _Attached(pipeline=pipeline, tracker=tracker, tail=tail)
+        self.attached.append(attached)
+        pipeline.add_monitor(_Adapter(self, attached), self.interval)
+        if self.paused:
+            pipeline.pause()
+        self.dirty = True
+
+    @property
+    def current(self) -> _Attached | None:
+        """The pipeline the screens show: the newest one."""
+        return self.attached[-1] if self.attached else None
+
+    # ---------------------------------------------------------------- plain data out
+
+    def snapshot(self) -> DashboardSnapshot | None:
+        current = self.current
+        if current is None:
+            return None
+        # Between monitor polls, a fresh snapshot keeps the display in step with the tick.
+        if current.pipeline.is_running:
+            current.snapshot = current.pipeline.get_dashboard_snapshot()
+        return current.snapshot
+
+    def drain_events(self) -> tuple[list[StatusEvent | TaskEvent], int]:
+        """New events of every attached tracker (each tail once), and how many were dropped."""
+        events: list[StatusEvent | TaskEvent] = []
+        dropped = 0
+        seen: set[int] = set()
+        for attached in self.attached:
+            if id(attached.tail) in seen:
+                continue
+            seen.add(id(attached.tail))
+            batch = attached.tail.drain()
+            events.extend(batch.events)
+            dropped += batch.dropped
+        return events, dropped
+
+    def drain_notes(self) -> list[tuple[float, str, bool]]:
+        notes = list(self.notes)
+        self.notes.clear()
+        return notes
+
+    def note(self, text: str, *, error: bool = False) -> None:
+        """A line the script printed or logged."""
+        self.notes.append((time.time(), text, error))
+        self.dirty = True
+
+    def failures(self) -> Sequence[FailedItem]:
+        """The current pipeline's failed items, oldest first (cached until the count moves)."""
+        current = self.current
+        if current is None:
+            return []
+        version = (id(current.tracker), current.tracker.failure_changes)
+        cached_version, cached = self._failure_cache
+        if version != cached_version:
+            cached = current.tracker.get_failed_items()
+            self._failure_cache = (version, cached)
+        return cached
+
+    def story(self, item_id: Any) -> ItemStory:
+        """The item's whole history, errors, and where it is now."""
+        current = self.current
+        if current is None:
+            return ItemStory(item_id, False, False, None, None, [], [], None, False)
+        tracker = current.tracker
+        status = tracker.get_status(item_id)
+        location = current.pipeline.locate(item_id)
+        known = tracker.has_history(item_id)
+        timeline = tracker.get_timeline(item_id)
+        evicted: bool | None = False
+        if not known and tracker.evicted_items:
+            fed = current.pipeline.get_stats().items_fed
+            # Items without an "id" key are numbered in feed order, so those are certain.
+            sequential = isinstance(item_id, int) and not isinstance(item_id, bool)
+            evicted = True if sequential and 0 <= item_id < fed else None
+        return ItemStory(
+            item_id=item_id,
+            known=known,
+            evicted=evicted,
+            status=None if status is None else status.status,
+            stage=None if status is None else status.stage,
+            timeline=timeline,
+            errors=attempt_error_views(
+                timeline, [(e.exception, e.traceback) for e in tracker.get_errors(item_id)]
+            ),
+            location=location,
+            retryable=location is not None and location.state == "failed",
+        )
+
+    def resolve_item_id(self, text: str) -> Any:
+        """The item id a typed text most likely means: an int if the run knows it as one."""
+        current = self.current
+        candidates: list[Any] = [text]
+        with contextlib.suppress(ValueError):
+            candidates.insert(0, int(text))
+        if current is not None:
+            for candidate in candidates:
+                if current.tracker.has_history(candidate) or current.pipeline.locate(candidate):
+                    return candidate
+        return candidates[0]
+
+    def worker_stack(self, worker: str) -> AwaitStack | None:
+        current = self.current
+        if current is None:
+            return None
+        task = current.pipeline.get_worker_tasks().get(worker)
+        return None if task is None else await_stack(task)
+
+    def running(self) -> bool:
+        return any(a.pipeline.is_running for a in self.attached)
+
+    # ---------------------------------------------------------------- controls in
+
+    def set_paused(
+        self, paused: bool, *, stage: str | None = None, worker: str | None = None
+    ) -> None:
+        """Pause or resume the run (every pipeline), one stage, or one worker."""
+        current = self.current
+        if stage is None and worker is None:
+            self.paused = paused
+            for attached in self.attached:
+                if attached.pipeline.is_running or paused:
+                    (attached.pipeline.pause if paused else attached.pipeline.resume)()
+        elif current is not None:
+            if paused:
+                current.pipeline.pause(stage=stage, worker=worker)
+            else:
+                current.pipeline.resume(stage=stage, worker=worker)
+        self.dirty = True
+
+    def is_paused(self, *, stage: str | None = None, worker: str | None = None) -> bool:
+        current = self.current
+        if current is None:
+            return self.paused
+        if stage is None and worker is None:
+            return self.paused
+        return current.pipeline.is_paused(stage=stage, worker=worker)
+
+    async def retry(self, item_ids: Sequence[Any]) -> int:
+        """Feed failed items back where they failed; restarts a finished pipeline for them.
+
+        Returns:
+            How many items were retried.
+        """
+        current = self.current
+        if current is None or self.stop_requested:
+            return 0
+        pipeline = current.pipeline
+        failed = set(pipeline.failed_item_ids())
+        wanted = [item_id for item_id in item_ids if item_id in failed]
+        if not wanted:
+            return 0
+        restart = not pipeline.is_running
+        if restart:
+            await pipeline.start()
+        for item_id in wanted:
+            pipeline.retry(item_id)
+        if restart:
+            self.ended_at = None
+            asyncio.get_running_loop().create_task(self._rejoin(pipeline))
+        self.dirty = True
+        return len(wanted)
+
+    async def _rejoin(self, pipeline: Pipeline) -> None:
+        try:
+            await pipeline.join()
+        except PipelineError:
+            return
+        if not self.running():
+            self.ended_at = time.time()
+            self.dirty = True
+
+    async def stop(self, *, force: bool = False) -> None:
+        """Shut every running pipeline down: gracefully (running items get a short grace
+        period), or at once with `force`. What did not finish is listed as unfinished."""
+        self.stop_requested = True
+        self.stopping = True
+        self.dirty = True
+        running = [a.pipeline for a in self.attached if a.pipeline.is_running]
+        await asyncio.gather(
+            *(
+                pipeline.shutdown(graceful=not force, grace=STOP_GRACE_SECONDS)
+                for pipeline in running
+            ),
+            return_exceptions=True,
+        )
+        self.stopping = False
+        self.dirty = True

@@ -1,0 +1,83 @@
+"""Filters typed after `/`: free text plus ``status:``, ``stage:``, ``item:``, ``error:``.
+
+Every term must match (AND). Free text matches anywhere in what the row shows, ignoring
+case; ``item:`` matches the item id exactly; the other qualifiers match a part of the
+field, ignoring case. Pure: rows are described by `Facts`, not by widgets.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Final
+
+QUALIFIERS: Final = ("status", "stage", "item", "error", "worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a row says about itself, for matching."""
+
+    text: str = ""
+    """Everything the row shows, as plain text."""
+    status: str = ""
+    stage: str = ""
+    item: str = ""
+    error: str = ""
+    worker: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A parsed filter."""
+
+    source: str = ""
+    words: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return not self.words and not self.fields
+
+    def matches(self, facts: Facts) -> bool:
+        text = facts.text.lower()
+        if any(word not in text for word in self.words):
+            return False
+        for name, wanted in self.fields:
+            value: str = getattr(facts, name)
+            if name == "item":
+                if value != wanted:
+                    return False
+            elif wanted.lower() not in value.lower():
+                return False
+        return True
+
+
+class FilterError(ValueError):
+    """The filter text cannot be parsed; the message says why."""
+
+
+def parse_filter(source: str) -> Filter:
+    """Parse what the user typed.
+
+    Raises:
+        FilterError: unbalanced quotes, or an unknown ``name:`` qualifier.
+    """
+    try:
+        tokens = shlex.split(source)
+    except ValueError as error:
+        raise FilterError(f"cannot read the filter: {error}") from None
+    words: list[str] = []
+    fields: list[tuple[str, str]] = []
+    for token in tokens:
+        name, colon, value = token.partition(":")
+        if colon and name.isidentifier() and name.islower():
+            if name not in QUALIFIERS:
+                known = ", ".join(f"{q}:" for q in QUALIFIERS)
+                raise FilterError(f"unknown qualifier {name}: (use {known} or plain words)")
+            if not value:
+                raise FilterError(f"{name}: needs a value, as in {name}:something")
+            fields.append((name, value))
+        else:
+            words.append(token.lower())
+    return Filter(source=source.strip(), words=tuple(words), fields=tuple(fields))

@@ -1,0 +1,62 @@
+"""Binding ids: every screen's bindings by id, and `--keymap` parsing.
+
+Each binding has an id so a user can remap it (Textual keymaps), e.g.
+``antflow-tui --keymap "pause=space,retry=t" script.py``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from textual.binding import Binding
+
+
+class KeymapError(ValueError):
+    """A --keymap value cannot be used; the message says why."""
+
+
+@cache
+def default_keys() -> dict[str, str]:
+    """Binding id -> its default key(s), across the app and all its screens."""
+    from antflow_tui.app import AntflowApp
+    from antflow_tui.screens.confirm import ConfirmScreen
+    from antflow_tui.screens.help import HelpScreen
+    from antflow_tui.screens.item import ItemScreen
+    from antflow_tui.screens.main import MainScreen
+    from antflow_tui.screens.stage import StageScreen
+    from antflow_tui.screens.worker import WorkerScreen
+
+    keys: dict[str, str] = {}
+    for owner in (AntflowApp, MainScreen, ItemScreen, WorkerScreen, StageScreen):
+        for binding in owner.BINDINGS:
+            if isinstance(binding, Binding) and binding.id and binding.id not in keys:
+                keys[binding.id] = binding.key
+    for owner in (ConfirmScreen, HelpScreen):
+        for binding in owner.BINDINGS:
+            if isinstance(binding, Binding) and binding.id:
+                keys.setdefault(binding.id, binding.key)
+    return keys
+
+
+def parse_keymap(text: str) -> dict[str, str]:
+    """``"pause=space,retry=t"`` -> {"pause": "space", "retry": "t"}.
+
+    Commas separate pairs, so several keys for one id are joined with ``|``:
+    ``pause=space|p``.
+
+    Raises:
+        KeymapError: a pair without ``=``, or an id no binding has.
+    """
+    known = default_keys()
+    chosen: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        binding_id, equals, keys = pair.partition("=")
+        binding_id, keys = binding_id.strip(), keys.strip()
+        if not equals or not binding_id or not keys:
+            raise KeymapError(f"{pair!r} is not ID=KEY (for example pause=space)")
+        if binding_id not in known:
+            raise KeymapError(
+                f"no binding has the id {binding_id!r}; ids: {', '.join(sorted(known))}"
+            )
+        chosen[binding_id] = ",".join(key.strip() for key in keys.split("|"))
+    return chosen

@@ -1,0 +1,672 @@
+"""Pure functions from plain run data (snapshots, events, failures) to what widgets show.
+
+Nothing here touches a widget, a pipeline or the clock: every input is passed in, so each
+function is unit-tested on hand-built values, and the same screens can later be fed from a
+recorded run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from rich.text import Text
+
+from antflow_tui.filters import Facts
+from antflow_tui.safe_text import clean, first_line, item_label, literal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from antflow.types import DashboardSnapshot, FailedItem, StageStats, StatusEvent, TaskEvent
+
+RunState = Literal["starting", "running", "pausing", "paused", "stopping", "finished", "failed"]
+WorkerLook = Literal["idle", "busy", "pausing", "paused", "stuck"]
+
+STUCK_FACTOR: Final = 10.0
+"""A worker is stuck once on one item this many times its stage's average task time..."""
+STUCK_MIN_SECONDS: Final = 10.0
+"""...and at least this long (so fast stages do not flag every hiccup)."""
+STUCK_WITHOUT_AVERAGE: Final = 60.0
+"""Before a stage has finished anything, stuck means this long on one item."""
+
+STATE_STYLES: Final[Mapping[str, str]] = {
+    "starting": "bold",
+    "running": "bold green",
+    "pausing": "bold yellow",
+    "paused": "bold yellow",
+    "stopping": "bold magenta",
+    "finished": "bold green",
+    "failed": "bold red",
+}
+
+STATUS_STYLES: Final[Mapping[str, str]] = {
+    "queued": "dim",
+    "in_progress": "cyan",
+    "completed": "green",
+    "failed": "bold red",
+    "retrying": "yellow",
+    "skipped": "blue",
+    "start": "dim cyan",
+    "complete": "dim green",
+    "retry": "yellow",
+    "fail": "red",
+}
+
+
+# ---------------------------------------------------------------------- numbers
+
+
+def format_count(value: int) -> str:
+    """12345 -> '12,345'."""
+    return f"{value:,}"
+
+
+def format_rate(per_second: float | None) -> str:
+    """Items per second, with as many digits as help."""
+    if per_second is None:
+        return "–"
+    if per_second >= 100:
+        return f"{per_second:,.0f}/s"
+    if per_second >= 10:
+        return f"{per_second:.1f}/s"
+    return f"{per_second:.2f}/s"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A short human duration: 850ms, 3.2s, 4m05s, 2h03m."""
+    if seconds is None:
+        return "–"
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_clock(seconds: float) -> str:
+    """Elapsed time as H:MM:SS."""
+    whole = max(int(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+# ---------------------------------------------------------------------- header
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where the run stands, as the header shows it."""
+
+    done: int
+    """Items that reached a terminal state (completed, failed, skipped through)."""
+    total: int | None
+    """Items expected, when known."""
+    completed: int
+    failed: int
+    skipped: int
+    in_flight: int
+    unfinished: int
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return min(self.done / self.total, 1.0)
+
+
+def run_progress(snapshot: DashboardSnapshot | None, known_total: int | None) -> Progress:
+    """Totals of a run from its latest snapshot (and the total the runner knows)."""
+    if snapshot is None:
+        return Progress(0, known_total, 0, 0, 0, 0, 0)
+    stats = snapshot.pipeline_stats
+    skipped = stats.items_skipped
+    completed = stats.items_processed - skipped
+    total = snapshot.total_items if snapshot.total_items is not None else known_total
+    return Progress(
+        done=stats.items_processed + stats.items_failed,
+        total=total,
+        completed=completed,
+        failed=stats.items_failed,
+        skipped=skipped,
+        in_flight=stats.items_in_flight,
+        unfinished=stats.items_unfinished,
+    )
+
+
+def run_state(
+    snapshot: DashboardSnapshot | None, *, ended: bool, crashed: bool, stopping: bool
+) -> RunState:
+    """The one word the header shows for the run."""
+    if crashed:
+        return "failed"
+    if ended:
+        return "finished"
+    if stopping or (snapshot is not None and snapshot.stopping):
+        return "stopping"
+    if snapshot is None:
+        return "starting"
+    if snapshot.paused:
+        busy = any(w.status == "busy" for w in snapshot.worker_states.values())
+        return "pausing" if busy else "paused"
+    return "running"
+
+
+def eta_seconds(progress: Progress, rate: float | None) -> float | None:
+    """Seconds left at the current rate, when both the total and a rate are known."""
+    if progress.total is None or not rate or rate <= 0:
+        return None
+    return max(progress.total - progress.done, 0) / rate
+
+
+def progress_bar(fraction: float | None, width: int) -> Text:
+    """A text progress bar; an unknown fraction shows an empty track."""
+    width = max(width, 1)
+    if fraction is None:
+        return Text("·" * width, style="dim")
+    filled = round(fraction * width)
+    bar = Text("█" * filled, style="green")
+    bar.append("░" * (width - filled), style="dim")
+    return bar
+
+
+def header_lines(
+    *,
+    title: str,
+    state: RunState,
+    elapsed: float,
+    progress: Progress,
+    rate: float | None,
+    width: int,
+    pipelines: int = 1,
+) -> tuple[Text, Text]:
+    """The two header lines: state, time, bar and rate; then the counts."""
+    top = Text()
+    top.append(" antflow ", style="reverse bold")
+    top.append(" ")
+    top.append(clean(title, 40), style="bold")
+    if pipelines > 1:
+        top.append(f" (pipeline {pipelines})", style="dim")
+    top.append("  ")
+    top.append(f"● {state}", style=STATE_STYLES[state])
+    top.append(f"  {format_clock(elapsed)}  ")
+    if progress.total is not None:
+        counter = f" {format_count(progress.done)}/{format_count(progress.total)}"
+        fraction = progress.fraction or 0.0
+        counter += f" {fraction * 100:.0f}%"
+    else:
+        counter = f" {format_count(progress.done)} done"
+    eta = eta_seconds(progress, rate)
+    tail = f"  {format_rate(rate)}"
+    if state in ("running", "pausing", "paused") and eta is not None:
+        tail += f"  ETA {format_duration(eta)}"
+    bar_width = width - top.cell_len - len(counter) - len(tail) - 1
+    if bar_width >= 8:
+        top.append_text(progress_bar(progress.fraction, min(bar_width, 60)))
+    top.append(counter, style="bold")
+    top.append(tail)
+
+    counts = Text(" ")
+    for label, value, style in (
+        ("completed", progress.completed, "green"),
+        ("failed", progress.failed, "red" if progress.failed else "dim"),
+        ("skipped", progress.skipped, "blue" if progress.skipped else "dim"),
+        ("in flight", progress.in_flight, "cyan" if progress.in_flight else "dim"),
+        ("unfinished", progress.unfinished, "magenta" if progress.unfinished else "dim"),
+    ):
+        if label == "unfinished" and not value:
+            continue
+        counts.append(f"{label} ", style="dim")
+        counts.append(format_count(value), style=style)
+        counts.append("   ")
+    return top, counts
+
+
+# ---------------------------------------------------------------------- stages
+
+STAGE_COLUMNS: Final = (
+    ("stage", "Stage"),
+    ("workers", "Workers"),
+    ("queued", "Queued"),
+    ("running", "Running"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+    ("skipped", "Skipped"),
+    ("retrying", "Retrying"),
+    ("rate", "Items/s"),
+    ("avg", "Avg time"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StageRow:
+    """One stage table row: its key and its cells in `STAGE_COLUMNS` order."""
+
+    key: str
+    cells: tuple[Text, ...]
+    bottleneck: bool
+    paused: bool
+
+
+def stage_average(stats: StageStats) -> float | None:
+    """Mean seconds per finished item in the stage, or None before the first."""
+    finished = stats.completed_items + stats.failed_items
+    return stats.task_seconds / finished if finished else None
+
+
+def bottleneck_stage(
+    stages: Sequence[StageStats], previous_pending: Mapping[str, int] | None
+) -> str | None:
+    """The stage holding the run back: all its workers busy and its queue full or growing.
+
+    Among several, the one whose queue is fullest relative to its capacity.
+    """
+    candidates: list[tuple[float, str]] = []
+    for stats in stages:
+        if not stats.workers or stats.busy_workers < stats.workers or not stats.pending_items:
+            continue
+        before = previous_pending.get(stats.stage_name) if previous_pending else None
+        full = stats.queue_capacity and stats.pending_items >= stats.queue_capacity
+        growing = before is not None and stats.pending_items > before
+        if full or growing:
+            fill = stats.pending_items / max(stats.queue_capacity, 1)
+            candidates.append((fill, stats.stage_name))
+    return max(candidates)[1] if candidates else None
+
+
+def stage_rows(
+    snapshot: DashboardSnapshot,
+    rates: Mapping[str, float | None],
+    bottleneck: str | None,
+) -> list[StageRow]:
+    """The stage table, one row per stage in pipeline order."""
+    rows = []
+    for stats in snapshot.pipeline_stats.stage_stats.values():
+        name = stats.stage_name
+        label = Text(clean(name, 24), style="bold")
+        if stats.paused:
+            label.append(" ⏸", style="yellow")
+        if name == bottleneck:
+            label.append(" ◀ bottleneck", style="bold red")
+        workers = Text(f"{stats.busy_workers}/{stats.workers}")
+        if stats.workers and stats.busy_workers == stats.workers:
+            workers.stylize("bold")
+        cells = (
+            label,
+            workers,
+            _number(stats.pending_items, "yellow" if name == bottleneck else ""),
+            _number(stats.in_progress_items, "cyan"),
+            _number(stats.completed_items, "green"),
+            _number(stats.failed_items, "bold red"),
+            _number(stats.skipped_items, "blue"),
+            _number(stats.retrying_items, "yellow"),
+            Text(format_rate(rates.get(name)), justify="right"),
+            Text(format_duration(stage_average(stats)), justify="right"),
+        )
+        rows.append(StageRow(name, cells, name == bottleneck, stats.paused))
+    return rows
+
+
+def _number(value: int, style: str) -> Text:
+    return Text(format_count(value), style=style if value else "dim", justify="right")
+
+
+# ---------------------------------------------------------------------- workers
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCell:
+    """One worker as the grid shows it."""
+
+    name: str
+    stage: str
+    look: WorkerLook
+    item: str
+    """The current item's id, shown literally ('' when idle)."""
+    status_text: str
+    """The running task's `set_task_status` text, cleaned."""
+    seconds: float | None
+    """Time on the current item."""
+
+
+def worker_cells(
+    snapshot: DashboardSnapshot, now: float, averages: Mapping[str, float | None]
+) -> list[WorkerCell]:
+    """Every worker, in stage order, with what it is doing and whether it looks stuck."""
+    cells = []
+    for name, state in snapshot.worker_states.items():
+        seconds = None if state.processing_since is None else now - state.processing_since
+        look: WorkerLook
+        if state.status == "busy":
+            look = "pausing" if state.paused else "busy"
+            if seconds is not None and is_stuck(seconds, averages.get(state.stage)):
+                look = "stuck"
+        elif state.status == "paused" or state.paused:
+            look = "paused"
+        else:
+            look = "idle"
+        cells.append(
+            WorkerCell(
+                name=name,
+                stage=state.stage,
+                look=look,
+                item="" if state.current_item_id is None else item_label(state.current_item_id),
+                status_text="" if not state.current_task else clean(state.current_task, 60),
+                seconds=seconds,
+            )
+        )
+    return cells
+
+
+def is_stuck(seconds: float, stage_average_seconds: float | None) -> bool:
+    """True when one item has held a worker far longer than its stage usually takes."""
+    if stage_average_seconds is None:
+        return seconds >= STUCK_WITHOUT_AVERAGE
+    return seconds >= max(STUCK_FACTOR * stage_average_seconds, STUCK_MIN_SECONDS)
+
+
+WORKER_STYLES: Final[Mapping[str, str]] = {
+    "idle": "dim",
+    "busy": "green",
+    "pausing": "yellow",
+    "paused": "yellow",
+    "stuck": "bold red",
+}
+WORKER_MARKS: Final[Mapping[str, str]] = {
+    "idle": "·",
+    "busy": "▶",
+    "pausing": "▷",
+    "paused": "⏸",
+    "stuck": "!",
+}
+
+
+def short_worker_name(name: str, stage: str) -> str:
+    """``Fetch-W3`` -> ``W3`` (the grid groups workers by stage already)."""
+    prefix = f"{stage}-"
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def worker_cell_text(cell: WorkerCell, width: int, *, selected: bool = False) -> Text:
+    """One grid cell, exactly `width` cells wide."""
+    style = WORKER_STYLES[cell.look]
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{WORKER_MARKS[cell.look]} ", style=style)
+    text.append(short_worker_name(cell.name, cell.stage), style=f"bold {style}")
+    if cell.item:
+        text.append(" ")
+        text.append(cell.item, style="bold" if cell.look != "idle" else "")
+    if cell.seconds is not None:
+        text.append(
+            f" {format_duration(cell.seconds)}", style="dim" if cell.look == "busy" else style
+        )
+    if cell.status_text:
+        text.append(" ")
+        text.append(cell.status_text, style="italic")
+    text.truncate(width, overflow="ellipsis", pad=True)
+    if selected:
+        text.stylize("reverse")
+    return text
+
+
+# ---------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRow:
+    """One failed item in the error panel."""
+
+    item_id: Any
+    cells: tuple[Text, ...]
+
+
+ERROR_COLUMNS: Final = ("Item", "Stage", "Error", "Message", "Tries")
+
+
+def error_rows(failures: Sequence[FailedItem]) -> list[ErrorRow]:
+    """Failed items, newest first."""
+    return [
+        ErrorRow(
+            item_id=failure.item_id,
+            cells=(
+                literal(item_label(failure.item_id), "bold"),
+                literal(failure.stage, "", 16),
+                literal(failure.error_type, "red", 24),
+                Text(error_message(failure.error, 200), no_wrap=True, overflow="ellipsis"),
+                Text(str(failure.attempts), justify="right"),
+            ),
+        )
+        for failure in reversed(failures)
+    ]
+
+
+def error_type_counts(counts: Mapping[str, int]) -> Text:
+    """'ValueError 12 · TimeoutError 3', most frequent first."""
+    text = Text()
+    for index, (name, count) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))):
+        if index:
+            text.append(" · ", style="dim")
+        text.append(clean(name, 30), style="red")
+        text.append(f" {format_count(count)}")
+    return text
+
+
+# ---------------------------------------------------------------------- events
+
+
+def event_line(event: StatusEvent | TaskEvent, started: float) -> Text:
+    """One event log line: time into the run, item, stage, what happened, details."""
+    from antflow.types import StatusEvent
+
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f"{format_clock(event.timestamp - started)} ", style="dim")
+    line.append(item_label(event.item_id, 20), style="bold")
+    line.append(" ")
+    line.append(clean(event.stage or "", 16), style="magenta")
+    line.append(" ")
+    if isinstance(event, StatusEvent):
+        line.append(event.status, style=STATUS_STYLES.get(event.status, ""))
+        if event.worker:
+            line.append(f" {clean(event.worker, 20)}", style="dim")
+        metadata = event.metadata
+        if event.status == "retrying":
+            line.append(f" → attempt {metadata.get('attempt', '?')}", style="yellow")
+        if event.status in ("failed", "retrying") and metadata.get("error_type"):
+            line.append(f" {clean(str(metadata['error_type']), 30)}: ", style="red")
+            line.append(error_message(str(metadata.get("error", "")), 120))
+        return line
+    line.append(f"task {event.event_type}", style=STATUS_STYLES.get(event.event_type, ""))
+    line.append(f" {clean(event.task_name, 24)}#{event.attempt}")
+    if event.worker:
+        line.append(f" {clean(event.worker, 20)}", style="dim")
+    if event.duration is not None:
+        line.append(f" {format_duration(event.duration)}", style="dim")
+    if event.error is not None:
+        line.append(f" {type(event.error).__name__}: ", style="red")
+        line.append(error_message(str(event.error), 120))
+    return line
+
+
+def error_message(message: str, limit: int) -> str:
+    """The first line of an error message, or a note that it has none."""
+    return first_line(message, limit) or "(no message)"
+
+
+def dropped_line(dropped: int, rate: float | None) -> Text:
+    """The line standing in for events the log could not keep up with."""
+    text = Text(f"… {format_count(dropped)} events not shown", style="dim italic")
+    if rate:
+        text.append(f" ({format_rate(rate)})", style="dim italic")
+    return text
+
+
+# ---------------------------------------------------------------------- item story
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptErrorView:
+    """One failed attempt of an item, as text."""
+
+    stage: str
+    task: str
+    attempt: int | None
+    error_type: str
+    message: str
+    traceback: str
+
+
+def attempt_error_views(
+    timeline: Sequence[StatusEvent | TaskEvent], errors: Sequence[tuple[BaseException, str]]
+) -> list[AttemptErrorView]:
+    """Each distinct failed attempt's error, labelled with the task event that raised it."""
+    from antflow.types import TaskEvent
+
+    raised_by: dict[int, TaskEvent] = {}
+    for event in timeline:
+        if isinstance(event, TaskEvent) and event.error is not None:
+            raised_by.setdefault(id(event.error), event)
+    failed_in: dict[int, str] = {}
+    for event in timeline:
+        if not isinstance(event, TaskEvent) and event.status == "failed":
+            failed_in[len(failed_in)] = event.stage or ""
+    views = []
+    seen: set[int] = set()
+    for exception, text in errors:
+        if id(exception) in seen:
+            continue
+        seen.add(id(exception))
+        event = raised_by.get(id(exception))
+        views.append(
+            AttemptErrorView(
+                stage=event.stage if event else next(iter(failed_in.values()), ""),
+                task=event.task_name if event else "skip_if",
+                attempt=event.attempt if event else None,
+                error_type=type(exception).__name__,
+                message=str(exception),
+                traceback=text,
+            )
+        )
+    return views
+
+
+# ---------------------------------------------------------------------- filter facts
+
+
+def event_facts(event: StatusEvent | TaskEvent) -> Facts:
+    """What a log line offers to a filter (built from the event, not its rendering)."""
+    from antflow.types import StatusEvent
+
+    if isinstance(event, StatusEvent):
+        status = event.status
+        error = f"{event.metadata.get('error_type', '')} {event.metadata.get('error', '')}"
+        what = status
+    else:
+        status = event.event_type
+        error = "" if event.error is None else f"{type(event.error).__name__} {event.error}"
+        what = f"task {status} {event.task_name}"
+    item = item_label(event.item_id, 10_000)
+    error = error.strip()
+    stage = event.stage or ""
+    worker = event.worker or ""
+    return Facts(
+        text=f"{item} {stage} {what} {worker} {error}",
+        status=status,
+        stage=stage,
+        item=item,
+        error=error,
+        worker=worker,
+    )
+
+
+def failure_facts(failure: FailedItem) -> Facts:
+    """What an error panel row offers to a filter."""
+    label = item_label(failure.item_id, 10_000)
+    error = f"{failure.error_type} {failure.error}"
+    return Facts(
+        text=f"{label} {failure.stage} {error}",
+        status="failed",
+        stage=failure.stage,
+        item=label,
+        error=error,
+    )
+
+
+def worker_facts(cell: WorkerCell) -> Facts:
+    """What a worker cell offers to a filter."""
+    return Facts(
+        text=f"{cell.name} {cell.look} {cell.item} {cell.status_text}",
+        status=cell.look,
+        stage=cell.stage,
+        item=cell.item,
+        worker=cell.name,
+    )
+
+
+def stage_facts(row: StageRow) -> Facts:
+    """What a stage row offers to a filter."""
+    status = " ".join(
+        word for word, on in (("paused", row.paused), ("bottleneck", row.bottleneck)) if on
+    )
+    return Facts(text=row.key, stage=row.key, status=status)
+
+
+def timeline_rows(timeline: Sequence[StatusEvent | TaskEvent]) -> list[tuple[Text, ...]]:
+    """The item screen's timeline: time since the first event, stage, event, worker, details."""
+    from antflow.types import StatusEvent
+
+    if not timeline:
+        return []
+    first = timeline[0].timestamp
+    rows = []
+    for event in timeline:
+        when = Text(f"+{format_duration(event.timestamp - first)}", style="dim")
+        stage = literal(event.stage or "", "magenta", 24)
+        worker = literal(event.worker or "", "dim", 24)
+        details = Text()
+        if isinstance(event, StatusEvent):
+            what = Text(event.status, style=STATUS_STYLES.get(event.status, ""))
+            metadata = event.metadata
+            if event.status in ("in_progress", "retrying") and "attempt" in metadata:
+                details.append(f"attempt {metadata['attempt']}")
+            if event.status == "failed":
+                details.append(f"after {metadata.get('attempts', '?')} attempt(s)")
+            if metadata.get("error_type"):
+                details.append(f"  {clean(str(metadata['error_type']), 40)}", style="red")
+                details.append(f": {error_message(str(metadata.get('error', '')), 160)}")
+        else:
+            what = Text(f"  task {event.event_type}", style=STATUS_STYLES.get(event.event_type, ""))
+            details.append(f"{clean(event.task_name, 30)} attempt {event.attempt}")
+            if event.duration is not None:
+                details.append(f"  {format_duration(event.duration)}", style="dim")
+            if event.error is not None:
+                details.append(f"  {type(event.error).__name__}", style="red")
+                details.append(f": {error_message(str(event.error), 160)}")
+        rows.append((when, stage, what, worker, details))
+    return rows
+
+
+def paused_what(snapshot: DashboardSnapshot | None) -> str:
+    """What a pause holds, for the banner: 'the run', or 'stage Fetch, worker Parse-W0'."""
+    if snapshot is None:
+        return ""
+    if snapshot.paused:
+        return "the whole run"
+    stages = [s.stage_name for s in snapshot.pipeline_stats.stage_stats.values() if s.paused]
+    held_stages = set(stages)
+    workers = [
+        name
+        for name, state in snapshot.worker_states.items()
+        if state.paused and state.stage not in held_stages
+    ]
+    parts = [f"stage {clean(name, 30)}" for name in stages]
+    parts += [f"worker {clean(name, 30)}" for name in workers]
+    if len(parts) > 4:
+        parts = [*parts[:4], f"and {len(parts) - 4} more"]
+    return ", ".join(parts)

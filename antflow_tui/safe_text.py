@@ -1,0 +1,94 @@
+"""Show user data literally: item ids, values, error messages, status texts.
+
+Everything a user's pipeline hands us ends up in `rich.text.Text` objects built from plain
+strings (never markup), after `clean` has made it one printable line: terminal escape
+sequences and control characters become visible escapes, so `[red]` stays `[red]` and
+`\\x1b[2J` cannot clear the screen. Long values are cut before they are formatted.
+"""
+
+from __future__ import annotations
+
+import re
+import reprlib
+from typing import Any, Final
+
+from rich.text import Text
+
+ELLIPSIS: Final = "…"
+
+# C0 and C1 controls, DEL, and the bidi overrides that can reorder what a line shows.
+# Replacing ESC (and BEL) with visible text is enough to defuse any escape sequence: what
+# follows it is printable.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+_MAX_SCAN: Final = 4096
+"""Longest piece of a string we clean; the rest is cut first (multi-megabyte messages)."""
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char == "\n":
+        return "⏎"
+    if char == "\t":
+        return " "
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def clean(text: str, limit: int | None = None) -> str:
+    """One printable line of `text`, at most `limit` characters (with an ellipsis)."""
+    cut = limit if limit is not None else _MAX_SCAN
+    if len(text) > cut:
+        text = text[: cut + 1]
+    text = _UNPRINTABLE.sub(_visible, text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + ELLIPSIS
+    return text
+
+
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = 120
+_short_repr.maxother = 120
+_short_repr.maxlong = 60
+_short_repr.maxlist = _short_repr.maxtuple = _short_repr.maxset = 12
+_short_repr.maxdict = 8
+_short_repr.maxlevel = 3
+
+_long_repr = reprlib.Repr()
+_long_repr.maxstring = 4000
+_long_repr.maxother = 4000
+_long_repr.maxlong = 400
+_long_repr.maxlist = _long_repr.maxtuple = _long_repr.maxset = 200
+_long_repr.maxdict = 100
+_long_repr.maxlevel = 6
+
+
+def value_repr(value: Any, *, long: bool = False) -> str:
+    """A repr of `value` that stays short however big the value is (reprlib)."""
+    try:
+        shown = (_long_repr if long else _short_repr).repr(value)
+    except Exception as exc:  # a user's __repr__ may raise; show that instead
+        shown = f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+    return shown
+
+
+def item_label(item_id: Any, limit: int = 24) -> str:
+    """How an item id is shown: strings as they are, anything else as a short repr."""
+    if isinstance(item_id, str):
+        return clean(item_id, limit)
+    if isinstance(item_id, bool) or not isinstance(item_id, int):
+        return clean(value_repr(item_id), limit)
+    return str(item_id)
+
+
+def first_line(message: str, limit: int) -> str:
+    """The first non-empty line of a message, cleaned and cut."""
+    head = message[:_MAX_SCAN]
+    for line in head.splitlines():
+        if line.strip():
+            return clean(line.strip(), limit)
+    return ""
+
+
+def literal(text: str, style: str = "", limit: int | None = None) -> Text:
+    """A Text showing `text` literally (no markup), cleaned to one line."""
+    return Text(clean(text, limit), style=style, no_wrap=True, overflow="ellipsis")

@@ -1,0 +1,272 @@
+"""MainScreen: header, stage table, worker grid, error panel and event log."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+
+from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.widgets.error_panel import ErrorPanel
+from antflow_tui.widgets.event_log import EventLog
+from antflow_tui.widgets.row_list import RowList
+from antflow_tui.widgets.stage_table import StageTable
+from antflow_tui.widgets.summary_bar import SummaryBar
+from antflow_tui.widgets.worker_grid import WorkerGrid
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from antflow_tui.app import AntflowApp
+    from antflow_tui.view import MainView
+    from antflow_tui.widgets.event_log import LogEntry
+
+PANELS: tuple[tuple[str, str], ...] = (
+    ("stage-table", "Stages"),
+    ("worker-grid", "Workers"),
+    ("error-panel", "Errors"),
+    ("event-log", "Events"),
+)
+FILTER_HINT = "text, status:failed, stage:Fetch, item:42, error:Timeout — enter applies, esc clears"
+
+
+class MainScreen(Screen[None]):
+    """The run at a glance; every panel is keyboard driven."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("r", "retry", "Retry", id="retry"),
+        Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("f", "toggle_follow", "Follow", show=False, id="follow"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
+        Binding("1", "focus_panel('stage-table')", "Stages", show=False, id="panel-1"),
+        Binding("2", "focus_panel('worker-grid')", "Workers", show=False, id="panel-2"),
+        Binding("3", "focus_panel('error-panel')", "Errors", show=False, id="panel-3"),
+        Binding("4", "focus_panel('event-log')", "Events", show=False, id="panel-4"),
+    ]
+
+    def __init__(self, log_lines: int) -> None:
+        super().__init__(id="main")
+        self._log_lines = log_lines
+        self._filter_target: str | None = None
+
+    @property
+    def antflow(self) -> AntflowApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield SummaryBar(id="summary")
+        yield Static(id="banner", markup=False)
+        yield StageTable(id="stage-table")
+        with Horizontal(id="middle"):
+            yield WorkerGrid(id="worker-grid")
+            yield ErrorPanel(id="error-panel")
+        yield EventLog(self._log_lines, id="event-log")
+        yield Input(id="filter-bar", placeholder=FILTER_HINT)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for panel_id, title in PANELS:
+            self.query_one(f"#{panel_id}").border_title = title
+        self.query_one(StageTable).focus()
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one(EventLog)
+
+    @property
+    def error_panel(self) -> ErrorPanel:
+        return self.query_one(ErrorPanel)
+
+    # ---------------------------------------------------------------- frame
+
+    def show(self, view: MainView) -> None:
+        """Bring every panel up to date with `view`."""
+        self.query_one(SummaryBar).show(view.header)
+        self.query_one(StageTable).show(view.stage_rows)
+        grid = self.query_one(WorkerGrid)
+        grid.show(view.worker_cells, view.stage_summaries)
+        busy = sum(1 for cell in view.worker_cells if cell.look in ("busy", "stuck", "pausing"))
+        grid.border_subtitle = f"{busy}/{len(view.worker_cells)} busy"
+        panel = self.error_panel
+        panel.show(view.failures)
+        total = len(view.failures)
+        shown = len(panel.shown_failures)
+        count = f"{shown:,} of {total:,}" if panel.filter is not None else f"{total:,}"
+        panel.border_title = self._title("error-panel", f"Errors ({count})" if total else None)
+        panel.border_subtitle = view.error_counts
+
+    def add_log(self, entries: list[LogEntry]) -> None:
+        self.event_log.add(entries)
+
+    def set_banner(self, text: str, variant: str) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.update(text)
+        banner.set_class(bool(text), "-shown")
+        for name in ("-paused", "-frozen", "-stopping", "-failed"):
+            banner.set_class(name == f"-{variant}", name)
+
+    def _title(self, panel_id: str, base: str | None = None) -> str:
+        title = base or dict(PANELS)[panel_id]
+        widget: Any = self.query_one(f"#{panel_id}")
+        active: Filter | None = getattr(widget, "filter", None)
+        return f"{title} · filter: {active.source}" if active is not None else title
+
+    # ---------------------------------------------------------------- focus
+
+    def _focused_panel(self) -> str | None:
+        focused = self.focused
+        while focused is not None:
+            if focused.id in dict(PANELS):
+                return focused.id
+            focused = focused.parent if isinstance(focused.parent, Widget) else None
+        return None
+
+    def action_focus_panel(self, panel_id: str) -> None:
+        self.query_one(f"#{panel_id}").focus()
+
+    # ---------------------------------------------------------------- pause
+
+    def action_toggle_pause(self) -> None:
+        """Pause or resume what has focus: a stage, a worker, or (anywhere else) the run."""
+        bridge = self.antflow.bridge
+        panel = self._focused_panel()
+        stage = worker = None
+        if panel == "stage-table":
+            stage = self.query_one(StageTable).selected_stage
+        elif panel == "worker-grid":
+            cell = self.query_one(WorkerGrid).selected
+            worker = cell.name if cell is not None else None
+        if bridge.current is None:
+            self.notify("Nothing is running yet.", severity="warning")
+            return
+        paused = not bridge.is_paused(stage=stage, worker=worker)
+        bridge.set_paused(paused, stage=stage, worker=worker)
+        what = f"stage {stage}" if stage else f"worker {worker}" if worker else "the run"
+        self.notify(f"{'Paused' if paused else 'Resumed'} {what}", timeout=2)
+        self.antflow.tick()
+
+    # ---------------------------------------------------------------- retry
+
+    def _selected_item(self) -> tuple[Any, bool]:
+        """The item the focused panel points at, and whether there is one."""
+        panel = self._focused_panel()
+        if panel == "error-panel":
+            errors = self.error_panel
+            failure = errors.failure_at(errors.cursor)
+            return (failure.item_id, True) if failure is not None else (None, False)
+        if panel == "event-log":
+            entry = self.event_log.entry_at(self.event_log.cursor)
+            if entry is not None and entry.event is not None:
+                return entry.item_id, True
+        return None, False
+
+    async def action_retry(self) -> None:
+        """Retry the selected failed item where it failed."""
+        item_id, found = self._selected_item()
+        if not found:
+            self.notify("Select a failed item (in Errors or Events) to retry it.", timeout=3)
+            return
+        await self.antflow.retry_items([item_id])
+
+    def action_retry_all(self) -> None:
+        """Retry every failed item the error panel shows (its filter applies); asks first."""
+        failures = self.error_panel.shown_failures
+        if not failures:
+            self.notify("There are no failed items to retry.", timeout=3)
+            return
+        ids = [failure.item_id for failure in failures]
+        scope = "matching the filter " if self.error_panel.filter is not None else ""
+        from antflow_tui.screens.confirm import ConfirmScreen
+
+        async def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                await self.antflow.retry_items(ids)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Retry all {len(ids):,} failed items {scope}?", confirm="Retry"),
+            answered,
+        )
+
+    # ---------------------------------------------------------------- filter
+
+    def action_filter(self) -> None:
+        """Open the filter bar for the focused panel (the event log by default)."""
+        target = self._focused_panel() or "event-log"
+        self._filter_target = target
+        bar = self.query_one("#filter-bar", Input)
+        widget: Any = self.query_one(f"#{target}")
+        current: Filter | None = widget.filter
+        bar.value = current.source if current is not None else ""
+        bar.placeholder = f"filter {dict(PANELS)[target]}: {FILTER_HINT}"
+        bar.add_class("-shown")
+        bar.focus()
+
+    @on(Input.Submitted, "#filter-bar")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        target = self._filter_target or "event-log"
+        try:
+            chosen = parse_filter(event.value)
+        except FilterError as error:
+            self.notify(str(error), severity="error", timeout=5)
+            return
+        self._set_filter(target, chosen if not chosen.empty else None)
+        self._close_filter_bar(target)
+
+    def _set_filter(self, target: str, chosen: Filter | None) -> None:
+        widget: Any = self.query_one(f"#{target}")
+        widget.set_filter(chosen)
+        widget.border_title = self._title(target)
+        self.antflow.tick()
+
+    def _close_filter_bar(self, target: str) -> None:
+        bar = self.query_one("#filter-bar", Input)
+        bar.remove_class("-shown")
+        self.query_one(f"#{target}").focus()
+
+    def action_clear_filter(self) -> None:
+        """Escape: close the filter bar, or clear the focused panel's filter."""
+        bar = self.query_one("#filter-bar", Input)
+        if bar.has_class("-shown"):
+            target = self._filter_target or "event-log"
+            bar.value = ""
+            self._set_filter(target, None)
+            self._close_filter_bar(target)
+            return
+        panel = self._focused_panel()
+        if panel is not None and getattr(self.query_one(f"#{panel}"), "filter", None):
+            self._set_filter(panel, None)
+
+    # ---------------------------------------------------------------- log
+
+    def action_toggle_follow(self) -> None:
+        following = self.event_log.toggle_follow()
+        self.notify("Following new events" if following else "Stopped following", timeout=2)
+
+    # ---------------------------------------------------------------- drill down
+
+    @on(StageTable.StageChosen)
+    def _open_stage(self, event: StageTable.StageChosen) -> None:
+        self.antflow.open_stage(event.stage)
+
+    @on(WorkerGrid.WorkerChosen)
+    def _open_worker(self, event: WorkerGrid.WorkerChosen) -> None:
+        self.antflow.open_worker(event.worker)
+
+    @on(RowList.Chosen, "#error-panel")
+    def _open_failure(self, event: RowList.Chosen) -> None:
+        failure = self.error_panel.failure_at(event.index)
+        if failure is not None:
+            self.antflow.open_item(failure.item_id)
+
+    @on(RowList.Chosen, "#event-log")
+    def _open_logged_item(self, event: RowList.Chosen) -> None:
+        entry = self.event_log.entry_at(event.index)
+        if entry is not None and entry.event is not None:
+            self.antflow.open_item(entry.item_id)

@@ -1,0 +1,136 @@
+"""WorkerScreen: one worker, its metrics, recent items, and its live await stack."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from antflow_tui.present import format_clock, format_count, format_duration
+from antflow_tui.safe_text import clean, item_label
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from antflow.types import DashboardSnapshot
+    from antflow_tui.app import AntflowApp
+    from antflow_tui.stacks import AwaitStack
+
+
+class WorkerScreen(Screen[None]):
+    """What one worker is doing, down to the line it is waiting on; refreshed every frame."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        Binding("p", "toggle_pause", "Pause worker", id="worker.pause"),
+        Binding("enter", "open_item", "Open item", id="worker.open-item"),
+        Binding("j,down", "scroll(1)", "Down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+    ]
+
+    def __init__(self, worker: str) -> None:
+        super().__init__(classes="detail")
+        self.worker = worker
+
+    @property
+    def antflow(self) -> AntflowApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="worker-title", classes="detail-title", markup=False)
+        with VerticalScroll(id="worker-body", classes="detail-body"):
+            yield Static(id="worker-facts", classes="detail-section")
+            yield Static("Await stack (live)", classes="detail-heading")
+            yield Static(id="worker-stack", classes="detail-section")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+        self.query_one("#worker-body").focus()
+
+    def refresh_view(self) -> None:
+        bridge = self.antflow.bridge
+        snapshot = bridge.snapshot()
+        now = self.antflow.clock()
+        self.query_one("#worker-title", Static).update(_title(self.worker, snapshot))
+        self.query_one("#worker-facts", Static).update(_facts(self.worker, snapshot, now))
+        self.query_one("#worker-stack", Static).update(_stack(bridge.worker_stack(self.worker)))
+
+    def action_toggle_pause(self) -> None:
+        bridge = self.antflow.bridge
+        paused = not bridge.is_paused(worker=self.worker)
+        bridge.set_paused(paused, worker=self.worker)
+        self.notify(f"{'Paused' if paused else 'Resumed'} worker {self.worker}", timeout=2)
+        self.refresh_view()
+
+    def action_open_item(self) -> None:
+        snapshot = self.antflow.bridge.snapshot()
+        state = None if snapshot is None else snapshot.worker_states.get(self.worker)
+        if state is None or state.current_item_id is None:
+            self.notify("This worker holds no item right now.", timeout=2)
+            return
+        self.antflow.open_item(state.current_item_id)
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#worker-body", VerticalScroll).scroll_relative(y=lines, animate=False)
+
+
+def _title(worker: str, snapshot: DashboardSnapshot | None) -> Text:
+    title = Text("Worker ")
+    title.append(clean(worker, 40), style="bold")
+    state = None if snapshot is None else snapshot.worker_states.get(worker)
+    if state is not None:
+        title.append(f"  of stage {clean(state.stage, 30)}  ")
+        look = "pausing" if state.status == "busy" and state.paused else state.status
+        title.append(look, style={"busy": "green", "idle": "dim"}.get(look, "yellow"))
+    return title
+
+
+def _facts(worker: str, snapshot: DashboardSnapshot | None, now: float) -> RenderableType:
+    if snapshot is None or worker not in snapshot.worker_states:
+        return Text("This worker is not part of the current run.", style="yellow")
+    state = snapshot.worker_states[worker]
+    metrics = snapshot.worker_metrics[worker]
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    if state.current_item_id is not None:
+        item = Text(item_label(state.current_item_id, 60), style="bold")
+        item.append("  (enter opens it)", style="dim italic")
+    else:
+        item = Text("none", style="dim")
+    table.add_row("Current item", item)
+    table.add_row("Task status", Text(clean(state.current_task or "", 200) or "–"))
+    since = state.processing_since
+    table.add_row("Time on item", Text(format_duration(None if since is None else now - since)))
+    table.add_row("Processed", Text(format_count(metrics.items_processed)))
+    table.add_row("Failed", Text(format_count(metrics.items_failed)))
+    table.add_row("Average time", Text(format_duration(metrics.avg_processing_time or None)))
+    last = metrics.last_active
+    table.add_row("Last active", Text("–" if last is None else f"{format_clock(now - last)} ago"))
+    recent = Text(", ".join(item_label(i, 24) for i in reversed(metrics.recent_items)) or "–")
+    table.add_row("Last items", recent)
+    return table
+
+
+def _stack(stack: AwaitStack | None) -> RenderableType:
+    if stack is None:
+        return Text("The worker is not running (its pipeline has finished).", style="dim")
+    if not stack.frames:
+        return Text("No frames: the task has finished.", style="dim")
+    lines: list[RenderableType] = []
+    for frame in stack.frames:
+        where = Text(f"{clean(frame.filename, 200)}:{frame.lineno}", style="cyan")
+        where.append(f" in {clean(frame.function, 80)}", style="bold")
+        lines.append(where)
+        if frame.line:
+            lines.append(Text(f"    {clean(frame.line, 200)}", style="dim"))
+    if stack.awaiting:
+        lines.append(Text(f"  awaiting {stack.awaiting}", style="yellow"))
+    return Group(*lines)

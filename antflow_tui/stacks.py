@@ -1,0 +1,73 @@
+"""The live await stack of an asyncio task: where, file by line, it is waiting right now.
+
+`Task.get_stack()` only returns the outermost coroutine's frame; following each
+coroutine's ``cr_await`` down the chain gives every frame the task is suspended in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+from dataclasses import dataclass
+from typing import Any, Final
+
+_MAX_DEPTH: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class StackFrame:
+    """One frame of an await chain (plain data, safe to keep)."""
+
+    filename: str
+    lineno: int
+    function: str
+    line: str
+    """The source line, stripped ('' when unavailable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitStack:
+    """A task's frames, outermost first, and what the innermost one awaits."""
+
+    frames: tuple[StackFrame, ...]
+    awaiting: str
+    """A short description of the innermost awaited object ('' if none)."""
+
+
+def await_stack(task: asyncio.Task[Any]) -> AwaitStack:
+    """Walk the task's coroutine chain from the outermost coroutine inwards."""
+    frames: list[StackFrame] = []
+    current: Any = task.get_coro()
+    awaiting = ""
+    for _ in range(_MAX_DEPTH):
+        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None)
+        if frame is None:
+            break
+        code = frame.f_code
+        lineno = frame.f_lineno
+        frames.append(
+            StackFrame(
+                filename=code.co_filename,
+                lineno=lineno,
+                function=code.co_qualname,
+                line=linecache.getline(code.co_filename, lineno).strip(),
+            )
+        )
+        inner = getattr(current, "cr_await", None)
+        if inner is None:
+            inner = getattr(current, "gi_yieldfrom", None)
+        if inner is None:
+            break
+        if not (hasattr(inner, "cr_frame") or hasattr(inner, "gi_frame")):
+            awaiting = _describe(inner)
+            break
+        current = inner
+    return AwaitStack(tuple(frames), awaiting)
+
+
+def _describe(awaited: Any) -> str:
+    if isinstance(awaited, asyncio.Task):
+        return f"task {awaited.get_name()}"
+    if isinstance(awaited, asyncio.Future):
+        return "a future" + (" (done)" if awaited.done() else "")
+    return type(awaited).__name__

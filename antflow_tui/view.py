@@ -1,0 +1,120 @@
+"""MainView: what the main screen shows in one frame, built from plain run data.
+
+`ViewBuilder` keeps the little state a frame needs from the previous ones (rate meters,
+queue lengths a moment ago) and calls the pure functions of `present` once per frame.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from rich.text import Text
+
+from antflow_tui import present
+from antflow_tui.rates import RateMeter
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from antflow.types import DashboardSnapshot, FailedItem
+
+_QUEUE_TREND_FRAMES: Final = 8
+"""How many frames back a queue counts as "growing" against."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """Plain facts about the run the header needs besides the snapshot."""
+
+    title: str
+    now: float
+    started_at: float
+    ended_at: float | None
+    crashed: bool
+    stopping: bool
+    known_total: int | None
+    pipelines: int
+    frozen: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MainView:
+    """One frame of the main screen."""
+
+    header: tuple[Text, Text]
+    state: present.RunState
+    progress: present.Progress
+    stage_rows: list[present.StageRow]
+    worker_cells: list[present.WorkerCell]
+    stage_summaries: dict[str, str]
+    failures: Sequence[FailedItem]
+    error_counts: Text
+
+
+class ViewBuilder:
+    """Turns the latest snapshot into a `MainView`, smoothing rates across frames."""
+
+    def __init__(self) -> None:
+        self._overall = RateMeter()
+        self._stage_meters: dict[str, RateMeter] = {}
+        self._pending: deque[dict[str, int]] = deque(maxlen=_QUEUE_TREND_FRAMES)
+
+    def build(
+        self,
+        snapshot: DashboardSnapshot | None,
+        facts: RunFacts,
+        failures: Sequence[FailedItem],
+        width: int,
+    ) -> MainView:
+        progress = present.run_progress(snapshot, facts.known_total)
+        ended = facts.ended_at is not None
+        clock_now = facts.ended_at if ended and facts.ended_at else facts.now
+        rate = self._overall.update(progress.done, facts.now)
+        if ended:
+            # A finished run's rate is its average; the smoothed one decays to nothing.
+            elapsed = clock_now - facts.started_at
+            rate = progress.done / elapsed if elapsed > 0 else None
+        state = present.run_state(
+            snapshot, ended=ended, crashed=facts.crashed, stopping=facts.stopping
+        )
+        header = present.header_lines(
+            title=facts.title,
+            state=state,
+            elapsed=clock_now - facts.started_at,
+            progress=progress,
+            rate=rate,
+            width=width,
+            pipelines=facts.pipelines,
+        )
+        if snapshot is None:
+            return MainView(header, state, progress, [], [], {}, failures, Text())
+
+        stages = list(snapshot.pipeline_stats.stage_stats.values())
+        rates = {}
+        averages = {}
+        for stats in stages:
+            meter = self._stage_meters.setdefault(stats.stage_name, RateMeter())
+            rates[stats.stage_name] = meter.update(
+                stats.completed_items + stats.failed_items + stats.skipped_items, facts.now
+            )
+            averages[stats.stage_name] = present.stage_average(stats)
+        previous = self._pending[0] if self._pending else None
+        self._pending.append({s.stage_name: s.pending_items for s in stages})
+        bottleneck = present.bottleneck_stage(stages, previous) if not ended else None
+        summaries = {
+            stats.stage_name: f"{stats.busy_workers}/{stats.workers} busy"
+            + (" · paused" if stats.paused else "")
+            for stats in stages
+        }
+        return MainView(
+            header=header,
+            state=state,
+            progress=progress,
+            stage_rows=present.stage_rows(snapshot, rates, bottleneck),
+            worker_cells=present.worker_cells(snapshot, facts.now, averages),
+            stage_summaries=summaries,
+            failures=failures,
+            error_counts=present.error_type_counts(snapshot.errors_by_type),
+        )

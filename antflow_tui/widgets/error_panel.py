@@ -1,0 +1,90 @@
+"""ErrorPanel: failed items, newest first, with counts by error type in its title."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from antflow_tui.present import ERROR_COLUMNS, error_rows, failure_facts
+from antflow_tui.widgets.row_list import RowList
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from antflow.types import FailedItem
+    from antflow_tui.filters import Filter
+
+# Column widths as fractions are fiddly at 40 columns; fixed widths, the message takes
+# whatever is left.
+_FIXED_WIDTHS = (10, 10, 16, 0, 5)
+
+
+class ErrorPanel(RowList):
+    """Every failure the run has kept, newest first; rows render only when visible."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._all: Sequence[FailedItem] = ()
+        self._failures: Sequence[FailedItem] = ()
+        self.filter: Filter | None = None
+
+    def show(self, failures: Sequence[FailedItem]) -> None:
+        """Show these failures (oldest first, as the engine lists them)."""
+        if failures is self._all and len(failures) == self.row_count and self.filter is None:
+            return
+        self._all = failures
+        self._apply()
+
+    def set_filter(self, panel_filter: Filter | None) -> None:
+        self.filter = None if panel_filter is None or panel_filter.empty else panel_filter
+        self._apply()
+
+    def _apply(self) -> None:
+        chosen = self.filter
+        if chosen is None:
+            self._failures = self._all
+        else:
+            self._failures = [f for f in self._all if chosen.matches(failure_facts(f))]
+        self.set_count(len(self._failures))
+
+    @property
+    def shown_failures(self) -> Sequence[FailedItem]:
+        """The failures the panel shows (after its filter), oldest first."""
+        return self._failures
+
+    def failure_at(self, index: int) -> FailedItem | None:
+        """The failure on row `index` (row 0 is the newest)."""
+        position = len(self._failures) - 1 - index
+        return self._failures[position] if 0 <= position < len(self._failures) else None
+
+    def item_at(self, index: int) -> Any:
+        failure = self.failure_at(index)
+        return None if failure is None else failure.item_id
+
+    def header(self, width: int) -> Text | None:
+        return _join([Text(title) for title in ERROR_COLUMNS], width)
+
+    def render_row(self, index: int, width: int) -> Text:
+        failure = self.failure_at(index)
+        if failure is None:
+            return Text()
+        (row,) = error_rows([failure])
+        return _join(list(row.cells), width)
+
+
+def _join(cells: list[Text], width: int) -> Text:
+    """Lay cells out in the panel's columns; the message column takes the rest."""
+    fixed = sum(w for w in _FIXED_WIDTHS if w) + len(_FIXED_WIDTHS) - 1
+    flexible = max(width - fixed, 8)
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for index, (cell, cell_width) in enumerate(zip(cells, _FIXED_WIDTHS, strict=True)):
+        if index:
+            line.append(" ")
+        piece = cell.copy()
+        target = cell_width or flexible
+        if piece.justify == "right":
+            piece.pad_left(max(target - piece.cell_len, 0))
+        piece.truncate(target, overflow="ellipsis", pad=True)
+        line.append_text(piece)
+    return line

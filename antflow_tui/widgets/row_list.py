@@ -1,0 +1,172 @@
+"""RowList: a keyboard-driven list that renders only the rows on screen.
+
+The error panel and the event log can hold tens of thousands of rows; a DataTable would
+build a row object per item. A RowList keeps no rows at all: its owner says how many
+there are and renders one on request (`render_row`), so a frame costs the visible rows.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class RowList(ScrollView, can_focus=True):
+    """A scrolling list of rows with a cursor; subclasses render the rows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("enter", "choose", "Open", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    RowList {
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
+    """Index of the highlighted row."""
+
+    class Chosen(Message):
+        """Enter was pressed on a row."""
+
+        def __init__(self, row_list: RowList, index: int) -> None:
+            super().__init__()
+            self.row_list = row_list
+            self.index = index
+
+        @property
+        def control(self) -> RowList:
+            return self.row_list
+
+    sticky_tail: ClassVar[bool] = False
+    """Reaching the last row turns `follow` on (logs)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._count = 0
+        self.follow = False
+        """Keep the cursor on the last row as rows arrive."""
+
+    # ---------------------------------------------------------------- subclass API
+
+    def render_row(self, index: int, width: int) -> Text:
+        """The row at `index` (0 is the top), at most `width` cells wide."""
+        raise NotImplementedError
+
+    def header(self, width: int) -> Text | None:
+        """An optional header line pinned above the rows."""
+        return None
+
+    def set_count(self, count: int) -> None:
+        """Tell the list how many rows there are now; re-renders what is visible."""
+        self._count = count
+        self.virtual_size = Size(self.size.width, count + self._header_lines)
+        if self.follow:
+            self.cursor = max(count - 1, 0)
+            self.scroll_end(animate=False, immediate=True)
+        elif self.cursor >= count:
+            self.cursor = max(count - 1, 0)
+        self.refresh()
+
+    @property
+    def row_count(self) -> int:
+        return self._count
+
+    # ---------------------------------------------------------------- rendering
+
+    @property
+    def _header_lines(self) -> int:
+        return 1 if self.header(1) is not None else 0
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if self._header_lines:
+            if y == 0:
+                head = self.header(width)
+                return self._strip(head or Text(), width, base + Style(bold=True, dim=True))
+            y -= 1
+        index = self.scroll_offset.y + y
+        if index >= self._count:
+            return Strip.blank(width, base)
+        text = self.render_row(index, width)
+        style = base
+        if index == self.cursor and self.has_focus:
+            style = base + self.get_component_rich_style("row-list--cursor")
+        elif index == self.cursor:
+            style = base + Style(underline=False, dim=False, bgcolor="grey23")
+        return self._strip(text, width, style)
+
+    def _strip(self, text: Text, width: int, style: Style) -> Strip:
+        text = text.copy()
+        text.truncate(width, overflow="ellipsis", pad=True)
+        segments = list(text.render(self.app.console))
+        return Strip(Segment.apply_style(segments, style), width).crop_extend(0, width, style)
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"row-list--cursor"}
+
+    # ---------------------------------------------------------------- cursor
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(self.scrollable_content_region.height - self._header_lines, 1)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    def _move(self, index: int) -> None:
+        if not self._count:
+            return
+        self.cursor = min(max(index, 0), self._count - 1)
+        self.follow = self.sticky_tail and self.cursor == self._count - 1
+
+    def action_cursor_up(self) -> None:
+        self.follow = False
+        self._move(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.follow = False
+        self._move(self.cursor - max(self.scrollable_content_region.height - 1, 1))
+
+    def action_page_down(self) -> None:
+        self._move(self.cursor + max(self.scrollable_content_region.height - 1, 1))
+
+    def action_first(self) -> None:
+        self.follow = False
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(self._count - 1)
+
+    def action_choose(self) -> None:
+        if self._count:
+            self.post_message(self.Chosen(self, self.cursor))
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, self._count + self._header_lines)
+        self._scroll_to_cursor()

@@ -1,0 +1,202 @@
+"""WorkerGrid: one compact cell per worker, grouped by stage, coloured by state.
+
+One widget draws every cell (line API), so a pipeline with hundreds of workers costs the
+visible lines per frame, not a widget per worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from rich.segment import Segment
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from antflow_tui.present import WorkerCell, worker_cell_text, worker_facts
+from antflow_tui.safe_text import clean
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from antflow_tui.filters import Filter
+
+MIN_CELL_WIDTH: Final = 22
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A layout line: a stage heading, or a run of cell indexes."""
+
+    heading: str | None
+    cells: tuple[int, ...] = ()
+
+
+class WorkerGrid(ScrollView, can_focus=True):
+    """The worker cells; arrows (or h/j/k/l) move the cursor, enter opens a worker."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left,h", "move(-1, 0)", "Left", show=False),
+        Binding("right,l", "move(1, 0)", "Right", show=False),
+        Binding("up,k", "move(0, -1)", "Up", show=False),
+        Binding("down,j", "move(0, 1)", "Down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("enter", "choose", "Open", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    WorkerGrid {
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, repaint=False)
+
+    class WorkerChosen(Message):
+        """Enter was pressed on a worker."""
+
+        def __init__(self, worker: str) -> None:
+            super().__init__()
+            self.worker = worker
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._cells: Sequence[WorkerCell] = ()
+        self._lines: list[_Line] = []
+        self._columns = 1
+        self._cell_width = MIN_CELL_WIDTH
+        self._stages: tuple[str, ...] = ()
+        self._stage_summaries: dict[str, str] = {}
+        self.filter: Filter | None = None
+        self._unfiltered: Sequence[WorkerCell] = ()
+
+    def set_filter(self, grid_filter: Filter | None) -> None:
+        self.filter = None if grid_filter is None or grid_filter.empty else grid_filter
+        self.show(self._unfiltered, self._stage_summaries)
+
+    def show(self, cells: Sequence[WorkerCell], summaries: dict[str, str]) -> None:
+        """Show these cells (in stage order); `summaries` heads each stage's group."""
+        self._unfiltered = cells
+        if self.filter is not None:
+            chosen = self.filter
+            cells = [cell for cell in cells if chosen.matches(worker_facts(cell))]
+        stages = tuple(dict.fromkeys(cell.stage for cell in cells))
+        names_before = [cell.name for cell in self._cells]
+        relayout = stages != self._stages or [cell.name for cell in cells] != names_before
+        self._cells = cells
+        self._stage_summaries = summaries
+        self._stages = stages
+        if relayout:
+            self._layout()
+        if self.cursor >= len(cells):
+            self.cursor = max(len(cells) - 1, 0)
+        self.refresh()
+
+    @property
+    def selected(self) -> WorkerCell | None:
+        return self._cells[self.cursor] if 0 <= self.cursor < len(self._cells) else None
+
+    def _layout(self) -> None:
+        width = max(self.scrollable_content_region.width, 1)
+        self._columns = max(1, (width + 1) // (MIN_CELL_WIDTH + 1))
+        self._cell_width = max((width - (self._columns - 1)) // self._columns, 8)
+        lines: list[_Line] = []
+        index = 0
+        for stage in self._stages:
+            lines.append(_Line(heading=stage))
+            members = [i for i in range(index, len(self._cells)) if self._cells[i].stage == stage]
+            lines.extend(
+                _Line(None, tuple(members[start : start + self._columns]))
+                for start in range(0, len(members), self._columns)
+            )
+            index += len(members)
+        self._lines = lines
+        self.virtual_size = Size(width, len(lines))
+
+    def on_resize(self) -> None:
+        self._layout()
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        index = self.scroll_offset.y + y
+        if index >= len(self._lines):
+            return Strip.blank(width, base)
+        line = self._lines[index]
+        if line.heading is not None:
+            text = Text(clean(line.heading, 30), style="bold magenta")
+            summary = self._stage_summaries.get(line.heading)
+            if summary:
+                text.append(f"  {summary}", style="dim")
+        else:
+            text = Text(no_wrap=True)
+            for position, cell_index in enumerate(line.cells):
+                if position:
+                    text.append(" ")
+                chosen = cell_index == self.cursor and self.has_focus
+                text.append_text(
+                    worker_cell_text(self._cells[cell_index], self._cell_width, selected=chosen)
+                )
+        text.truncate(width, overflow="ellipsis", pad=True)
+        segments = Segment.apply_style(list(text.render(self.app.console)), base)
+        return Strip(segments, width).crop_extend(0, width, base)
+
+    # ---------------------------------------------------------------- cursor
+
+    def _line_of(self, cell_index: int) -> int:
+        for number, line in enumerate(self._lines):
+            if cell_index in line.cells:
+                return number
+        return 0
+
+    def watch_cursor(self) -> None:
+        line = self._line_of(self.cursor)
+        top = self.scroll_offset.y
+        height = max(self.scrollable_content_region.height, 1)
+        if line - 1 < top:
+            self.scroll_to(y=max(line - 1, 0), animate=False, immediate=True)
+        elif line >= top + height:
+            self.scroll_to(y=line - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_move(self, dx: int, dy: int) -> None:
+        if not self._cells:
+            return
+        if dx:
+            self.cursor = min(max(self.cursor + dx, 0), len(self._cells) - 1)
+            return
+        line_number = self._line_of(self.cursor)
+        column = self._lines[line_number].cells.index(self.cursor)
+        step = 1 if dy > 0 else -1
+        number = line_number + step
+        while 0 <= number < len(self._lines):
+            cells = self._lines[number].cells
+            if cells:
+                self.cursor = cells[min(column, len(cells) - 1)]
+                return
+            number += step
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = max(len(self._cells) - 1, 0)
+
+    def action_choose(self) -> None:
+        cell = self.selected
+        if cell is not None:
+            self.post_message(self.WorkerChosen(cell.name))
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
