@@ -12,6 +12,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from antflow import _history as h
@@ -501,7 +502,7 @@ class StatusTracker:
             # The status event after a task's last failure carries the same exception.
             text = errors[-1].traceback
         else:
-            text = "".join(traceback.format_exception(error))
+            text = _format_error(error)
             if error.__traceback__ is not None:
                 # Release the failed attempt's locals (often the item's value); the
                 # formatted text keeps what a person needs.
@@ -552,6 +553,23 @@ class StatusTracker:
     def _decode(self, item_id: Any, log: array[float]) -> list[StatusEvent | TaskEvent]:
         names = (self._stages, self._workers, self._tasks)
         return h.decode(item_id, log, self._errors.get(item_id), names, self._successors)
+
+
+_ENGINE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _format_error(error: BaseException) -> str:
+    """The error's traceback without the engine's own frames (the worker that caught it):
+    a user reads where their task failed, not where antflow noticed."""
+    summary = traceback.TracebackException.from_exception(error)
+    seen: set[int] = set()
+    current: traceback.TracebackException | None = summary
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = [f for f in current.stack if not f.filename.startswith(_ENGINE_DIR)]
+        current.stack = traceback.StackSummary.from_list(frames)
+        current = current.__cause__ or current.__context__
+    return "".join(summary.format())
 
 
 def _status_event(

@@ -10,18 +10,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
 
 from antflow_tui.bridge import EngineBridge
 from antflow_tui.capture import logging_into
 from antflow_tui.export import export_lines, write_export
 from antflow_tui.loader import script_traceback
 from antflow_tui.outcome import RunOutcome, tally
-from antflow_tui.present import paused_what
+from antflow_tui.present import note_line, paused_what
 from antflow_tui.runner import Job, start_job
-from antflow_tui.safe_text import clean
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.view import RunFacts, ViewBuilder
 from antflow_tui.widgets.event_log import LogEntry, gap_entry
@@ -165,24 +164,27 @@ class AntflowApp(App[None]):
         main.event_log.started = bridge.started_at
         with self.batch_update():
             main.add_log(self._drain_log())
-            if self.screen is main:
+            # A modal (confirm, help, go to) leaves the main screen in view: keep it live.
+            top = self.screen
+            if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
                 main.show(view)
                 main.set_banner(*self._banner(view.state, paused_what(snapshot)))
-            else:
-                refresh = getattr(self.screen, "refresh_view", None)
-                if refresh is not None:
-                    refresh()
+            refresh = getattr(top, "refresh_view", None)
+            if refresh is not None:
+                refresh()
 
     def _drain_log(self) -> list[LogEntry]:
         events, dropped = self.bridge.drain_events()
-        entries: list[LogEntry] = []
+        timed: list[tuple[float, LogEntry]] = [(event.timestamp, _entry(event)) for event in events]
+        for when, text, is_error in self.bridge.drain_notes():
+            timed.append(
+                (when, LogEntry(note=note_line(when, text, self.bridge.started_at, is_error)))
+            )
+        # Printed lines and engine events arrive by different paths: merge them by time.
+        timed.sort(key=lambda pair: pair[0])
+        entries = [entry for _, entry in timed]
         if dropped:
-            entries.append(gap_entry(dropped, None))
-        entries.extend(_entry(event) for event in events)
-        for _when, text, is_error in self.bridge.drain_notes():
-            note = Text("print ", style="dim")
-            note.append(clean(text, 400), style="red" if is_error else "")
-            entries.append(LogEntry(note=note))
+            entries.insert(0, gap_entry(dropped, None))
         return entries
 
     def _banner(self, state: str, paused: str = "") -> tuple[str, str]:

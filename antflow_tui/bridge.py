@@ -126,7 +126,7 @@ class EngineBridge:
         self.stop_requested = False
         self.notes: deque[tuple[float, str, bool]] = deque(maxlen=log_lines)
         """Lines the script printed or logged: (time, text, is_error)."""
-        self._failure_cache: tuple[tuple[int, int], list[FailedItem]] = ((0, -1), [])
+        self._failure_cache: tuple[tuple[tuple[int, int], ...], list[FailedItem]] = ((), [])
 
     # ---------------------------------------------------------------- attaching
 
@@ -191,30 +191,39 @@ class EngineBridge:
         self.dirty = True
 
     def failures(self) -> Sequence[FailedItem]:
-        """The current pipeline's failed items, oldest first (cached until the count moves)."""
-        current = self.current
-        if current is None:
-            return []
-        version = (id(current.tracker), current.tracker.failure_changes)
+        """Failed items of every pipeline of the run, oldest first.
+
+        Re-read only when some tracker's failures changed, so a frame costs nothing when
+        nothing failed.
+        """
+        trackers = list({id(a.tracker): a.tracker for a in self.attached}.values())
+        version = tuple((id(tracker), tracker.failure_changes) for tracker in trackers)
         cached_version, cached = self._failure_cache
         if version != cached_version:
-            cached = current.tracker.get_failed_items()
+            cached = [failure for tracker in trackers for failure in tracker.get_failed_items()]
             self._failure_cache = (version, cached)
         return cached
 
+    def _owner(self, item_id: Any) -> _Attached | None:
+        """The newest pipeline that knows the item (or the current one)."""
+        for attached in reversed(self.attached):
+            if attached.tracker.has_history(item_id) or attached.pipeline.locate(item_id):
+                return attached
+        return self.current
+
     def story(self, item_id: Any) -> ItemStory:
         """The item's whole history, errors, and where it is now."""
-        current = self.current
-        if current is None:
+        owner = self._owner(item_id)
+        if owner is None:
             return ItemStory(item_id, False, False, None, None, [], [], None, False)
-        tracker = current.tracker
+        tracker = owner.tracker
         status = tracker.get_status(item_id)
-        location = current.pipeline.locate(item_id)
+        location = owner.pipeline.locate(item_id)
         known = tracker.has_history(item_id)
         timeline = tracker.get_timeline(item_id)
         evicted: bool | None = False
         if not known and tracker.evicted_items:
-            fed = current.pipeline.get_stats().items_fed
+            fed = owner.pipeline.get_stats().items_fed
             # Items without an "id" key are numbered in feed order, so those are certain.
             sequential = isinstance(item_id, int) and not isinstance(item_id, bool)
             evicted = True if sequential and 0 <= item_id < fed else None
@@ -282,29 +291,32 @@ class EngineBridge:
         return current.pipeline.is_paused(stage=stage, worker=worker)
 
     async def retry(self, item_ids: Sequence[Any]) -> int:
-        """Feed failed items back where they failed; restarts a finished pipeline for them.
+        """Feed failed items back where they failed, in whichever pipeline failed them; a
+        pipeline that had finished is started again for them.
 
         Returns:
             How many items were retried.
         """
-        current = self.current
-        if current is None or self.stop_requested:
+        if self.stop_requested:
             return 0
-        pipeline = current.pipeline
-        failed = set(pipeline.failed_item_ids())
-        wanted = [item_id for item_id in item_ids if item_id in failed]
-        if not wanted:
-            return 0
-        restart = not pipeline.is_running
-        if restart:
-            await pipeline.start()
-        for item_id in wanted:
-            pipeline.retry(item_id)
-        if restart:
-            self.ended_at = None
-            asyncio.get_running_loop().create_task(self._rejoin(pipeline))
+        count = 0
+        for attached in self.attached:
+            pipeline = attached.pipeline
+            failed = set(pipeline.failed_item_ids())
+            wanted = [item_id for item_id in item_ids if item_id in failed]
+            if not wanted:
+                continue
+            restart = not pipeline.is_running
+            if restart:
+                await pipeline.start()
+            for item_id in wanted:
+                pipeline.retry(item_id)
+            if restart:
+                self.ended_at = None
+                asyncio.get_running_loop().create_task(self._rejoin(pipeline))
+            count += len(wanted)
         self.dirty = True
-        return len(wanted)
+        return count
 
     async def _rejoin(self, pipeline: Pipeline) -> None:
         try:

@@ -233,16 +233,17 @@ def header_lines(
 
 STAGE_COLUMNS: Final = (
     ("stage", "Stage"),
-    ("workers", "Workers"),
+    ("workers", "Busy"),
     ("queued", "Queued"),
-    ("running", "Running"),
+    ("running", "Run"),
     ("done", "Done"),
-    ("failed", "Failed"),
-    ("skipped", "Skipped"),
-    ("retrying", "Retrying"),
-    ("rate", "Items/s"),
-    ("avg", "Avg time"),
+    ("failed", "Fail"),
+    ("skipped", "Skip"),
+    ("retrying", "Retry"),
+    ("rate", "Rate"),
+    ("avg", "Avg"),
 )
+"""Column keys and headings; short, so the table fits 80 columns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +295,8 @@ def stage_rows(
         if stats.paused:
             label.append(" ⏸", style="yellow")
         if name == bottleneck:
-            label.append(" ◀ bottleneck", style="bold red")
+            label.stylize("red")
+            label.append(" ◀", style="bold red")
         workers = Text(f"{stats.busy_workers}/{stats.workers}")
         if stats.workers and stats.busy_workers == stats.workers:
             workers.stylize("bold")
@@ -497,6 +499,15 @@ def event_line(event: StatusEvent | TaskEvent, started: float) -> Text:
 def error_message(message: str, limit: int) -> str:
     """The first line of an error message, or a note that it has none."""
     return first_line(message, limit) or "(no message)"
+
+
+def note_line(when: float, text: str, started: float, is_error: bool) -> Text:
+    """A line the script printed or logged, as the event log shows it."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f"{format_clock(when - started)} ", style="dim")
+    line.append("│ ", style="red" if is_error else "blue")
+    line.append(clean(text, 400), style="red" if is_error else "")
+    return line
 
 
 def dropped_line(dropped: int, rate: float | None) -> Text:

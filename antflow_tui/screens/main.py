@@ -89,7 +89,10 @@ class MainScreen(Screen[None]):
     def show(self, view: MainView) -> None:
         """Bring every panel up to date with `view`."""
         self.query_one(SummaryBar).show(view.header)
-        self.query_one(StageTable).show(view.stage_rows)
+        table = self.query_one(StageTable)
+        table.show(view.stage_rows)
+        slow = next((row.key for row in view.stage_rows if row.bottleneck), None)
+        table.border_subtitle = f"◀ bottleneck: {slow}" if slow else ""
         grid = self.query_one(WorkerGrid)
         grid.show(view.worker_cells, view.stage_summaries)
         busy = sum(1 for cell in view.worker_cells if cell.look in ("busy", "stuck", "pausing"))

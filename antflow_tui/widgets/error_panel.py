@@ -15,10 +15,6 @@ if TYPE_CHECKING:
     from antflow.types import FailedItem
     from antflow_tui.filters import Filter
 
-# Column widths as fractions are fiddly at 40 columns; fixed widths, the message takes
-# whatever is left.
-_FIXED_WIDTHS = (10, 10, 16, 0, 5)
-
 
 class ErrorPanel(RowList):
     """Every failure the run has kept, newest first; rows render only when visible."""
@@ -73,18 +69,31 @@ class ErrorPanel(RowList):
         return _join(list(row.cells), width)
 
 
+def _column_widths(width: int) -> tuple[int, ...]:
+    """Widths of Item, Stage, Error, Message, Tries; the message gets what is left, and
+    the tries column goes first when the panel is narrow."""
+    item = max(6, min(14, width * 15 // 100))
+    stage = max(6, min(14, width * 15 // 100))
+    error = max(10, min(24, width * 22 // 100))
+    tries = 5
+    message = width - item - stage - error - tries - 4
+    if message < 10:
+        tries = 0
+        message = width - item - stage - error - 3
+    return item, stage, error, max(message, 0), tries
+
+
 def _join(cells: list[Text], width: int) -> Text:
-    """Lay cells out in the panel's columns; the message column takes the rest."""
-    fixed = sum(w for w in _FIXED_WIDTHS if w) + len(_FIXED_WIDTHS) - 1
-    flexible = max(width - fixed, 8)
+    """Lay cells out in the panel's columns."""
     line = Text(no_wrap=True, overflow="ellipsis")
-    for index, (cell, cell_width) in enumerate(zip(cells, _FIXED_WIDTHS, strict=True)):
+    for index, (cell, cell_width) in enumerate(zip(cells, _column_widths(width), strict=True)):
+        if not cell_width:
+            continue
         if index:
             line.append(" ")
         piece = cell.copy()
-        target = cell_width or flexible
         if piece.justify == "right":
-            piece.pad_left(max(target - piece.cell_len, 0))
-        piece.truncate(target, overflow="ellipsis", pad=True)
+            piece.pad_left(max(cell_width - piece.cell_len, 0))
+        piece.truncate(cell_width, overflow="ellipsis", pad=True)
         line.append_text(piece)
     return line

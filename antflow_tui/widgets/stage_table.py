@@ -66,7 +66,7 @@ class StageTable(DataTable[Text]):
             else:
                 for (column, _), old, new in zip(STAGE_COLUMNS, before, row.cells, strict=True):
                     if old != new:
-                        self.update_cell(row.key, column, new)
+                        self.update_cell(row.key, column, new, update_width=True)
             self._shown[row.key] = row.cells
 
     @property

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from antflow_tui.filters import Filter
 
-MIN_CELL_WIDTH: Final = 22
+MIN_CELL_WIDTH: Final = 17
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,91 @@
+"""An LLM batch job: long calls that report their progress with `set_task_status`.
+
+A stand-in "model" (no network, no API key) streams tokens slowly, sometimes answers
+"rate limited" (antflow retries after a wait) and refuses prompts that are too long (those
+items fail). Watch the worker grid: each worker shows how far its generation has got.
+
+    antflow-tui examples/llm_batch.py
+    python examples/llm_batch.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from antflow import Pipeline, Stage, set_task_status
+
+DOCUMENTS = 60
+MAX_PROMPT_WORDS = 900
+
+
+class RateLimitError(RuntimeError):
+    """The model asked us to slow down; trying again later works."""
+
+
+class ContextLengthError(ValueError):
+    """The prompt is longer than the model accepts; retrying will not help."""
+
+
+def document(number: int) -> dict[str, object]:
+    rng = random.Random(number)
+    words = rng.randint(80, 1_100)
+    return {"id": f"doc-{number:03d}", "value": {"title": f"Report {number}", "words": words}}
+
+
+items = [document(number) for number in range(DOCUMENTS)]
+
+
+async def build_prompt(doc: dict[str, object]) -> dict[str, object]:
+    """Turn a document into a summarisation prompt."""
+    set_task_status(f"prompt for {doc['title']}")
+    await asyncio.sleep(0.05)
+    return {**doc, "prompt_words": int(doc["words"]) + 40}  # type: ignore[call-overload]
+
+
+async def generate(prompt: dict[str, object]) -> dict[str, object]:
+    """Call the (simulated) model, streaming tokens and showing progress."""
+    words = int(prompt["prompt_words"])  # type: ignore[call-overload]
+    if words > MAX_PROMPT_WORDS:
+        raise ContextLengthError(f"prompt of {words} words exceeds {MAX_PROMPT_WORDS}")
+    rng = random.Random(words)
+    if rng.random() < 0.25:
+        await asyncio.sleep(0.3)
+        raise RateLimitError("429: rate limited, retry after 1s")
+    tokens = rng.randint(120, 400)
+    for done in range(0, tokens, 20):
+        set_task_status(f"generating {done}/{tokens} tokens")
+        await asyncio.sleep(rng.uniform(0.1, 0.3))
+    set_task_status(f"generated {tokens} tokens")
+    return {**prompt, "summary_tokens": tokens}
+
+
+async def score(result: dict[str, object]) -> float:
+    """Score the summary (simulated)."""
+    await asyncio.sleep(0.02)
+    return round(int(result["summary_tokens"]) / int(result["prompt_words"]), 3)  # type: ignore[call-overload]
+
+
+pipeline = Pipeline(
+    [
+        Stage("Prompt", workers=2, tasks=[build_prompt]),
+        Stage(
+            "Generate",
+            workers=4,
+            tasks=[generate],
+            task_attempts=4,
+            task_wait_seconds=1.0,
+            task_concurrency_limits={"generate": 4},
+        ),
+        Stage("Score", workers=1, tasks=[score]),
+    ]
+)
+
+
+async def main() -> None:
+    results = await pipeline.run(items, dashboard="full")
+    print(f"scored {len(results)} of {len(items)} documents")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
