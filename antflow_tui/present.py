@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from antflow.types import DashboardSnapshot, FailedItem, StageStats, StatusEvent, TaskEvent
 
 RunState = Literal["starting", "running", "pausing", "paused", "stopping", "finished", "failed"]
-WorkerLook = Literal["idle", "busy", "pausing", "paused", "stuck"]
+WorkerLook = Literal["idle", "busy", "pausing", "paused", "stuck", "blocked"]
+"""How a worker cell looks; "blocked" holds a finished item while the next stage's queue
+is full (backpressure)."""
 
 STUCK_FACTOR: Final = 10.0
 """A worker is stuck once on one item this many times its stage's average task time..."""
@@ -352,6 +354,8 @@ def worker_cells(
                 look = "stuck"
         elif state.status == "paused" or state.paused:
             look = "paused"
+        elif state.current_item_id is not None:
+            look = "blocked"
         else:
             look = "idle"
         cells.append(
@@ -376,6 +380,7 @@ def is_stuck(seconds: float, stage_average_seconds: float | None) -> bool:
 
 WORKER_STYLES: Final[Mapping[str, str]] = {
     "idle": "dim",
+    "blocked": "magenta",
     "busy": "green",
     "pausing": "yellow",
     "paused": "yellow",
@@ -383,6 +388,7 @@ WORKER_STYLES: Final[Mapping[str, str]] = {
 }
 WORKER_MARKS: Final[Mapping[str, str]] = {
     "idle": "·",
+    "blocked": "»",
     "busy": "▶",
     "pausing": "▷",
     "paused": "⏸",
@@ -394,6 +400,18 @@ def short_worker_name(name: str, stage: str) -> str:
     """``Fetch-W3`` -> ``W3`` (the grid groups workers by stage already)."""
     prefix = f"{stage}-"
     return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def natural_cell_width(cell: WorkerCell) -> int:
+    """How wide a cell would like to be to show everything (before truncation)."""
+    width = 2 + len(short_worker_name(cell.name, cell.stage))
+    if cell.item:
+        width += 1 + len(cell.item)
+    if cell.seconds is not None:
+        width += 7
+    if cell.status_text:
+        width += 1 + len(cell.status_text)
+    return width
 
 
 def worker_cell_text(cell: WorkerCell, width: int, *, selected: bool = False) -> Text:

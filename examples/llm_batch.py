@@ -34,6 +34,8 @@ def document(number: int) -> dict[str, object]:
 
 
 items = [document(number) for number in range(DOCUMENTS)]
+_calls = random.Random(42)
+"""Decides which calls get rate limited: a quarter of them, whatever the document."""
 
 
 async def build_prompt(doc: dict[str, object]) -> dict[str, object]:
@@ -48,10 +50,11 @@ async def generate(prompt: dict[str, object]) -> dict[str, object]:
     words = int(prompt["prompt_words"])  # type: ignore[call-overload]
     if words > MAX_PROMPT_WORDS:
         raise ContextLengthError(f"prompt of {words} words exceeds {MAX_PROMPT_WORDS}")
-    rng = random.Random(words)
-    if rng.random() < 0.25:
+    set_task_status("waiting for the model")
+    if _calls.random() < 0.25:
         await asyncio.sleep(0.3)
         raise RateLimitError("429: rate limited, retry after 1s")
+    rng = random.Random(words)
     tokens = rng.randint(120, 400)
     for done in range(0, tokens, 20):
         set_task_status(f"generating {done}/{tokens} tokens")

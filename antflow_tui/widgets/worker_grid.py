@@ -18,7 +18,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from antflow_tui.present import WorkerCell, worker_cell_text, worker_facts
+from antflow_tui.present import WorkerCell, natural_cell_width, worker_cell_text, worker_facts
 from antflow_tui.safe_text import clean
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from antflow_tui.filters import Filter
 
 MIN_CELL_WIDTH: Final = 17
+MAX_CELL_WIDTH: Final = 48
+"""Cells grow up to this to show their status text, then columns shrink in number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ class WorkerGrid(ScrollView, can_focus=True):
         self._stage_summaries: dict[str, str] = {}
         self.filter: Filter | None = None
         self._unfiltered: Sequence[WorkerCell] = ()
+        self._wanted_width = MIN_CELL_WIDTH
 
     def set_filter(self, grid_filter: Filter | None) -> None:
         self.filter = None if grid_filter is None or grid_filter.empty else grid_filter
@@ -89,7 +92,13 @@ class WorkerGrid(ScrollView, can_focus=True):
             cells = [cell for cell in cells if chosen.matches(worker_facts(cell))]
         stages = tuple(dict.fromkeys(cell.stage for cell in cells))
         names_before = [cell.name for cell in self._cells]
-        relayout = stages != self._stages or [cell.name for cell in cells] != names_before
+        wanted = max((natural_cell_width(cell) for cell in cells), default=MIN_CELL_WIDTH)
+        self._wanted_width = min(max(wanted, MIN_CELL_WIDTH), MAX_CELL_WIDTH)
+        relayout = (
+            stages != self._stages
+            or [cell.name for cell in cells] != names_before
+            or self._columns != self._fit_columns()
+        )
         self._cells = cells
         self._stage_summaries = summaries
         self._stages = stages
@@ -103,9 +112,13 @@ class WorkerGrid(ScrollView, can_focus=True):
     def selected(self) -> WorkerCell | None:
         return self._cells[self.cursor] if 0 <= self.cursor < len(self._cells) else None
 
+    def _fit_columns(self) -> int:
+        width = max(self.scrollable_content_region.width, 1)
+        return max(1, (width + 1) // (self._wanted_width + 1))
+
     def _layout(self) -> None:
         width = max(self.scrollable_content_region.width, 1)
-        self._columns = max(1, (width + 1) // (MIN_CELL_WIDTH + 1))
+        self._columns = self._fit_columns()
         self._cell_width = max((width - (self._columns - 1)) // self._columns, 8)
         lines: list[_Line] = []
         index = 0

@@ -1,0 +1,101 @@
+"""A deterministic pipeline for tests and snapshots: every task waits on its own gate.
+
+`GatedRun` builds Fetch → Parse → Save over a handful of items, with a fake clock, and
+lets a test release items one stage at a time, fail some, and wait until the engine has
+settled, so a screenshot always shows the same run at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from antflow import Pipeline, Stage, StatusTracker, set_task_status
+
+
+class FakeClock:
+    """A clock that moves only when told (`advance`)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class DemoError(RuntimeError):
+    """The failure the demo's tasks raise when told to."""
+
+
+@dataclass
+class GatedRun:
+    """Fetch → Parse → Save over `items`; each (stage, item) runs when its gate opens.
+
+    Args:
+        items: The items (ints or strings; ids are their sequence numbers).
+        workers: Workers per stage.
+        history: The tracker's bounded history (None keeps everything).
+    """
+
+    items: list[Any]
+    workers: tuple[int, int, int] = (3, 2, 1)
+    history: int | None = None
+    clock: FakeClock = field(default_factory=FakeClock)
+    gates: dict[tuple[str, Any], asyncio.Event] = field(default_factory=dict)
+    failures: dict[tuple[str, Any], str] = field(default_factory=dict)
+    calls: defaultdict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
+
+    def __post_init__(self) -> None:
+        self.tracker = StatusTracker(max_history_items=self.history)
+        self.pipeline = Pipeline(
+            [
+                Stage(
+                    "Fetch",
+                    self.workers[0],
+                    [self._task("Fetch")],
+                    task_attempts=2,
+                    task_wait_seconds=0,
+                ),
+                Stage("Parse", self.workers[1], [self._task("Parse")], task_attempts=1),
+                Stage("Save", self.workers[2], [self._task("Save")], task_attempts=1),
+            ],
+            status_tracker=self.tracker,
+            clock=self.clock,
+        )
+
+    def gate(self, stage: str, value: Any) -> asyncio.Event:
+        return self.gates.setdefault((stage, value), asyncio.Event())
+
+    def release(self, stage: str, *values: Any) -> None:
+        """Let `stage` finish these values."""
+        for value in values:
+            self.gate(stage, value).set()
+
+    def fail(self, stage: str, value: Any, message: str) -> None:
+        """Make `stage` raise DemoError(message) for `value` (every attempt)."""
+        self.failures[(stage, value)] = message
+
+    def _task(self, stage: str) -> Any:
+        async def task(value: Any) -> Any:
+            self.calls[(stage, value)] += 1
+            set_task_status(f"{stage.lower()}ing {value}")
+            await self.gate(stage, value).wait()
+            self.clock.advance(0.5)
+            message = self.failures.get((stage, value))
+            if message is not None:
+                raise DemoError(message)
+            return value
+
+        task.__name__ = stage.lower()
+        return task
+
+
+async def settle(rounds: int = 50) -> None:
+    """Let every task that can run, run (no wall-clock waiting)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
