@@ -113,6 +113,7 @@ async def _process(
         if stage.simple:
             # One plain task: run it in this frame; only a failure needs the full loop.
             awaitable = None
+            first_failure = None
             try:
                 awaitable = stage.tasks[0](entry.value)
                 result = await awaitable
@@ -120,8 +121,12 @@ async def _process(
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
                     raise
+                first_failure = (exc, awaitable)
+            if first_failure is not None:
+                # Outside the except block, so the next attempt's error is not chained to
+                # this one ("During handling of the above exception...").
                 result, task_index, attempt, began = await _run_tasks(
-                    pipeline, worker, stage, entry, started, first_failure=(exc, awaitable)
+                    pipeline, worker, stage, entry, started, first_failure=first_failure
                 )
         else:
             result, task_index, attempt, began = await _run_tasks(

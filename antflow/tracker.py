@@ -8,6 +8,7 @@ listens; user callbacks then run in event order on one dispatcher task.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -555,7 +556,7 @@ class StatusTracker:
         return h.decode(item_id, log, self._errors.get(item_id), names, self._successors)
 
 
-_ENGINE_DIR = str(Path(__file__).resolve().parent)
+_ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
 def _format_error(error: BaseException) -> str:

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -89,6 +89,7 @@ class AntflowApp(App[None]):
         self._main: MainScreen | None = None
         self.frozen = False
         self.keymap_overrides = dict(options.keymap)
+        self._exit_requested = False
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -106,7 +107,13 @@ class AntflowApp(App[None]):
         self.set_interval(self.options.interval, self.tick)
         self.call_after_refresh(self.tick)
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        # Frames stop first: the screens are about to be taken down under the timer.
+        self._exit_requested = True
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
+        self._exit_requested = True
         self._exits.close()
 
     def on_print(self, event: events.Print) -> None:
@@ -143,7 +150,7 @@ class AntflowApp(App[None]):
     def tick(self) -> None:
         """Once per frame: read the engine's latest state and hand it to the widgets."""
         main = self._main
-        if main is None or not main.is_mounted:
+        if main is None or not main.is_mounted or self._exit_requested or not self.is_running:
             return
         if self.frozen:
             main.set_banner(*self._banner("frozen"))

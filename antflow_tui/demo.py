@@ -28,6 +28,9 @@ class FakeClock:
         self.now += seconds
 
 
+_DOING = {"Fetch": "fetching", "Parse": "parsing", "Save": "saving"}
+
+
 class DemoError(RuntimeError):
     """The failure the demo's tasks raise when told to."""
 
@@ -46,7 +49,7 @@ class GatedRun:
     workers: tuple[int, int, int] = (3, 2, 1)
     history: int | None = None
     clock: FakeClock = field(default_factory=FakeClock)
-    gates: dict[tuple[str, Any], asyncio.Event] = field(default_factory=dict)
+    gates: dict[tuple[str, Any], asyncio.Future[None]] = field(default_factory=dict)
     failures: dict[tuple[str, Any], str] = field(default_factory=dict)
     calls: defaultdict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
 
@@ -68,13 +71,20 @@ class GatedRun:
             clock=self.clock,
         )
 
-    def gate(self, stage: str, value: Any) -> asyncio.Event:
-        return self.gates.setdefault((stage, value), asyncio.Event())
+    def gate(self, stage: str, value: Any) -> asyncio.Future[None]:
+        # A bare future (not an Event) keeps stdlib frames out of the await stacks that
+        # snapshots show, so they do not depend on the Python patch version.
+        gate = self.gates.get((stage, value))
+        if gate is None:
+            gate = self.gates[(stage, value)] = asyncio.get_running_loop().create_future()
+        return gate
 
     def release(self, stage: str, *values: Any) -> None:
         """Let `stage` finish these values."""
         for value in values:
-            self.gate(stage, value).set()
+            gate = self.gate(stage, value)
+            if not gate.done():
+                gate.set_result(None)
 
     def fail(self, stage: str, value: Any, message: str) -> None:
         """Make `stage` raise DemoError(message) for `value` (every attempt)."""
@@ -83,8 +93,8 @@ class GatedRun:
     def _task(self, stage: str) -> Any:
         async def task(value: Any) -> Any:
             self.calls[(stage, value)] += 1
-            set_task_status(f"{stage.lower()}ing {value}")
-            await self.gate(stage, value).wait()
+            set_task_status(f"{_DOING[stage]} {value}")
+            await self.gate(stage, value)
             self.clock.advance(0.5)
             message = self.failures.get((stage, value))
             if message is not None:

@@ -81,9 +81,10 @@ def format_duration(seconds: float | None) -> str:
         return "–"
     if seconds < 0:
         seconds = 0.0
-    if seconds < 1:
+    # Thresholds sit where rounding would print "1000ms" or "60.0s".
+    if seconds < 0.9995:
         return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
+    if seconds < 59.95:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
     if minutes < 60:
@@ -295,7 +296,7 @@ def stage_rows(
         name = stats.stage_name
         label = Text(clean(name, 24), style="bold")
         if stats.paused:
-            label.append(" ⏸", style="yellow")
+            label.append(" ‖", style="yellow")
         if name == bottleneck:
             label.stylize("red")
             label.append(" ◀", style="bold red")
@@ -391,7 +392,7 @@ WORKER_MARKS: Final[Mapping[str, str]] = {
     "blocked": "»",
     "busy": "▶",
     "pausing": "▷",
-    "paused": "⏸",
+    "paused": "‖",
     "stuck": "!",
 }
 
@@ -699,3 +700,27 @@ def paused_what(snapshot: DashboardSnapshot | None) -> str:
     if len(parts) > 4:
         parts = [*parts[:4], f"and {len(parts) - 4} more"]
     return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------- paths
+
+
+def short_path(filename: str, cwd: str, stdlib: str) -> str:
+    """A file path as a person wants to read it: relative to the working folder, or from
+    ``site-packages/`` or ``<stdlib>/``, whichever applies."""
+    if cwd and filename.startswith(cwd.rstrip("/") + "/"):
+        return filename[len(cwd.rstrip("/")) + 1 :]
+    marker = "site-packages/"
+    if marker in filename:
+        return marker + filename.split(marker, 1)[1]
+    if stdlib and filename.startswith(stdlib.rstrip("/") + "/"):
+        return "<stdlib>/" + filename[len(stdlib.rstrip("/")) + 1 :]
+    return filename
+
+
+def short_paths_in(text: str, cwd: str, stdlib: str) -> str:
+    """`text` (a formatted traceback) with every path shortened as `short_path` does."""
+    for prefix, replacement in ((cwd, ""), (stdlib, "<stdlib>/")):
+        if prefix:
+            text = text.replace(prefix.rstrip("/") + "/", replacement)
+    return text

@@ -70,4 +70,7 @@ def _describe(awaited: Any) -> str:
         return f"task {awaited.get_name()}"
     if isinstance(awaited, asyncio.Future):
         return "a future" + (" (done)" if awaited.done() else "")
+    if type(awaited).__name__ == "FutureIter":
+        # What `await future` suspends on; the future itself is not reachable from it.
+        return "a future"
     return type(awaited).__name__

@@ -96,9 +96,11 @@ class ViewBuilder:
         averages = {}
         for stats in stages:
             meter = self._stage_meters.setdefault(stats.stage_name, RateMeter())
-            rates[stats.stage_name] = meter.update(
-                stats.completed_items + stats.failed_items + stats.skipped_items, facts.now
-            )
+            finished = stats.completed_items + stats.failed_items + stats.skipped_items
+            rates[stats.stage_name] = meter.update(finished, facts.now)
+            if ended:
+                elapsed = clock_now - facts.started_at
+                rates[stats.stage_name] = finished / elapsed if elapsed > 0 else None
             averages[stats.stage_name] = present.stage_average(stats)
         previous = self._pending[0] if self._pending else None
         self._pending.append({s.stage_name: s.pending_items for s in stages})

@@ -34,7 +34,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("panel-3", "errors panel"),
             ("panel-4", "events panel"),
             ("", "tab / shift+tab: next / previous panel"),
-            ("", "↑↓ or j/k, g/G, PgUp/PgDn: move inside a panel"),
+            ("", "↑↓ j/k g/G PgUp/PgDn: move inside a panel"),
         ),
     ),
     (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group, RenderableType
@@ -12,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from antflow_tui.present import STATUS_STYLES, error_message, timeline_rows
+from antflow_tui.present import STATUS_STYLES, error_message, short_paths_in, timeline_rows
 from antflow_tui.safe_text import clean, item_label, value_repr
 
 if TYPE_CHECKING:
@@ -177,6 +179,7 @@ def _tracebacks(story: ItemStory) -> RenderableType:
         head.append(f" in {clean(error.stage, 30)}: ")
         head.append(f"{clean(error.error_type, 40)}", style="bold red")
         head.append(f": {error_message(error.message, 200)}")
-        body = Text("\n".join(clean(line) for line in error.traceback.splitlines()), style="dim")
+        traceback = short_paths_in(error.traceback, os.getcwd(), sysconfig.get_paths()["stdlib"])
+        body = Text("\n".join(clean(line) for line in traceback.splitlines()), style="dim")
         parts.extend([head, body, Text()])
     return Group(*parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sysconfig
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Group, RenderableType
@@ -12,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from antflow_tui.present import format_clock, format_count, format_duration
+from antflow_tui.present import format_count, format_duration, short_path
 from antflow_tui.safe_text import clean, item_label
 
 if TYPE_CHECKING:
@@ -113,7 +115,9 @@ def _facts(worker: str, snapshot: DashboardSnapshot | None, now: float) -> Rende
     table.add_row("Failed", Text(format_count(metrics.items_failed)))
     table.add_row("Average time", Text(format_duration(metrics.avg_processing_time or None)))
     last = metrics.last_active
-    table.add_row("Last active", Text("–" if last is None else f"{format_clock(now - last)} ago"))
+    table.add_row(
+        "Last active", Text("–" if last is None else f"{format_duration(now - last)} ago")
+    )
     recent = Text(", ".join(item_label(i, 24) for i in reversed(metrics.recent_items)) or "–")
     table.add_row("Last items", recent)
     return table
@@ -125,8 +129,10 @@ def _stack(stack: AwaitStack | None) -> RenderableType:
     if not stack.frames:
         return Text("No frames: the task has finished.", style="dim")
     lines: list[RenderableType] = []
+    cwd, stdlib = os.getcwd(), sysconfig.get_paths()["stdlib"]
     for frame in stack.frames:
-        where = Text(f"{clean(frame.filename, 200)}:{frame.lineno}", style="cyan")
+        path = short_path(frame.filename, cwd, stdlib)
+        where = Text(f"{clean(path, 200)}:{frame.lineno}", style="cyan")
         where.append(f" in {clean(frame.function, 80)}", style="bold")
         lines.append(where)
         if frame.line:

@@ -1,0 +1,74 @@
+"""Build the app around a `GatedRun` and drive it to known moments."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from antflow_tui.app import AntflowApp, AppOptions, make_app
+from antflow_tui.runner import PipelineJob
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from antflow_tui.demo import GatedRun
+
+ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]
+
+
+def gated_app(run: GatedRun, *, title: str = "demo.py", **options: Any) -> AntflowApp:
+    """The app over `run`'s pipeline, on the run's fake clock."""
+    job = PipelineJob(title, run.pipeline, run.items, len(run.items))
+    settings = {"interval": 0.05, **options}
+    return make_app(job, AppOptions(**settings), clock=run.clock)
+
+
+async def until(condition: Callable[[], bool], steps: int = 5_000) -> None:
+    """Yield to the loop until `condition()` holds (a bounded number of times)."""
+    for _ in range(steps):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the app never reached the expected state")
+
+
+def busy(app: AntflowApp, worker: str) -> bool:
+    snapshot = app.bridge.snapshot()
+    return snapshot is not None and snapshot.worker_states[worker].status == "busy"
+
+
+def settled_counts(app: AntflowApp) -> tuple[int, int, int]:
+    snapshot = app.bridge.snapshot()
+    if snapshot is None:
+        return (0, 0, 0)
+    stats = snapshot.pipeline_stats
+    return stats.items_processed, stats.items_failed, stats.items_in_flight
+
+
+async def mid_run(app: AntflowApp, run: GatedRun) -> None:
+    """Drive `run` to the moment the mid-run snapshots show.
+
+    page-0 is through every stage; page-1 waits in Save; page-2 failed in Fetch (twice);
+    page-3 is parsing; page-4, page-5 and page-6 are fetching; page-7 is queued.
+    """
+    await until(lambda: app.bridge.current is not None and busy(app, "Fetch-W2"))
+    run.fail("Fetch", 2, "HTTP 500 from https://example.test/page-2 [red]boom[/red]")
+    run.release("Fetch", 0, 1, 2, 3)
+    await until(lambda: app.bridge.snapshot().pipeline_stats.items_failed == 1)
+    run.release("Parse", 0, 1)
+    run.release("Save", 0)
+    await until(lambda: settled_counts(app)[0] == 1 and busy(app, "Save-W0"))
+    await until(lambda: busy(app, "Parse-W0") or busy(app, "Parse-W1"))
+    await until(lambda: all(busy(app, f"Fetch-W{n}") for n in range(3)))
+    app.tick()
+
+
+async def finish(app: AntflowApp, run: GatedRun, failing: dict[str, Any] | None = None) -> None:
+    """Let every item through (those in `failing` fail at that stage) and wait for the end."""
+    await until(lambda: app.bridge.current is not None)
+    for stage, value in (failing or {}).items():
+        run.fail(stage, value, f"{stage} refused item {value}")
+    for stage in ("Fetch", "Parse", "Save"):
+        run.release(stage, *range(len(run.items)))
+    await until(lambda: app.job_task is not None and app.job_task.done())
+    app.tick()

@@ -1,0 +1,1289 @@
+"""Unit tests of antflow_tui.present on hand-built snapshots, events and failures."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+from rich.console import Console
+
+from antflow.types import (
+    DashboardSnapshot,
+    FailedItem,
+    PipelineStats,
+    StageStats,
+    StatusEvent,
+    TaskEvent,
+    WorkerMetrics,
+    WorkerState,
+)
+from antflow_tui.filters import parse_filter
+from antflow_tui.present import (
+    STAGE_COLUMNS,
+    STATE_STYLES,
+    STUCK_WITHOUT_AVERAGE,
+    Progress,
+    WorkerCell,
+    attempt_error_views,
+    bottleneck_stage,
+    dropped_line,
+    error_message,
+    error_rows,
+    error_type_counts,
+    eta_seconds,
+    event_facts,
+    event_line,
+    failure_facts,
+    format_clock,
+    format_count,
+    format_duration,
+    format_rate,
+    header_lines,
+    is_stuck,
+    natural_cell_width,
+    note_line,
+    paused_what,
+    progress_bar,
+    run_progress,
+    run_state,
+    short_path,
+    short_paths_in,
+    short_worker_name,
+    stage_average,
+    stage_facts,
+    stage_rows,
+    timeline_rows,
+    worker_cell_text,
+    worker_cells,
+    worker_facts,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.text import Text
+
+    from antflow.types import WorkerStatus
+
+NOW = 1_000_000.0
+"""The snapshots' Unix time; workers' processing_since is set relative to it."""
+
+HOSTILE_MARKUP = "[red]x[/red]"
+HOSTILE_ESCAPE = "\x1b[2J"
+
+
+# ---------------------------------------------------------------------- builders
+
+
+def stage(
+    name: str = "Fetch",
+    *,
+    pending: int = 0,
+    running: int = 0,
+    completed: int = 0,
+    failed: int = 0,
+    skipped: int = 0,
+    retrying: int = 0,
+    workers: int = 2,
+    busy: int = 0,
+    capacity: int = 20,
+    paused: bool = False,
+    task_seconds: float = 0.0,
+) -> StageStats:
+    return StageStats(
+        stage_name=name,
+        pending_items=pending,
+        in_progress_items=running,
+        completed_items=completed,
+        failed_items=failed,
+        skipped_items=skipped,
+        retrying_items=retrying,
+        workers=workers,
+        busy_workers=busy,
+        queue_capacity=capacity,
+        paused=paused,
+        task_seconds=task_seconds,
+    )
+
+
+def worker(
+    name: str = "Fetch-W0",
+    stage_name: str = "Fetch",
+    status: WorkerStatus = "idle",
+    *,
+    item: Any = None,
+    seconds: float | None = None,
+    task: str | None = None,
+    paused: bool = False,
+) -> WorkerState:
+    return WorkerState(
+        worker_name=name,
+        stage=stage_name,
+        status=status,
+        current_item_id=item,
+        processing_since=None if seconds is None else NOW - seconds,
+        current_task=task,
+        paused=paused,
+    )
+
+
+def snapshot(
+    stages: Sequence[StageStats] = (),
+    workers: Sequence[WorkerState] = (),
+    *,
+    processed: int = 0,
+    failed: int = 0,
+    in_flight: int = 0,
+    skipped: int = 0,
+    unfinished: int = 0,
+    fed: int = 0,
+    total: int | None = None,
+    paused: bool = False,
+    stopping: bool = False,
+) -> DashboardSnapshot:
+    return DashboardSnapshot(
+        worker_states={w.worker_name: w for w in workers},
+        worker_metrics={
+            w.worker_name: WorkerMetrics(worker_name=w.worker_name, stage=w.stage) for w in workers
+        },
+        pipeline_stats=PipelineStats(
+            items_processed=processed,
+            items_failed=failed,
+            items_in_flight=in_flight,
+            queue_sizes={s.stage_name: s.pending_items for s in stages},
+            stage_stats={s.stage_name: s for s in stages},
+            items_fed=fed,
+            items_skipped=skipped,
+            items_unfinished=unfinished,
+        ),
+        timestamp=NOW,
+        total_items=total,
+        paused=paused,
+        running=True,
+        stopping=stopping,
+    )
+
+
+def failure(
+    item_id: Any = 1,
+    *,
+    stage_name: str = "Fetch",
+    error_type: str = "ValueError",
+    error: str = "bad value",
+    attempts: int = 3,
+    timestamp: float = NOW,
+) -> FailedItem:
+    return FailedItem(
+        item_id=item_id,
+        error=error,
+        error_type=error_type,
+        stage=stage_name,
+        attempts=attempts,
+        timestamp=timestamp,
+    )
+
+
+def status_event(
+    status: Any = "completed",
+    *,
+    item_id: Any = 7,
+    stage_name: str | None = "Fetch",
+    worker_name: str | None = "Fetch-W0",
+    at: float = NOW,
+    **metadata: Any,
+) -> StatusEvent:
+    return StatusEvent(
+        item_id=item_id,
+        stage=stage_name,
+        status=status,
+        worker=worker_name,
+        timestamp=at,
+        metadata=metadata,
+    )
+
+
+def task_event(
+    event_type: Any = "start",
+    *,
+    item_id: Any = 7,
+    stage_name: str = "Fetch",
+    task_name: str = "fetch_page",
+    worker_name: str = "Fetch-W0",
+    attempt: int = 1,
+    at: float = NOW,
+    error: BaseException | None = None,
+    duration: float | None = None,
+) -> TaskEvent:
+    return TaskEvent(
+        item_id=item_id,
+        stage=stage_name,
+        task_name=task_name,
+        worker=worker_name,
+        event_type=event_type,
+        attempt=attempt,
+        timestamp=at,
+        error=error,
+        duration=duration,
+    )
+
+
+def span_styles(text: Text) -> list[str]:
+    """The styles of a Text's spans, in order (positions left out)."""
+    return [str(span.style) for span in text.spans]
+
+
+def rendered(text: Text) -> str:
+    """What a terminal would receive for `text`, escape codes and all."""
+    out = StringIO()
+    Console(file=out, force_terminal=True, color_system="truecolor", width=400).print(text)
+    return out.getvalue()
+
+
+def column(cells: tuple[Text, ...], key: str) -> Text:
+    keys = [k for k, _ in STAGE_COLUMNS]
+    return cells[keys.index(key)]
+
+
+# ---------------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0, "0"), (7, "7"), (999, "999"), (1000, "1,000"), (1_234_567, "1,234,567"), (-5, "-5")],
+)
+def test_format_count_groups_thousands(value: int, shown: str) -> None:
+    assert format_count(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [
+        (None, "–"),
+        (0.0, "0.00/s"),
+        (0.5, "0.50/s"),
+        (9.5, "9.50/s"),
+        (12.34, "12.3/s"),
+        (150.0, "150/s"),
+        (12_345.6, "12,346/s"),
+    ],
+)
+def test_format_rate_digits_follow_magnitude(rate: float | None, shown: str) -> None:
+    assert format_rate(rate) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (None, "–"),
+        (-3.0, "0ms"),
+        (0.0, "0ms"),
+        (0.85, "850ms"),
+        (1.0, "1.0s"),
+        (3.25, "3.2s"),
+        (59.0, "59.0s"),
+        (60.0, "1m00s"),
+        (245.0, "4m05s"),
+        (3599.0, "59m59s"),
+        (3600.0, "1h00m"),
+        (2 * 3600 + 3 * 60 + 59, "2h03m"),
+        (100 * 3600, "100h00m"),
+    ],
+)
+def test_format_duration_units(seconds: float | None, shown: str) -> None:
+    assert format_duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "not_shown"),
+    [(0.9996, "1000ms"), (59.96, "60.0s")],
+)
+def test_format_duration_rounding_does_not_overflow_its_unit(
+    seconds: float, not_shown: str
+) -> None:
+    # Just under a unit boundary, the value must not round up into the next unit's range
+    # while keeping the smaller unit ("1000ms" instead of "1.0s", "60.0s" instead of "1m00s").
+    assert format_duration(seconds) != not_shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (-5.0, "0:00:00"),
+        (0.0, "0:00:00"),
+        (0.9, "0:00:00"),
+        (61.5, "0:01:01"),
+        (3600.0, "1:00:00"),
+        (3 * 3600 + 25 * 60 + 7, "3:25:07"),
+        (30 * 3600, "30:00:00"),
+    ],
+)
+def test_format_clock_is_hours_minutes_seconds(seconds: float, shown: str) -> None:
+    assert format_clock(seconds) == shown
+
+
+# ---------------------------------------------------------------------- progress and state
+
+
+def test_run_progress_without_snapshot_uses_the_known_total() -> None:
+    progress = run_progress(None, 40)
+    assert progress == Progress(0, 40, 0, 0, 0, 0, 0)
+
+
+def test_run_progress_counts_skipped_apart_from_completed() -> None:
+    snap = snapshot(processed=10, skipped=3, failed=2, in_flight=4, unfinished=1, total=20)
+    progress = run_progress(snap, known_total=None)
+    assert progress.done == 12
+    assert progress.completed == 7
+    assert progress.skipped == 3
+    assert progress.failed == 2
+    assert progress.in_flight == 4
+    assert progress.unfinished == 1
+    assert progress.total == 20
+    assert progress.fraction == pytest.approx(0.6)
+
+
+def test_run_progress_prefers_the_snapshots_total_over_the_known_one() -> None:
+    assert run_progress(snapshot(total=50), known_total=10).total == 50
+
+
+def test_run_progress_falls_back_to_the_known_total() -> None:
+    assert run_progress(snapshot(total=None), known_total=10).total == 10
+
+
+def test_progress_fraction_is_unknown_without_a_total_and_capped_at_one() -> None:
+    assert Progress(5, None, 5, 0, 0, 0, 0).fraction is None
+    assert Progress(5, 0, 5, 0, 0, 0, 0).fraction is None
+    assert Progress(15, 10, 15, 0, 0, 0, 0).fraction == 1.0
+
+
+@pytest.mark.parametrize(
+    ("snap", "ended", "crashed", "stopping", "state"),
+    [
+        (None, False, False, False, "starting"),
+        (snapshot(workers=[worker(status="busy", item=1, seconds=1)]), False, False, False,
+         "running"),
+        (snapshot(workers=[worker(status="busy", item=1, seconds=1, paused=True)], paused=True),
+         False, False, False, "pausing"),
+        (snapshot(workers=[worker(status="paused", paused=True)], paused=True), False, False,
+         False, "paused"),
+        (snapshot(), False, False, True, "stopping"),
+        (snapshot(stopping=True), False, False, False, "stopping"),
+        (None, False, False, True, "stopping"),
+        (snapshot(), True, False, False, "finished"),
+        (snapshot(stopping=True), True, False, False, "finished"),
+        (snapshot(), True, True, False, "failed"),
+        (None, False, True, False, "failed"),
+    ],
+)  # fmt: skip
+def test_run_state(
+    snap: DashboardSnapshot | None, ended: bool, crashed: bool, stopping: bool, state: str
+) -> None:
+    assert run_state(snap, ended=ended, crashed=crashed, stopping=stopping) == state
+
+
+def test_eta_is_the_items_left_over_the_rate() -> None:
+    assert eta_seconds(Progress(30, 100, 30, 0, 0, 0, 0), 7.0) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("rate", [None, 0.0, -1.0])
+def test_eta_is_unknown_without_a_positive_rate(rate: float | None) -> None:
+    assert eta_seconds(Progress(30, 100, 30, 0, 0, 0, 0), rate) is None
+
+
+def test_eta_is_unknown_without_a_total() -> None:
+    assert eta_seconds(Progress(30, None, 30, 0, 0, 0, 0), 5.0) is None
+
+
+def test_eta_is_zero_once_done_passes_the_total() -> None:
+    assert eta_seconds(Progress(120, 100, 120, 0, 0, 0, 0), 5.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("fraction", "width", "filled"),
+    [(0.0, 10, 0), (0.5, 10, 5), (1.0, 10, 10), (0.333, 30, 10), (0.5, 7, 4)],
+)
+def test_progress_bar_is_exactly_width_cells(fraction: float, width: int, filled: int) -> None:
+    bar = progress_bar(fraction, width)
+    assert bar.cell_len == width
+    assert bar.plain == "█" * filled + "░" * (width - filled)
+
+
+def test_progress_bar_with_unknown_fraction_is_an_empty_dim_track() -> None:
+    bar = progress_bar(None, 12)
+    assert bar.plain == "·" * 12
+    assert str(bar.style) == "dim"
+
+
+@pytest.mark.parametrize("width", [0, -4])
+def test_progress_bar_is_at_least_one_cell(width: int) -> None:
+    assert progress_bar(0.5, width).cell_len == 1
+
+
+# ---------------------------------------------------------------------- header
+
+
+def header(
+    *,
+    state: Any = "running",
+    progress: Progress | None = None,
+    rate: float | None = 2.0,
+    width: int = 120,
+    title: str = "scrape.py",
+    pipelines: int = 1,
+) -> tuple[Text, Text]:
+    return header_lines(
+        title=title,
+        state=state,
+        elapsed=3723.0,
+        progress=progress or Progress(30, 100, 25, 3, 2, 5, 0),
+        rate=rate,
+        width=width,
+        pipelines=pipelines,
+    )
+
+
+@pytest.mark.parametrize("state", list(STATE_STYLES))
+def test_header_shows_the_state_word_in_its_style(state: str) -> None:
+    top, _ = header(state=state)
+    assert f"● {state}" in top.plain
+    start = top.plain.index(f"● {state}")
+    styles = [str(s.style) for s in top.spans if s.start == start]
+    assert styles == [STATE_STYLES[state]]
+
+
+def test_header_shows_title_elapsed_done_over_total_percent_and_rate() -> None:
+    top, _ = header()
+    assert "scrape.py" in top.plain
+    assert "1:02:03" in top.plain
+    assert " 30/100 30%" in top.plain
+    assert "2.00/s" in top.plain
+
+
+def test_header_shows_eta_while_running() -> None:
+    top, _ = header(state="running", rate=2.0)
+    assert "ETA 35.0s" in top.plain
+
+
+@pytest.mark.parametrize("state", ["finished", "failed", "stopping", "starting"])
+def test_header_hides_eta_when_the_run_is_not_moving(state: str) -> None:
+    top, _ = header(state=state, rate=2.0)
+    assert "ETA" not in top.plain
+
+
+def test_header_shows_a_count_when_the_total_is_unknown() -> None:
+    top, _ = header(progress=Progress(1234, None, 1234, 0, 0, 0, 0))
+    assert " 1,234 done" in top.plain
+    assert "/1" not in top.plain.replace("/s", "")
+    assert "ETA" not in top.plain
+
+
+def test_header_counts_line_lists_every_count() -> None:
+    _, counts = header(progress=Progress(30, 100, 25, 3, 2, 5, 0))
+    assert counts.plain.split() == [
+        "completed", "25", "failed", "3", "skipped", "2", "in", "flight", "5",
+    ]  # fmt: skip
+
+
+def test_header_shows_unfinished_only_when_some_are() -> None:
+    _, none_left = header(progress=Progress(30, 100, 30, 0, 0, 0, 0))
+    _, some_left = header(progress=Progress(30, 100, 30, 0, 0, 0, 4))
+    assert "unfinished" not in none_left.plain
+    assert "unfinished 4" in some_left.plain
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_header_top_line_fits_its_width_and_has_a_bar(width: int) -> None:
+    top, _ = header(width=width)
+    assert top.cell_len <= width
+    assert "█" in top.plain or "░" in top.plain
+
+
+def test_header_leaves_the_bar_out_when_too_narrow() -> None:
+    top, _ = header(width=40)
+    assert "█" not in top.plain
+    assert "░" not in top.plain
+    assert "30/100" in top.plain
+
+
+def test_header_names_the_pipeline_number_when_there_are_several() -> None:
+    one, _ = header(pipelines=1)
+    three, _ = header(pipelines=3)
+    assert "(pipeline" not in one.plain
+    assert "(pipeline 3)" in three.plain
+
+
+def test_header_shows_a_hostile_title_literally() -> None:
+    top, _ = header(title=f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}.py")
+    benign, _ = header(title="abcdefghijklmnopqr.py")
+    assert "[red]x[/red]\\x1b[2J.py" in top.plain
+    assert "\x1b" not in top.plain
+    assert span_styles(top) == span_styles(benign)
+
+
+# ---------------------------------------------------------------------- stages
+
+
+def test_stage_average_is_seconds_per_finished_item() -> None:
+    assert stage_average(stage(completed=3, failed=1, task_seconds=10.0)) == pytest.approx(2.5)
+    assert stage_average(stage(task_seconds=0.0)) is None
+
+
+def test_bottleneck_when_all_workers_busy_and_queue_full() -> None:
+    stages = [stage("Fetch", workers=2, busy=2, pending=20, capacity=20), stage("Parse")]
+    assert bottleneck_stage(stages, None) == "Fetch"
+
+
+def test_bottleneck_when_all_workers_busy_and_queue_growing() -> None:
+    stages = [stage("Parse", workers=2, busy=2, pending=6, capacity=20)]
+    assert bottleneck_stage(stages, {"Parse": 4}) == "Parse"
+
+
+def test_no_bottleneck_when_queue_is_shrinking_or_steady_and_not_full() -> None:
+    stages = [stage("Parse", workers=2, busy=2, pending=6, capacity=20)]
+    assert bottleneck_stage(stages, {"Parse": 6}) is None
+    assert bottleneck_stage(stages, {"Parse": 9}) is None
+    assert bottleneck_stage(stages, None) is None
+
+
+def test_no_bottleneck_while_a_worker_is_idle() -> None:
+    stages = [stage("Fetch", workers=3, busy=2, pending=20, capacity=20)]
+    assert bottleneck_stage(stages, {"Fetch": 1}) is None
+
+
+def test_no_bottleneck_with_an_empty_queue_or_no_workers() -> None:
+    empty = [stage("Fetch", workers=2, busy=2, pending=0, capacity=0)]
+    workerless = [stage("Fetch", workers=0, busy=0, pending=5, capacity=5)]
+    assert bottleneck_stage(empty, {"Fetch": 0}) is None
+    assert bottleneck_stage(workerless, {"Fetch": 1}) is None
+
+
+def test_bottleneck_picks_the_fullest_queue_relative_to_capacity() -> None:
+    stages = [
+        stage("Fetch", workers=2, busy=2, pending=30, capacity=100),
+        stage("Parse", workers=2, busy=2, pending=9, capacity=10),
+        stage("Save", workers=2, busy=2, pending=20, capacity=40),
+    ]
+    assert bottleneck_stage(stages, {"Fetch": 1, "Parse": 1, "Save": 1}) == "Parse"
+
+
+def test_stage_rows_cells_follow_the_columns() -> None:
+    snap = snapshot(
+        [
+            stage(
+                "Fetch",
+                pending=4,
+                running=2,
+                completed=1200,
+                failed=3,
+                skipped=5,
+                retrying=1,
+                workers=4,
+                busy=2,
+                task_seconds=2406.0,
+            ),
+            stage("Parse"),
+        ]
+    )
+    rows = stage_rows(snap, {"Fetch": 12.5}, bottleneck=None)
+    assert [row.key for row in rows] == ["Fetch", "Parse"]
+    cells = rows[0].cells
+    assert len(cells) == len(STAGE_COLUMNS)
+    shown = {key: column(cells, key).plain for key, _ in STAGE_COLUMNS}
+    assert shown == {
+        "stage": "Fetch",
+        "workers": "2/4",
+        "queued": "4",
+        "running": "2",
+        "done": "1,200",
+        "failed": "3",
+        "skipped": "5",
+        "retrying": "1",
+        "rate": "12.5/s",
+        "avg": "2.0s",
+    }
+    assert rows[0].bottleneck is False
+    assert rows[0].paused is False
+
+
+def test_stage_rows_without_rate_or_finished_items_show_dashes() -> None:
+    (row,) = stage_rows(snapshot([stage("Fetch")]), {}, bottleneck=None)
+    assert column(row.cells, "rate").plain == "–"
+    assert column(row.cells, "avg").plain == "–"
+
+
+def test_stage_rows_dim_zero_counts() -> None:
+    (row,) = stage_rows(snapshot([stage("Fetch", failed=0)]), {}, bottleneck=None)
+    assert str(column(row.cells, "failed").style) == "dim"
+    (row,) = stage_rows(snapshot([stage("Fetch", failed=2)]), {}, bottleneck=None)
+    assert str(column(row.cells, "failed").style) == "bold red"
+
+
+def test_stage_rows_mark_the_bottleneck() -> None:
+    snap = snapshot([stage("Fetch"), stage("Parse", pending=20, busy=2)])
+    rows = stage_rows(snap, {}, bottleneck="Parse")
+    assert [row.bottleneck for row in rows] == [False, True]
+    assert rows[1].cells[0].plain == "Parse ◀"
+    assert "◀" not in rows[0].cells[0].plain
+    assert str(column(rows[1].cells, "queued").style) == "yellow"
+
+
+def paused_mark() -> str:
+    """The mark stage_rows appends to a paused stage's name (the glyph may change)."""
+    (row,) = stage_rows(snapshot([stage("Fetch", paused=True)]), {}, None)
+    return row.cells[0].plain.removeprefix("Fetch ")
+
+
+def test_stage_rows_mark_a_paused_stage() -> None:
+    rows = stage_rows(snapshot([stage("Fetch", paused=True), stage("Parse")]), {}, None)
+    assert [row.paused for row in rows] == [True, False]
+    mark = paused_mark()
+    assert mark.strip()
+    assert "◀" not in mark
+    assert rows[0].cells[0].plain == f"Fetch {mark}"
+    assert rows[1].cells[0].plain == "Parse"
+    assert "yellow" in span_styles(rows[0].cells[0])
+
+
+def test_stage_rows_paused_bottleneck_has_both_marks() -> None:
+    (row,) = stage_rows(snapshot([stage("Fetch", paused=True)]), {}, bottleneck="Fetch")
+    assert row.cells[0].plain == f"Fetch {paused_mark()} ◀"
+
+
+def test_stage_rows_show_a_hostile_stage_name_literally() -> None:
+    name = f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}"
+    (row,) = stage_rows(snapshot([stage(name)]), {name: 1.0}, bottleneck=None)
+    (benign,) = stage_rows(snapshot([stage("abcdefghijklmnopqrs")]), {}, bottleneck=None)
+    assert row.cells[0].plain == "[red]x[/red]\\x1b[2J"
+    assert span_styles(row.cells[0]) == span_styles(benign.cells[0])
+    assert "\x1b[2J" not in rendered(row.cells[0])
+
+
+# ---------------------------------------------------------------------- workers
+
+
+def one_cell(state: WorkerState, averages: dict[str, float | None] | None = None) -> WorkerCell:
+    (cell,) = worker_cells(snapshot(workers=[state]), NOW, averages or {})
+    return cell
+
+
+def test_worker_cells_idle() -> None:
+    cell = one_cell(worker(status="idle"))
+    assert cell.look == "idle"
+    assert cell.item == ""
+    assert cell.seconds is None
+    assert cell.status_text == ""
+
+
+def test_worker_cells_busy_shows_item_status_text_and_time() -> None:
+    cell = one_cell(worker(status="busy", item="page-7", seconds=2.5, task="downloading"))
+    assert cell == WorkerCell(
+        name="Fetch-W0",
+        stage="Fetch",
+        look="busy",
+        item="page-7",
+        status_text="downloading",
+        seconds=pytest.approx(2.5),  # type: ignore[arg-type]
+    )
+
+
+def test_worker_cells_busy_and_paused_is_pausing() -> None:
+    assert one_cell(worker(status="busy", item=1, seconds=1, paused=True)).look == "pausing"
+
+
+def test_worker_cells_paused() -> None:
+    assert one_cell(worker(status="paused", paused=True)).look == "paused"
+    assert one_cell(worker(status="idle", paused=True)).look == "paused"
+
+
+def test_worker_cells_idle_holding_an_item_is_blocked() -> None:
+    cell = one_cell(worker(status="idle", item=42))
+    assert cell.look == "blocked"
+    assert cell.item == "42"
+
+
+@pytest.mark.parametrize(
+    ("average", "seconds", "stuck"),
+    [
+        (0.1, 9.9, False),  # 10 x 0.1 = 1s, but never under 10s
+        (0.1, 10.0, True),
+        (2.0, 19.9, False),  # 10 x 2s = 20s
+        (2.0, 20.0, True),
+        (None, STUCK_WITHOUT_AVERAGE - 0.1, False),
+        (None, STUCK_WITHOUT_AVERAGE, True),
+    ],
+)
+def test_worker_cells_stuck_threshold(average: float | None, seconds: float, stuck: bool) -> None:
+    cell = one_cell(worker(status="busy", item=1, seconds=seconds), {"Fetch": average})
+    assert cell.look == ("stuck" if stuck else "busy")
+    assert is_stuck(seconds, average) is stuck
+
+
+def test_worker_cells_stuck_wins_over_pausing() -> None:
+    state = worker(status="busy", item=1, seconds=600, paused=True)
+    assert one_cell(state, {"Fetch": 1.0}).look == "stuck"
+
+
+def test_worker_cells_without_an_average_for_the_stage_use_sixty_seconds() -> None:
+    assert STUCK_WITHOUT_AVERAGE == 60.0
+    state = worker(status="busy", item=1, seconds=59.0)
+    assert one_cell(state, {"Other": 0.1}).look == "busy"
+
+
+def test_worker_cells_keep_snapshot_order() -> None:
+    states = [
+        worker("Fetch-W0", "Fetch"),
+        worker("Fetch-W1", "Fetch"),
+        worker("Parse-W0", "Parse"),
+    ]
+    cells = worker_cells(snapshot(workers=states), NOW, {})
+    assert [(c.name, c.stage) for c in cells] == [
+        ("Fetch-W0", "Fetch"),
+        ("Fetch-W1", "Fetch"),
+        ("Parse-W0", "Parse"),
+    ]
+
+
+def test_worker_cells_show_hostile_item_and_status_text_literally() -> None:
+    state = worker(
+        status="busy", item=f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}", seconds=1.0, task=HOSTILE_ESCAPE
+    )
+    cell = one_cell(state)
+    assert cell.item == "[red]x[/red]\\x1b[2J"
+    assert cell.status_text == "\\x1b[2J"
+    text = worker_cell_text(cell, 60)
+    assert "[red]x[/red]\\x1b[2J" in text.plain
+    assert "\x1b[2J" not in rendered(text)
+
+
+def test_worker_cells_cut_long_status_text_and_item() -> None:
+    cell = one_cell(worker(status="busy", item="i" * 500, seconds=1.0, task="t" * 500))
+    assert len(cell.item) <= 24
+    assert len(cell.status_text) <= 60
+    assert cell.item.endswith("…")
+    assert cell.status_text.endswith("…")
+
+
+def test_short_worker_name_drops_the_stage_prefix() -> None:
+    assert short_worker_name("Fetch-W3", "Fetch") == "W3"
+    assert short_worker_name("custom", "Fetch") == "custom"
+
+
+def test_natural_cell_width_fits_everything() -> None:
+    cell = WorkerCell("Fetch-W3", "Fetch", "busy", "page-12", "downloading", 3.2)
+    width = natural_cell_width(cell)
+    text = worker_cell_text(cell, width)
+    assert "…" not in text.plain
+    assert "page-12" in text.plain
+    assert "downloading" in text.plain
+    assert width >= len("▶ W3 page-12 3.2s downloading")
+
+
+def test_natural_cell_width_of_an_idle_worker_is_mark_and_name() -> None:
+    assert natural_cell_width(WorkerCell("Fetch-W3", "Fetch", "idle", "", "", None)) == 4
+
+
+def test_natural_cell_width_fits_wide_characters() -> None:
+    # Item ids and status texts are user data: CJK characters take two cells each.
+    cell = WorkerCell("Fetch-W0", "Fetch", "busy", "日本語のページ", "処理中です", 1.0)
+    text = worker_cell_text(cell, natural_cell_width(cell))
+    assert "…" not in text.plain
+
+
+@pytest.mark.parametrize("width", [1, 3, 8, 17, 40, 90])
+@pytest.mark.parametrize(
+    "cell",
+    [
+        WorkerCell("Fetch-W0", "Fetch", "idle", "", "", None),
+        WorkerCell("Fetch-W0", "Fetch", "busy", "page-12", "downloading", 3.2),
+        WorkerCell("Fetch-W0", "Fetch", "stuck", "日本語のページ", "処理中", 700.0),
+    ],
+)
+def test_worker_cell_text_is_exactly_width_cells(cell: WorkerCell, width: int) -> None:
+    assert worker_cell_text(cell, width).cell_len == width
+    assert worker_cell_text(cell, width, selected=True).cell_len == width
+
+
+def test_worker_cell_text_content_and_marks() -> None:
+    busy = worker_cell_text(WorkerCell("Fetch-W0", "Fetch", "busy", "p1", "dl", 3.2), 30)
+    assert busy.plain.rstrip() == "▶ W0 p1 3.2s dl"
+    idle = worker_cell_text(WorkerCell("Fetch-W1", "Fetch", "idle", "", "", None), 10)
+    assert idle.plain == "· W1      "
+    marks = {
+        look: worker_cell_text(WorkerCell("Fetch-W0", "Fetch", look, "", "", None), 6).plain[0]
+        for look in ("idle", "busy", "pausing", "paused", "stuck", "blocked")
+    }
+    assert len(set(marks.values())) == 6
+
+
+def test_worker_cell_text_ellipsis_when_too_narrow() -> None:
+    text = worker_cell_text(WorkerCell("Fetch-W0", "Fetch", "busy", "page-12", "dl", 3.2), 8)
+    assert text.plain.endswith("…")
+
+
+def test_worker_cell_text_selected_is_reverse_over_the_whole_cell() -> None:
+    cell = WorkerCell("Fetch-W0", "Fetch", "busy", "p1", "dl", 3.2)
+    plain = worker_cell_text(cell, 20)
+    chosen = worker_cell_text(cell, 20, selected=True)
+    assert plain.plain == chosen.plain
+    assert not any("reverse" in str(span.style) for span in plain.spans)
+    reverse = [s for s in chosen.spans if "reverse" in str(s.style)]
+    assert [(s.start, s.end) for s in reverse] == [(0, len(chosen.plain))]
+
+
+def test_worker_cell_text_colours_follow_the_look() -> None:
+    styles = {
+        look: str(
+            worker_cell_text(WorkerCell("Fetch-W0", "Fetch", look, "p", "", 1.0), 20).spans[0].style
+        )
+        for look in ("idle", "busy", "paused", "stuck")
+    }
+    assert len(set(styles.values())) == 4
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def test_error_rows_newest_first_with_every_column() -> None:
+    failures = [
+        failure(1, error="first\nsecond line", attempts=3, timestamp=NOW),
+        failure(
+            "page-2", stage_name="Parse", error_type="KeyError", error="'x'", attempts=1,
+            timestamp=NOW + 1,
+        ),
+    ]  # fmt: skip
+    rows = error_rows(failures)
+    assert [row.item_id for row in rows] == ["page-2", 1]
+    assert [cell.plain for cell in rows[0].cells] == ["page-2", "Parse", "KeyError", "'x'", "1"]
+    assert [cell.plain for cell in rows[1].cells] == ["1", "Fetch", "ValueError", "first", "3"]
+
+
+def test_error_rows_say_when_the_message_is_empty() -> None:
+    (row,) = error_rows([failure(error="")])
+    assert row.cells[3].plain == "(no message)"
+    assert error_message("  \n \n", 50) == "(no message)"
+
+
+def test_error_rows_show_hostile_data_literally() -> None:
+    hostile = failure(
+        f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}",
+        stage_name=f"S{HOSTILE_ESCAPE}",
+        error_type=f"E{HOSTILE_MARKUP}",
+        error=f"{HOSTILE_MARKUP} {HOSTILE_ESCAPE} boom",
+    )
+    benign = failure("abcdefghijklmnopqrs", stage_name="abcdefgh", error_type="E", error="boom")
+    (row,) = error_rows([hostile])
+    (plain,) = error_rows([benign])
+    assert [cell.plain for cell in row.cells[:4]] == [
+        "[red]x[/red]\\x1b[2J",
+        "S\\x1b[2J",
+        "E[red]x[/red]",
+        "[red]x[/red] \\x1b[2J boom",
+    ]
+    for cell, reference in zip(row.cells, plain.cells, strict=True):
+        assert span_styles(cell) == span_styles(reference)
+        assert str(cell.style) == str(reference.style)
+        assert "\x1b[2J" not in rendered(cell)
+
+
+def test_error_rows_cut_a_huge_message() -> None:
+    (row,) = error_rows([failure(error="x" * 5_000_000)])
+    assert len(row.cells[3].plain) <= 200
+    assert row.cells[3].plain.endswith("…")
+
+
+def test_error_type_counts_most_frequent_first_then_by_name() -> None:
+    text = error_type_counts({"KeyError": 3, "ValueError": 12, "AError": 3, "TimeoutError": 1})
+    assert text.plain == "ValueError 12 · AError 3 · KeyError 3 · TimeoutError 1"
+
+
+def test_error_type_counts_empty_and_large() -> None:
+    assert error_type_counts({}).plain == ""
+    assert error_type_counts({"ValueError": 12_345}).plain == "ValueError 12,345"
+
+
+# ---------------------------------------------------------------------- events
+
+
+STARTED = NOW - 65.0
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("queued", "0:01:05 7 Fetch queued"),
+        ("in_progress", "0:01:05 7 Fetch in_progress Fetch-W0"),
+        ("completed", "0:01:05 7 Fetch completed Fetch-W0"),
+        ("skipped", "0:01:05 7 Fetch skipped Fetch-W0"),
+    ],
+)
+def test_event_line_for_plain_statuses(status: str, shown: str) -> None:
+    worker_name = None if status == "queued" else "Fetch-W0"
+    event = status_event(status, worker_name=worker_name)
+    assert event_line(event, STARTED).plain == shown
+
+
+def test_event_line_for_a_failure_shows_type_and_first_line() -> None:
+    event = status_event(
+        "failed", error_type="TimeoutError", error="timed out\nafter 3s", attempts=3
+    )
+    assert event_line(event, STARTED).plain == (
+        "0:01:05 7 Fetch failed Fetch-W0 TimeoutError: timed out"
+    )
+
+
+def test_event_line_for_a_retry_shows_the_attempt_and_error() -> None:
+    event = status_event("retrying", attempt=2, error_type="OSError", error="reset")
+    assert event_line(event, STARTED).plain == (
+        "0:01:05 7 Fetch retrying Fetch-W0 → attempt 2 OSError: reset"
+    )
+
+
+def test_event_line_colours_by_status() -> None:
+    failed = event_line(status_event("failed", error_type="E", error="m"), STARTED)
+    done = event_line(status_event("completed"), STARTED)
+    assert "bold red" in span_styles(failed)
+    assert "green" in span_styles(done)
+
+
+@pytest.mark.parametrize(
+    ("event", "shown"),
+    [
+        (task_event("start"), "0:01:05 7 Fetch task start fetch_page#1 Fetch-W0"),
+        (
+            task_event("complete", attempt=2, duration=0.25),
+            "0:01:05 7 Fetch task complete fetch_page#2 Fetch-W0 250ms",
+        ),
+        (
+            task_event("retry", duration=1.5, error=ConnectionError("refused\nmore")),
+            "0:01:05 7 Fetch task retry fetch_page#1 Fetch-W0 1.5s ConnectionError: refused",
+        ),
+        (
+            task_event("fail", attempt=3, duration=2.0, error=ValueError("")),
+            "0:01:05 7 Fetch task fail fetch_page#3 Fetch-W0 2.0s ValueError: (no message)",
+        ),
+    ],
+)
+def test_event_line_for_task_events(event: TaskEvent, shown: str) -> None:
+    assert event_line(event, STARTED).plain == shown
+
+
+def test_event_line_cuts_a_long_item_id() -> None:
+    line = event_line(status_event("completed", item_id="x" * 1000), STARTED)
+    assert "x" * 19 + "…" in line.plain
+    assert "x" * 21 not in line.plain
+
+
+HOSTILE_VALUES: Final = [(HOSTILE_MARKUP, "[red]x[/red]"), (HOSTILE_ESCAPE, "\\x1b[2J")]
+"""Hostile user strings and how they must read in the line's plain text."""
+
+
+@pytest.mark.parametrize(("value", "shown"), HOSTILE_VALUES)
+@pytest.mark.parametrize("field", ["item", "stage", "worker", "error", "error_type"])
+def test_status_event_line_shows_hostile_strings_literally(
+    field: str, value: str, shown: str
+) -> None:
+    def make(value: str) -> StatusEvent:
+        parts: dict[str, str] = {
+            "item": "item",
+            "stage": "Stage",
+            "worker": "W",
+            "error": "boom",
+            "error_type": "E",
+        }
+        parts[field] = value
+        return status_event(
+            "failed",
+            item_id=parts["item"],
+            stage_name=parts["stage"],
+            worker_name=parts["worker"],
+            error=parts["error"],
+            error_type=parts["error_type"],
+        )
+
+    hostile = event_line(make(value), STARTED)
+    benign = event_line(make("abcdefghijkl"), STARTED)
+    assert shown in hostile.plain
+    assert "\x1b" not in hostile.plain
+    assert span_styles(hostile) == span_styles(benign)
+    assert "\x1b[2J" not in rendered(hostile)
+    assert shown in rendered(hostile)
+
+
+@pytest.mark.parametrize(("value", "shown"), HOSTILE_VALUES)
+@pytest.mark.parametrize("field", ["item", "stage", "worker", "task", "error"])
+def test_task_event_line_shows_hostile_strings_literally(
+    field: str, value: str, shown: str
+) -> None:
+    def make(value: str) -> TaskEvent:
+        parts = {"item": "item", "stage": "Stage", "worker": "W", "task": "t", "error": "boom"}
+        parts[field] = value
+        return task_event(
+            "retry",
+            item_id=parts["item"],
+            stage_name=parts["stage"],
+            worker_name=parts["worker"],
+            task_name=parts["task"],
+            error=RuntimeError(parts["error"]),
+            duration=1.0,
+        )
+
+    hostile = event_line(make(value), STARTED)
+    benign = event_line(make("abcdefghijkl"), STARTED)
+    assert shown in hostile.plain
+    assert "\x1b" not in hostile.plain
+    assert span_styles(hostile) == span_styles(benign)
+    assert "\x1b[2J" not in rendered(hostile)
+    assert shown in rendered(hostile)
+
+
+def test_task_event_line_neutralises_an_exception_class_name() -> None:
+    # A class name is user data too: type() accepts any string.
+    hostile_type = type(f"Bad{HOSTILE_ESCAPE}", (Exception,), {})
+    line = event_line(task_event("fail", error=hostile_type("boom")), STARTED)
+    assert "\x1b" not in line.plain
+    assert "\x1b[2J" not in rendered(line)
+
+
+def test_event_line_with_a_huge_error_message_stays_short() -> None:
+    event = task_event("fail", error=RuntimeError("y" * 5_000_000))
+    assert len(event_line(event, STARTED).plain) < 300
+
+
+def test_note_line_shows_printed_text_literally() -> None:
+    line = note_line(NOW, f"hello {HOSTILE_MARKUP}\n{HOSTILE_ESCAPE}", STARTED, is_error=False)
+    assert line.plain == "0:01:05 │ hello [red]x[/red]⏎\\x1b[2J"
+    error = note_line(NOW, "oops", STARTED, is_error=True)
+    assert "red" in span_styles(error)
+    assert "red" not in span_styles(note_line(NOW, "fine", STARTED, is_error=False))
+
+
+def test_dropped_line_counts_and_rate() -> None:
+    assert dropped_line(48_211, 61_000.0).plain == "… 48,211 events not shown (61,000/s)"
+    assert dropped_line(5, None).plain == "… 5 events not shown"
+
+
+# ---------------------------------------------------------------------- item timeline
+
+
+def test_timeline_rows_relative_times_and_details() -> None:
+    error = TimeoutError("slow\nreally")
+    timeline: list[StatusEvent | TaskEvent] = [
+        status_event("queued", worker_name=None, at=NOW),
+        status_event("in_progress", at=NOW + 0.5, attempt=1),
+        task_event("start", at=NOW + 0.5),
+        task_event("retry", at=NOW + 2.0, duration=1.5, error=error),
+        status_event("retrying", at=NOW + 2.0, attempt=2, error_type="TimeoutError", error="slow"),
+        task_event("complete", attempt=2, at=NOW + 65.0, duration=3.0),
+        status_event("failed", at=NOW + 65.0, attempts=3, error_type="E", error="bad"),
+    ]
+    rows = timeline_rows(timeline)
+    assert len(rows) == len(timeline)
+    assert all(len(row) == 5 for row in rows)
+    plain = [[cell.plain for cell in row] for row in rows]
+    assert [row[0] for row in plain] == ["+0ms", "+500ms", "+500ms", "+2.0s", "+2.0s",
+                                         "+1m05s", "+1m05s"]  # fmt: skip
+    assert plain[0][1:4] == ["Fetch", "queued", ""]
+    assert plain[1][2:] == ["in_progress", "Fetch-W0", "attempt 1"]
+    assert plain[2][2:] == ["  task start", "Fetch-W0", "fetch_page attempt 1"]
+    assert plain[3][4] == "fetch_page attempt 1  1.5s  TimeoutError: slow"
+    assert plain[4][4] == "attempt 2  TimeoutError: slow"
+    assert plain[5][4] == "fetch_page attempt 2  3.0s"
+    assert plain[6][4] == "after 3 attempt(s)  E: bad"
+
+
+def test_timeline_rows_empty() -> None:
+    assert timeline_rows([]) == []
+
+
+def test_timeline_rows_show_hostile_strings_literally() -> None:
+    hostile = f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}"
+    rows = timeline_rows(
+        [
+            status_event(
+                "failed", stage_name=hostile, worker_name=hostile, attempts=1,
+                error_type=hostile, error=hostile,
+            ),
+            task_event("fail", task_name=hostile, error=RuntimeError(hostile)),
+        ]
+    )  # fmt: skip
+    for row in rows:
+        for cell in row:
+            assert "\x1b" not in cell.plain
+            assert "\x1b[2J" not in rendered(cell)
+    assert rows[0][1].plain == "[red]x[/red]\\x1b[2J"
+    assert rows[0][3].plain == "[red]x[/red]\\x1b[2J"
+    assert "[red]x[/red]\\x1b[2J" in rows[1][4].plain
+
+
+def test_timeline_rows_neutralise_an_exception_class_name() -> None:
+    hostile_type = type(f"Bad{HOSTILE_ESCAPE}", (Exception,), {})
+    (row,) = timeline_rows([task_event("fail", error=hostile_type("boom"))])
+    assert "\x1b" not in row[4].plain
+
+
+def test_attempt_error_views_dedupe_by_identity_and_label_by_task_event() -> None:
+    first = ConnectionError("refused")
+    second = ConnectionError("refused")  # equal text, a different attempt
+    timeline: list[StatusEvent | TaskEvent] = [
+        task_event("retry", attempt=1, error=first),
+        status_event("retrying", attempt=2),
+        task_event("fail", attempt=2, task_name="fetch_again", error=second),
+        status_event("failed", attempts=2, error_type="ConnectionError", error="refused"),
+    ]
+    errors = [(first, "tb one"), (first, "tb one again"), (second, "tb two")]
+    views = attempt_error_views(timeline, errors)
+    assert [(v.stage, v.task, v.attempt, v.traceback) for v in views] == [
+        ("Fetch", "fetch_page", 1, "tb one"),
+        ("Fetch", "fetch_again", 2, "tb two"),
+    ]
+    assert all(v.error_type == "ConnectionError" and v.message == "refused" for v in views)
+
+
+def test_attempt_error_views_without_a_task_event_blame_skip_if_in_the_failing_stage() -> None:
+    error = ZeroDivisionError("division by zero")
+    timeline: list[StatusEvent | TaskEvent] = [
+        status_event("queued", stage_name="Parse", worker_name=None),
+        status_event("failed", stage_name="Parse"),
+    ]
+    (view,) = attempt_error_views(timeline, [(error, "tb")])
+    assert (view.stage, view.task, view.attempt) == ("Parse", "skip_if", None)
+    assert (view.error_type, view.message) == ("ZeroDivisionError", "division by zero")
+
+
+def test_attempt_error_views_empty() -> None:
+    assert attempt_error_views([task_event("start")], []) == []
+
+
+# ---------------------------------------------------------------------- paused_what
+
+
+def test_paused_what_nothing() -> None:
+    assert paused_what(None) == ""
+    assert paused_what(snapshot([stage("Fetch")], [worker()])) == ""
+
+
+def test_paused_what_the_whole_run() -> None:
+    snap = snapshot([stage("Fetch", paused=True)], [worker(paused=True)], paused=True)
+    assert paused_what(snap) == "the whole run"
+
+
+def test_paused_what_stages_and_workers_not_in_a_paused_stage() -> None:
+    snap = snapshot(
+        [stage("Fetch", paused=True), stage("Parse")],
+        [
+            worker("Fetch-W0", "Fetch", "paused", paused=True),
+            worker("Parse-W0", "Parse", "paused", paused=True),
+            worker("Parse-W1", "Parse"),
+        ],
+    )
+    assert paused_what(snap) == "stage Fetch, worker Parse-W0"
+
+
+def test_paused_what_caps_the_list() -> None:
+    workers = [worker(f"Fetch-W{i}", "Fetch", "paused", paused=True) for i in range(7)]
+    snap = snapshot([stage("Fetch")], workers)
+    assert paused_what(snap) == (
+        "worker Fetch-W0, worker Fetch-W1, worker Fetch-W2, worker Fetch-W3, and 3 more"
+    )
+
+
+def test_paused_what_neutralises_names() -> None:
+    snap = snapshot([stage(f"S{HOSTILE_ESCAPE}", paused=True)])
+    assert paused_what(snap) == "stage S\\x1b[2J"
+
+
+# ---------------------------------------------------------------------- filter facts
+
+
+def test_event_facts_answer_qualifiers() -> None:
+    event = status_event(
+        "failed", item_id=42, stage_name="Fetch", error_type="TimeoutError", error="slow"
+    )
+    facts = event_facts(event)
+    assert (facts.status, facts.stage, facts.item, facts.worker) == (
+        "failed", "Fetch", "42", "Fetch-W0",
+    )  # fmt: skip
+    assert "TimeoutError" in facts.error
+    assert parse_filter("status:failed stage:fetch item:42 error:timeout").matches(facts)
+    assert not parse_filter("item:4").matches(facts)
+    assert not parse_filter("status:completed").matches(facts)
+
+
+def test_event_facts_for_task_events() -> None:
+    facts = event_facts(task_event("retry", error=OSError("reset"), task_name="get"))
+    assert facts.status == "retry"
+    assert facts.error == "OSError reset"
+    assert parse_filter("get error:oserror").matches(facts)
+
+
+def test_failure_facts() -> None:
+    facts = failure_facts(failure("p1", stage_name="Parse", error_type="KeyError", error="x"))
+    assert (facts.status, facts.stage, facts.item, facts.error) == (
+        "failed", "Parse", "p1", "KeyError x",
+    )  # fmt: skip
+    assert parse_filter("keyerror item:p1").matches(facts)
+
+
+def test_worker_facts() -> None:
+    cell = WorkerCell("Fetch-W1", "Fetch", "stuck", "page-9", "waiting", 100.0)
+    facts = worker_facts(cell)
+    assert (facts.status, facts.stage, facts.item, facts.worker) == (
+        "stuck", "Fetch", "page-9", "Fetch-W1",
+    )  # fmt: skip
+    assert parse_filter("status:stuck waiting").matches(facts)
+
+
+def test_stage_facts() -> None:
+    rows = stage_rows(snapshot([stage("Fetch", paused=True), stage("Parse")]), {}, "Fetch")
+    facts = [stage_facts(row) for row in rows]
+    assert facts[0].status == "paused bottleneck"
+    assert facts[1].status == ""
+    assert [parse_filter("status:bottleneck").matches(f) for f in facts] == [True, False]
+
+
+# ---------------------------------------------------------------------- paths
+
+CWD = "/home/ana/project"
+STDLIB = "/usr/lib/python3.11"
+
+
+@pytest.mark.parametrize(
+    ("filename", "shown"),
+    [
+        ("/home/ana/project/scrape.py", "scrape.py"),
+        ("/home/ana/project/pkg/tasks.py", "pkg/tasks.py"),
+        ("/opt/venv/lib/python3.11/site-packages/httpx/_client.py", "site-packages/httpx/_client.py"),
+        ("/usr/lib/python3.11/asyncio/tasks.py", "<stdlib>/asyncio/tasks.py"),
+        ("/home/ana/project-old/x.py", "/home/ana/project-old/x.py"),
+        ("/elsewhere/x.py", "/elsewhere/x.py"),
+    ],
+)
+def test_short_path(filename: str, shown: str) -> None:
+    assert short_path(filename, CWD, STDLIB) == shown
+
+
+def test_short_path_with_no_cwd_or_stdlib_keeps_the_path() -> None:
+    assert short_path("/a/b.py", "", "") == "/a/b.py"
+
+
+def test_short_paths_in_a_traceback() -> None:
+    text = (
+        'File "/home/ana/project/scrape.py", line 3, in fetch\n'
+        'File "/usr/lib/python3.11/asyncio/tasks.py", line 9, in wait_for\n'
+    )
+    assert short_paths_in(text, CWD, STDLIB) == (
+        'File "scrape.py", line 3, in fetch\n'
+        'File "<stdlib>/asyncio/tasks.py", line 9, in wait_for\n'
+    )
+
+
+def test_short_paths_in_leaves_other_paths_whole_when_cwd_is_the_root() -> None:
+    # Running from / (a container's default) must not strip every slash of a traceback.
+    text = 'File "/opt/app/x.py", line 1, in f'
+    assert short_paths_in(text, "/", "") == 'File "opt/app/x.py", line 1, in f'
+
+
+def test_short_paths_in_only_shortens_paths_that_start_with_cwd() -> None:
+    text = 'File "/srv/home/ana/project/x.py", line 1, in f'
+    assert short_paths_in(text, CWD, "") == text
