@@ -177,7 +177,7 @@ class AntflowApp(App[None]):
                 main.show(view)
                 main.set_banner(*self._banner(view.state, paused_what(snapshot)))
             refresh = getattr(top, "refresh_view", None)
-            if refresh is not None:
+            if refresh is not None and top.is_mounted:
                 refresh()
 
     def _drain_log(self) -> list[LogEntry]:
@@ -338,9 +338,7 @@ class AntflowApp(App[None]):
         end = self.bridge.ended_at or self.clock()
         stats = [attached.pipeline.get_stats() for attached in self.bridge.attached]
         expected = self.job.known_total
-        items, completed, failed, skipped, unfinished = tally(
-            stats, expected=expected, elapsed=end - self.bridge.started_at
-        )
+        items, completed, failed, skipped, unfinished = tally(stats, expected=expected)
         return RunOutcome(
             items=items,
             completed=completed,

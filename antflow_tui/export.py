@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 def _jsonable(value: Any) -> Any:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, OverflowError):
+        # NaN and infinities included: bare NaN is not JSON.
         return value_repr(value, long=True)
     return value
 
@@ -43,6 +44,7 @@ def export_lines(
                 "value": _jsonable(result.value),
             },
             ensure_ascii=False,
+            allow_nan=False,
         )
     for failure in failures:
         yield json.dumps(
@@ -57,11 +59,13 @@ def export_lines(
                 "traceback": failure.traceback,
             },
             ensure_ascii=False,
+            allow_nan=False,
         )
     for item_id in unfinished:
         yield json.dumps(
             {"pipeline": pipeline, "id": _jsonable(item_id), "status": "unfinished"},
             ensure_ascii=False,
+            allow_nan=False,
         )
 
 

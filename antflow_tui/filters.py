@@ -61,7 +61,7 @@ def parse_filter(source: str) -> Filter:
     """Parse what the user typed.
 
     Raises:
-        FilterError: unbalanced quotes, or an unknown ``name:`` qualifier.
+        FilterError: unbalanced quotes, or a qualifier without a value.
     """
     try:
         tokens = shlex.split(source)
@@ -71,10 +71,8 @@ def parse_filter(source: str) -> Filter:
     fields: list[tuple[str, str]] = []
     for token in tokens:
         name, colon, value = token.partition(":")
-        if colon and name.isidentifier() and name.islower():
-            if name not in QUALIFIERS:
-                known = ", ".join(f"{q}:" for q in QUALIFIERS)
-                raise FilterError(f"unknown qualifier {name}: (use {known} or plain words)")
+        # Only the known qualifiers are qualifiers: "http://x" or "a:b" are words.
+        if colon and name in QUALIFIERS:
             if not value:
                 raise FilterError(f"{name}: needs a value, as in {name}:something")
             fields.append((name, value))

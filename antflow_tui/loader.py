@@ -148,7 +148,7 @@ def find_target(script: LoadedScript) -> Target:
                 )
             return PipelineTarget(chosen, module.items)
         raise ScriptError(
-            f"{label}:{script.name} is a {type(chosen).__name__}, not a Pipeline, a function "
+            f"{label}:{script.name} is of type {type(chosen).__name__}, not a Pipeline, a function "
             f"returning one, or an async function.\n\n{CONTRACT}"
         )
     has_pipeline = hasattr(module, "pipeline")
@@ -183,13 +183,13 @@ async def resolve_pipeline(target: PipelineTarget, label: str) -> tuple[Pipeline
     if not isinstance(pipeline, Pipeline):
         if not callable(pipeline):
             raise ScriptError(
-                f"`pipeline` in {label} is a {type(pipeline).__name__}, not a Pipeline.\n\n"
+                f"`pipeline` in {label} is of type {type(pipeline).__name__}, not a Pipeline.\n\n"
                 f"{CONTRACT}"
             )
         pipeline = await _call_factory(pipeline, "pipeline", label)
         if not isinstance(pipeline, Pipeline):
             raise ScriptError(
-                f"`pipeline()` in {label} returned a {type(pipeline).__name__}, not a Pipeline."
+                f"`pipeline()` in {label} returned {type(pipeline).__name__}, not a Pipeline."
             )
     items = target.items
     if callable(items) and not isinstance(items, Iterable | AsyncIterable):
@@ -197,7 +197,7 @@ async def resolve_pipeline(target: PipelineTarget, label: str) -> tuple[Pipeline
     if isinstance(items, str | bytes) or not isinstance(items, Iterable | AsyncIterable):
         kind = type(items).__name__
         raise ScriptError(
-            f"`items` in {label} is a {kind}, which cannot be iterated; give a list, an "
+            f"`items` in {label} is of type {kind}, which cannot be iterated; give a list, an "
             f"iterable or an async iterable of items (or a function returning one)."
         )
     total = len(items) if hasattr(items, "__len__") else None

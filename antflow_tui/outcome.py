@@ -55,7 +55,7 @@ class RunOutcome:
 
 
 def tally(
-    stats: Iterable[PipelineStats], *, expected: int | None, elapsed: float
+    stats: Iterable[PipelineStats], *, expected: int | None
 ) -> tuple[int, int, int, int, int]:
     """(items, completed, failed, skipped, unfinished) summed over the run's pipelines.
 

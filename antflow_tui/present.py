@@ -7,9 +7,11 @@ recorded run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from antflow_tui.filters import Facts
@@ -86,7 +88,7 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 59.95:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
@@ -404,14 +406,14 @@ def short_worker_name(name: str, stage: str) -> str:
 
 
 def natural_cell_width(cell: WorkerCell) -> int:
-    """How wide a cell would like to be to show everything (before truncation)."""
-    width = 2 + len(short_worker_name(cell.name, cell.stage))
+    """How wide a cell would like to be to show everything (in terminal cells)."""
+    width = 2 + cell_len(short_worker_name(cell.name, cell.stage))
     if cell.item:
-        width += 1 + len(cell.item)
+        width += 1 + cell_len(cell.item)
     if cell.seconds is not None:
         width += 7
     if cell.status_text:
-        width += 1 + len(cell.status_text)
+        width += 1 + cell_len(cell.status_text)
     return width
 
 
@@ -510,7 +512,7 @@ def event_line(event: StatusEvent | TaskEvent, started: float) -> Text:
     if event.duration is not None:
         line.append(f" {format_duration(event.duration)}", style="dim")
     if event.error is not None:
-        line.append(f" {type(event.error).__name__}: ", style="red")
+        line.append(f" {clean(type(event.error).__name__, 40)}: ", style="red")
         line.append(error_message(str(event.error), 120))
     return line
 
@@ -676,7 +678,7 @@ def timeline_rows(timeline: Sequence[StatusEvent | TaskEvent]) -> list[tuple[Tex
             if event.duration is not None:
                 details.append(f"  {format_duration(event.duration)}", style="dim")
             if event.error is not None:
-                details.append(f"  {type(event.error).__name__}", style="red")
+                details.append(f"  {clean(type(event.error).__name__, 40)}", style="red")
                 details.append(f": {error_message(str(event.error), 160)}")
         rows.append((when, stage, what, worker, details))
     return rows
@@ -708,8 +710,9 @@ def paused_what(snapshot: DashboardSnapshot | None) -> str:
 def short_path(filename: str, cwd: str, stdlib: str) -> str:
     """A file path as a person wants to read it: relative to the working folder, or from
     ``site-packages/`` or ``<stdlib>/``, whichever applies."""
-    if cwd and filename.startswith(cwd.rstrip("/") + "/"):
-        return filename[len(cwd.rstrip("/")) + 1 :]
+    root = cwd.rstrip("/")
+    if root and filename.startswith(root + "/"):
+        return filename[len(root) + 1 :]
     marker = "site-packages/"
     if marker in filename:
         return marker + filename.split(marker, 1)[1]
@@ -719,8 +722,9 @@ def short_path(filename: str, cwd: str, stdlib: str) -> str:
 
 
 def short_paths_in(text: str, cwd: str, stdlib: str) -> str:
-    """`text` (a formatted traceback) with every path shortened as `short_path` does."""
-    for prefix, replacement in ((cwd, ""), (stdlib, "<stdlib>/")):
-        if prefix:
-            text = text.replace(prefix.rstrip("/") + "/", replacement)
-    return text
+    """`text` (a formatted traceback) with each quoted path shortened as `short_path` does."""
+    return _QUOTED_PATH.sub(lambda m: f'"{short_path(m.group(1), cwd, stdlib)}"', text)
+
+
+_QUOTED_PATH = re.compile(r'"(/[^"\n]+)"')
+"""A path in double quotes, as tracebacks print them (File "/x/y.py", line 3)."""

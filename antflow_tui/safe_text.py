@@ -40,8 +40,8 @@ def clean(text: str, limit: int | None = None) -> str:
     if len(text) > cut:
         text = text[: cut + 1]
     text = _UNPRINTABLE.sub(_visible, text)
-    if limit is not None and len(text) > limit:
-        text = text[: max(limit - 1, 0)] + ELLIPSIS
+    if len(text) > cut:
+        text = text[: max(cut - 1, 0)] + ELLIPSIS
     return text
 
 
@@ -77,7 +77,10 @@ def item_label(item_id: Any, limit: int = 24) -> str:
         return clean(item_id, limit)
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         return clean(value_repr(item_id), limit)
-    return str(item_id)
+    try:
+        return clean(str(item_id), limit)
+    except ValueError:  # past Python's int-to-str digit limit
+        return f"<int of {item_id.bit_length():,} bits>"
 
 
 def first_line(message: str, limit: int) -> str:

@@ -59,7 +59,10 @@ def await_stack(task: asyncio.Task[Any]) -> AwaitStack:
         if inner is None:
             break
         if not (hasattr(inner, "cr_frame") or hasattr(inner, "gi_frame")):
-            awaiting = _describe(inner)
+            # `await future` leaves a FutureIter here, which does not lead to the future;
+            # the task's own _fut_waiter (a CPython detail since 3.4) is that future.
+            waited = getattr(task, "_fut_waiter", None)
+            awaiting = _describe(waited if waited is not None else inner)
             break
         current = inner
     return AwaitStack(tuple(frames), awaiting)

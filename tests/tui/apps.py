@@ -72,3 +72,17 @@ async def finish(app: AntflowApp, run: GatedRun, failing: dict[str, Any] | None 
         run.release(stage, *range(len(run.items)))
     await until(lambda: app.job_task is not None and app.job_task.done())
     app.tick()
+
+
+def text_of(widget: Any, width: int = 160) -> str:
+    """What a Static-like widget shows, as plain text (its content rendered by Rich)."""
+    import io
+
+    from rich.console import Console
+
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    out = io.StringIO()
+    Console(width=width, file=out, force_terminal=False, color_system=None).print(content)
+    return out.getvalue()

@@ -295,15 +295,12 @@ def test_format_duration_units(seconds: float | None, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "not_shown"),
-    [(0.9996, "1000ms"), (59.96, "60.0s")],
+    ("seconds", "shown"),
+    [(0.9994, "999ms"), (0.9996, "1.0s"), (59.94, "59.9s"), (59.96, "1m00s"), (60.4, "1m00s")],
 )
-def test_format_duration_rounding_does_not_overflow_its_unit(
-    seconds: float, not_shown: str
-) -> None:
-    # Just under a unit boundary, the value must not round up into the next unit's range
-    # while keeping the smaller unit ("1000ms" instead of "1.0s", "60.0s" instead of "1m00s").
-    assert format_duration(seconds) != not_shown
+def test_format_duration_rounding_moves_to_the_next_unit(seconds: float, shown: str) -> None:
+    # Just under a unit boundary the value rounds up: never "1000ms", "60.0s" or "0m59s".
+    assert format_duration(seconds) == shown
 
 
 @pytest.mark.parametrize(
@@ -474,7 +471,7 @@ def test_header_hides_eta_when_the_run_is_not_moving(state: str) -> None:
 def test_header_shows_a_count_when_the_total_is_unknown() -> None:
     top, _ = header(progress=Progress(1234, None, 1234, 0, 0, 0, 0))
     assert " 1,234 done" in top.plain
-    assert "/1" not in top.plain.replace("/s", "")
+    assert "1,234/" not in top.plain
     assert "ETA" not in top.plain
 
 
@@ -1253,7 +1250,10 @@ STDLIB = "/usr/lib/python3.11"
     [
         ("/home/ana/project/scrape.py", "scrape.py"),
         ("/home/ana/project/pkg/tasks.py", "pkg/tasks.py"),
-        ("/opt/venv/lib/python3.11/site-packages/httpx/_client.py", "site-packages/httpx/_client.py"),
+        (
+            "/opt/venv/lib/python3.11/site-packages/httpx/_client.py",
+            "site-packages/httpx/_client.py",
+        ),
         ("/usr/lib/python3.11/asyncio/tasks.py", "<stdlib>/asyncio/tasks.py"),
         ("/home/ana/project-old/x.py", "/home/ana/project-old/x.py"),
         ("/elsewhere/x.py", "/elsewhere/x.py"),
@@ -1281,7 +1281,7 @@ def test_short_paths_in_a_traceback() -> None:
 def test_short_paths_in_leaves_other_paths_whole_when_cwd_is_the_root() -> None:
     # Running from / (a container's default) must not strip every slash of a traceback.
     text = 'File "/opt/app/x.py", line 1, in f'
-    assert short_paths_in(text, "/", "") == 'File "opt/app/x.py", line 1, in f'
+    assert short_paths_in(text, "/", "") == text
 
 
 def test_short_paths_in_only_shortens_paths_that_start_with_cwd() -> None:

@@ -1,0 +1,469 @@
+"""Pilot tests: the app's flows and every key, on a gated run (no wall-clock waiting)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from textual.command import CommandPalette
+
+from antflow_tui.demo import GatedRun
+from antflow_tui.screens.confirm import ConfirmScreen
+from antflow_tui.screens.goto import GotoScreen
+from antflow_tui.screens.help import HelpScreen
+from antflow_tui.screens.item import ItemScreen
+from antflow_tui.screens.main import MainScreen
+from antflow_tui.screens.stage import StageScreen
+from antflow_tui.screens.worker import WorkerScreen
+from antflow_tui.widgets.error_panel import ErrorPanel
+from antflow_tui.widgets.event_log import EventLog
+from antflow_tui.widgets.stage_table import StageTable
+from antflow_tui.widgets.worker_grid import WorkerGrid
+from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, text_of, until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from antflow_tui.app import AntflowApp
+
+SIZE = (120, 40)
+
+
+def _run() -> GatedRun:
+    return GatedRun(list(ITEMS))
+
+
+def _terminal_states(app: AntflowApp) -> tuple[int, int, int, int]:
+    stats = app.bridge.current.pipeline.get_stats()  # type: ignore[union-attr]
+    return stats.items_processed, stats.items_failed, stats.items_unfinished, stats.items_fed
+
+
+# ---------------------------------------------------------------------- start / finish / quit
+
+
+async def test_start_shows_the_pipeline_and_finish_shows_the_report() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.bridge.current is not None)
+        app.tick()
+        table = app.screen.query_one(StageTable)
+        assert [str(key.value) for key in table.rows] == ["Fetch", "Parse", "Save"]
+        await finish(app, run, failing={"Parse": 1})
+        await pilot.pause()
+        assert "finished" in text_of(app.screen.query_one("#summary"))
+        assert isinstance(app.screen, MainScreen)
+    outcome = app.outcome()
+    assert (outcome.completed, outcome.failed, outcome.unfinished) == (7, 1, 0)
+    assert outcome.exit_code == 1
+
+
+async def test_exit_when_done_closes_the_app_by_itself() -> None:
+    run = _run()
+    app = gated_app(run, exit_when_done=True)
+    async with app.run_test(size=SIZE):
+        await finish(app, run)
+        await until(lambda: not app.is_running)
+    assert app.outcome().exit_code == 0
+    assert app.outcome().completed == len(ITEMS)
+
+
+async def test_quit_while_running_asks_then_stops_and_counts_unfinished() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("q")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await until(lambda: isinstance(app.screen, MainScreen))
+        assert app.run_active, "declining must leave the run going"
+        await pilot.press("q")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        # The gated tasks never finish: the grace period runs out and they are cancelled.
+        await pilot.press("y")
+        await until(lambda: not app.is_running, steps=200_000)
+    processed, failed, unfinished, fed = _terminal_states(app)
+    assert processed + failed + unfinished == fed == len(ITEMS)
+    assert unfinished == 6
+    assert app.outcome().exit_code == 1
+
+
+async def test_quit_after_the_run_ended_does_not_ask() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await finish(app, run)
+        await pilot.press("q")
+        await until(lambda: not app.is_running)
+
+
+async def test_ctrl_c_stops_gracefully_and_a_second_press_forces() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("ctrl+c")
+        await until(lambda: app.bridge.stop_requested)
+        await pilot.press("ctrl+c")
+        await until(lambda: not app.bridge.running())
+        assert not app.run_active
+        assert isinstance(app.screen, MainScreen), "stopping keeps the report on screen"
+    processed, failed, unfinished, fed = _terminal_states(app)
+    assert (processed, failed, unfinished, fed) == (1, 1, 6, 8)
+
+
+# ---------------------------------------------------------------------- pause and freeze
+
+
+async def test_p_pauses_the_focused_stage_worker_or_run() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        await pilot.press("1", "p")
+        assert pipeline.is_paused(stage="Fetch")
+        await pilot.press("p")
+        assert not pipeline.is_paused(stage="Fetch")
+        await pilot.press("2", "right", "p")
+        assert pipeline.is_paused(worker="Fetch-W1")
+        await pilot.press("p")
+        assert not pipeline.is_paused(worker="Fetch-W1")
+        await pilot.press("4", "p")
+        assert pipeline.paused
+        banner = text_of(app.screen.query_one("#banner"))
+        assert "Pausing the whole run" in banner
+        await pilot.press("p")
+        assert not pipeline.paused
+
+
+async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -> None:
+    run = _run()
+    run.fail("Save", 4, "disk full")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("4", "p")
+        run.release("Fetch", *range(8))
+        run.release("Parse", *range(8))
+        await until(lambda: not any(busy(app, f"Fetch-W{n}") for n in range(3)))
+        assert app.bridge.snapshot().pipeline_stats.items_in_flight > 0
+        await pilot.press("p")
+        run.release("Save", *range(8))
+        await until(lambda: app.bridge.snapshot().pipeline_stats.items_in_flight == 0)
+        # Two failures now (page-2 in Fetch, page-4 in Save); retry page-4 after fixing it.
+        run.failures.pop(("Save", 4))
+        await pilot.press("3")
+        panel = app.screen.query_one(ErrorPanel)
+        app.tick()
+        await until(lambda: panel.row_count == 2)
+        assert panel.failure_at(panel.cursor).item_id == "page-4"  # type: ignore[union-attr]
+        await pilot.press("r")
+        await until(lambda: app.job_task.done() and not app.bridge.running())  # type: ignore[union-attr]
+        processed, failed, unfinished, fed = _terminal_states(app)
+        assert (processed, failed, unfinished, fed) == (7, 1, 0, 8)
+        history = [e.status for e in app.bridge.current.tracker.get_history("page-4")]  # type: ignore[union-attr]
+        assert history.count("failed") == 1
+        assert history[-1] == "completed"
+
+
+async def test_z_freezes_the_display_but_not_the_run() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        log = app.screen.query_one(EventLog)
+        await pilot.press("z")
+        shown = len(log.entries)
+        run.release("Fetch", 4, 5, 6, 7)
+        await until(
+            lambda: app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].completed_items == 7
+        )
+        app.tick()
+        assert len(log.entries) == shown, "a frozen display must not move"
+        assert "frozen" in text_of(app.screen.query_one("#banner"))
+        await pilot.press("z")
+        app.tick()
+        assert len(log.entries) > shown
+
+
+# ---------------------------------------------------------------------- moving around
+
+
+async def test_tab_and_number_keys_move_between_panels() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        assert isinstance(app.focused, StageTable)
+        await pilot.press("tab")
+        assert isinstance(app.focused, WorkerGrid)
+        await pilot.press("tab")
+        assert isinstance(app.focused, ErrorPanel)
+        await pilot.press("tab")
+        assert isinstance(app.focused, EventLog)
+        await pilot.press("shift+tab")
+        assert isinstance(app.focused, ErrorPanel)
+        for key, kind in (("1", StageTable), ("2", WorkerGrid), ("3", ErrorPanel), ("4", EventLog)):
+            await pilot.press(key)
+            assert isinstance(app.focused, kind)
+
+
+async def test_arrows_jk_and_g_move_inside_panels() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        grid = app.screen.query_one(WorkerGrid)
+        await pilot.press("2", "l")
+        assert grid.selected.name == "Fetch-W1"  # type: ignore[union-attr]
+        await pilot.press("j")
+        assert grid.selected.stage == "Fetch"  # type: ignore[union-attr]
+        await pilot.press("G")
+        assert grid.selected.name == "Save-W0"  # type: ignore[union-attr]
+        await pilot.press("g")
+        assert grid.selected.name == "Fetch-W0"  # type: ignore[union-attr]
+        log = app.screen.query_one(EventLog)
+        await pilot.press("4")
+        last = log.cursor
+        await pilot.press("k", "k")
+        assert log.cursor == last - 2
+        assert not log.follow, "moving up stops following the tail"
+        await pilot.press("G")
+        assert log.cursor == log.row_count - 1
+        assert log.follow
+        table = app.screen.query_one(StageTable)
+        await pilot.press("1", "j")
+        assert table.selected_stage == "Parse"
+        await pilot.press("G")
+        assert table.selected_stage == "Save"
+
+
+async def test_enter_drills_in_and_escape_goes_back() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, StageScreen)
+        assert app.screen.stage == "Fetch"
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("2", "enter")
+        assert isinstance(app.screen, WorkerScreen)
+        assert app.screen.worker == "Fetch-W0"
+        await pilot.press("enter")
+        assert isinstance(app.screen, ItemScreen)
+        assert app.screen.item_id == "page-4"
+        await pilot.press("escape")
+        assert isinstance(app.screen, WorkerScreen)
+        await pilot.press("escape", "3", "enter")
+        assert isinstance(app.screen, ItemScreen)
+        assert app.screen.item_id == "page-2"
+        await pilot.press("escape", "4", "enter")
+        log = app.screen.query_one(EventLog) if isinstance(app.screen, MainScreen) else None
+        assert isinstance(app.screen, ItemScreen), log
+
+
+async def test_item_screen_updates_live_and_r_retries_from_there() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("3", "enter")
+        screen = app.screen
+        assert isinstance(screen, ItemScreen)
+        timeline = text_of(screen.query_one("#item-timeline"))
+        assert "task fail" in timeline
+        run.failures.clear()
+        await pilot.press("r")
+        await until(lambda: "queued" in text_of(screen.query_one("#item-title")))
+        for stage in ("Fetch", "Parse", "Save"):
+            run.release(stage, *range(len(ITEMS)))
+        await until(lambda: app.bridge.story("page-2").status == "completed")
+        app.tick()
+        assert "completed in Save" in text_of(screen.query_one("#item-title"))
+
+
+# ---------------------------------------------------------------------- retry all, filter, follow
+
+
+async def type_into(pilot: Any, text: str) -> None:
+    """Type into the focused input (setting its value: a key per character is slow)."""
+    pilot.app.focused.value = text
+    await pilot.pause()
+
+
+async def test_capital_r_retries_every_failure_in_the_filter_after_confirming() -> None:
+    run = _run()
+    for value in (1, 3):
+        run.fail("Parse", value, "bad page")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await finish(app, run, failing={"Fetch": 5})
+        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        assert set(pipeline.failed_item_ids()) == {"page-1", "page-3", "page-5"}
+        await pilot.press("3", "slash")
+        await type_into(pilot, "stage:Parse")
+        await pilot.press("enter")
+        await pilot.press("R")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        run.failures.clear()
+        await pilot.press("y")
+        await until(lambda: pipeline.failed_item_ids() == ["page-5"] and not pipeline.is_running)
+        assert pipeline.get_stats().items_processed == 7
+
+
+async def test_slash_filters_the_focused_panel_and_escape_clears_it() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        log = app.screen.query_one(EventLog)
+        everything = log.row_count
+        await pilot.press("4", "slash")
+        await type_into(pilot, "item:page-2")
+        await pilot.press("enter")
+        assert 0 < log.row_count < everything
+        assert all(log.entry_at(i).item_id == "page-2" for i in range(log.row_count))  # type: ignore[union-attr]
+        assert "filter: item:page-2" in str(log.border_title)
+        await pilot.press("escape")
+        assert log.filter is None
+        assert log.row_count >= everything
+        grid = app.screen.query_one(WorkerGrid)
+        await pilot.press("2", "slash")
+        await type_into(pilot, "stage:Parse")
+        await pilot.press("enter")
+        assert grid.selected.stage == "Parse"  # type: ignore[union-attr]
+        await pilot.press("slash")
+        await type_into(pilot, "status:")
+        await pilot.press("enter")
+        assert grid.filter is not None, "a bad filter is reported, the old one stays"
+
+
+async def test_f_toggles_following_the_log() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        log = app.screen.query_one(EventLog)
+        assert log.follow
+        await pilot.press("4", "f")
+        assert not log.follow
+        before = log.cursor
+        run.release("Fetch", 4)
+        fetch = app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"]
+        await until(
+            lambda: (
+                fetch.completed_items
+                < app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].completed_items
+            )
+        )
+        app.tick()
+        assert log.cursor == before
+        await pilot.press("f")
+        assert log.follow
+        assert log.cursor == log.row_count - 1
+
+
+# ---------------------------------------------------------------------- go to, export, help
+
+
+async def test_colon_goes_to_an_item_by_id() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("colon")
+        assert isinstance(app.screen, GotoScreen)
+        await type_into(pilot, "page-7")
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, ItemScreen))
+        assert app.screen.item_id == "page-7"
+        assert "queued" in text_of(app.screen.query_one("#item-title"))
+
+
+async def test_e_exports_results_and_failures_as_json_lines(tmp_path: Path) -> None:
+    run = _run()
+    target = tmp_path / "out.jsonl"
+    app = gated_app(run, export=target)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("e")
+        lines = [json.loads(line) for line in target.read_text().splitlines()]
+        assert {(line["id"], line["status"]) for line in lines} == {
+            ("page-0", "completed"),
+            ("page-2", "failed"),
+        }
+        failed = next(line for line in lines if line["status"] == "failed")
+        assert failed["stage"] == "Fetch"
+        assert "[red]boom[/red]" in failed["error"]
+
+
+async def test_question_mark_and_f1_open_help_and_escape_closes_it() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        for key in ("question_mark", "f1"):
+            await pilot.press(key)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert isinstance(app.screen, MainScreen)
+
+
+async def test_ctrl_p_opens_the_command_palette_with_our_commands() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert {"Pause or resume the run", "Retry all failed items", "Go to item"} <= set(titles)
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+
+
+async def test_a_keymap_remaps_a_binding_by_id() -> None:
+    run = _run()
+    app = gated_app(run, keymap={"pause": "space"})
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        await pilot.press("4", "space")
+        assert pipeline.paused
+
+
+# ---------------------------------------------------------------------- script output
+
+
+async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
+    import logging
+
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.runner import PipelineJob
+
+    # As `logging.basicConfig()` in a script would: a handler writing to the terminal.
+    logger = logging.getLogger("script")
+    handler = logging.StreamHandler(sys.__stderr__)
+    logger.addHandler(handler)
+
+    async def noisy(value: Any) -> Any:
+        print(f"printed [bold]{value}[/bold]")
+        logger.warning("logged %s", value)
+        return value
+
+    pipeline = Pipeline([Stage("Noisy", 1, [noisy])])
+    app = make_app(PipelineJob("noisy.py", pipeline, [1, 2], 2), AppOptions(interval=0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.job_task is not None and app.job_task.done())
+        await pilot.pause()
+        app.tick()
+        log = app.screen.query_one(EventLog)
+        notes = [entry.note.plain for entry in log.entries if entry.note is not None]
+        assert any("printed [bold]1[/bold]" in note for note in notes)
+        assert any("logged 2" in note for note in notes)
+    logger.removeHandler(handler)
+    assert handler.stream is sys.__stderr__, "the handler's stream is given back"

@@ -1,0 +1,383 @@
+"""The `antflow-tui` command in a subprocess: bad input fails with one clear message.
+
+Every bad-input case must fail before the full-screen app starts, with exit status 2 and
+no traceback of antflow_tui's own code. The happy path runs the app without a terminal
+(`--exit-when-done`) and checks the summary, the exit status and the export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+from antflow import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TIMEOUT = 60
+"""Seconds a subprocess may take; a case that reached the app would hang until then."""
+
+TWO_STAGES = """\
+from antflow import Pipeline, Stage
+
+async def double(x):
+    return x * 2
+
+pipeline = Pipeline([Stage("Double", 2, [double])])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(tmp_path: Path, *args: str) -> Ran:
+    env = {**os.environ, "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "antflow_tui", *args],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+        check=False,
+    )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def write(tmp_path: Path, name: str, source: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def assert_script_error(ran: Ran, *fragments: str) -> str:
+    """Exit 2, one `antflow-tui:` message naming the problem, none of our frames."""
+    assert ran.code == 2, ran.stderr
+    assert ran.stdout == ""
+    assert ran.stderr.startswith("antflow-tui: ")
+    assert len(re.findall(r"^antflow-tui: ", ran.stderr, re.MULTILINE)) == 1
+    assert "antflow_tui" not in ran.stderr
+    for fragment in fragments:
+        assert fragment in ran.stderr
+    return ran.stderr
+
+
+def assert_usage_error(ran: Ran, *fragments: str) -> None:
+    """Exit 2 with click's usage message: one `Error:` line, no traceback."""
+    assert ran.code == 2, ran.stderr
+    assert ran.stdout == ""
+    assert ran.stderr.count("Error: ") == 1
+    assert "Traceback" not in ran.stderr
+    assert f"antflow_tui{os.sep}" not in ran.stderr
+    for fragment in fragments:
+        assert fragment in ran.stderr
+
+
+# ---------------------------------------------------------------------- the file
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert_script_error(run_cli(tmp_path, "nowhere.py"), "no such file: nowhere.py")
+
+
+def test_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "pkg.py").mkdir()
+    assert_script_error(run_cli(tmp_path, "pkg.py"), "pkg.py is a directory")
+
+
+def test_not_a_python_file(tmp_path: Path) -> None:
+    write(tmp_path, "notes.txt", "pipeline = 1\n")
+    assert_script_error(run_cli(tmp_path, "notes.txt"), "notes.txt is not a Python file")
+
+
+def test_syntax_error_shows_file_line_message_and_the_line(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "broken.py",
+        """\
+        x = 1
+        y = 2
+        z = = 3
+        """,
+    )
+    message = assert_script_error(run_cli(tmp_path, "broken.py"), "syntax error")
+    assert "broken.py" in message
+    assert "line 3" in message
+    assert "invalid syntax" in message
+    assert "z = = 3" in message
+    assert "Traceback" not in message
+
+
+def test_exception_while_importing_shows_the_scripts_own_traceback(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "explodes.py",
+        """\
+        import json
+
+        def load_settings():
+            raise RuntimeError("settings.toml is missing")
+
+        SETTINGS = load_settings()
+        """,
+    )
+    message = assert_script_error(
+        run_cli(tmp_path, "explodes.py"),
+        "explodes.py raised an exception while being imported",
+        "RuntimeError: settings.toml is missing",
+    )
+    assert f'File "{script}", line 6, in <module>' in message
+    assert f'File "{script}", line 4, in load_settings' in message
+    assert "importlib" not in message
+    assert message.count("Traceback (most recent call last)") == 1
+
+
+def test_sys_exit_while_importing(tmp_path: Path) -> None:
+    write(tmp_path, "exits.py", "import sys\nsys.exit(3)\n")
+    assert_script_error(run_cli(tmp_path, "exits.py"), "sys.exit(3)", '__name__ == "__main__"')
+
+
+# ---------------------------------------------------------------------- the contract
+
+CONTRACT_WORDS = ("pipeline", "items", "async def main()")
+
+
+def test_nothing_to_run_explains_the_contract(tmp_path: Path) -> None:
+    write(tmp_path, "empty.py", "x = 1\n")
+    assert_script_error(run_cli(tmp_path, "empty.py"), "empty.py defines none of", *CONTRACT_WORDS)
+
+
+def test_pipeline_without_items(tmp_path: Path) -> None:
+    write(tmp_path, "half.py", TWO_STAGES)
+    assert_script_error(
+        run_cli(tmp_path, "half.py"), "defines `pipeline` but no `items`", *CONTRACT_WORDS
+    )
+
+
+def test_items_without_pipeline(tmp_path: Path) -> None:
+    write(tmp_path, "half.py", "items = [1, 2, 3]\n")
+    assert_script_error(
+        run_cli(tmp_path, "half.py"), "defines `items` but no `pipeline`", *CONTRACT_WORDS
+    )
+
+
+def test_sync_main(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "sync_main.py",
+        """\
+        def main():
+            print("hello")
+        """,
+    )
+    assert_script_error(
+        run_cli(tmp_path, "sync_main.py"), "not an async function", "async def main():"
+    )
+
+
+def test_script_name_with_a_missing_name(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
+    assert_script_error(run_cli(tmp_path, "job.py:nope"), "job.py has no attribute 'nope'")
+
+
+def test_script_name_that_is_not_runnable(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\nlimit = 5\n")
+    assert_script_error(
+        run_cli(tmp_path, "job.py:limit"), "job.py:limit is of type int", "not a Pipeline"
+    )
+
+
+def test_items_not_iterable(tmp_path: Path) -> None:
+    write(tmp_path, "bad_items.py", TWO_STAGES + "items = 5\n")
+    assert_script_error(run_cli(tmp_path, "bad_items.py"), "`items`", "cannot be iterated")
+
+
+def test_items_factory_returning_something_not_iterable(tmp_path: Path) -> None:
+    write(tmp_path, "bad_items.py", TWO_STAGES + "def items():\n    return None\n")
+    assert_script_error(run_cli(tmp_path, "bad_items.py"), "`items`", "cannot be iterated")
+
+
+def test_pipeline_that_is_not_a_pipeline(tmp_path: Path) -> None:
+    write(tmp_path, "not_pipeline.py", "pipeline = 42\nitems = [1, 2]\n")
+    assert_script_error(run_cli(tmp_path, "not_pipeline.py"), "`pipeline`", "not a Pipeline")
+
+
+def test_pipeline_factory_returning_something_else(tmp_path: Path) -> None:
+    write(tmp_path, "factory.py", "def pipeline():\n    return 'oops'\nitems = [1]\n")
+    assert_script_error(run_cli(tmp_path, "factory.py"), "`pipeline()`", "not a Pipeline")
+
+
+def test_pipeline_factory_that_raises_shows_its_traceback(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "factory.py",
+        """\
+        def pipeline():
+            raise KeyError("API_TOKEN")
+
+        items = [1, 2]
+        """,
+    )
+    message = assert_script_error(
+        run_cli(tmp_path, "factory.py"),
+        "`pipeline()` in factory.py raised",
+        "KeyError: 'API_TOKEN'",
+    )
+    assert f'File "{script}", line 2, in pipeline' in message
+
+
+def test_pipeline_factory_that_needs_arguments(tmp_path: Path) -> None:
+    write(tmp_path, "factory.py", "def pipeline(config):\n    pass\nitems = [1]\n")
+    assert_script_error(run_cli(tmp_path, "factory.py"), "must take no arguments")
+
+
+# ---------------------------------------------------------------------- options
+
+
+def test_interval_zero(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
+    assert_usage_error(run_cli(tmp_path, "job.py", "--interval", "0"), "--interval")
+
+
+def test_log_lines_zero(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
+    assert_usage_error(run_cli(tmp_path, "job.py", "--log-lines", "0"), "--log-lines")
+
+
+@pytest.mark.parametrize(
+    ("keymap", "said"),
+    [("pause", "is not ID=KEY"), ("nosuchbinding=x", "no binding has the id 'nosuchbinding'")],
+)
+def test_bad_keymap(tmp_path: Path, keymap: str, said: str) -> None:
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
+    assert_usage_error(run_cli(tmp_path, "job.py", "--keymap", keymap), "--keymap", said)
+
+
+def test_no_script_given(tmp_path: Path) -> None:
+    assert_usage_error(run_cli(tmp_path), "SCRIPT")
+
+
+def test_version(tmp_path: Path) -> None:
+    ran = run_cli(tmp_path, "--version")
+    assert ran.code == 0
+    assert ran.stdout.strip() == f"antflow-tui, version {__version__}"
+
+
+def test_help_explains_the_contract_and_exit_statuses(tmp_path: Path) -> None:
+    ran = run_cli(tmp_path, "--help")
+    assert ran.code == 0
+    text = " ".join(ran.stdout.split())
+    for word in ("pipeline", "items", "async def main()", "SCRIPT:NAME"):
+        assert word in text
+    assert "Exit status: 0 when every item completed or was skipped" in text
+    assert "1 when any failed" in text
+    assert "2 for usage or script errors" in text
+    for option in ("--interval", "--paused", "--log-lines", "--export", "--exit-when-done"):
+        assert option in text
+
+
+# ---------------------------------------------------------------------- the happy path
+
+FIVE_ITEMS_ONE_FAILS = """\
+from antflow import Pipeline, Stage
+
+async def double(x):
+    print("doubling", x)
+    if x == 3:
+        raise ValueError("three is not allowed")
+    return x * 2
+
+async def add_one(x):
+    return x + 1
+
+pipeline = Pipeline(
+    [
+        Stage("Double", 2, [double], task_attempts=1, task_wait_seconds=0),
+        Stage("AddOne", 2, [add_one]),
+    ]
+)
+items = list(range(5))
+"""
+
+
+def test_runs_without_a_terminal_and_exports(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", FIVE_ITEMS_ONE_FAILS)
+    out = tmp_path / "out.jsonl"
+    ran = run_cli(tmp_path, "job.py", "--exit-when-done", "--export", str(out))
+    assert ran.code == 1, ran.stderr  # one item failed
+    assert "Traceback" not in ran.stderr
+    # The summary is the only thing on stdout: the script's print() went to the event log.
+    summary = ran.stdout.strip()
+    assert "\n" not in summary
+    assert "doubling" not in ran.stdout
+    assert "items 5  completed 4  failed 1  skipped 0  unfinished 0" in summary
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted((line["id"], line["status"]) for line in lines) == [
+        (0, "completed"),
+        (1, "completed"),
+        (2, "completed"),
+        (3, "failed"),
+        (4, "completed"),
+    ]
+    values = {line["id"]: line.get("value") for line in lines}
+    assert values[4] == 9
+    failed = next(line for line in lines if line["status"] == "failed")
+    assert failed["stage"] == "Double"
+    assert failed["error_type"] == "ValueError"
+    assert failed["error"] == "three is not allowed"
+
+
+def test_async_main_runs_and_exits_zero(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "main_job.py",
+        """\
+        import asyncio
+
+        from antflow import Pipeline, Stage
+
+        async def square(x):
+            return x * x
+
+        async def main():
+            pipeline = Pipeline([Stage("Square", 3, [square])])
+            results = await pipeline.run(range(6))
+            assert len(results) == 6
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+        """,
+    )
+    ran = run_cli(tmp_path, "main_job.py", "--exit-when-done")
+    assert ran.code == 0, ran.stderr
+    assert "items 6  completed 6  failed 0  skipped 0  unfinished 0" in ran.stdout
+
+
+def test_async_main_that_raises_exits_two_with_its_traceback(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "main_fails.py",
+        """\
+        async def main():
+            raise LookupError("no such bucket")
+        """,
+    )
+    ran = run_cli(tmp_path, "main_fails.py", "--exit-when-done")
+    assert ran.code == 2, ran.stderr
+    assert "LookupError: no such bucket" in ran.stderr
+    assert f'File "{script}", line 2, in main' in ran.stderr
+    assert f"antflow_tui{os.sep}" not in ran.stderr
