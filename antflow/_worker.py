@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
 from antflow._delivery import BACKLOG_LIMIT
@@ -23,11 +23,16 @@ if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
 
 
+YIELD_EVERY: Final = 32
+"""Items a worker takes back to back from a non-empty queue before yielding to the loop."""
+
+
 async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
     """Serve the worker's stage queue until the queue is closed or the task cancelled."""
     _current_worker.set(worker)
     stage = worker.stage
     queue = stage.queue
+    streak = 0
     while True:
         if worker.held:
             if queue.closed:
@@ -36,7 +41,14 @@ async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
             continue
         if queue._size:
             entry = queue.get_nowait()
+            streak += 1
+            if streak >= YIELD_EVERY:
+                # Tasks that finish without suspending never give the loop back; let
+                # timers, dashboards and other workers run now and then.
+                streak = 0
+                await asyncio.sleep(0)
         else:
+            streak = 0
             try:
                 entry = await queue.get()
             except QueueClosed:

@@ -120,6 +120,11 @@ class StatusTracker:
             )
         self._delivery = Delivery()
         self._live = False
+        # The newest raw records, shared by every open tail (each keeps its own cursor);
+        # None until a tail is opened, so an unwatched tracker pays one test per event.
+        self._recent: deque[h.RawRecord] | None = None
+        self._recent_events = 0
+        """Events recorded since the first tail opened (a record may stand for several)."""
         self._tails: list[EventTail] = []
         self.on_status_change = on_status_change
         self.on_task_start = on_task_start
@@ -249,12 +254,15 @@ class StatusTracker:
 
         return remove
 
-    def open_tail(self, capacity: int = 10_000) -> EventTail:
-        """A bounded buffer of the newest events, for a monitor to drain once per frame.
+    def open_tail(self, capacity: int = 1_000) -> EventTail:
+        """The newest events, for a monitor to drain once per frame.
 
-        Cheaper than a listener: events are built only when drained. The user's callbacks
-        are untouched.
+        Cheaper than a listener: events are built only when drained, and at most
+        `capacity` of them per drain (the rest are counted as dropped). The user's
+        callbacks are untouched.
         """
+        if self._recent is None or (self._recent.maxlen or 0) < capacity:
+            self._recent = deque(self._recent or (), maxlen=capacity)
         tail = EventTail(self, capacity)
         self._tails.append(tail)
         return tail
@@ -262,6 +270,8 @@ class StatusTracker:
     def _close_tail(self, tail: EventTail) -> None:
         if tail in self._tails:
             self._tails.remove(tail)
+        if not self._tails:
+            self._recent = None
 
     def _decode_raw(self, records: list[h.RawRecord]) -> list[StatusEvent | TaskEvent]:
         return h.decode_raw(records, (self._stages, self._workers, self._tasks), self._successors)
@@ -341,9 +351,10 @@ class StatusTracker:
         code = kind | binding.base | (h.ATTEMPT_ONE if attempt == 1 else h.attempt_bits(attempt))
         log.append(code)
         log.append(timestamp)
-        if self._tails:
-            for tail in self._tails:
-                tail.push((item_id, code, timestamp, None, error))
+        recent = self._recent
+        if recent is not None:
+            recent.append((item_id, code, timestamp, None, error))
+            self._recent_events += 1
         if error is not None:
             self._keep_error(item_id, position, error)
         if kind == h.FAILED:
@@ -375,9 +386,10 @@ class StatusTracker:
         )
         log.append(code)
         log.append(timestamp)
-        if self._tails:
-            for tail in self._tails:
-                tail.push((item_id, code, timestamp, None, None))
+        recent = self._recent
+        if recent is not None:
+            recent.append((item_id, code, timestamp, None, None))
+            self._recent_events += 2
         if self._live:
             delivery = self._delivery
             delivery.send(
@@ -422,9 +434,10 @@ class StatusTracker:
             )
         log.append(code)
         log.append(timestamp)
-        if self._tails:
-            for tail in self._tails:
-                tail.push((item_id, code, timestamp, duration, None))
+        recent = self._recent
+        if recent is not None:
+            recent.append((item_id, code, timestamp, duration, None))
+            self._recent_events += 3 if merged else 2
         if self._live:
             delivery = self._delivery
             delivery.send(
@@ -462,9 +475,10 @@ class StatusTracker:
         code = kind | binding.task_codes[task_index] | h.attempt_bits(attempt)
         log.append(code)
         log.append(timestamp)
-        if self._tails:
-            for tail in self._tails:
-                tail.push((item_id, code, timestamp, duration, error))
+        recent = self._recent
+        if recent is not None:
+            recent.append((item_id, code, timestamp, duration, error))
+            self._recent_events += 1
         if error is not None:
             self._keep_error(item_id, position, error)
         if self._live:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -106,6 +107,10 @@ class AntflowApp(App[None]):
         self.job_task.add_done_callback(self._job_done)
         self.set_interval(self.options.interval, self.tick)
         self.call_after_refresh(self.tick)
+        # Everything built so far (widgets, styles, the script's module) lives as long as
+        # the app: keep it out of full garbage collections, which otherwise stall the loop
+        # for tens of milliseconds on every pass over it (measured: 25-35 ms).
+        gc.freeze()
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         # Frames stop first: the screens are about to be taken down under the timer.
@@ -138,7 +143,7 @@ class AntflowApp(App[None]):
             self.call_after_refresh(self._exit_after_final_frame)
 
     def _exit_after_final_frame(self) -> None:
-        self.tick()
+        self.redraw()
         self.exit()
 
     @property
@@ -147,8 +152,12 @@ class AntflowApp(App[None]):
 
     # ---------------------------------------------------------------- the frame
 
-    def tick(self) -> None:
-        """Once per frame: read the engine's latest state and hand it to the widgets."""
+    def tick(self, *, force: bool = False) -> None:
+        """Once per frame: read the engine's latest state and hand it to the widgets.
+
+        Args:
+            force: Draw everything now, skipping the throttles busy runs get.
+        """
         main = self._main
         if main is None or not main.is_mounted or self._exit_requested or not self.is_running:
             return
@@ -156,6 +165,11 @@ class AntflowApp(App[None]):
             main.set_banner(*self._banner("frozen"))
             return
         bridge = self.bridge
+        if bridge.ended_at is not None and not bridge.dirty and not bridge.running():
+            # The run is over and nothing moved since the last frame: an open report
+            # costs nothing while it sits there.
+            return
+        bridge.dirty = False
         facts = RunFacts(
             title=self.job.title,
             now=self.clock(),
@@ -170,15 +184,20 @@ class AntflowApp(App[None]):
         view = self.views.build(snapshot, facts, bridge.failures(), main.size.width)
         main.event_log.started = bridge.started_at
         with self.batch_update():
-            main.add_log(self._drain_log())
+            main.add_log(self._drain_log(), force=force)
             # A modal (confirm, help, go to) leaves the main screen in view: keep it live.
             top = self.screen
             if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
-                main.show(view)
+                main.show(view, force=force)
                 main.set_banner(*self._banner(view.state, paused_what(snapshot)))
             refresh = getattr(top, "refresh_view", None)
             if refresh is not None and top.is_mounted:
                 refresh()
+
+    def redraw(self) -> None:
+        """Draw a frame now, whether or not the engine reported anything (user actions)."""
+        self.bridge.dirty = True
+        self.tick(force=True)
 
     def _drain_log(self) -> list[LogEntry]:
         events, dropped = self.bridge.drain_events()
@@ -237,7 +256,7 @@ class AntflowApp(App[None]):
     def action_toggle_freeze(self) -> None:
         """Freeze the display (the run goes on), or unfreeze it."""
         self.frozen = not self.frozen
-        self.tick()
+        self.redraw()
 
     def action_help(self) -> None:
         from antflow_tui.screens.help import HelpScreen
@@ -292,7 +311,7 @@ class AntflowApp(App[None]):
             self.notify("The run was stopped; nothing can be retried.", timeout=3)
         else:
             self.notify("Nothing to retry: only failed items can be retried.", timeout=3)
-        self.tick()
+        self.redraw()
         return count
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
@@ -318,7 +337,7 @@ class AntflowApp(App[None]):
 
     def _pause_run(self) -> None:
         self.bridge.set_paused(not self.bridge.paused)
-        self.tick()
+        self.redraw()
 
     async def action_stop(self) -> None:
         """ctrl+c: stop the run gracefully; a second press forces it."""

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 STOP_GRACE_SECONDS: Final = 3.0
 """How long a quit lets running items finish before cancelling them."""
+FRAME_EVENTS: Final = 200
+"""Most events one frame takes into the log. A person reads far fewer; past this the
+log shows how many it skipped, and building events for all of them would cost the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,8 @@ class EngineBridge:
             tracker = StatusTracker(max_history_items=self.history)
             pipeline.status_tracker = tracker
         shared = next((a for a in self.attached if a.tracker is tracker), None)
-        tail = shared.tail if shared is not None else tracker.open_tail(self.log_lines)
+        capacity = min(self.log_lines, FRAME_EVENTS)
+        tail = shared.tail if shared is not None else tracker.open_tail(capacity)
         attached = _Attached(pipeline=pipeline, tracker=tracker, tail=tail)
         self.attached.append(attached)
         pipeline.add_monitor(_Adapter(self, attached), self.interval)

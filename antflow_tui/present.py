@@ -250,6 +250,21 @@ STAGE_COLUMNS: Final = (
 )
 """Column keys and headings; short, so the table fits 80 columns."""
 
+STAGE_WIDTHS: Final[Mapping[str, int]] = {
+    "workers": 5,
+    "queued": 6,
+    "running": 4,
+    "done": 6,
+    "failed": 5,
+    "skipped": 5,
+    "retrying": 5,
+    "rate": 7,
+    "avg": 6,
+}
+"""Fixed widths of the number columns: widths that follow the numbers would re-measure the
+table (a layout pass) as counts grow, and depend on the order values came in. Numbers too
+big for their column are shortened (12.3k, 4.5M)."""
+
 
 @dataclass(frozen=True, slots=True)
 class StageRow:
@@ -308,21 +323,45 @@ def stage_rows(
         cells = (
             label,
             workers,
-            _number(stats.pending_items, "yellow" if name == bottleneck else ""),
-            _number(stats.in_progress_items, "cyan"),
-            _number(stats.completed_items, "green"),
-            _number(stats.failed_items, "bold red"),
-            _number(stats.skipped_items, "blue"),
-            _number(stats.retrying_items, "yellow"),
-            Text(format_rate(rates.get(name)), justify="right"),
+            _number(stats.pending_items, "yellow" if name == bottleneck else "", "queued"),
+            _number(stats.in_progress_items, "cyan", "running"),
+            _number(stats.completed_items, "green", "done"),
+            _number(stats.failed_items, "bold red", "failed"),
+            _number(stats.skipped_items, "blue", "skipped"),
+            _number(stats.retrying_items, "yellow", "retrying"),
+            Text(_fit_rate(rates.get(name), STAGE_WIDTHS["rate"]), justify="right"),
             Text(format_duration(stage_average(stats)), justify="right"),
         )
         rows.append(StageRow(name, cells, name == bottleneck, stats.paused))
     return rows
 
 
-def _number(value: int, style: str) -> Text:
-    return Text(format_count(value), style=style if value else "dim", justify="right")
+def _number(value: int, style: str, column: str) -> Text:
+    shown = fit_count(value, STAGE_WIDTHS[column])
+    return Text(shown, style=style if value else "dim", justify="right")
+
+
+def fit_count(value: int, width: int) -> str:
+    """`value` in at most `width` characters: 12,345, else 12.3k / 123k / 1.2M / 12M..."""
+    shown = format_count(value)
+    if len(shown) <= width:
+        return shown
+    for divisor, unit in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
+        scaled = value / divisor
+        if abs(scaled) >= 999.5 and unit != "G":
+            continue  # a bigger unit reads better: 1.2M, not 1235k
+        for decimals in (1, 0):
+            shown = f"{scaled:.{decimals}f}{unit}"
+            if len(shown) <= width:
+                return shown
+    return shown
+
+
+def _fit_rate(per_second: float | None, width: int) -> str:
+    shown = format_rate(per_second)
+    if per_second is None or len(shown) <= width:
+        return shown
+    return f"{fit_count(round(per_second), width - 2)}/s"
 
 
 # ---------------------------------------------------------------------- workers

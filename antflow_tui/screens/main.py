@@ -55,6 +55,7 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self._log_lines = log_lines
         self._filter_target: str | None = None
+        self._banner = ("", "")
 
     @property
     def antflow(self) -> AntflowApp:
@@ -86,29 +87,36 @@ class MainScreen(Screen[None]):
 
     # ---------------------------------------------------------------- frame
 
-    def show(self, view: MainView) -> None:
-        """Bring every panel up to date with `view`."""
+    def show(self, view: MainView, *, force: bool = False) -> None:
+        """Bring every panel up to date with `view` (`force`: skip the busy-run throttles)."""
         self.query_one(SummaryBar).show(view.header)
         table = self.query_one(StageTable)
-        table.show(view.stage_rows)
+        table.show(view.stage_rows, force=force)
         slow = next((row.key for row in view.stage_rows if row.bottleneck), None)
-        table.border_subtitle = f"◀ bottleneck: {slow}" if slow else ""
+        _set_if_changed(table, "border_subtitle", f"◀ bottleneck: {slow}" if slow else "")
         grid = self.query_one(WorkerGrid)
         grid.show(view.worker_cells, view.stage_summaries)
         busy = sum(1 for cell in view.worker_cells if cell.look in ("busy", "stuck", "pausing"))
-        grid.border_subtitle = f"{busy}/{len(view.worker_cells)} busy"
+        _set_if_changed(grid, "border_subtitle", f"{busy}/{len(view.worker_cells)} busy")
         panel = self.error_panel
         panel.show(view.failures)
         total = len(view.failures)
         shown = len(panel.shown_failures)
         count = f"{shown:,} of {total:,}" if panel.filter is not None else f"{total:,}"
-        panel.border_title = self._title("error-panel", f"Errors ({count})" if total else None)
-        panel.border_subtitle = view.error_counts
+        _set_if_changed(
+            panel,
+            "border_title",
+            self._title("error-panel", f"Errors ({count})" if total else None),
+        )
+        _set_if_changed(panel, "border_subtitle", view.error_counts.plain and view.error_counts)
 
-    def add_log(self, entries: list[LogEntry]) -> None:
-        self.event_log.add(entries)
+    def add_log(self, entries: list[LogEntry], *, force: bool = False) -> None:
+        self.event_log.add(entries, force=force)
 
     def set_banner(self, text: str, variant: str) -> None:
+        if (text, variant) == self._banner:
+            return  # Static.update lays the screen out again: only when it changed.
+        self._banner = (text, variant)
         banner = self.query_one("#banner", Static)
         banner.update(text)
         banner.set_class(bool(text), "-shown")
@@ -153,7 +161,7 @@ class MainScreen(Screen[None]):
         bridge.set_paused(paused, stage=stage, worker=worker)
         what = f"stage {stage}" if stage else f"worker {worker}" if worker else "the run"
         self.notify(f"{'Paused' if paused else 'Resumed'} {what}", timeout=2)
-        self.antflow.tick()
+        self.antflow.redraw()
 
     # ---------------------------------------------------------------- retry
 
@@ -226,7 +234,7 @@ class MainScreen(Screen[None]):
         widget: Any = self.query_one(f"#{target}")
         widget.set_filter(chosen)
         widget.border_title = self._title(target)
-        self.antflow.tick()
+        self.antflow.redraw()
 
     def _close_filter_bar(self, target: str) -> None:
         bar = self.query_one("#filter-bar", Input)
@@ -273,3 +281,12 @@ class MainScreen(Screen[None]):
         entry = self.event_log.entry_at(event.index)
         if entry is not None and entry.event is not None:
             self.antflow.open_item(entry.item_id)
+
+
+def _set_if_changed(widget: Widget, name: str, value: object) -> None:
+    """Set a border title only when its text changes: each set repaints the widget."""
+    shown = getattr(widget, f"_shown_{name}", None)
+    text = value.plain if hasattr(value, "plain") else str(value or "")
+    if shown != text:
+        setattr(widget, f"_shown_{name}", text)
+        setattr(widget, name, value or "")

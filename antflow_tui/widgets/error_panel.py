@@ -58,6 +58,10 @@ class ErrorPanel(RowList):
         failure = self.failure_at(index)
         return None if failure is None else failure.item_id
 
+    def row_key(self, index: int) -> object:
+        failure = self.failure_at(index)
+        return None if failure is None else id(failure)
+
     def header(self, width: int) -> Text | None:
         return _join([Text(title) for title in ERROR_COLUMNS], width)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.text import Text
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from antflow.types import StatusEvent, TaskEvent
 
 _sequence = count()
+
+BUSY_LINES: Final = 50
+"""A batch this big means events are flooding in."""
+BUSY_REDRAW_SECONDS: Final = 0.3
+"""How often a flooded log redraws."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +57,30 @@ class EventLog(RowList):
         self.follow = True
         self.filter: Filter | None = None
         self._visible: deque[LogEntry] | None = None
+        self._drawn_at = 0.0
+        self._dirty = False
 
-    def add(self, entries: list[LogEntry]) -> None:
-        """Append a batch of entries (the oldest fall off past `capacity`)."""
-        if not entries:
+    def add(self, entries: list[LogEntry], *, force: bool = False) -> None:
+        """Append a batch of entries (the oldest fall off past `capacity`).
+
+        Under a flood the view redraws at most every `BUSY_REDRAW_SECONDS` (nobody reads a
+        log that scrolls a screenful per frame, and redrawing it is a frame's largest
+        cost); a trickle shows at once.
+        """
+        if entries:
+            self._apply(entries)
+            self._dirty = True
+        if not self._dirty:
             return
+        now = time.monotonic()
+        busy = len(entries) >= BUSY_LINES and now - self._drawn_at < BUSY_REDRAW_SECONDS
+        if busy and not force:
+            return  # drawn by a quieter frame, or once the interval has passed
+        self._dirty = False
+        self._drawn_at = now
+        self.set_count(self._shown_count())
+
+    def _apply(self, entries: list[LogEntry]) -> None:
         self.entries.extend(entries)
         visible = self._visible
         if visible is not None and self.filter is not None:
@@ -64,7 +89,6 @@ class EventLog(RowList):
             oldest = self.entries[0].seq
             while visible and visible[0].seq < oldest:
                 visible.popleft()
-        self.set_count(self._shown_count())
 
     def set_filter(self, log_filter: Filter | None) -> None:
         """Show only entries matching `log_filter` (None or empty: all)."""
@@ -83,6 +107,10 @@ class EventLog(RowList):
 
     def _shown_count(self) -> int:
         return len(self._visible) if self._visible is not None else len(self.entries)
+
+    def row_key(self, index: int) -> object:
+        entry = self.entry_at(index)
+        return None if entry is None else entry.seq
 
     def render_row(self, index: int, width: int) -> Text:
         entry = self.entry_at(index)

@@ -13,6 +13,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -60,6 +61,7 @@ class RowList(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self._line_cache: LRUCache[tuple[object, int, int], Strip] = LRUCache(512)
         self._count = 0
         self.follow = False
         """Keep the cursor on the last row as rows arrive."""
@@ -72,6 +74,11 @@ class RowList(ScrollView, can_focus=True):
 
     def header(self, width: int) -> Text | None:
         """An optional header line pinned above the rows."""
+        return None
+
+    def row_key(self, index: int) -> object:
+        """Something that changes whenever the row at `index` would render differently;
+        None (the default) turns the line cache off for that row."""
         return None
 
     def set_count(self, count: int) -> None:
@@ -106,13 +113,24 @@ class RowList(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         if index >= self._count:
             return Strip.blank(width, base)
+        state = 2 if index == self.cursor and self.has_focus else int(index == self.cursor)
+        key = self.row_key(index)
+        if key is not None:
+            cached = self._line_cache.get((key, width, state))
+            if cached is not None:
+                return cached
         text = self.render_row(index, width)
         style = base
-        if index == self.cursor and self.has_focus:
+        if state == 2:
             style = base + self.get_component_rich_style("row-list--cursor")
-        elif index == self.cursor:
+        elif state == 1:
             style = base + Style(underline=False, dim=False, bgcolor="grey23")
-        return self._strip(text, width, style)
+        strip = self._strip(text, width, style)
+        if key is not None:
+            # A log that follows its tail shifts every line each frame; the lines
+            # themselves do not change, so most of a frame comes from here.
+            self._line_cache[(key, width, state)] = strip
+        return strip
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         text = text.copy()
@@ -166,6 +184,12 @@ class RowList(ScrollView, can_focus=True):
     def action_choose(self) -> None:
         if self._count:
             self.post_message(self.Chosen(self, self.cursor))
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, self._count + self._header_lines)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import time
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from antflow_tui.present import STAGE_COLUMNS, StageRow, stage_facts
+from antflow_tui.present import STAGE_COLUMNS, STAGE_WIDTHS, StageRow, stage_facts
+
+BUSY_REDRAW_SECONDS: Final = 0.25
+"""How often the table's numbers move while a run is busy."""
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,21 +43,39 @@ class StageTable(DataTable[Text]):
         self._shown: dict[str, tuple[Text, ...]] = {}
         self._rows: Sequence[StageRow] = ()
         self.filter: Filter | None = None
+        self._marks: list[tuple[str, bool, bool]] = []
+        self._drawn_at = float("-inf")
 
     def set_filter(self, table_filter: Filter | None) -> None:
         self.filter = None if table_filter is None or table_filter.empty else table_filter
-        self.show(self._rows)
+        self.show(self._rows, force=True)
 
-    def on_mount(self) -> None:
+    def _add_columns(self, rows: Sequence[StageRow]) -> None:
+        # Fixed widths (see present.STAGE_WIDTHS); the stage column fits the longest name.
+        names = max((row.cells[0].cell_len for row in rows), default=5)
         for key, label in STAGE_COLUMNS:
-            self.add_column(label, key=key)
+            width = STAGE_WIDTHS.get(key, min(max(names, len(label)), 28))
+            self.add_column(label, key=key, width=width)
 
-    def show(self, rows: Sequence[StageRow]) -> None:
-        """Bring the table to `rows`: add new stages, update changed cells, drop gone ones."""
+    def show(self, rows: Sequence[StageRow], *, force: bool = False) -> None:
+        """Bring the table to `rows`: add new stages, update changed cells, drop gone ones.
+
+        While counts change every frame, cells are updated at most every
+        `BUSY_REDRAW_SECONDS`: a DataTable re-renders all its cells on any change, the
+        largest cost of a frame, and numbers changing ten times a second cannot be read.
+        """
         self._rows = rows
+        moment = time.monotonic()
+        marks = [(row.key, row.bottleneck, row.paused) for row in rows]
+        if not force and marks == self._marks and moment - self._drawn_at < BUSY_REDRAW_SECONDS:
+            return
+        self._marks = marks
+        self._drawn_at = moment
         if self.filter is not None:
             chosen = self.filter
             rows = [row for row in rows if chosen.matches(stage_facts(row))]
+        if not self.columns:
+            self._add_columns(self._rows)
         if [row.key for row in rows] != list(self._shown):
             # Stages came or went (a filter changed): rebuild in pipeline order. Rare;
             # every other frame only touches the cells that changed.
@@ -66,7 +88,7 @@ class StageTable(DataTable[Text]):
             else:
                 for (column, _), old, new in zip(STAGE_COLUMNS, before, row.cells, strict=True):
                     if old != new:
-                        self.update_cell(row.key, column, new, update_width=True)
+                        self.update_cell(row.key, column, new)
             self._shown[row.key] = row.cells
 
     @property

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.console import Group
-from textual.widgets import Static
+from textual.widget import Widget
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from rich.text import Text
 
 
-class SummaryBar(Static):
-    """Two lines built by `present.header_lines`; redrawn only when they change."""
+class SummaryBar(Widget):
+    """Two lines built by `present.header_lines`.
+
+    A plain widget of fixed height, not a Static: `Static.update` asks for a new layout of
+    the whole screen, which cost a full layout pass every frame.
+    """
 
     DEFAULT_CSS = """
     SummaryBar {
@@ -27,4 +32,12 @@ class SummaryBar(Static):
     def show(self, lines: tuple[Text, ...]) -> None:
         if lines != self._lines:
             self._lines = lines
-            self.update(Group(*lines))
+            self.refresh()
+
+    @property
+    def text(self) -> str:
+        """What the bar shows, as plain text."""
+        return "\n".join(line.plain for line in self._lines)
+
+    def render(self) -> RenderableType:
+        return Group(*self._lines)

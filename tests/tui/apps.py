@@ -60,7 +60,7 @@ async def mid_run(app: AntflowApp, run: GatedRun) -> None:
     await until(lambda: settled_counts(app)[0] == 1 and busy(app, "Save-W0"))
     await until(lambda: busy(app, "Parse-W0") or busy(app, "Parse-W1"))
     await until(lambda: all(busy(app, f"Fetch-W{n}") for n in range(3)))
-    app.tick()
+    app.redraw()
 
 
 async def finish(app: AntflowApp, run: GatedRun, failing: dict[str, Any] | None = None) -> None:
@@ -70,8 +70,9 @@ async def finish(app: AntflowApp, run: GatedRun, failing: dict[str, Any] | None 
         run.fail(stage, value, f"{stage} refused item {value}")
     for stage in ("Fetch", "Parse", "Save"):
         run.release(stage, *range(len(run.items)))
-    await until(lambda: app.job_task is not None and app.job_task.done())
-    app.tick()
+    # The end is recorded by the job task's done-callback, a loop turn after it finishes.
+    await until(lambda: app.bridge.ended_at is not None)
+    app.redraw()
 
 
 def text_of(widget: Any, width: int = 160) -> str:
@@ -80,6 +81,8 @@ def text_of(widget: Any, width: int = 160) -> str:
 
     from rich.console import Console
 
+    if hasattr(widget, "text"):
+        return str(widget.text)
     content = widget.content
     if isinstance(content, str):
         return content

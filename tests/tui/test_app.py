@@ -47,7 +47,7 @@ async def test_start_shows_the_pipeline_and_finish_shows_the_report() -> None:
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.bridge.current is not None)
-        app.tick()
+        app.redraw()
         table = app.screen.query_one(StageTable)
         assert [str(key.value) for key in table.rows] == ["Fetch", "Parse", "Save"]
         await finish(app, run, failing={"Parse": 1})
@@ -157,7 +157,7 @@ async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -
         run.failures.pop(("Save", 4))
         await pilot.press("3")
         panel = app.screen.query_one(ErrorPanel)
-        app.tick()
+        app.redraw()
         await until(lambda: panel.row_count == 2)
         assert panel.failure_at(panel.cursor).item_id == "page-4"  # type: ignore[union-attr]
         await pilot.press("r")
@@ -181,11 +181,11 @@ async def test_z_freezes_the_display_but_not_the_run() -> None:
         await until(
             lambda: app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].completed_items == 7
         )
-        app.tick()
+        app.redraw()
         assert len(log.entries) == shown, "a frozen display must not move"
         assert "frozen" in text_of(app.screen.query_one("#banner"))
         await pilot.press("z")
-        app.tick()
+        app.redraw()
         assert len(log.entries) > shown
 
 
@@ -283,7 +283,7 @@ async def test_item_screen_updates_live_and_r_retries_from_there() -> None:
         for stage in ("Fetch", "Parse", "Save"):
             run.release(stage, *range(len(ITEMS)))
         await until(lambda: app.bridge.story("page-2").status == "completed")
-        app.tick()
+        app.redraw()
         assert "completed in Save" in text_of(screen.query_one("#item-title"))
 
 
@@ -361,7 +361,7 @@ async def test_f_toggles_following_the_log() -> None:
                 < app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].completed_items
             )
         )
-        app.tick()
+        app.redraw()
         assert log.cursor == before
         await pilot.press("f")
         assert log.follow
@@ -460,7 +460,7 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.job_task is not None and app.job_task.done())
         await pilot.pause()
-        app.tick()
+        app.redraw()
         log = app.screen.query_one(EventLog)
         notes = [entry.note.plain for entry in log.entries if entry.note is not None]
         assert any("printed [bold]1[/bold]" in note for note in notes)

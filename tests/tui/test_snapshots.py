@@ -70,7 +70,7 @@ def test_paused_banner(snap_compare: Any) -> None:
     async def before(pilot: Any) -> None:
         await mid_run(pilot.app, run)
         await pilot.press("4", "p")
-        pilot.app.tick()
+        pilot.app.redraw()
         await pilot.pause()
 
     assert snap_compare(gated_app(run), terminal_size=(100, 30), run_before=before)
