@@ -15,14 +15,16 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
-from antflow_tui.bridge import EngineBridge
+from antflow_tui.bridge import STOP_GRACE_SECONDS, EngineBridge
 from antflow_tui.capture import logging_into
-from antflow_tui.export import export_lines, write_export
+from antflow_tui.export import export_run
 from antflow_tui.loader import script_traceback
-from antflow_tui.outcome import RunOutcome, tally
+from antflow_tui.outcome import RunOutcome, run_outcome
 from antflow_tui.present import note_line, paused_what
+from antflow_tui.rates import RateMeter
 from antflow_tui.runner import Job, start_job
 from antflow_tui.screens.main import MainScreen
+from antflow_tui.stall import LoopWatch
 from antflow_tui.view import RunFacts, ViewBuilder
 from antflow_tui.widgets.event_log import LogEntry, gap_entry
 
@@ -47,6 +49,8 @@ class AppOptions:
     history: int = 10_000
     keymap: Mapping[str, str] = field(default_factory=dict)
     """Binding id -> key(s), overriding the defaults (see `antflow_tui.keys`)."""
+    stop_grace: float = STOP_GRACE_SECONDS
+    """Seconds a stop lets running items finish before cancelling them."""
 
 
 class AntflowApp(App[None]):
@@ -82,6 +86,7 @@ class AntflowApp(App[None]):
             log_lines=options.log_lines,
             interval=options.interval,
             start_paused=options.paused,
+            stop_grace=options.stop_grace,
         )
         self.views = ViewBuilder()
         self.job_task: asyncio.Task[None] | None = None
@@ -91,6 +96,10 @@ class AntflowApp(App[None]):
         self.frozen = False
         self.keymap_overrides = dict(options.keymap)
         self._exit_requested = False
+        self._stopper: asyncio.Task[None] | None = None
+        self._quit_when_stopped = False
+        self.loop_watch = LoopWatch(options.interval)
+        self._event_rate = RateMeter()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -162,12 +171,14 @@ class AntflowApp(App[None]):
         if main is None or not main.is_mounted or self._exit_requested or not self.is_running:
             return
         if self.frozen:
+            self.loop_watch.rest()
             main.set_banner(*self._banner("frozen"))
             return
         bridge = self.bridge
         if bridge.ended_at is not None and not bridge.dirty and not bridge.running():
             # The run is over and nothing moved since the last frame: an open report
             # costs nothing while it sits there.
+            self.loop_watch.rest()
             return
         bridge.dirty = False
         facts = RunFacts(
@@ -183,8 +194,9 @@ class AntflowApp(App[None]):
         snapshot = bridge.snapshot()
         view = self.views.build(snapshot, facts, bridge.failures(), main.size.width)
         main.event_log.started = bridge.started_at
+        entries = self._drain_log()
         with self.batch_update():
-            main.add_log(self._drain_log(), force=force)
+            main.add_log(entries, force=force)
             # A modal (confirm, help, go to) leaves the main screen in view: keep it live.
             top = self.screen
             if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
@@ -200,8 +212,12 @@ class AntflowApp(App[None]):
         self.tick(force=True)
 
     def _drain_log(self) -> list[LogEntry]:
-        events, dropped = self.bridge.drain_events()
+        events, dropped, received = self.bridge.drain_events()
+        rate = self._event_rate.update(received, time.monotonic())
         timed: list[tuple[float, LogEntry]] = [(event.timestamp, _entry(event)) for event in events]
+        stall = self.loop_watch.beat(time.monotonic(), events)
+        if stall is not None:
+            self.bridge.note(stall.message(), error=True)
         for when, text, is_error in self.bridge.drain_notes():
             timed.append(
                 (when, LogEntry(note=note_line(when, text, self.bridge.started_at, is_error)))
@@ -210,7 +226,7 @@ class AntflowApp(App[None]):
         timed.sort(key=lambda pair: pair[0])
         entries = [entry for _, entry in timed]
         if dropped:
-            entries.insert(0, gap_entry(dropped, None))
+            entries.insert(0, gap_entry(dropped, rate))
         return entries
 
     def _banner(self, state: str, paused: str = "") -> tuple[str, str]:
@@ -226,12 +242,22 @@ class AntflowApp(App[None]):
             return f"Paused: {paused} (p on it to resume)", "paused"
         if self.crash is not None:
             return "The script raised an exception; see the event log", "failed"
+        stalled = self.loop_watch.warning(time.monotonic())
+        if stalled:
+            return stalled, "failed"
         return "", ""
 
     # ---------------------------------------------------------------- actions
 
     async def action_quit(self) -> None:
-        """Quit; while the run is active, ask first, then stop it gracefully."""
+        """Quit; while the run is active, ask first, then stop it gracefully.
+
+        Asked again while that stop is under way, quit forces it.
+        """
+        if self._stopper is not None and not self._stopper.done():
+            self._quit_when_stopped = True
+            self.start_stop(force=True)
+            return
         if not self.run_active:
             self.exit()
             return
@@ -246,10 +272,10 @@ class AntflowApp(App[None]):
             "Items that have not finished are reported as unfinished."
         )
 
-        async def answered(confirmed: bool | None) -> None:
+        def answered(confirmed: bool | None) -> None:
             if confirmed:
-                await self.stop_run(force=False)
-                self.exit()
+                self._quit_when_stopped = True
+                self.start_stop(force=False)
 
         self.push_screen(ConfirmScreen(question, confirm="Stop and quit"), answered)
 
@@ -339,9 +365,29 @@ class AntflowApp(App[None]):
         self.bridge.set_paused(not self.bridge.paused)
         self.redraw()
 
-    async def action_stop(self) -> None:
+    def action_stop(self) -> None:
         """ctrl+c: stop the run gracefully; a second press forces it."""
-        await self.stop_run(force=self.bridge.stop_requested)
+        self.start_stop(force=self.bridge.stop_requested)
+
+    def start_stop(self, *, force: bool) -> None:
+        """Stop the run in the background, so keys (a forcing second press) still work.
+
+        The app quits once the stop is done if a quit asked for it.
+        """
+        if self._stopper is not None and not self._stopper.done():
+            if force:
+                # The engine turns the graceful shutdown under way into a forced one.
+                self.run_worker(self.bridge.stop(force=True), exclusive=False)
+            return
+        self._stopper = asyncio.get_running_loop().create_task(self.stop_run(force=force))
+        self._stopper.add_done_callback(self._stopped)
+        self.redraw()
+
+    def _stopped(self, _task: asyncio.Task[None]) -> None:
+        if self._quit_when_stopped:
+            self.exit()
+        else:
+            self.redraw()
 
     async def stop_run(self, *, force: bool) -> None:
         """Shut the pipelines down, then end the script's job."""
@@ -354,17 +400,10 @@ class AntflowApp(App[None]):
 
     def outcome(self, app_error: str | None = None) -> RunOutcome:
         """How the run ended (call after it has)."""
-        end = self.bridge.ended_at or self.clock()
-        stats = [attached.pipeline.get_stats() for attached in self.bridge.attached]
-        expected = self.job.known_total
-        items, completed, failed, skipped, unfinished = tally(stats, expected=expected)
-        return RunOutcome(
-            items=items,
-            completed=completed,
-            failed=failed,
-            skipped=skipped,
-            unfinished=unfinished,
-            elapsed=end - self.bridge.started_at,
+        return run_outcome(
+            [attached.pipeline.get_stats() for attached in self.bridge.attached],
+            expected=self.job.known_total,
+            elapsed=(self.bridge.ended_at or self.clock()) - self.bridge.started_at,
             crash=self.crash,
             app_error=app_error,
         )
@@ -372,21 +411,24 @@ class AntflowApp(App[None]):
     def write_export(self, path: Path | None = None) -> int | None:
         """Write the export to `path` (default: --export, if given); returns lines written."""
         path = path or self.options.export
-        if path is None:
-            return None
-        lines = []
-        for number, attached in enumerate(self.bridge.attached, start=1):
-            pipeline = attached.pipeline
-            name = f"pipeline-{number}" if len(self.bridge.attached) > 1 else "pipeline"
-            lines.extend(
-                export_lines(
-                    pipeline.results,
-                    attached.tracker.get_failed_items(),
-                    pipeline.get_unfinished_items(),
-                    pipeline=name,
-                )
-            )
-        return write_export(path, lines)
+        return None if path is None else export_run(self.bridge.attached, path)
+
+    async def conclude(self) -> RunOutcome:
+        """Once the app has closed, for whatever reason: stop what still runs, export,
+        and account for every item.
+
+        If the app itself failed (a bug of ours), the user's run is still shut down
+        gracefully, and what finished is exported and reported.
+        """
+        app_error = None
+        if self.return_code not in (0, None):
+            app_error = "antflow-tui itself failed (its traceback is above); the run was stopped"
+        if self.run_active or self.bridge.running():
+            await self.stop_run(force=False)
+        if self.bridge.ended_at is None:
+            self.bridge.ended_at = self.clock()
+        self.write_export()
+        return self.outcome(app_error)
 
 
 def _entry(event: StatusEvent | TaskEvent) -> LogEntry:

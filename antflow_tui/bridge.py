@@ -105,6 +105,7 @@ class EngineBridge:
         log_lines: Capacity of the event tail (the event log keeps as many lines).
         interval: Seconds between snapshots.
         start_paused: Pause every pipeline as it starts.
+        stop_grace: Seconds a stop lets running items finish before cancelling them.
     """
 
     def __init__(
@@ -114,11 +115,13 @@ class EngineBridge:
         log_lines: int = 5_000,
         interval: float = 0.25,
         start_paused: bool = False,
+        stop_grace: float = STOP_GRACE_SECONDS,
     ) -> None:
         self.history = history
         self.log_lines = log_lines
         self.interval = interval
         self.paused = start_paused
+        self.stop_grace = stop_grace
         self.attached: list[_Attached] = []
         self.dirty = True
         self.started_at = time.time()
@@ -170,10 +173,11 @@ class EngineBridge:
             current.snapshot = current.pipeline.get_dashboard_snapshot()
         return current.snapshot
 
-    def drain_events(self) -> tuple[list[StatusEvent | TaskEvent], int]:
-        """New events of every attached tracker (each tail once), and how many were dropped."""
+    def drain_events(self) -> tuple[list[StatusEvent | TaskEvent], int, int]:
+        """New events of every attached tracker (each tail once): the events, how many were
+        dropped, and how many were recorded in all (for an events-per-second rate)."""
         events: list[StatusEvent | TaskEvent] = []
-        dropped = 0
+        dropped = received = 0
         seen: set[int] = set()
         for attached in self.attached:
             if id(attached.tail) in seen:
@@ -182,7 +186,8 @@ class EngineBridge:
             batch = attached.tail.drain()
             events.extend(batch.events)
             dropped += batch.dropped
-        return events, dropped
+            received += batch.received
+        return events, dropped, received
 
     def drain_notes(self) -> list[tuple[float, str, bool]]:
         notes = list(self.notes)
@@ -339,10 +344,7 @@ class EngineBridge:
         self.dirty = True
         running = [a.pipeline for a in self.attached if a.pipeline.is_running]
         await asyncio.gather(
-            *(
-                pipeline.shutdown(graceful=not force, grace=STOP_GRACE_SECONDS)
-                for pipeline in running
-            ),
+            *(pipeline.shutdown(graceful=not force, grace=self.stop_grace) for pipeline in running),
             return_exceptions=True,
         )
         self.stopping = False

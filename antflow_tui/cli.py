@@ -129,18 +129,11 @@ async def _run(target: PipelineTarget | MainTarget, title: str, options: object)
         job = MainJob(title, target.main)
     app = make_app(job, options)  # type: ignore[arg-type]
     await app.run_async()
-    app_error = None
-    if app.return_code not in (0, None):
-        app_error = "antflow-tui itself failed (its traceback is above); the run was stopped."
-    if app.run_active or app.bridge.running():
-        # The app closed while the run was going (its own error): stop it properly.
-        await app.stop_run(force=False)
-    app.write_export()
-    outcome = app.outcome(app_error)
+    outcome = await app.conclude()
     if outcome.crash is not None:
         click.echo(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
-    if app_error is not None:
-        click.echo(f"antflow-tui: {app_error}", err=True)
+    if outcome.app_error is not None:
+        click.echo(f"antflow-tui: {outcome.app_error}", err=True)
     click.echo(outcome.summary())
     return outcome.exit_code
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from antflow_tui.safe_text import value_repr
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
 
     from antflow.types import FailedItem, PipelineResult
@@ -77,3 +77,20 @@ def write_export(path: Path, lines: Iterable[str]) -> int:
             out.write(line + "\n")
             count += 1
     return count
+
+
+def export_run(attached: Sequence[Any], path: Path) -> int:
+    """Export every pipeline the app watched (`EngineBridge.attached`) to `path`."""
+    lines: list[str] = []
+    for number, one in enumerate(attached, start=1):
+        pipeline = one.pipeline
+        name = f"pipeline-{number}" if len(attached) > 1 else "pipeline"
+        lines.extend(
+            export_lines(
+                pipeline.results,
+                one.tracker.get_failed_items(),
+                pipeline.get_unfinished_items(),
+                pipeline=name,
+            )
+        )
+    return write_export(path, lines)

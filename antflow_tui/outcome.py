@@ -71,3 +71,25 @@ def tally(
     items = max(fed, expected or 0)
     unfinished += items - fed
     return items, completed, failed, skipped, unfinished
+
+
+def run_outcome(
+    stats: Iterable[PipelineStats],
+    *,
+    expected: int | None,
+    elapsed: float,
+    crash: str | None = None,
+    app_error: str | None = None,
+) -> RunOutcome:
+    """The outcome of a run from its pipelines' final counts."""
+    items, completed, failed, skipped, unfinished = tally(stats, expected=expected)
+    return RunOutcome(
+        items=items,
+        completed=completed,
+        failed=failed,
+        skipped=skipped,
+        unfinished=unfinished,
+        elapsed=elapsed,
+        crash=crash,
+        app_error=app_error,
+    )

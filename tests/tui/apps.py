@@ -19,7 +19,8 @@ ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]
 def gated_app(run: GatedRun, *, title: str = "demo.py", **options: Any) -> AntflowApp:
     """The app over `run`'s pipeline, on the run's fake clock."""
     job = PipelineJob(title, run.pipeline, run.items, len(run.items))
-    settings = {"interval": 0.05, **options}
+    # No grace on stops: the gated tasks never finish by themselves.
+    settings = {"interval": 0.05, "stop_grace": 0.0, **options}
     return make_app(job, AppOptions(**settings), clock=run.clock)
 
 
