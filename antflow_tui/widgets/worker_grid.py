@@ -47,6 +47,8 @@ class WorkerGrid(ScrollView, can_focus=True):
         Binding("right,l", "move(1, 0)", "Right", show=False),
         Binding("up,k", "move(0, -1)", "Up", show=False),
         Binding("down,j", "move(0, 1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home,g", "first", "First", show=False),
         Binding("end,G", "last", "Last", show=False),
         Binding("enter", "choose", "Open", show=False),
@@ -196,6 +198,12 @@ class WorkerGrid(ScrollView, can_focus=True):
                 self.cursor = cells[min(column, len(cells) - 1)]
                 return
             number += step
+
+    def action_page(self, direction: int) -> None:
+        rows = max(self.scrollable_content_region.height - 1, 1)
+        self.cursor = min(
+            max(self.cursor + direction * rows * self._columns, 0), max(len(self._cells) - 1, 0)
+        )
 
     def action_first(self) -> None:
         self.cursor = 0

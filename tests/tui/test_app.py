@@ -467,3 +467,85 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
         assert any("logged 2" in note for note in notes)
     logger.removeHandler(handler)
     assert handler.stream is sys.__stderr__, "the handler's stream is given back"
+
+
+async def test_ctrl_q_quits_like_q() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("ctrl+q")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(lambda: not app.is_running, steps=200_000)
+    assert app.outcome().unfinished == 6
+
+
+async def test_page_keys_move_by_a_screenful() -> None:
+    run = GatedRun([{"id": f"page-{n}", "value": n} for n in range(60)], workers=(40, 2, 1))
+    app = gated_app(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.bridge.current is not None and busy(app, "Fetch-W39"))
+        app.redraw()
+        grid = app.screen.query_one(WorkerGrid)
+        await pilot.press("2", "pagedown")
+        assert grid.cursor > 2
+        await pilot.press("pageup")
+        assert grid.cursor == 0
+        log = app.screen.query_one(EventLog)
+        await pilot.press("4", "pageup")
+        assert log.cursor < log.row_count - 2
+        await pilot.press("pagedown", "pagedown", "pagedown", "pagedown", "pagedown")
+        assert log.cursor == log.row_count - 1
+
+
+async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
+    from antflow import Pipeline, Stage, StatusTracker
+    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.runner import PipelineJob
+
+    seen: list[str] = []
+
+    async def on_status(event: Any) -> None:
+        seen.append(event.status)
+
+    async def noop(value: int) -> int:
+        return value
+
+    tracker = StatusTracker(on_status_change=on_status)
+    pipeline = Pipeline([Stage("A", 1, [noop])], status_tracker=tracker)
+    app = make_app(PipelineJob("own.py", pipeline, [1, 2, 3], 3), AppOptions(interval=0.05))
+    async with app.run_test(size=SIZE):
+        await until(lambda: app.bridge.ended_at is not None)
+        app.redraw()
+        assert app.bridge.current.tracker is tracker  # type: ignore[union-attr]
+        log = app.screen.query_one(EventLog)
+        assert sum(1 for entry in log.entries if entry.event is not None) >= 9
+    assert seen.count("completed") == 3
+    assert seen.count("queued") == 3
+
+
+async def test_an_evicted_items_screen_says_so() -> None:
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.runner import PipelineJob
+
+    async def noop(value: int) -> int:
+        return value
+
+    pipeline = Pipeline([Stage("A", 2, [noop])])
+    app = make_app(PipelineJob("big.py", pipeline, range(50), 50), AppOptions(history=10))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.bridge.ended_at is not None)
+        await pilot.press("colon")
+        pilot.app.focused.value = "3"  # type: ignore[union-attr]
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, ItemScreen))
+        assert app.screen.item_id == 3
+        facts = text_of(app.screen.query_one("#item-facts"))
+        assert "history was evicted" in facts
+        await pilot.press("escape", "colon")
+        pilot.app.focused.value = "49"  # type: ignore[union-attr]
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, ItemScreen) and app.screen.item_id == 49)
+        assert "completed" in text_of(app.screen.query_one("#item-title"))

@@ -167,6 +167,7 @@ async def test_a_bug_in_the_app_stops_the_run_gracefully_and_still_exports(tmp_p
     run = GatedRun(list(ITEMS))
     target = tmp_path / "out.jsonl"
     app = gated_app(run, export=target)
+
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("widget bug")
 
