@@ -20,6 +20,7 @@ def default_keys() -> dict[str, str]:
     """Binding id -> its default key(s), across the app and all its screens."""
     from antflow_tui.app import AntflowApp
     from antflow_tui.screens.confirm import ConfirmScreen
+    from antflow_tui.screens.detail import DetailScreen
     from antflow_tui.screens.help import HelpScreen
     from antflow_tui.screens.item import ItemScreen
     from antflow_tui.screens.main import MainScreen
@@ -27,7 +28,7 @@ def default_keys() -> dict[str, str]:
     from antflow_tui.screens.worker import WorkerScreen
 
     keys: dict[str, str] = {}
-    for owner in (AntflowApp, MainScreen, ItemScreen, WorkerScreen, StageScreen):
+    for owner in (AntflowApp, MainScreen, DetailScreen, ItemScreen, WorkerScreen, StageScreen):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding) and binding.id and binding.id not in keys:
                 keys[binding.id] = binding.key

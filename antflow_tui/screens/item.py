@@ -11,41 +11,31 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from antflow_tui.present import STATUS_STYLES, error_message, short_paths_in, timeline_rows
 from antflow_tui.safe_text import clean, item_label, value_repr
+from antflow_tui.screens.detail import DetailScreen
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from antflow_tui.app import AntflowApp
     from antflow_tui.bridge import ItemStory
 
 
-class ItemScreen(Screen[None]):
+class ItemScreen(DetailScreen):
     """Everything about one item; updates live while the item is in flight."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("r", "retry", "Retry", id="item.retry"),
         Binding("v", "toggle_value", "Full value", id="item.value"),
-        Binding("j,down", "scroll(1)", "Down", show=False),
-        Binding("k,up", "scroll(-1)", "Up", show=False),
-        Binding("g,home", "scroll_home", "Top", show=False),
-        Binding("G,end", "scroll_end", "Bottom", show=False),
     ]
 
     def __init__(self, item_id: Any) -> None:
-        super().__init__(classes="detail")
+        super().__init__()
         self.item_id = item_id
         self._full_value = False
         self._shown_key: tuple[Any, ...] | None = None
-
-    @property
-    def antflow(self) -> AntflowApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="item-title", classes="detail-title", markup=False)
@@ -92,15 +82,6 @@ class ItemScreen(Screen[None]):
     def action_toggle_value(self) -> None:
         self._full_value = not self._full_value
         self.refresh_view()
-
-    def action_scroll(self, lines: int) -> None:
-        self.query_one("#item-body", VerticalScroll).scroll_relative(y=lines, animate=False)
-
-    def action_scroll_home(self) -> None:
-        self.query_one("#item-body", VerticalScroll).scroll_home(animate=False)
-
-    def action_scroll_end(self) -> None:
-        self.query_one("#item-body", VerticalScroll).scroll_end(animate=False)
 
 
 def _title(story: ItemStory) -> Text:

@@ -9,12 +9,12 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from antflow_tui.filters import Filter
 from antflow_tui.present import format_count, format_duration, stage_average
 from antflow_tui.safe_text import clean, item_label
+from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.row_list import RowList
 
@@ -22,25 +22,19 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from antflow.types import DashboardSnapshot
-    from antflow_tui.app import AntflowApp
 
 
-class StageScreen(Screen[None]):
+class StageScreen(DetailScreen):
     """A stage in detail; its failures list works like the main error panel."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("p", "toggle_pause", "Pause stage", id="stage.pause"),
         Binding("r", "retry", "Retry", id="stage.retry"),
     ]
 
     def __init__(self, stage: str) -> None:
-        super().__init__(classes="detail")
+        super().__init__()
         self.stage = stage
-
-    @property
-    def antflow(self) -> AntflowApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="stage-title", classes="detail-title", markup=False)

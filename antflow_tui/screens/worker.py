@@ -11,38 +11,30 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from antflow_tui.present import format_count, format_duration, short_path
 from antflow_tui.safe_text import clean, item_label
+from antflow_tui.screens.detail import DetailScreen
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from antflow.types import DashboardSnapshot
-    from antflow_tui.app import AntflowApp
     from antflow_tui.stacks import AwaitStack
 
 
-class WorkerScreen(Screen[None]):
+class WorkerScreen(DetailScreen):
     """What one worker is doing, down to the line it is waiting on; refreshed every frame."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
         Binding("p", "toggle_pause", "Pause worker", id="worker.pause"),
         Binding("enter", "open_item", "Open item", id="worker.open-item"),
-        Binding("j,down", "scroll(1)", "Down", show=False),
-        Binding("k,up", "scroll(-1)", "Up", show=False),
     ]
 
     def __init__(self, worker: str) -> None:
-        super().__init__(classes="detail")
+        super().__init__()
         self.worker = worker
-
-    @property
-    def antflow(self) -> AntflowApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="worker-title", classes="detail-title", markup=False)
@@ -78,9 +70,6 @@ class WorkerScreen(Screen[None]):
             self.notify("This worker holds no item right now.", timeout=2)
             return
         self.antflow.open_item(state.current_item_id)
-
-    def action_scroll(self, lines: int) -> None:
-        self.query_one("#worker-body", VerticalScroll).scroll_relative(y=lines, animate=False)
 
 
 def _title(worker: str, snapshot: DashboardSnapshot | None) -> Text:

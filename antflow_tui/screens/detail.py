@@ -1,0 +1,57 @@
+"""DetailScreen: what the item, worker and stage screens share: going back, scrolling,
+and the app they read from."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from antflow_tui.app import AntflowApp
+
+
+class DetailScreen(Screen[None]):
+    """A drill-down screen: escape goes back; j/k, g/G scroll its body (if it has one).
+
+    Subclasses implement `refresh_view`, which the app calls every frame.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        Binding("j,down", "scroll(1)", "Down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", show=False),
+        Binding("g,home", "scroll_home", "Top", show=False),
+        Binding("G,end", "scroll_end", "Bottom", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(classes="detail")
+
+    @property
+    def antflow(self) -> AntflowApp:
+        return self.app  # type: ignore[return-value]
+
+    def refresh_view(self) -> None:
+        """Bring the screen up to date with the run."""
+
+    def _body(self) -> VerticalScroll | None:
+        found = self.query(".detail-body")
+        return found.first(VerticalScroll) if found else None
+
+    def action_scroll(self, lines: int) -> None:
+        body = self._body()
+        if body is not None:
+            body.scroll_relative(y=lines, animate=False)
+
+    def action_scroll_home(self) -> None:
+        body = self._body()
+        if body is not None:
+            body.scroll_home(animate=False)
+
+    def action_scroll_end(self) -> None:
+        body = self._body()
+        if body is not None:
+            body.scroll_end(animate=False)
