@@ -46,9 +46,9 @@ class WorkerRecord:
         "entry",
         "failed",
         "held",
-        "holding",
         "last_active",
         "name",
+        "paused",
         "paused_self",
         "processed",
         "recent",
@@ -62,14 +62,14 @@ class WorkerRecord:
     def __init__(self, name: str, stage: StageRuntime) -> None:
         self.name = name
         self.stage = stage
-        self.holding = False
-        """True while the worker waits for a pause to end."""
         self.entry: Entry | None = None
         """The item this worker holds (running it, or handing it to the next stage)."""
         self.since: float | None = None
         """When the worker began the current stage attempt; None when not running one."""
         self.current_task: str | None = None
         self.paused_self = False
+        self.paused = False
+        """True when a pause (of the pipeline, its stage or itself) applies to this worker."""
         self.held = False
         """True when any pause (pipeline, stage, worker) or a shutdown holds this worker."""
         self.wake: asyncio.Future[None] | None = None
@@ -86,8 +86,9 @@ class WorkerRecord:
         # Derived rather than stored: two fewer writes per item on the hot path.
         if self.since is not None:
             return "busy"
-        # A held worker waiting in its queue takes no item once one arrives: paused.
-        return "paused" if self.held or self.holding else "idle"
+        # A paused worker waiting in its queue takes no item once one arrives: paused.
+        # (A shutdown holds workers too, but that is not a pause.)
+        return "paused" if self.paused else "idle"
 
     def state(self, epoch: float) -> WorkerState:
         entry = self.entry
@@ -98,7 +99,7 @@ class WorkerRecord:
             current_item_id=None if entry is None else entry.item_id,
             processing_since=None if self.since is None else self.since + epoch,
             current_task=self.current_task,
-            paused=self.held,
+            paused=self.paused,
         )
 
     def metrics(self, epoch: float) -> WorkerMetrics:

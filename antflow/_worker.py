@@ -16,7 +16,6 @@ from antflow import _history as h
 from antflow._delivery import BACKLOG_LIMIT
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
-from antflow.types import PipelineResult
 
 if TYPE_CHECKING:
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
@@ -40,13 +39,15 @@ async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
             await _hold(worker)
             continue
         if queue._size:
-            entry = queue.get_nowait()
             streak += 1
             if streak >= YIELD_EVERY:
                 # Tasks that finish without suspending never give the loop back; let
-                # timers, dashboards and other workers run now and then.
+                # timers, dashboards and other workers run now and then. Before taking
+                # the item: a cancel while yielding must not catch one in our hands.
                 streak = 0
                 await asyncio.sleep(0)
+                continue
+            entry = queue.get_nowait()
         else:
             streak = 0
             try:
@@ -68,13 +69,11 @@ async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
 
 
 async def _hold(worker: WorkerRecord) -> None:
-    worker.holding = True
     waiter = worker.wake = asyncio.get_running_loop().create_future()
     try:
         await waiter
     finally:
         worker.wake = None
-        worker.holding = False
 
 
 class _AttemptFailed(Exception):
@@ -196,7 +195,7 @@ async def _process(
         entry.attempt = 1
         following.queue.put_nowait(entry, entry.priority, force=True)  # type: ignore[union-attr]
         return
-    if following is None and stage.on_success is None and pipeline._sink is None:
+    if following is None and stage.on_success is None:
         pipeline._complete(entry, result, False)
         return
     if stage.on_success is not None:
@@ -383,7 +382,7 @@ async def _fail(
             finished + pipeline._epoch,
             error,
         )
-    await pipeline._item_failed(entry, stage, error, attempts, finished)
+    pipeline._item_failed(entry, stage, error, attempts, finished)
     if stage.on_failure is not None:
         await pipeline._call_hook(
             stage.on_failure,
@@ -411,9 +410,6 @@ async def _hand_on(
 ) -> None:
     following = stage.next
     if following is None:
-        if pipeline._sink is not None:
-            # Into the stream before counting: a cancelled put leaves it unfinished.
-            await pipeline._sink.put(PipelineResult(entry.item_id, value, entry.seq))
         pipeline._complete(entry, value, skipped)
         return
     queue = following.queue

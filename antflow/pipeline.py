@@ -43,6 +43,8 @@ Clock = Callable[[], float]
 
 _QUEUED_IDS_SHOWN = 5
 _STREAM_BUFFER = 1024
+"""Results a stream holds for its reader before it stops feeding more items."""
+_STREAM_CHUNK = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,15 +504,19 @@ class Pipeline:
     ) -> AsyncIterator[PipelineResult]:
         """Yield each item's result as it finishes (completion order), failures included.
 
-        A failed item's result has `error` set. Breaking out of the loop shuts the
-        pipeline down. Results are not kept in `results`.
+        A failed item's result has `error` set. Results are not kept in `results`. Leaving
+        the loop early shuts the pipeline down once the generator is closed; wrap it in
+        ``contextlib.aclosing(...)`` to have that happen at once.
         """
         items = list(items) if not isinstance(items, Sequence) else items
         display = self._make_display(progress, None, None)
         monitor = Monitor(display, 0.5) if display is not None else None
         if monitor is not None:
             self._monitors.append(monitor)
-        sink: asyncio.Queue[PipelineResult] = asyncio.Queue(_STREAM_BUFFER)
+        # Unbounded, so a finishing item is counted and delivered in one step and never
+        # waits in a worker; the feeder below keeps it from growing past the buffer.
+        sink: asyncio.Queue[PipelineResult] = asyncio.Queue()
+        taken = asyncio.Event()
         done = object()
         collect, self.collect_results = self.collect_results, False
         self._sink = sink
@@ -518,10 +524,14 @@ class Pipeline:
 
         async def drive() -> None:
             try:
-                await self.feed(items)
+                for start in range(0, len(items), _STREAM_CHUNK):
+                    while sink.qsize() >= _STREAM_BUFFER and not self._stopping:
+                        taken.clear()
+                        await taken.wait()
+                    await self.feed(items[start : start + _STREAM_CHUNK])
                 await self.join()
             finally:
-                await sink.put(done)  # type: ignore[arg-type]
+                sink.put_nowait(done)  # type: ignore[arg-type]
 
         runner: asyncio.Task[None] | None = None
         try:
@@ -529,6 +539,7 @@ class Pipeline:
             runner = asyncio.get_running_loop().create_task(drive(), name="antflow stream")
             while True:
                 result = await sink.get()
+                taken.set()
                 if result is done:
                     break
                 yield result
@@ -701,7 +712,9 @@ class Pipeline:
         newly_held = False
         for runtime in self._runtimes:
             for worker in runtime.workers:
-                held = self._stopping or self._paused or runtime.paused or worker.paused_self
+                paused = self._paused or runtime.paused or worker.paused_self
+                worker.paused = paused
+                held = self._stopping or paused
                 if held and not worker.held:
                     newly_held = True
                 worker.held = held
@@ -748,26 +761,27 @@ class Pipeline:
         runtime.queue.put_nowait(entry, priority)
 
     def _complete(self, entry: Entry, value: Any, skipped: bool) -> None:
-        """The item left the last stage: count it and keep its result."""
+        """The item left the last stage: count it, keep its result, stream it."""
         self._processed += 1
         if skipped:
             self._skipped_out += 1
         if self.collect_results:
             self._results[entry.seq] = PipelineResult(entry.item_id, value, entry.seq)
             self._sorted_results = None
+        if self._sink is not None:
+            self._sink.put_nowait(PipelineResult(entry.item_id, value, entry.seq))
         tracker = self._tracker
         if tracker is not None and tracker.max_history_items is not None:
             tracker._item_finished(entry.item_id)
         self._settle_one()
 
-    async def _item_failed(
+    def _item_failed(
         self, entry: Entry, runtime: StageRuntime, error: BaseException, attempts: int, when: float
     ) -> None:
         if self._sink is not None:
-            await self._sink.put(
-                PipelineResult(
-                    entry.item_id, entry.value, entry.seq, {"stage": runtime.name}, error
-                )
+            metadata = {"stage": runtime.name}
+            self._sink.put_nowait(
+                PipelineResult(entry.item_id, entry.value, entry.seq, metadata, error)
             )
         self._failures.pop(entry.item_id, None)
         self._failed_by_type[type(error).__name__] += 1

@@ -23,7 +23,8 @@ TaskEventType = Literal["start", "complete", "retry", "fail"]
 """What happened to one task attempt."""
 
 WorkerStatus = Literal["idle", "busy", "paused"]
-"""What a worker is doing: waiting for an item, running one, or held by a pause."""
+"""What a worker is doing: waiting for an item, running one, or held by a pause (a worker
+stopped by a shutdown is idle)."""
 
 RetryPolicy = Literal["per_task", "per_stage"]
 
@@ -183,7 +184,8 @@ class WorkerState:
     """The text the running task passed to `set_task_status`, if any."""
     paused: bool = False
     """True when a pause (of the pipeline, its stage or itself) holds this worker; a busy
-    worker with this flag finishes its item first."""
+    worker with this flag finishes its item first. A shutdown holds workers too, but does
+    not set this."""
 
 
 @dataclass(frozen=True, slots=True)

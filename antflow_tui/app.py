@@ -20,7 +20,7 @@ from antflow_tui.capture import logging_into
 from antflow_tui.export import export_run
 from antflow_tui.loader import script_traceback
 from antflow_tui.outcome import RunOutcome, run_outcome
-from antflow_tui.present import note_line, paused_what
+from antflow_tui.present import note_line, pause_settling, paused_what
 from antflow_tui.rates import RateMeter
 from antflow_tui.runner import Job, start_job
 from antflow_tui.screens.main import MainScreen
@@ -147,9 +147,18 @@ class AntflowApp(App[None]):
                 self.bridge.note(line, error=True)
         self.bridge.ended_at = self.clock()
         self.bridge.dirty = True
-        self.write_export()
+        self._export_quietly()
+        # The last frame, past every busy-run throttle, so the report shows the end.
+        self.call_later(self.redraw)
         if self.options.exit_when_done and not self.bridge.stop_requested:
             self.call_after_refresh(self._exit_after_final_frame)
+
+    def _export_quietly(self) -> None:
+        """--export when the run ends; a failure goes to the event log, not a traceback."""
+        try:
+            self.write_export()
+        except OSError as error:
+            self.bridge.note(f"--export failed: {error}", error=True)
 
     def _exit_after_final_frame(self) -> None:
         self.redraw()
@@ -157,7 +166,9 @@ class AntflowApp(App[None]):
 
     @property
     def run_active(self) -> bool:
-        return self.job_task is not None and not self.job_task.done()
+        """The script's job still runs, or a pipeline does (retried items, for one)."""
+        job_running = self.job_task is not None and not self.job_task.done()
+        return job_running or self.bridge.running()
 
     # ---------------------------------------------------------------- the frame
 
@@ -190,9 +201,11 @@ class AntflowApp(App[None]):
             stopping=bridge.stopping,
             known_total=self.job.known_total,
             pipelines=len(bridge.attached),
+            stopped=bridge.stop_requested,
         )
         snapshot = bridge.snapshot()
-        view = self.views.build(snapshot, facts, bridge.failures(), main.size.width)
+        failures = bridge.failures()
+        view = self.views.build(snapshot, facts, failures, main.size.width, bridge.errors_by_type())
         main.event_log.started = bridge.started_at
         entries = self._drain_log()
         with self.batch_update():
@@ -201,10 +214,12 @@ class AntflowApp(App[None]):
             top = self.screen
             if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
                 main.show(view, force=force)
-                main.set_banner(*self._banner(view.state, paused_what(snapshot)))
+                paused = paused_what(snapshot)
+                settling = pause_settling(snapshot)
+                main.set_banner(*self._banner(view.state, paused, settling=settling))
             refresh = getattr(top, "refresh_view", None)
             if refresh is not None and top.is_mounted:
-                refresh()
+                refresh(force=force)
 
     def redraw(self) -> None:
         """Draw a frame now, whether or not the engine reported anything (user actions)."""
@@ -229,15 +244,13 @@ class AntflowApp(App[None]):
             entries.insert(0, gap_entry(dropped, rate))
         return entries
 
-    def _banner(self, state: str, paused: str = "") -> tuple[str, str]:
+    def _banner(self, state: str, paused: str = "", *, settling: bool = False) -> tuple[str, str]:
         if state == "frozen":
             return "Display frozen: the run goes on (z to unfreeze)", "frozen"
         if state == "stopping":
             return "Stopping: letting running items finish… (ctrl+c again to force)", "stopping"
-        if state == "pausing":
-            return f"Pausing {paused or 'the run'}… waiting for running items to finish", "paused"
-        if state == "paused":
-            return f"Paused: {paused or 'the run'} (p to resume)", "paused"
+        if paused and (state == "pausing" or settling):
+            return f"Pausing {paused}… running items finish first", "paused"
         if paused:
             return f"Paused: {paused} (p on it to resume)", "paused"
         if self.crash is not None:
@@ -308,9 +321,9 @@ class AntflowApp(App[None]):
         try:
             count = self.write_export(path)
         except OSError as error:
-            self.notify(f"Export failed: {error}", severity="error", timeout=6)
+            self.notify(f"Export failed: {error}", severity="error", timeout=6, markup=False)
             return
-        self.notify(f"Exported {count:,} lines to {path}", timeout=5)
+        self.notify(f"Exported {count:,} lines to {path}", timeout=5, markup=False)
 
     def open_item(self, item_id: object) -> None:
         from antflow_tui.screens.item import ItemScreen
@@ -332,11 +345,13 @@ class AntflowApp(App[None]):
         wanted = list(item_ids)
         count = await self.bridge.retry(wanted)
         if count:
-            self.notify(f"Retrying {count:,} item(s)", timeout=3)
+            self.notify(f"Retrying {count:,} item(s)", timeout=3, markup=False)
         elif self.bridge.stop_requested:
-            self.notify("The run was stopped; nothing can be retried.", timeout=3)
+            self.notify("The run was stopped; nothing can be retried.", timeout=3, markup=False)
         else:
-            self.notify("Nothing to retry: only failed items can be retried.", timeout=3)
+            self.notify(
+                "Nothing to retry: only failed items can be retried.", timeout=3, markup=False
+            )
         self.redraw()
         return count
 
@@ -362,7 +377,21 @@ class AntflowApp(App[None]):
             )
 
     def _pause_run(self) -> None:
-        self.bridge.set_paused(not self.bridge.paused)
+        self.toggle_pause()
+
+    def toggle_pause(self, *, stage: str | None = None, worker: str | None = None) -> None:
+        """Pause or resume the run, one stage or one worker, and say so."""
+        bridge = self.bridge
+        if not bridge.running():
+            ended = bridge.ended_at is not None
+            message = "The run has ended: nothing to pause." if ended else "Nothing runs yet."
+            self.notify(message, severity="warning", timeout=3, markup=False)
+            if not bridge.paused:
+                return
+        paused = not bridge.is_paused(stage=stage, worker=worker)
+        bridge.set_paused(paused, stage=stage, worker=worker)
+        what = f"stage {stage}" if stage else f"worker {worker}" if worker else "the run"
+        self.notify(f"{'Paused' if paused else 'Resumed'} {what}", timeout=2, markup=False)
         self.redraw()
 
     def action_stop(self) -> None:
@@ -427,7 +456,10 @@ class AntflowApp(App[None]):
             await self.stop_run(force=False)
         if self.bridge.ended_at is None:
             self.bridge.ended_at = self.clock()
-        self.write_export()
+        try:
+            self.write_export()
+        except OSError as error:
+            app_error = f"--export could not be written: {error}"
         return self.outcome(app_error)
 
 

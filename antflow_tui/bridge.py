@@ -12,20 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow import StatusTracker
 from antflow.exceptions import PipelineError
-from antflow_tui.present import AttemptErrorView, attempt_error_views
 from antflow_tui.stacks import AwaitStack, await_stack
+from antflow_tui.story import ItemStory, attempt_error_views
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from antflow import Pipeline
-    from antflow.pipeline import ItemLocation
     from antflow.tail import EventTail
     from antflow.types import (
         DashboardSnapshot,
@@ -44,25 +43,6 @@ FRAME_EVENTS: Final = 200
 log shows how many it skipped, and building events for all of them would cost the run."""
 
 
-@dataclass(frozen=True, slots=True)
-class ItemStory:
-    """Everything known about one item, as plain data for the item screen."""
-
-    item_id: Any
-    known: bool
-    """The tracker holds this item's history."""
-    evicted: bool | None
-    """True: the item existed but its history was evicted (bounded history); None: it
-    may have been (the tracker has evicted some histories and cannot tell)."""
-    status: str | None
-    stage: str | None
-    timeline: list[StatusEvent | TaskEvent]
-    errors: list[AttemptErrorView]
-    location: ItemLocation | None
-    """Where the item is now (queued, running, failed...), with the value it holds."""
-    retryable: bool
-
-
 @dataclass(slots=True)
 class _Attached:
     """One pipeline the app is watching."""
@@ -71,9 +51,6 @@ class _Attached:
     tracker: StatusTracker
     tail: EventTail
     snapshot: DashboardSnapshot | None = None
-    finished: bool = False
-    results: list[PipelineResult] = field(default_factory=list)
-    summary: ErrorSummary | None = None
 
 
 class _Adapter:
@@ -84,7 +61,6 @@ class _Adapter:
         self._attached = attached
 
     def on_start(self, pipeline: Pipeline, total_items: int) -> None:
-        self._attached.finished = False
         self._bridge.dirty = True
 
     def on_update(self, snapshot: DashboardSnapshot) -> None:
@@ -92,8 +68,6 @@ class _Adapter:
         self._bridge.dirty = True
 
     def on_finish(self, results: list[PipelineResult], summary: ErrorSummary) -> None:
-        self._attached.finished = True
-        self._attached.summary = summary
         self._bridge.dirty = True
 
 
@@ -126,13 +100,13 @@ class EngineBridge:
         self.dirty = True
         self.started_at = time.time()
         self.ended_at: float | None = None
-        self.crash: str | None = None
-        """The script's own traceback, if its code raised."""
         self.stopping = False
         self.stop_requested = False
+        self._rejoins: set[asyncio.Task[None]] = set()
         self.notes: deque[tuple[float, str, bool]] = deque(maxlen=log_lines)
         """Lines the script printed or logged: (time, text, is_error)."""
         self._failure_cache: tuple[tuple[tuple[int, int], ...], list[FailedItem]] = ((), [])
+        self._failure_counts: dict[str, int] = {}
 
     # ---------------------------------------------------------------- attaching
 
@@ -211,7 +185,13 @@ class EngineBridge:
         if version != cached_version:
             cached = [failure for tracker in trackers for failure in tracker.get_failed_items()]
             self._failure_cache = (version, cached)
+            self._failure_counts = dict(Counter(f.error_type for f in cached))
         return cached
+
+    def errors_by_type(self) -> dict[str, int]:
+        """Failures of every pipeline of the run, by error type (as `failures()` lists)."""
+        self.failures()
+        return self._failure_counts
 
     def _owner(self, item_id: Any) -> _Attached | None:
         """The newest pipeline that knows the item (or the current one)."""
@@ -248,6 +228,7 @@ class EngineBridge:
             ),
             location=location,
             retryable=location is not None and location.state == "failed",
+            unfinished=location is None and item_id in owner.pipeline.get_unfinished_items(),
         )
 
     def resolve_item_id(self, text: str) -> Any:
@@ -274,30 +255,38 @@ class EngineBridge:
 
     # ---------------------------------------------------------------- controls in
 
+    def _holder(self, stage: str | None, worker: str | None) -> _Attached | None:
+        """The newest pipeline that has this stage or worker (the current one if neither)."""
+        for attached in reversed(self.attached):
+            names = attached.pipeline.get_worker_names()
+            if (stage is not None and stage in names) or (
+                worker is not None and any(worker in members for members in names.values())
+            ):
+                return attached
+        return self.current if stage is None and worker is None else None
+
     def set_paused(
         self, paused: bool, *, stage: str | None = None, worker: str | None = None
     ) -> None:
         """Pause or resume the run (every pipeline), one stage, or one worker."""
-        current = self.current
         if stage is None and worker is None:
             self.paused = paused
             for attached in self.attached:
-                if attached.pipeline.is_running or paused:
-                    (attached.pipeline.pause if paused else attached.pipeline.resume)()
-        elif current is not None:
-            if paused:
-                current.pipeline.pause(stage=stage, worker=worker)
-            else:
-                current.pipeline.resume(stage=stage, worker=worker)
+                # Resume even a finished pipeline: a retry restarts it, and must not start
+                # it held by an old pause.
+                (attached.pipeline.pause if paused else attached.pipeline.resume)()
+        else:
+            holder = self._holder(stage, worker)
+            if holder is not None:
+                change = holder.pipeline.pause if paused else holder.pipeline.resume
+                change(stage=stage, worker=worker)
         self.dirty = True
 
     def is_paused(self, *, stage: str | None = None, worker: str | None = None) -> bool:
-        current = self.current
-        if current is None:
-            return self.paused
         if stage is None and worker is None:
             return self.paused
-        return current.pipeline.is_paused(stage=stage, worker=worker)
+        holder = self._holder(stage, worker)
+        return holder is not None and holder.pipeline.is_paused(stage=stage, worker=worker)
 
     async def retry(self, item_ids: Sequence[Any]) -> int:
         """Feed failed items back where they failed, in whichever pipeline failed them; a
@@ -318,12 +307,17 @@ class EngineBridge:
             restart = not pipeline.is_running
             if restart:
                 await pipeline.start()
-            for item_id in wanted:
-                pipeline.retry(item_id)
+            try:
+                for item_id in wanted:
+                    pipeline.retry(item_id)
+                    count += 1
+            except PipelineError:
+                continue  # the pipeline was finishing this very moment; try again after
             if restart:
                 self.ended_at = None
-                asyncio.get_running_loop().create_task(self._rejoin(pipeline))
-            count += len(wanted)
+                rejoin = asyncio.get_running_loop().create_task(self._rejoin(pipeline))
+                self._rejoins.add(rejoin)
+                rejoin.add_done_callback(self._rejoins.discard)
         self.dirty = True
         return count
 

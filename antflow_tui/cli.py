@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,17 @@ HELP = f"""Run SCRIPT's pipeline and watch it live, full-screen.
 Exit status: 0 when every item completed or was skipped; 1 when any failed or
 the run was stopped before the end; 2 for usage or script errors.
 """
+
+
+def _export_path(_ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is None:
+        return None
+    folder = value.expanduser().resolve().parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param=param)
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"folder {folder} is not writable", param=param)
+    return value
 
 
 def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -69,6 +81,7 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) 
 @click.option(
     "--export",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    callback=_export_path,
     metavar="PATH",
     help="Write results, failures and unfinished items as JSON Lines when the run ends.",
 )

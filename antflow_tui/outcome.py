@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from antflow_tui.present import format_count, format_duration, format_rate
+from antflow_tui.formatting import format_count, format_duration, format_rate
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -7,7 +7,6 @@ recorded run.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -15,6 +14,13 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from antflow_tui.filters import Facts
+from antflow_tui.formatting import (
+    fit_count,
+    format_clock,
+    format_count,
+    format_duration,
+    format_rate,
+)
 from antflow_tui.safe_text import clean, first_line, item_label, literal
 
 if TYPE_CHECKING:
@@ -22,7 +28,9 @@ if TYPE_CHECKING:
 
     from antflow.types import DashboardSnapshot, FailedItem, StageStats, StatusEvent, TaskEvent
 
-RunState = Literal["starting", "running", "pausing", "paused", "stopping", "finished", "failed"]
+RunState = Literal[
+    "starting", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
+]
 WorkerLook = Literal["idle", "busy", "pausing", "paused", "stuck", "blocked"]
 """How a worker cell looks; "blocked" holds a finished item while the next stage's queue
 is full (backpressure)."""
@@ -40,6 +48,7 @@ STATE_STYLES: Final[Mapping[str, str]] = {
     "pausing": "bold yellow",
     "paused": "bold yellow",
     "stopping": "bold magenta",
+    "stopped": "bold magenta",
     "finished": "bold green",
     "failed": "bold red",
 }
@@ -56,51 +65,6 @@ STATUS_STYLES: Final[Mapping[str, str]] = {
     "retry": "yellow",
     "fail": "red",
 }
-
-
-# ---------------------------------------------------------------------- numbers
-
-
-def format_count(value: int) -> str:
-    """12345 -> '12,345'."""
-    return f"{value:,}"
-
-
-def format_rate(per_second: float | None) -> str:
-    """Items per second, with as many digits as help."""
-    if per_second is None:
-        return "–"
-    if per_second >= 100:
-        return f"{per_second:,.0f}/s"
-    if per_second >= 10:
-        return f"{per_second:.1f}/s"
-    return f"{per_second:.2f}/s"
-
-
-def format_duration(seconds: float | None) -> str:
-    """A short human duration: 850ms, 3.2s, 4m05s, 2h03m."""
-    if seconds is None:
-        return "–"
-    if seconds < 0:
-        seconds = 0.0
-    # Thresholds sit where rounding would print "1000ms" or "60.0s".
-    if seconds < 0.9995:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 59.95:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def format_clock(seconds: float) -> str:
-    """Elapsed time as H:MM:SS."""
-    whole = max(int(seconds), 0)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 # ---------------------------------------------------------------------- header
@@ -147,13 +111,18 @@ def run_progress(snapshot: DashboardSnapshot | None, known_total: int | None) ->
 
 
 def run_state(
-    snapshot: DashboardSnapshot | None, *, ended: bool, crashed: bool, stopping: bool
+    snapshot: DashboardSnapshot | None,
+    *,
+    ended: bool,
+    crashed: bool,
+    stopping: bool,
+    stopped: bool = False,
 ) -> RunState:
-    """The one word the header shows for the run."""
+    """The one word the header shows for the run (`stopped`: a stop was asked for)."""
     if crashed:
         return "failed"
     if ended:
-        return "finished"
+        return "stopped" if stopped else "finished"
     if stopping or (snapshot is not None and snapshot.stopping):
         return "stopping"
     if snapshot is None:
@@ -339,22 +308,6 @@ def stage_rows(
 def _number(value: int, style: str, column: str) -> Text:
     shown = fit_count(value, STAGE_WIDTHS[column])
     return Text(shown, style=style if value else "dim", justify="right")
-
-
-def fit_count(value: int, width: int) -> str:
-    """`value` in at most `width` characters: 12,345, else 12.3k / 123k / 1.2M / 12M..."""
-    shown = format_count(value)
-    if len(shown) <= width:
-        return shown
-    for divisor, unit in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
-        scaled = value / divisor
-        if abs(scaled) >= 999.5 and unit != "G":
-            continue  # a bigger unit reads better: 1.2M, not 1235k
-        for decimals in (1, 0):
-            shown = f"{scaled:.{decimals}f}{unit}"
-            if len(shown) <= width:
-                return shown
-    return shown
 
 
 def _fit_rate(per_second: float | None, width: int) -> str:
@@ -578,55 +531,6 @@ def dropped_line(dropped: int, rate: float | None) -> Text:
     return text
 
 
-# ---------------------------------------------------------------------- item story
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptErrorView:
-    """One failed attempt of an item, as text."""
-
-    stage: str
-    task: str
-    attempt: int | None
-    error_type: str
-    message: str
-    traceback: str
-
-
-def attempt_error_views(
-    timeline: Sequence[StatusEvent | TaskEvent], errors: Sequence[tuple[BaseException, str]]
-) -> list[AttemptErrorView]:
-    """Each distinct failed attempt's error, labelled with the task event that raised it."""
-    from antflow.types import TaskEvent
-
-    raised_by: dict[int, TaskEvent] = {}
-    for event in timeline:
-        if isinstance(event, TaskEvent) and event.error is not None:
-            raised_by.setdefault(id(event.error), event)
-    failed_in: dict[int, str] = {}
-    for event in timeline:
-        if not isinstance(event, TaskEvent) and event.status == "failed":
-            failed_in[len(failed_in)] = event.stage or ""
-    views = []
-    seen: set[int] = set()
-    for exception, text in errors:
-        if id(exception) in seen:
-            continue
-        seen.add(id(exception))
-        event = raised_by.get(id(exception))
-        views.append(
-            AttemptErrorView(
-                stage=event.stage if event else next(iter(failed_in.values()), ""),
-                task=event.task_name if event else "skip_if",
-                attempt=event.attempt if event else None,
-                error_type=type(exception).__name__,
-                message=str(exception),
-                traceback=text,
-            )
-        )
-    return views
-
-
 # ---------------------------------------------------------------------- filter facts
 
 
@@ -688,39 +592,11 @@ def stage_facts(row: StageRow) -> Facts:
     return Facts(text=row.key, stage=row.key, status=status)
 
 
-def timeline_rows(timeline: Sequence[StatusEvent | TaskEvent]) -> list[tuple[Text, ...]]:
-    """The item screen's timeline: time since the first event, stage, event, worker, details."""
-    from antflow.types import StatusEvent
-
-    if not timeline:
-        return []
-    first = timeline[0].timestamp
-    rows = []
-    for event in timeline:
-        when = Text(f"+{format_duration(event.timestamp - first)}", style="dim")
-        stage = literal(event.stage or "", "magenta", 24)
-        worker = literal(event.worker or "", "dim", 24)
-        details = Text()
-        if isinstance(event, StatusEvent):
-            what = Text(event.status, style=STATUS_STYLES.get(event.status, ""))
-            metadata = event.metadata
-            if event.status in ("in_progress", "retrying") and "attempt" in metadata:
-                details.append(f"attempt {metadata['attempt']}")
-            if event.status == "failed":
-                details.append(f"after {metadata.get('attempts', '?')} attempt(s)")
-            if metadata.get("error_type"):
-                details.append(f"  {clean(str(metadata['error_type']), 40)}", style="red")
-                details.append(f": {error_message(str(metadata.get('error', '')), 160)}")
-        else:
-            what = Text(f"  task {event.event_type}", style=STATUS_STYLES.get(event.event_type, ""))
-            details.append(f"{clean(event.task_name, 30)} attempt {event.attempt}")
-            if event.duration is not None:
-                details.append(f"  {format_duration(event.duration)}", style="dim")
-            if event.error is not None:
-                details.append(f"  {clean(type(event.error).__name__, 40)}", style="red")
-                details.append(f": {error_message(str(event.error), 160)}")
-        rows.append((when, stage, what, worker, details))
-    return rows
+def pause_settling(snapshot: DashboardSnapshot | None) -> bool:
+    """True while a paused worker still finishes its item ("pausing…")."""
+    if snapshot is None:
+        return False
+    return any(w.paused and w.status == "busy" for w in snapshot.worker_states.values())
 
 
 def paused_what(snapshot: DashboardSnapshot | None) -> str:
@@ -741,29 +617,3 @@ def paused_what(snapshot: DashboardSnapshot | None) -> str:
     if len(parts) > 4:
         parts = [*parts[:4], f"and {len(parts) - 4} more"]
     return ", ".join(parts)
-
-
-# ---------------------------------------------------------------------- paths
-
-
-def short_path(filename: str, cwd: str, stdlib: str) -> str:
-    """A file path as a person wants to read it: relative to the working folder, or from
-    ``site-packages/`` or ``<stdlib>/``, whichever applies."""
-    root = cwd.rstrip("/")
-    if root and filename.startswith(root + "/"):
-        return filename[len(root) + 1 :]
-    marker = "site-packages/"
-    if marker in filename:
-        return marker + filename.split(marker, 1)[1]
-    if stdlib and filename.startswith(stdlib.rstrip("/") + "/"):
-        return "<stdlib>/" + filename[len(stdlib.rstrip("/")) + 1 :]
-    return filename
-
-
-def short_paths_in(text: str, cwd: str, stdlib: str) -> str:
-    """`text` (a formatted traceback) with each quoted path shortened as `short_path` does."""
-    return _QUOTED_PATH.sub(lambda m: f'"{short_path(m.group(1), cwd, stdlib)}"', text)
-
-
-_QUOTED_PATH = re.compile(r'"(/[^"\n]+)"')
-"""A path in double quotes, as tracebacks print them (File "/x/y.py", line 3)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from antflow_tui.present import format_duration
+from antflow_tui.formatting import format_duration
 from antflow_tui.safe_text import clean, item_label
 
 if TYPE_CHECKING:

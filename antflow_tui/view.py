@@ -16,7 +16,7 @@ from antflow_tui import present
 from antflow_tui.rates import RateMeter
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from antflow.types import DashboardSnapshot, FailedItem
 
@@ -36,7 +36,8 @@ class RunFacts:
     stopping: bool
     known_total: int | None
     pipelines: int
-    frozen: bool = False
+    stopped: bool = False
+    """A stop was asked for (quit, ctrl+c)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class ViewBuilder:
         facts: RunFacts,
         failures: Sequence[FailedItem],
         width: int,
+        errors_by_type: Mapping[str, int] | None = None,
     ) -> MainView:
         progress = present.run_progress(snapshot, facts.known_total)
         ended = facts.ended_at is not None
@@ -77,7 +79,11 @@ class ViewBuilder:
             elapsed = clock_now - facts.started_at
             rate = progress.done / elapsed if elapsed > 0 else None
         state = present.run_state(
-            snapshot, ended=ended, crashed=facts.crashed, stopping=facts.stopping
+            snapshot,
+            ended=ended,
+            crashed=facts.crashed,
+            stopping=facts.stopping,
+            stopped=facts.stopped,
         )
         header = present.header_lines(
             title=facts.title,
@@ -118,5 +124,7 @@ class ViewBuilder:
             worker_cells=present.worker_cells(snapshot, facts.now, averages),
             stage_summaries=summaries,
             failures=failures,
-            error_counts=present.error_type_counts(snapshot.errors_by_type),
+            error_counts=present.error_type_counts(
+                snapshot.errors_by_type if errors_by_type is None else errors_by_type
+            ),
         )

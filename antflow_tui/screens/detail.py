@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
+from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import RenderableType
+
     from antflow_tui.app import AntflowApp
 
 
@@ -29,13 +34,22 @@ class DetailScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(classes="detail")
+        self._shown: dict[str, object] = {}
 
     @property
     def antflow(self) -> AntflowApp:
         return self.app  # type: ignore[return-value]
 
-    def refresh_view(self) -> None:
-        """Bring the screen up to date with the run."""
+    def refresh_view(self, *, force: bool = False) -> None:
+        """Bring the screen up to date with the run (`force`: now, skipping throttles)."""
+
+    def show_section(self, selector: str, key: object, build: Callable[[], RenderableType]) -> None:
+        """Update a section only when `key` (what it is built from) changed: each
+        `Static.update` lays the screen out again."""
+        if self._shown.get(selector, self) == key:
+            return
+        self._shown[selector] = key
+        self.query_one(selector, Static).update(build())
 
     def _body(self) -> VerticalScroll | None:
         found = self.query(".detail-body")

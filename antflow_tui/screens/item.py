@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sysconfig
-from typing import TYPE_CHECKING, Any, ClassVar
+import time
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -13,14 +14,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from antflow_tui.present import STATUS_STYLES, error_message, short_paths_in, timeline_rows
+from antflow_tui.formatting import short_paths_in
+from antflow_tui.present import STATUS_STYLES, error_message
 from antflow_tui.safe_text import clean, item_label, value_repr
 from antflow_tui.screens.detail import DetailScreen
+from antflow_tui.story import timeline_rows
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from antflow_tui.bridge import ItemStory
+    from antflow_tui.story import ItemStory
+
+
+STORY_SECONDS: Final = 0.4
+"""How often the item screen re-reads a live item's story."""
 
 
 class ItemScreen(DetailScreen):
@@ -36,6 +43,7 @@ class ItemScreen(DetailScreen):
         self.item_id = item_id
         self._full_value = False
         self._shown_key: tuple[Any, ...] | None = None
+        self._read_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(id="item-title", classes="detail-title", markup=False)
@@ -52,14 +60,24 @@ class ItemScreen(DetailScreen):
         self.refresh_view()
         self.query_one("#item-body").focus()
 
-    def refresh_view(self) -> None:
-        """Called every frame by the app; redraws only when the story moved on."""
+    def refresh_view(self, *, force: bool = False) -> None:
+        """Called every frame by the app; redraws only when the story moved on.
+
+        Reading the story decodes the item's history and looks for it in the queues, so
+        it is read a few times a second, not every frame.
+        """
+        moment = time.monotonic()
+        recent = moment - self._read_at < STORY_SECONDS
+        if self._shown_key is not None and recent and not force:
+            return
+        self._read_at = moment
         story = self.antflow.bridge.story(self.item_id)
         key = (
             story.status,
             len(story.timeline),
             len(story.errors),
             None if story.location is None else story.location.state,
+            story.unfinished,
             self._full_value,
         )
         if key == self._shown_key:
@@ -81,6 +99,7 @@ class ItemScreen(DetailScreen):
 
     def action_toggle_value(self) -> None:
         self._full_value = not self._full_value
+        self._shown_key = None
         self.refresh_view()
 
 
@@ -116,6 +135,8 @@ def _facts(story: ItemStory) -> RenderableType:
             style="yellow",
         )
     lines = Text()
+    if story.unfinished:
+        lines.append("Unfinished: the run was stopped before this item finished.\n", "magenta")
     if story.location is not None:
         where = story.location
         lines.append("Now: ", style="dim")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -12,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.safe_text import clean
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.row_list import RowList
@@ -93,7 +95,9 @@ class MainScreen(Screen[None]):
         table = self.query_one(StageTable)
         table.show(view.stage_rows, force=force)
         slow = next((row.key for row in view.stage_rows if row.bottleneck), None)
-        _set_if_changed(table, "border_subtitle", f"◀ bottleneck: {slow}" if slow else "")
+        _set_if_changed(
+            table, "border_subtitle", Text(f"◀ bottleneck: {clean(slow, 40)}") if slow else ""
+        )
         grid = self.query_one(WorkerGrid)
         grid.show(view.worker_cells, view.stage_summaries)
         busy = sum(1 for cell in view.worker_cells if cell.look in ("busy", "stuck", "pausing"))
@@ -123,11 +127,14 @@ class MainScreen(Screen[None]):
         for name in ("-paused", "-frozen", "-stopping", "-failed"):
             banner.set_class(name == f"-{variant}", name)
 
-    def _title(self, panel_id: str, base: str | None = None) -> str:
-        title = base or dict(PANELS)[panel_id]
+    def _title(self, panel_id: str, base: str | None = None) -> Text:
+        """A panel's border title; a Text, so the filter the user typed is not markup."""
+        title = Text(base or dict(PANELS)[panel_id])
         widget: Any = self.query_one(f"#{panel_id}")
         active: Filter | None = getattr(widget, "filter", None)
-        return f"{title} · filter: {active.source}" if active is not None else title
+        if active is not None:
+            title.append(f" · filter: {clean(active.source, 60)}")
+        return title
 
     # ---------------------------------------------------------------- focus
 
@@ -146,7 +153,6 @@ class MainScreen(Screen[None]):
 
     def action_toggle_pause(self) -> None:
         """Pause or resume what has focus: a stage, a worker, or (anywhere else) the run."""
-        bridge = self.antflow.bridge
         panel = self._focused_panel()
         stage = worker = None
         if panel == "stage-table":
@@ -154,14 +160,7 @@ class MainScreen(Screen[None]):
         elif panel == "worker-grid":
             cell = self.query_one(WorkerGrid).selected
             worker = cell.name if cell is not None else None
-        if bridge.current is None:
-            self.notify("Nothing is running yet.", severity="warning")
-            return
-        paused = not bridge.is_paused(stage=stage, worker=worker)
-        bridge.set_paused(paused, stage=stage, worker=worker)
-        what = f"stage {stage}" if stage else f"worker {worker}" if worker else "the run"
-        self.notify(f"{'Paused' if paused else 'Resumed'} {what}", timeout=2)
-        self.antflow.redraw()
+        self.antflow.toggle_pause(stage=stage, worker=worker)
 
     # ---------------------------------------------------------------- retry
 
@@ -182,7 +181,9 @@ class MainScreen(Screen[None]):
         """Retry the selected failed item where it failed."""
         item_id, found = self._selected_item()
         if not found:
-            self.notify("Select a failed item (in Errors or Events) to retry it.", timeout=3)
+            self.notify(
+                "Select a failed item (in Errors or Events) to retry it.", timeout=3, markup=False
+            )
             return
         await self.antflow.retry_items([item_id])
 
@@ -190,10 +191,10 @@ class MainScreen(Screen[None]):
         """Retry every failed item the error panel shows (its filter applies); asks first."""
         failures = self.error_panel.shown_failures
         if not failures:
-            self.notify("There are no failed items to retry.", timeout=3)
+            self.notify("There are no failed items to retry.", timeout=3, markup=False)
             return
         ids = [failure.item_id for failure in failures]
-        scope = "matching the filter " if self.error_panel.filter is not None else ""
+        scope = " matching the filter" if self.error_panel.filter is not None else ""
         from antflow_tui.screens.confirm import ConfirmScreen
 
         async def answered(confirmed: bool | None) -> None:
@@ -201,7 +202,7 @@ class MainScreen(Screen[None]):
                 await self.antflow.retry_items(ids)
 
         self.app.push_screen(
-            ConfirmScreen(f"Retry all {len(ids):,} failed items {scope}?", confirm="Retry"),
+            ConfirmScreen(f"Retry all {len(ids):,} failed items{scope}?", confirm="Retry"),
             answered,
         )
 
@@ -225,7 +226,7 @@ class MainScreen(Screen[None]):
         try:
             chosen = parse_filter(event.value)
         except FilterError as error:
-            self.notify(str(error), severity="error", timeout=5)
+            self.notify(str(error), severity="error", timeout=5, markup=False)
             return
         self._set_filter(target, chosen if not chosen.empty else None)
         self._close_filter_bar(target)
@@ -233,7 +234,7 @@ class MainScreen(Screen[None]):
     def _set_filter(self, target: str, chosen: Filter | None) -> None:
         widget: Any = self.query_one(f"#{target}")
         widget.set_filter(chosen)
-        widget.border_title = self._title(target)
+        _set_if_changed(widget, "border_title", self._title(target))
         self.antflow.redraw()
 
     def _close_filter_bar(self, target: str) -> None:
@@ -258,7 +259,9 @@ class MainScreen(Screen[None]):
 
     def action_toggle_follow(self) -> None:
         following = self.event_log.toggle_follow()
-        self.notify("Following new events" if following else "Stopped following", timeout=2)
+        self.notify(
+            "Following new events" if following else "Stopped following", timeout=2, markup=False
+        )
 
     # ---------------------------------------------------------------- drill down
 
@@ -283,8 +286,11 @@ class MainScreen(Screen[None]):
             self.antflow.open_item(entry.item_id)
 
 
-def _set_if_changed(widget: Widget, name: str, value: object) -> None:
-    """Set a border title only when its text changes: each set repaints the widget."""
+def _set_if_changed(widget: Widget, name: str, value: Text | str) -> None:
+    """Set a border title only when its text changes: each set repaints the widget.
+
+    Titles that hold user data must be Text: a str is read as markup.
+    """
     shown = getattr(widget, f"_shown_{name}", None)
     text = value.plain if hasattr(value, "plain") else str(value or "")
     if shown != text:

@@ -12,7 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
 from antflow_tui.filters import Filter
-from antflow_tui.present import format_count, format_duration, stage_average
+from antflow_tui.formatting import format_count, format_duration
+from antflow_tui.present import stage_average
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.widgets.error_panel import ErrorPanel
@@ -53,13 +54,21 @@ class StageScreen(DetailScreen):
         self.refresh_view()
         panel.focus()
 
-    def refresh_view(self) -> None:
+    def refresh_view(self, *, force: bool = False) -> None:
         bridge = self.antflow.bridge
         snapshot = bridge.snapshot()
-        self.query_one("#stage-title", Static).update(self._title(snapshot))
-        self.query_one("#stage-config", Static).update(self._config(snapshot))
-        self.query_one("#stage-counts", Static).update(self._counts(snapshot))
-        self.query_one("#stage-queue", Static).update(self._queue(snapshot))
+        stats = None if snapshot is None else snapshot.pipeline_stats.stage_stats.get(self.stage)
+        workers = (
+            ()
+            if snapshot is None
+            else tuple(s for s in snapshot.worker_states.values() if s.stage == self.stage)
+        )
+        queued = () if snapshot is None else snapshot.queued_ids.get(self.stage, ())
+        info = None if snapshot is None else snapshot.stages
+        self.show_section("#stage-title", stats, lambda: self._title(snapshot))
+        self.show_section("#stage-config", info, lambda: self._config(snapshot))
+        self.show_section("#stage-counts", (stats, workers), lambda: self._counts(snapshot))
+        self.show_section("#stage-queue", queued, lambda: self._queue(snapshot))
         self.query_one(ErrorPanel).show(bridge.failures())
 
     def _title(self, snapshot: DashboardSnapshot | None) -> Text:
@@ -113,12 +122,16 @@ class StageScreen(DetailScreen):
         ):
             table.add_row(label, Text(format_count(value)))
         table.add_row("Average time", Text(format_duration(stage_average(stats))))
-        busy = [
-            f"{clean(name, 20)}: {item_label(state.current_item_id, 16)}"
-            for name, state in snapshot.worker_states.items()
-            if state.stage == self.stage and state.current_item_id is not None
-        ]
-        table.add_row("Running", Text(", ".join(busy) or "–"))
+        for name, state in snapshot.worker_states.items():
+            if state.stage != self.stage:
+                continue
+            look = "pausing" if state.status == "busy" and state.paused else state.status
+            line = Text(look, style={"busy": "green", "idle": "dim"}.get(look, "yellow"))
+            if state.current_item_id is not None:
+                line.append(f"  {item_label(state.current_item_id, 24)}", style="bold")
+            if state.current_task:
+                line.append(f"  {clean(state.current_task, 40)}", style="italic")
+            table.add_row(Text(clean(name, 24)), line)
         return table
 
     def _queue(self, snapshot: DashboardSnapshot | None) -> Text:
@@ -128,17 +141,14 @@ class StageScreen(DetailScreen):
         return text
 
     def action_toggle_pause(self) -> None:
-        bridge = self.antflow.bridge
-        paused = not bridge.is_paused(stage=self.stage)
-        bridge.set_paused(paused, stage=self.stage)
-        self.notify(f"{'Paused' if paused else 'Resumed'} stage {self.stage}", timeout=2)
+        self.antflow.toggle_pause(stage=self.stage)
         self.refresh_view()
 
     async def action_retry(self) -> None:
         panel = self.query_one(ErrorPanel)
         failure = panel.failure_at(panel.cursor)
         if failure is None:
-            self.notify("No failed item selected.", timeout=2)
+            self.notify("No failed item selected.", timeout=2, markup=False)
             return
         await self.antflow.retry_items([failure.item_id])
 

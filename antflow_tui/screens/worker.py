@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from antflow_tui.present import format_count, format_duration, short_path
+from antflow_tui.formatting import format_count, format_duration, short_path
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
 
@@ -48,26 +48,31 @@ class WorkerScreen(DetailScreen):
         self.refresh_view()
         self.query_one("#worker-body").focus()
 
-    def refresh_view(self) -> None:
+    def refresh_view(self, *, force: bool = False) -> None:
         bridge = self.antflow.bridge
         snapshot = bridge.snapshot()
         now = self.antflow.clock()
-        self.query_one("#worker-title", Static).update(_title(self.worker, snapshot))
-        self.query_one("#worker-facts", Static).update(_facts(self.worker, snapshot, now))
-        self.query_one("#worker-stack", Static).update(_stack(bridge.worker_stack(self.worker)))
+        state = None if snapshot is None else snapshot.worker_states.get(self.worker)
+        metrics = None if snapshot is None else snapshot.worker_metrics.get(self.worker)
+        since = None if state is None else state.processing_since
+        # Times shown to a tenth of a second: the key moves when the text would.
+        shown_now = round(now, 1) if since is not None or metrics is not None else None
+        self.show_section("#worker-title", state, lambda: _title(self.worker, snapshot))
+        self.show_section(
+            "#worker-facts", (state, metrics, shown_now), lambda: _facts(self.worker, snapshot, now)
+        )
+        stack = bridge.worker_stack(self.worker)
+        self.show_section("#worker-stack", stack, lambda: _stack(stack))
 
     def action_toggle_pause(self) -> None:
-        bridge = self.antflow.bridge
-        paused = not bridge.is_paused(worker=self.worker)
-        bridge.set_paused(paused, worker=self.worker)
-        self.notify(f"{'Paused' if paused else 'Resumed'} worker {self.worker}", timeout=2)
+        self.antflow.toggle_pause(worker=self.worker)
         self.refresh_view()
 
     def action_open_item(self) -> None:
         snapshot = self.antflow.bridge.snapshot()
         state = None if snapshot is None else snapshot.worker_states.get(self.worker)
         if state is None or state.current_item_id is None:
-            self.notify("This worker holds no item right now.", timeout=2)
+            self.notify("This worker holds no item right now.", timeout=2, markup=False)
             return
         self.antflow.open_item(state.current_item_id)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
@@ -27,8 +27,8 @@ class ErrorPanel(RowList):
 
     def show(self, failures: Sequence[FailedItem]) -> None:
         """Show these failures (oldest first, as the engine lists them)."""
-        if failures is self._all and len(failures) == self.row_count and self.filter is None:
-            return
+        if failures is self._all:
+            return  # the same list: nothing failed or was retried since
         self._all = failures
         self._apply()
 
@@ -54,13 +54,10 @@ class ErrorPanel(RowList):
         position = len(self._failures) - 1 - index
         return self._failures[position] if 0 <= position < len(self._failures) else None
 
-    def item_at(self, index: int) -> Any:
-        failure = self.failure_at(index)
-        return None if failure is None else failure.item_id
-
     def row_key(self, index: int) -> object:
         failure = self.failure_at(index)
-        return None if failure is None else id(failure)
+        # Not id(failure): a retried item's new failure may reuse the old object's address.
+        return None if failure is None else (failure.item_id, failure.timestamp, failure.stage)
 
     def header(self, width: int) -> Text | None:
         return _join([Text(title) for title in ERROR_COLUMNS], width)

@@ -7,9 +7,8 @@ there are and renders one on request (`render_row`), so a frame costs the visibl
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -19,6 +18,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from antflow_tui.widgets.strips import text_strip
+
+if TYPE_CHECKING:
+    from textual import events
 
 
 class RowList(ScrollView, can_focus=True):
@@ -133,10 +137,7 @@ class RowList(ScrollView, can_focus=True):
         return strip
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
-        text = text.copy()
-        text.truncate(width, overflow="ellipsis", pad=True)
-        segments = list(text.render(self.app.console))
-        return Strip(Segment.apply_style(segments, style), width).crop_extend(0, width, style)
+        return text_strip(text, width, style, self.app.console)
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"row-list--cursor"}
 
@@ -184,6 +185,10 @@ class RowList(ScrollView, can_focus=True):
     def action_choose(self) -> None:
         if self._count:
             self.post_message(self.Chosen(self, self.cursor))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        # Scrolling back with the wheel, like the keys, stops following the tail.
+        self.follow = False
 
     def on_focus(self) -> None:
         self.refresh()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
-from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -20,6 +19,7 @@ from textual.strip import Strip
 
 from antflow_tui.present import WorkerCell, natural_cell_width, worker_cell_text, worker_facts
 from antflow_tui.safe_text import clean
+from antflow_tui.widgets.strips import text_strip
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -160,9 +160,7 @@ class WorkerGrid(ScrollView, can_focus=True):
                 text.append_text(
                     worker_cell_text(self._cells[cell_index], self._cell_width, selected=chosen)
                 )
-        text.truncate(width, overflow="ellipsis", pad=True)
-        segments = Segment.apply_style(list(text.render(self.app.console)), base)
-        return Strip(segments, width).crop_extend(0, width, base)
+        return text_strip(text, width, base, self.app.console)
 
     # ---------------------------------------------------------------- cursor
 

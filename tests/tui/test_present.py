@@ -19,13 +19,20 @@ from antflow.types import (
     WorkerState,
 )
 from antflow_tui.filters import parse_filter
+from antflow_tui.formatting import (
+    format_clock,
+    format_count,
+    format_duration,
+    format_rate,
+    short_path,
+    short_paths_in,
+)
 from antflow_tui.present import (
     STAGE_COLUMNS,
     STATE_STYLES,
     STUCK_WITHOUT_AVERAGE,
     Progress,
     WorkerCell,
-    attempt_error_views,
     bottleneck_stage,
     dropped_line,
     error_message,
@@ -35,10 +42,6 @@ from antflow_tui.present import (
     event_facts,
     event_line,
     failure_facts,
-    format_clock,
-    format_count,
-    format_duration,
-    format_rate,
     header_lines,
     is_stuck,
     natural_cell_width,
@@ -47,17 +50,15 @@ from antflow_tui.present import (
     progress_bar,
     run_progress,
     run_state,
-    short_path,
-    short_paths_in,
     short_worker_name,
     stage_average,
     stage_facts,
     stage_rows,
-    timeline_rows,
     worker_cell_text,
     worker_cells,
     worker_facts,
 )
+from antflow_tui.story import attempt_error_views, timeline_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

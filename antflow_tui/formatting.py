@@ -1,0 +1,86 @@
+"""Numbers, durations and paths, formatted the way every panel shows them."""
+
+from __future__ import annotations
+
+import re
+
+
+def format_count(value: int) -> str:
+    """12345 -> '12,345'."""
+    return f"{value:,}"
+
+
+def format_rate(per_second: float | None) -> str:
+    """Items per second, with as many digits as help."""
+    if per_second is None:
+        return "–"
+    if per_second >= 100:
+        return f"{per_second:,.0f}/s"
+    if per_second >= 10:
+        return f"{per_second:.1f}/s"
+    return f"{per_second:.2f}/s"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A short human duration: 850ms, 3.2s, 4m05s, 2h03m."""
+    if seconds is None:
+        return "–"
+    if seconds < 0:
+        seconds = 0.0
+    # Thresholds sit where rounding would print "1000ms" or "60.0s".
+    if seconds < 0.9995:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 59.95:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_clock(seconds: float) -> str:
+    """Elapsed time as H:MM:SS."""
+    whole = max(int(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def fit_count(value: int, width: int) -> str:
+    """`value` in at most `width` characters: 12,345, else 12.3k / 123k / 1.2M / 12M..."""
+    shown = format_count(value)
+    if len(shown) <= width:
+        return shown
+    for divisor, unit in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
+        scaled = value / divisor
+        if abs(scaled) >= 999.5 and unit != "G":
+            continue  # a bigger unit reads better: 1.2M, not 1235k
+        for decimals in (1, 0):
+            shown = f"{scaled:.{decimals}f}{unit}"
+            if len(shown) <= width:
+                return shown
+    return shown
+
+
+def short_path(filename: str, cwd: str, stdlib: str) -> str:
+    """A file path as a person wants to read it: relative to the working folder, or from
+    ``site-packages/`` or ``<stdlib>/``, whichever applies."""
+    root = cwd.rstrip("/")
+    if root and filename.startswith(root + "/"):
+        return filename[len(root) + 1 :]
+    marker = "site-packages/"
+    if marker in filename:
+        return marker + filename.split(marker, 1)[1]
+    if stdlib and filename.startswith(stdlib.rstrip("/") + "/"):
+        return "<stdlib>/" + filename[len(stdlib.rstrip("/")) + 1 :]
+    return filename
+
+
+def short_paths_in(text: str, cwd: str, stdlib: str) -> str:
+    """`text` (a formatted traceback) with each quoted path shortened as `short_path` does."""
+    return _QUOTED_PATH.sub(lambda m: f'"{short_path(m.group(1), cwd, stdlib)}"', text)
+
+
+_QUOTED_PATH = re.compile(r'"(/[^"\n]+)"')
+"""A path in double quotes, as tracebacks print them (File "/x/y.py", line 3)."""
