@@ -1000,3 +1000,27 @@ async def test_dashboard_methods_are_not_called_after_finish() -> None:
     assert len(dashboard.calls) == calls_at_finish
     await pipeline.run([2])
     assert len(dashboard.calls) == calls_at_finish
+
+
+async def test_a_slow_stream_reader_never_blocks_workers_nor_hangs_the_end() -> None:
+    """Regression: results wait in the stream for its reader, never in a worker, so counts
+    agree everywhere and the stream ends even when the reader lags far behind."""
+
+    async def half_fail(value: int) -> int:
+        if value % 2:
+            raise ValueError(value)
+        return value
+
+    tracker = StatusTracker()
+    pipeline = Pipeline([Stage("A", 4, [half_fail], task_attempts=1)], status_tracker=tracker)
+    seen = 0
+    async for _result in pipeline.stream(range(3_000)):
+        seen += 1
+        if seen % 500 == 0:
+            for _ in range(50):
+                await asyncio.sleep(0)
+    stats = pipeline.get_stats()
+    assert seen == 3_000
+    assert (stats.items_processed, stats.items_failed, stats.items_unfinished) == (1_500, 1_500, 0)
+    assert tracker.get_stats()["completed"] == 1_500
+    assert tracker.get_stats()["failed"] == 1_500

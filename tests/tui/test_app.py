@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -549,3 +550,103 @@ async def test_an_evicted_items_screen_says_so() -> None:
         await pilot.press("enter")
         await until(lambda: isinstance(app.screen, ItemScreen) and app.screen.item_id == 49)
         assert "completed" in text_of(app.screen.query_one("#item-title"))
+
+
+# ---------------------------------------------------------------------- review regressions
+
+
+async def test_a_filter_with_markup_in_it_is_shown_literally() -> None:
+    """Regression: the filter text went into a border title as markup; "[/x]" crashed."""
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("4", "slash")
+        await type_into(pilot, "[/x] [red]y[/red]")
+        await pilot.press("enter")
+        log = app.screen.query_one(EventLog)
+        assert "filter: [/x] [red]y[/red]" in str(log.border_title).replace("\\[", "[")
+        assert log.row_count == 0
+
+
+async def test_the_report_shows_the_last_counts_after_a_short_fast_run() -> None:
+    """Regression: busy-run throttles skipped the last frame; the report was stale."""
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.runner import PipelineJob
+
+    async def noop(value: int) -> int:
+        return value
+
+    pipeline = Pipeline([Stage("A", 2, [noop]), Stage("B", 2, [noop])])
+    app = make_app(PipelineJob("fast.py", pipeline, range(400), 400), AppOptions(interval=0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.bridge.ended_at is not None)
+        await pilot.pause()
+        await pilot.pause()
+        table = app.screen.query_one(StageTable)
+        done = [table.get_cell(stage, "done").plain for stage in ("A", "B")]
+        assert done == ["400", "400"]
+        assert "finished" in text_of(app.screen.query_one("#summary"))
+
+
+async def test_pause_and_resume_after_the_end_do_not_hold_a_retry() -> None:
+    """Regression: resuming a finished pipeline was skipped, so a retry started it paused."""
+    run = _run()
+    run.fail("Parse", 1, "bad")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await finish(app, run)
+        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        await pilot.press("4", "p", "p")
+        assert not pipeline.paused
+        run.failures.clear()
+        await pilot.press("3", "r")
+        await until(lambda: pipeline.failed_item_ids() == [] and not pipeline.is_running)
+        assert pipeline.get_stats().items_processed == 8
+
+
+async def test_quit_asks_while_retried_items_run() -> None:
+    """Regression: after the job ended, quitting during a retry did not ask."""
+    run = _run()
+    run.fail("Fetch", 3, "flaky")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        for stage in ("Fetch", "Parse", "Save"):
+            run.release(stage, *(v for v in range(8) if v != 3 or stage == "Fetch"))
+        await until(lambda: app.bridge.ended_at is not None)
+        run.failures.clear()
+        await pilot.press("3", "r")
+        await until(lambda: app.bridge.running())
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+
+
+async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
+    """Regression: p on a worker screen paused by name on the newest pipeline, which has
+    no such worker."""
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.runner import MainJob
+
+    gate = asyncio.Event()
+
+    async def noop(value: int) -> int:
+        return value
+
+    async def wait(value: int) -> int:
+        await gate.wait()
+        return value
+
+    async def main() -> None:
+        await Pipeline([Stage("First", 1, [noop])]).run([1, 2])
+        await Pipeline([Stage("Second", 1, [wait])]).run([3])
+
+    app = make_app(MainJob("two.py", main), AppOptions(interval=0.05, stop_grace=0.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: len(app.bridge.attached) == 2)
+        app.open_worker("First-W0")
+        await pilot.pause()
+        await pilot.press("p")
+        assert app.bridge.attached[0].pipeline.is_paused(worker="First-W0")
+        gate.set()

@@ -253,6 +253,13 @@ def test_interval_zero(tmp_path: Path) -> None:
     assert_usage_error(run_cli(tmp_path, "job.py", "--interval", "0"), "--interval")
 
 
+def test_export_into_a_missing_folder(tmp_path: Path) -> None:
+    """Regression: an unwritable --export path ended in our own traceback after the run."""
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
+    ran = run_cli(tmp_path, "job.py", "--export", str(tmp_path / "nowhere" / "out.jsonl"))
+    assert_usage_error(ran, "does not exist")
+
+
 def test_log_lines_zero(tmp_path: Path) -> None:
     write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
     assert_usage_error(run_cli(tmp_path, "job.py", "--log-lines", "0"), "--log-lines")
