@@ -308,6 +308,20 @@ class ErrorSummary:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, slots=True)
+class ItemLocation:
+    """Where one item is (see `Pipeline.locate`)."""
+
+    stage: str
+    """The stage it is in (or failed in)."""
+    state: str
+    """``queued``, ``waiting for a retry``, ``running``, ``handing on`` or ``failed``."""
+    value: Any
+    """The value it entered that stage with (what a retry would feed again)."""
+    worker: str | None
+    """The worker holding it, if one does."""
+
+
 @runtime_checkable
 class DashboardProtocol(Protocol):
     """What `Pipeline.run(custom_dashboard=...)` drives: start, periodic updates, finish."""
@@ -329,6 +343,7 @@ __all__ = [
     "DashboardSnapshot",
     "ErrorSummary",
     "FailedItem",
+    "ItemLocation",
     "PipelineResult",
     "PipelineStats",
     "RetryPolicy",

@@ -14,8 +14,7 @@ from antflow_tui.safe_text import clean, literal
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from antflow.pipeline import ItemLocation
-    from antflow.types import StatusEvent, TaskEvent
+    from antflow.types import ItemLocation, StatusEvent, TaskEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,192 @@
+"""PipelineViews: what a pipeline lets you read about it, without changing anything.
+
+The counters behind these are kept up to date as items move (see `_runtime`), so every
+method here is O(stages + workers) except `locate`, which looks for one item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from antflow.types import (
+    DashboardSnapshot,
+    ErrorSummary,
+    FailedItem,
+    ItemLocation,
+    PipelineResult,
+    PipelineStats,
+    WorkerMetrics,
+    WorkerState,
+)
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections import Counter
+    from collections.abc import Callable
+
+    from antflow._runtime import Entry, StageRuntime, WorkerRecord
+    from antflow.tracker import StatusTracker
+    from antflow.types import StageInfo
+
+_QUEUED_IDS_SHOWN = 5
+
+
+@dataclass(slots=True)
+class _Failure:
+    entry: Entry
+    stage: StageRuntime
+    error: BaseException
+    attempts: int
+    timestamp: float
+
+
+class PipelineViews:
+    """Read-only views of a Pipeline (mixed into it)."""
+
+    # Set by Pipeline.__init__.
+    _runtimes: list[StageRuntime]
+    _workers: dict[str, WorkerRecord]
+    _stage_infos: tuple[StageInfo, ...]
+    _tracker: StatusTracker | None
+    _results: dict[int, PipelineResult]
+    _sorted_results: list[PipelineResult] | None
+    _failures: dict[Any, _Failure]
+    _failed_by_type: Counter[str]
+    _unfinished: list[Any]
+    _processed: int
+    _skipped_out: int
+    _failed_count: int
+    _outstanding: int
+    _fed: int
+    _total_items: int | None
+    _running: bool
+    _stopping: bool
+    _paused: bool
+    _epoch: float
+    _now: Callable[[], float]
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def results(self) -> list[PipelineResult]:
+        """Collected results of the items that went through, in input order."""
+        if self._sorted_results is None:
+            self._sorted_results = [self._results[seq] for seq in sorted(self._results)]
+        return list(self._sorted_results)
+
+    @property
+    def is_running(self) -> bool:
+        """True between `start()` and the end of `join()` or `shutdown()`."""
+        return self._running
+
+    @property
+    def paused(self) -> bool:
+        """True while the whole pipeline is paused."""
+        return self._paused
+
+    def get_stats(self) -> PipelineStats:
+        """Current pipeline-wide and per-stage counts."""
+        stage_stats = {runtime.name: runtime.stats() for runtime in self._runtimes}
+        return PipelineStats(
+            items_processed=self._processed,
+            items_failed=self._failed_count,
+            items_in_flight=self._outstanding,
+            queue_sizes={name: stats.pending_items for name, stats in stage_stats.items()},
+            stage_stats=stage_stats,
+            items_fed=self._fed,
+            items_skipped=self._skipped_out,
+            items_unfinished=len(self._unfinished),
+        )
+
+    def get_worker_names(self) -> dict[str, list[str]]:
+        """Worker names by stage: ``{"Fetch": ["Fetch-W0", ...], ...}``."""
+        return {runtime.name: [w.name for w in runtime.workers] for runtime in self._runtimes}
+
+    def get_worker_states(self) -> dict[str, WorkerState]:
+        """Each worker's current state, by name."""
+        return {name: worker.state(self._epoch) for name, worker in self._workers.items()}
+
+    def get_worker_metrics(self) -> dict[str, WorkerMetrics]:
+        """Each worker's metrics, by name."""
+        return {name: worker.metrics(self._epoch) for name, worker in self._workers.items()}
+
+    def get_worker_tasks(self) -> dict[str, asyncio.Task[None]]:
+        """Each running worker's asyncio task, by name (for live await stacks)."""
+        return {name: w.task for name, w in self._workers.items() if w.task and not w.task.done()}
+
+    def get_dashboard_snapshot(self) -> DashboardSnapshot:
+        """Everything a dashboard shows, in O(stages + workers)."""
+        return DashboardSnapshot(
+            worker_states=self.get_worker_states(),
+            worker_metrics=self.get_worker_metrics(),
+            pipeline_stats=self.get_stats(),
+            timestamp=self._now(),
+            stages=self._stage_infos,
+            total_items=self._total_items,
+            paused=self._paused,
+            running=self._running,
+            stopping=self._stopping,
+            queued_ids={
+                runtime.name: tuple(e.item_id for e in runtime.queue.head(_QUEUED_IDS_SHOWN))
+                for runtime in self._runtimes
+            },
+            errors_by_type=dict(self._failed_by_type),
+        )
+
+    def get_error_summary(self) -> ErrorSummary:
+        """Failures by type and stage: the tracker's (with tracebacks) if there is one."""
+        if self._tracker is not None:
+            return self._tracker.get_error_summary()
+        failed = [
+            FailedItem(
+                item_id=f.entry.item_id,
+                error=str(f.error),
+                error_type=type(f.error).__name__,
+                stage=f.stage.name,
+                attempts=f.attempts,
+                timestamp=f.timestamp,
+                exception=f.error,
+            )
+            for f in self._failures.values()
+        ]
+        by_type: dict[str, int] = {}
+        by_stage: dict[str, int] = {}
+        for item in failed:
+            by_type[item.error_type] = by_type.get(item.error_type, 0) + 1
+            by_stage[item.stage] = by_stage.get(item.stage, 0) + 1
+        return ErrorSummary(len(failed), by_type, by_stage, failed)
+
+    def get_unfinished_items(self) -> list[Any]:
+        """Ids of items a shutdown left unfinished (queued or mid-stage when it came)."""
+        return list(self._unfinished)
+
+    def get_failed_input(self, item_id: Any) -> tuple[str, Any]:
+        """The stage a failed item failed in and the value it entered that stage with.
+
+        Raises:
+            KeyError: the item has not failed (or has been retried since).
+        """
+        failure = self._failures[item_id]
+        return failure.stage.name, failure.entry.value
+
+    def locate(self, item_id: Any) -> ItemLocation | None:
+        """Where an item is right now and the value it holds there, or None if it is in
+        none of the pipeline's queues, workers or failures (finished, or never fed).
+
+        Costs O(items in flight); meant for drilling into one item, not for polling.
+        """
+        for worker in self._workers.values():
+            entry = worker.entry
+            if entry is not None and entry.item_id == item_id:
+                state = "running" if worker.since is not None else "handing on"
+                return ItemLocation(worker.stage.name, state, entry.value, worker.name)
+        for runtime in self._runtimes:
+            for entry in runtime.queue:
+                if entry.item_id == item_id:
+                    state = "waiting for a retry" if entry.attempt > 1 else "queued"
+                    return ItemLocation(runtime.name, state, entry.value, None)
+        failure = self._failures.get(item_id)
+        if failure is not None:
+            return ItemLocation(failure.stage.name, "failed", failure.entry.value, None)
+        return None
