@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 STOP_GRACE_SECONDS: Final = 3.0
 """How long a quit lets running items finish before cancelling them."""
-FRAME_EVENTS: Final = 200
+FRAME_EVENTS: Final = 120
 """Most events one frame takes into the log. A person reads far fewer; past this the
 log shows how many it skipped, and building events for all of them would cost the run."""
 

@@ -99,7 +99,7 @@ class MainScreen(Screen[None]):
             table, "border_subtitle", Text(f"◀ bottleneck: {clean(slow, 40)}") if slow else ""
         )
         grid = self.query_one(WorkerGrid)
-        grid.show(view.worker_cells, view.stage_summaries)
+        grid.show(view.worker_cells, view.stage_summaries, force=force)
         busy = sum(1 for cell in view.worker_cells if cell.look in ("busy", "stuck", "pausing"))
         _set_if_changed(grid, "border_subtitle", f"{busy}/{len(view.worker_cells)} busy")
         panel = self.error_panel

@@ -6,6 +6,7 @@ visible lines per frame, not a widget per worker.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from antflow_tui.filters import Filter
 
 MIN_CELL_WIDTH: Final = 17
+BUSY_REDRAW_SECONDS: Final = 0.25
+"""How often the grid redraws while only items and times change."""
 MAX_CELL_WIDTH: Final = 48
 """Cells grow up to this to show their status text, then columns shrink in number."""
 
@@ -81,13 +84,30 @@ class WorkerGrid(ScrollView, can_focus=True):
         self.filter: Filter | None = None
         self._unfiltered: Sequence[WorkerCell] = ()
         self._wanted_width = MIN_CELL_WIDTH
+        self._looks: list[str] = []
+        self._drawn_at = float("-inf")
 
     def set_filter(self, grid_filter: Filter | None) -> None:
         self.filter = None if grid_filter is None or grid_filter.empty else grid_filter
-        self.show(self._unfiltered, self._stage_summaries)
+        self.show(self._unfiltered, self._stage_summaries, force=True)
 
-    def show(self, cells: Sequence[WorkerCell], summaries: dict[str, str]) -> None:
-        """Show these cells (in stage order); `summaries` heads each stage's group."""
+    def show(
+        self, cells: Sequence[WorkerCell], summaries: dict[str, str], *, force: bool = False
+    ) -> None:
+        """Show these cells (in stage order); `summaries` heads each stage's group.
+
+        While only items and times change, the grid redraws at most every
+        `BUSY_REDRAW_SECONDS` (items flicking by faster cannot be read); a worker changing
+        its state (busy, paused, stuck...) shows at once.
+        """
+        looks = [cell.look for cell in cells]
+        moment = time.monotonic()
+        recent = moment - self._drawn_at < BUSY_REDRAW_SECONDS
+        if not force and recent and looks == self._looks:
+            self._unfiltered = cells
+            return
+        self._looks = looks
+        self._drawn_at = moment
         self._unfiltered = cells
         if self.filter is not None:
             chosen = self.filter
