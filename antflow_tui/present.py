@@ -151,6 +151,10 @@ def progress_bar(fraction: float | None, width: int) -> Text:
     return bar
 
 
+MIN_BAR: Final = 10
+"""The narrowest progress bar worth drawing."""
+
+
 def header_lines(
     *,
     title: str,
@@ -182,10 +186,16 @@ def header_lines(
     if state in ("running", "pausing", "paused") and eta is not None:
         tail += f"  ETA {format_duration(eta)}"
     bar_width = width - top.cell_len - len(counter) - len(tail) - 1
-    if bar_width >= 8:
+    # On a narrow terminal the rate and ETA move to the second line to leave room for
+    # a bar; the first line never wraps.
+    tail_below = bar_width < MIN_BAR and bar_width + len(tail) >= MIN_BAR
+    if tail_below:
+        bar_width += len(tail)
+    if bar_width >= MIN_BAR:
         top.append_text(progress_bar(progress.fraction, min(bar_width, 60)))
     top.append(counter, style="bold")
-    top.append(tail)
+    if not tail_below:
+        top.append(tail)
 
     counts = Text(" ")
     for label, value, style in (
@@ -200,6 +210,8 @@ def header_lines(
         counts.append(f"{label} ", style="dim")
         counts.append(format_count(value), style=style)
         counts.append("   ")
+    if tail_below:
+        counts.append(tail.strip())
     return top, counts
 
 

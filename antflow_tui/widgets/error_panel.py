@@ -73,8 +73,9 @@ class ErrorPanel(RowList):
 def _column_widths(width: int) -> tuple[int, ...]:
     """Widths of Item, Stage, Error, Message, Tries; the message gets what is left, and
     the tries column goes first when the panel is narrow."""
-    item = max(6, min(14, width * 15 // 100))
-    stage = max(6, min(14, width * 15 // 100))
+    # The item id matters most: it is what a person looks for and opens.
+    item = max(8, min(18, width * 20 // 100))
+    stage = max(6, min(14, width * 14 // 100))
     error = max(10, min(24, width * 22 // 100))
     tries = 5
     message = width - item - stage - error - tries - 4
