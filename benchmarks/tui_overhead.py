@@ -202,10 +202,16 @@ def main() -> None:
     print(f"  peak RSS at {n:,}   {best_app['max_rss_mb']:>8.1f} MB")
     if args.big:
         big = measure("app", args.big, args.interval)
+        big_headless = measure("headless", args.big, args.interval)
         growth = big["max_rss_mb"] - best_app["max_rss_mb"]
+        rss = big["max_rss_mb"]
+        print(f"  peak RSS at {args.big:,} {rss:>8.1f} MB   growth {growth:,.1f} MB (<= 150)")
+        # A long run shows the steady state: the app's start-up (building the screen) is a
+        # fixed cost that weighs on short runs.
+        big_ratio = big["rate"] / big_headless["rate"]
         print(
-            f"  peak RSS at {args.big:,} {big['max_rss_mb']:>8.1f} MB   growth {growth:,.1f} MB "
-            f"(target <= 150); {big['rate']:,.0f} items/s"
+            f"  at {args.big:,} items: {big['rate']:,.0f} items/s in the app, "
+            f"{big_headless['rate']:,.0f} headless, {big_ratio:.2f}x"
         )
 
 
