@@ -270,9 +270,6 @@ def decode(
 RawRecord = tuple[Any, int, float, "float | None", "BaseException | None"]
 """(item id, code, timestamp, duration, error): one record as a live tail receives it."""
 
-EVENTS_IN_RECORD: Final = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 3)
-"""How many events a record of each kind stands for."""
-
 
 def decode_raw(
     records: list[RawRecord],

@@ -26,9 +26,9 @@ class QueueClosed(Exception):
 class StageQueue(Generic[T]):
     """A priority queue (lower runs first, equal priorities in arrival order).
 
-    `put` waits while `capacity` items are waiting; `put_nowait(..., force=True)` ignores
-    the capacity, for items that already hold a place in the pipeline (retries) and must
-    never wait for room behind themselves.
+    Feeders call `wait_for_room` while `capacity` items are waiting, then `put_nowait`;
+    `put_nowait(..., force=True)` ignores the capacity, for items that already hold a place
+    in the pipeline (retries) and must never wait for room behind themselves.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -81,12 +81,6 @@ class StageQueue(Generic[T]):
             if not waiter.done():
                 waiter.set_result(None)
                 break
-
-    async def put(self, item: T, priority: int) -> None:
-        """Add `item`, waiting while the queue is full."""
-        while self._size >= self.capacity:
-            await self.wait_for_room()
-        self.put_nowait(item, priority)
 
     async def wait_for_room(self) -> None:
         """Wait once for a slot to free up (or for `wake_putters`); callers re-check."""
