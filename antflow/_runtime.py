@@ -56,6 +56,7 @@ class WorkerRecord:
         "stage",
         "task",
         "total_time",
+        "waiting_for",
         "wake",
     )
 
@@ -67,6 +68,8 @@ class WorkerRecord:
         self.since: float | None = None
         """When the worker began the current stage attempt; None when not running one."""
         self.current_task: str | None = None
+        self.waiting_for: str | None = None
+        """The task whose `task_concurrency_limits` slot this worker is waiting for."""
         self.paused_self = False
         self.paused = False
         """True when a pause (of the pipeline, its stage or itself) applies to this worker."""
@@ -100,6 +103,7 @@ class WorkerRecord:
             processing_since=None if self.since is None else self.since + epoch,
             current_task=self.current_task,
             paused=self.paused,
+            waiting_for=self.waiting_for,
         )
 
     def metrics(self, epoch: float) -> WorkerMetrics:

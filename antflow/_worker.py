@@ -255,8 +255,19 @@ async def _run_tasks(
                 if semaphore is None:
                     output = await awaitable
                 else:
-                    async with semaphore:
+                    if semaphore.locked():
+                        # Shown as waiting, not running: the task has not begun yet.
+                        worker.waiting_for = stage.task_names[index]
+                        try:
+                            await semaphore.acquire()
+                        finally:
+                            worker.waiting_for = None
+                    else:
+                        await semaphore.acquire()
+                    try:
                         output = await awaitable
+                    finally:
+                        semaphore.release()
             except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
                     raise

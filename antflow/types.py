@@ -186,6 +186,9 @@ class WorkerState:
     """True when a pause (of the pipeline, its stage or itself) holds this worker; a busy
     worker with this flag finishes its item first. A shutdown holds workers too, but does
     not set this."""
+    waiting_for: str | None = None
+    """While busy: the task whose `task_concurrency_limits` slot the worker is waiting
+    for (that task has not begun yet), else None."""
 
 
 @dataclass(frozen=True, slots=True)

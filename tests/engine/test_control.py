@@ -780,3 +780,29 @@ async def test_a_forced_shutdown_while_workers_yield_loses_no_item() -> None:
         stats = pipeline.get_stats()
         assert stats.items_in_flight == 0
         assert stats.items_processed + stats.items_unfinished == stats.items_fed == 2_000
+
+
+async def test_worker_waiting_on_a_concurrency_slot_says_so() -> None:
+    # issue 10: a worker waiting for a task_concurrency_limits slot must not look like
+    # one running the task.
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    async def limited(x: int) -> int:
+        started.append(x)
+        await gate.wait()
+        return x
+
+    async def first(x: int) -> int:
+        return x
+
+    pipeline = Pipeline([Stage("S", 2, [first, limited], task_concurrency_limits={"limited": 1})])
+    run = asyncio.create_task(pipeline.run([1, 2]))
+    await wait_until(lambda: any(s.waiting_for for s in pipeline.get_worker_states().values()))
+    states = pipeline.get_worker_states()
+    waiting = [s for s in states.values() if s.waiting_for == "limited"]
+    assert len(waiting) == 1
+    assert waiting[0].status == "busy"
+    gate.set()
+    await run
+    assert all(s.waiting_for is None for s in pipeline.get_worker_states().values())
