@@ -13,6 +13,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from antflow._guard import must_propagate
+
 logger = logging.getLogger("antflow.tracker")
 
 BACKLOG_LIMIT: Final = 10_000
@@ -37,7 +39,9 @@ class Delivery:
             for listener in tuple(self.listeners):
                 try:
                     listener(event)
-                except Exception:
+                except BaseException as error:
+                    if isinstance(error, KeyboardInterrupt | SystemExit):
+                        raise
                     logger.exception("StatusTracker listener %r raised; detaching it", listener)
                     if listener in self.listeners:
                         self.listeners.remove(listener)
@@ -47,6 +51,22 @@ class Delivery:
                 self._dispatcher = asyncio.get_running_loop().create_task(
                     self._dispatch(), name="antflow tracker callbacks"
                 )
+
+    def rebind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Forget a dispatcher left on another (closed) loop, so events queued for it
+        are delivered on `loop` rather than never."""
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher.get_loop() is not loop:
+            self._dispatcher = None
+            self._idle_waiters = []
+            if self.pending:
+                self._dispatcher = loop.create_task(
+                    self._dispatch(), name="antflow tracker callbacks"
+                )
+
+    def is_dispatcher(self, task: asyncio.Task[Any]) -> bool:
+        """True if `task` is the one running user callbacks."""
+        return task is self._dispatcher
 
     async def drain(self) -> None:
         """Wait until every queued callback has run."""
@@ -64,13 +84,18 @@ class Delivery:
                     result = callback(event)
                     if result is not None:
                         await result
-                except Exception:
+                except BaseException as error:
+                    # A callback never stops delivery, whatever it raises, unless the
+                    # program is being stopped.
+                    if must_propagate(error):
+                        raise
                     self._report(callback)
                 if not pending:
                     # Let a burst of events arrive before this task exits.
                     await asyncio.sleep(0)
         finally:
-            self._dispatcher = None
+            if self._dispatcher is asyncio.current_task():
+                self._dispatcher = None
             waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
                 if not waiter.done():

@@ -18,24 +18,26 @@ from typing import Any, Final
 
 from antflow.types import STATUSES, TASK_EVENT_TYPES, StatusEvent, TaskEvent
 
-# Event kinds: the six statuses, the four task event types, then the combined records.
+# Event kinds: the seven statuses, the four task event types, then the combined records.
 QUEUED: Final = 0
 IN_PROGRESS: Final = 1
 COMPLETED: Final = 2
 FAILED: Final = 3
 RETRYING: Final = 4
 SKIPPED: Final = 5
-TASK_START: Final = 6
-TASK_COMPLETE: Final = 7
-TASK_RETRY: Final = 8
-TASK_FAIL: Final = 9
-BEGIN_PER_TASK: Final = 10
+UNFINISHED: Final = 6
+"""A shutdown came before the item finished (terminal, until the item is fed again)."""
+TASK_START: Final = 7
+TASK_COMPLETE: Final = 8
+TASK_RETRY: Final = 9
+TASK_FAIL: Final = 10
+BEGIN_PER_TASK: Final = 11
 """in_progress, then attempt 1 of the first task starts."""
-BEGIN_PER_STAGE: Final = 11
+BEGIN_PER_STAGE: Final = 12
 """in_progress, then the first task starts with the stage attempt as its attempt."""
-FINISH: Final = 12
+FINISH: Final = 13
 """The last task completes (its attempt in the record), then the stage completes."""
-FINISH_HANDOFF: Final = 13
+FINISH_HANDOFF: Final = 14
 """As FINISH, then the item is queued at the next stage (see `Successors`)."""
 NO_STATUS: Final = -1
 

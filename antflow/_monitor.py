@@ -9,6 +9,8 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Final
 
+from antflow._guard import must_propagate
+
 if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
     from antflow.types import DashboardProtocol, ErrorSummary, PipelineResult
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("antflow.dashboard")
 
 _LOGGED_FAILURES: Final = 3
+_STOP_GRACE: Final = 1.0
 
 
 class Monitor:
@@ -40,17 +43,18 @@ class Monitor:
     async def stop(
         self, pipeline: Pipeline, results: list[PipelineResult], summary: ErrorSummary
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                    raise
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # Bounded: a dashboard that swallows the cancel must not hold up the stop.
+            await asyncio.wait([task], timeout=_STOP_GRACE)
         # The last frame, so even a run shorter than the interval is seen once.
         await self._call("on_update", pipeline.get_dashboard_snapshot())
         await self._call("on_finish", results, summary)
+
+    def runs_in(self, task: asyncio.Task[Any]) -> bool:
+        """True if `task` is this monitor's polling task."""
+        return task is self._task
 
     async def _poll(self, pipeline: Pipeline) -> None:
         while True:
@@ -62,7 +66,11 @@ class Monitor:
             result = getattr(self.display, method)(*args)
             if inspect.isawaitable(result):
                 await result
-        except Exception:
+        except BaseException as error:
+            # A dashboard never stops the pipeline, whatever it raises (CancelledError
+            # and GeneratorExit included), unless the caller is really being cancelled.
+            if must_propagate(error):
+                raise
             self._failures[method] += 1
             if self._failures[method] <= _LOGGED_FAILURES:
                 logger.exception(

@@ -46,6 +46,7 @@ class WorkerRecord:
         "entry",
         "failed",
         "held",
+        "in_hook",
         "last_active",
         "name",
         "paused",
@@ -76,6 +77,8 @@ class WorkerRecord:
         self.held = False
         """True when any pause (pipeline, stage, worker) or a shutdown holds this worker."""
         self.wake: asyncio.Future[None] | None = None
+        self.in_hook = False
+        """True while an `on_failure` hook runs for an item that has already failed."""
         self.processed = 0
         self.failed = 0
         self.total_time = 0.0
@@ -135,10 +138,9 @@ class StageRuntime:
         self.queue: StageQueue[Entry] = StageQueue(stage.capacity)
         self.next: StageRuntime | None = None
         limits = dict(stage.task_concurrency_limits)
-        # Shared by every worker of the stage, so the limit holds stage-wide.
-        self.semaphores: tuple[asyncio.Semaphore | None, ...] = tuple(
-            asyncio.Semaphore(limits[name]) if name in limits else None for name in self.task_names
-        )
+        self.limits = limits
+        self.semaphores: tuple[asyncio.Semaphore | None, ...] = ()
+        self.new_semaphores()
         self.simple = len(self.tasks) == 1 and not self.unpack_args and not limits
         """One task, called plainly: the worker runs it without the general task loop."""
         self.workers = [WorkerRecord(f"{stage.name}-W{i}", self) for i in range(stage.workers)]
@@ -160,6 +162,16 @@ class StageRuntime:
             queue_capacity=stage.capacity,
             worker_names=tuple(w.name for w in self.workers),
             has_skip_if=stage.skip_if is not None,
+        )
+
+    def new_semaphores(self) -> None:
+        """Fresh concurrency-limit semaphores, made at every start: an asyncio semaphore
+        binds to the first loop it waits on, and a pipeline may run on several loops
+        (a second ``asyncio.run``, notebooks, tests)."""
+        # Shared by every worker of the stage, so the limit holds stage-wide.
+        self.semaphores = tuple(
+            asyncio.Semaphore(self.limits[name]) if name in self.limits else None
+            for name in self.task_names
         )
 
     def stats(self) -> StageStats:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
 from antflow._delivery import BACKLOG_LIMIT
+from antflow._guard import must_propagate
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
+from antflow.exceptions import TaskNotAwaitableError
 
 if TYPE_CHECKING:
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
@@ -27,8 +29,14 @@ YIELD_EVERY: Final = 32
 
 
 async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
-    """Serve the worker's stage queue until the queue is closed or the task cancelled."""
+    """Serve the worker's stage queue until the queue is closed or the task cancelled.
+
+    A shutdown may give up on a worker whose task ignores cancellation (see
+    `Pipeline.shutdown`): it takes the worker's item away and clears `worker.task`. Once
+    that task returns, this loop sees it holds nothing any more and leaves quietly.
+    """
     _current_worker.set(worker)
+    me = asyncio.current_task()
     stage = worker.stage
     queue = stage.queue
     streak = 0
@@ -60,6 +68,8 @@ async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
                 continue
         worker.entry = entry
         await _process(pipeline, worker, stage, entry)
+        if worker.task is not me:
+            return
         worker.entry = None
         if pipeline._stopping:
             pipeline._worker_settled()
@@ -99,11 +109,15 @@ async def _process(
             if inspect.isawaitable(skip):
                 skip = await skip
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+            if must_propagate(exc):
                 raise
+            if worker.entry is not entry:
+                return
             # A raising skip_if fails the item with its error rather than losing it.
             now = clock()
             await _fail(pipeline, worker, stage, entry, exc, now, now, 1)
+            return
+        if worker.entry is not entry:
             return
         if skip:
             stage.skipped += 1
@@ -130,7 +144,7 @@ async def _process(
                 result = await awaitable
                 task_index, attempt, began = 0, entry.attempt, started
             except BaseException as exc:
-                if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+                if must_propagate(exc):
                     raise
                 first_failure = (exc, awaitable)
             if first_failure is not None:
@@ -144,9 +158,16 @@ async def _process(
                 pipeline, worker, stage, entry, started
             )
     except _AttemptFailed as failure:
+        if worker.entry is not entry:
+            # A shutdown gave up on this worker and counted the item unfinished.
+            return
         finished = clock()
         _settle(worker, started, finished)
-        if stage.per_stage and entry.attempt < stage.stage.stage_attempts:
+        if (
+            stage.per_stage
+            and entry.attempt < stage.stage.stage_attempts
+            and not isinstance(failure.error, TaskNotAwaitableError)
+        ):
             entry.attempt += 1
             stage.retrying += 1
             if tracker is not None:
@@ -165,6 +186,8 @@ async def _process(
         await _fail(
             pipeline, worker, stage, entry, failure.error, started, finished, failure.attempts
         )
+        return
+    if worker.entry is not entry:
         return
     finished = clock()
     worker.processed += 1
@@ -207,6 +230,8 @@ async def _process(
             result,
             {"stage": stage.name, "worker": worker.name, "attempt": entry.attempt},
         )
+        if worker.entry is not entry:
+            return
     await _hand_on(pipeline, worker, stage, entry, result, skipped=False)
 
 
@@ -269,7 +294,7 @@ async def _run_tasks(
                     finally:
                         semaphore.release()
             except BaseException as exc:
-                if isinstance(exc, asyncio.CancelledError) and _cancelled_from_outside():
+                if must_propagate(exc):
                     raise
                 failure = (exc, awaitable)
         if failure is not None:
@@ -277,8 +302,13 @@ async def _run_tasks(
             error = _explain(failure[0], failure[1], stage.task_names[index])
             failure = None
             shown_attempt = entry.attempt if per_stage else attempt
-            more_tries = attempt < max_attempts
-            will_retry = more_tries or (per_stage and entry.attempt < stage.stage.stage_attempts)
+            if worker.entry is not entry:
+                raise _AttemptFailed(error, shown_attempt)
+            hopeless = isinstance(error, TaskNotAwaitableError)
+            more_tries = attempt < max_attempts and not hopeless
+            will_retry = more_tries or (
+                per_stage and entry.attempt < stage.stage.stage_attempts and not hopeless
+            )
             if will_retry:
                 stage.task_retries += 1
             if tracker is not None:
@@ -304,7 +334,7 @@ async def _run_tasks(
                     entry.log, item_id, h.TASK_START, binding, index, attempt, began + epoch
                 )
             continue
-        if index == last:
+        if index == last or worker.entry is not entry:
             return output, index, entry.attempt if per_stage else attempt, began
         ended = clock()
         if tracker is not None:
@@ -346,20 +376,15 @@ def _explain(error: BaseException, awaitable: Any, name: str) -> BaseException:
     """Name the task when it returned something that cannot be awaited."""
     if (
         isinstance(error, TypeError)
+        and not isinstance(error, TaskNotAwaitableError)
         and awaitable is not None
         and not inspect.isawaitable(awaitable)
     ):
-        return TypeError(
+        return TaskNotAwaitableError(
             f"task {name!r} returned {type(awaitable).__name__}, not an awaitable; "
-            f"define it with 'async def'"
+            f"pass an 'async def' function (or one returning an awaitable)"
         )
     return error
-
-
-def _cancelled_from_outside() -> bool:
-    """True when the CancelledError is this worker being cancelled, not a task's own."""
-    task = asyncio.current_task()
-    return task is None or task.cancelling() > 0
 
 
 def _settle(worker: WorkerRecord, started: float, finished: float) -> None:
@@ -394,20 +419,26 @@ async def _fail(
             error,
         )
     pipeline._item_failed(entry, stage, error, attempts, finished)
+    # The item is settled: a shutdown during the hook must not count it again.
+    worker.entry = None
     if stage.on_failure is not None:
-        await pipeline._call_hook(
-            stage.on_failure,
-            "on_failure",
-            stage.name,
-            entry.item_id,
-            error,
-            {
-                "stage": stage.name,
-                "worker": worker.name,
-                "attempts": attempts,
-                "duration": finished - started,
-            },
-        )
+        worker.in_hook = True
+        try:
+            await pipeline._call_hook(
+                stage.on_failure,
+                "on_failure",
+                stage.name,
+                entry.item_id,
+                error,
+                {
+                    "stage": stage.name,
+                    "worker": worker.name,
+                    "attempts": attempts,
+                    "duration": finished - started,
+                },
+            )
+        finally:
+            worker.in_hook = False
 
 
 async def _hand_on(
@@ -428,6 +459,8 @@ async def _hand_on(
     # worker; then the item goes in over capacity so in-flight work can settle.
     while queue.full() and not worker.held:
         await queue.wait_for_room()
+    if worker.entry is not entry:
+        return  # a shutdown gave up on this worker meanwhile; the item is unfinished
     _put_downstream(pipeline, following, entry, value)
 
 

@@ -27,3 +27,10 @@ class TaskFailedError(AntFlowError):
         super().__init__(f"task {task_name!r} failed: {original_error!r}")
         self.task_name = task_name
         self.original_error = original_error
+
+
+class TaskNotAwaitableError(AntFlowError, TypeError):
+    """A task returned something that cannot be awaited: it is not an ``async def``.
+
+    Retrying cannot help, so the item fails at once, whatever the retry policy says.
+    """

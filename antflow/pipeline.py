@@ -3,17 +3,27 @@
 Every item fed ends in exactly one of: completed (left the last stage, possibly skipped
 through it), failed (in some stage), or unfinished (a shutdown came first; listed by
 `get_unfinished_items`). Until then it is in flight.
+
+Item ids: a dict item with an ``"id"`` key keeps that id; any other item is numbered. An
+id is *live* while its item is in flight or failed (and so retryable); feeding a live id
+again is refused, so no two items ever share a history, a failure or a result slot.
+Automatic numbers skip every live id, so they never collide with explicit ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+from antflow import _history as h
+from antflow._guard import must_propagate
 from antflow._inspect import PipelineViews, _Failure
 from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
@@ -28,7 +38,7 @@ from antflow.types import (
 
 if TYPE_CHECKING:
     from antflow.builder import PipelineBuilder
-    from antflow.tracker import StatusTracker
+    from antflow.tracker import EmitterBinding, StatusTracker
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +48,9 @@ Clock = Callable[[], float]
 _STREAM_BUFFER = 1024
 """Results a stream holds for its reader before it stops feeding more items."""
 _STREAM_CHUNK = 64
+
+CANCEL_GRACE: Final = 1.0
+"""Seconds a forced shutdown waits for cancelled workers before giving up on them."""
 
 
 class Pipeline(PipelineViews):
@@ -51,6 +64,9 @@ class Pipeline(PipelineViews):
             times are its readings shifted to Unix time. Tests inject a fake one, whose
             readings are then used as they are.
         sleep: Waits between task attempts (tests inject one that returns at once).
+        cancel_grace: Seconds a forced shutdown waits for cancelled workers; a worker
+            whose task ignores cancellation is then given up on (its item counted
+            unfinished, a warning naming the task).
 
     Raises:
         PipelineError: no stages, a non-Stage, or two stages with the same name.
@@ -65,10 +81,11 @@ class Pipeline(PipelineViews):
         *,
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
+        cancel_grace: float = CANCEL_GRACE,
     ) -> None:
         stages = list(stages) if stages is not None else []
         if not stages:
-            raise PipelineError("a Pipeline needs at least one Stage")
+            raise PipelineError("Pipeline must have at least one stage")
         for position, stage in enumerate(stages):
             if not isinstance(stage, Stage):
                 raise PipelineError(f"stage #{position + 1} is {stage!r}, not a Stage")
@@ -86,6 +103,7 @@ class Pipeline(PipelineViews):
         self._clock: Clock = clock or time.perf_counter
         self._epoch = 0.0 if clock else time.time() - time.perf_counter()
         self._sleep = sleep or asyncio.sleep
+        self.cancel_grace = cancel_grace
 
         self._runtimes = [StageRuntime(stage, index) for index, stage in enumerate(stages)]
         for current, following in zip(self._runtimes, self._runtimes[1:], strict=False):
@@ -104,7 +122,12 @@ class Pipeline(PipelineViews):
         self._failed_count = 0
         self._failures: dict[Any, _Failure] = {}
         self._failed_by_type: Counter[str] = Counter()
-        self._unfinished: list[Any] = []
+        # Ordered like a list, but a resumed id leaves it in O(1).
+        self._unfinished: dict[Any, None] = {}
+        self._live: set[Any] | None = None
+        """Live ids, kept only once an explicit id has been fed: until then every id is
+        an automatic number, unique by construction, and the hot path pays nothing."""
+        self._next_auto = 0
         self._results: dict[int, PipelineResult] = {}
         self._sorted_results: list[PipelineResult] | None = None
         self._sink: asyncio.Queue[PipelineResult] | None = None
@@ -114,6 +137,9 @@ class Pipeline(PipelineViews):
         self._running = False
         self._closing = False
         self._stopping = False
+        self._stopped = False
+        """True after a shutdown, until the next start: feeding then is an error."""
+        self._stop_task: asyncio.Task[None] | None = None
         self._paused = False
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._settle_waiters: list[asyncio.Future[None]] = []
@@ -201,15 +227,18 @@ class Pipeline(PipelineViews):
         Raises:
             PipelineError: the pipeline is already running.
         """
-        if self._running:
+        if self._running or self._stopping:
             raise PipelineError("the pipeline is already running; join() or shutdown() it first")
         notify_started(self)
         loop = asyncio.get_running_loop()
         tracker = self._tracker
+        if tracker is not None:
+            tracker._delivery.rebind(loop)
         # Bind from the last stage back, so each worker binding knows the next queue.
         next_queued = None
         for runtime in reversed(self._runtimes):
             runtime.queue.reopen()
+            runtime.new_semaphores()
             if tracker is None:
                 runtime.queued_binding = None
                 for worker in runtime.workers:
@@ -224,14 +253,20 @@ class Pipeline(PipelineViews):
         self._running = True
         self._closing = False
         self._stopping = False
+        self._stopped = False
         self._force_stop = None
         self._stop_done = None
         self._update_holds()
         for worker in self._workers.values():
             worker.task = loop.create_task(run_worker(self, worker), name=f"antflow {worker.name}")
         total = self._total_items if self._total_items is not None else 0
-        for monitor in list(self._monitors):
-            await monitor.start(self, total)
+        try:
+            for monitor in list(self._monitors):
+                await monitor.start(self, total)
+        except BaseException:
+            # Never leave workers running behind an error the caller sees.
+            await self.shutdown(graceful=False)
+            raise
 
     async def feed(
         self, items: Iterable[Any], target_stage: str | None = None, priority: int = 100
@@ -239,7 +274,11 @@ class Pipeline(PipelineViews):
         """Put items into a stage's queue (the first stage by default), waiting for room.
 
         A dict item with an ``"id"`` key keeps that id (and, with a ``"value"`` key, passes
-        that value to the tasks); any other item's id is its sequence number.
+        that value to the tasks); any other item's id is its sequence number (or, if an
+        explicit id holds that number, the next number no live item holds). An id that
+        is live (its item in flight, or failed and so retryable) is refused; a batch
+        given as a list or tuple is checked whole before any of it is fed. Feeding the
+        id of an unfinished item again resumes it: it leaves `get_unfinished_items()`.
 
         Args:
             items: The items.
@@ -249,12 +288,16 @@ class Pipeline(PipelineViews):
         Raises:
             ValueError: `target_stage` names no stage, or `priority` is not an int.
             PipelineError: the queue is full and the pipeline is not running, so feeding
-                would wait forever; or the pipeline is finishing.
+                would wait forever; the pipeline is finishing or was shut down; or an
+                item's id is unhashable or live (nothing of a list batch is fed then).
         """
         runtime = self._target(target_stage)
         self._check_priority(priority)
         if isinstance(items, AsyncIterable) and not isinstance(items, Iterable):
             raise TypeError("feed() got an async iterable; use feed_async() for those")
+        self._check_feedable()
+        if isinstance(items, list | tuple):
+            self._check_ids(items)
         queue = runtime.queue
         for item in items:
             if (
@@ -272,6 +315,7 @@ class Pipeline(PipelineViews):
         """Like `feed`, for an async iterable."""
         runtime = self._target(target_stage)
         self._check_priority(priority)
+        self._check_feedable()
         async for item in items:
             if not await self._feed_one(runtime, item, priority):
                 return
@@ -279,15 +323,23 @@ class Pipeline(PipelineViews):
     async def join(self) -> None:
         """Wait until every fed item has finished, then stop the workers.
 
-        Returns early (with nothing left in flight) if `shutdown()` stops the run.
+        Returns early (with nothing left in flight) if `shutdown()` stops the run; called
+        from inside the pipeline (a task or hook) it would wait for itself, so it refuses.
+
+        Raises:
+            PipelineError: called from one of this pipeline's own workers.
         """
         if not self._running:
             return
+        if self._called_from_inside():
+            raise PipelineError(
+                "join() was called from inside the pipeline (a task, hook or callback), "
+                "where it would wait for itself; call shutdown() to stop the run instead"
+            )
         while self._outstanding > 0 and not self._stopping:
             await self._wait(self._idle_waiters)
         if self._stopping or not self._running:
-            if self._stop_done is not None:
-                await asyncio.shield(self._stop_done)
+            await self._await_stop()
             return
         self._closing = True
         for runtime in self._runtimes:
@@ -295,11 +347,21 @@ class Pipeline(PipelineViews):
         for worker in self._workers.values():
             _wake(worker.wake)
         tasks = [w.task for w in self._workers.values() if w.task is not None]
-        await asyncio.gather(*tasks)
+        if tasks:
+            # wait(), not gather(): a shutdown landing now cancels the workers, and that
+            # must not come out of join() as if the caller had been cancelled.
+            await asyncio.wait(tasks)
+        if self._stopping or not self._running:
+            await self._await_stop()
+            return
         self._running = False
+        self._stopped = True
         await self._stop_monitors()
         if self._tracker is not None:
             await self._tracker._drain()
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
     async def run(
         self,
@@ -319,30 +381,39 @@ class Pipeline(PipelineViews):
             dashboard_update_interval: Seconds between dashboard updates.
 
         Returns:
-            Results of the items that went through every stage, in input order.
+            Results of this run's items that went through every stage, in input order
+            (not those of earlier runs of the same pipeline).
 
         Raises:
             ValueError: both `progress` and `dashboard`, or an unknown dashboard.
+            PipelineError: an item's id is unhashable, repeated or live (nothing starts).
         """
         items = list(items) if not isinstance(items, Sequence) else items
+        if isinstance(items, list | tuple):
+            self._check_ids(items)
         display = self._make_display(progress, dashboard, custom_dashboard)
         monitor = Monitor(display, dashboard_update_interval) if display is not None else None
         if monitor is not None:
             self._monitors.append(monitor)
         self._total_items = self._fed + len(items)
+        first_seq = self._seq
         try:
             await self.start()
-            try:
-                await self.feed(items)
-                await self.join()
-            except BaseException:
-                if self._running:
-                    await self.shutdown(graceful=False)
-                raise
+            await self.feed(items)
+            await self.join()
+        except BaseException:
+            if self._running or self._stopping:
+                await asyncio.shield(self.shutdown(graceful=False))
+            raise
         finally:
             if monitor is not None and monitor in self._monitors:
                 self._monitors.remove(monitor)
-        return self.results if self.collect_results else []
+        if not self.collect_results:
+            return []
+        results = self.results
+        # Results are in sequence order, and this run's items were numbered from first_seq.
+        keys = [result.sequence_id for result in results]
+        return results[bisect.bisect_left(keys, first_seq) :]
 
     async def stream(
         self, items: Iterable[Any], progress: bool = False
@@ -354,6 +425,8 @@ class Pipeline(PipelineViews):
         ``contextlib.aclosing(...)`` to have that happen at once.
         """
         items = list(items) if not isinstance(items, Sequence) else items
+        if isinstance(items, list | tuple):
+            self._check_ids(items)
         display = self._make_display(progress, None, None)
         monitor = Monitor(display, 0.5) if display is not None else None
         if monitor is not None:
@@ -393,7 +466,7 @@ class Pipeline(PipelineViews):
             self._sink = None
             self.collect_results = collect
             if runner is not None and not runner.done():
-                await self.shutdown(graceful=False)
+                await asyncio.shield(self.shutdown(graceful=False))
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
             if monitor is not None and monitor in self._monitors:
@@ -402,31 +475,49 @@ class Pipeline(PipelineViews):
     async def shutdown(self, graceful: bool = True, grace: float | None = None) -> None:
         """Stop the run; whatever has not finished is listed by `get_unfinished_items()`.
 
+        Safe to call from inside the pipeline (a task, a hook, a tracker callback, a
+        dashboard): there it starts the stop and returns at once, since waiting would
+        mean waiting for itself; `run()` and `join()` return when the stop is done.
+
+        A forced stop cancels the running tasks and waits `cancel_grace` seconds for
+        them; a task that ignores cancellation is then given up on: its item is counted
+        unfinished, a warning names it, and whatever it does later is ignored.
+
         Args:
             graceful: Let items a worker is running finish first (no new item starts).
                 False cancels them at once.
             grace: With `graceful`, at most this many seconds to wait before cancelling
                 what is still running (None: wait as long as it takes).
         """
+        inside = self._called_from_inside()
         if self._stopping:
             if not graceful:
                 _wake(self._force_stop)
-            if self._stop_done is not None:
-                await asyncio.shield(self._stop_done)
+            if not inside:
+                await self._await_stop()
             return
         if not self._running:
             self._abandon_queued()
+            self._stopped = True
             return
         loop = asyncio.get_running_loop()
         self._stopping = True
         self._stop_done = loop.create_future()
         self._force_stop = loop.create_future()
+        self._update_holds()
+        # Feeders waiting for room must give up now, even if a pause already held
+        # every worker (then no hold changed and nobody was woken).
+        for runtime in self._runtimes:
+            runtime.queue.wake_putters()
+        # Its own task, so a caller that is cancelled (or is a worker) cannot cut it short.
+        self._stop_task = loop.create_task(self._stop(graceful, grace), name="antflow shutdown")
+        if not inside:
+            await self._await_stop()
+
+    async def _stop(self, graceful: bool, grace: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._force_stop is not None
         try:
-            self._update_holds()
-            # Feeders waiting for room must give up now, even if a pause already held
-            # every worker (then no hold changed and nobody was woken).
-            for runtime in self._runtimes:
-                runtime.queue.wake_putters()
             if graceful:
                 waiting = loop.create_task(self._settled())
                 try:
@@ -440,7 +531,9 @@ class Pipeline(PipelineViews):
             tasks = [w.task for w in self._workers.values() if w.task is not None]
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=self.cancel_grace)
+                self._give_up(stuck)
             self._abandon_queued()
             self._running = False
             self._wake_all(self._idle_waiters)
@@ -449,8 +542,50 @@ class Pipeline(PipelineViews):
                 await self._tracker._drain()
         finally:
             self._stopping = False
+            self._stopped = True
             self._update_holds()
             _wake(self._stop_done)
+
+    async def _await_stop(self) -> None:
+        if self._stop_done is not None:
+            await asyncio.shield(self._stop_done)
+        task = self._stop_task
+        if task is not None and task.done() and not task.cancelled():
+            self._stop_task = None
+            error = task.exception()
+            if error is not None:
+                raise error
+
+    def _give_up(self, stuck: set[asyncio.Task[Any]]) -> None:
+        """Leave workers whose tasks ignored cancellation: their items become unfinished
+        (by `_abandon_queued`) and the worker loop drops whatever they finish later."""
+        for worker in self._workers.values():
+            if worker.task in stuck:
+                logger.warning(
+                    "worker %s ignored cancellation for %.1f s (task %s, item %r); its item "
+                    "is counted unfinished and the worker is left behind",
+                    worker.name,
+                    self.cancel_grace,
+                    _running_task_name(worker.task, worker.stage.task_names),
+                    None if worker.entry is None else worker.entry.item_id,
+                )
+                worker.task = None
+                worker.in_hook = False
+
+    def _called_from_inside(self) -> bool:
+        """True when the caller runs in a task this pipeline's stop would wait for: a
+        worker (its tasks and hooks), the tracker's callback dispatcher, a dashboard."""
+        current = asyncio.current_task()
+        if current is None:
+            return False
+        if current is self._stop_task:
+            return True
+        if any(worker.task is current for worker in self._workers.values()):
+            return True
+        tracker = self._tracker
+        if tracker is not None and tracker._delivery.is_dispatcher(current):
+            return True
+        return any(monitor.runs_in(current) for monitor in self._monitors)
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -528,7 +663,7 @@ class Pipeline(PipelineViews):
         runtime = self._by_name.get(stage)
         if runtime is None:
             known = ", ".join(repr(name) for name in self._by_name)
-            raise ValueError(f"no stage named {stage!r}; the stages are {known}")
+            raise ValueError(f"Stage {stage!r} not found; the stages are {known}")
         return runtime
 
     def _worker_named(self, name: str) -> WorkerRecord:
@@ -570,11 +705,86 @@ class Pipeline(PipelineViews):
             for runtime in self._runtimes:
                 runtime.queue.wake_putters()
 
+    def _check_feedable(self) -> None:
+        if self._closing and not self._running:
+            raise PipelineError(
+                "the pipeline has finished (join() returned); start() it again before feeding"
+            )
+        if self._closing:
+            raise PipelineError("the pipeline is finishing (join() was called); cannot feed it")
+        if self._stopped and not self._stopping:
+            raise PipelineError(
+                "the pipeline was shut down; start() it again before feeding more items"
+            )
+
+    def _check_ids(self, items: Sequence[Any]) -> None:
+        """Refuse a batch whose explicit ids are unhashable, repeated or live, before any
+        of it is fed."""
+        seen: set[Any] = set()
+        for item in items:
+            if isinstance(item, dict) and "id" in item:
+                item_id = item["id"]
+                if _unhashable(item_id):
+                    raise PipelineError(_unhashable_message(item_id))
+                if item_id in seen:
+                    raise PipelineError(
+                        f"item id {item_id!r} appears twice in the items fed; ids must be "
+                        f"unique while their items are in flight or failed"
+                    )
+                seen.add(item_id)
+                self._refuse_live(item_id)
+
+    def _refuse_live(self, item_id: Any) -> None:
+        live = self._live
+        if live is not None and item_id in live:
+            where = (
+                "has failed (retry it with retry())"
+                if item_id in self._failures
+                else ("is still in flight")
+            )
+            raise PipelineError(
+                f"item id {item_id!r} is already in the pipeline: an item with that id "
+                f"{where}; give each item a unique id"
+            )
+
+    def _claim(self, item_id: Any) -> bool:
+        """Make an explicit id live, or raise; True if it resumes an unfinished item."""
+        if _unhashable(item_id):
+            raise PipelineError(_unhashable_message(item_id))
+        if self._live is None:
+            self._live = self._ids_in_pipeline()
+        self._refuse_live(item_id)
+        self._live.add(item_id)
+        if item_id in self._unfinished:
+            del self._unfinished[item_id]
+            return True
+        return False
+
+    def _ids_in_pipeline(self) -> set[Any]:
+        """Every live id, gathered once, when the first explicit id arrives."""
+        live: set[Any] = set(self._failures)
+        for runtime in self._runtimes:
+            live.update(entry.item_id for entry in runtime.queue)
+            live.update(w.entry.item_id for w in runtime.workers if w.entry is not None)
+        return live
+
+    def _auto_id(self, seq: int) -> int:
+        """The sequence number, or the next number that no live item (and no history in
+        the tracker) holds: automatic ids never collide with explicit ones."""
+        candidate = max(seq, self._next_auto)
+        live = self._live
+        tracker = self._tracker
+        assert live is not None
+        while candidate in live or (tracker is not None and tracker.has_history(candidate)):
+            candidate += 1
+        self._next_auto = candidate + 1
+        live.add(candidate)
+        return candidate
+
     async def _feed_one(self, runtime: StageRuntime, item: Any, priority: int) -> bool:
         if self._stopping:
             return False
-        if self._closing:
-            raise PipelineError("the pipeline is finishing (join() was called); cannot feed it")
+        self._check_feedable()
         queue = runtime.queue
         while queue.full():
             if not self._running:
@@ -591,15 +801,18 @@ class Pipeline(PipelineViews):
 
     def _enqueue(self, runtime: StageRuntime, item: Any, priority: int) -> None:
         seq = self._seq
-        self._seq = seq + 1
+        resumed = False
         if isinstance(item, dict) and "id" in item:
             item_id = item["id"]
             value = item.get("value", item)
+            resumed = self._claim(item_id)
         else:
-            item_id = seq
+            item_id = seq if self._live is None else self._auto_id(seq)
             value = item
+        self._seq = seq + 1
         entry = Entry(item_id, seq, value, priority)
-        self._fed += 1
+        if not resumed:
+            self._fed += 1
         self._outstanding += 1
         if self._tracker is not None:
             entry.log = self._tracker._open(item_id, runtime.queued_binding, self._now())
@@ -615,6 +828,8 @@ class Pipeline(PipelineViews):
             self._sorted_results = None
         if self._sink is not None:
             self._sink.put_nowait(PipelineResult(entry.item_id, value, entry.seq))
+        if self._live is not None:
+            self._live.discard(entry.item_id)
         tracker = self._tracker
         if tracker is not None and tracker.max_history_items is not None:
             tracker._item_finished(entry.item_id)
@@ -645,21 +860,33 @@ class Pipeline(PipelineViews):
         self._wake_all(self._settle_waiters)
 
     async def _settled(self) -> None:
-        while any(w.entry is not None for w in self._workers.values()):
+        while any(w.entry is not None or w.in_hook for w in self._workers.values()):
             await self._wait(self._settle_waiters)
 
     def _abandon_queued(self) -> None:
         """Account for every item still queued or held: it is now unfinished."""
-        abandoned: list[Entry] = []
+        tracker = self._tracker
+        now = self._now()
+        live = self._live
+        abandoned: list[tuple[Entry, EmitterBinding | None]] = []
         for runtime in self._runtimes:
-            abandoned.extend(runtime.queue.drain())
+            abandoned.extend((entry, runtime.queued_binding) for entry in runtime.queue.drain())
             runtime.retrying = 0
             for worker in runtime.workers:
                 if worker.entry is not None:
-                    abandoned.append(worker.entry)
+                    abandoned.append((worker.entry, worker.binding))
                     worker.entry = None
-                worker.since = worker.current_task = None
-        self._unfinished.extend(entry.item_id for entry in abandoned)
+                worker.since = worker.current_task = worker.waiting_for = None
+        abandoned.sort(key=lambda pair: pair[0].seq)
+        for entry, binding in abandoned:
+            self._unfinished[entry.item_id] = None
+            if live is not None:
+                live.discard(entry.item_id)
+            if tracker is not None and entry.log is not None and binding is not None:
+                # A terminal status, so the tracker's counts match the pipeline's.
+                tracker._record_status(
+                    entry.log, entry.item_id, h.UNFINISHED, binding, entry.attempt, now
+                )
         self._outstanding -= len(abandoned)
 
     async def _call_hook(
@@ -669,7 +896,10 @@ class Pipeline(PipelineViews):
             result = hook(*args)
             if result is not None and hasattr(result, "__await__"):
                 await result
-        except Exception:
+        except BaseException as error:
+            # Observer code never kills a worker: only a real cancel or an interrupt stops it.
+            if must_propagate(error):
+                raise
             logger.exception("%s of stage %r raised; the item is not affected", label, stage)
 
     def _make_display(
@@ -679,7 +909,7 @@ class Pipeline(PipelineViews):
         custom: DashboardProtocol | None,
     ) -> DashboardProtocol | None:
         if progress and dashboard:
-            raise ValueError("choose either progress=True or dashboard=..., not both")
+            raise ValueError("Cannot use both progress=True and dashboard=...; choose one of them")
         if dashboard is not None and dashboard not in ("compact", "detailed", "full"):
             raise ValueError(
                 f"unknown dashboard {dashboard!r}; use 'compact', 'detailed' or 'full'"
@@ -719,3 +949,30 @@ class Pipeline(PipelineViews):
 def _wake(waiter: asyncio.Future[None] | None) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
+
+
+def _unhashable(item_id: Any) -> bool:
+    try:
+        hash(item_id)
+    except TypeError:
+        return True
+    return False
+
+
+def _unhashable_message(item_id: Any) -> str:
+    return (
+        f"item id {item_id!r} is a {type(item_id).__name__}, which cannot be an id (ids must "
+        f"be hashable); use a str, an int or a tuple"
+    )
+
+
+def _running_task_name(task: asyncio.Task[Any] | None, task_names: tuple[str, ...]) -> str:
+    """The user function a stuck worker is in: the innermost frame outside antflow."""
+    if task is not None:
+        for frame in reversed(task.get_stack()):
+            if not frame.f_code.co_filename.startswith(_ENGINE_DIR):
+                return frame.f_code.co_qualname
+    return " / ".join(task_names)
+
+
+_ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep

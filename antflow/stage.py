@@ -73,9 +73,14 @@ class Stage:
             raise StageValidationError(f"Stage name must be a non-empty string, got {self.name!r}")
         if self.retry not in _RETRY_POLICIES:
             raise StageValidationError(
-                f"{label}: retry must be 'per_task' or 'per_stage', got {self.retry!r}"
+                f"{label}: Invalid retry policy {self.retry!r}; use 'per_task' or 'per_stage'"
             )
-        _require_positive_int(label, "workers", self.workers)
+        workers = self.workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise StageValidationError(
+                f"{label} must have at least 1 worker; workers must be an integer >= 1, "
+                f"got {workers!r}"
+            )
         _require_positive_int(label, "task_attempts", self.task_attempts)
         _require_positive_int(label, "stage_attempts", self.stage_attempts)
         if self.queue_capacity is not None:
@@ -90,7 +95,7 @@ class Stage:
                 f"{label}: tasks must be a list of async functions, got {self.tasks!r}"
             )
         if not self.tasks:
-            raise StageValidationError(f"{label}: tasks is empty; give it at least one task")
+            raise StageValidationError(f"{label} must have at least one task; tasks is empty")
         for position, task in enumerate(self.tasks):
             _check_task(label, position, task)
         names = self.task_names
@@ -132,16 +137,38 @@ def _check_task(label: str, position: int, task: Any) -> None:
     target = inspect.unwrap(target)
     if inspect.ismethod(target):
         target = target.__func__
-    plain_def = (
-        inspect.isfunction(target)
-        and target.__name__ != "<lambda>"
-        and not inspect.iscoroutinefunction(target)
+    name = task_name(task)
+    if inspect.isbuiltin(target) or inspect.ismethoddescriptor(target):
+        raise StageValidationError(
+            f"{label}: task {name!r} is a built-in function, which cannot be awaited; wrap "
+            f"it: 'async def {name}_task(x): return {name}(x)'"
+        )
+    if not inspect.isroutine(target) and not isinstance(target, type):
+        # A callable object: its __call__ decides.
+        call = getattr(type(target), "__call__", None)  # noqa: B004 - the method itself
+        if inspect.isfunction(call) and _plain_def(call):
+            raise StageValidationError(
+                f"{label}: task {name!r} is an object whose __call__ is a plain 'def'; "
+                f"tasks must be awaitable: make it 'async def __call__(...)'"
+            )
+        return
+    if inspect.isasyncgenfunction(target):
+        raise StageValidationError(
+            f"{label}: task {name!r} is an async generator, which cannot be awaited; "
+            f"make it 'async def' and return its result"
+        )
+    if inspect.isfunction(target) and target.__name__ != "<lambda>" and _plain_def(target):
+        raise StageValidationError(
+            f"{label}: task {name!r} is a plain 'def' function; tasks must be "
+            f"'async def' (or return an awaitable). Write 'async def {name}(...)'."
+        )
+
+
+def _plain_def(function: Any) -> bool:
+    """A plain function that returns no awaitable (as far as can be known beforehand)."""
+    return not (
+        inspect.iscoroutinefunction(function)
         # functools.wraps-style wrappers around coroutine functions, and functions
         # flagged with inspect.markcoroutinefunction, return awaitables too.
-        and not getattr(target, "_is_coroutine_marker", None)
+        or getattr(function, "_is_coroutine_marker", None)
     )
-    if plain_def:
-        raise StageValidationError(
-            f"{label}: task {task_name(task)!r} is a plain 'def' function; tasks must be "
-            f"'async def' (or return an awaitable). Write 'async def {task_name(task)}(...)'."
-        )

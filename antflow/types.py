@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
     from antflow.pipeline import Pipeline
 
-StatusType = Literal["queued", "in_progress", "completed", "failed", "retrying", "skipped"]
-"""Where an item stands in a stage."""
+StatusType = Literal[
+    "queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"
+]
+"""Where an item stands in a stage. ``unfinished``: a shutdown came before it finished."""
 
 TaskEventType = Literal["start", "complete", "retry", "fail"]
 """What happened to one task attempt."""
@@ -35,6 +37,7 @@ STATUSES: tuple[StatusType, ...] = (
     "failed",
     "retrying",
     "skipped",
+    "unfinished",
 )
 TASK_EVENT_TYPES: tuple[TaskEventType, ...] = ("start", "complete", "retry", "fail")
 
@@ -301,7 +304,8 @@ class ErrorSummary:
     def __str__(self) -> str:
         if not self.total_failed:
             return "No errors occurred"
-        lines = [f"{self.total_failed} item(s) failed"]
+        noun = "item" if self.total_failed == 1 else "items"
+        lines = [f"{self.total_failed} failed {noun}"]
         if self.errors_by_type:
             lines.append("By error type:")
             lines.extend(f"  {name}: {count}" for name, count in self.errors_by_type.items())

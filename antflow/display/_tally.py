@@ -66,7 +66,7 @@ class Meter:
     """
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
-        self._clock = clock
+        self.clock = clock
         self._started: float | None = None
         self._done_before = 0
         self.last: Tally | None = None
@@ -74,16 +74,16 @@ class Meter:
 
     def start(self, done_before: int = 0) -> None:
         """Start timing a run; `done_before` items were finished by earlier runs."""
-        self._started = self._clock()
+        self._started = self.clock()
         self._done_before = done_before
         self.last = None
 
     def read(self, snapshot: DashboardSnapshot, total_hint: int | None = None) -> Tally:
         """The tally for `snapshot`; `total_hint` stands in when the snapshot has no total."""
         if self._started is None:
-            self._started = self._clock()
+            self._started = self.clock()
         stats = snapshot.pipeline_stats
-        elapsed = max(self._clock() - self._started, 0.0)
+        elapsed = max(self.clock() - self._started, 0.0)
         done = stats.items_processed + stats.items_failed - self._done_before
         total = snapshot.total_items if snapshot.total_items is not None else total_hint
         self.last = Tally(

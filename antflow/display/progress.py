@@ -52,22 +52,29 @@ class ProgressDisplay(BaseDashboard):
     seconds when the total is unknown, and a final line at the end.
 
     Args:
+        total: Items expected, until `on_start` says otherwise (0: unknown).
+        width: Characters in the bar.
         file: Where to write; None for whatever `sys.stderr` is at the time.
-        bar_width: Characters in the bar.
         quiet_interval: Seconds between lines off a terminal when the total is unknown.
         clock: Monotonic seconds, for the elapsed time and rate.
     """
 
     def __init__(
         self,
-        file: TextIO | None = None,
+        total: int = 0,
+        width: int = 30,
         *,
-        bar_width: int = 30,
+        file: TextIO | None = None,
         quiet_interval: float = 10.0,
         clock: Clock = time.monotonic,
     ) -> None:
         self._file = file
-        self.bar_width = bar_width
+        self.total = total
+        """Items expected (as upstream AntFlow names it); 0 when unknown."""
+        self.width = width
+        """Characters in the bar."""
+        self.start_time: float | None = None
+        """Unix time of `on_start`, None before it."""
         self.quiet_interval = quiet_interval
         self._meter = Meter(clock)
         self._terminal: bool | None = None
@@ -82,7 +89,9 @@ class ProgressDisplay(BaseDashboard):
 
     def on_start(self, pipeline: Pipeline, total_items: int) -> None:
         """Remember the total and start a fresh line (a display may serve several runs)."""
-        self.total_items = total_items
+        self.total_items = total_items or self.total or None
+        self.total = self.total_items or 0
+        self.start_time = time.time()
         self._meter.start(finished_before(pipeline))
         self._terminal = None
         self._drawn = 0
@@ -93,9 +102,9 @@ class ProgressDisplay(BaseDashboard):
         """Redraw the line (terminal) or print one if progress moved far enough (elsewhere)."""
         tally = self._meter.read(snapshot, self.total_items)
         if self._is_terminal():
-            self._redraw(progress_line(tally, self.bar_width))
+            self._redraw(progress_line(tally, self.width))
         elif self._due(tally):
-            self._write(progress_line(tally, self.bar_width) + "\n")
+            self._write(progress_line(tally, self.width) + "\n")
 
     def on_finish(self, results: list[PipelineResult], summary: ErrorSummary) -> None:
         """Write the final line: the last counts and the elapsed time."""
@@ -110,7 +119,7 @@ class ProgressDisplay(BaseDashboard):
                 elapsed=0.0,
                 rate=None,
             )
-        line = f"{progress_line(tally, self.bar_width)}  in {format_duration(tally.elapsed)}"
+        line = f"{progress_line(tally, self.width)}  in {format_duration(tally.elapsed)}"
         if self._is_terminal():
             self._redraw(line)
             self._write("\n")

@@ -35,8 +35,19 @@ _SUMMARY_LIMIT: Final = 120
 class _RichDashboard(BaseDashboard):
     """Live lifecycle and the final summary; subclasses choose the panel's sections."""
 
-    def __init__(self, console: Console | None = None, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        refresh_rate: float = 4.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.console = console if console is not None else Console()
+        self.refresh_rate = refresh_rate
+        """Most redraws per second (frames come from the pipeline's updates)."""
+        self.total = 0
+        """Items the run expects (0 before `on_start`, or when unknown)."""
+        self._drawn_at: float | None = None
         self._meter = Meter(clock)
         self._live: Live | None = None
         self._snapshot: DashboardSnapshot | None = None
@@ -44,6 +55,8 @@ class _RichDashboard(BaseDashboard):
     def on_start(self, pipeline: Pipeline, total_items: int) -> None:
         """Remember the total and forget any previous run."""
         self.total_items = total_items
+        self.total = total_items or 0
+        self._drawn_at = None
         self._stop_live()
         self._meter.start(finished_before(pipeline))
         self._snapshot = None
@@ -51,6 +64,14 @@ class _RichDashboard(BaseDashboard):
     def render(self, snapshot: DashboardSnapshot) -> None:
         """Draw `snapshot`, starting the live display on the first one."""
         self._snapshot = snapshot
+        now = self._meter.clock()
+        if (
+            self._drawn_at is not None
+            and self.refresh_rate > 0
+            and now - self._drawn_at < 1 / self.refresh_rate
+        ):
+            return  # on_finish redraws the last snapshot, so nothing is lost
+        self._drawn_at = now
         view = self.build(snapshot)
         if self._live is None:
             # No auto-refresh thread: frames come from on_update, on the event loop.
@@ -108,6 +129,7 @@ class CompactDashboard(_RichDashboard):
 
     Args:
         console: Where to draw; a new `Console` on stdout by default.
+        refresh_rate: Most redraws per second (default 4).
         clock: Monotonic seconds, for the elapsed time and rate.
     """
 
@@ -120,6 +142,7 @@ class DetailedDashboard(_RichDashboard):
 
     Args:
         console: Where to draw; a new `Console` on stdout by default.
+        refresh_rate: Most redraws per second (default 4).
         clock: Monotonic seconds, for the elapsed time and rate.
     """
 
@@ -133,6 +156,7 @@ class FullDashboard(_RichDashboard):
     Args:
         console: Where to draw; a new `Console` on stdout by default.
         max_workers: Worker rows shown, busy workers first.
+        refresh_rate: Most redraws per second (default 4).
         clock: Monotonic seconds, for the elapsed time and rate.
     """
 
@@ -141,9 +165,10 @@ class FullDashboard(_RichDashboard):
         console: Console | None = None,
         *,
         max_workers: int = _parts.MAX_WORKER_ROWS,
+        refresh_rate: float = 4.0,
         clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(console, clock=clock)
+        super().__init__(console, refresh_rate=refresh_rate, clock=clock)
         self.max_workers = max_workers
         self._pipeline: Pipeline | None = None
         self._errors: ErrorSummary | None = None

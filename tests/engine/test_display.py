@@ -180,7 +180,7 @@ def test_rich_dashboard_draws_progress_and_a_final_summary(kind: type[BaseDashbo
     assert "70.0%" in out
     assert "in flight 3" in out
     assert "Finished: 6 completed, 1 failed" in out
-    assert "1 item(s) failed" in out
+    assert "1 failed item" in out
 
 
 @pytest.mark.parametrize("kind", [DetailedDashboard, FullDashboard])

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from antflow import FailedItem, Pipeline, Stage, StatusEvent, StatusTracker, TaskEvent
+from antflow import (
+    FailedItem,
+    Pipeline,
+    Stage,
+    StageValidationError,
+    StatusEvent,
+    StatusTracker,
+    TaskEvent,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -376,33 +384,52 @@ class Doubler:
         return x * 2
 
 
-@pytest.mark.parametrize("tasks", [[Doubler()], ["prefix", Doubler()]])
-async def test_task_returning_a_non_awaitable_fails_with_type_error_naming_it(
-    tasks: list[Any],
+@pytest.mark.parametrize("task", [Doubler(), len, str.upper], ids=["object", "builtin", "method"])
+def test_sync_callables_are_refused_at_construction(task: Any) -> None:
+    # issue 9 (13): they would fail every item after all its retries.
+    with pytest.raises(StageValidationError, match="await"):
+        Pipeline([Stage("S", 1, [task])])
+
+
+class AsyncDoubler:
+    async def __call__(self, x: int) -> int:
+        return x * 2
+
+
+async def test_a_callable_object_with_an_async_call_is_a_task() -> None:
+    assert [r.value for r in await Pipeline([Stage("S", 1, [AsyncDoubler()])]).run([2])] == [4]
+
+
+@pytest.mark.parametrize("policy", ["per_task", "per_stage"])
+@pytest.mark.parametrize("prefix", [False, True])
+async def test_a_lambda_returning_a_non_awaitable_fails_at_once_without_retries(
+    policy: str, prefix: bool
 ) -> None:
-    async def prefix(x: int) -> int:
+    # issue 9 (13): no retries, no waits, and a message that says what to do.
+    async def first(x: int) -> int:
         return x
 
-    tasks = [prefix if t == "prefix" else t for t in tasks]
+    calls: list[int] = []
+
+    def halve(x: int) -> float:
+        calls.append(x)
+        return x / 2
+
     sleep = FakeSleep()
-    pipeline = Pipeline([Stage("S", 1, tasks, task_attempts=2)], sleep=sleep)
+    tasks: list[Any] = [lambda x: halve(x)]
+    if prefix:
+        tasks.insert(0, first)
+    pipeline = Pipeline(
+        [Stage("S", 1, tasks, retry=policy, task_attempts=3, stage_attempts=3)], sleep=sleep
+    )
     assert await pipeline.run([1, 2]) == []
-    summary = pipeline.get_error_summary()
-    assert summary.total_failed == 2
-    assert dict(summary.errors_by_type) == {"TypeError": 2}
-    for failed in summary.failed_items:
-        assert "'Doubler'" in failed.error
-        assert "awaitable" in failed.error
-        assert isinstance(failed.exception, TypeError)
-
-
-async def test_lambda_returning_a_non_awaitable_fails_with_type_error_naming_it() -> None:
-    pipeline = Pipeline([Stage("S", 1, [lambda x: x / 2], task_attempts=1)])
-    results = await pipeline.run([1, 2])
-    assert results == []
+    assert calls == [1, 2]
+    assert sleep.waits == []
     failed = pipeline.get_error_summary().failed_items
-    assert [f.error_type for f in failed] == ["TypeError", "TypeError"]
-    assert all("'<lambda>'" in f.error for f in failed)
+    assert [f.error_type for f in failed] == ["TaskNotAwaitableError"] * 2
+    assert all("'<lambda>'" in f.error and "async def" in f.error for f in failed)
+    assert all(isinstance(f.exception, TypeError) for f in failed)
+    assert [f.attempts for f in failed] == [1, 1]
 
 
 async def two_args(a: int, b: int) -> int:
@@ -450,7 +477,7 @@ class Abort(BaseException):
     """A BaseException that is neither Exception nor cancellation."""
 
 
-@pytest.mark.parametrize("error_class", [Abort, KeyboardInterrupt, SystemExit, GeneratorExit])
+@pytest.mark.parametrize("error_class", [Abort, GeneratorExit])
 async def test_base_exception_in_a_task_fails_the_item_not_the_worker(
     error_class: type[BaseException],
 ) -> None:

@@ -362,7 +362,7 @@ def test_duplicate_stage_names_are_rejected() -> None:
 
 @pytest.mark.parametrize("stages", [[], (), None])
 def test_empty_stage_list_is_rejected(stages: Any) -> None:
-    with pytest.raises(PipelineError, match="at least one Stage"):
+    with pytest.raises(PipelineError, match="Pipeline must have at least one stage"):
         Pipeline(stages)
 
 

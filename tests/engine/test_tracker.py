@@ -23,7 +23,15 @@ from antflow import (
 from antflow._delivery import BACKLOG_LIMIT
 from tests.engine.helpers import FakeClock, Gates, no_wait, settle, wait_until
 
-ALL_STATUSES = ("queued", "in_progress", "completed", "failed", "retrying", "skipped")
+ALL_STATUSES = (
+    "queued",
+    "in_progress",
+    "completed",
+    "failed",
+    "retrying",
+    "skipped",
+    "unfinished",
+)
 TERMINAL = ("completed", "failed", "retrying")
 
 
@@ -187,6 +195,7 @@ async def test_get_status_get_by_status_and_get_stats_while_running() -> None:
         "failed": 0,
         "retrying": 0,
         "skipped": 0,
+        "unfinished": 0,
     }
     current = tracker.get_status(0)
     assert current is not None
@@ -232,6 +241,7 @@ async def test_get_stats_counts_every_terminal_kind() -> None:
         "failed": 3,
         "retrying": 0,
         "skipped": 1,
+        "unfinished": 0,
     }
 
 
