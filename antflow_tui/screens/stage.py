@@ -20,9 +20,12 @@ from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from textual.app import ComposeResult
 
     from antflow.types import DashboardSnapshot
+    from antflow_tui.records import RunFailure
 
 
 class StageScreen(DetailScreen):
@@ -36,6 +39,8 @@ class StageScreen(DetailScreen):
     def __init__(self, stage: str) -> None:
         super().__init__()
         self.stage = stage
+        self._failures_from: Sequence[RunFailure] | None = None
+        self._failures: Sequence[RunFailure] = ()
 
     def compose(self) -> ComposeResult:
         yield Static(id="stage-title", classes="detail-title", markup=False)
@@ -69,7 +74,14 @@ class StageScreen(DetailScreen):
         self.show_section("#stage-config", info, lambda: self._config(snapshot))
         self.show_section("#stage-counts", (stats, workers), lambda: self._counts(snapshot))
         self.show_section("#stage-queue", queued, lambda: self._queue(snapshot))
-        self.query_one(ErrorPanel).show(bridge.failures())
+        failures = bridge.failures()
+        if failures is not self._failures_from:
+            # The stage table shows the current pipeline: its stage's failures only.
+            current = bridge.current
+            number = 1 if current is None else current.number
+            self._failures_from = failures
+            self._failures = [f for f in failures if f.pipeline == number]
+        self.query_one(ErrorPanel).show(self._failures)
 
     def _title(self, snapshot: DashboardSnapshot | None) -> Text:
         title = Text("Stage ")
@@ -150,10 +162,10 @@ class StageScreen(DetailScreen):
         if failure is None:
             self.notify("No failed item selected.", timeout=2, markup=False)
             return
-        await self.antflow.retry_items([failure.item_id])
+        await self.antflow.retry_items([(failure.item_id, failure.pipeline)])
 
     @on(RowList.Chosen, "#stage-failures")
     def _open_failure(self, event: RowList.Chosen) -> None:
         failure = self.query_one(ErrorPanel).failure_at(event.index)
         if failure is not None:
-            self.antflow.open_item(failure.item_id)
+            self.antflow.open_item(failure.item_id, failure.pipeline)

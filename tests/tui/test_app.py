@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.command import CommandPalette
+from textual.widgets import Input
 
 from antflow_tui.demo import GatedRun
 from antflow_tui.screens.confirm import ConfirmScreen
+from antflow_tui.screens.export import ExportScreen
 from antflow_tui.screens.goto import GotoScreen
 from antflow_tui.screens.help import HelpScreen
 from antflow_tui.screens.item import ItemScreen
@@ -24,7 +27,7 @@ from antflow_tui.widgets.worker_grid import WorkerGrid
 from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, text_of, until
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import pytest
 
     from antflow_tui.app import AntflowApp
 
@@ -386,21 +389,71 @@ async def test_colon_goes_to_an_item_by_id() -> None:
         assert "queued" in text_of(app.screen.query_one("#item-title"))
 
 
-async def test_e_exports_results_and_failures_as_json_lines(tmp_path: Path) -> None:
+async def test_e_asks_where_showing_the_export_path_then_writes_there(tmp_path: Path) -> None:
     run = _run()
     target = tmp_path / "out.jsonl"
     app = gated_app(run, export=target)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
         await pilot.press("e")
-        lines = [json.loads(line) for line in target.read_text().splitlines()]
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.query_one(Input).value == str(target.resolve())
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, MainScreen))
+        header, *lines = [json.loads(line) for line in target.read_text().splitlines()]
+        assert header["in_flight"] == 6
         assert {(line["id"], line["status"]) for line in lines} == {
             ("page-0", "completed"),
             ("page-2", "failed"),
         }
         failed = next(line for line in lines if line["status"] == "failed")
         assert failed["stage"] == "Fetch"
+        assert failed["value"] == 2
+        assert failed["input"] == {"id": "page-2", "value": 2}
+        assert failed["error_type"] == "antflow_tui.demo.DemoError"
+        assert failed["attempts"] == 2
         assert "[red]boom[/red]" in failed["error"]
+        assert "DemoError" in failed["traceback"]
+
+
+def _real(path: Path) -> Path:
+    return path.resolve()
+
+
+async def test_e_after_a_bad_path_lets_the_user_change_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 10): `e` wrote into the current folder without saying where, and
+    after a failed --export path kept retrying the same bad path."""
+    monkeypatch.chdir(tmp_path)
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("e")
+        path_input = app.screen.query_one(Input)
+        proposed = Path(path_input.value)
+        assert proposed.parent == _real(tmp_path)
+        assert proposed.name.startswith("antflow-export-")
+        bad = tmp_path / "missing-folder" / "out.jsonl"
+        path_input.value = str(bad)
+        await pilot.press("enter")
+        await until(
+            lambda: isinstance(app.screen, ExportScreen) and bool(app.screen.query("#export-error"))
+        )
+        error = text_of(app.screen.query_one("#export-error"))
+        assert "Could not write" in error
+        assert str(bad) in error
+        assert app.screen.query_one(Input).value == str(bad), "the bad path stays, to be edited"
+        good = tmp_path / "good.jsonl"
+        app.screen.query_one(Input).value = str(good)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, MainScreen))
+        assert good.exists()
+        await pilot.press("e")
+        assert app.screen.query_one(Input).value == str(good), "the last path is proposed again"
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_question_mark_and_f1_open_help_and_escape_closes_it() -> None:

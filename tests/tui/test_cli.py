@@ -290,10 +290,18 @@ def test_help_explains_the_contract_and_exit_statuses(tmp_path: Path) -> None:
     text = " ".join(ran.stdout.split())
     for word in ("pipeline", "items", "async def main()", "SCRIPT:NAME"):
         assert word in text
-    assert "Exit status: 0 when every item completed or was skipped" in text
-    assert "1 when any failed" in text
+    assert "Exit status: 0 when every item fed completed or was skipped and the script" in text
+    assert "ended normally" in text
+    assert "1 when any failed, was left unfinished or was not fed" in text
     assert "2 for usage or script errors" in text
-    for option in ("--interval", "--paused", "--log-lines", "--export", "--exit-when-done"):
+    for option in (
+        "--interval",
+        "--paused",
+        "--log-lines",
+        "--export",
+        "--retry-from",
+        "--exit-when-done",
+    ):
         assert option in text
 
 
@@ -332,7 +340,9 @@ def test_runs_without_a_terminal_and_exports(tmp_path: Path) -> None:
     assert "\n" not in summary
     assert "doubling" not in ran.stdout
     assert "items 5  completed 4  failed 1  skipped 0  unfinished 0" in summary
-    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    header, *lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert header["antflow_export"] == 1
+    assert (header["items"], header["completed"], header["failed"]) == (5, 4, 1)
     assert sorted((line["id"], line["status"]) for line in lines) == [
         (0, "completed"),
         (1, "completed"),
