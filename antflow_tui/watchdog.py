@@ -68,7 +68,8 @@ class LoopStall:
 
 def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    roots = {paths.get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+    roots = {paths.get(key, "") for key in keys}
     here = Path(__file__).resolve().parent
     roots |= {str(here), str(here.parent / "antflow")}
     return tuple(root.rstrip(os.sep) + os.sep for root in roots if root)
@@ -154,17 +155,17 @@ class Watchdog:
     def _run(self) -> None:
         while not self._finished.wait(self.period):
             now = time.monotonic()
-            if self._sent is None:
+            sent = self._sent
+            blocked = sent is not None and now - sent >= self.late
+            if sent is None:
                 self._sent = now
                 try:
                     self.loop.call_soon_threadsafe(self._answered)
                 except RuntimeError:
                     return  # the loop has closed
-                continue
-            waited = now - self._sent
-            if waited >= self.late:
+            elif blocked:
                 self._sample()
-            self._act(now, blocked=waited >= self.late)
+            self._act(now, blocked=blocked)
 
     def _act(self, now: float, *, blocked: bool) -> None:
         emergency = self.emergency
