@@ -25,6 +25,11 @@ class PipelineTally:
     (breaking out of `stream()` early, calling `shutdown()`): not the app's doing."""
     total: int | None = None
     """Items this pipeline's run expects (`run()` and `stream()` know), if known."""
+    running: bool = True
+    """The pipeline is still running (what it has not been fed may still come)."""
+    stopped_by_app: bool = False
+    """The app stopped it (quit, ctrl+c, a signal): what it was not fed is not fed.
+    Otherwise the script ended it early (left `stream()`): that is abandoned too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,8 @@ class RunCounts:
     """Items the run expects in all, when known."""
 
     @property
-    def fed(self) -> int:
+    def items(self) -> int:
+        """Every item the run knows of, each counted once."""
         return (
             self.completed
             + self.failed
@@ -55,12 +61,8 @@ class RunCounts:
             + self.in_flight
             + self.unfinished
             + self.abandoned
+            + self.not_fed
         )
-
-    @property
-    def items(self) -> int:
-        """Every item the run knows of: fed, or known and not fed."""
-        return self.fed + self.not_fed
 
     @property
     def done(self) -> int:
@@ -90,6 +92,7 @@ def run_counts(
             emergency exit): what is in flight counts as unfinished.
     """
     completed = failed = skipped = in_flight = unfinished = abandoned = fed = 0
+    tallies = list(tallies)
     totals: list[int | None] = []
     for tally in tallies:
         stats = tally.stats
@@ -106,9 +109,16 @@ def run_counts(
         unfinished += in_flight
         in_flight = 0
     total = known_total
+    not_fed = max(total - fed, 0) if total is not None else 0
     if total is None and totals and all(t is not None for t in totals):
         total = sum(t for t in totals if t is not None)
-    not_fed = max(total - fed, 0) if total is not None else 0
+        for tally in tallies:
+            left = max((tally.total or 0) - tally.stats.items_fed, 0)
+            if tally.running or tally.stopped_by_app:
+                not_fed += left
+            else:
+                # The script stopped feeding it itself (it left stream() early).
+                abandoned += left
     return RunCounts(
         completed=completed,
         failed=failed,

@@ -452,7 +452,15 @@ class EngineBridge:
             else:
                 stats = attached.pipeline.get_stats()
                 total = None if attached.snapshot is None else attached.snapshot.total_items
-            tallies.append(PipelineTally(stats, attached.abandoned(stats.items_unfinished), total))
+            tallies.append(
+                PipelineTally(
+                    stats,
+                    attached.abandoned(stats.items_unfinished),
+                    total,
+                    running=attached.pipeline.is_running,
+                    stopped_by_app=attached.stop_mark is not None,
+                )
+            )
         return tallies
 
     async def _rejoin(self, pipeline: Pipeline) -> None:

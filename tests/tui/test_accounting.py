@@ -27,7 +27,6 @@ def stats(
 
 
 def every_item_counted_once(counts: RunCounts) -> None:
-    assert counts.fed + counts.not_fed == counts.items
     assert (
         counts.completed
         + counts.failed
@@ -99,6 +98,19 @@ def test_pipelines_own_totals_count_when_every_one_knows_its_total() -> None:
         [PipelineTally(stats(fed=3), total=5), PipelineTally(stats(fed=2))], known_total=None
     )
     assert (unknown.total, unknown.not_fed) == (None, 0)
+
+
+def test_items_a_script_stopped_feeding_itself_are_abandoned_not_unfed() -> None:
+    """Leaving stream() early: the stream never fed the rest, by the script's choice."""
+    left = PipelineTally(stats(fed=20, processed=20), total=50, running=False)
+    counts = run_counts([left], known_total=None)
+    assert (counts.abandoned, counts.not_fed, counts.items) == (30, 0, 50)
+    stopped = PipelineTally(
+        stats(fed=20, processed=20), total=50, running=False, stopped_by_app=True
+    )
+    assert run_counts([stopped], known_total=None).not_fed == 30
+    still_going = PipelineTally(stats(fed=20, processed=20), total=50)
+    assert run_counts([still_going], known_total=None).not_fed == 30
 
 
 def test_more_fed_than_expected_trusts_the_feed() -> None:
