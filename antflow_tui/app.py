@@ -124,6 +124,7 @@ class AntflowApp(App[None]):
         self.export_path: Path | None = None
         """Where `e` last wrote the export."""
         self._stdin_reads = 0
+        self._end_drawn = 0
         self._stdout: Any = None
         self.fd_route: FdRoute | None = None
         self.terminal: TerminalFile | None = None
@@ -219,8 +220,7 @@ class AntflowApp(App[None]):
         self._run_over()
 
     def _run_over(self) -> None:
-        self.bridge.ended_at = self.clock()
-        self.bridge.dirty = True
+        self.bridge.mark_ended()
         self._export_quietly()
         # The last frame, past every busy-run throttle, so the report shows the end.
         self.call_later(self.redraw)
@@ -365,6 +365,11 @@ class AntflowApp(App[None]):
             # costs nothing while it sits there.
             return
         bridge.dirty = False
+        if bridge.ends != self._end_drawn:
+            # The last frame of a run (or of a retry after it) is drawn in full, past
+            # every throttle: nothing may move after it to draw again.
+            self._end_drawn = bridge.ends
+            force = True
         snapshot = bridge.snapshot()
         current = bridge.current
         paused = paused_what(snapshot)

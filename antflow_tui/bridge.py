@@ -125,6 +125,8 @@ class EngineBridge:
         self.dirty = True
         self.started_at = clock()
         self.ended_at: float | None = None
+        self.ends = 0
+        """How many times the run has ended (a retry after the end starts it again)."""
         self.stopping = False
         self.stop_requested = False
         self._rejoins: set[asyncio.Task[None]] = set()
@@ -431,6 +433,12 @@ class EngineBridge:
         self.dirty = True
         return count
 
+    def mark_ended(self) -> None:
+        """The run is over (again, after a retry): note when, and count it."""
+        self.ended_at = self.clock()
+        self.ends += 1
+        self.dirty = True
+
     @staticmethod
     def mark_stop(attached: _Attached) -> None:
         """Before the app stops a pipeline: note what the script had left unfinished itself,
@@ -469,8 +477,7 @@ class EngineBridge:
         except PipelineError:
             return
         if not self.running():
-            self.ended_at = self.clock()
-            self.dirty = True
+            self.mark_ended()
 
     async def stop(self, *, force: bool = False) -> None:
         """Shut every running pipeline down: gracefully (running items get a short grace

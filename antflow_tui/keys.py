@@ -74,7 +74,12 @@ def key_for(app: App[object], binding_id: str) -> str:
     keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
     if keys is None:
         return "?"
-    return " ".join(app.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
+    return " ".join(_shown(app, key.strip()) for key in keys.split(","))
+
+
+def _shown(app: App[object], key: str) -> str:
+    # Textual shows ctrl+c as "^c"; in a sentence ("press ctrl+c again") the name reads.
+    return key if "+" in key else app.get_key_display(Binding(key, ""))
 
 
 def keys_for(app: App[object], binding_id: str) -> tuple[str, ...]:

@@ -23,7 +23,6 @@ from antflow_tui.story import timeline_rows
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
-    from textual.timer import Timer
 
     from antflow_tui.story import ItemStory
 
@@ -53,7 +52,6 @@ class ItemScreen(DetailScreen):
         self._full_value = False
         self._shown_key: tuple[Any, ...] | None = None
         self._read_at = 0.0
-        self._catch_up: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="item-title", classes="detail-title", markup=False)
@@ -77,12 +75,8 @@ class ItemScreen(DetailScreen):
         it is read a few times a second, not every frame.
         """
         moment = time.monotonic()
-        wait = STORY_SECONDS - (moment - self._read_at)
-        if self._shown_key is not None and wait > 0 and not force:
-            # Read it once the wait is over, whether or not another frame comes: the last
-            # frame of a run (or of a retry after it) may be this one.
-            if self._catch_up is None:
-                self._catch_up = self.set_timer(wait, self._caught_up)
+        recent = moment - self._read_at < STORY_SECONDS
+        if self._shown_key is not None and recent and not force:
             return
         self._read_at = moment
         story = self.antflow.bridge.story(self.item_id, self.pipeline)
@@ -110,11 +104,6 @@ class ItemScreen(DetailScreen):
         has_errors = bool(story.errors)
         self.query_one("#item-tracebacks-heading").display = has_errors
         self.query_one("#item-tracebacks").display = has_errors
-
-    def _caught_up(self) -> None:
-        self._catch_up = None
-        if self.is_mounted:
-            self.refresh_view(force=True)
 
     async def action_retry(self) -> None:
         await self.antflow.retry_items([(self.item_id, self.pipeline)])

@@ -211,7 +211,7 @@ async def test_input_in_the_script_gets_an_error_and_the_log_says_why() -> None:
 
     async def main() -> None:
         try:
-            input("Proceed? [y/N] ")
+            input("Proceed? [y/N] ")  # noqa: ASYNC250 - the case under test
         except EOFError as error:
             got.append(error)
 
