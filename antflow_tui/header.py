@@ -71,14 +71,14 @@ def eta_seconds(counts: RunCounts, rate: float | None) -> float | None:
 def eta_text(counts: RunCounts, rate: float | None, *, held: bool, stuck: int) -> str:
     """'ETA 35.0s', or why there is none worth showing: a pause or a stuck item holds the
     run, so a time computed from the recent rate would be a guess."""
-    eta = eta_seconds(counts, rate)
-    if eta is None:
+    if counts.total is None:
         return ""
     if held:
         return "ETA – (paused)"
     if stuck:
         return f"ETA – ({stuck} stuck)"
-    return f"ETA {format_duration(eta)}"
+    eta = eta_seconds(counts, rate)
+    return "" if eta is None else f"ETA {format_duration(eta)}"
 
 
 def progress_bar(fraction: float | None, width: int) -> Text:

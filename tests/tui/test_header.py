@@ -220,6 +220,8 @@ def test_header_marks_the_eta_while_an_item_is_stuck() -> None:
     top, _ = header(state="running", stuck=2)
     assert "ETA – (2 stuck)" in top.plain
     assert "35.0s" not in top.plain
+    still, _ = header(state="running", stuck=2, rate=0.0)
+    assert "ETA – (2 stuck)" in still.plain, "says why there is no ETA"
 
 
 def test_header_shows_a_count_when_the_total_is_unknown() -> None:
