@@ -177,11 +177,11 @@ class EngineBridge:
         tracker.max_history_items = self.history
         if id(tracker) not in self._bounded:
             self._bounded.add(id(tracker))
-            was = "every completed item" if kept is None else f"{kept:,} completed items"
+            was = "all" if kept is None else f"{kept:,}"
             self.note(
-                f"The script's StatusTracker kept the history of {was}; under antflow-tui it "
-                f"keeps the newest {self.history:,} (--history). Failed and in-flight items "
-                "are always kept, and every count stays exact."
+                f"--history: the script's StatusTracker keeps the newest {self.history:,} "
+                f"completed items' histories here (it kept {was}); failed and in-flight "
+                "items are always kept."
             )
 
     def pipeline(self, number: int | None) -> _Attached | None:
