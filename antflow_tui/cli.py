@@ -188,7 +188,8 @@ async def _run(
         job = MainJob(title, target.main)
     refeed = job.refeed if isinstance(job, PipelineJob) else None
     if refeed is not None and not _announce_refeed(refeed):
-        return EXIT_INCOMPLETE if refeed.skipped else EXIT_OK
+        left = any(line.status != "abandoned" for line in refeed.skipped)
+        return EXIT_INCOMPLETE if left else EXIT_OK
     app = make_app(job, options)
     if refeed is not None:
         for line in refeed_lines(refeed):
@@ -199,10 +200,15 @@ async def _run(
         _say(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
     if outcome.app_error is not None:
         _say(f"antflow-tui: {outcome.app_error}", err=True)
+    code = outcome.exit_code
     if refeed is not None and refeed.skipped:
         _say("\n".join(refeed_lines(refeed, fed=False)), err=True)
+        # Items the export holds but that could not be fed again are left to do (those
+        # the script abandoned itself were never work to finish).
+        if any(line.status != "abandoned" for line in refeed.skipped):
+            code = max(code, EXIT_INCOMPLETE)
     _say(outcome.summary())
-    return outcome.exit_code
+    return code
 
 
 def refeed_lines(plan: RefeedPlan, *, fed: bool = True) -> list[str]:
