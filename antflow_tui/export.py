@@ -175,33 +175,39 @@ def pipeline_lines(
             the pipeline still holds is written as unfinished.
     """
     pipeline = attached.pipeline
-    inputs = attached.inputs
     for result in pipeline.results:
         yield completed_line(name, result)
     failed = set(pipeline.failed_item_ids())
-    for failure in attached.tracker.get_failed_items():
-        if failure.item_id not in failed:
-            continue  # a tracker shared with another pipeline
+    failures = [f for f in attached.tracker.get_failed_items() if f.item_id in failed]
+    left = pipeline.get_unfinished_items()
+    held: list[PendingItem] = []
+    if in_flight_unfinished and pipeline.is_running:
+        from antflow.pending import pending_items
+
+        held = pending_items(pipeline)
+    # One search of what was fed for every item that needs its input.
+    wanted = [f.item_id for f in failures] + left + [p.item_id for p in held]
+    fed = attached.inputs.inputs_of(wanted)
+
+    def fed_as(item_id: Any) -> tuple[bool, Any]:
+        try:
+            return (True, fed[item_id]) if item_id in fed else (False, None)
+        except TypeError:  # an unhashable id
+            return False, None
+
+    for failure in failures:
         try:
             value: tuple[bool, Any] = (True, pipeline.get_failed_input(failure.item_id)[1])
         except KeyError:
             value = (False, None)
-        yield failed_line(name, failure, value=value, fed=inputs.input_of(failure.item_id))
-    left = pipeline.get_unfinished_items()
+        yield failed_line(name, failure, value=value, fed=fed_as(failure.item_id))
     abandoned = attached.abandoned(len(left))
     pending = attached.pending or {}
     for position, item_id in enumerate(left):
         status = "abandoned" if position < abandoned else "unfinished"
-        yield left_line(
-            name, status, item_id, pending=pending.get(item_id), fed=inputs.input_of(item_id)
-        )
-    if in_flight_unfinished and pipeline.is_running:
-        from antflow.pending import pending_items
-
-        for held in pending_items(pipeline):
-            yield left_line(
-                name, "unfinished", held.item_id, pending=held, fed=inputs.input_of(held.item_id)
-            )
+        yield left_line(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id))
+    for one in held:
+        yield left_line(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id))
 
 
 def write_export(path: Path, lines: Iterable[str]) -> int:

@@ -2,23 +2,27 @@
 
 The engine keeps only the value an item holds in its current stage. So that an export can
 give each failed or unfinished item's original input, the app wraps the pipeline's public
-`feed` and `feed_async` (which `run()` and `stream()` call too) and remembers what went in,
-by item id: the newest items, enough to cover everything that can be in flight (the
-stages' queues and workers), plus, for good, those that failed.
+`feed` and `feed_async` (which `run()` and `stream()` call too) and remembers what went in:
+
+- a sequence (a list, a range; what `run()` and `stream()` feed) costs nothing per item:
+  the sequence itself is kept, with the number its first item got, and searched only when
+  an export asks;
+- items from an iterator (a generator, `feed_async`) are kept one by one, the newest ones
+  (enough to cover everything that can be in flight), plus, for good, those that failed.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from antflow import Pipeline
 
 MIN_KEPT: Final = 10_000
-"""Newest inputs kept at least, whatever the pipeline's capacity."""
+"""Newest inputs from iterators kept at least, whatever the pipeline's capacity."""
 
 
 class FedInputs:
@@ -34,19 +38,64 @@ class FedInputs:
         # Twice what can be in flight: an item fails, or a stop catches it, long before
         # that many items are fed after it.
         self._keep = max(MIN_KEPT, 2 * capacity)
-        self._recent: OrderedDict[Any, Any] = OrderedDict()
+        # Insertion ordered, oldest first; trimmed in batches (a plain dict costs a third
+        # of an OrderedDict's move-and-pop per item, measured on no-op runs).
+        self._recent: dict[Any, Any] = {}
         self._pinned: dict[Any, Any] = {}
-        self._next_id = 0
+        self._sequences: list[tuple[int, Sequence[Any]]] = []
+        """(number of the first item, the sequence) for each sequence fed, oldest first."""
         self._wrap()
 
     def input_of(self, item_id: Any) -> tuple[bool, Any]:
         """(True, the item as it was fed), or (False, None) when it is not kept."""
-        for store in (self._pinned, self._recent):
+        try:
+            found = self.inputs_of([item_id])
+            return (True, found[item_id]) if item_id in found else (False, None)
+        except TypeError:  # an unhashable id is never kept
+            return False, None
+
+    def inputs_of(self, item_ids: Iterable[Any]) -> dict[Any, Any]:
+        """The items as they were fed, by id, for those of `item_ids` that are kept (one
+        pass over the sequences fed, however many ids are asked for)."""
+        found: dict[Any, Any] = {}
+        wanted: set[Any] = set()
+        for item_id in item_ids:
             try:
-                return True, store[item_id]
-            except (KeyError, TypeError):  # TypeError: an unhashable id
+                if item_id in self._pinned:
+                    found[item_id] = self._pinned[item_id]
+                elif item_id in self._recent:
+                    found[item_id] = self._recent[item_id]
+                else:
+                    wanted.add(item_id)
+            except TypeError:  # an unhashable id is never kept
                 continue
-        return False, None
+        if wanted and self._sequences:
+            self._search_sequences(wanted, found)
+        return found
+
+    def _search_sequences(self, wanted: set[Any], found: dict[Any, Any]) -> None:
+        # Newest first: an id given again later belongs to the later item.
+        for first, items in reversed(self._sequences):
+            for item_id in [i for i in wanted if isinstance(i, int) and not isinstance(i, bool)]:
+                position = item_id - first
+                if 0 <= position < len(items):
+                    item = items[position]
+                    if not (isinstance(item, dict) and "id" in item):
+                        found[item_id] = item
+                        wanted.discard(item_id)
+        if not wanted:
+            return
+        for _first, items in reversed(self._sequences):
+            for item in items:
+                if isinstance(item, dict) and "id" in item:
+                    try:
+                        if item["id"] in wanted:
+                            found[item["id"]] = item
+                            wanted.discard(item["id"])
+                    except TypeError:
+                        continue
+            if not wanted:
+                return
 
     def pin(self, item_ids: Iterable[Any]) -> None:
         """Keep these items' inputs for good (failed items: a retry may need them)."""
@@ -57,30 +106,39 @@ class FedInputs:
             except TypeError:
                 continue
 
-    def _remember(self, item: Any) -> None:
-        # Mirrors the engine: a dict's "id" key, else the feed sequence number.
-        item_id = item["id"] if isinstance(item, dict) and "id" in item else self._next_id
-        self._next_id += 1
+    def _trim(self) -> None:
+        """Drop all but the newest `_keep` inputs."""
         recent = self._recent
-        try:
-            recent[item_id] = item
-            recent.move_to_end(item_id)
-        except TypeError:
-            return
-        if len(recent) > self._keep:
-            recent.popitem(last=False)
+        self._recent = dict(islice(recent.items(), len(recent) - self._keep, None))
 
     def _recording(self, items: Iterable[Any]) -> Iterator[Any]:
-        # Read when the engine starts pulling items, after its own checks.
-        self._next_id = self._pipeline.get_stats().items_fed
+        # Mirrors the engine: a dict's "id" key, else the feed sequence number, read when
+        # the engine starts pulling items (after its own checks).
+        next_id = self._pipeline.get_stats().items_fed
+        limit = 2 * self._keep
         for item in items:
-            self._remember(item)
+            item_id = item["id"] if isinstance(item, dict) and "id" in item else next_id
+            next_id += 1
+            try:  # noqa: SIM105 - per item, a try costs nothing; suppress() does
+                self._recent[item_id] = item
+            except TypeError:  # an unhashable id: not kept
+                pass
+            if len(self._recent) > limit:
+                self._trim()
             yield item
 
     async def _recording_async(self, items: AsyncIterable[Any]) -> AsyncIterator[Any]:
-        self._next_id = self._pipeline.get_stats().items_fed
+        next_id = self._pipeline.get_stats().items_fed
+        limit = 2 * self._keep
         async for item in items:
-            self._remember(item)
+            item_id = item["id"] if isinstance(item, dict) and "id" in item else next_id
+            next_id += 1
+            try:  # noqa: SIM105 - per item, a try costs nothing; suppress() does
+                self._recent[item_id] = item
+            except TypeError:  # an unhashable id: not kept
+                pass
+            if len(self._recent) > limit:
+                self._trim()
             yield item
 
     def _wrap(self) -> None:
@@ -89,7 +147,9 @@ class FedInputs:
 
         @functools.wraps(feed)
         async def recording_feed(items: Any, *args: Any, **kwargs: Any) -> None:
-            if isinstance(items, Iterable):
+            if isinstance(items, Sequence) and not isinstance(items, str | bytes):
+                self._sequences.append((pipeline.get_stats().items_fed, items))
+            elif isinstance(items, Iterable):
                 items = self._recording(items)
             # Anything else goes through as it is, for the engine to refuse in its words.
             await feed(items, *args, **kwargs)

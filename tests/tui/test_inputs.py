@@ -43,15 +43,31 @@ async def test_inputs_fed_through_feed_async() -> None:
     assert inputs.input_of("r2") == (True, {"id": "r2", "value": 2})
 
 
-async def test_the_oldest_inputs_go_unless_pinned() -> None:
+async def test_the_oldest_inputs_of_an_iterator_go_unless_pinned() -> None:
     line = pipeline()
     inputs = FedInputs(line)
-    await line.run(range(MIN_KEPT))
-    inputs.pin([0])
-    await line.run(range(5))
-    assert inputs.input_of(0) == (True, 0), "a pinned input stays"
-    assert inputs.input_of(1) == (False, None), "the oldest went"
-    assert inputs.input_of(MIN_KEPT + 4) == (True, 4)
+    await line.run(iter(range(MIN_KEPT)))  # run() makes a list: feed the iterator itself
+    await line.start()
+    await line.feed(iter(range(MIN_KEPT)))
+    await line.join()
+    inputs.pin([MIN_KEPT])
+    await line.start()
+    await line.feed(n for n in range(MIN_KEPT + 1))  # past twice the kept number
+    await line.join()
+    assert inputs.input_of(MIN_KEPT) == (True, 0), "a pinned input stays"
+    assert inputs.input_of(MIN_KEPT + 1) == (False, None), "the oldest went"
+    assert inputs.input_of(3 * MIN_KEPT) == (True, MIN_KEPT), "the newest are kept"
+
+
+async def test_sequences_are_kept_whole_and_found_by_id() -> None:
+    line = pipeline()
+    inputs = FedInputs(line)
+    rows = [{"id": f"r{n}", "value": n} for n in range(5000)]
+    await line.run(rows)
+    await line.run([7, 8, 9])
+    found = inputs.inputs_of(["r4999", "r0", 5000, 5002, 5003, "nope"])
+    assert found == {"r4999": rows[4999], "r0": rows[0], 5000: 7, 5002: 9}
+    assert inputs.input_of(4) == (False, None), "item 4 had an id of its own"
 
 
 async def test_feeding_what_the_engine_refuses_still_fails_in_the_engines_words() -> None:
