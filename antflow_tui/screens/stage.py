@@ -13,6 +13,7 @@ from textual.widgets import Footer, Static
 
 from antflow_tui.filters import Filter
 from antflow_tui.formatting import format_count, format_duration
+from antflow_tui.keys import key_for
 from antflow_tui.present import stage_average
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
@@ -54,7 +55,9 @@ class StageScreen(DetailScreen):
 
     def on_mount(self) -> None:
         panel = self.query_one(ErrorPanel)
-        panel.border_title = "Failures in this stage (enter opens, r retries)"
+        retry = key_for(self.app, "stage.retry")
+        # A Text: a key name is no markup.
+        panel.border_title = Text(f"Failures in this stage (enter opens, {retry} retries)")
         panel.set_filter(Filter(source=f"stage:{self.stage}", fields=(("stage", self.stage),)))
         self.refresh_view()
         panel.focus()
