@@ -225,12 +225,16 @@ class EngineBridge:
         return events, dropped, received
 
     def drain_notes(self) -> list[tuple[float, str, bool]]:
-        notes = list(self.notes)
-        self.notes.clear()
-        return notes
+        # One line at a time: threads (descriptors 1 and 2) append meanwhile, and a
+        # copy-then-clear would lose what arrived between the two.
+        notes = self.notes
+        drained = []
+        while notes:
+            drained.append(notes.popleft())
+        return drained
 
     def note(self, text: str, *, error: bool = False) -> None:
-        """A line the script printed or logged."""
+        """A line the script printed or logged (from any thread)."""
         self.notes.append((self.clock(), text, error))
         self.dirty = True
 
