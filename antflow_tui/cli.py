@@ -194,7 +194,13 @@ async def _run(
     if refeed is not None:
         for line in refeed_lines(refeed):
             app.bridge.note(line, error=line.startswith("  line"))
-    await app.run_async()
+    try:
+        await app.run_async()
+    finally:
+        # Normally given back as the app unmounts; a crash of ours must not keep the
+        # summary and the tracebacks out of the terminal.
+        if app.fd_route is not None:
+            app.fd_route.restore()
     outcome = await app.conclude()
     if outcome.crash is not None:
         _say(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
