@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import signal
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -15,26 +17,36 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
+from antflow_tui.accounting import RunCounts, run_counts
 from antflow_tui.bridge import STOP_GRACE_SECONDS, EngineBridge
-from antflow_tui.capture import logging_into
+from antflow_tui.capture import logging_into, script_streams
 from antflow_tui.export import export_run
+from antflow_tui.formatting import format_duration, plural
+from antflow_tui.keys import key_for, keys_for
 from antflow_tui.loader import script_traceback
-from antflow_tui.outcome import RunOutcome, run_outcome
+from antflow_tui.outcome import RunOutcome
 from antflow_tui.present import note_line, pause_settling, paused_what
 from antflow_tui.rates import RateMeter
-from antflow_tui.runner import Job, start_job
+from antflow_tui.runner import Job, MainJob, start_job
+from antflow_tui.safe_text import item_label
 from antflow_tui.screens.main import MainScreen
-from antflow_tui.stall import LoopWatch
+from antflow_tui.stall import StallNotice
 from antflow_tui.view import RunFacts, ViewBuilder
+from antflow_tui.watchdog import Watchdog
 from antflow_tui.widgets.event_log import LogEntry, gap_entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from textual import events
     from textual.screen import Screen
 
     from antflow.types import StatusEvent, TaskEvent
+    from antflow_tui.fdroute import FdRoute
+    from antflow_tui.terminal import TerminalFile
+    from antflow_tui.watchdog import LoopStall
+
+STDIN_NOTES = 5
+"""Reads of stdin the log tells of, one line each; past that, the script is looping."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,11 @@ class AppOptions:
     """Binding id -> key(s), overriding the defaults (see `antflow_tui.keys`)."""
     stop_grace: float = STOP_GRACE_SECONDS
     """Seconds a stop lets running items finish before cancelling them."""
+    own_terminal: bool = False
+    """The app owns a real terminal (the command line): lead descriptors 1 and 2 into the
+    event log, handle SIGTERM and SIGHUP, and let the watchdog end a blocked app."""
+    watchdog_late: float | None = None
+    """Seconds the event loop must not answer to count as blocked (None: the default)."""
 
 
 class AntflowApp(App[None]):
@@ -87,6 +104,7 @@ class AntflowApp(App[None]):
             interval=options.interval,
             start_paused=options.paused,
             stop_grace=options.stop_grace,
+            clock=clock,
         )
         self.views = ViewBuilder()
         self.job_task: asyncio.Task[None] | None = None
@@ -98,8 +116,27 @@ class AntflowApp(App[None]):
         self._exit_requested = False
         self._stopper: asyncio.Task[None] | None = None
         self._quit_when_stopped = False
-        self.loop_watch = LoopWatch(options.interval)
+        self.stalls = StallNotice()
         self._event_rate = RateMeter()
+        self.watchdog: Watchdog | None = None
+        self.stopped_by: str | None = None
+        """The signal (or emergency) that ended the run, if one did."""
+        self.export_path: Path | None = None
+        """Where `e` last wrote the export."""
+        self._stdin_reads = 0
+        self._end_drawn = 0
+        self._stdout: Any = None
+        self.fd_route: FdRoute | None = None
+        self.terminal: TerminalFile | None = None
+        self.terminal_attrs: list[Any] | None = None
+        if options.own_terminal:
+            from antflow_tui.terminal import TerminalDriver, open_terminal, terminal_attrs
+
+            self.terminal = open_terminal()
+            self.terminal_attrs = terminal_attrs()
+            TerminalDriver.terminal = self.terminal
+            TerminalDriver.key_watch = self._key_read
+            self.driver_class = TerminalDriver
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -108,8 +145,19 @@ class AntflowApp(App[None]):
             self.set_keymap(self.keymap_overrides)
         self._main = MainScreen(self.options.log_lines)
         await self.push_screen(self._main)
-        self.begin_capture_print(self, stdout=True, stderr=True)
+        owned = self.options.own_terminal
+        if owned:
+            from antflow_tui.fdroute import FdRoute
+
+            self.fd_route = FdRoute(self._script_output)
+            self._exits.callback(self.fd_route.close)
+        self._stdout = self._exits.enter_context(
+            script_streams(self._script_output, self._stdin_refused, routed_fds=owned)
+        )
         self._exits.enter_context(logging_into(self._script_output))
+        self._start_watchdog()
+        if owned:
+            self._handle_signals()
         self.bridge.started_at = self.clock()
         self._main.event_log.started = self.bridge.started_at
         self.job_task = start_job(self.job, self.bridge.attach)
@@ -128,15 +176,26 @@ class AntflowApp(App[None]):
 
     def on_unmount(self) -> None:
         self._exit_requested = True
+        if self.watchdog is not None:
+            self.watchdog.stop()
         self._exits.close()
 
-    def on_print(self, event: events.Print) -> None:
-        for line in event.text.splitlines():
-            if line.strip():
-                self._script_output(line, event.stderr)
-
     def _script_output(self, line: str, is_error: bool) -> None:
+        """A line the script wrote (print, logging, descriptors 1 and 2); any thread."""
         self.bridge.note(line, error=is_error)
+
+    def _stdin_refused(self) -> None:
+        """The script read stdin (its `input()` gets StdinOwnedError): say so."""
+        if self._stdout is not None:
+            self._stdout.finish()  # the prompt it printed, if any
+        self._stdin_reads += 1
+        if self._stdin_reads <= STDIN_NOTES:
+            self.bridge.note(
+                "The script read from stdin (input()): stdin is owned by antflow-tui, so it "
+                "got StdinOwnedError. Pass answers another way (an argument, an environment "
+                "variable, a file), or run it with python to answer its prompts.",
+                error=True,
+            )
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -145,8 +204,23 @@ class AntflowApp(App[None]):
             self.crash = script_traceback(error)
             for line in self.crash.splitlines():
                 self.bridge.note(line, error=True)
-        self.bridge.ended_at = self.clock()
-        self.bridge.dirty = True
+        ended_early = self.crash is not None or (isinstance(self.job, MainJob) and self.job.exited)
+        if ended_early and self.bridge.running() and not self.bridge.stop_requested:
+            # As under plain python, where the script's end ends its pipelines: what they
+            # still hold is unfinished.
+            how = "raised" if self.crash is not None else "called sys.exit()"
+            self.bridge.note(
+                f"The script {how} while a pipeline was running: stopping it; items not "
+                "finished are reported as unfinished.",
+                error=True,
+            )
+            self._quit_when_stopped = self.options.exit_when_done
+            self.start_stop(force=False)
+            return
+        self._run_over()
+
+    def _run_over(self) -> None:
+        self.bridge.mark_ended()
         self._export_quietly()
         # The last frame, past every busy-run throttle, so the report shows the end.
         self.call_later(self.redraw)
@@ -158,7 +232,11 @@ class AntflowApp(App[None]):
         try:
             self.write_export()
         except OSError as error:
-            self.bridge.note(f"--export failed: {error}", error=True)
+            self.bridge.note(
+                f"--export failed: {error}. Press {key_for(self, 'export')} to write the "
+                "export somewhere else.",
+                error=True,
+            )
 
     def _exit_after_final_frame(self) -> None:
         self.redraw()
@@ -170,7 +248,104 @@ class AntflowApp(App[None]):
         job_running = self.job_task is not None and not self.job_task.done()
         return job_running or self.bridge.running()
 
+    # ---------------------------------------------------------------- the watchdog
+
+    def _start_watchdog(self) -> None:
+        emergency = hint = None
+        if self.options.own_terminal:
+            from antflow_tui.emergency import emergency_exit, show_hint
+
+            def emergency(reason: str) -> None:
+                emergency_exit(self, reason)
+
+            def hint(blame: str) -> None:
+                show_hint(self, blame)
+
+        settings: dict[str, Any] = {}
+        if self.options.watchdog_late is not None:
+            settings["late"] = self.options.watchdog_late
+            settings["period"] = self.options.watchdog_late / 5
+        self.watchdog = Watchdog(
+            asyncio.get_running_loop(),
+            on_stall=self._stalled,
+            describe=self._describe_task,
+            emergency=emergency,
+            hint=hint,
+            stop_keys=keys_for(self, "stop"),
+            signal_deadline=self.options.stop_grace + 5.0,
+            **settings,
+        )
+        self.watchdog.start()
+
+    def _key_read(self, key: str) -> None:
+        """The terminal's input thread read a key (it reaches the loop only if it runs)."""
+        if self.watchdog is not None:
+            self.watchdog.key_pressed(key)
+
+    def _describe_task(self, name: str) -> str:
+        """What the run knows of an asyncio task (called from the watchdog thread)."""
+        if name == "antflow-tui job":
+            return "the script's main()" if isinstance(self.job, MainJob) else "feeding items"
+        worker = name.removeprefix("antflow ")
+        if worker == name:
+            return ""
+        for attached in list(self.bridge.attached):
+            state = attached.pipeline.get_worker_states().get(worker)
+            if state is not None:
+                if state.current_item_id is None:
+                    return f"worker {worker}"
+                return f"worker {worker} on item {item_label(state.current_item_id, 40)}"
+        return ""
+
+    def _stalled(self, stall: LoopStall) -> None:
+        """On the loop, once it runs again after code held it."""
+        self.bridge.note(self.stalls.report(stall, time.monotonic()), error=True)
+
+    def _handle_signals(self) -> None:
+        """SIGTERM and SIGHUP stop the run gracefully (see `stop_for_signal`).
+
+        A Python-level handler runs in the main thread even while the script blocks the
+        loop; it tells the watchdog too, which ends the app itself if the loop cannot.
+        """
+        loop = asyncio.get_running_loop()
+
+        def handler(number: int, _frame: object) -> None:
+            name = signal.Signals(number).name
+            if self.watchdog is not None:
+                self.watchdog.signalled(name)
+            with contextlib.suppress(RuntimeError):  # the loop has closed: the app is ending
+                loop.call_soon_threadsafe(self.stop_for_signal, name)
+
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            previous = signal.signal(number, handler)
+            self._exits.callback(signal.signal, number, previous)
+
+    def stop_for_signal(self, name: str) -> None:
+        """A signal asked the app to end: stop the run (its grace is bounded), then quit;
+        the export and the summary follow as after any quit."""
+        if self.stopped_by is not None:
+            return
+        self.stopped_by = name
+        grace = format_duration(self.options.stop_grace)
+        self.bridge.note(
+            f"{name} received: stopping the run (running items get {grace}), then closing.",
+            error=True,
+        )
+        self._quit_when_stopped = True
+        if self.run_active:
+            self.start_stop(force=False)
+        elif self._stopper is None or self._stopper.done():
+            self.exit()
+
     # ---------------------------------------------------------------- the frame
+
+    def counts(self, *, in_flight_unfinished: bool = False) -> RunCounts:
+        """Where every item of the run stands now (the numbers every screen shows)."""
+        return run_counts(
+            self.bridge.tallies(),
+            known_total=self.job.known_total,
+            in_flight_unfinished=in_flight_unfinished,
+        )
 
     def tick(self, *, force: bool = False) -> None:
         """Once per frame: read the engine's latest state and hand it to the widgets.
@@ -182,16 +357,22 @@ class AntflowApp(App[None]):
         if main is None or not main.is_mounted or self._exit_requested or not self.is_running:
             return
         if self.frozen:
-            self.loop_watch.rest()
             main.set_banner(*self._banner("frozen"))
             return
         bridge = self.bridge
         if bridge.ended_at is not None and not bridge.dirty and not bridge.running():
             # The run is over and nothing moved since the last frame: an open report
             # costs nothing while it sits there.
-            self.loop_watch.rest()
             return
         bridge.dirty = False
+        if bridge.ends != self._end_drawn:
+            # The last frame of a run (or of a retry after it) is drawn in full, past
+            # every throttle: nothing may move after it to draw again.
+            self._end_drawn = bridge.ends
+            force = True
+        snapshot = bridge.snapshot()
+        current = bridge.current
+        paused = paused_what(snapshot)
         facts = RunFacts(
             title=self.job.title,
             now=self.clock(),
@@ -199,13 +380,16 @@ class AntflowApp(App[None]):
             ended_at=bridge.ended_at,
             crashed=self.crash is not None,
             stopping=bridge.stopping,
-            known_total=self.job.known_total,
             pipelines=len(bridge.attached),
             stopped=bridge.stop_requested,
+            pipeline=1 if current is None else current.number,
+            held=bool(paused),
         )
-        snapshot = bridge.snapshot()
+        counts = run_counts(bridge.tallies(snapshot), known_total=self.job.known_total)
         failures = bridge.failures()
-        view = self.views.build(snapshot, facts, failures, main.size.width, bridge.errors_by_type())
+        view = self.views.build(
+            snapshot, facts, counts, failures, main.size.width, bridge.errors_by_type()
+        )
         main.event_log.started = bridge.started_at
         entries = self._drain_log()
         with self.batch_update():
@@ -214,7 +398,6 @@ class AntflowApp(App[None]):
             top = self.screen
             if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
                 main.show(view, force=force)
-                paused = paused_what(snapshot)
                 settling = pause_settling(snapshot)
                 main.set_banner(*self._banner(view.state, paused, settling=settling))
             refresh = getattr(top, "refresh_view", None)
@@ -229,10 +412,9 @@ class AntflowApp(App[None]):
     def _drain_log(self) -> list[LogEntry]:
         events, dropped, received = self.bridge.drain_events()
         rate = self._event_rate.update(received, time.monotonic())
-        timed: list[tuple[float, LogEntry]] = [(event.timestamp, _entry(event)) for event in events]
-        stall = self.loop_watch.beat(time.monotonic(), events)
-        if stall is not None:
-            self.bridge.note(stall.message(), error=True)
+        timed: list[tuple[float, LogEntry]] = [
+            (event.timestamp, _entry(event, pipeline)) for event, pipeline in events
+        ]
         for when, text, is_error in self.bridge.drain_notes():
             timed.append(
                 (when, LogEntry(note=note_line(when, text, self.bridge.started_at, is_error)))
@@ -246,16 +428,22 @@ class AntflowApp(App[None]):
 
     def _banner(self, state: str, paused: str = "", *, settling: bool = False) -> tuple[str, str]:
         if state == "frozen":
-            return "Display frozen: the run goes on (z to unfreeze)", "frozen"
+            return f"Display frozen: the run goes on ({key_for(self, 'freeze')} to unfreeze)", (
+                "frozen"
+            )
         if state == "stopping":
-            return "Stopping: letting running items finish… (ctrl+c again to force)", "stopping"
+            again = key_for(self, "stop")
+            return f"Stopping: letting running items finish… ({again} again to force)", "stopping"
+        pause_key = key_for(self, "pause")
         if paused and (state == "pausing" or settling):
             return f"Pausing {paused}… running items finish first", "paused"
+        if paused == "the whole run":
+            return f"Paused: the whole run ({pause_key} anywhere to resume)", "paused"
         if paused:
-            return f"Paused: {paused} (p on it to resume)", "paused"
+            return f"Paused: {paused} ({pause_key} on it to resume)", "paused"
         if self.crash is not None:
             return "The script raised an exception; see the event log", "failed"
-        stalled = self.loop_watch.warning(time.monotonic())
+        stalled = self.stalls.banner(time.monotonic())
         if stalled:
             return stalled, "failed"
         return "", ""
@@ -276,21 +464,28 @@ class AntflowApp(App[None]):
             return
         from antflow_tui.screens.confirm import ConfirmScreen
 
-        in_flight = 0
-        snapshot = self.bridge.snapshot()
-        if snapshot is not None:
-            in_flight = snapshot.pipeline_stats.items_in_flight
-        question = (
-            f"The run is still going ({in_flight:,} items in flight). Stop it and quit? "
-            "Items that have not finished are reported as unfinished."
-        )
-
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self._quit_when_stopped = True
                 self.start_stop(force=False)
 
-        self.push_screen(ConfirmScreen(question, confirm="Stop and quit"), answered)
+        self.push_screen(
+            ConfirmScreen(self.quit_question(self.counts()), confirm="Stop and quit"), answered
+        )
+
+    def quit_question(self, counts: RunCounts) -> str:
+        """What the quit dialog asks, in the words and numbers the summary will use."""
+        going = f"{plural(counts.in_flight, 'item')} in flight"
+        if counts.not_fed:
+            going += f" and {plural(counts.not_fed, 'item')} not fed yet"
+        grace = format_duration(self.options.stop_grace)
+        question = (
+            f"The run is still going: {going}. Stop it and quit? Items still running after "
+            f"{grace}, and those waiting in queues, are reported as unfinished"
+        )
+        if counts.not_fed:
+            question += "; items not fed yet as not fed"
+        return question + "."
 
     def action_toggle_freeze(self) -> None:
         """Freeze the display (the run goes on), or unfreeze it."""
@@ -314,21 +509,36 @@ class AntflowApp(App[None]):
         self.push_screen(GotoScreen(), chosen)
 
     def action_export(self) -> None:
-        """Write results and failures as JSON Lines (to --export's path, or a new file)."""
-        path = self.options.export or Path.cwd() / (
-            f"antflow-export-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
-        )
+        """Ask where to write the export (proposing the last path used, --export, or a
+        new file in the current folder), then write it there."""
+        from antflow_tui.screens.export import ExportScreen
+
+        proposed = self.export_path or self.options.export
+        if proposed is None:
+            proposed = Path.cwd() / f"antflow-export-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
+        self.push_screen(ExportScreen(proposed.resolve()), self._export_to)
+
+    def _export_to(self, path: Path | None) -> None:
+        from antflow_tui.screens.export import ExportScreen
+
+        if path is None:
+            return
         try:
             count = self.write_export(path)
         except OSError as error:
-            self.notify(f"Export failed: {error}", severity="error", timeout=6, markup=False)
+            reason = error.strerror or str(error)
+            again = ExportScreen(path, error=f"Could not write {path}: {reason}")
+            self.push_screen(again, self._export_to)
             return
-        self.notify(f"Exported {count:,} lines to {path}", timeout=5, markup=False)
+        self.export_path = path
+        self.notify(f"Exported {plural(count or 0, 'item')} to {path}", timeout=5, markup=False)
 
-    def open_item(self, item_id: object) -> None:
+    def open_item(self, item_id: object, pipeline: int | None = None) -> None:
+        """Open an item's screen, in pipeline number `pipeline` (None: the newest
+        pipeline that knows it)."""
         from antflow_tui.screens.item import ItemScreen
 
-        self.push_screen(ItemScreen(item_id))
+        self.push_screen(ItemScreen(item_id, pipeline))
 
     def open_worker(self, worker: str) -> None:
         from antflow_tui.screens.worker import WorkerScreen
@@ -340,12 +550,12 @@ class AntflowApp(App[None]):
 
         self.push_screen(StageScreen(stage))
 
-    async def retry_items(self, item_ids: Iterable[object]) -> int:
-        """Retry failed items where they failed; says how many it could."""
-        wanted = list(item_ids)
-        count = await self.bridge.retry(wanted)
+    async def retry_items(self, items: Iterable[tuple[object, int | None]]) -> int:
+        """Retry failed items where they failed, each in its own pipeline; says how many
+        it could. `items` are (item id, pipeline number) pairs."""
+        count = await self.bridge.retry(items)
         if count:
-            self.notify(f"Retrying {count:,} item(s)", timeout=3, markup=False)
+            self.notify(f"Retrying {plural(count, 'item')}", timeout=3, markup=False)
         elif self.bridge.stop_requested:
             self.notify("The run was stopped; nothing can be retried.", timeout=3, markup=False)
         else:
@@ -361,7 +571,7 @@ class AntflowApp(App[None]):
             ("Pause or resume the run", "Workers finish their item, then wait", self._pause_run),
             ("Freeze or unfreeze the display", "The run goes on", self.action_toggle_freeze),
             ("Go to item", "Open an item by its id", self.action_goto),
-            ("Export results", "Results and failures as JSON Lines", self.action_export),
+            ("Export results", "Results, failures, unfinished items", self.action_export),
             ("Stop the run", "Gracefully; running items get a moment", self.action_stop),
             ("Keys", "Every key and what it does", self.action_help),
         )
@@ -380,8 +590,14 @@ class AntflowApp(App[None]):
         self.toggle_pause()
 
     def toggle_pause(self, *, stage: str | None = None, worker: str | None = None) -> None:
-        """Pause or resume the run, one stage or one worker, and say so."""
+        """Pause or resume the run, one stage or one worker, and say so.
+
+        While the whole run is paused, this resumes it, whatever has focus: that is what
+        the banner promises.
+        """
         bridge = self.bridge
+        if bridge.paused:
+            stage = worker = None
         if not bridge.running():
             ended = bridge.ended_at is not None
             message = "The run has ended: nothing to pause." if ended else "Nothing runs yet."
@@ -413,6 +629,8 @@ class AntflowApp(App[None]):
         self.redraw()
 
     def _stopped(self, _task: asyncio.Task[None]) -> None:
+        if self.bridge.ended_at is None and not self.run_active:
+            self._run_over()
         if self._quit_when_stopped:
             self.exit()
         else:
@@ -427,20 +645,40 @@ class AntflowApp(App[None]):
 
     # ---------------------------------------------------------------- results
 
-    def outcome(self, app_error: str | None = None) -> RunOutcome:
+    def outcome(
+        self,
+        app_error: str | None = None,
+        *,
+        in_flight_unfinished: bool = False,
+    ) -> RunOutcome:
         """How the run ended (call after it has)."""
-        return run_outcome(
-            [attached.pipeline.get_stats() for attached in self.bridge.attached],
-            expected=self.job.known_total,
+        script_exit = self.job.exit_code if isinstance(self.job, MainJob) else None
+        return RunOutcome(
+            counts=self.counts(in_flight_unfinished=in_flight_unfinished),
             elapsed=(self.bridge.ended_at or self.clock()) - self.bridge.started_at,
             crash=self.crash,
             app_error=app_error,
+            script_exit=script_exit,
+            stopped_by=self.stopped_by,
         )
 
-    def write_export(self, path: Path | None = None) -> int | None:
-        """Write the export to `path` (default: --export, if given); returns lines written."""
+    def write_export(
+        self, path: Path | None = None, *, in_flight_unfinished: bool = False
+    ) -> int | None:
+        """Write the export to `path` (default: --export, if given); returns the number of
+        items written."""
         path = path or self.options.export
-        return None if path is None else export_run(self.bridge.attached, path)
+        if path is None:
+            return None
+        over = self.bridge.ended_at is not None or in_flight_unfinished
+        return export_run(
+            path,
+            list(self.bridge.attached),
+            self.counts(in_flight_unfinished=in_flight_unfinished),
+            script=self.job.title,
+            not_fed=self.job.not_fed() if over else (),
+            in_flight_unfinished=in_flight_unfinished,
+        )
 
     async def conclude(self) -> RunOutcome:
         """Once the app has closed, for whatever reason: stop what still runs, export,
@@ -463,8 +701,8 @@ class AntflowApp(App[None]):
         return self.outcome(app_error)
 
 
-def _entry(event: StatusEvent | TaskEvent) -> LogEntry:
-    return LogEntry(event=event)
+def _entry(event: StatusEvent | TaskEvent, pipeline: int | None) -> LogEntry:
+    return LogEntry(event=event, pipeline=pipeline)
 
 
 def make_app(job: Job, options: AppOptions | None = None, **kwargs: object) -> AntflowApp:

@@ -1,47 +1,146 @@
 """Keep the script's own output off the screen behind the app: into the event log.
 
-`print()` is captured by Textual and handed to the app as Print events. Logging handlers
-the script set up before the app started (``logging.basicConfig()`` at import) hold the
-real terminal streams, so while the app runs their streams are swapped for a writer that
-feeds the event log, and swapped back afterwards. The script's formats and levels stay.
+While the app runs, `sys.stdout` and `sys.stderr` are `LineWriter`s: `print("got", n)`
+writes four pieces, and the log gets the one line they make. Logging handlers the script
+set up before the app started (``logging.basicConfig()`` at import) hold the real terminal
+streams, so their streams are swapped for a `LineWriter` too, and swapped back afterwards
+(the script's formats and levels stay). `sys.stdin` is an `OwnedStdin`: the terminal's
+keys belong to the app, so a script's ``input()`` gets `StdinOwnedError` at once instead
+of hanging behind a screen it cannot draw on.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Final, TextIO
 
 LineSink = Callable[[str, bool], None]
 
+MAX_LINE: Final = 8_192
+"""A piece of output this long without a newline is logged as a line of its own."""
 
-class LineWriter:
-    """A file-like that turns writes into whole lines for `sink(line, is_error)`."""
 
-    def __init__(self, sink: LineSink, *, error: bool) -> None:
+class StdinOwnedError(EOFError):
+    """The script read from stdin while antflow-tui owns the terminal.
+
+    An EOFError, so a script that reads "until there is no more input" just stops.
+    """
+
+
+STDIN_MESSAGE: Final = (
+    "stdin is owned by antflow-tui: a script running under it cannot read the terminal "
+    "(input(), sys.stdin). Pass answers another way (an argument, an environment "
+    "variable, a file), or run the script with python to answer its prompts."
+)
+
+
+class LineWriter(io.TextIOBase):
+    """A text stream that hands whole lines to `sink(line, is_error)`.
+
+    Args:
+        sink: Gets each finished line (without its newline).
+        error: Lines are the script's errors (stderr).
+        tty: What `isatty()` says. True lets a script's Rich console keep its colours,
+            which the event log shows (see `safe_text.ansi_text`).
+        fileno: The descriptor `fileno()` returns (None: it has none).
+    """
+
+    def __init__(
+        self, sink: LineSink, *, error: bool, tty: bool = False, fileno: int | None = None
+    ) -> None:
+        super().__init__()
         self._sink = sink
         self._error = error
+        self._tty = tty
+        self._fileno = fileno
         self._partial = ""
+        # Threads print too (logging from a thread pool); the partial line is shared.
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return "replace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def fileno(self) -> int:
+        if self._fileno is None:
+            raise io.UnsupportedOperation("fileno")
+        return self._fileno
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             text = str(text)
-        self._partial += text
-        if "\n" in self._partial:
+        with self._lock:
+            self._partial += text
+            if "\n" not in self._partial and len(self._partial) < MAX_LINE:
+                return len(text)
             *lines, self._partial = self._partial.split("\n")
-            for line in lines:
-                self._sink(line, self._error)
+            if len(self._partial) >= MAX_LINE:
+                lines.append(self._partial)
+                self._partial = ""
+        for line in lines:
+            self._sink(line, self._error)
         return len(text)
 
     def flush(self) -> None:
-        if self._partial:
-            self._sink(self._partial, self._error)
-            self._partial = ""
+        # A flush does not end a line: print(x, end="", flush=True) pieces stay one line.
+        return
+
+    def finish(self) -> None:
+        """Hand over what is left of an unfinished line (the app is closing)."""
+        with self._lock:
+            partial, self._partial = self._partial, ""
+        if partial:
+            self._sink(partial, self._error)
+
+
+class OwnedStdin(io.TextIOBase):
+    """`sys.stdin` while the app owns the terminal: reading raises `StdinOwnedError`.
+
+    Args:
+        refused: Called before raising (the app logs it and shows the pending prompt).
+    """
+
+    def __init__(self, refused: Callable[[], None]) -> None:
+        super().__init__()
+        self._refused = refused
+
+    def readable(self) -> bool:
+        return True
 
     def isatty(self) -> bool:
         return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+    def _refuse(self) -> str:
+        self._refused()
+        raise StdinOwnedError(STDIN_MESSAGE)
+
+    def read(self, size: int | None = -1) -> str:
+        return self._refuse()
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return self._refuse()
+
+    def readlines(self, hint: int | None = -1) -> list[str]:  # type: ignore[override]
+        self._refuse()
+        return []
 
 
 def _terminal_streams() -> set[int]:
@@ -71,3 +170,34 @@ def logging_into(sink: LineSink) -> Iterator[None]:
     finally:
         for handler, stream in swapped:
             handler.setStream(stream)
+
+
+@contextmanager
+def script_streams(
+    sink: LineSink, refused: Callable[[], None], *, routed_fds: bool = False
+) -> Iterator[LineWriter]:
+    """While inside, `sys.stdout`/`sys.stderr` write lines to `sink` and `sys.stdin`
+    refuses to be read (see the module docstring). Yields the stdout writer (a prompt
+    waiting in it is shown when stdin is refused).
+
+    Args:
+        routed_fds: Descriptors 1 and 2 lead to the event log too (`fdroute`), so the
+            streams can give them as their `fileno()` (a subprocess writing there).
+    """
+    saved = sys.stdout, sys.stderr, sys.stdin
+    stdout = LineWriter(sink, error=False, tty=True, fileno=1 if routed_fds else None)
+    stderr = LineWriter(sink, error=True, tty=True, fileno=2 if routed_fds else None)
+    stdin = OwnedStdin(refused)
+    sys.stdout, sys.stderr, sys.stdin = stdout, stderr, stdin
+    try:
+        yield stdout
+    finally:
+        stdout.finish()
+        stderr.finish()
+        # Textual may have put its own redirection back first (it restores the real
+        # streams as its app ends): only what is still ours is given back.
+        for name, mine, before in zip(
+            ("stdout", "stderr", "stdin"), (stdout, stderr, stdin), saved, strict=True
+        ):
+            if getattr(sys, name) is mine:
+                setattr(sys, name, before)

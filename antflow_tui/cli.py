@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -19,7 +21,11 @@ from antflow_tui.loader import (
     load_script,
     resolve_pipeline,
 )
-from antflow_tui.outcome import EXIT_SCRIPT_ERROR
+from antflow_tui.outcome import EXIT_INCOMPLETE, EXIT_OK, EXIT_SCRIPT_ERROR
+
+if TYPE_CHECKING:
+    from antflow.refeed import RefeedPlan
+    from antflow_tui.app import AppOptions
 
 HELP = f"""Run SCRIPT's pipeline and watch it live, full-screen.
 
@@ -27,8 +33,11 @@ HELP = f"""Run SCRIPT's pipeline and watch it live, full-screen.
 {CONTRACT}
 
 \b
-Exit status: 0 when every item completed or was skipped; 1 when any failed or
-the run was stopped before the end; 2 for usage or script errors.
+Exit status: 0 when every item fed completed or was skipped and the script
+ended normally (items it abandoned itself, leaving stream() early, do not
+count); 1 when any failed, was left unfinished or was not fed, when the script
+called sys.exit() with another code, or the run was ended by a signal; 2 for
+usage or script errors.
 """
 
 
@@ -85,6 +94,13 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) 
     metavar="PATH",
     help="Write results, failures and unfinished items as JSON Lines when the run ends.",
 )
+@click.option(
+    "--retry-from",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    metavar="EXPORT",
+    help="Instead of the script's items, feed the failed, unfinished and never-fed items "
+    "of an earlier --export back into the stage where each was, under its own id.",
+)
 @click.option("--exit-when-done", is_flag=True, help="Close the app when the run ends.")
 @click.option(
     "--keymap",
@@ -100,6 +116,7 @@ def main(
     log_lines: int,
     history: int,
     export: Path | None,
+    retry_from: Path | None,
     exit_when_done: bool,
     keymap: str,
 ) -> None:
@@ -118,17 +135,46 @@ def main(
         exit_when_done=exit_when_done,
         history=history,
         keymap=keys,
+        own_terminal=True,
     )
+    plan = None if retry_from is None else _read_refeed(retry_from)
     try:
         loaded = load_script(script)
         target = find_target(loaded)
     except ScriptError as error:
         _fail(str(error))
-    code = asyncio.run(_run(target, loaded.path.name, options))
+    if plan is not None and not isinstance(target, PipelineTarget):
+        _fail(
+            f"--retry-from needs a script that defines `pipeline` and `items` (the app feeds "
+            f"that pipeline); {loaded.path.name} runs its own main(). Feed the export from "
+            f"your main() with `await antflow.refeed.feed_export(pipeline, path)` instead."
+        )
+    code = asyncio.run(_run(target, loaded.path.name, options, plan))
     sys.exit(code)
 
 
-async def _run(target: PipelineTarget | MainTarget, title: str, options: object) -> int:
+def _read_refeed(path: Path) -> RefeedPlan:
+    from antflow.refeed import ExportFileError, read_export
+
+    try:
+        plan = read_export(path)
+    except ExportFileError as error:
+        _fail(str(error))
+    if len(plan.pipelines) > 1:
+        _fail(
+            f"{path} holds {len(plan.pipelines)} pipelines ({', '.join(plan.pipelines)}); "
+            f"--retry-from feeds one. Use antflow.refeed.read_export(path, pipeline=NAME) "
+            f"from your script to pick one."
+        )
+    return plan
+
+
+async def _run(
+    target: PipelineTarget | MainTarget,
+    title: str,
+    options: AppOptions,
+    plan: RefeedPlan | None = None,
+) -> int:
     from antflow_tui.app import make_app
     from antflow_tui.runner import MainJob, PipelineJob
 
@@ -137,20 +183,86 @@ async def _run(target: PipelineTarget | MainTarget, title: str, options: object)
             pipeline, items, total = await resolve_pipeline(target, title)
         except ScriptError as error:
             _fail(str(error))
-        job: PipelineJob | MainJob = PipelineJob(title, pipeline, items, total)
+        job: PipelineJob | MainJob = PipelineJob(title, pipeline, items, total, refeed=plan)
     else:
         job = MainJob(title, target.main)
-    app = make_app(job, options)  # type: ignore[arg-type]
-    await app.run_async()
+    refeed = job.refeed if isinstance(job, PipelineJob) else None
+    if refeed is not None and not _announce_refeed(refeed):
+        left = any(line.status != "abandoned" for line in refeed.skipped)
+        return EXIT_INCOMPLETE if left else EXIT_OK
+    app = make_app(job, options)
+    if refeed is not None:
+        for line in refeed_lines(refeed):
+            app.bridge.note(line, error=line.startswith("  line"))
+    try:
+        await app.run_async()
+    finally:
+        # Normally given back as the app unmounts; a crash of ours must not keep the
+        # summary and the tracebacks out of the terminal.
+        if app.fd_route is not None:
+            app.fd_route.restore()
     outcome = await app.conclude()
     if outcome.crash is not None:
-        click.echo(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
+        _say(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
     if outcome.app_error is not None:
-        click.echo(f"antflow-tui: {outcome.app_error}", err=True)
-    click.echo(outcome.summary())
-    return outcome.exit_code
+        _say(f"antflow-tui: {outcome.app_error}", err=True)
+    code = outcome.exit_code
+    if refeed is not None and refeed.skipped:
+        _say("\n".join(refeed_lines(refeed, fed=False)), err=True)
+        # Items the export holds but that could not be fed again are left to do (those
+        # the script abandoned itself were never work to finish).
+        if any(line.status != "abandoned" for line in refeed.skipped):
+            code = max(code, EXIT_INCOMPLETE)
+    _say(outcome.summary())
+    return code
 
 
-def _fail(message: str) -> None:
+def refeed_lines(plan: RefeedPlan, *, fed: bool = True) -> list[str]:
+    """What --retry-from does with each line of the export, for the log and the terminal."""
+    lines = []
+    if fed:
+        counts = plan.counts()
+        what = ", ".join(
+            f"{count:,} {status.replace('_', ' ')}" for status, count in counts.items()
+        )
+        lines.append(f"--retry-from {plan.source}: feeding {what or 'nothing'} again.")
+        restarts = sum(1 for item in plan.items if item.restart)
+        if restarts:
+            lines.append(
+                f"{restarts:,} of them start over from the first stage with their original "
+                "input (the value they held in their stage was not kept as JSON)."
+            )
+    if plan.skipped:
+        lines.append(f"--retry-from {plan.source}: {len(plan.skipped):,} lines not fed again:")
+        lines.extend(
+            f"  line {line.line} (id {_shown_id(line.item_id)}, {line.status}): {line.reason}"
+            for line in plan.skipped
+        )
+    return lines
+
+
+def _shown_id(item_id: object) -> str:
+    from antflow_tui.safe_text import item_label
+
+    return item_label(item_id, 60)
+
+
+def _announce_refeed(plan: RefeedPlan) -> bool:
+    """Say what the export holds before the app starts; False when there is nothing to feed."""
+    if plan.items:
+        return True
+    _say(f"antflow-tui: {plan.source} has no failed, unfinished or never-fed item to feed again.")
+    if plan.skipped:
+        _say("\n".join(refeed_lines(plan, fed=False)), err=True)
+    return False
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print, unless the terminal has gone (a SIGHUP): the export still holds it all."""
+    with contextlib.suppress(OSError):
+        click.echo(text, err=err)
+
+
+def _fail(message: str) -> NoReturn:
     click.echo(f"antflow-tui: {message}", err=True)
     sys.exit(EXIT_SCRIPT_ERROR)

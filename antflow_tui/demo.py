@@ -42,12 +42,13 @@ class GatedRun:
     Args:
         items: The items (ints or strings; ids are their sequence numbers).
         workers: Workers per stage.
-        history: The tracker's bounded history (None keeps everything).
+        history: The tracker's bounded history (None keeps everything; the app then bounds
+            it to its --history, and says so in the log).
     """
 
     items: list[Any]
     workers: tuple[int, int, int] = (3, 2, 1)
-    history: int | None = None
+    history: int | None = 1_000
     clock: FakeClock = field(default_factory=FakeClock)
     gates: dict[tuple[str, Any], asyncio.Future[None]] = field(default_factory=dict)
     failures: dict[tuple[str, Any], str] = field(default_factory=dict)

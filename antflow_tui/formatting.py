@@ -10,6 +10,12 @@ def format_count(value: int) -> str:
     return f"{value:,}"
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """'1 item', '2 items', '1,204 items' (`nouns`: an irregular plural)."""
+    word = noun if count == 1 else (nouns or f"{noun}s")
+    return f"{format_count(count)} {word}"
+
+
 def format_rate(per_second: float | None) -> str:
     """Items per second, with as many digits as help."""
     if per_second is None:

@@ -7,8 +7,12 @@ Each binding has an id so a user can remap it (Textual keymaps), e.g.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 
 class KeymapError(ValueError):
@@ -21,6 +25,7 @@ def default_keys() -> dict[str, str]:
     from antflow_tui.app import AntflowApp
     from antflow_tui.screens.confirm import ConfirmScreen
     from antflow_tui.screens.detail import DetailScreen
+    from antflow_tui.screens.export import ExportScreen
     from antflow_tui.screens.help import HelpScreen
     from antflow_tui.screens.item import ItemScreen
     from antflow_tui.screens.main import MainScreen
@@ -32,7 +37,7 @@ def default_keys() -> dict[str, str]:
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding) and binding.id and binding.id not in keys:
                 keys[binding.id] = binding.key
-    for owner in (ConfirmScreen, HelpScreen):
+    for owner in (ConfirmScreen, HelpScreen, ExportScreen):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 keys.setdefault(binding.id, binding.key)
@@ -61,3 +66,23 @@ def parse_keymap(text: str) -> dict[str, str]:
             )
         chosen[binding_id] = ",".join(key.strip() for key in keys.split("|"))
     return chosen
+
+
+def key_for(app: App[object], binding_id: str) -> str:
+    """The key(s) bound to `binding_id` now (a keymap's choice over the default), as the
+    footer shows them: 'p', 'ctrl+c', 'space'."""
+    keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
+    if keys is None:
+        return "?"
+    return " ".join(_shown(app, key.strip()) for key in keys.split(","))
+
+
+def _shown(app: App[object], key: str) -> str:
+    # Textual shows ctrl+c as "^c"; in a sentence ("press ctrl+c again") the name reads.
+    return key if "+" in key else app.get_key_display(Binding(key, ""))
+
+
+def keys_for(app: App[object], binding_id: str) -> tuple[str, ...]:
+    """The keys bound to `binding_id` now, as Textual names them ('ctrl+c')."""
+    keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
+    return tuple(key.strip() for key in (keys or "").split(",") if key.strip())

@@ -91,7 +91,7 @@ def load_script(spec: str) -> LoadedScript:
     if path.suffix != ".py":
         raise ScriptError(f"{raw_path} is not a Python file (expected a .py script)")
     path = path.resolve()
-    module_name = f"antflow_tui_script_{abs(hash(str(path)))}"
+    module_name, registered_as = _module_names(path)
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
         raise ScriptError(f"cannot load {raw_path} as a Python module")
@@ -99,31 +99,47 @@ def load_script(spec: str) -> LoadedScript:
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    sys.modules[module_name] = module
+    sys.modules[registered_as] = module
     try:
         source = path.read_bytes()
         code = compile(source, str(path), "exec")
     except SyntaxError as error:
-        sys.modules.pop(module_name, None)
+        sys.modules.pop(registered_as, None)
         raise ScriptError(_syntax_message(error)) from None
     except (OSError, ValueError) as error:
-        sys.modules.pop(module_name, None)
+        sys.modules.pop(registered_as, None)
         raise ScriptError(f"cannot read {raw_path}: {error}") from None
     try:
         exec(code, module.__dict__)
     except SystemExit as exit_:
-        sys.modules.pop(module_name, None)
+        sys.modules.pop(registered_as, None)
         raise ScriptError(
             f"{raw_path} called sys.exit({exit_.code!r}) while being imported; move that "
             f'under `if __name__ == "__main__":`'
         ) from None
     except BaseException as error:
-        sys.modules.pop(module_name, None)
+        sys.modules.pop(registered_as, None)
         raise ScriptError(
             f"{raw_path} raised an exception while being imported:\n\n"
             + script_traceback(error, path)
         ) from None
     return LoadedScript(path=path, module=module, name=name)
+
+
+def _module_names(path: Path) -> tuple[str, str]:
+    """The script's module name (its file name, as `python -m` would give a sibling
+    import) and the `sys.modules` key it is registered under.
+
+    Classes the script defines are then named after it (``scrape.ParseError`` in
+    tracebacks and exports), and a sibling module importing it gets the same module.
+    A name some other module already holds (a script called ``json.py``) stays the
+    module's name but is registered under a private key, so nothing is shadowed.
+    """
+    # A script named __main__.py must not run its `if __name__ == "__main__":` block.
+    name = path.stem if path.stem.isidentifier() and path.stem != "__main__" else "__script__"
+    if name in sys.modules:
+        return name, f"antflow_tui_script_{abs(hash(str(path)))}"
+    return name, name
 
 
 def find_target(script: LoadedScript) -> Target:

@@ -1,4 +1,15 @@
-"""RunOutcome: how a run ended, for the summary printed after the app closes and the exit code."""
+"""RunOutcome: how a run ended, for the summary printed after the app closes and the exit code.
+
+Exit status (also in `antflow-tui --help` and the README):
+
+- 0: every item fed completed or was skipped, nothing was left unfinished or not fed, and
+  the script ended normally (returned, or called ``sys.exit(0)``). Items the script
+  abandoned itself (breaking out of ``stream()`` early) do not count against it.
+- 1: an item failed, was left unfinished or was never fed; or the script called
+  ``sys.exit()`` with another code; or the run was ended by a signal, by a second
+  ctrl+c while the script blocked the event loop, or by a bug in antflow-tui.
+- 2: the script could not be run, or raised an exception (and usage errors).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from antflow_tui.formatting import format_count, format_duration, format_rate
+from antflow_tui.safe_text import clean
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from antflow.types import PipelineStats
+    from antflow_tui.accounting import RunCounts
 
 EXIT_OK = 0
 EXIT_INCOMPLETE = 1
@@ -19,77 +29,82 @@ EXIT_SCRIPT_ERROR = 2
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """Every item the script gave, accounted for."""
+    """Every item the script gave, accounted for, and how the script itself ended."""
 
-    items: int
-    completed: int
-    failed: int
-    skipped: int
-    unfinished: int
-    """Fed but not finished, or never fed because the run stopped first."""
+    counts: RunCounts
     elapsed: float
     crash: str | None = None
     """The script's own traceback, if its code raised."""
     app_error: str | None = None
     """What went wrong inside antflow-tui itself, if anything did."""
+    script_exit: int | str | None = None
+    """The code the script passed to ``sys.exit()``, if it called it."""
+    stopped_by: str | None = None
+    """What ended the run from outside, if anything did ('SIGTERM', 'SIGHUP', ...)."""
+
+    @property
+    def items(self) -> int:
+        return self.counts.items
+
+    @property
+    def completed(self) -> int:
+        return self.counts.completed
+
+    @property
+    def failed(self) -> int:
+        return self.counts.failed
+
+    @property
+    def skipped(self) -> int:
+        return self.counts.skipped
+
+    @property
+    def unfinished(self) -> int:
+        """Left unfinished by a stop (in flight, once the run is over, is the same)."""
+        return self.counts.unfinished + self.counts.in_flight
+
+    @property
+    def abandoned(self) -> int:
+        return self.counts.abandoned
+
+    @property
+    def not_fed(self) -> int:
+        return self.counts.not_fed
 
     @property
     def exit_code(self) -> int:
+        counts = self.counts
         if self.crash is not None:
             return EXIT_SCRIPT_ERROR
-        if self.failed or self.unfinished or self.app_error is not None:
+        left_over = counts.failed or counts.unfinished or counts.not_fed or counts.in_flight
+        if left_over or self.app_error is not None or self.stopped_by is not None:
+            return EXIT_INCOMPLETE
+        if self.script_exit not in (None, 0):
             return EXIT_INCOMPLETE
         return EXIT_OK
 
     def summary(self) -> str:
-        """The plain summary printed to stdout after the app closes."""
-        rate = (
-            (self.completed + self.skipped + self.failed) / self.elapsed if self.elapsed else None
-        )
-        return (
-            f"items {format_count(self.items)}  completed {format_count(self.completed)}  "
-            f"failed {format_count(self.failed)}  skipped {format_count(self.skipped)}  "
-            f"unfinished {format_count(self.unfinished)}  elapsed {format_duration(self.elapsed)}  "
-            f"items/s {format_rate(rate).removesuffix('/s')}"
-        )
-
-
-def tally(
-    stats: Iterable[PipelineStats], *, expected: int | None
-) -> tuple[int, int, int, int, int]:
-    """(items, completed, failed, skipped, unfinished) summed over the run's pipelines.
-
-    Items a run expected but never fed (it stopped first) count as unfinished.
-    """
-    fed = completed = failed = skipped = unfinished = 0
-    for one in stats:
-        fed += one.items_fed
-        skipped += one.items_skipped
-        completed += one.items_processed - one.items_skipped
-        failed += one.items_failed
-        unfinished += one.items_unfinished + one.items_in_flight
-    items = max(fed, expected or 0)
-    unfinished += items - fed
-    return items, completed, failed, skipped, unfinished
-
-
-def run_outcome(
-    stats: Iterable[PipelineStats],
-    *,
-    expected: int | None,
-    elapsed: float,
-    crash: str | None = None,
-    app_error: str | None = None,
-) -> RunOutcome:
-    """The outcome of a run from its pipelines' final counts."""
-    items, completed, failed, skipped, unfinished = tally(stats, expected=expected)
-    return RunOutcome(
-        items=items,
-        completed=completed,
-        failed=failed,
-        skipped=skipped,
-        unfinished=unfinished,
-        elapsed=elapsed,
-        crash=crash,
-        app_error=app_error,
-    )
+        """The one-line summary printed to stdout after the app closes."""
+        counts = self.counts
+        finished = counts.completed + counts.skipped + counts.failed
+        rate = finished / self.elapsed if self.elapsed else None
+        parts = [
+            f"items {format_count(counts.items)}",
+            f"completed {format_count(counts.completed)}",
+            f"failed {format_count(counts.failed)}",
+            f"skipped {format_count(counts.skipped)}",
+            f"unfinished {format_count(self.unfinished)}",
+        ]
+        if counts.abandoned:
+            parts.append(f"abandoned by the script {format_count(counts.abandoned)}")
+        if counts.not_fed:
+            parts.append(f"not fed {format_count(counts.not_fed)}")
+        parts.append(f"elapsed {format_duration(self.elapsed)}")
+        parts.append(f"items/s {format_rate(rate).removesuffix('/s')}")
+        if isinstance(self.script_exit, str):
+            parts.append(f"script exit {clean(self.script_exit, 80)!r}")
+        elif self.script_exit is not None:
+            parts.append(f"script exit code {self.script_exit}")
+        if self.stopped_by is not None:
+            parts.append(f"stopped by {self.stopped_by}")
+        return "  ".join(parts)

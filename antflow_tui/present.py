@@ -21,19 +21,18 @@ from antflow_tui.formatting import (
     format_duration,
     format_rate,
 )
-from antflow_tui.safe_text import clean, first_line, item_label, literal
+from antflow_tui.safe_text import ansi_text, clean, first_line, item_label, literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
-    from antflow.types import DashboardSnapshot, FailedItem, StageStats, StatusEvent, TaskEvent
+    from antflow.types import DashboardSnapshot, StageStats, StatusEvent, TaskEvent
+    from antflow_tui.records import RunFailure
 
-RunState = Literal[
-    "starting", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
-]
-WorkerLook = Literal["idle", "busy", "pausing", "paused", "stuck", "blocked"]
-"""How a worker cell looks; "blocked" holds a finished item while the next stage's queue
-is full (backpressure)."""
+WorkerLook = Literal["idle", "busy", "waiting", "pausing", "paused", "stuck", "blocked"]
+"""How a worker cell looks; "waiting" holds an item but waits for a task's
+`task_concurrency_limits` slot; "blocked" holds a finished item while the next stage's
+queue is full (backpressure)."""
 
 STUCK_FACTOR: Final = 10.0
 """A worker is stuck once on one item this many times its stage's average task time..."""
@@ -41,17 +40,6 @@ STUCK_MIN_SECONDS: Final = 10.0
 """...and at least this long (so fast stages do not flag every hiccup)."""
 STUCK_WITHOUT_AVERAGE: Final = 60.0
 """Before a stage has finished anything, stuck means this long on one item."""
-
-STATE_STYLES: Final[Mapping[str, str]] = {
-    "starting": "bold",
-    "running": "bold green",
-    "pausing": "bold yellow",
-    "paused": "bold yellow",
-    "stopping": "bold magenta",
-    "stopped": "bold magenta",
-    "finished": "bold green",
-    "failed": "bold red",
-}
 
 STATUS_STYLES: Final[Mapping[str, str]] = {
     "queued": "dim",
@@ -65,154 +53,6 @@ STATUS_STYLES: Final[Mapping[str, str]] = {
     "retry": "yellow",
     "fail": "red",
 }
-
-
-# ---------------------------------------------------------------------- header
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Where the run stands, as the header shows it."""
-
-    done: int
-    """Items that reached a terminal state (completed, failed, skipped through)."""
-    total: int | None
-    """Items expected, when known."""
-    completed: int
-    failed: int
-    skipped: int
-    in_flight: int
-    unfinished: int
-
-    @property
-    def fraction(self) -> float | None:
-        if not self.total:
-            return None
-        return min(self.done / self.total, 1.0)
-
-
-def run_progress(snapshot: DashboardSnapshot | None, known_total: int | None) -> Progress:
-    """Totals of a run from its latest snapshot (and the total the runner knows)."""
-    if snapshot is None:
-        return Progress(0, known_total, 0, 0, 0, 0, 0)
-    stats = snapshot.pipeline_stats
-    skipped = stats.items_skipped
-    completed = stats.items_processed - skipped
-    total = snapshot.total_items if snapshot.total_items is not None else known_total
-    return Progress(
-        done=stats.items_processed + stats.items_failed,
-        total=total,
-        completed=completed,
-        failed=stats.items_failed,
-        skipped=skipped,
-        in_flight=stats.items_in_flight,
-        unfinished=stats.items_unfinished,
-    )
-
-
-def run_state(
-    snapshot: DashboardSnapshot | None,
-    *,
-    ended: bool,
-    crashed: bool,
-    stopping: bool,
-    stopped: bool = False,
-) -> RunState:
-    """The one word the header shows for the run (`stopped`: a stop was asked for)."""
-    if crashed:
-        return "failed"
-    if ended:
-        return "stopped" if stopped else "finished"
-    if stopping or (snapshot is not None and snapshot.stopping):
-        return "stopping"
-    if snapshot is None:
-        return "starting"
-    if snapshot.paused:
-        busy = any(w.status == "busy" for w in snapshot.worker_states.values())
-        return "pausing" if busy else "paused"
-    return "running"
-
-
-def eta_seconds(progress: Progress, rate: float | None) -> float | None:
-    """Seconds left at the current rate, when both the total and a rate are known."""
-    if progress.total is None or not rate or rate <= 0:
-        return None
-    return max(progress.total - progress.done, 0) / rate
-
-
-def progress_bar(fraction: float | None, width: int) -> Text:
-    """A text progress bar; an unknown fraction shows an empty track."""
-    width = max(width, 1)
-    if fraction is None:
-        return Text("·" * width, style="dim")
-    filled = round(fraction * width)
-    bar = Text("█" * filled, style="green")
-    bar.append("░" * (width - filled), style="dim")
-    return bar
-
-
-MIN_BAR: Final = 10
-"""The narrowest progress bar worth drawing."""
-
-
-def header_lines(
-    *,
-    title: str,
-    state: RunState,
-    elapsed: float,
-    progress: Progress,
-    rate: float | None,
-    width: int,
-    pipelines: int = 1,
-) -> tuple[Text, Text]:
-    """The two header lines: state, time, bar and rate; then the counts."""
-    top = Text()
-    top.append(" antflow ", style="reverse bold")
-    top.append(" ")
-    top.append(clean(title, 40), style="bold")
-    if pipelines > 1:
-        top.append(f" (pipeline {pipelines})", style="dim")
-    top.append("  ")
-    top.append(f"● {state}", style=STATE_STYLES[state])
-    top.append(f"  {format_clock(elapsed)}  ")
-    if progress.total is not None:
-        counter = f" {format_count(progress.done)}/{format_count(progress.total)}"
-        fraction = progress.fraction or 0.0
-        counter += f" {fraction * 100:.0f}%"
-    else:
-        counter = f" {format_count(progress.done)} done"
-    eta = eta_seconds(progress, rate)
-    tail = f"  {format_rate(rate)}"
-    if state in ("running", "pausing", "paused") and eta is not None:
-        tail += f"  ETA {format_duration(eta)}"
-    bar_width = width - top.cell_len - len(counter) - len(tail) - 1
-    # On a narrow terminal the rate and ETA move to the second line to leave room for
-    # a bar; the first line never wraps.
-    tail_below = bar_width < MIN_BAR and bar_width + len(tail) >= MIN_BAR
-    if tail_below:
-        bar_width += len(tail)
-    if bar_width >= MIN_BAR:
-        top.append_text(progress_bar(progress.fraction, min(bar_width, 60)))
-    top.append(counter, style="bold")
-    if not tail_below:
-        top.append(tail)
-
-    counts = Text(" ")
-    for label, value, style in (
-        ("completed", progress.completed, "green"),
-        ("failed", progress.failed, "red" if progress.failed else "dim"),
-        ("skipped", progress.skipped, "blue" if progress.skipped else "dim"),
-        ("in flight", progress.in_flight, "cyan" if progress.in_flight else "dim"),
-        ("unfinished", progress.unfinished, "magenta" if progress.unfinished else "dim"),
-    ):
-        if label == "unfinished" and not value:
-            continue
-        counts.append(f"{label} ", style="dim")
-        counts.append(format_count(value), style=style)
-        counts.append("   ")
-    if tail_below:
-        counts.append(tail.strip())
-    return top, counts
 
 
 # ---------------------------------------------------------------------- stages
@@ -309,7 +149,8 @@ def stage_rows(
             _number(stats.completed_items, "green", "done"),
             _number(stats.failed_items, "bold red", "failed"),
             _number(stats.skipped_items, "blue", "skipped"),
-            _number(stats.retrying_items, "yellow", "retrying"),
+            # Task attempts that failed and were tried again, per-task and per-stage alike.
+            _number(stats.task_retries, "yellow", "retrying"),
             Text(_fit_rate(rates.get(name), STAGE_WIDTHS["rate"]), justify="right"),
             Text(format_duration(stage_average(stats)), justify="right"),
         )
@@ -355,9 +196,14 @@ def worker_cells(
     for name, state in snapshot.worker_states.items():
         seconds = None if state.processing_since is None else now - state.processing_since
         look: WorkerLook
+        status_text = "" if not state.current_task else clean(state.current_task, 60)
         if state.status == "busy":
             look = "pausing" if state.paused else "busy"
-            if seconds is not None and is_stuck(seconds, averages.get(state.stage)):
+            if state.waiting_for is not None:
+                # Its task has not begun: the time is spent waiting, not stuck.
+                look = "pausing" if state.paused else "waiting"
+                status_text = f"waiting for a {clean(state.waiting_for, 40)} slot"
+            elif seconds is not None and is_stuck(seconds, averages.get(state.stage)):
                 look = "stuck"
         elif state.status == "paused" or state.paused:
             look = "paused"
@@ -371,7 +217,7 @@ def worker_cells(
                 stage=state.stage,
                 look=look,
                 item="" if state.current_item_id is None else item_label(state.current_item_id),
-                status_text="" if not state.current_task else clean(state.current_task, 60),
+                status_text=status_text,
                 seconds=seconds,
             )
         )
@@ -389,6 +235,7 @@ WORKER_STYLES: Final[Mapping[str, str]] = {
     "idle": "dim",
     "blocked": "magenta",
     "busy": "green",
+    "waiting": "cyan",
     "pausing": "yellow",
     "paused": "yellow",
     "stuck": "bold red",
@@ -397,10 +244,34 @@ WORKER_MARKS: Final[Mapping[str, str]] = {
     "idle": "·",
     "blocked": "»",
     "busy": "▶",
+    "waiting": "◌",
     "pausing": "▷",
     "paused": "‖",
     "stuck": "!",
 }
+WORKER_LEGEND: Final[tuple[tuple[WorkerLook, str, str], ...]] = (
+    ("busy", "running", "running an item"),
+    ("waiting", "waiting", "holds an item, waiting for a task_concurrency_limits slot"),
+    ("stuck", "stuck", "far longer on one item than its stage usually takes"),
+    ("blocked", "blocked", "done with its item; the next stage's queue is full"),
+    ("pausing", "pausing", "paused; finishing its item first"),
+    ("paused", "paused", "paused; takes no new item"),
+    ("idle", "idle", "waiting for an item"),
+)
+"""Every worker-grid glyph: its look, its word, and what it means (the help screen)."""
+BOTTLENECK_MARK: Final = "◀"
+
+
+def worker_legend(looks: Iterable[str]) -> Text:
+    """The glyphs of these looks with their words, in legend order ('▶ running · idle')."""
+    present = set(looks)
+    legend = Text()
+    for look, word, _meaning in WORKER_LEGEND:
+        if look in present:
+            if legend:
+                legend.append("  ")
+            legend.append(f"{WORKER_MARKS[look]} {word}", style=WORKER_STYLES[look])
+    return legend
 
 
 def short_worker_name(name: str, stage: str) -> str:
@@ -416,6 +287,8 @@ def natural_cell_width(cell: WorkerCell) -> int:
         width += 1 + cell_len(cell.item)
     if cell.seconds is not None:
         width += 7
+    if cell.look == "stuck":
+        width += 6
     if cell.status_text:
         width += 1 + cell_len(cell.status_text)
     return width
@@ -434,6 +307,8 @@ def worker_cell_text(cell: WorkerCell, width: int, *, selected: bool = False) ->
         text.append(
             f" {format_duration(cell.seconds)}", style="dim" if cell.look == "busy" else style
         )
+    if cell.look == "stuck":
+        text.append(" stuck", style=style)
     if cell.status_text:
         text.append(" ")
         text.append(cell.status_text, style="italic")
@@ -455,23 +330,26 @@ class ErrorRow:
 
 
 ERROR_COLUMNS: Final = ("Item", "Stage", "Error", "Message", "Tries")
+PIPELINE_COLUMN: Final = "Pipe"
+"""Heads the column naming each failure's pipeline, shown when a run has several."""
 
 
-def error_rows(failures: Sequence[FailedItem]) -> list[ErrorRow]:
-    """Failed items, newest first."""
-    return [
-        ErrorRow(
-            item_id=failure.item_id,
-            cells=(
-                literal(item_label(failure.item_id), "bold"),
-                literal(failure.stage, "", 16),
-                literal(failure.error_type, "red", 24),
-                Text(error_message(failure.error, 200), no_wrap=True, overflow="ellipsis"),
-                Text(str(failure.attempts), justify="right"),
-            ),
+def error_rows(failures: Sequence[RunFailure], *, pipelines: int = 1) -> list[ErrorRow]:
+    """Failed items, newest first; with several pipelines, each row starts with the number
+    of the pipeline it failed in."""
+    rows = []
+    for failure in reversed(failures):
+        cells = (
+            literal(item_label(failure.item_id), "bold"),
+            literal(failure.stage, "", 16),
+            literal(failure.error_type, "red", 24),
+            Text(error_message(failure.error, 200), no_wrap=True, overflow="ellipsis"),
+            Text(str(failure.attempts), justify="right"),
         )
-        for failure in reversed(failures)
-    ]
+        if pipelines > 1:
+            cells = (Text(str(failure.pipeline), style="magenta", justify="right"), *cells)
+        rows.append(ErrorRow(item_id=failure.item_id, cells=cells))
+    return rows
 
 
 def error_type_counts(counts: Mapping[str, int]) -> Text:
@@ -531,7 +409,8 @@ def note_line(when: float, text: str, started: float, is_error: bool) -> Text:
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f"{format_clock(when - started)} ", style="dim")
     line.append("│ ", style="red" if is_error else "blue")
-    line.append(clean(text, 400), style="red" if is_error else "")
+    # Scripts print colours (a Rich console thinks it writes to a terminal): show them.
+    line.append_text(ansi_text(text, "red" if is_error else "", 400))
     return line
 
 
@@ -572,12 +451,12 @@ def event_facts(event: StatusEvent | TaskEvent) -> Facts:
     )
 
 
-def failure_facts(failure: FailedItem) -> Facts:
+def failure_facts(failure: RunFailure) -> Facts:
     """What an error panel row offers to a filter."""
     label = item_label(failure.item_id, 10_000)
     error = f"{failure.error_type} {failure.error}"
     return Facts(
-        text=f"{label} {failure.stage} {error}",
+        text=f"{label} {failure.stage} {error} pipeline-{failure.pipeline}",
         status="failed",
         stage=failure.stage,
         item=label,

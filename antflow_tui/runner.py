@@ -8,34 +8,68 @@ screen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from antflow import observe
+from antflow.refeed import check_stages, feed_export
+from antflow_tui.export import NotFed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from antflow import Pipeline
+    from antflow.refeed import RefeedPlan
 
 
 @dataclass(slots=True)
 class PipelineJob:
-    """Feed `items` into `pipeline` and wait for them."""
+    """Feed `items` into `pipeline` and wait for them (or, with `refeed`, feed the items
+    of an earlier export back where they were instead)."""
 
     title: str
     pipeline: Pipeline
     items: Any
     known_total: int | None
+    refeed: RefeedPlan | None = None
+    """From ``--retry-from``: what to feed instead of `items`."""
+    _fed_before: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.refeed is not None:
+            self.refeed = check_stages(self.refeed, self.pipeline)
+            self.known_total = len(self.refeed.items)
 
     async def run(self) -> None:
         await self.pipeline.start()
-        if isinstance(self.items, AsyncIterable):
+        self._fed_before = self.pipeline.get_stats().items_fed
+        if self.refeed is not None:
+            await feed_export(self.pipeline, self.refeed)
+        elif isinstance(self.items, AsyncIterable):
             await self.pipeline.feed_async(self.items)
         else:
             await self.pipeline.feed(self.items)
         await self.pipeline.join()
+
+    def not_fed(self) -> Iterator[NotFed]:
+        """The items the job did not get to feed (the run was stopped first), when it can
+        tell: its items are a sequence, or come from an export."""
+        before = self._fed_before or 0
+        fed = self.pipeline.get_stats().items_fed - before if self._fed_before is not None else 0
+        if self.refeed is not None:
+            for item in self.refeed.items[fed:]:
+                as_fed = {"id": item.item_id, "value": item.value}
+                yield NotFed(item.item_id, item.stage, item.value, as_fed)
+            return
+        if not isinstance(self.items, Sequence) or isinstance(self.items, str | bytes):
+            return
+        for position in range(fed, len(self.items)):
+            item = self.items[position]
+            if isinstance(item, dict) and "id" in item:
+                yield NotFed(item["id"], None, item.get("value", item), item)
+            else:
+                yield NotFed(before + position, None, item, item)
 
 
 @dataclass(slots=True)
@@ -45,9 +79,22 @@ class MainJob:
     title: str
     main: Callable[[], Any]
     known_total: int | None = None
+    exit_code: int | str | None = None
+    """What the script passed to ``sys.exit()``, once it has (None: it has not)."""
+    exited: bool = False
+    """The script called ``sys.exit()``."""
 
     async def run(self) -> None:
-        await self.main()
+        try:
+            await self.main()
+        except SystemExit as exit_:
+            # Raised through the event loop, it would end the app, not just the script.
+            self.exited = True
+            code = exit_.code
+            self.exit_code = 0 if code is None else code if isinstance(code, int | str) else 1
+
+    def not_fed(self) -> Iterator[NotFed]:
+        return iter(())
 
 
 Job = PipelineJob | MainJob

@@ -92,6 +92,47 @@ def first_line(message: str, limit: int) -> str:
     return ""
 
 
+# Escape sequences: CSI (colours, cursor moves), OSC (titles, links) up to BEL or ST,
+# DCS/SOS/PM/APC strings, two-byte escapes, and a lone ESC.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+    r"|\x1b"
+)
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
+
+
+def ansi_text(line: str, style: str = "", limit: int = _MAX_SCAN) -> Text:
+    """One line a script printed, as a terminal would show it: its colours (SGR escapes)
+    rendered, every other escape sequence dropped, other controls made visible.
+
+    A carriage return overwrites, so only what follows the last one is kept (progress
+    bars redraw a line that way). Rich markup in the line stays literal text.
+    """
+    line = line.rstrip("\r")
+    if "\r" in line:
+        line = line.rsplit("\r", 1)[-1]
+    if len(line) > limit * 4:
+        line = line[: limit * 4]
+    if "\x1b" not in line:
+        return Text(clean(line, limit), style=style, no_wrap=True, overflow="ellipsis")
+    kept: list[str] = []
+    position = 0
+    for match in _ESCAPES.finditer(line):
+        kept.append(clean(line[position : match.start()]))
+        if _SGR.fullmatch(match.group(0)):
+            kept.append(match.group(0))
+        position = match.end()
+    kept.append(clean(line[position:]))
+    text = Text.from_ansi("".join(kept), style=style, no_wrap=True, overflow="ellipsis")
+    if text.cell_len > limit:
+        text.truncate(max(limit - 1, 0))
+        text.append(ELLIPSIS)
+    return text
+
+
 def literal(text: str, style: str = "", limit: int | None = None) -> Text:
     """A Text showing `text` literally (no markup), cleaned to one line."""
     return Text(clean(text, limit), style=style, no_wrap=True, overflow="ellipsis")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from antflow_tui.formatting import format_duration
+from antflow_tui.formatting import format_duration, plural
 from antflow_tui.present import STATUS_STYLES, error_message
 from antflow_tui.safe_text import clean, literal
 
@@ -82,6 +82,14 @@ class ItemStory:
     retryable: bool
     unfinished: bool = False
     """A stop came before the item finished."""
+    abandoned: bool = False
+    """The script's own shutdown left it (it broke out of `stream()` early, say)."""
+    pipeline: int = 1
+    """The number of the pipeline this story is from."""
+    pipelines: int = 1
+    """How many pipelines the run has."""
+    also_in: tuple[int, ...] = ()
+    """Other pipelines that know an item with this id."""
 
 
 def timeline_rows(timeline: Sequence[StatusEvent | TaskEvent]) -> list[tuple[Text, ...]]:
@@ -103,7 +111,12 @@ def timeline_rows(timeline: Sequence[StatusEvent | TaskEvent]) -> list[tuple[Tex
             if event.status in ("in_progress", "retrying") and "attempt" in metadata:
                 details.append(f"attempt {metadata['attempt']}")
             if event.status == "failed":
-                details.append(f"after {metadata.get('attempts', '?')} attempt(s)")
+                attempts = metadata.get("attempts")
+                details.append(
+                    f"after {plural(attempts, 'attempt')}"
+                    if isinstance(attempts, int)
+                    else "after ? attempts"
+                )
             if metadata.get("error_type"):
                 details.append(f"  {clean(str(metadata['error_type']), 40)}", style="red")
                 details.append(f": {error_message(str(metadata.get('error', '')), 160)}")

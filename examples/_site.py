@@ -15,6 +15,7 @@ The server runs on its own thread, so it answers however busy the event loop is.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import threading
 import time
@@ -100,11 +101,19 @@ _WORDS = [
 ]
 
 
+PORT = int(os.environ.get("ANTFLOW_EXAMPLE_PORT", "8765"))
+"""The site's port, the same every run so an export's URLs can be fetched again
+(`--retry-from`); any free port when it is taken."""
+
+
 class Site:
     """The running website; `url` is its base address."""
 
     def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", PORT), _Handler)
+        except OSError:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"

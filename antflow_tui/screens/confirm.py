@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from antflow_tui.keys import key_for
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
@@ -52,8 +54,9 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(self._question, markup=False)
             with Horizontal():
-                yield Button("Cancel (n)", id="no")
-                yield Button(f"{self._confirm} (y)", id="yes", variant="warning")
+                no, yes = key_for(self.app, "confirm.no"), key_for(self.app, "confirm.yes")
+                yield Button(f"Cancel ({no.split()[0]})", id="no")
+                yield Button(f"{self._confirm} ({yes})", id="yes", variant="warning")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

@@ -11,8 +11,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from antflow_tui.keys import key_for
+from antflow_tui.present import BOTTLENECK_MARK, WORKER_LEGEND, WORKER_MARKS, WORKER_STYLES
+
 if TYPE_CHECKING:
-    from textual.app import App, ComposeResult
+    from textual.app import ComposeResult
 
 # (binding id, what it does), grouped as the help shows them. Keys come from the live
 # bindings, so a remapped key shows as remapped.
@@ -20,9 +23,17 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Run",
         (
-            ("pause", "pause/resume what has focus: a stage, a worker, or the whole run"),
+            (
+                "pause",
+                "pause/resume what has focus: a stage, a worker, or the whole run (a "
+                "paused run resumes from anywhere)",
+            ),
             ("freeze", "freeze the display (work continues)"),
-            ("stop", "stop the run gracefully; press again to force"),
+            (
+                "stop",
+                "stop the run gracefully; press again to force (and to quit at once while "
+                "the script blocks the event loop)",
+            ),
             ("quit", "quit (asks first while the run is active)"),
         ),
     ),
@@ -53,22 +64,12 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("retry", "retry the selected failed item where it failed"),
             ("retry-all", "retry every failed item in the error panel's filter (asks first)"),
-            ("export", "export results and failures as JSON Lines"),
+            ("export", "export results, failures and unfinished items as JSON Lines (asks where)"),
             ("help", "this help"),
             ("", "ctrl+p: every command, searchable"),
         ),
     ),
 )
-
-
-def key_for(app: App[object], binding_id: str) -> str:
-    """The key(s) bound to `binding_id` now (a keymap's choice over the default)."""
-    from antflow_tui.keys import default_keys
-
-    keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
-    if keys is None:
-        return "?"
-    return " ".join(app.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -113,4 +114,13 @@ class HelpScreen(ModalScreen[None]):
                     key, _, rest = meaning.partition(": ")
                     table.add_row(key, rest)
             table.add_row("", "")
+        table.add_row(Text("Marks", style="bold underline"), "")
+        for look, word, meaning in WORKER_LEGEND:
+            mark = Text(f"{WORKER_MARKS[look]} {word}", style=WORKER_STYLES[look])
+            table.add_row(mark, f"worker: {meaning}")
+        table.add_row(
+            Text(f"{BOTTLENECK_MARK} bottleneck", style="bold red"),
+            "stage: every worker busy and its queue full or growing",
+        )
+        table.add_row(Text("‖ paused", style="yellow"), "stage: paused")
         return table

@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.formatting import short_paths_in
+from antflow_tui.keys import key_for
 from antflow_tui.present import STATUS_STYLES, error_message
 from antflow_tui.safe_text import clean, item_label, value_repr
 from antflow_tui.screens.detail import DetailScreen
@@ -31,16 +32,23 @@ STORY_SECONDS: Final = 0.4
 
 
 class ItemScreen(DetailScreen):
-    """Everything about one item; updates live while the item is in flight."""
+    """Everything about one item; updates live while the item is in flight, and after the
+    run has ended too (a retry starts it again).
+
+    Args:
+        item_id: The item.
+        pipeline: The number of its pipeline (None: the newest pipeline that knows it).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="item.retry"),
         Binding("v", "toggle_value", "Full value", id="item.value"),
     ]
 
-    def __init__(self, item_id: Any) -> None:
+    def __init__(self, item_id: Any, pipeline: int | None = None) -> None:
         super().__init__()
         self.item_id = item_id
+        self.pipeline = pipeline
         self._full_value = False
         self._shown_key: tuple[Any, ...] | None = None
         self._read_at = 0.0
@@ -71,20 +79,25 @@ class ItemScreen(DetailScreen):
         if self._shown_key is not None and recent and not force:
             return
         self._read_at = moment
-        story = self.antflow.bridge.story(self.item_id)
+        story = self.antflow.bridge.story(self.item_id, self.pipeline)
+        if self.pipeline is None:
+            self.pipeline = story.pipeline if story.known else None
         key = (
             story.status,
             len(story.timeline),
             len(story.errors),
             None if story.location is None else story.location.state,
             story.unfinished,
+            story.abandoned,
+            story.pipelines,
             self._full_value,
         )
         if key == self._shown_key:
             return
         self._shown_key = key
         self.query_one("#item-title", Static).update(_title(story))
-        self.query_one("#item-facts", Static).update(_facts(story))
+        retry_key = key_for(self.app, "item.retry")
+        self.query_one("#item-facts", Static).update(_facts(story, retry_key))
         self.query_one("#item-value", Static).update(_value(story, full=self._full_value))
         self.query_one("#item-timeline", Static).update(_timeline(story))
         self.query_one("#item-tracebacks", Static).update(_tracebacks(story))
@@ -93,7 +106,7 @@ class ItemScreen(DetailScreen):
         self.query_one("#item-tracebacks").display = has_errors
 
     async def action_retry(self) -> None:
-        await self.antflow.retry_items([self.item_id])
+        await self.antflow.retry_items([(self.item_id, self.pipeline)])
         self._shown_key = None
         self.refresh_view()
 
@@ -111,10 +124,12 @@ def _title(story: ItemStory) -> Text:
         title.append(story.status, style=STATUS_STYLES.get(story.status, ""))
         if story.stage:
             title.append(f" in {clean(story.stage, 30)}")
+    if story.pipelines > 1:
+        title.append(f"  (pipeline {story.pipeline} of {story.pipelines})", style="dim")
     return title
 
 
-def _facts(story: ItemStory) -> RenderableType:
+def _facts(story: ItemStory, retry_key: str = "r") -> RenderableType:
     if not story.known:
         if story.evicted:
             return Text(
@@ -135,8 +150,21 @@ def _facts(story: ItemStory) -> RenderableType:
             style="yellow",
         )
     lines = Text()
+    if story.also_in:
+        others = ", ".join(str(number) for number in story.also_in)
+        lines.append(
+            f"Pipeline {story.pipeline} of {story.pipelines}; an item with this id is also in "
+            f"pipeline {others} (open it from that pipeline's error or event rows).\n",
+            "dim",
+        )
     if story.unfinished:
         lines.append("Unfinished: the run was stopped before this item finished.\n", "magenta")
+    if story.abandoned:
+        lines.append(
+            "Abandoned by the script: it stopped waiting for this item (it left stream() "
+            "early, or shut the pipeline down itself).\n",
+            "yellow",
+        )
     if story.location is not None:
         where = story.location
         lines.append("Now: ", style="dim")
@@ -145,7 +173,10 @@ def _facts(story: ItemStory) -> RenderableType:
             lines.append(f" on {clean(where.worker, 30)}")
         lines.append("\n")
     if story.retryable:
-        lines.append("Failed: press r to feed it again into the stage where it failed.", "yellow")
+        lines.append(
+            f"Failed: press {retry_key} to feed it again into the stage where it failed.",
+            "yellow",
+        )
     return lines
 
 

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.present import worker_legend
 from antflow_tui.safe_text import clean
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
@@ -100,10 +101,18 @@ class MainScreen(Screen[None]):
         )
         grid = self.query_one(WorkerGrid)
         grid.show(view.worker_cells, view.stage_summaries, force=force)
-        busy = sum(1 for cell in view.worker_cells if cell.look in ("busy", "stuck", "pausing"))
+        busy = sum(
+            1 for cell in view.worker_cells if cell.look in ("busy", "waiting", "stuck", "pausing")
+        )
         _set_if_changed(grid, "border_subtitle", f"{busy}/{len(view.worker_cells)} busy")
+        title = self._title("worker-grid")
+        legend = worker_legend(cell.look for cell in view.worker_cells)
+        if legend:
+            title.append("  ")
+            title.append_text(legend)
+        _set_if_changed(grid, "border_title", title)
         panel = self.error_panel
-        panel.show(view.failures)
+        panel.show(view.failures, pipelines=view.pipelines)
         total = len(view.failures)
         shown = len(panel.shown_failures)
         count = f"{shown:,} of {total:,}" if panel.filter is not None else f"{total:,}"
@@ -164,28 +173,31 @@ class MainScreen(Screen[None]):
 
     # ---------------------------------------------------------------- retry
 
-    def _selected_item(self) -> tuple[Any, bool]:
-        """The item the focused panel points at, and whether there is one."""
+    def _selected_item(self) -> tuple[Any, int | None, bool]:
+        """The item the focused panel points at, its pipeline's number (None: unknown),
+        and whether there is one."""
         panel = self._focused_panel()
         if panel == "error-panel":
             errors = self.error_panel
             failure = errors.failure_at(errors.cursor)
-            return (failure.item_id, True) if failure is not None else (None, False)
+            if failure is not None:
+                return failure.item_id, failure.pipeline, True
+            return None, None, False
         if panel == "event-log":
             entry = self.event_log.entry_at(self.event_log.cursor)
             if entry is not None and entry.event is not None:
-                return entry.item_id, True
-        return None, False
+                return entry.item_id, entry.pipeline, True
+        return None, None, False
 
     async def action_retry(self) -> None:
-        """Retry the selected failed item where it failed."""
-        item_id, found = self._selected_item()
+        """Retry the selected failed item where it failed, in its own pipeline."""
+        item_id, pipeline, found = self._selected_item()
         if not found:
             self.notify(
                 "Select a failed item (in Errors or Events) to retry it.", timeout=3, markup=False
             )
             return
-        await self.antflow.retry_items([item_id])
+        await self.antflow.retry_items([(item_id, pipeline)])
 
     def action_retry_all(self) -> None:
         """Retry every failed item the error panel shows (its filter applies); asks first."""
@@ -193,18 +205,16 @@ class MainScreen(Screen[None]):
         if not failures:
             self.notify("There are no failed items to retry.", timeout=3, markup=False)
             return
-        ids = [failure.item_id for failure in failures]
+        items = [(failure.item_id, failure.pipeline) for failure in failures]
         scope = " matching the filter" if self.error_panel.filter is not None else ""
         from antflow_tui.screens.confirm import ConfirmScreen
 
         async def answered(confirmed: bool | None) -> None:
             if confirmed:
-                await self.antflow.retry_items(ids)
+                await self.antflow.retry_items(items)
 
-        self.app.push_screen(
-            ConfirmScreen(f"Retry all {len(ids):,} failed items{scope}?", confirm="Retry"),
-            answered,
-        )
+        what = "the failed item" if len(items) == 1 else f"all {len(items):,} failed items"
+        self.app.push_screen(ConfirmScreen(f"Retry {what}{scope}?", confirm="Retry"), answered)
 
     # ---------------------------------------------------------------- filter
 
@@ -277,13 +287,13 @@ class MainScreen(Screen[None]):
     def _open_failure(self, event: RowList.Chosen) -> None:
         failure = self.error_panel.failure_at(event.index)
         if failure is not None:
-            self.antflow.open_item(failure.item_id)
+            self.antflow.open_item(failure.item_id, failure.pipeline)
 
     @on(RowList.Chosen, "#event-log")
     def _open_logged_item(self, event: RowList.Chosen) -> None:
         entry = self.event_log.entry_at(event.index)
         if entry is not None and entry.event is not None:
-            self.antflow.open_item(entry.item_id)
+            self.antflow.open_item(entry.item_id, entry.pipeline)
 
 
 def _set_if_changed(widget: Widget, name: str, value: Text | str) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Static
 
 from antflow_tui.filters import Filter
 from antflow_tui.formatting import format_count, format_duration
+from antflow_tui.keys import key_for
 from antflow_tui.present import stage_average
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
@@ -20,9 +21,12 @@ from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from textual.app import ComposeResult
 
     from antflow.types import DashboardSnapshot
+    from antflow_tui.records import RunFailure
 
 
 class StageScreen(DetailScreen):
@@ -36,6 +40,8 @@ class StageScreen(DetailScreen):
     def __init__(self, stage: str) -> None:
         super().__init__()
         self.stage = stage
+        self._failures_from: Sequence[RunFailure] | None = None
+        self._failures: Sequence[RunFailure] = ()
 
     def compose(self) -> ComposeResult:
         yield Static(id="stage-title", classes="detail-title", markup=False)
@@ -49,7 +55,9 @@ class StageScreen(DetailScreen):
 
     def on_mount(self) -> None:
         panel = self.query_one(ErrorPanel)
-        panel.border_title = "Failures in this stage (enter opens, r retries)"
+        retry = key_for(self.app, "stage.retry")
+        # A Text: a key name is no markup.
+        panel.border_title = Text(f"Failures in this stage (enter opens, {retry} retries)")
         panel.set_filter(Filter(source=f"stage:{self.stage}", fields=(("stage", self.stage),)))
         self.refresh_view()
         panel.focus()
@@ -69,7 +77,14 @@ class StageScreen(DetailScreen):
         self.show_section("#stage-config", info, lambda: self._config(snapshot))
         self.show_section("#stage-counts", (stats, workers), lambda: self._counts(snapshot))
         self.show_section("#stage-queue", queued, lambda: self._queue(snapshot))
-        self.query_one(ErrorPanel).show(bridge.failures())
+        failures = bridge.failures()
+        if failures is not self._failures_from:
+            # The stage table shows the current pipeline: its stage's failures only.
+            current = bridge.current
+            number = 1 if current is None else current.number
+            self._failures_from = failures
+            self._failures = [f for f in failures if f.pipeline == number]
+        self.query_one(ErrorPanel).show(self._failures)
 
     def _title(self, snapshot: DashboardSnapshot | None) -> Text:
         title = Text("Stage ")
@@ -150,10 +165,10 @@ class StageScreen(DetailScreen):
         if failure is None:
             self.notify("No failed item selected.", timeout=2, markup=False)
             return
-        await self.antflow.retry_items([failure.item_id])
+        await self.antflow.retry_items([(failure.item_id, failure.pipeline)])
 
     @on(RowList.Chosen, "#stage-failures")
     def _open_failure(self, event: RowList.Chosen) -> None:
         failure = self.query_one(ErrorPanel).failure_at(event.index)
         if failure is not None:
-            self.antflow.open_item(failure.item_id)
+            self.antflow.open_item(failure.item_id, failure.pipeline)

@@ -84,6 +84,8 @@ def _title(worker: str, snapshot: DashboardSnapshot | None) -> Text:
     if state is not None:
         title.append(f"  of stage {clean(state.stage, 30)}  ")
         look = "pausing" if state.status == "busy" and state.paused else state.status
+        if look == "busy" and state.waiting_for is not None:
+            look = f"waiting for a {clean(state.waiting_for, 40)} slot"
         title.append(look, style={"busy": "green", "idle": "dim"}.get(look, "yellow"))
     return title
 

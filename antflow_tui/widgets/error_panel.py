@@ -6,29 +6,37 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from antflow_tui.present import ERROR_COLUMNS, error_rows, failure_facts
+from antflow_tui.present import ERROR_COLUMNS, PIPELINE_COLUMN, error_rows, failure_facts
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from antflow.types import FailedItem
     from antflow_tui.filters import Filter
+    from antflow_tui.records import RunFailure
 
 
 class ErrorPanel(RowList):
-    """Every failure the run has kept, newest first; rows render only when visible."""
+    """Every failure the run has kept, newest first; rows render only when visible.
+
+    With several pipelines, a first column names the pipeline each item failed in.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._all: Sequence[FailedItem] = ()
-        self._failures: Sequence[FailedItem] = ()
+        self._all: Sequence[RunFailure] = ()
+        self._failures: Sequence[RunFailure] = ()
         self.filter: Filter | None = None
+        self.pipelines = 1
+        """How many pipelines the run has (more than one adds the pipeline column)."""
 
-    def show(self, failures: Sequence[FailedItem]) -> None:
+    def show(self, failures: Sequence[RunFailure], *, pipelines: int = 1) -> None:
         """Show these failures (oldest first, as the engine lists them)."""
-        if failures is self._all:
+        if failures is self._all and pipelines == self.pipelines:
             return  # the same list: nothing failed or was retried since
+        if pipelines != self.pipelines:
+            self.pipelines = pipelines
+            self._line_cache.clear()
         self._all = failures
         self._apply()
 
@@ -45,11 +53,11 @@ class ErrorPanel(RowList):
         self.set_count(len(self._failures))
 
     @property
-    def shown_failures(self) -> Sequence[FailedItem]:
+    def shown_failures(self) -> Sequence[RunFailure]:
         """The failures the panel shows (after its filter), oldest first."""
         return self._failures
 
-    def failure_at(self, index: int) -> FailedItem | None:
+    def failure_at(self, index: int) -> RunFailure | None:
         """The failure on row `index` (row 0 is the newest)."""
         position = len(self._failures) - 1 - index
         return self._failures[position] if 0 <= position < len(self._failures) else None
@@ -57,22 +65,27 @@ class ErrorPanel(RowList):
     def row_key(self, index: int) -> object:
         failure = self.failure_at(index)
         # Not id(failure): a retried item's new failure may reuse the old object's address.
-        return None if failure is None else (failure.item_id, failure.timestamp, failure.stage)
+        if failure is None:
+            return None
+        return (failure.pipeline, failure.item_id, failure.timestamp, failure.stage)
 
     def header(self, width: int) -> Text | None:
-        return _join([Text(title) for title in ERROR_COLUMNS], width)
+        titles = ERROR_COLUMNS if self.pipelines == 1 else (PIPELINE_COLUMN, *ERROR_COLUMNS)
+        return _join([Text(title) for title in titles], width)
 
     def render_row(self, index: int, width: int) -> Text:
         failure = self.failure_at(index)
         if failure is None:
             return Text()
-        (row,) = error_rows([failure])
+        (row,) = error_rows([failure], pipelines=self.pipelines)
         return _join(list(row.cells), width)
 
 
-def _column_widths(width: int) -> tuple[int, ...]:
-    """Widths of Item, Stage, Error, Message, Tries; the message gets what is left, and
-    the tries column goes first when the panel is narrow."""
+def _column_widths(width: int, *, pipeline: bool = False) -> tuple[int, ...]:
+    """Widths of (Pipe,) Item, Stage, Error, Message, Tries; the message gets what is
+    left, and the tries column goes first when the panel is narrow."""
+    pipe = 4 if pipeline else 0
+    width -= pipe + 1 if pipeline else 0
     # The item id matters most: it is what a person looks for and opens.
     item = max(8, min(18, width * 20 // 100))
     stage = max(6, min(14, width * 14 // 100))
@@ -82,13 +95,15 @@ def _column_widths(width: int) -> tuple[int, ...]:
     if message < 10:
         tries = 0
         message = width - item - stage - error - 3
-    return item, stage, error, max(message, 0), tries
+    widths = (item, stage, error, max(message, 0), tries)
+    return (pipe, *widths) if pipeline else widths
 
 
 def _join(cells: list[Text], width: int) -> Text:
     """Lay cells out in the panel's columns."""
     line = Text(no_wrap=True, overflow="ellipsis")
-    for index, (cell, cell_width) in enumerate(zip(cells, _column_widths(width), strict=True)):
+    widths = _column_widths(width, pipeline=len(cells) > len(ERROR_COLUMNS))
+    for index, (cell, cell_width) in enumerate(zip(cells, widths, strict=True)):
         if not cell_width:
             continue
         if index:

@@ -31,6 +31,8 @@ class LogEntry:
 
     event: StatusEvent | TaskEvent | None = None
     note: Text | None = None
+    pipeline: int | None = None
+    """The number of the event's pipeline (None: not known, its tracker serves several)."""
     seq: int = field(default_factory=lambda: next(_sequence))
 
     @property

@@ -85,6 +85,7 @@ class WorkerGrid(ScrollView, can_focus=True):
         self._unfiltered: Sequence[WorkerCell] = ()
         self._wanted_width = MIN_CELL_WIDTH
         self._looks: list[str] = []
+        self._laid_out_width = 0
         self._drawn_at = float("-inf")
 
     def set_filter(self, grid_filter: Filter | None) -> None:
@@ -120,6 +121,8 @@ class WorkerGrid(ScrollView, can_focus=True):
             stages != self._stages
             or [cell.name for cell in cells] != names_before
             or self._columns != self._fit_columns()
+            # A scrollbar that came or went changes the width without a resize event.
+            or self._laid_out_width != self.scrollable_content_region.width
         )
         self._cells = cells
         self._stage_summaries = summaries
@@ -153,6 +156,7 @@ class WorkerGrid(ScrollView, can_focus=True):
             )
             index += len(members)
         self._lines = lines
+        self._laid_out_width = width
         self.virtual_size = Size(width, len(lines))
 
     def on_resize(self) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.command import CommandPalette
+from textual.widgets import Input
 
 from antflow_tui.demo import GatedRun
 from antflow_tui.screens.confirm import ConfirmScreen
+from antflow_tui.screens.export import ExportScreen
 from antflow_tui.screens.goto import GotoScreen
 from antflow_tui.screens.help import HelpScreen
 from antflow_tui.screens.item import ItemScreen
@@ -24,7 +27,7 @@ from antflow_tui.widgets.worker_grid import WorkerGrid
 from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, text_of, until
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import pytest
 
     from antflow_tui.app import AntflowApp
 
@@ -386,21 +389,71 @@ async def test_colon_goes_to_an_item_by_id() -> None:
         assert "queued" in text_of(app.screen.query_one("#item-title"))
 
 
-async def test_e_exports_results_and_failures_as_json_lines(tmp_path: Path) -> None:
+async def test_e_asks_where_showing_the_export_path_then_writes_there(tmp_path: Path) -> None:
     run = _run()
     target = tmp_path / "out.jsonl"
     app = gated_app(run, export=target)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
         await pilot.press("e")
-        lines = [json.loads(line) for line in target.read_text().splitlines()]
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.query_one(Input).value == str(target.resolve())
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, MainScreen))
+        header, *lines = [json.loads(line) for line in target.read_text().splitlines()]
+        assert header["in_flight"] == 6
         assert {(line["id"], line["status"]) for line in lines} == {
             ("page-0", "completed"),
             ("page-2", "failed"),
         }
         failed = next(line for line in lines if line["status"] == "failed")
         assert failed["stage"] == "Fetch"
+        assert failed["value"] == 2
+        assert failed["input"] == {"id": "page-2", "value": 2}
+        assert failed["error_type"] == "antflow_tui.demo.DemoError"
+        assert failed["attempts"] == 2
         assert "[red]boom[/red]" in failed["error"]
+        assert "DemoError" in failed["traceback"]
+
+
+def _real(path: Path) -> Path:
+    return path.resolve()
+
+
+async def test_e_after_a_bad_path_lets_the_user_change_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 10): `e` wrote into the current folder without saying where, and
+    after a failed --export path kept retrying the same bad path."""
+    monkeypatch.chdir(tmp_path)
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("e")
+        path_input = app.screen.query_one(Input)
+        proposed = Path(path_input.value)
+        assert proposed.parent == _real(tmp_path)
+        assert proposed.name.startswith("antflow-export-")
+        bad = tmp_path / "missing-folder" / "out.jsonl"
+        path_input.value = str(bad)
+        await pilot.press("enter")
+        await until(
+            lambda: isinstance(app.screen, ExportScreen) and bool(app.screen.query("#export-error"))
+        )
+        error = text_of(app.screen.query_one("#export-error"))
+        assert "Could not write" in error
+        assert str(bad) in error
+        assert app.screen.query_one(Input).value == str(bad), "the bad path stays, to be edited"
+        good = tmp_path / "good.jsonl"
+        app.screen.query_one(Input).value = str(good)
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, MainScreen))
+        assert good.exists()
+        await pilot.press("e")
+        assert app.screen.query_one(Input).value == str(good), "the last path is proposed again"
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_question_mark_and_f1_open_help_and_escape_closes_it() -> None:
@@ -650,3 +703,135 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
         await pilot.press("p")
         assert app.bridge.attached[0].pipeline.is_paused(worker="First-W0")
         gate.set()
+
+
+# ---------------------------------------------------------------------- issue 10
+
+
+async def test_p_resumes_a_fully_paused_run_from_any_panel() -> None:
+    """Regression (issue 10): with --paused, p on the stage table paused that stage instead
+    of resuming the run, though the banner said p resumes it."""
+    run = _run()
+    app = gated_app(run, paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.bridge.current is not None)
+        app.redraw()
+        assert "p anywhere to resume" in text_of(app.screen.query_one("#banner"))
+        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        await pilot.press("1", "p")
+        assert not pipeline.paused
+        assert not pipeline.is_paused(stage="Fetch")
+        await pilot.press("p")
+        assert pipeline.is_paused(stage="Fetch"), "once running, p on a stage pauses it"
+
+
+async def test_banners_name_the_keys_as_remapped() -> None:
+    """Regression (issue 10): banners said "p" and "z" whatever --keymap bound."""
+    run = _run()
+    keymap = {"pause": "space", "freeze": "x", "stop": "ctrl+x"}
+    # A long grace: the gated tasks hold the stop in "stopping" until it is forced.
+    app = gated_app(run, paused=True, keymap=keymap, stop_grace=3_600.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.bridge.current is not None)
+        app.redraw()
+        assert "(space anywhere to resume)" in text_of(app.screen.query_one("#banner"))
+        await pilot.press("x")
+        assert "(x to unfreeze)" in text_of(app.screen.query_one("#banner"))
+        await pilot.press("x", "space")
+        await until(lambda: busy(app, "Fetch-W0"))
+        await pilot.press("ctrl+x")
+        await until(lambda: app.bridge.stopping)
+        app.redraw()
+        assert "(ctrl+x again to force)" in text_of(app.screen.query_one("#banner"))
+        await pilot.press("ctrl+x")
+        await until(lambda: not app.bridge.running(), steps=200_000)
+
+
+async def test_the_worker_panel_border_says_what_its_glyphs_mean() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.pause()
+        title = str(app.screen.query_one(WorkerGrid).border_title)
+        assert "▶ running" in title
+        assert "· idle" in title
+        await pilot.press("question_mark")
+        help_text = text_of(app.screen.query_one("#help-table"))
+        for mark in ("▶ running", "◌ waiting", "! stuck", "» blocked", "‖ paused", "◀ bottleneck"):
+            assert mark in help_text
+
+
+async def test_an_item_screen_keeps_updating_after_the_run_ends() -> None:
+    """Regression (issue 10): an item screen opened before the end went stale once the run
+    had ended (a retry after the end never showed)."""
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("3", "enter")
+        screen = app.screen
+        assert isinstance(screen, ItemScreen)
+        assert screen.item_id == "page-2"
+        for stage in ("Fetch", "Parse", "Save"):
+            run.release(stage, *range(8))
+        await until(lambda: app.bridge.ended_at is not None)
+        run.failures.clear()
+        await pilot.press("r")
+        # No explicit redraw: the app's own frames must bring the screen to the end.
+        await until(
+            lambda: "completed in Save" in text_of(screen.query_one("#item-title")),
+            steps=500_000,
+        )
+        assert app.bridge.ends == 2
+
+
+async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
+    """Regression (issue 10): with several pipelines, r on one error row retried that id in
+    every pipeline ("Retrying 6 item(s)")."""
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.runner import MainJob
+
+    calls: list[tuple[str, int]] = []
+    broken = {"first": True, "second": True}
+
+    def task(name: str) -> Any:
+        async def run(value: int) -> int:
+            calls.append((name, value))
+            if value == 1 and broken[name]:
+                raise ValueError(f"{name} refused 1")
+            return value
+
+        run.__name__ = name
+        return run
+
+    async def main() -> None:
+        await Pipeline([Stage("First", 1, [task("first")], task_attempts=1)]).run([0, 1])
+        await Pipeline([Stage("Second", 1, [task("second")], task_attempts=1)]).run([0, 1])
+
+    app = make_app(MainJob("two.py", main), AppOptions(interval=0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        app.redraw()
+        panel = app.screen.query_one(ErrorPanel)
+        await pilot.press("3")
+        assert panel.pipelines == 2
+        assert panel.header(80).plain.startswith("Pipe")  # type: ignore[union-attr]
+        assert panel.render_row(0, 80).plain.split()[:2] == ["2", "1"]
+        assert panel.render_row(1, 80).plain.split()[:2] == ["1", "1"]
+        await pilot.press("j", "enter")
+        screen = app.screen
+        assert isinstance(screen, ItemScreen)
+        assert screen.pipeline == 1
+        assert "(pipeline 1 of 2)" in text_of(screen.query_one("#item-title"))
+        assert "also in pipeline 2" in text_of(screen.query_one("#item-facts"))
+        await pilot.press("escape")
+        broken["first"] = False
+        calls.clear()
+        await pilot.press("r")
+        await until(lambda: not app.bridge.running() and app.bridge.ends == 2, steps=200_000)
+        assert calls == [("first", 1)], "only the row's own pipeline retries it"
+        first, second = (a.pipeline for a in app.bridge.attached)
+        assert first.failed_item_ids() == []
+        assert second.failed_item_ids() == [1]

@@ -43,8 +43,8 @@ class Ran:
     stderr: str
 
 
-def run_cli(tmp_path: Path, *args: str) -> Ran:
-    env = {**os.environ, "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1"}
+def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Ran:
+    env = {**os.environ, "TERM": "dumb", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     done = subprocess.run(
         [sys.executable, "-m", "antflow_tui", *args],
         cwd=tmp_path,
@@ -290,10 +290,18 @@ def test_help_explains_the_contract_and_exit_statuses(tmp_path: Path) -> None:
     text = " ".join(ran.stdout.split())
     for word in ("pipeline", "items", "async def main()", "SCRIPT:NAME"):
         assert word in text
-    assert "Exit status: 0 when every item completed or was skipped" in text
-    assert "1 when any failed" in text
+    assert "Exit status: 0 when every item fed completed or was skipped and the script" in text
+    assert "ended normally" in text
+    assert "1 when any failed, was left unfinished or was not fed" in text
     assert "2 for usage or script errors" in text
-    for option in ("--interval", "--paused", "--log-lines", "--export", "--exit-when-done"):
+    for option in (
+        "--interval",
+        "--paused",
+        "--log-lines",
+        "--export",
+        "--retry-from",
+        "--exit-when-done",
+    ):
         assert option in text
 
 
@@ -332,7 +340,9 @@ def test_runs_without_a_terminal_and_exports(tmp_path: Path) -> None:
     assert "\n" not in summary
     assert "doubling" not in ran.stdout
     assert "items 5  completed 4  failed 1  skipped 0  unfinished 0" in summary
-    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    header, *lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert header["antflow_export"] == 1
+    assert (header["items"], header["completed"], header["failed"]) == (5, 4, 1)
     assert sorted((line["id"], line["status"]) for line in lines) == [
         (0, "completed"),
         (1, "completed"),
@@ -388,3 +398,131 @@ def test_async_main_that_raises_exits_two_with_its_traceback(tmp_path: Path) -> 
     assert "LookupError: no such bucket" in ran.stderr
     assert f'File "{script}", line 2, in main' in ran.stderr
     assert f"antflow_tui{os.sep}" not in ran.stderr
+
+
+# ---------------------------------------------------------------------- --retry-from
+
+FAILS_IN_SECOND_STAGE = """\
+import os
+
+from antflow import Pipeline, Stage
+
+FIXED = os.environ.get("FIXED") == "1"
+SEEN = os.environ.get("SEEN_LOG")
+
+
+class BadRow(ValueError):
+    pass
+
+
+async def fetch(n):
+    if SEEN:
+        with open(SEEN, "a") as log:
+            log.write(f"fetch {n}\\n")
+    return {"n": n, "page": f"<p>{n}</p>"}
+
+
+async def parse(row):
+    if SEEN:
+        with open(SEEN, "a") as log:
+            log.write(f"parse {row['n']}\\n")
+    if row["n"] % 3 == 0 and not FIXED:
+        raise BadRow(f"row {row['n']} is bad")
+    return row["n"] * 10
+
+
+pipeline = Pipeline(
+    [Stage("Fetch", 2, [fetch]), Stage("Parse", 2, [parse], task_attempts=1)]
+)
+items = list(range(7))
+"""
+
+
+def test_export_then_retry_from_feeds_only_the_failures_where_they_failed(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", FAILS_IN_SECOND_STAGE)
+    night = tmp_path / "night.jsonl"
+    ran = run_cli(tmp_path, "job.py", "--exit-when-done", "--export", str(night))
+    assert ran.code == 1, ran.stderr
+    header, *lines = [json.loads(line) for line in night.read_text("utf-8").splitlines()]
+    assert (header["completed"], header["failed"]) == (4, 3)
+    failed = sorted((line for line in lines if line["status"] == "failed"), key=lambda x: x["id"])
+    assert [line["id"] for line in failed] == [0, 3, 6]
+    assert failed[1]["stage"] == "Parse"
+    assert failed[1]["value"] == {"n": 3, "page": "<p>3</p>"}
+    assert failed[1]["input"] == 3
+    assert failed[1]["error_type"] == "job.BadRow", "the script's own module name"
+    assert "job.BadRow: row 3 is bad" in failed[1]["traceback"]
+
+    seen = tmp_path / "seen.log"
+    again = tmp_path / "again.jsonl"
+    env = {"FIXED": "1", "SEEN_LOG": str(seen)}
+    ran = run_cli(
+        tmp_path,
+        "job.py",
+        "--retry-from",
+        str(night),
+        "--export",
+        str(again),
+        "--exit-when-done",
+        env=env,
+    )
+    assert ran.code == 0, ran.stderr
+    assert "items 3  completed 3  failed 0" in ran.stdout
+    assert sorted(seen.read_text().splitlines()) == ["parse 0", "parse 3", "parse 6"], (
+        "only the failed items, straight into the stage where they failed"
+    )
+    _, *lines = [json.loads(line) for line in again.read_text("utf-8").splitlines()]
+    assert sorted((line["id"], line["value"]) for line in lines) == [(0, 0), (3, 30), (6, 60)]
+
+
+def test_retry_from_lists_the_lines_it_cannot_feed_again(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", FAILS_IN_SECOND_STAGE)
+    export = tmp_path / "old.jsonl"
+    records = [
+        {"antflow_export": 1},
+        {"pipeline": "pipeline", "status": "failed", "id": 1, "stage": "Parse",
+         "value": "<Row 1>", "value_is_repr": True},
+        {"pipeline": "pipeline", "status": "failed", "id": 2, "stage": "Gone", "value": 2},
+        {"pipeline": "pipeline", "status": "failed", "id": 3, "stage": "Parse",
+         "value": {"n": 4, "page": ""}},
+    ]  # fmt: skip
+    export.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    ran = run_cli(tmp_path, "job.py", "--retry-from", str(export), "--exit-when-done")
+    assert ran.code == 1, "items that could not be fed again are left over"
+    assert "line 2 (id 1, failed): its value was written as a repr (not JSON)" in ran.stderr
+    assert "line 3 (id 2, failed): stage 'Gone' is not in this pipeline" in ran.stderr
+    assert "items 1  completed 1  failed 0" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [("not an export\n", "is not an antflow-tui export"), ("", "is empty")],
+)
+def test_retry_from_a_file_that_is_not_an_export(tmp_path: Path, content: str, said: str) -> None:
+    write(tmp_path, "job.py", FAILS_IN_SECOND_STAGE)
+    (tmp_path / "bad.jsonl").write_text(content, encoding="utf-8")
+    assert_script_error(run_cli(tmp_path, "job.py", "--retry-from", "bad.jsonl"), said)
+
+
+def test_retry_from_a_missing_file(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", FAILS_IN_SECOND_STAGE)
+    assert_usage_error(run_cli(tmp_path, "job.py", "--retry-from", "nowhere.jsonl"), "nowhere")
+
+
+def test_retry_from_with_a_main_script_says_how_to_do_it_there(tmp_path: Path) -> None:
+    write(tmp_path, "main_job.py", "async def main():\n    pass\n")
+    (tmp_path / "old.jsonl").write_text('{"antflow_export": 1}\n', encoding="utf-8")
+    assert_script_error(
+        run_cli(tmp_path, "main_job.py", "--retry-from", "old.jsonl"),
+        "--retry-from needs a script that defines `pipeline` and `items`",
+        "feed_export",
+    )
+
+
+def test_retry_from_an_export_with_nothing_left_to_do(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", FAILS_IN_SECOND_STAGE)
+    done = [{"antflow_export": 1}, {"pipeline": "p", "status": "completed", "id": 1, "value": 2}]
+    (tmp_path / "done.jsonl").write_text("\n".join(json.dumps(r) for r in done) + "\n", "utf-8")
+    ran = run_cli(tmp_path, "job.py", "--retry-from", "done.jsonl")
+    assert ran.code == 0
+    assert "has no failed, unfinished or never-fed item to feed again" in ran.stdout

@@ -1,12 +1,24 @@
-"""Unit tests of antflow_tui.export: results, failures and unfinished items as JSON Lines."""
+"""Unit tests of antflow_tui.export: the header, each kind of item line, and values JSON
+cannot hold."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
+from antflow.pending import PendingItem
 from antflow.types import FailedItem, PipelineResult
-from antflow_tui.export import export_lines, write_export
+from antflow_tui.accounting import RunCounts
+from antflow_tui.export import (
+    NotFed,
+    completed_line,
+    error_type_name,
+    failed_line,
+    header_line,
+    left_line,
+    not_fed_line,
+    write_export,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -17,18 +29,23 @@ class Opaque:
         return "Opaque(7)"
 
 
+class ParseError(ValueError):
+    pass
+
+
 def result(item_id: Any, value: Any, sequence: int = 0) -> PipelineResult:
     return PipelineResult(id=item_id, value=value, sequence_id=sequence)
 
 
-def failed(item_id: Any) -> FailedItem:
+def failed(item_id: Any, exception: BaseException | None = None) -> FailedItem:
     return FailedItem(
         item_id=item_id,
         error="bad value",
-        error_type="ValueError",
+        error_type="ValueError" if exception is None else type(exception).__name__,
         stage="Parse",
         attempts=3,
         timestamp=1.0,
+        exception=exception,
         traceback="Traceback (most recent call last):\nValueError: bad value\n",
     )
 
@@ -42,103 +59,170 @@ def strict_loads(line: str) -> Any:
     return json.loads(line, parse_constant=refuse)
 
 
-def test_one_object_per_result_failure_and_unfinished_item() -> None:
-    lines = list(
-        export_lines(
-            [result(1, {"n": 2}), result("b", [1, 2])],
-            [failed(3)],
-            [4, "five"],
-            pipeline="scrape",
+def test_the_header_names_the_format_and_gives_the_summarys_counts() -> None:
+    counts = RunCounts(
+        completed=49,
+        failed=6,
+        skipped=0,
+        in_flight=0,
+        unfinished=86,
+        abandoned=0,
+        not_fed=159,
+        total=300,
+    )
+    header = strict_loads(header_line(counts, script="scrape.py", pipelines=["pipeline"]))
+    assert header == {
+        "antflow_export": 1,
+        "script": "scrape.py",
+        "pipelines": ["pipeline"],
+        "items": 300,
+        "completed": 49,
+        "failed": 6,
+        "skipped": 0,
+        "in_flight": 0,
+        "unfinished": 86,
+        "abandoned": 0,
+        "not_fed": 159,
+    }
+
+
+def test_a_completed_line() -> None:
+    line = strict_loads(completed_line("p", result(1, {"n": 2})))
+    assert line == {"pipeline": "p", "status": "completed", "id": 1, "value": {"n": 2}}
+
+
+def test_a_failed_line_carries_what_feeding_it_again_takes() -> None:
+    line = strict_loads(
+        failed_line(
+            "p",
+            failed(3, ParseError("bad value")),
+            value=(True, ["https://x/3", "<html>"]),
+            fed=(True, "https://x/3"),
         )
     )
-    assert all("\n" not in line for line in lines)
-    assert [strict_loads(line) for line in lines] == [
-        {"pipeline": "scrape", "id": 1, "status": "completed", "value": {"n": 2}},
-        {"pipeline": "scrape", "id": "b", "status": "completed", "value": [1, 2]},
-        {
-            "pipeline": "scrape",
-            "id": 3,
-            "status": "failed",
-            "stage": "Parse",
-            "error_type": "ValueError",
-            "error": "bad value",
-            "attempts": 3,
-            "traceback": "Traceback (most recent call last):\nValueError: bad value\n",
-        },
-        {"pipeline": "scrape", "id": 4, "status": "unfinished"},
-        {"pipeline": "scrape", "id": "five", "status": "unfinished"},
-    ]
+    assert line == {
+        "pipeline": "p",
+        "status": "failed",
+        "id": 3,
+        "stage": "Parse",
+        "value": ["https://x/3", "<html>"],
+        "input": "https://x/3",
+        "error_type": f"{__name__}.ParseError",
+        "error": "bad value",
+        "attempts": 3,
+        "traceback": "Traceback (most recent call last):\nValueError: bad value\n",
+    }
 
 
-def test_nothing_to_export() -> None:
-    assert list(export_lines([], [], [])) == []
+def test_a_failed_line_without_the_values_leaves_them_out() -> None:
+    line = strict_loads(failed_line("p", failed(3)))
+    assert "value" not in line
+    assert "input" not in line
+    assert line["error_type"] == "ValueError"
 
 
-def test_values_json_cannot_hold_are_written_as_their_repr() -> None:
-    values: list[Any] = [Opaque(), {1, 2}, b"\xff\xfe", {(1, 2): "tuple key"}]
-    lines = [
-        strict_loads(line)
-        for line in export_lines([result(i, v) for i, v in enumerate(values)], [], [])
-    ]
+def test_error_types_are_named_as_the_script_names_them() -> None:
+    assert error_type_name(failed(1, ValueError("x"))) == "ValueError"
+    assert error_type_name(failed(1, ParseError("x"))) == f"{__name__}.ParseError"
+    assert error_type_name(failed(1)) == "ValueError"
+
+
+def test_unfinished_and_abandoned_lines() -> None:
+    held = PendingItem("page-7", "Save", {"title": "x"}, "queued")
+    unfinished = strict_loads(
+        left_line("p", "unfinished", "page-7", pending=held, fed=(True, "u/7"))
+    )
+    assert unfinished == {
+        "pipeline": "p",
+        "status": "unfinished",
+        "id": "page-7",
+        "stage": "Save",
+        "state": "queued",
+        "value": {"title": "x"},
+        "input": "u/7",
+    }
+    abandoned = strict_loads(left_line("p", "abandoned", 9))
+    assert abandoned == {"pipeline": "p", "status": "abandoned", "id": 9}
+
+
+def test_a_not_fed_line() -> None:
+    line = strict_loads(not_fed_line("p", NotFed("doc-4", None, {"w": 1}, {"id": "doc-4"})))
+    assert line == {
+        "pipeline": "p",
+        "status": "not_fed",
+        "id": "doc-4",
+        "value": {"w": 1},
+        "input": {"id": "doc-4"},
+    }
+
+
+def test_values_json_cannot_hold_are_written_as_their_repr_with_a_flag() -> None:
+    values: list[Any] = [Opaque(), {1, 2}, b"\xff\xfe", {(1, 2): "tuple key"}, {1: "int key"}]
+    lines = [strict_loads(completed_line("p", result(i, v))) for i, v in enumerate(values)]
     assert [line["value"] for line in lines] == [
         "Opaque(7)",
         "{1, 2}",
         "b'\\xff\\xfe'",
         "{(1, 2): 'tuple key'}",
+        "{1: 'int key'}",
     ]
+    assert all(line["value_is_repr"] is True for line in lines)
 
 
-def test_ids_json_cannot_hold_are_written_as_their_repr() -> None:
-    lines = list(export_lines([result(Opaque(), 1)], [failed(b"\x00")], [frozenset({9})]))
-    assert [strict_loads(line)["id"] for line in lines] == [
-        "Opaque(7)",
-        "b'\\x00'",
-        "frozenset({9})",
-    ]
+def test_json_values_carry_no_flag_and_tuples_are_lists() -> None:
+    line = strict_loads(completed_line("p", result(1, ("url", [1, (2, 3)], {"k": None}))))
+    assert line["value"] == ["url", [1, [2, 3]], {"k": None}]
+    assert "value_is_repr" not in line
+
+
+def test_ids_json_cannot_hold_are_written_as_their_repr_with_a_flag() -> None:
+    line = strict_loads(failed_line("p", failed(b"\x00")))
+    assert line["id"] == "b'\\x00'"
+    assert line["id_is_repr"] is True
+    inputs = strict_loads(left_line("p", "unfinished", 1, fed=(True, Opaque())))
+    assert (inputs["input"], inputs["input_is_repr"]) == ("Opaque(7)", True)
 
 
 def test_a_circular_value_does_not_fail_the_export() -> None:
     loop: list[Any] = []
     loop.append(loop)
-    (line,) = export_lines([result(1, loop)], [], [])
-    value = strict_loads(line)["value"]
+    value = strict_loads(completed_line("p", result(1, loop)))["value"]
     assert value.startswith("[[")
-    assert value.endswith("]]")
     assert "..." in value
 
 
 def test_not_a_number_is_not_written_as_invalid_json() -> None:
     # JSON has no NaN or Infinity; json.dumps writes them bare unless told not to.
-    lines = list(export_lines([result(1, float("nan")), result(2, float("inf"))], [], []))
-    for line in lines:
-        strict_loads(line)
+    for number in (float("nan"), float("inf")):
+        line = strict_loads(completed_line("p", result(1, number)))
+        assert line["value_is_repr"] is True
 
 
 def test_a_huge_value_is_cut_only_when_json_cannot_hold_it() -> None:
     big = "x" * 1_000_000
-    (kept,) = export_lines([result(1, big)], [], [])
-    assert strict_loads(kept)["value"] == big
-    (cut,) = export_lines([result(1, {Opaque(): big})], [], [])
-    assert len(strict_loads(cut)["value"]) < 10_000
+    assert strict_loads(completed_line("p", result(1, big)))["value"] == big
+    cut = strict_loads(completed_line("p", result(1, {Opaque(): big})))["value"]
+    assert len(cut) < 10_000
 
 
 def test_unicode_is_written_as_is() -> None:
-    (line,) = export_lines([result("ключ", "日本語")], [], [])
+    line = completed_line("p", result("ключ", "日本語"))
     assert "ключ" in line
     assert "日本語" in line
 
 
-def test_write_export_replaces_the_file_and_counts_lines(tmp_path: Path) -> None:
+def test_write_export_replaces_the_file_and_counts_items(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     path.write_text("old content\n" * 5, encoding="utf-8")
-    written = write_export(path, export_lines([result(1, "a")], [failed(2)], [3]))
-    assert written == 3
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert [strict_loads(line)["status"] for line in lines] == ["completed", "failed", "unfinished"]
+    counts = RunCounts(1, 1, 0, 0, 1, 0, 0, 3)
+    lines = [
+        header_line(counts, script="s.py", pipelines=["p"]),
+        completed_line("p", result(1, "a")),
+        failed_line("p", failed(2)),
+        left_line("p", "unfinished", 3),
+    ]
+    assert write_export(path, lines) == 3
+    header, *items = [strict_loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert header["antflow_export"] == 1
+    assert [item["status"] for item in items] == ["completed", "failed", "unfinished"]
     assert path.read_text(encoding="utf-8").endswith("\n")
-
-
-def test_write_export_of_nothing_leaves_an_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "out.jsonl"
-    assert write_export(path, []) == 0
-    assert path.read_text(encoding="utf-8") == ""

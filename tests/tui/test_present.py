@@ -24,32 +24,28 @@ from antflow_tui.formatting import (
     format_count,
     format_duration,
     format_rate,
+    plural,
     short_path,
     short_paths_in,
 )
 from antflow_tui.present import (
     STAGE_COLUMNS,
-    STATE_STYLES,
     STUCK_WITHOUT_AVERAGE,
-    Progress,
+    WORKER_LEGEND,
+    WORKER_MARKS,
     WorkerCell,
     bottleneck_stage,
     dropped_line,
     error_message,
     error_rows,
     error_type_counts,
-    eta_seconds,
     event_facts,
     event_line,
     failure_facts,
-    header_lines,
     is_stuck,
     natural_cell_width,
     note_line,
     paused_what,
-    progress_bar,
-    run_progress,
-    run_state,
     short_worker_name,
     stage_average,
     stage_facts,
@@ -57,7 +53,9 @@ from antflow_tui.present import (
     worker_cell_text,
     worker_cells,
     worker_facts,
+    worker_legend,
 )
+from antflow_tui.records import RunFailure
 from antflow_tui.story import attempt_error_views, timeline_rows
 
 if TYPE_CHECKING:
@@ -91,6 +89,7 @@ def stage(
     capacity: int = 20,
     paused: bool = False,
     task_seconds: float = 0.0,
+    task_retries: int = 0,
 ) -> StageStats:
     return StageStats(
         stage_name=name,
@@ -105,6 +104,7 @@ def stage(
         queue_capacity=capacity,
         paused=paused,
         task_seconds=task_seconds,
+        task_retries=task_retries,
     )
 
 
@@ -117,6 +117,7 @@ def worker(
     seconds: float | None = None,
     task: str | None = None,
     paused: bool = False,
+    waiting_for: str | None = None,
 ) -> WorkerState:
     return WorkerState(
         worker_name=name,
@@ -126,6 +127,7 @@ def worker(
         processing_since=None if seconds is None else NOW - seconds,
         current_task=task,
         paused=paused,
+        waiting_for=waiting_for,
     )
 
 
@@ -174,8 +176,9 @@ def failure(
     error: str = "bad value",
     attempts: int = 3,
     timestamp: float = NOW,
-) -> FailedItem:
-    return FailedItem(
+    pipeline: int = 1,
+) -> RunFailure:
+    item = FailedItem(
         item_id=item_id,
         error=error,
         error_type=error_type,
@@ -183,6 +186,7 @@ def failure(
         attempts=attempts,
         timestamp=timestamp,
     )
+    return RunFailure(item, pipeline)
 
 
 def status_event(
@@ -258,6 +262,16 @@ def test_format_count_groups_thousands(value: int, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("count", "shown"), [(0, "0 items"), (1, "1 item"), (2, "2 items"), (1204, "1,204 items")]
+)
+def test_plural(count: int, shown: str) -> None:
+    """Regression (issue 10): "1 item(s)", "after 1 attempt(s)"."""
+    assert plural(count, "item") == shown
+    assert plural(1, "entry", "entries") == "1 entry"
+    assert plural(3, "entry", "entries") == "3 entries"
+
+
+@pytest.mark.parametrize(
     ("rate", "shown"),
     [
         (None, "–"),
@@ -320,205 +334,6 @@ def test_format_clock_is_hours_minutes_seconds(seconds: float, shown: str) -> No
     assert format_clock(seconds) == shown
 
 
-# ---------------------------------------------------------------------- progress and state
-
-
-def test_run_progress_without_snapshot_uses_the_known_total() -> None:
-    progress = run_progress(None, 40)
-    assert progress == Progress(0, 40, 0, 0, 0, 0, 0)
-
-
-def test_run_progress_counts_skipped_apart_from_completed() -> None:
-    snap = snapshot(processed=10, skipped=3, failed=2, in_flight=4, unfinished=1, total=20)
-    progress = run_progress(snap, known_total=None)
-    assert progress.done == 12
-    assert progress.completed == 7
-    assert progress.skipped == 3
-    assert progress.failed == 2
-    assert progress.in_flight == 4
-    assert progress.unfinished == 1
-    assert progress.total == 20
-    assert progress.fraction == pytest.approx(0.6)
-
-
-def test_run_progress_prefers_the_snapshots_total_over_the_known_one() -> None:
-    assert run_progress(snapshot(total=50), known_total=10).total == 50
-
-
-def test_run_progress_falls_back_to_the_known_total() -> None:
-    assert run_progress(snapshot(total=None), known_total=10).total == 10
-
-
-def test_progress_fraction_is_unknown_without_a_total_and_capped_at_one() -> None:
-    assert Progress(5, None, 5, 0, 0, 0, 0).fraction is None
-    assert Progress(5, 0, 5, 0, 0, 0, 0).fraction is None
-    assert Progress(15, 10, 15, 0, 0, 0, 0).fraction == 1.0
-
-
-@pytest.mark.parametrize(
-    ("snap", "ended", "crashed", "stopping", "state"),
-    [
-        (None, False, False, False, "starting"),
-        (snapshot(workers=[worker(status="busy", item=1, seconds=1)]), False, False, False,
-         "running"),
-        (snapshot(workers=[worker(status="busy", item=1, seconds=1, paused=True)], paused=True),
-         False, False, False, "pausing"),
-        (snapshot(workers=[worker(status="paused", paused=True)], paused=True), False, False,
-         False, "paused"),
-        (snapshot(), False, False, True, "stopping"),
-        (snapshot(stopping=True), False, False, False, "stopping"),
-        (None, False, False, True, "stopping"),
-        (snapshot(), True, False, False, "finished"),
-        (snapshot(stopping=True), True, False, False, "finished"),
-        (snapshot(), True, True, False, "failed"),
-        (None, False, True, False, "failed"),
-    ],
-)  # fmt: skip
-def test_run_state(
-    snap: DashboardSnapshot | None, ended: bool, crashed: bool, stopping: bool, state: str
-) -> None:
-    assert run_state(snap, ended=ended, crashed=crashed, stopping=stopping) == state
-
-
-def test_eta_is_the_items_left_over_the_rate() -> None:
-    assert eta_seconds(Progress(30, 100, 30, 0, 0, 0, 0), 7.0) == pytest.approx(10.0)
-
-
-@pytest.mark.parametrize("rate", [None, 0.0, -1.0])
-def test_eta_is_unknown_without_a_positive_rate(rate: float | None) -> None:
-    assert eta_seconds(Progress(30, 100, 30, 0, 0, 0, 0), rate) is None
-
-
-def test_eta_is_unknown_without_a_total() -> None:
-    assert eta_seconds(Progress(30, None, 30, 0, 0, 0, 0), 5.0) is None
-
-
-def test_eta_is_zero_once_done_passes_the_total() -> None:
-    assert eta_seconds(Progress(120, 100, 120, 0, 0, 0, 0), 5.0) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("fraction", "width", "filled"),
-    [(0.0, 10, 0), (0.5, 10, 5), (1.0, 10, 10), (0.333, 30, 10), (0.5, 7, 4)],
-)
-def test_progress_bar_is_exactly_width_cells(fraction: float, width: int, filled: int) -> None:
-    bar = progress_bar(fraction, width)
-    assert bar.cell_len == width
-    assert bar.plain == "█" * filled + "░" * (width - filled)
-
-
-def test_progress_bar_with_unknown_fraction_is_an_empty_dim_track() -> None:
-    bar = progress_bar(None, 12)
-    assert bar.plain == "·" * 12
-    assert str(bar.style) == "dim"
-
-
-@pytest.mark.parametrize("width", [0, -4])
-def test_progress_bar_is_at_least_one_cell(width: int) -> None:
-    assert progress_bar(0.5, width).cell_len == 1
-
-
-# ---------------------------------------------------------------------- header
-
-
-def header(
-    *,
-    state: Any = "running",
-    progress: Progress | None = None,
-    rate: float | None = 2.0,
-    width: int = 120,
-    title: str = "scrape.py",
-    pipelines: int = 1,
-) -> tuple[Text, Text]:
-    return header_lines(
-        title=title,
-        state=state,
-        elapsed=3723.0,
-        progress=progress or Progress(30, 100, 25, 3, 2, 5, 0),
-        rate=rate,
-        width=width,
-        pipelines=pipelines,
-    )
-
-
-@pytest.mark.parametrize("state", list(STATE_STYLES))
-def test_header_shows_the_state_word_in_its_style(state: str) -> None:
-    top, _ = header(state=state)
-    assert f"● {state}" in top.plain
-    start = top.plain.index(f"● {state}")
-    styles = [str(s.style) for s in top.spans if s.start == start]
-    assert styles == [STATE_STYLES[state]]
-
-
-def test_header_shows_title_elapsed_done_over_total_percent_and_rate() -> None:
-    top, _ = header()
-    assert "scrape.py" in top.plain
-    assert "1:02:03" in top.plain
-    assert " 30/100 30%" in top.plain
-    assert "2.00/s" in top.plain
-
-
-def test_header_shows_eta_while_running() -> None:
-    top, _ = header(state="running", rate=2.0)
-    assert "ETA 35.0s" in top.plain
-
-
-@pytest.mark.parametrize("state", ["finished", "failed", "stopping", "starting"])
-def test_header_hides_eta_when_the_run_is_not_moving(state: str) -> None:
-    top, _ = header(state=state, rate=2.0)
-    assert "ETA" not in top.plain
-
-
-def test_header_shows_a_count_when_the_total_is_unknown() -> None:
-    top, _ = header(progress=Progress(1234, None, 1234, 0, 0, 0, 0))
-    assert " 1,234 done" in top.plain
-    assert "1,234/" not in top.plain
-    assert "ETA" not in top.plain
-
-
-def test_header_counts_line_lists_every_count() -> None:
-    _, counts = header(progress=Progress(30, 100, 25, 3, 2, 5, 0))
-    assert counts.plain.split() == [
-        "completed", "25", "failed", "3", "skipped", "2", "in", "flight", "5",
-    ]  # fmt: skip
-
-
-def test_header_shows_unfinished_only_when_some_are() -> None:
-    _, none_left = header(progress=Progress(30, 100, 30, 0, 0, 0, 0))
-    _, some_left = header(progress=Progress(30, 100, 30, 0, 0, 0, 4))
-    assert "unfinished" not in none_left.plain
-    assert "unfinished 4" in some_left.plain
-
-
-@pytest.mark.parametrize("width", [80, 120, 200])
-def test_header_top_line_fits_its_width_and_has_a_bar(width: int) -> None:
-    top, _ = header(width=width)
-    assert top.cell_len <= width
-    assert "█" in top.plain or "░" in top.plain
-
-
-def test_header_leaves_the_bar_out_when_too_narrow() -> None:
-    top, _ = header(width=40)
-    assert "█" not in top.plain
-    assert "░" not in top.plain
-    assert "30/100" in top.plain
-
-
-def test_header_names_the_pipeline_number_when_there_are_several() -> None:
-    one, _ = header(pipelines=1)
-    three, _ = header(pipelines=3)
-    assert "(pipeline" not in one.plain
-    assert "(pipeline 3)" in three.plain
-
-
-def test_header_shows_a_hostile_title_literally() -> None:
-    top, _ = header(title=f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}.py")
-    benign, _ = header(title="abcdefghijklmnopqr.py")
-    assert "[red]x[/red]\\x1b[2J.py" in top.plain
-    assert "\x1b" not in top.plain
-    assert span_styles(top) == span_styles(benign)
-
-
 # ---------------------------------------------------------------------- stages
 
 
@@ -579,6 +394,7 @@ def test_stage_rows_cells_follow_the_columns() -> None:
                 workers=4,
                 busy=2,
                 task_seconds=2406.0,
+                task_retries=7,
             ),
             stage("Parse"),
         ]
@@ -596,7 +412,7 @@ def test_stage_rows_cells_follow_the_columns() -> None:
         "done": "1,200",
         "failed": "3",
         "skipped": "5",
-        "retrying": "1",
+        "retrying": "7",
         "rate": "12.5/s",
         "avg": "2.0s",
     }
@@ -728,6 +544,38 @@ def test_worker_cells_without_an_average_for_the_stage_use_sixty_seconds() -> No
     assert one_cell(state, {"Other": 0.1}).look == "busy"
 
 
+def test_worker_cells_waiting_for_a_concurrency_slot_look_waiting() -> None:
+    """Regression (issue 10): a worker waiting for a task_concurrency_limits slot looked
+    the same as one running."""
+    cell = one_cell(worker(status="busy", item=3, seconds=120.0, task="old", waiting_for="call"))
+    assert cell.look == "waiting", "waiting long is not being stuck: its task has not begun"
+    assert cell.status_text == "waiting for a call slot"
+    text = worker_cell_text(cell, 48)
+    assert text.plain.startswith("◌ W0 3 2m00s waiting for a call slot")
+    paused = one_cell(worker(status="busy", item=3, seconds=1.0, paused=True, waiting_for="c"))
+    assert paused.look == "pausing"
+
+
+def test_a_stuck_worker_says_stuck_in_words() -> None:
+    """Regression (issue 10): a stuck worker was only a red '!'."""
+    cell = one_cell(worker(status="busy", item=9, seconds=600.0, task="GET /9"), {"Fetch": 1.0})
+    text = worker_cell_text(cell, 48)
+    assert text.plain.startswith("! W0 9 10m00s stuck GET /9")
+    assert natural_cell_width(cell) >= len("! W0 9 10m00s stuck GET /9")
+
+
+def test_worker_legend_names_the_glyphs_shown_in_legend_order() -> None:
+    legend = worker_legend(["idle", "stuck", "busy", "idle"])
+    assert legend.plain == "▶ running  ! stuck  · idle"
+    assert worker_legend([]).plain == ""
+
+
+def test_the_legend_covers_every_look_with_its_glyph() -> None:
+    looks = [look for look, _word, _meaning in WORKER_LEGEND]
+    assert sorted(looks) == sorted(WORKER_MARKS)
+    assert len({WORKER_MARKS[look] for look in looks}) == len(looks), "glyphs are distinct"
+
+
 def test_worker_cells_keep_snapshot_order() -> None:
     states = [
         worker("Fetch-W0", "Fetch"),
@@ -854,6 +702,16 @@ def test_error_rows_newest_first_with_every_column() -> None:
     assert [row.item_id for row in rows] == ["page-2", 1]
     assert [cell.plain for cell in rows[0].cells] == ["page-2", "Parse", "KeyError", "'x'", "1"]
     assert [cell.plain for cell in rows[1].cells] == ["1", "Fetch", "ValueError", "first", "3"]
+
+
+def test_error_rows_name_the_pipeline_when_there_are_several() -> None:
+    """Regression (issue 10): with several pipelines, nothing said which one failed it."""
+    failures = [failure("a", pipeline=1), failure("a", pipeline=2)]
+    single = error_rows(failures[:1])
+    assert len(single[0].cells) == 5
+    rows = error_rows(failures, pipelines=2)
+    assert [[cell.plain for cell in row.cells][:2] for row in rows] == [["2", "a"], ["1", "a"]]
+    assert "pipeline-2" in failure_facts(failures[1]).text
 
 
 def test_error_rows_say_when_the_message_is_empty() -> None:
@@ -1048,9 +906,15 @@ def test_event_line_with_a_huge_error_message_stays_short() -> None:
     assert len(event_line(event, STARTED).plain) < 300
 
 
-def test_note_line_shows_printed_text_literally() -> None:
+def test_note_line_shows_printed_markup_literally_and_never_a_raw_escape() -> None:
     line = note_line(NOW, f"hello {HOSTILE_MARKUP}\n{HOSTILE_ESCAPE}", STARTED, is_error=False)
-    assert line.plain == "0:01:05 │ hello [red]x[/red]⏎\\x1b[2J"
+    # A clear-screen escape a script prints is dropped, as a terminal would not show it.
+    assert line.plain == "0:01:05 │ hello [red]x[/red]⏎"
+    assert "\x1b[2J" not in rendered(line)
+    colours = note_line(NOW, "\x1b[32mok\x1b[0m done \x1b]0;title\x07", STARTED, is_error=False)
+    assert colours.plain == "0:01:05 │ ok done "
+    assert "\x1b[32mok" in rendered(colours), "a script's colours show"
+    assert "\x1b]0;" not in rendered(colours)
     error = note_line(NOW, "oops", STARTED, is_error=True)
     assert "red" in span_styles(error)
     assert "red" not in span_styles(note_line(NOW, "fine", STARTED, is_error=False))
@@ -1087,7 +951,7 @@ def test_timeline_rows_relative_times_and_details() -> None:
     assert plain[3][4] == "fetch_page attempt 1  1.5s  TimeoutError: slow"
     assert plain[4][4] == "attempt 2  TimeoutError: slow"
     assert plain[5][4] == "fetch_page attempt 2  3.0s"
-    assert plain[6][4] == "after 3 attempt(s)  E: bad"
+    assert plain[6][4] == "after 3 attempts  E: bad"
 
 
 def test_timeline_rows_empty() -> None:

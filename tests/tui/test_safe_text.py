@@ -10,7 +10,15 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from antflow_tui.safe_text import ELLIPSIS, clean, first_line, item_label, literal, value_repr
+from antflow_tui.safe_text import (
+    ELLIPSIS,
+    ansi_text,
+    clean,
+    first_line,
+    item_label,
+    literal,
+    value_repr,
+)
 
 FIVE_MB = 5 * 1024 * 1024
 
@@ -237,3 +245,26 @@ def test_literal_style_and_limit() -> None:
     assert str(text.style) == "red"
     assert text.spans == []
     assert text.no_wrap is True
+
+
+# ---------------------------------------------------------------------- printed lines
+
+
+def test_ansi_text_renders_colours_and_drops_every_other_escape() -> None:
+    text = ansi_text("\x1b[1;32mok\x1b[0m [red]x[/red] \x1b[2J\x1b]0;title\x07\x1b[5Aend")
+    assert text.plain == "ok [red]x[/red] end"
+    assert text.spans[0].style.color is not None
+    assert text.spans[0].style.bold
+    assert "\x1b" not in text.plain
+
+
+def test_ansi_text_keeps_what_the_last_carriage_return_drew() -> None:
+    assert ansi_text("10%\r50%\r100%").plain == "100%"
+    assert ansi_text("windows line\r").plain == "windows line"
+
+
+def test_ansi_text_makes_other_controls_visible_and_cuts_long_lines() -> None:
+    assert ansi_text("a\x07b\x00c").plain == "a\\x07b\\x00c"
+    long = ansi_text("\x1b[31m" + "y" * 10_000, limit=50)
+    assert long.cell_len == 50
+    assert long.plain.endswith("…")

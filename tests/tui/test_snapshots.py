@@ -6,6 +6,7 @@ Review a changed snapshot as a picture (rsvg-convert) before accepting it with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from antflow_tui.demo import GatedRun
@@ -140,3 +141,31 @@ def test_filtered_log(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(gated_app(run), terminal_size=(110, 30), run_before=before)
+
+
+def test_stuck_workers_say_so_and_the_eta_is_marked(snap_compare: Any) -> None:
+    """Two minutes on one item: the cells say "stuck", the legend explains "!", and the
+    header's ETA says it cannot be trusted."""
+    run = _run()
+
+    async def before(pilot: Any) -> None:
+        await mid_run(pilot.app, run)
+        run.clock.advance(120.0)
+        pilot.app.redraw()
+        await pilot.pause()
+
+    assert snap_compare(gated_app(run), terminal_size=(120, 30), run_before=before)
+
+
+def test_export_dialog(snap_compare: Any) -> None:
+    """e shows where the export will go, and lets the user change it."""
+    run = _run()
+
+    async def before(pilot: Any) -> None:
+        await mid_run(pilot.app, run)
+        await pilot.press("e")
+        await pilot.pause()
+
+    # Nothing is written: the dialog only shows the path.
+    app = gated_app(run, export=Path("/srv/batch/runs/out.jsonl"))
+    assert snap_compare(app, terminal_size=(100, 24), run_before=before)

@@ -1,0 +1,288 @@
+"""Unit tests of antflow_tui.header: state, progress, rate, ETA and the counts line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from antflow.types import DashboardSnapshot, PipelineStats, WorkerMetrics, WorkerState
+from antflow_tui.accounting import RunCounts
+from antflow_tui.header import (
+    STATE_STYLES,
+    eta_seconds,
+    header_lines,
+    progress_bar,
+    run_state,
+)
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+NOW = 1_000_000.0
+
+
+def counts(**changes: int | None) -> RunCounts:
+    """30 of 100 done: 25 completed, 3 failed, 2 skipped; 5 in flight."""
+    values: dict[str, int | None] = {
+        "completed": 25,
+        "failed": 3,
+        "skipped": 2,
+        "in_flight": 5,
+        "unfinished": 0,
+        "abandoned": 0,
+        "not_fed": 65,
+        "total": 100,
+    }
+    values.update(changes)
+    return RunCounts(**values)  # type: ignore[arg-type]
+
+
+def snapshot(*, busy: bool = False, paused: bool = False, stopping: bool = False) -> Any:
+    state = WorkerState(
+        worker_name="Fetch-W0",
+        stage="Fetch",
+        status="busy" if busy else "paused" if paused else "idle",
+        current_item_id=1 if busy else None,
+        processing_since=NOW if busy else None,
+        paused=paused,
+    )
+    return DashboardSnapshot(
+        worker_states={"Fetch-W0": state},
+        worker_metrics={"Fetch-W0": WorkerMetrics("Fetch-W0", "Fetch")},
+        pipeline_stats=PipelineStats(0, 0, 0, {}),
+        timestamp=NOW,
+        paused=paused,
+        stopping=stopping,
+    )
+
+
+def header(
+    *,
+    state: Any = "running",
+    counted: RunCounts | None = None,
+    rate: float | None = 2.0,
+    width: int = 120,
+    title: str = "scrape.py",
+    pipeline: int = 1,
+    pipelines: int = 1,
+    held: bool = False,
+    stuck: int = 0,
+) -> tuple[Text, Text]:
+    return header_lines(
+        title=title,
+        state=state,
+        elapsed=3723.0,
+        counts=counted or counts(),
+        rate=rate,
+        width=width,
+        pipeline=pipeline,
+        pipelines=pipelines,
+        held=held,
+        stuck=stuck,
+    )
+
+
+def span_styles(text: Text) -> list[str]:
+    return [str(span.style) for span in text.spans]
+
+
+# ---------------------------------------------------------------------- state
+
+
+@pytest.mark.parametrize(
+    ("snap", "ended", "crashed", "stopping", "state"),
+    [
+        (None, False, False, False, "starting"),
+        (snapshot(busy=True), False, False, False, "running"),
+        (snapshot(stopping=True), False, False, False, "stopping"),
+        (None, False, False, True, "stopping"),
+        (snapshot(), True, False, False, "finished"),
+        (snapshot(stopping=True), True, False, False, "finished"),
+        (snapshot(), True, True, False, "failed"),
+        (None, False, True, False, "failed"),
+    ],
+)  # fmt: skip
+def test_run_state(
+    snap: DashboardSnapshot | None, ended: bool, crashed: bool, stopping: bool, state: str
+) -> None:
+    assert run_state(snap, ended=ended, crashed=crashed, stopping=stopping) == state
+
+
+def test_run_state_pausing_until_busy_workers_finish_then_paused() -> None:
+    busy = DashboardSnapshot(
+        worker_states={
+            "W": WorkerState("W", "S", "busy", 1, NOW, paused=True),
+        },
+        worker_metrics={},
+        pipeline_stats=PipelineStats(0, 0, 0, {}),
+        timestamp=NOW,
+        paused=True,
+    )
+    assert run_state(busy, ended=False, crashed=False, stopping=False) == "pausing"
+    assert run_state(snapshot(paused=True), ended=False, crashed=False, stopping=False) == (
+        "paused"
+    )
+
+
+def test_a_stopped_run_says_stopped() -> None:
+    assert run_state(snapshot(), ended=True, crashed=False, stopping=False, stopped=True) == (
+        "stopped"
+    )
+
+
+# ---------------------------------------------------------------------- eta and bar
+
+
+def test_eta_is_the_items_left_over_the_rate() -> None:
+    assert eta_seconds(counts(), 7.0) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("rate", [None, 0.0, -1.0])
+def test_eta_is_unknown_without_a_positive_rate(rate: float | None) -> None:
+    assert eta_seconds(counts(), rate) is None
+
+
+def test_eta_is_unknown_without_a_total() -> None:
+    assert eta_seconds(counts(total=None), 5.0) is None
+
+
+def test_eta_is_zero_once_done_passes_the_total() -> None:
+    assert eta_seconds(counts(completed=120, total=100), 5.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("fraction", "width", "filled"),
+    [(0.0, 10, 0), (0.5, 10, 5), (1.0, 10, 10), (0.333, 30, 10), (0.5, 7, 4)],
+)
+def test_progress_bar_is_exactly_width_cells(fraction: float, width: int, filled: int) -> None:
+    bar = progress_bar(fraction, width)
+    assert bar.cell_len == width
+    assert bar.plain == "█" * filled + "░" * (width - filled)
+
+
+def test_progress_bar_with_unknown_fraction_is_an_empty_dim_track() -> None:
+    bar = progress_bar(None, 12)
+    assert bar.plain == "·" * 12
+    assert str(bar.style) == "dim"
+
+
+@pytest.mark.parametrize("width", [0, -4])
+def test_progress_bar_is_at_least_one_cell(width: int) -> None:
+    assert progress_bar(0.5, width).cell_len == 1
+
+
+# ---------------------------------------------------------------------- the top line
+
+
+@pytest.mark.parametrize("state", list(STATE_STYLES))
+def test_header_shows_the_state_word_in_its_style(state: str) -> None:
+    top, _ = header(state=state)
+    assert f"● {state}" in top.plain
+    start = top.plain.index(f"● {state}")
+    styles = [str(s.style) for s in top.spans if s.start == start]
+    assert styles == [STATE_STYLES[state]]
+
+
+def test_header_shows_title_elapsed_done_over_total_percent_and_rate() -> None:
+    top, _ = header()
+    assert "scrape.py" in top.plain
+    assert "1:02:03" in top.plain
+    assert " 30/100 30%" in top.plain
+    assert "2.00/s" in top.plain
+
+
+def test_header_shows_eta_while_running() -> None:
+    top, _ = header(state="running", rate=2.0)
+    assert "ETA 35.0s" in top.plain
+
+
+@pytest.mark.parametrize("state", ["finished", "failed", "stopping", "starting", "stopped"])
+def test_header_hides_eta_when_the_run_is_not_moving(state: str) -> None:
+    top, _ = header(state=state)
+    assert "ETA" not in top.plain
+
+
+@pytest.mark.parametrize("state", ["paused", "pausing"])
+def test_header_marks_the_eta_while_the_run_is_paused(state: str) -> None:
+    """Regression (issue 10): the ETA went on counting down while nothing moved."""
+    top, _ = header(state=state)
+    assert "ETA – (paused)" in top.plain
+    assert "35.0s" not in top.plain
+
+
+def test_header_marks_the_eta_while_a_stage_or_worker_is_paused() -> None:
+    top, _ = header(state="running", held=True)
+    assert "ETA – (paused)" in top.plain
+
+
+def test_header_marks_the_eta_while_an_item_is_stuck() -> None:
+    top, _ = header(state="running", stuck=2)
+    assert "ETA – (2 stuck)" in top.plain
+    assert "35.0s" not in top.plain
+    still, _ = header(state="running", stuck=2, rate=0.0)
+    assert "ETA – (2 stuck)" in still.plain, "says why there is no ETA"
+
+
+def test_header_shows_a_count_when_the_total_is_unknown() -> None:
+    top, _ = header(counted=counts(completed=1234, failed=0, skipped=0, total=None))
+    assert " 1,234 done" in top.plain
+    assert "1,234/" not in top.plain
+    assert "ETA" not in top.plain
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_header_top_line_fits_its_width_and_has_a_bar(width: int) -> None:
+    top, _ = header(width=width)
+    assert top.cell_len <= width
+    assert "█" in top.plain or "░" in top.plain
+
+
+def test_header_leaves_the_bar_out_when_too_narrow() -> None:
+    top, _ = header(width=40)
+    assert "█" not in top.plain
+    assert "░" not in top.plain
+    assert "30/100" in top.plain
+
+
+def test_header_names_the_pipeline_shown_when_there_are_several() -> None:
+    one, _ = header(pipelines=1)
+    three, _ = header(pipeline=2, pipelines=3)
+    assert "(pipeline" not in one.plain
+    assert "(pipeline 2 of 3)" in three.plain
+
+
+def test_header_shows_a_hostile_title_literally() -> None:
+    top, _ = header(title="[red]x[/red]\x1b[2J.py")
+    benign, _ = header(title="abcdefghijklmnopqr.py")
+    assert "[red]x[/red]\\x1b[2J.py" in top.plain
+    assert "\x1b" not in top.plain
+    assert span_styles(top) == span_styles(benign)
+
+
+# ---------------------------------------------------------------------- the counts line
+
+
+def test_counts_line_lists_every_count() -> None:
+    _, line = header()
+    assert line.plain.split() == [
+        "completed", "25", "failed", "3", "skipped", "2", "in", "flight", "5",
+    ]  # fmt: skip
+
+
+def test_counts_line_shows_unfinished_and_abandoned_only_when_some_are() -> None:
+    _, none_left = header()
+    _, some_left = header(counted=counts(unfinished=4, abandoned=2))
+    assert "unfinished" not in none_left.plain
+    assert "abandoned" not in none_left.plain
+    assert "unfinished 4" in some_left.plain
+    assert "abandoned 2" in some_left.plain
+
+
+def test_counts_line_shows_not_fed_once_the_run_is_over() -> None:
+    """Regression (issue 10): the items never fed were missing from the header while the
+    summary counted them."""
+    _, running = header(state="running")
+    _, stopped = header(state="stopped")
+    assert "not fed" not in running.plain, "while it runs, they are just still to come"
+    assert "not fed 65" in stopped.plain

@@ -1,0 +1,221 @@
+"""The app in a real pseudo-terminal: always quittable, the terminal always given back.
+
+Signals, a script that blocks the event loop, and writes to descriptors 1 and 2 are only
+real in a terminal, so these run `antflow-tui` as a user would (see `ptys`). Scripts wait
+for a flag file the test creates once the app has drawn, never for time to pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+from typing import TYPE_CHECKING
+
+from tests.tui.ptys import after_the_app, assert_terminal_given_back, start, wait_for_word
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DRAWN = b"in flight"
+"""A word of the header's counts line: the app has drawn its first frame."""
+
+HANGING = """\
+import asyncio
+
+from antflow import Pipeline, Stage
+
+done = 0
+
+async def work(value):
+    global done
+    if value >= 3:
+        await asyncio.Event().wait()  # never done: still in flight when the stop comes
+    done += 1
+    if done == 3:
+        print("THREE-DONE")
+    return value
+
+pipeline = Pipeline([Stage("Work", 2, [work])])
+items = list(range(10))
+"""
+READY = b"THREE-DONE"
+"""Printed (into the event log) as the third item completes."""
+
+
+def write(tmp_path: Path, name: str, source: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def export_of(path: Path) -> tuple[dict[str, object], list[dict[str, object]]]:
+    header, *lines = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    return header, lines
+
+
+def run_until_signal(tmp_path: Path, number: signal.Signals) -> None:
+    """Regression (issue 10): SIGTERM and SIGHUP ended the app at once, with no export,
+    no summary, and the shell left in the alternate screen with the mouse on."""
+    write(tmp_path, "hangs.py", HANGING)
+    out = tmp_path / "out.jsonl"
+    app = start(["hangs.py", "--export", str(out)], tmp_path)
+    try:
+        app.read_until(READY)
+        app.process.send_signal(number)
+        assert app.wait() == 1
+        assert_terminal_given_back(app)
+        shown = after_the_app(app)
+        assert f"stopped by {number.name}" in shown
+        assert "items 10  completed 3  failed 0  skipped 0  unfinished 7" in shown
+    finally:
+        app.close()
+    header, lines = export_of(out)
+    assert (header["completed"], header["unfinished"]) == (3, 7)
+    unfinished = [line for line in lines if line["status"] == "unfinished"]
+    assert {line["stage"] for line in unfinished} == {"Work"}
+
+
+def test_sigterm_is_a_graceful_stop(tmp_path: Path) -> None:
+    run_until_signal(tmp_path, signal.SIGTERM)
+
+
+def test_sighup_is_a_graceful_stop(tmp_path: Path) -> None:
+    run_until_signal(tmp_path, signal.SIGHUP)
+
+
+def test_a_closed_terminal_still_gets_the_export_and_an_exit(tmp_path: Path) -> None:
+    """A dropped ssh: the terminal is gone, the kernel sends SIGHUP; writes to the terminal
+    fail. The app must still stop, export and exit, not hang on its output."""
+    write(tmp_path, "hangs.py", HANGING)
+    out = tmp_path / "out.jsonl"
+    app = start(["hangs.py", "--export", str(out)], tmp_path)
+    try:
+        app.read_until(READY)
+        app.hang_up()
+        assert app.wait() == 1
+    finally:
+        app.close()
+    header, _lines = export_of(out)
+    assert (header["completed"], header["unfinished"]) == (3, 7)
+
+
+BLOCKING = """\
+import asyncio
+import os
+from pathlib import Path
+
+from antflow import Pipeline, Stage
+
+FLAG = Path(__file__).with_name("go")
+
+async def work(value):
+    await asyncio.Event().wait()
+    return value
+
+def crunch():
+    while True:  # the fault under test: never awaits, never ends
+        pass
+
+async def main():
+    pipeline = Pipeline([Stage("Work", 2, [work])])
+    await pipeline.start()
+    await pipeline.feed(range(5))
+    while not FLAG.exists():
+        await asyncio.sleep(0.01)
+    os.write(int(os.environ["BLOCKING_FD"]), b"blocking")
+    crunch()
+"""
+
+
+def test_a_second_ctrl_c_gets_out_of_a_blocked_event_loop(tmp_path: Path) -> None:
+    """Regression (issue 10): with main() in `while True: pass`, q, ctrl+q and ctrl+c did
+    nothing; only kill got the user out, with the terminal left broken."""
+    write(tmp_path, "blocks.py", BLOCKING)
+    out = tmp_path / "out.jsonl"
+    told, tell = os.pipe()
+    app = start(
+        ["blocks.py", "--export", str(out)],
+        tmp_path,
+        pass_fds=(tell,),
+        env={"BLOCKING_FD": str(tell)},
+    )
+    os.close(tell)
+    try:
+        app.read_until(DRAWN)
+        (tmp_path / "go").touch()
+        assert wait_for_word(told) == b"blocking"
+        app.send(b"q")  # the loop is blocked: nothing happens
+        app.send(b"\x03")
+        hint = app.read_until(b"press ctrl+c again to quit now")
+        assert b"crunch" in bytes(app.output[hint - 300 : hint])
+        app.send(b"\x03")
+        assert app.wait() == 1
+        assert_terminal_given_back(app)
+        shown = after_the_app(app)
+        assert "stopped at once: a second ctrl+c while the script blocked the event loop" in shown
+        assert "blocks.py" in shown
+        assert "in crunch" in shown
+        assert "items 5  completed 0  failed 0  skipped 0  unfinished 5" in shown
+    finally:
+        app.close()
+        os.close(told)
+    header, lines = export_of(out)
+    assert header["unfinished"] == 5
+    assert sorted(line["id"] for line in lines if line["status"] == "unfinished") == [0, 1, 2, 3, 4]
+    assert all(line["stage"] == "Work" for line in lines)
+
+
+WRITES = """\
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from antflow import Pipeline, Stage
+
+FLAG = Path(__file__).with_name("go")
+
+async def noop(value):
+    return value
+
+async def main():
+    while not FLAG.exists():
+        await asyncio.sleep(0.01)
+    os.write(1, b"RAW-ONE straight to fd 1\\n")
+    os.write(2, b"RAW-TWO straight to fd 2\\n")
+    print("FROM-DUNDER", file=sys.__stdout__, flush=True)
+    subprocess.run([sys.executable, "-c", "print('FROM-CHILD')"], check=True)
+    print("\\x1b[31mRED-TEXT\\x1b[0m")
+    try:
+        input("Proceed? ")
+    except EOFError as error:
+        print("input said:", error)
+    await Pipeline([Stage("A", 1, [noop])]).run(range(3))
+"""
+
+
+def test_writes_to_descriptors_one_and_two_reach_the_log_not_the_screen(tmp_path: Path) -> None:
+    """Regression (issue 10): os.write, sys.__stdout__ and subprocesses drew over the
+    panels; input() left a blank screen."""
+    write(tmp_path, "writes.py", WRITES)
+    app = start(["writes.py", "--exit-when-done"], tmp_path)
+    try:
+        app.read_until(DRAWN)
+        (tmp_path / "go").touch()
+        code = app.wait()
+        assert_terminal_given_back(app)
+    finally:
+        app.close()
+    out = bytes(app.output)
+    for text in (b"RAW-ONE straight to fd 1", b"RAW-TWO straight to fd 2", b"FROM-CHILD"):
+        assert text in out, "shown in the event log"
+        assert text + b"\r\n" not in out, "not written raw over the screen"
+    assert b"FROM-DUNDER" in out
+    assert b"FROM-DUNDER\r\n" not in out
+    assert b"RED-TEXT" in out
+    assert b"stdin is owned by antflow-tui" in out
+    assert code == 0
+    assert "items 3  completed 3" in after_the_app(app)
