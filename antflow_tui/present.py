@@ -48,6 +48,7 @@ STATUS_STYLES: Final[Mapping[str, str]] = {
     "failed": "bold red",
     "retrying": "yellow",
     "skipped": "blue",
+    "unfinished": "magenta",
     "start": "dim cyan",
     "complete": "dim green",
     "retry": "yellow",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from antflow import Pipeline, Stage
+from antflow import Pipeline, PipelineError, Stage
 from antflow_tui.inputs import MIN_KEPT, FedInputs
 
 
@@ -86,5 +86,7 @@ async def test_feeding_what_the_engine_refuses_still_fails_in_the_engines_words(
 async def test_unhashable_ids_are_not_kept() -> None:
     line = pipeline()
     inputs = FedInputs(line)
-    await line.run([{"id": ["not", "hashable"], "value": 1}])
+    # The engine refuses the id before feeding anything; the app keeps nothing either.
+    with pytest.raises(PipelineError, match="hashable"):
+        await line.run([{"id": ["not", "hashable"], "value": 1}])
     assert inputs.input_of(["not", "hashable"]) == (False, None)
