@@ -1,0 +1,68 @@
+"""The run stream: a run of pipelines as plain records, live, in a file, or on a socket.
+
+- `records`: the record types (no engine imports; readers use them alone).
+- `RunStream` (`stream`): the live producer. It attaches to pipelines, turns their state
+  into records (snapshots, events, errors, failures, item details, await stacks) and
+  carries out commands (pause, resume, retry, stop). The one place that touches live
+  engine objects on behalf of a monitor.
+- `Recorder` (`recorder`) and `antflow.record(...)`: a lossless tee of a run to a JSON
+  Lines file; `Recording` (`fileformat`) reads one back, with seeking.
+"""
+
+from __future__ import annotations
+
+from antflow.runstream.records import (
+    FORMAT,
+    VERSION,
+    AwaitStack,
+    Command,
+    Control,
+    End,
+    ErrorRecord,
+    Event,
+    Gap,
+    Header,
+    ItemDetail,
+    ItemKey,
+    LogLine,
+    Pause,
+    PipelineStarted,
+    Record,
+    ReprKey,
+    Resume,
+    Retry,
+    Snapshot,
+    StageConfig,
+    StageRow,
+    Stop,
+    WorkerRow,
+    item_key,
+)
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "AwaitStack",
+    "Command",
+    "Control",
+    "End",
+    "ErrorRecord",
+    "Event",
+    "Gap",
+    "Header",
+    "ItemDetail",
+    "ItemKey",
+    "LogLine",
+    "Pause",
+    "PipelineStarted",
+    "Record",
+    "ReprKey",
+    "Resume",
+    "Retry",
+    "Snapshot",
+    "StageConfig",
+    "StageRow",
+    "Stop",
+    "WorkerRow",
+    "item_key",
+]

@@ -1,0 +1,360 @@
+"""The run stream's records: plain, frozen values describing a run of pipelines.
+
+One vocabulary for a run wherever it goes: a live monitor in the same process, a
+recording file, a socket. Every record is a `msgspec.Struct` (frozen, JSON-encodable),
+holds no live object (no exception, no pipeline, no user value: ids are JSON scalars or
+a `ReprKey`, errors are type, message and traceback text), and times are Unix seconds of
+the run's one clock (the engine's).
+
+This module imports nothing from the engine, so readers (the UI, tools) can use it alone.
+The on-disk encoding (compact event batches, interned names) is `antflow.runstream.fileformat`'s
+business; what it decodes to is what is here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+import msgspec
+
+FORMAT: Final = "antflow-run"
+"""The `Header.format` of every recording."""
+VERSION: Final = 1
+"""The major version written; a reader refuses a newer major version."""
+
+
+class ReprKey(msgspec.Struct, frozen=True):
+    """An item id that is not a JSON scalar (a tuple, an object...), kept as its repr."""
+
+    repr: str
+
+    def __str__(self) -> str:
+        return self.repr
+
+
+ItemKey = int | float | str | bool | None | ReprKey
+"""An item id as the stream carries it: JSON scalars as they are, anything else a repr."""
+
+
+def item_key(item_id: Any) -> ItemKey:
+    """The stream's form of an item id."""
+    if item_id is None or isinstance(item_id, int | float | str):
+        # bool is an int subclass: kept as it is.
+        return item_id  # type: ignore[no-any-return]
+    return ReprKey(repr(item_id))
+
+
+EventKind = Literal[
+    # Item statuses (StatusEvent.status)
+    "queued",
+    "in_progress",
+    "completed",
+    "failed",
+    "retrying",
+    "skipped",
+    "unfinished",
+    # Task events (TaskEvent.event_type)
+    "start",
+    "complete",
+    "retry",
+    "fail",
+]
+STATUS_KINDS: Final = frozenset(
+    {"queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"}
+)
+TASK_KINDS: Final = frozenset({"start", "complete", "retry", "fail"})
+
+
+# ---------------------------------------------------------------------- run and pipelines
+
+
+class _Record(msgspec.Struct, frozen=True, tag_field="record"):
+    """Base of the records a stream carries: encoded as objects tagged ``record``."""
+
+
+class _Command(msgspec.Struct, frozen=True, tag_field="command"):
+    """Base of the commands: encoded as objects tagged ``command``."""
+
+
+class StageConfig(msgspec.Struct, frozen=True):
+    """A stage as configured (mirrors `antflow.StageInfo`)."""
+
+    name: str
+    workers: tuple[str, ...]
+    """Worker names, in order."""
+    tasks: tuple[str, ...]
+    """Task names, in order."""
+    retry: str
+    """``per_task`` or ``per_stage``."""
+    task_attempts: int
+    task_wait_seconds: float
+    stage_attempts: int
+    queue_capacity: int
+    concurrency_limits: dict[str, int] = {}
+    has_skip_if: bool = False
+
+
+class Header(_Record, tag="header"):
+    """The first record of a recording (and of a stream): what run this is."""
+
+    format: str
+    version: int
+    antflow: str
+    """The antflow version that produced the stream."""
+    started_at: float
+    argv: tuple[str, ...] = ()
+    pid: int = 0
+    script: str | None = None
+    values: bool = False
+    """Whether error records carry the item's value (as a repr)."""
+
+
+class PipelineStarted(_Record, tag="pipeline"):
+    """A pipeline of the run started (again: a restart repeats it with the same number)."""
+
+    pipeline: int
+    """1 for the first pipeline the run started, 2 for the next..."""
+    at: float
+    stages: tuple[StageConfig, ...]
+    total_items: int | None = None
+    """Items the run expects in all, when it is known (``run(items)``)."""
+    name: str = ""
+    """A label for the pipeline ('' for the default ``pipeline-N``)."""
+
+
+# ---------------------------------------------------------------------- what happens
+
+
+class Event(_Record, tag="event"):
+    """One item event: a status change or a task event, as the tracker records it."""
+
+    pipeline: int
+    """The pipeline number; 0 when unknown (a tracker shared by pipelines whose stage
+    names coincide)."""
+    at: float
+    item: ItemKey
+    kind: EventKind
+    stage: str
+    worker: str | None = None
+    task: str | None = None
+    """The task, for task events."""
+    attempt: int = 1
+    duration: float | None = None
+    """Seconds the task attempt ran, on complete/retry/fail (when known)."""
+    error: int | None = None
+    """The `ErrorRecord.number` of the error this event carries (retry, fail, failed,
+    retrying), if any."""
+
+
+class ErrorRecord(_Record, tag="error"):
+    """The error of one failed attempt (retried or final), as text."""
+
+    number: int
+    """Unique in the run, from 1; events refer to it."""
+    pipeline: int
+    at: float
+    item: ItemKey
+    stage: str
+    task: str | None
+    """The task that raised, or None (``skip_if``)."""
+    attempt: int
+    type: str
+    """The exception class, qualified by its module (``scrape.ParseError``)."""
+    message: str
+    traceback: str
+    value: str | None = None
+    """Repr of the value the item entered the stage with, when values are recorded."""
+
+
+class StageRow(msgspec.Struct, frozen=True):
+    """One stage's counts at a snapshot (the name is its config's, by position)."""
+
+    queued: int
+    running: int
+    done: int
+    failed: int
+    skipped: int = 0
+    retrying: int = 0
+    """Items waiting in the queue for another stage attempt."""
+    task_retries: int = 0
+    """Task attempts that failed and were tried again."""
+    task_seconds: float = 0.0
+    paused: bool = False
+    next_items: tuple[ItemKey, ...] = ()
+    """The first few items waiting in the queue."""
+
+
+class WorkerRow(msgspec.Struct, frozen=True):
+    """One worker at a snapshot (the name is its stage config's, by position)."""
+
+    status: str
+    """``idle``, ``busy`` or ``paused``."""
+    holding: bool = False
+    """Whether it holds an item (`item` is then meaningful, even when None)."""
+    item: ItemKey = None
+    since: float | None = None
+    """When it began the current attempt."""
+    task_status: str | None = None
+    """What the running task said with `set_task_status`."""
+    waiting_for: str | None = None
+    """The task whose concurrency slot it waits for."""
+    paused: bool = False
+    processed: int = 0
+    failed: int = 0
+    busy_seconds: float = 0.0
+    last_active: float | None = None
+    recent: tuple[ItemKey, ...] = ()
+
+
+class Snapshot(_Record, tag="snapshot"):
+    """A pipeline's whole state at one moment; taken in O(stages + workers)."""
+
+    pipeline: int
+    at: float
+    running: bool
+    paused: bool
+    stopping: bool
+    fed: int
+    processed: int
+    failed: int
+    in_flight: int
+    unfinished: int
+    skipped: int = 0
+    total_items: int | None = None
+    stages: tuple[StageRow, ...] = ()
+    workers: tuple[tuple[WorkerRow, ...], ...] = ()
+    """Per stage, its workers in order."""
+
+
+class LogLine(_Record, tag="log"):
+    """A line the script printed or logged."""
+
+    at: float
+    text: str
+    stream: str = "out"
+    """``out``, ``err``, or a logging level name (``WARNING``...)."""
+
+
+class Control(_Record, tag="control"):
+    """A command someone gave the run, and what came of it."""
+
+    at: float
+    command: Command
+    result: str
+    """The notice shown for it ("Paused stage Fetch", "Retrying 3 items")."""
+
+
+class Gap(_Record, tag="gap"):
+    """Records were skipped here (a slow viewer fell behind); a snapshot follows."""
+
+    at: float
+    dropped: int
+
+
+class PipelineTotals(msgspec.Struct, frozen=True):
+    pipeline: int
+    fed: int
+    processed: int
+    failed: int
+    unfinished: int
+    skipped: int = 0
+
+
+class End(_Record, tag="end"):
+    """The last record of a clean close."""
+
+    at: float
+    reason: str
+    """``finished``, ``stopped``, ``interrupted``, ``error``..."""
+    totals: tuple[PipelineTotals, ...] = ()
+    index: tuple[tuple[float, int], ...] = ()
+    """(time, byte offset) of each snapshot line, for seeking (files only)."""
+
+
+# ---------------------------------------------------------------------- commands
+
+
+class Pause(_Command, tag="pause"):
+    """Pause the run (every pipeline), or one pipeline's stage or worker."""
+
+    pipeline: int | None = None
+    stage: str | None = None
+    worker: str | None = None
+
+
+class Resume(_Command, tag="resume"):
+    """Undo a `Pause` at the same level."""
+
+    pipeline: int | None = None
+    stage: str | None = None
+    worker: str | None = None
+
+
+class Retry(_Command, tag="retry"):
+    """Feed failed items back where they failed, in their own pipeline."""
+
+    pipeline: int
+    items: tuple[ItemKey, ...]
+
+
+class Stop(_Command, tag="stop"):
+    """Stop the run: gracefully (running items get a grace period) or at once."""
+
+    force: bool = False
+
+
+Command = Pause | Resume | Retry | Stop
+
+
+# ---------------------------------------------------------------------- pulls
+
+
+class StackFrame(msgspec.Struct, frozen=True):
+    """One frame of a worker's await chain."""
+
+    filename: str
+    lineno: int
+    function: str
+    line: str = ""
+
+
+class AwaitStack(msgspec.Struct, frozen=True):
+    """Where a worker's task is suspended, outermost frame first."""
+
+    frames: tuple[StackFrame, ...]
+    awaiting: str = ""
+
+
+class ItemLocationRecord(msgspec.Struct, frozen=True):
+    """Where an item is now (see `antflow.Pipeline.locate`)."""
+
+    stage: str
+    state: str
+    """``queued``, ``waiting for a retry``, ``running``, ``handing on`` or ``failed``."""
+    worker: str | None = None
+    value: str | None = None
+    """Repr of the value it holds there, when the source may show values."""
+
+
+class ItemDetail(msgspec.Struct, frozen=True):
+    """One item's whole story in one pipeline: every event, every error, where it is."""
+
+    pipeline: int
+    item: ItemKey
+    known: bool
+    """Whether the source holds the item's history."""
+    status: str | None = None
+    stage: str | None = None
+    events: tuple[Event, ...] = ()
+    errors: tuple[ErrorRecord, ...] = ()
+    location: ItemLocationRecord | None = None
+    evicted: bool | None = False
+    """True if a bounded history dropped it, None if it may have."""
+    retryable: bool = False
+
+
+Record = Header | PipelineStarted | Event | ErrorRecord | Snapshot | LogLine | Control | Gap | End
+"""Every record a run stream carries."""
+
+CAPABILITIES: Final = frozenset({"pause", "retry", "stop", "stacks", "values", "seek"})
+"""What a source can do beyond reading records; keys for capability checks."""
