@@ -12,24 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from antflow.types import PipelineStats
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineTally:
-    """One pipeline's counts, and which of its unfinished items the script left."""
-
-    stats: PipelineStats
-    abandoned: int = 0
-    """Of `stats.items_unfinished`, those a shutdown the script made itself left behind
-    (breaking out of `stream()` early, calling `shutdown()`): not the app's doing."""
-    total: int | None = None
-    """Items this pipeline's run expects (`run()` and `stream()` know), if known."""
-    running: bool = True
-    """The pipeline is still running (what it has not been fed may still come)."""
-    stopped_by_app: bool = False
-    """The app stopped it (quit, ctrl+c, a signal): what it was not fed is not fed.
-    Otherwise the script ended it early (left `stream()`): that is abandoned too."""
+    from antflow.runstream.records import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,44 +60,42 @@ class RunCounts:
 
 
 def run_counts(
-    tallies: Iterable[PipelineTally],
+    snapshots: Iterable[Snapshot],
     *,
     known_total: int | None,
     in_flight_unfinished: bool = False,
 ) -> RunCounts:
-    """Sum the run's pipelines.
+    """Sum the run's pipelines, from each one's latest snapshot.
 
     Args:
-        tallies: Every pipeline of the run.
-        known_total: Items the app itself will feed (a script's `items` with a length);
+        snapshots: Every pipeline of the run.
+        known_total: Items the run itself will feed (a script's `items` with a length);
             None lets the pipelines' own totals count, when every one knows its total.
         in_flight_unfinished: The run is over without its pipelines being shut down (an
             emergency exit): what is in flight counts as unfinished.
     """
     completed = failed = skipped = in_flight = unfinished = abandoned = fed = 0
-    tallies = list(tallies)
-    totals: list[int | None] = []
-    for tally in tallies:
-        stats = tally.stats
-        fed += stats.items_fed
-        skipped += stats.items_skipped
-        completed += stats.items_processed - stats.items_skipped
-        failed += stats.items_failed
-        in_flight += stats.items_in_flight
-        left = min(tally.abandoned, stats.items_unfinished)
+    snapshots = list(snapshots)
+    for snapshot in snapshots:
+        fed += snapshot.fed
+        skipped += snapshot.skipped
+        completed += snapshot.processed - snapshot.skipped
+        failed += snapshot.failed
+        in_flight += snapshot.in_flight
+        left = min(snapshot.abandoned, snapshot.unfinished)
         abandoned += left
-        unfinished += stats.items_unfinished - left
-        totals.append(tally.total)
+        unfinished += snapshot.unfinished - left
     if in_flight_unfinished:
         unfinished += in_flight
         in_flight = 0
     total = known_total
     not_fed = max(total - fed, 0) if total is not None else 0
+    totals = [snapshot.total_items for snapshot in snapshots]
     if total is None and totals and all(t is not None for t in totals):
         total = sum(t for t in totals if t is not None)
-        for tally in tallies:
-            left = max((tally.total or 0) - tally.stats.items_fed, 0)
-            if tally.running or tally.stopped_by_app:
+        for snapshot in snapshots:
+            left = max((snapshot.total_items or 0) - snapshot.fed, 0)
+            if snapshot.running or snapshot.stopped:
                 not_fed += left
             else:
                 # The script stopped feeding it itself (it left stream() early).

@@ -1,4 +1,10 @@
-"""AntflowApp: runs a job on its own event loop and shows it live; `make_app` builds one."""
+"""AntflowApp: shows a run from a `RunSource` (live or recorded); `make_app` builds one.
+
+The app polls its source once per frame, hands the frame to the one `RunState`, and gives
+each widget its rows. Controls come up from the screens as messages and go back to the
+source as commands. A live source also runs the script here: the app then owns the
+terminal for it (its output into the event log, signals, a watchdog over the loop).
+"""
 
 from __future__ import annotations
 
@@ -11,42 +17,47 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
+from textual.widgets import Input
 
-from antflow_tui.accounting import RunCounts, run_counts
-from antflow_tui.bridge import STOP_GRACE_SECONDS, EngineBridge
+from antflow.runstream.records import Pause, Resume, Retry, Stop
 from antflow_tui.capture import logging_into, script_streams
-from antflow_tui.export import export_run
 from antflow_tui.formatting import format_duration, plural
 from antflow_tui.keys import key_for, keys_for
-from antflow_tui.loader import script_traceback
-from antflow_tui.outcome import RunOutcome
-from antflow_tui.present import note_line, pause_settling, paused_what
-from antflow_tui.rates import RateMeter
-from antflow_tui.runner import Job, MainJob, start_job
-from antflow_tui.safe_text import item_label
+from antflow_tui.messages import PaletteChanged, PauseRequested, RetryRequested
 from antflow_tui.screens.main import MainScreen
+from antflow_tui.source.base import ANY_ITEM, PAUSE, RETRY, SEEK, STOP, ScriptRun, Seekable
 from antflow_tui.stall import StallNotice
-from antflow_tui.view import RunFacts, ViewBuilder
+from antflow_tui.state import RunState
+from antflow_tui.view import MainView, ViewBuilder
 from antflow_tui.watchdog import Watchdog
-from antflow_tui.widgets.event_log import LogEntry, gap_entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from textual.screen import Screen
 
-    from antflow.types import StatusEvent, TaskEvent
+    from antflow.runstream.records import ItemKey
+    from antflow_tui.accounting import RunCounts
     from antflow_tui.fdroute import FdRoute
+    from antflow_tui.live.runner import Job
+    from antflow_tui.outcome import RunOutcome
+    from antflow_tui.source.base import RunSource
     from antflow_tui.terminal import TerminalFile
     from antflow_tui.watchdog import LoopStall
 
 STDIN_NOTES = 5
 """Reads of stdin the log tells of, one line each; past that, the script is looping."""
+STEP_SECONDS: Final = 1.0
+"""How far the replay's left and right keys move."""
+JUMP_SECONDS: Final = 10.0
+"""How far the replay's [ and ] keys move."""
+SPEEDS: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+"""The replay speeds < and > step through."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +72,21 @@ class AppOptions:
     history: int = 10_000
     keymap: Mapping[str, str] = field(default_factory=dict)
     """Binding id -> key(s), overriding the defaults (see `antflow_tui.keys`)."""
-    stop_grace: float = STOP_GRACE_SECONDS
+    stop_grace: float = 3.0
     """Seconds a stop lets running items finish before cancelling them."""
     own_terminal: bool = False
     """The app owns a real terminal (the command line): lead descriptors 1 and 2 into the
     event log, handle SIGTERM and SIGHUP, and let the watchdog end a blocked app."""
     watchdog_late: float | None = None
     """Seconds the event loop must not answer to count as blocked (None: the default)."""
+    record: Path | None = None
+    """Record the live run to this file (``--record``)."""
+    record_values: bool = False
+    """Record the items' values too, as reprs (``--record-values``)."""
 
 
 class AntflowApp(App[None]):
-    """Watch a pipeline run: htop for a batch job."""
+    """Watch a pipeline run (htop for a batch job), live or from a recording."""
 
     TITLE = "antflow-tui"
     CSS_PATH = "styles/app.tcss"
@@ -85,39 +100,36 @@ class AntflowApp(App[None]):
         Binding("z", "toggle_freeze", "Freeze", id="freeze"),
         Binding("e", "export", "Export", show=False, id="export"),
         Binding("question_mark,f1", "help", "Help", id="help"),
+        # A replay's scrubber: from any panel (a priority binding), but not while typing.
+        Binding("space", "play", "Play/pause", priority=True, id="replay.play"),
+        Binding("left", "step(-1)", "Back 1s", show=False, priority=True, id="replay.back"),
+        Binding("right", "step(1)", "On 1s", show=False, priority=True, id="replay.forward"),
+        Binding("left_square_bracket", "jump(-1)", "Back 10s", show=False, id="replay.jump-back"),
+        Binding("right_square_bracket", "jump(1)", "On 10s", show=False, id="replay.jump-forward"),
+        Binding("less_than_sign", "speed(-1)", "Slower", show=False, id="replay.slower"),
+        Binding("greater_than_sign", "speed(1)", "Faster", show=False, id="replay.faster"),
+        Binding("t", "seek", "Seek", id="replay.seek"),
     ]
 
-    def __init__(
-        self,
-        job: Job,
-        options: AppOptions,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset({"play", "step", "jump", "speed", "seek"})
+
+    def __init__(self, source: RunSource, options: AppOptions) -> None:
         super().__init__()
-        self.job = job
+        self.source = source
         self.options = options
-        self.clock = clock
-        self.bridge = EngineBridge(
-            history=options.history,
-            log_lines=options.log_lines,
-            interval=options.interval,
-            start_paused=options.paused,
-            stop_grace=options.stop_grace,
-            clock=clock,
-        )
+        self.state = RunState()
+        self.live: ScriptRun | None = source if isinstance(source, ScriptRun) else None
+        """The source, when it runs a script in this process (a live run)."""
         self.views = ViewBuilder()
-        self.job_task: asyncio.Task[None] | None = None
-        self.crash: str | None = None
         self._exits = ExitStack()
         self._main: MainScreen | None = None
         self.frozen = False
         self.keymap_overrides = dict(options.keymap)
         self._exit_requested = False
-        self._stopper: asyncio.Task[None] | None = None
+        self._stopper: asyncio.Task[str] | None = None
         self._quit_when_stopped = False
+        self._user_stopped = False
         self.stalls = StallNotice()
-        self._event_rate = RateMeter()
         self.watchdog: Watchdog | None = None
         self.stopped_by: str | None = None
         """The signal (or emergency) that ended the run, if one did."""
@@ -138,13 +150,29 @@ class AntflowApp(App[None]):
             TerminalDriver.key_watch = self._key_read
             self.driver_class = TerminalDriver
 
+    def can(self, capability: str) -> bool:
+        return capability in self.source.capabilities
+
     # ---------------------------------------------------------------- lifecycle
 
     async def on_mount(self) -> None:
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
-        self._main = MainScreen(self.options.log_lines)
+        self._main = MainScreen(self.source, self.state, self.options.log_lines)
         await self.push_screen(self._main)
+        live = self.live
+        if live is not None:
+            self._own_the_script(live)
+        self.set_interval(self.options.interval, self.tick)
+        self.call_after_refresh(self.tick)
+        # Everything built so far (widgets, styles, the script's module) lives as long as
+        # the app: keep it out of full garbage collections, which otherwise stall the loop
+        # for tens of milliseconds on every pass over it (measured: 25-35 ms).
+        gc.freeze()
+
+    def _own_the_script(self, live: ScriptRun) -> None:
+        """A live run: the script's output goes to the event log, a watchdog watches the
+        loop, signals stop the run; then the script starts."""
         owned = self.options.own_terminal
         if owned:
             from antflow_tui.fdroute import FdRoute
@@ -158,16 +186,8 @@ class AntflowApp(App[None]):
         self._start_watchdog()
         if owned:
             self._handle_signals()
-        self.bridge.started_at = self.clock()
-        self._main.event_log.started = self.bridge.started_at
-        self.job_task = start_job(self.job, self.bridge.attach)
-        self.job_task.add_done_callback(self._job_done)
-        self.set_interval(self.options.interval, self.tick)
-        self.call_after_refresh(self.tick)
-        # Everything built so far (widgets, styles, the script's module) lives as long as
-        # the app: keep it out of full garbage collections, which otherwise stall the loop
-        # for tens of milliseconds on every pass over it (measured: 25-35 ms).
-        gc.freeze()
+        live.on_end = self._run_over
+        live.start()
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         # Frames stop first: the screens are about to be taken down under the timer.
@@ -182,7 +202,12 @@ class AntflowApp(App[None]):
 
     def _script_output(self, line: str, is_error: bool) -> None:
         """A line the script wrote (print, logging, descriptors 1 and 2); any thread."""
-        self.bridge.note(line, error=is_error)
+        self.note(line, error=is_error)
+
+    def note(self, text: str, *, error: bool = False) -> None:
+        """A line for the event log (a live run's; any thread)."""
+        if self.live is not None:
+            self.live.note(text, error=error)
 
     def _stdin_refused(self) -> None:
         """The script read stdin (its `input()` gets StdinOwnedError): say so."""
@@ -190,41 +215,20 @@ class AntflowApp(App[None]):
             self._stdout.finish()  # the prompt it printed, if any
         self._stdin_reads += 1
         if self._stdin_reads <= STDIN_NOTES:
-            self.bridge.note(
+            self.note(
                 "The script read from stdin (input()): stdin is owned by antflow-tui, so it "
                 "got StdinOwnedError. Pass answers another way (an argument, an environment "
                 "variable, a file), or run it with python to answer its prompts.",
                 error=True,
             )
 
-    def _job_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            assert error is not None
-            self.crash = script_traceback(error)
-            for line in self.crash.splitlines():
-                self.bridge.note(line, error=True)
-        ended_early = self.crash is not None or (isinstance(self.job, MainJob) and self.job.exited)
-        if ended_early and self.bridge.running() and not self.bridge.stop_requested:
-            # As under plain python, where the script's end ends its pipelines: what they
-            # still hold is unfinished.
-            how = "raised" if self.crash is not None else "called sys.exit()"
-            self.bridge.note(
-                f"The script {how} while a pipeline was running: stopping it; items not "
-                "finished are reported as unfinished.",
-                error=True,
-            )
-            self._quit_when_stopped = self.options.exit_when_done
-            self.start_stop(force=False)
-            return
-        self._run_over()
-
     def _run_over(self) -> None:
-        self.bridge.mark_ended()
+        """The live run ended (again, after a retry): export, draw the last frame, and
+        close if --exit-when-done asked (unless the user stopped it: the report stays)."""
         self._export_quietly()
         # The last frame, past every busy-run throttle, so the report shows the end.
         self.call_later(self.redraw)
-        if self.options.exit_when_done and not self.bridge.stop_requested:
+        if self.options.exit_when_done and not self._user_stopped:
             self.call_after_refresh(self._exit_after_final_frame)
 
     def _export_quietly(self) -> None:
@@ -232,7 +236,7 @@ class AntflowApp(App[None]):
         try:
             self.write_export()
         except OSError as error:
-            self.bridge.note(
+            self.note(
                 f"--export failed: {error}. Press {key_for(self, 'export')} to write the "
                 "export somewhere else.",
                 error=True,
@@ -244,9 +248,8 @@ class AntflowApp(App[None]):
 
     @property
     def run_active(self) -> bool:
-        """The script's job still runs, or a pipeline does (retried items, for one)."""
-        job_running = self.job_task is not None and not self.job_task.done()
-        return job_running or self.bridge.running()
+        """A live run's script still runs, or a pipeline does (retried items, for one)."""
+        return self.live is not None and self.live.run_active
 
     # ---------------------------------------------------------------- the watchdog
 
@@ -284,22 +287,11 @@ class AntflowApp(App[None]):
 
     def _describe_task(self, name: str) -> str:
         """What the run knows of an asyncio task (called from the watchdog thread)."""
-        if name == "antflow-tui job":
-            return "the script's main()" if isinstance(self.job, MainJob) else "feeding items"
-        worker = name.removeprefix("antflow ")
-        if worker == name:
-            return ""
-        for attached in list(self.bridge.attached):
-            state = attached.pipeline.get_worker_states().get(worker)
-            if state is not None:
-                if state.current_item_id is None:
-                    return f"worker {worker}"
-                return f"worker {worker} on item {item_label(state.current_item_id, 40)}"
-        return ""
+        return "" if self.live is None else self.live.describe_task(name)
 
     def _stalled(self, stall: LoopStall) -> None:
         """On the loop, once it runs again after code held it."""
-        self.bridge.note(self.stalls.report(stall, time.monotonic()), error=True)
+        self.note(self.stalls.report(stall, time.monotonic()), error=True)
 
     def _handle_signals(self) -> None:
         """SIGTERM and SIGHUP stop the run gracefully (see `stop_for_signal`).
@@ -327,7 +319,7 @@ class AntflowApp(App[None]):
             return
         self.stopped_by = name
         grace = format_duration(self.options.stop_grace)
-        self.bridge.note(
+        self.note(
             f"{name} received: stopping the run (running items get {grace}), then closing.",
             error=True,
         )
@@ -341,14 +333,13 @@ class AntflowApp(App[None]):
 
     def counts(self, *, in_flight_unfinished: bool = False) -> RunCounts:
         """Where every item of the run stands now (the numbers every screen shows)."""
-        return run_counts(
-            self.bridge.tallies(),
-            known_total=self.job.known_total,
-            in_flight_unfinished=in_flight_unfinished,
-        )
+        if self.live is not None:
+            return self.live.counts(in_flight_unfinished=in_flight_unfinished)
+        return self.state.counts(in_flight_unfinished=in_flight_unfinished)
 
     def tick(self, *, force: bool = False) -> None:
-        """Once per frame: read the engine's latest state and hand it to the widgets.
+        """Once per frame: take the source's frame into the state, and the state to the
+        widgets.
 
         Args:
             force: Draw everything now, skipping the throttles busy runs get.
@@ -357,91 +348,73 @@ class AntflowApp(App[None]):
         if main is None or not main.is_mounted or self._exit_requested or not self.is_running:
             return
         if self.frozen:
-            main.set_banner(*self._banner("frozen"))
+            main.set_banner(*self._frozen_banner())
             return
-        bridge = self.bridge
-        if bridge.ended_at is not None and not bridge.dirty and not bridge.running():
-            # The run is over and nothing moved since the last frame: an open report
-            # costs nothing while it sits there.
+        frame = self.source.next_frame(time.monotonic())
+        if frame is None and not force:
+            return  # nothing moved since the last frame: an open report costs nothing
+        entries = [] if frame is None else self.state.apply(frame)
+        status = self.state.status
+        if status is None:
             return
-        bridge.dirty = False
-        if bridge.ends != self._end_drawn:
+        if frame is not None and frame.reset:
+            main.event_log.clear_entries()
+        if status.ends != self._end_drawn:
             # The last frame of a run (or of a retry after it) is drawn in full, past
             # every throttle: nothing may move after it to draw again.
-            self._end_drawn = bridge.ends
+            self._end_drawn = status.ends
             force = True
-        snapshot = bridge.snapshot()
-        current = bridge.current
-        paused = paused_what(snapshot)
-        facts = RunFacts(
-            title=self.job.title,
-            now=self.clock(),
-            started_at=bridge.started_at,
-            ended_at=bridge.ended_at,
-            crashed=self.crash is not None,
-            stopping=bridge.stopping,
-            pipelines=len(bridge.attached),
-            stopped=bridge.stop_requested,
-            pipeline=1 if current is None else current.number,
-            held=bool(paused),
-        )
-        counts = run_counts(bridge.tallies(snapshot), known_total=self.job.known_total)
-        failures = bridge.failures()
         view = self.views.build(
-            snapshot, facts, counts, failures, main.size.width, bridge.errors_by_type()
+            self.state,
+            main.shown,
+            main.size.width,
+            palette=main.palette,
+            switch_key=key_for(self, "switch"),
         )
-        main.event_log.started = bridge.started_at
-        entries = self._drain_log()
+        main.event_log.set_context(status.started_at, len(self.state.pipelines))
         with self.batch_update():
             main.add_log(entries, force=force)
             # A modal (confirm, help, go to) leaves the main screen in view: keep it live.
             top = self.screen
             if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
                 main.show(view, force=force)
-                settling = pause_settling(snapshot)
-                main.set_banner(*self._banner(view.state, paused, settling=settling))
+                main.set_banner(*self._banner(view))
             refresh = getattr(top, "refresh_view", None)
             if refresh is not None and top.is_mounted:
                 refresh(force=force)
 
     def redraw(self) -> None:
-        """Draw a frame now, whether or not the engine reported anything (user actions)."""
-        self.bridge.dirty = True
+        """Draw a frame now, whether or not the source reported anything (user actions)."""
         self.tick(force=True)
 
-    def _drain_log(self) -> list[LogEntry]:
-        events, dropped, received = self.bridge.drain_events()
-        rate = self._event_rate.update(received, time.monotonic())
-        timed: list[tuple[float, LogEntry]] = [
-            (event.timestamp, _entry(event, pipeline)) for event, pipeline in events
-        ]
-        for when, text, is_error in self.bridge.drain_notes():
-            timed.append(
-                (when, LogEntry(note=note_line(when, text, self.bridge.started_at, is_error)))
-            )
-        # Printed lines and engine events arrive by different paths: merge them by time.
-        timed.sort(key=lambda pair: pair[0])
-        entries = [entry for _, entry in timed]
-        if dropped:
-            entries.insert(0, gap_entry(dropped, rate))
-        return entries
+    def on_palette_changed(self, _message: PaletteChanged) -> None:
+        self.redraw()
 
-    def _banner(self, state: str, paused: str = "", *, settling: bool = False) -> tuple[str, str]:
-        if state == "frozen":
-            return f"Display frozen: the run goes on ({key_for(self, 'freeze')} to unfreeze)", (
-                "frozen"
-            )
+    def _frozen_banner(self) -> tuple[str, str]:
+        return f"Display frozen: the run goes on ({key_for(self, 'freeze')} to unfreeze)", (
+            "frozen"
+        )
+
+    def _banner(self, view: MainView) -> tuple[str, str]:
+        state = view.state
         if state == "stopping":
             again = key_for(self, "stop")
             return f"Stopping: letting running items finish… ({again} again to force)", "stopping"
+        paused = view.held
+        can_pause = self.can(PAUSE)
         pause_key = key_for(self, "pause")
-        if paused and (state == "pausing" or settling):
+        if paused and (state == "pausing" or view.settling):
             return f"Pausing {paused}… running items finish first", "paused"
         if paused == "the whole run":
+            if not can_pause:
+                return "Paused: the whole run (as recorded)", "paused"
             return f"Paused: the whole run ({pause_key} anywhere to resume)", "paused"
         if paused:
+            if not can_pause:
+                return f"Paused: {paused} (as recorded)", "paused"
             return f"Paused: {paused} ({pause_key} on it to resume)", "paused"
-        if self.crash is not None:
+        status = self.state.status
+        if status is not None and status.crashed:
             return "The script raised an exception; see the event log", "failed"
         stalled = self.stalls.banner(time.monotonic())
         if stalled:
@@ -496,7 +469,7 @@ class AntflowApp(App[None]):
         from antflow_tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.source.capabilities))
 
     def action_goto(self) -> None:
         """Ask for an item id and open it."""
@@ -504,9 +477,21 @@ class AntflowApp(App[None]):
 
         def chosen(text: str | None) -> None:
             if text:
-                self.open_item(self.bridge.resolve_item_id(text))
+                self.run_worker(self._open_typed_item(text), exit_on_error=False)
 
         self.push_screen(GotoScreen(), chosen)
+
+    async def _open_typed_item(self, text: str) -> None:
+        """Open the item a typed id most likely means: an int if the run knows one."""
+        candidates: list[ItemKey] = [text]
+        with contextlib.suppress(ValueError):
+            candidates.insert(0, int(text))
+        for candidate in candidates:
+            detail = await self.source.item(ANY_ITEM, candidate)
+            if detail.known or detail.location is not None:
+                self.open_item(candidate, detail.pipeline)
+                return
+        self.open_item(candidates[0])
 
     def action_export(self) -> None:
         """Ask where to write the export (proposing the last path used, --export, or a
@@ -533,86 +518,224 @@ class AntflowApp(App[None]):
         self.export_path = path
         self.notify(f"Exported {plural(count or 0, 'item')} to {path}", timeout=5, markup=False)
 
-    def open_item(self, item_id: object, pipeline: int | None = None) -> None:
-        """Open an item's screen, in pipeline number `pipeline` (None: the newest
+    def open_item(self, item: ItemKey, pipeline: int = ANY_ITEM) -> None:
+        """Open an item's screen, in pipeline number `pipeline` (`ANY_ITEM`: the newest
         pipeline that knows it)."""
         from antflow_tui.screens.item import ItemScreen
 
-        self.push_screen(ItemScreen(item_id, pipeline))
+        self.push_screen(ItemScreen(self.source, self.state, pipeline, item))
 
-    def open_worker(self, worker: str) -> None:
+    def open_worker(self, worker: str, pipeline: int | None = None) -> None:
         from antflow_tui.screens.worker import WorkerScreen
 
-        self.push_screen(WorkerScreen(worker))
+        number = pipeline or self._pipeline_with(worker=worker)
+        self.push_screen(WorkerScreen(self.source, self.state, number, worker))
 
-    def open_stage(self, stage: str) -> None:
+    def open_stage(self, stage: str, pipeline: int | None = None) -> None:
         from antflow_tui.screens.stage import StageScreen
 
-        self.push_screen(StageScreen(stage))
+        number = pipeline or self._pipeline_with(stage=stage)
+        self.push_screen(StageScreen(self.source, self.state, number, stage))
 
-    async def retry_items(self, items: Iterable[tuple[object, int | None]]) -> int:
-        """Retry failed items where they failed, each in its own pipeline; says how many
-        it could. `items` are (item id, pipeline number) pairs."""
-        count = await self.bridge.retry(items)
-        if count:
-            self.notify(f"Retrying {plural(count, 'item')}", timeout=3, markup=False)
-        elif self.bridge.stop_requested:
-            self.notify("The run was stopped; nothing can be retried.", timeout=3, markup=False)
-        else:
-            self.notify(
-                "Nothing to retry: only failed items can be retried.", timeout=3, markup=False
-            )
-        self.redraw()
-        return count
+    def _pipeline_with(self, *, stage: str | None = None, worker: str | None = None) -> int:
+        """The newest pipeline that has this stage or worker."""
+        for number in sorted(self.state.pipelines, reverse=True):
+            for config in self.state.stage_configs(number):
+                if config.name == stage or worker in config.workers:
+                    return number
+        return self.state.newest or 1
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        commands = (
-            ("Pause or resume the run", "Workers finish their item, then wait", self._pause_run),
-            ("Freeze or unfreeze the display", "The run goes on", self.action_toggle_freeze),
-            ("Go to item", "Open an item by its id", self.action_goto),
-            ("Export results", "Results, failures, unfinished items", self.action_export),
-            ("Stop the run", "Gracefully; running items get a moment", self.action_stop),
-            ("Keys", "Every key and what it does", self.action_help),
-        )
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
-        if isinstance(screen, MainScreen):
-            yield SystemCommand(
-                "Retry all failed items", "Those the error panel shows", screen.action_retry_all
-            )
-            yield SystemCommand("Filter events", "Type text or qualifiers", screen.action_filter)
-            yield SystemCommand(
-                "Follow new events (on/off)", "In the event log", screen.action_toggle_follow
-            )
+    # ---------------------------------------------------------------- controls
 
-    def _pause_run(self) -> None:
-        self.toggle_pause()
-
-    def toggle_pause(self, *, stage: str | None = None, worker: str | None = None) -> None:
+    async def on_pause_requested(self, message: PauseRequested) -> None:
         """Pause or resume the run, one stage or one worker, and say so.
 
         While the whole run is paused, this resumes it, whatever has focus: that is what
         the banner promises.
         """
-        bridge = self.bridge
-        if bridge.paused:
+        if not self.can(PAUSE):
+            return
+        status = self.state.status
+        run_paused = status is not None and status.paused
+        pipeline, stage, worker = message.pipeline, message.stage, message.worker
+        if run_paused:
+            pipeline = None
             stage = worker = None
-        if not bridge.running():
-            ended = bridge.ended_at is not None
-            message = "The run has ended: nothing to pause." if ended else "Nothing runs yet."
-            self.notify(message, severity="warning", timeout=3, markup=False)
-            if not bridge.paused:
+        if stage is None and worker is None:
+            pipeline = None
+        if not self.state.running:
+            ended = status is not None and status.ended
+            notice = "The run has ended: nothing to pause." if ended else "Nothing runs yet."
+            self.notify(notice, severity="warning", timeout=3, markup=False)
+            if not run_paused:
                 return
-        paused = not bridge.is_paused(stage=stage, worker=worker)
-        bridge.set_paused(paused, stage=stage, worker=worker)
-        what = f"stage {stage}" if stage else f"worker {worker}" if worker else "the run"
-        self.notify(f"{'Paused' if paused else 'Resumed'} {what}", timeout=2, markup=False)
+        held = self._is_paused(pipeline, stage, worker)
+        command = (Resume if held else Pause)(pipeline=pipeline, stage=stage, worker=worker)
+        notice = await self.source.send(command)
+        self.notify(notice, timeout=2, markup=False)
         self.redraw()
 
+    def _is_paused(self, pipeline: int | None, stage: str | None, worker: str | None) -> bool:
+        """Whether that level is paused now (its own pause, not one above it)."""
+        status = self.state.status
+        if stage is None and worker is None:
+            return status is not None and status.paused
+        from antflow_tui.present import stage_views
+
+        number = pipeline or self._pipeline_with(stage=stage, worker=worker)
+        started = self.state.pipelines.get(number)
+        snapshot = self.state.snapshots.get(number)
+        if started is None or snapshot is None:
+            return False
+        for view in stage_views(started, snapshot):
+            if stage is not None and view.name == stage:
+                return view.counts.paused
+            for name, row in zip(view.config.workers, view.workers, strict=False):
+                if name == worker:
+                    return row.paused and not view.counts.paused and not snapshot.paused
+        return False
+
+    async def on_retry_requested(self, message: RetryRequested) -> None:
+        """Retry failed items where they failed, each in its own pipeline; say how many."""
+        if not self.can(RETRY):
+            return
+        await self.retry_items(message.items)
+
+    async def retry_items(self, items: Iterable[tuple[int, ItemKey]]) -> list[str]:
+        """Send one retry per pipeline; shows (and returns) the notices."""
+        by_pipeline: dict[int, list[ItemKey]] = {}
+        for pipeline, item in items:
+            by_pipeline.setdefault(pipeline, []).append(item)
+        notices = []
+        for pipeline, wanted in sorted(by_pipeline.items()):
+            notice = await self.source.send(Retry(pipeline=pipeline, items=tuple(wanted)))
+            if len(by_pipeline) > 1:
+                notice = f"{self.state.pipeline_name(pipeline)}: {notice}"
+            notices.append(notice)
+        self.notify("\n".join(notices), timeout=3, markup=False)
+        self.redraw()
+        return notices
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands: list[tuple[str, str, Callable[[], object], str | None]] = [
+            (
+                "Pause or resume the run",
+                "Workers finish their item, then wait",
+                self._pause_run,
+                PAUSE,
+            ),
+            ("Freeze or unfreeze the display", "The run goes on", self.action_toggle_freeze, None),
+            ("Go to item", "Open an item by its id", self.action_goto, None),
+            ("Export results", "Results, failures, unfinished items", self.action_export, None),
+            ("Stop the run", "Gracefully; running items get a moment", self.action_stop, STOP),
+            ("Play or pause the replay", "From where it stands", self.action_play, SEEK),
+            ("Seek to a time", "A time into the recording", self.action_seek, SEEK),
+            ("Keys", "Every key and what it does", self.action_help, None),
+        ]
+        for title, help_text, callback, needs in commands:
+            if needs is None or self.can(needs):
+                yield SystemCommand(title, help_text, callback)
+        if isinstance(screen, MainScreen):
+            if self.can(RETRY):
+                yield SystemCommand(
+                    "Retry all failed items", "Those the error panel shows", screen.action_retry_all
+                )
+            yield SystemCommand("Filter events", "Type text or qualifiers", screen.action_filter)
+            yield SystemCommand(
+                "Follow new events (on/off)", "In the event log", screen.action_toggle_follow
+            )
+            if len(self.state.pipelines) > 1:
+                yield SystemCommand(
+                    "Switch pipeline", "1, 2, ..., all of them", screen.action_switch_pipeline
+                )
+
+    def _pause_run(self) -> None:
+        self.post_message(PauseRequested())
+
+    # ---------------------------------------------------------------- replay
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.REPLAY_ACTIONS:
+            # Typing in a filter or a dialog keeps its keys (space, arrows).
+            return self.can(SEEK) and not isinstance(self.focused, Input)
+        return True
+
+    def _seekable(self) -> Seekable | None:
+        source = self.source
+        return source if isinstance(source, Seekable) and self.can(SEEK) else None
+
+    def action_play(self) -> None:
+        """Play the replay on from where it stands, or hold it."""
+        seekable = self._seekable()
+        status = self.state.status
+        if seekable is None or status is None or status.replay is None:
+            return
+        replay = status.replay
+        if not replay.playing and status.now >= replay.end:
+            seekable.seek(replay.start)  # played to the end: play it again from the start
+        seekable.play(not replay.playing)
+        self.redraw()
+
+    def action_step(self, direction: int) -> None:
+        self._move(direction * STEP_SECONDS)
+
+    def action_jump(self, direction: int) -> None:
+        self._move(direction * JUMP_SECONDS)
+
+    def _move(self, seconds: float) -> None:
+        seekable = self._seekable()
+        status = self.state.status
+        if seekable is None or status is None:
+            return
+        seekable.seek(status.now + seconds)
+        self.redraw()
+
+    def action_speed(self, direction: int) -> None:
+        """Play faster (1) or slower (-1), through `SPEEDS`."""
+        seekable = self._seekable()
+        status = self.state.status
+        if seekable is None or status is None or status.replay is None:
+            return
+        speed = status.replay.speed
+        if direction > 0:
+            speed = next((s for s in SPEEDS if s > speed), SPEEDS[-1])
+        else:
+            speed = next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
+        seekable.set_speed(speed)
+        self.notify(f"Replay speed {speed:g}x", timeout=2, markup=False)
+        self.redraw()
+
+    def action_seek(self) -> None:
+        """Ask for a time into the recording and go there."""
+        from antflow_tui.screens.seek import SeekScreen, parse_position
+
+        status = self.state.status
+        if self._seekable() is None or status is None or status.replay is None:
+            return
+        replay = status.replay
+
+        def chosen(text: str | None) -> None:
+            seekable = self._seekable()
+            if not text or seekable is None:
+                return
+            try:
+                at = parse_position(text, start=replay.start, end=replay.end, now=status.now)
+            except ValueError as error:
+                self.notify(str(error), severity="error", timeout=4, markup=False)
+                return
+            seekable.seek(at)
+            self.redraw()
+
+        self.push_screen(SeekScreen(replay.end - replay.start), chosen)
+
     def action_stop(self) -> None:
-        """ctrl+c: stop the run gracefully; a second press forces it."""
-        self.start_stop(force=self.bridge.stop_requested)
+        """ctrl+c: stop the run gracefully; a second press forces it. In a replay, quit."""
+        if not self.can(STOP):
+            self.exit()
+            return
+        stopping = self.live is not None and self.live.stop_requested
+        self.start_stop(force=stopping)
 
     def start_stop(self, *, force: bool) -> None:
         """Stop the run in the background, so keys (a forcing second press) still work.
@@ -622,26 +745,18 @@ class AntflowApp(App[None]):
         if self._stopper is not None and not self._stopper.done():
             if force:
                 # The engine turns the graceful shutdown under way into a forced one.
-                self.run_worker(self.bridge.stop(force=True), exclusive=False)
+                self.run_worker(self.source.send(Stop(force=True)), exclusive=False)
             return
-        self._stopper = asyncio.get_running_loop().create_task(self.stop_run(force=force))
+        self._user_stopped = True
+        self._stopper = asyncio.get_running_loop().create_task(self.source.send(Stop(force=force)))
         self._stopper.add_done_callback(self._stopped)
         self.redraw()
 
-    def _stopped(self, _task: asyncio.Task[None]) -> None:
-        if self.bridge.ended_at is None and not self.run_active:
-            self._run_over()
+    def _stopped(self, _task: asyncio.Task[str]) -> None:
         if self._quit_when_stopped:
             self.exit()
         else:
             self.redraw()
-
-    async def stop_run(self, *, force: bool) -> None:
-        """Shut the pipelines down, then end the script's job."""
-        await self.bridge.stop(force=force)
-        if self.job_task is not None and not self.job_task.done():
-            self.job_task.cancel()
-            await asyncio.gather(self.job_task, return_exceptions=True)
 
     # ---------------------------------------------------------------- results
 
@@ -651,15 +766,10 @@ class AntflowApp(App[None]):
         *,
         in_flight_unfinished: bool = False,
     ) -> RunOutcome:
-        """How the run ended (call after it has)."""
-        script_exit = self.job.exit_code if isinstance(self.job, MainJob) else None
-        return RunOutcome(
-            counts=self.counts(in_flight_unfinished=in_flight_unfinished),
-            elapsed=(self.bridge.ended_at or self.clock()) - self.bridge.started_at,
-            crash=self.crash,
-            app_error=app_error,
-            script_exit=script_exit,
-            stopped_by=self.stopped_by,
+        """How a live run ended (call after it has)."""
+        assert self.live is not None, "only a live run has an outcome"
+        return self.live.outcome(
+            app_error, in_flight_unfinished=in_flight_unfinished, stopped_by=self.stopped_by
         )
 
     def write_export(
@@ -670,30 +780,23 @@ class AntflowApp(App[None]):
         path = path or self.options.export
         if path is None:
             return None
-        over = self.bridge.ended_at is not None or in_flight_unfinished
-        return export_run(
-            path,
-            list(self.bridge.attached),
-            self.counts(in_flight_unfinished=in_flight_unfinished),
-            script=self.job.title,
-            not_fed=self.job.not_fed() if over else (),
-            in_flight_unfinished=in_flight_unfinished,
-        )
+        return self.source.export(path, in_flight_unfinished=in_flight_unfinished)
 
     async def conclude(self) -> RunOutcome:
         """Once the app has closed, for whatever reason: stop what still runs, export,
-        and account for every item.
+        and account for every item (a live run).
 
         If the app itself failed (a bug of ours), the user's run is still shut down
         gracefully, and what finished is exported and reported.
         """
+        live = self.live
+        assert live is not None, "only a live run concludes"
         app_error = None
         if self.return_code not in (0, None):
             app_error = "antflow-tui itself failed (its traceback is above); the run was stopped"
-        if self.run_active or self.bridge.running():
-            await self.stop_run(force=False)
-        if self.bridge.ended_at is None:
-            self.bridge.ended_at = self.clock()
+        if live.run_active:
+            await live.stop(force=False)
+        live.mark_closed()
         try:
             self.write_export()
         except OSError as error:
@@ -701,10 +804,35 @@ class AntflowApp(App[None]):
         return self.outcome(app_error)
 
 
-def _entry(event: StatusEvent | TaskEvent, pipeline: int | None) -> LogEntry:
-    return LogEntry(event=event, pipeline=pipeline)
+def make_app(
+    target: RunSource | Job,
+    options: AppOptions | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> AntflowApp:
+    """The one factory the command line and the tests use: the app over a source, or over
+    a live run of `target` (a job) on `clock`."""
+    options = options or AppOptions()
+    if hasattr(target, "next_frame"):
+        source: Any = target
+    else:
+        from antflow_tui.live.source import LiveSource
 
+        recorder = None
+        if options.record is not None:
+            from antflow_tui.live.recording import FileRecorder
 
-def make_app(job: Job, options: AppOptions | None = None, **kwargs: object) -> AntflowApp:
-    """The one factory the command line and the tests use."""
-    return AntflowApp(job, options or AppOptions(), **kwargs)  # type: ignore[arg-type]
+            recorder = FileRecorder(
+                options.record, values=options.record_values, script=target.title, clock=clock
+            )
+        source = LiveSource(
+            target,  # type: ignore[arg-type]
+            history=options.history,
+            log_lines=options.log_lines,
+            interval=options.interval,
+            start_paused=options.paused,
+            stop_grace=options.stop_grace,
+            clock=clock,
+            recorder=recorder,
+        )
+    return AntflowApp(source, options)

@@ -1,4 +1,5 @@
-"""The `antflow-tui` command: load a script, run its pipeline in the app, print a summary."""
+"""The `antflow-tui` command: load a script, run its pipeline in the app, print a summary;
+or, as `antflow-tui replay FILE`, play a recorded run back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from antflow import __version__
-from antflow_tui.loader import (
+from antflow_tui.live.loader import (
     CONTRACT,
     MainTarget,
     PipelineTarget,
@@ -24,8 +25,10 @@ from antflow_tui.loader import (
 from antflow_tui.outcome import EXIT_INCOMPLETE, EXIT_OK, EXIT_SCRIPT_ERROR
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from antflow.refeed import RefeedPlan
-    from antflow_tui.app import AppOptions
+    from antflow_tui.app import AntflowApp, AppOptions
 
 HELP = f"""Run SCRIPT's pipeline and watch it live, full-screen.
 
@@ -38,7 +41,34 @@ ended normally (items it abandoned itself, leaving stream() early, do not
 count); 1 when any failed, was left unfinished or was not fed, when the script
 called sys.exit() with another code, or the run was ended by a signal; 2 for
 usage or script errors.
+
+\b
+To play a recorded run back (--record, antflow.record(), ANTFLOW_RECORD):
+  antflow-tui replay FILE
 """
+
+REPLAY_HELP = """Play back a run recorded with --record, antflow.record() or ANTFLOW_RECORD.
+
+\b
+The same panels and drill-down as live, with a scrubber:
+  space play/pause   left/right step 1s   [ ] jump 10s
+  < > slower/faster   t seek to a time (1:23, 83, +10, -5, 50%)
+
+Exit status: 0; 2 when FILE is not a recording this antflow-tui can read.
+"""
+
+
+class _RunOrReplay(click.Command):
+    """`antflow-tui SCRIPT ...` runs a script; `antflow-tui replay FILE ...` replays."""
+
+    def main(
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: object
+    ) -> object:  # type: ignore[override]
+        arguments = list(sys.argv[1:] if args is None else args)
+        if arguments[:1] == ["replay"]:
+            name = f"{prog_name or 'antflow-tui'} replay"
+            return replay.main(arguments[1:], prog_name=name, **extra)  # type: ignore[arg-type]
+        return super().main(arguments, prog_name, **extra)  # type: ignore[arg-type]
 
 
 def _export_path(_ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -58,7 +88,9 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) 
     return value
 
 
-@click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(
+    cls=_RunOrReplay, help=HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.argument("script", metavar="SCRIPT[:NAME]")
 @click.option(
     "--interval",
@@ -101,6 +133,18 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) 
     help="Instead of the script's items, feed the failed, unfinished and never-fed items "
     "of an earlier --export back into the stage where each was, under its own id.",
 )
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    callback=_export_path,
+    metavar="FILE",
+    help="Record the run to FILE (JSON Lines) for `antflow-tui replay FILE`.",
+)
+@click.option(
+    "--record-values",
+    is_flag=True,
+    help="With --record: record the items' values too (as reprs).",
+)
 @click.option("--exit-when-done", is_flag=True, help="Close the app when the run ends.")
 @click.option(
     "--keymap",
@@ -117,6 +161,8 @@ def main(
     history: int,
     export: Path | None,
     retry_from: Path | None,
+    record: Path | None,
+    record_values: bool,
     exit_when_done: bool,
     keymap: str,
 ) -> None:
@@ -127,6 +173,8 @@ def main(
         keys = parse_keymap(keymap)
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
+    if record_values and record is None:
+        raise click.BadParameter("needs --record FILE", param_hint="--record-values")
     options = AppOptions(
         interval=interval,
         paused=paused,
@@ -136,6 +184,8 @@ def main(
         history=history,
         keymap=keys,
         own_terminal=True,
+        record=record,
+        record_values=record_values,
     )
     plan = None if retry_from is None else _read_refeed(retry_from)
     try:
@@ -176,7 +226,7 @@ async def _run(
     plan: RefeedPlan | None = None,
 ) -> int:
     from antflow_tui.app import make_app
-    from antflow_tui.runner import MainJob, PipelineJob
+    from antflow_tui.live.runner import MainJob, PipelineJob
 
     if isinstance(target, PipelineTarget):
         try:
@@ -193,7 +243,7 @@ async def _run(
     app = make_app(job, options)
     if refeed is not None:
         for line in refeed_lines(refeed):
-            app.bridge.note(line, error=line.startswith("  line"))
+            app.note(line, error=line.startswith("  line"))
     try:
         await app.run_async()
     finally:
@@ -266,3 +316,64 @@ def _say(text: str, *, err: bool = False) -> None:
 def _fail(message: str) -> NoReturn:
     click.echo(f"antflow-tui: {message}", err=True)
     sys.exit(EXIT_SCRIPT_ERROR)
+
+
+@click.command(help=REPLAY_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--play", is_flag=True, help="Start playing at once (default: held at the start).")
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    callback=_positive,
+    help="Recorded seconds per second of play.",
+)
+@click.option(
+    "--keymap",
+    default="",
+    metavar="ID=KEY,...",
+    help="Remap keys by binding id, e.g. 'replay.play=p' (ids are listed on error).",
+)
+@click.version_option(__version__, prog_name="antflow-tui")
+def replay(file: Path, play: bool, speed: float, keymap: str) -> None:
+    from antflow_tui.app import AppOptions
+    from antflow_tui.keys import KeymapError, parse_keymap
+
+    try:
+        keys = parse_keymap(keymap)
+    except KeymapError as error:
+        raise click.BadParameter(str(error), param_hint="--keymap") from None
+    app = replay_app(file, AppOptions(keymap=keys), playing=play, speed=speed)
+    app.run()
+    sys.exit(EXIT_OK)
+
+
+def replay_app(
+    file: Path, options: AppOptions, *, playing: bool = False, speed: float = 1.0
+) -> AntflowApp:
+    """The app over a recording (exits 2 with a message when FILE cannot be replayed)."""
+    from antflow.runstream.fileformat import RecordingError
+    from antflow_tui.app import make_app
+    from antflow_tui.source.replay import ReplaySource
+
+    if not file.exists():
+        _fail(f"no such file: {file}")
+    try:
+        recording = open_recording(file)
+    except RecordingError as error:
+        _fail(str(error))
+    source = ReplaySource(recording, name=file.name, playing=playing, speed=speed)
+    return make_app(source, options)
+
+
+def open_recording(file: Path) -> object:
+    """Open a recording with the engine's reader, or (until it has one) the stand-in."""
+    from antflow.runstream.fileformat import Recording
+
+    try:
+        return Recording.open(file)
+    except NotImplementedError:
+        from antflow_tui.source.records_file import RecordsFile
+
+        return RecordsFile.open(file)

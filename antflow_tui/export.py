@@ -1,10 +1,11 @@
 """Write a run as JSON Lines: a header with the run's counts, then one object per item.
 
-The format is described (and read back) by `antflow.refeed`: failed and unfinished items
-carry what feeding them again takes (the stage, the value that entered it, the item as it
-was first fed) and why they failed. Values JSON cannot hold are written as their (short)
-repr with a flag saying so, so an export never fails on a user's data; tuples are written
-as lists.
+Live runs write every item (`antflow_tui.live.export`); a replay writes what the recording
+holds (`recorded_failed_line`). The format is described (and read back) by
+`antflow.refeed`: failed and unfinished items carry what feeding them again takes (the
+stage, the value that entered it, the item as it was first fed) and why they failed.
+Values JSON cannot hold are written as their (short) repr with a flag saying so, so an
+export never fails on a user's data; tuples are written as lists.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from antflow.refeed import EXPORT_VERSION
+from antflow.runstream.records import ReprKey
 from antflow_tui.safe_text import value_repr
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     from antflow.pending import PendingItem
+    from antflow.runstream.records import ErrorRecord
     from antflow.types import FailedItem, PipelineResult
     from antflow_tui.accounting import RunCounts
 
@@ -162,54 +165,6 @@ def not_fed_line(pipeline: str, item: NotFed) -> str:
     return _dump(record)
 
 
-def pipeline_lines(
-    attached: Any,
-    name: str,
-    *,
-    in_flight_unfinished: bool = False,
-) -> Iterator[str]:
-    """Every line of one pipeline the app watched (an `EngineBridge` attachment).
-
-    Args:
-        in_flight_unfinished: The run ends without a shutdown (an emergency exit): what
-            the pipeline still holds is written as unfinished.
-    """
-    pipeline = attached.pipeline
-    for result in pipeline.results:
-        yield completed_line(name, result)
-    failed = set(pipeline.failed_item_ids())
-    failures = [f for f in attached.tracker.get_failed_items() if f.item_id in failed]
-    left = pipeline.get_unfinished_items()
-    held: list[PendingItem] = []
-    if in_flight_unfinished and pipeline.is_running:
-        from antflow.pending import pending_items
-
-        held = pending_items(pipeline)
-    # One search of what was fed for every item that needs its input.
-    wanted = [f.item_id for f in failures] + left + [p.item_id for p in held]
-    fed = attached.inputs.inputs_of(wanted)
-
-    def fed_as(item_id: Any) -> tuple[bool, Any]:
-        try:
-            return (True, fed[item_id]) if item_id in fed else (False, None)
-        except TypeError:  # an unhashable id
-            return False, None
-
-    for failure in failures:
-        try:
-            value: tuple[bool, Any] = (True, pipeline.get_failed_input(failure.item_id)[1])
-        except KeyError:
-            value = (False, None)
-        yield failed_line(name, failure, value=value, fed=fed_as(failure.item_id))
-    abandoned = attached.abandoned(len(left))
-    pending = attached.pending or {}
-    for position, item_id in enumerate(left):
-        status = "abandoned" if position < abandoned else "unfinished"
-        yield left_line(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id))
-    for one in held:
-        yield left_line(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id))
-
-
 def write_export(path: Path, lines: Iterable[str]) -> int:
     """Write the lines to `path` (replacing it); returns how many items were written (the
     header is not counted)."""
@@ -221,24 +176,21 @@ def write_export(path: Path, lines: Iterable[str]) -> int:
     return max(count, 0)
 
 
-def export_run(
-    path: Path,
-    attached: Sequence[Any],
-    counts: RunCounts,
-    *,
-    script: str,
-    not_fed: Iterable[NotFed] = (),
-    in_flight_unfinished: bool = False,
-) -> int:
-    """Export every pipeline the app watched (`EngineBridge.attached`) to `path`, and the
-    items it knew of but never fed; returns how many item lines were written."""
-    names = ["pipeline"] if len(attached) <= 1 else [one.name for one in attached]
-
-    def lines() -> Iterator[str]:
-        yield header_line(counts, script=script, pipelines=names)
-        for one, name in zip(attached, names, strict=False):
-            yield from pipeline_lines(one, name, in_flight_unfinished=in_flight_unfinished)
-        for item in not_fed:
-            yield not_fed_line(names[-1], item)
-
-    return write_export(path, lines())
+def recorded_failed_line(pipeline: str, failure: ErrorRecord) -> str:
+    """A failed item from a recording: its error as recorded, and the value it held when
+    the recording kept values (as a repr, flagged so `--retry-from` does not feed it)."""
+    record: dict[str, Any] = {"pipeline": pipeline, "status": "failed"}
+    if isinstance(failure.item, ReprKey):
+        record["id"] = failure.item.repr
+        record["id_is_repr"] = True
+    else:
+        record["id"] = failure.item
+    record["stage"] = failure.stage
+    if failure.value is not None:
+        record["value"] = failure.value
+        record["value_is_repr"] = True
+    record["error_type"] = failure.type
+    record["error"] = failure.message
+    record["attempts"] = failure.attempt
+    record["traceback"] = failure.traceback
+    return _dump(record)

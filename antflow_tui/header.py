@@ -1,4 +1,5 @@
-"""The header's two lines: the run's state, time, progress, rate and ETA; then the counts.
+"""The header: the run's state, time, progress, rate and ETA; the counts; and, with several
+pipelines, a line naming each one with its own counts (the pipeline switcher).
 
 Pure: built from `RunCounts` (the numbers the summary and the export also use) and plain
 facts, so every case is unit-tested on hand-built values.
@@ -11,52 +12,47 @@ from typing import TYPE_CHECKING, Final, Literal
 from rich.text import Text
 
 from antflow_tui.formatting import format_clock, format_count, format_duration, format_rate
+from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import clean
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Sequence
 
-    from antflow.types import DashboardSnapshot
+    from antflow.runstream.records import Snapshot
     from antflow_tui.accounting import RunCounts
+    from antflow_tui.source.base import ReplayPosition, RunStatus
 
 RunState = Literal[
     "starting", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
 ]
 
-STATE_STYLES: Final[Mapping[str, str]] = {
-    "starting": "bold",
-    "running": "bold green",
-    "pausing": "bold yellow",
-    "paused": "bold yellow",
-    "stopping": "bold magenta",
-    "stopped": "bold magenta",
-    "finished": "bold green",
-    "failed": "bold red",
-}
-
 MIN_BAR: Final = 10
 """The narrowest progress bar worth drawing."""
 
 
-def run_state(
-    snapshot: DashboardSnapshot | None,
-    *,
-    ended: bool,
-    crashed: bool,
-    stopping: bool,
-    stopped: bool = False,
-) -> RunState:
-    """The one word the header shows for the run (`stopped`: a stop was asked for)."""
-    if crashed:
-        return "failed"
-    if ended:
-        return "stopped" if stopped else "finished"
-    if stopping or (snapshot is not None and snapshot.stopping):
+def run_state(status: RunStatus | None, snapshots: Iterable[Snapshot]) -> RunState:
+    """The one word the header shows for the run."""
+    snapshots = list(snapshots)
+    if status is not None:
+        if status.crashed:
+            return "failed"
+        if status.ended:
+            return "stopped" if status.stop_requested else "finished"
+        if status.stopping:
+            return "stopping"
+    if any(snapshot.stopping for snapshot in snapshots):
         return "stopping"
-    if snapshot is None:
+    if not snapshots:
         return "starting"
-    if snapshot.paused:
-        busy = any(w.status == "busy" for w in snapshot.worker_states.values())
+    # Pipelines still running decide; once every one is done, the last state stands.
+    moving = [snapshot for snapshot in snapshots if snapshot.running] or snapshots[-1:]
+    if all(snapshot.paused for snapshot in moving):
+        busy = any(
+            worker.status == "busy"
+            for snapshot in moving
+            for stage in snapshot.workers
+            for worker in stage
+        )
         return "pausing" if busy else "paused"
     return "running"
 
@@ -81,13 +77,13 @@ def eta_text(counts: RunCounts, rate: float | None, *, held: bool, stuck: int) -
     return "" if eta is None else f"ETA {format_duration(eta)}"
 
 
-def progress_bar(fraction: float | None, width: int) -> Text:
+def progress_bar(fraction: float | None, width: int, palette: Palette = DEFAULT) -> Text:
     """A text progress bar; an unknown fraction shows an empty track."""
     width = max(width, 1)
     if fraction is None:
         return Text("·" * width, style="dim")
     filled = round(fraction * width)
-    bar = Text("█" * filled, style="green")
+    bar = Text("█" * filled, style=palette("progress"))
     bar.append("░" * (width - filled), style="dim")
     return bar
 
@@ -104,24 +100,36 @@ def header_lines(
     pipelines: int = 1,
     held: bool = False,
     stuck: int = 0,
+    replay: ReplayPosition | None = None,
+    palette: Palette = DEFAULT,
 ) -> tuple[Text, Text]:
     """The two header lines: state, time, bar and rate; then the counts.
 
     Args:
-        pipeline: The number of the pipeline the panels show (of `pipelines`); the counts
-            are the whole run's.
+        pipeline: The number of the pipeline the panels show (of `pipelines`; 0: all of
+            them); the counts are the whole run's.
         held: Something is paused (the run, a stage or a worker).
         stuck: Workers that look stuck.
+        replay: Where a replay stands: the header says "replay" and shows the position
+            against the recording's length.
     """
     top = Text()
     top.append(" antflow ", style="reverse bold")
+    if replay is not None:
+        top.append(" replay ", style=palette("replay"))
     top.append(" ")
     top.append(clean(title, 40), style="bold")
     if pipelines > 1:
-        top.append(f" (pipeline {pipeline} of {pipelines})", style="dim")
+        shown = "all pipelines" if pipeline == 0 else f"pipeline {pipeline}"
+        top.append(f" ({shown} of {pipelines})", style="dim")
     top.append("  ")
-    top.append(f"● {state}", style=STATE_STYLES[state])
-    top.append(f"  {format_clock(elapsed)}  ")
+    top.append(f"● {state}", style=palette(f"state-{state}"))
+    top.append(f"  {format_clock(elapsed)}")
+    if replay is not None:
+        top.append(f" of {format_clock(replay.end - replay.start)}", style="dim")
+        if not replay.complete:
+            top.append(" incomplete", style=palette("held"))
+    top.append("  ")
     if counts.total is not None:
         counter = f" {format_count(counts.done)}/{format_count(counts.total)}"
         counter += f" {(counts.fraction or 0.0) * 100:.0f}%"
@@ -139,7 +147,7 @@ def header_lines(
     if tail_below:
         bar_width += len(tail)
     if bar_width >= MIN_BAR:
-        top.append_text(progress_bar(counts.fraction, min(bar_width, 60)))
+        top.append_text(progress_bar(counts.fraction, min(bar_width, 60), palette))
     top.append(counter, style="bold")
     if not tail_below:
         top.append(tail)
@@ -147,21 +155,24 @@ def header_lines(
         counts,
         over=state in ("stopped", "finished", "failed"),
         tail=(tail.strip() if tail_below else ""),
+        palette=palette,
     )
 
 
-def count_line(counts: RunCounts, *, over: bool, tail: str = "") -> Text:
+def count_line(
+    counts: RunCounts, *, over: bool, tail: str = "", palette: Palette = DEFAULT
+) -> Text:
     """'completed 25   failed 3   skipped 2   in flight 5', then what applies of
     'unfinished', 'abandoned' and (once the run is over) 'not fed'."""
     line = Text(" ")
     for label, value, style, always in (
-        ("completed", counts.completed, "green", True),
-        ("failed", counts.failed, "red", True),
-        ("skipped", counts.skipped, "blue", True),
-        ("in flight", counts.in_flight, "cyan", True),
-        ("unfinished", counts.unfinished, "magenta", False),
-        ("abandoned", counts.abandoned, "yellow", False),
-        ("not fed", counts.not_fed if over else 0, "magenta", False),
+        ("completed", counts.completed, palette.status("completed"), True),
+        ("failed", counts.failed, palette.status("failed"), True),
+        ("skipped", counts.skipped, palette.status("skipped"), True),
+        ("in flight", counts.in_flight, palette.status("in_progress"), True),
+        ("unfinished", counts.unfinished, palette.status("unfinished"), False),
+        ("abandoned", counts.abandoned, palette("abandoned"), False),
+        ("not fed", counts.not_fed if over else 0, palette.status("unfinished"), False),
     ):
         if not always and not value:
             continue
@@ -170,4 +181,56 @@ def count_line(counts: RunCounts, *, over: bool, tail: str = "") -> Text:
         line.append("   ")
     if tail:
         line.append(tail)
+    return line
+
+
+PipelineMark = Literal["running", "paused", "stopping", "done", "starting"]
+_MARKS: Final = {"running": "●", "paused": "‖", "stopping": "■", "done": "✓", "starting": "○"}
+
+
+def pipeline_mark(snapshot: Snapshot | None) -> PipelineMark:
+    """How one pipeline stands, for the switcher."""
+    if snapshot is None:
+        return "starting"
+    if snapshot.stopping:
+        return "stopping"
+    if not snapshot.running:
+        return "done"
+    return "paused" if snapshot.paused else "running"
+
+
+def switcher_line(
+    pipelines: Sequence[tuple[int, str, PipelineMark, RunCounts]],
+    selected: int,
+    *,
+    key: str = "s",
+    palette: Palette = DEFAULT,
+) -> Text:
+    """' all │ 1 etl ✓ 1,978/2,000 ✗ 22 │ 2 report ● 1/3 ': every pipeline with its own
+    counts, the one the panels show highlighted (0: all of them).
+
+    Args:
+        pipelines: (number, label, mark, counts) of each pipeline.
+        key: The key that switches, named at the end.
+    """
+    line = Text(" ")
+    choices: list[tuple[int, Text]] = [(0, Text("all"))]
+    for number, label, mark, counts in pipelines:
+        part = Text(f"{number} ", style=palette("pipeline"))
+        part.append(clean(label, 24), style="bold")
+        style = palette("state-finished" if mark == "done" else f"state-{mark}")
+        part.append(f" {_MARKS[mark]} ", style=style)
+        done = format_count(counts.done)
+        part.append(f"{done}/{format_count(counts.total)}" if counts.total else f"{done} done")
+        if counts.failed:
+            part.append(f" ✗ {format_count(counts.failed)}", style=palette.status("failed"))
+        choices.append((number, part))
+    for index, (number, part) in enumerate(choices):
+        if index:
+            line.append(" │ ", style="dim")
+        if number == selected:
+            part = part.copy()
+            part.stylize("reverse")
+        line.append_text(part)
+    line.append(f"   ({key} switches)", style="dim")
     return line

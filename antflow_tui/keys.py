@@ -26,9 +26,11 @@ def default_keys() -> dict[str, str]:
     from antflow_tui.screens.confirm import ConfirmScreen
     from antflow_tui.screens.detail import DetailScreen
     from antflow_tui.screens.export import ExportScreen
+    from antflow_tui.screens.goto import GotoScreen
     from antflow_tui.screens.help import HelpScreen
     from antflow_tui.screens.item import ItemScreen
     from antflow_tui.screens.main import MainScreen
+    from antflow_tui.screens.seek import SeekScreen
     from antflow_tui.screens.stage import StageScreen
     from antflow_tui.screens.worker import WorkerScreen
 
@@ -37,7 +39,7 @@ def default_keys() -> dict[str, str]:
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding) and binding.id and binding.id not in keys:
                 keys[binding.id] = binding.key
-    for owner in (ConfirmScreen, HelpScreen, ExportScreen):
+    for owner in (ConfirmScreen, HelpScreen, ExportScreen, GotoScreen, SeekScreen):
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 keys.setdefault(binding.id, binding.key)

@@ -1,18 +1,22 @@
-"""Pure functions from plain run data (snapshots, events, failures) to what widgets show.
+"""Pure functions from a run's records (snapshots, events, error records) to what widgets
+show.
 
-Nothing here touches a widget, a pipeline or the clock: every input is passed in, so each
-function is unit-tested on hand-built values, and the same screens can later be fed from a
-recorded run.
+Nothing here touches a widget, a pipeline or the clock: every input is passed in, records
+only (`antflow.runstream.records`), so each function is unit-tested on hand-built values
+and the same screens show a live run and a recorded one. Colours come from a `Palette`
+(the theme's, in the app).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 
+from antflow.runstream.records import TASK_KINDS
 from antflow_tui.filters import Facts
 from antflow_tui.formatting import (
     fit_count,
@@ -21,13 +25,24 @@ from antflow_tui.formatting import (
     format_duration,
     format_rate,
 )
+from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import ansi_text, clean, first_line, item_label, literal
+from antflow_tui.state import short_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from antflow.types import DashboardSnapshot, StageStats, StatusEvent, TaskEvent
-    from antflow_tui.records import RunFailure
+    from antflow.runstream.records import (
+        ErrorRecord,
+        Event,
+        ItemKey,
+        LogLine,
+        PipelineStarted,
+        Snapshot,
+        StageConfig,
+        WorkerRow,
+    )
+    from antflow.runstream.records import StageRow as StageCounts
 
 WorkerLook = Literal["idle", "busy", "waiting", "pausing", "paused", "stuck", "blocked"]
 """How a worker cell looks; "waiting" holds an item but waits for a task's
@@ -40,20 +55,6 @@ STUCK_MIN_SECONDS: Final = 10.0
 """...and at least this long (so fast stages do not flag every hiccup)."""
 STUCK_WITHOUT_AVERAGE: Final = 60.0
 """Before a stage has finished anything, stuck means this long on one item."""
-
-STATUS_STYLES: Final[Mapping[str, str]] = {
-    "queued": "dim",
-    "in_progress": "cyan",
-    "completed": "green",
-    "failed": "bold red",
-    "retrying": "yellow",
-    "skipped": "blue",
-    "unfinished": "magenta",
-    "start": "dim cyan",
-    "complete": "dim green",
-    "retry": "yellow",
-    "fail": "red",
-}
 
 
 # ---------------------------------------------------------------------- stages
@@ -89,6 +90,35 @@ big for their column are shortened (12.3k, 4.5M)."""
 
 
 @dataclass(frozen=True, slots=True)
+class StageView:
+    """One stage at a snapshot: its configuration and counts together."""
+
+    pipeline: int
+    config: StageConfig
+    counts: StageCounts
+    workers: tuple[WorkerRow, ...]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for worker in self.workers if worker.status == "busy")
+
+
+def stage_views(started: PipelineStarted, snapshot: Snapshot) -> list[StageView]:
+    """The pipeline's stages in order, each with its counts and workers at `snapshot`."""
+    views = []
+    for index, config in enumerate(started.stages):
+        if index >= len(snapshot.stages):
+            break
+        workers = snapshot.workers[index] if index < len(snapshot.workers) else ()
+        views.append(StageView(started.pipeline, config, snapshot.stages[index], workers))
+    return views
+
+
+@dataclass(frozen=True, slots=True)
 class StageRow:
     """One stage table row: its key and its cells in `STAGE_COLUMNS` order."""
 
@@ -96,70 +126,118 @@ class StageRow:
     cells: tuple[Text, ...]
     bottleneck: bool
     paused: bool
+    pipeline: int = 1
+    """The row's pipeline (in the all-pipelines view a row is a whole pipeline)."""
 
 
-def stage_average(stats: StageStats) -> float | None:
+def stage_average(counts: StageCounts) -> float | None:
     """Mean seconds per finished item in the stage, or None before the first."""
-    finished = stats.completed_items + stats.failed_items
-    return stats.task_seconds / finished if finished else None
+    finished = counts.done + counts.failed
+    return counts.task_seconds / finished if finished else None
 
 
 def bottleneck_stage(
-    stages: Sequence[StageStats], previous_pending: Mapping[str, int] | None
+    stages: Sequence[StageView], previous_pending: Mapping[str, int] | None
 ) -> str | None:
     """The stage holding the run back: all its workers busy and its queue full or growing.
 
     Among several, the one whose queue is fullest relative to its capacity.
     """
     candidates: list[tuple[float, str]] = []
-    for stats in stages:
-        if not stats.workers or stats.busy_workers < stats.workers or not stats.pending_items:
+    for stage in stages:
+        queued = stage.counts.queued
+        workers = len(stage.workers)
+        if not workers or stage.busy < workers or not queued:
             continue
-        before = previous_pending.get(stats.stage_name) if previous_pending else None
-        full = stats.queue_capacity and stats.pending_items >= stats.queue_capacity
-        growing = before is not None and stats.pending_items > before
+        before = previous_pending.get(stage.name) if previous_pending else None
+        capacity = stage.config.queue_capacity
+        full = capacity and queued >= capacity
+        growing = before is not None and queued > before
         if full or growing:
-            fill = stats.pending_items / max(stats.queue_capacity, 1)
-            candidates.append((fill, stats.stage_name))
+            fill = queued / max(capacity, 1)
+            candidates.append((fill, stage.name))
     return max(candidates)[1] if candidates else None
 
 
 def stage_rows(
-    snapshot: DashboardSnapshot,
+    stages: Sequence[StageView],
     rates: Mapping[str, float | None],
     bottleneck: str | None,
+    palette: Palette = DEFAULT,
 ) -> list[StageRow]:
     """The stage table, one row per stage in pipeline order."""
     rows = []
-    for stats in snapshot.pipeline_stats.stage_stats.values():
-        name = stats.stage_name
+    for stage in stages:
+        name = stage.name
+        counts = stage.counts
         label = Text(clean(name, 24), style="bold")
-        if stats.paused:
-            label.append(" ‖", style="yellow")
+        if counts.paused:
+            label.append(" ‖", style=palette("held"))
         if name == bottleneck:
-            label.stylize("red")
-            label.append(" ◀", style="bold red")
-        workers = Text(f"{stats.busy_workers}/{stats.workers}")
-        if stats.workers and stats.busy_workers == stats.workers:
-            workers.stylize("bold")
+            label.stylize(palette("bottleneck"))
+            label.append(" ◀", style=palette("bottleneck"))
+        workers = len(stage.workers)
+        busy = Text(f"{stage.busy}/{workers}")
+        if workers and stage.busy == workers:
+            busy.stylize("bold")
         cells = (
             label,
-            workers,
-            _number(stats.pending_items, "yellow" if name == bottleneck else "", "queued"),
-            _number(stats.in_progress_items, "cyan", "running"),
-            _number(stats.completed_items, "green", "done"),
-            _number(stats.failed_items, "bold red", "failed"),
-            _number(stats.skipped_items, "blue", "skipped"),
+            busy,
+            _number(counts.queued, palette("held") if name == bottleneck else "", "queued"),
+            _number(counts.running, palette.status("in_progress"), "running"),
+            _number(counts.done, palette.status("completed"), "done"),
+            _number(counts.failed, palette.status("failed"), "failed"),
+            _number(counts.skipped, palette.status("skipped"), "skipped"),
             # Task attempts that failed and were tried again, per-task and per-stage alike.
-            _number(stats.task_retries, "yellow", "retrying"),
+            _number(counts.task_retries, palette.status("retrying"), "retrying"),
             Text(_fit_rate(rates.get(name), STAGE_WIDTHS["rate"]), justify="right"),
-            Text(format_duration(stage_average(stats)), justify="right"),
+            Text(format_duration(stage_average(counts)), justify="right"),
         )
-        rows.append(StageRow(name, cells, name == bottleneck, stats.paused))
+        rows.append(StageRow(name, cells, name == bottleneck, counts.paused, stage.pipeline))
     return rows
 
 
-def _number(value: int, style: str, column: str) -> Text:
+def pipeline_rows(
+    pipelines: Sequence[tuple[str, PipelineStarted, Snapshot]],
+    rates: Mapping[int, float | None],
+    palette: Palette = DEFAULT,
+) -> list[StageRow]:
+    """The all-pipelines table: one row of totals per pipeline, keyed by its label."""
+    rows = []
+    for label, started, snapshot in pipelines:
+        views = stage_views(started, snapshot)
+        workers = sum(len(view.workers) for view in views)
+        busy = sum(view.busy for view in views)
+        paused = snapshot.paused
+        name = Text(clean(label, 24), style="bold")
+        name.stylize(palette("pipeline"))
+        if paused:
+            name.append(" ‖", style=palette("held"))
+        busy_text = Text(f"{busy}/{workers}")
+        if workers and busy == workers:
+            busy_text.stylize("bold")
+        finished = snapshot.processed + snapshot.failed
+        seconds = sum(view.counts.task_seconds for view in views)
+        average = seconds / finished if finished else None
+        cells = (
+            name,
+            busy_text,
+            _number(sum(v.counts.queued for v in views), "", "queued"),
+            _number(sum(v.counts.running for v in views), palette.status("in_progress"), "running"),
+            _number(snapshot.processed - snapshot.skipped, palette.status("completed"), "done"),
+            _number(snapshot.failed, palette.status("failed"), "failed"),
+            _number(snapshot.skipped, palette.status("skipped"), "skipped"),
+            _number(
+                sum(v.counts.task_retries for v in views), palette.status("retrying"), "retrying"
+            ),
+            Text(_fit_rate(rates.get(started.pipeline), STAGE_WIDTHS["rate"]), justify="right"),
+            Text(format_duration(average), justify="right"),
+        )
+        rows.append(StageRow(label, cells, False, paused, started.pipeline))
+    return rows
+
+
+def _number(value: int, style: Style | str, column: str) -> Text:
     shown = fit_count(value, STAGE_WIDTHS[column])
     return Text(shown, style=style if value else "dim", justify="right")
 
@@ -187,42 +265,68 @@ class WorkerCell:
     """The running task's `set_task_status` text, cleaned."""
     seconds: float | None
     """Time on the current item."""
+    pipeline: int = 1
+    group: str = ""
+    """The heading the grid shows the cell under ('' : its stage)."""
+
+    @property
+    def heading(self) -> str:
+        return self.group or self.stage
 
 
 def worker_cells(
-    snapshot: DashboardSnapshot, now: float, averages: Mapping[str, float | None]
+    stages: Sequence[StageView],
+    now: float,
+    averages: Mapping[str, float | None],
+    *,
+    group: str = "",
 ) -> list[WorkerCell]:
-    """Every worker, in stage order, with what it is doing and whether it looks stuck."""
+    """Every worker, in stage order, with what it is doing and whether it looks stuck.
+
+    Args:
+        group: Put before each stage's name in the grid's headings (the pipeline, when
+            the grid shows several).
+    """
     cells = []
-    for name, state in snapshot.worker_states.items():
-        seconds = None if state.processing_since is None else now - state.processing_since
-        look: WorkerLook
-        status_text = "" if not state.current_task else clean(state.current_task, 60)
-        if state.status == "busy":
-            look = "pausing" if state.paused else "busy"
-            if state.waiting_for is not None:
-                # Its task has not begun: the time is spent waiting, not stuck.
-                look = "pausing" if state.paused else "waiting"
-                status_text = f"waiting for a {clean(state.waiting_for, 40)} slot"
-            elif seconds is not None and is_stuck(seconds, averages.get(state.stage)):
-                look = "stuck"
-        elif state.status == "paused" or state.paused:
-            look = "paused"
-        elif state.current_item_id is not None:
-            look = "blocked"
-        else:
-            look = "idle"
-        cells.append(
-            WorkerCell(
-                name=name,
-                stage=state.stage,
-                look=look,
-                item="" if state.current_item_id is None else item_label(state.current_item_id),
-                status_text=status_text,
-                seconds=seconds,
+    for stage in stages:
+        for name, row in zip(stage.config.workers, stage.workers, strict=False):
+            look, status_text, seconds = _worker_look(row, now, averages.get(stage.name))
+            cells.append(
+                WorkerCell(
+                    name=name,
+                    stage=stage.name,
+                    look=look,
+                    item=item_label(row.item) if row.holding else "",
+                    status_text=status_text,
+                    seconds=seconds,
+                    pipeline=stage.pipeline,
+                    group=f"{group}{stage.name}" if group else "",
+                )
             )
-        )
     return cells
+
+
+def _worker_look(
+    row: WorkerRow, now: float, average: float | None
+) -> tuple[WorkerLook, str, float | None]:
+    seconds = None if row.since is None else now - row.since
+    look: WorkerLook
+    status_text = "" if not row.task_status else clean(row.task_status, 60)
+    if row.status == "busy":
+        look = "pausing" if row.paused else "busy"
+        if row.waiting_for is not None:
+            # Its task has not begun: the time is spent waiting, not stuck.
+            look = "pausing" if row.paused else "waiting"
+            status_text = f"waiting for a {clean(row.waiting_for, 40)} slot"
+        elif seconds is not None and is_stuck(seconds, average):
+            look = "stuck"
+    elif row.status == "paused" or row.paused:
+        look = "paused"
+    elif row.holding:
+        look = "blocked"
+    else:
+        look = "idle"
+    return look, status_text, seconds
 
 
 def is_stuck(seconds: float, stage_average_seconds: float | None) -> bool:
@@ -232,15 +336,6 @@ def is_stuck(seconds: float, stage_average_seconds: float | None) -> bool:
     return seconds >= max(STUCK_FACTOR * stage_average_seconds, STUCK_MIN_SECONDS)
 
 
-WORKER_STYLES: Final[Mapping[str, str]] = {
-    "idle": "dim",
-    "blocked": "magenta",
-    "busy": "green",
-    "waiting": "cyan",
-    "pausing": "yellow",
-    "paused": "yellow",
-    "stuck": "bold red",
-}
 WORKER_MARKS: Final[Mapping[str, str]] = {
     "idle": "·",
     "blocked": "»",
@@ -263,7 +358,7 @@ WORKER_LEGEND: Final[tuple[tuple[WorkerLook, str, str], ...]] = (
 BOTTLENECK_MARK: Final = "◀"
 
 
-def worker_legend(looks: Iterable[str]) -> Text:
+def worker_legend(looks: Iterable[str], palette: Palette = DEFAULT) -> Text:
     """The glyphs of these looks with their words, in legend order ('▶ running · idle')."""
     present = set(looks)
     legend = Text()
@@ -271,7 +366,7 @@ def worker_legend(looks: Iterable[str]) -> Text:
         if look in present:
             if legend:
                 legend.append("  ")
-            legend.append(f"{WORKER_MARKS[look]} {word}", style=WORKER_STYLES[look])
+            legend.append(f"{WORKER_MARKS[look]} {word}", style=palette.look(look))
     return legend
 
 
@@ -295,12 +390,14 @@ def natural_cell_width(cell: WorkerCell) -> int:
     return width
 
 
-def worker_cell_text(cell: WorkerCell, width: int, *, selected: bool = False) -> Text:
+def worker_cell_text(
+    cell: WorkerCell, width: int, *, selected: bool = False, palette: Palette = DEFAULT
+) -> Text:
     """One grid cell, exactly `width` cells wide."""
-    style = WORKER_STYLES[cell.look]
+    style = palette.look(cell.look)
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{WORKER_MARKS[cell.look]} ", style=style)
-    text.append(short_worker_name(cell.name, cell.stage), style=f"bold {style}")
+    text.append(short_worker_name(cell.name, cell.stage), style=style + _BOLD)
     if cell.item:
         text.append(" ")
         text.append(cell.item, style="bold" if cell.look != "idle" else "")
@@ -319,6 +416,9 @@ def worker_cell_text(cell: WorkerCell, width: int, *, selected: bool = False) ->
     return text
 
 
+_BOLD: Final = Style(bold=True)
+
+
 # ---------------------------------------------------------------------- errors
 
 
@@ -326,7 +426,7 @@ def worker_cell_text(cell: WorkerCell, width: int, *, selected: bool = False) ->
 class ErrorRow:
     """One failed item in the error panel."""
 
-    item_id: Any
+    item_id: ItemKey
     cells: tuple[Text, ...]
 
 
@@ -335,31 +435,36 @@ PIPELINE_COLUMN: Final = "Pipe"
 """Heads the column naming each failure's pipeline, shown when a run has several."""
 
 
-def error_rows(failures: Sequence[RunFailure], *, pipelines: int = 1) -> list[ErrorRow]:
+def error_rows(
+    failures: Sequence[ErrorRecord], *, pipelines: int = 1, palette: Palette = DEFAULT
+) -> list[ErrorRow]:
     """Failed items, newest first; with several pipelines, each row starts with the number
     of the pipeline it failed in."""
     rows = []
     for failure in reversed(failures):
         cells = (
-            literal(item_label(failure.item_id), "bold"),
+            literal(item_label(failure.item), "bold"),
             literal(failure.stage, "", 16),
-            literal(failure.error_type, "red", 24),
-            Text(error_message(failure.error, 200), no_wrap=True, overflow="ellipsis"),
-            Text(str(failure.attempts), justify="right"),
+            literal(short_type(failure.type), "", 24),
+            Text(error_message(failure.message, 200), no_wrap=True, overflow="ellipsis"),
+            Text(str(failure.attempt), justify="right"),
         )
+        cells[2].stylize(palette("error-type"))
         if pipelines > 1:
-            cells = (Text(str(failure.pipeline), style="magenta", justify="right"), *cells)
-        rows.append(ErrorRow(item_id=failure.item_id, cells=cells))
+            pipe = Text(str(failure.pipeline), justify="right")
+            pipe.stylize(palette("pipeline"))
+            cells = (pipe, *cells)
+        rows.append(ErrorRow(item_id=failure.item, cells=cells))
     return rows
 
 
-def error_type_counts(counts: Mapping[str, int]) -> Text:
+def error_type_counts(counts: Mapping[str, int], palette: Palette = DEFAULT) -> Text:
     """'ValueError 12 · TimeoutError 3', most frequent first."""
     text = Text()
     for index, (name, count) in enumerate(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))):
         if index:
             text.append(" · ", style="dim")
-        text.append(clean(name, 30), style="red")
+        text.append(clean(short_type(name), 30), style=palette("error-type"))
         text.append(f" {format_count(count)}")
     return text
 
@@ -367,36 +472,45 @@ def error_type_counts(counts: Mapping[str, int]) -> Text:
 # ---------------------------------------------------------------------- events
 
 
-def event_line(event: StatusEvent | TaskEvent, started: float) -> Text:
-    """One event log line: time into the run, item, stage, what happened, details."""
-    from antflow.types import StatusEvent
+def event_line(
+    event: Event,
+    started: float,
+    error: ErrorRecord | None = None,
+    *,
+    palette: Palette = DEFAULT,
+    show_pipeline: bool = False,
+) -> Text:
+    """One event log line: time into the run, item, stage, what happened, details.
 
+    Args:
+        error: The error record the event refers to (`Event.error`), when known.
+        show_pipeline: Start with the event's pipeline number (a run of several).
+    """
     line = Text(no_wrap=True, overflow="ellipsis")
-    line.append(f"{format_clock(event.timestamp - started)} ", style="dim")
-    line.append(item_label(event.item_id, 20), style="bold")
+    line.append(f"{format_clock(event.at - started)} ", style="dim")
+    if show_pipeline:
+        line.append(f"{event.pipeline or '?'} ", style=palette("pipeline"))
+    line.append(item_label(event.item, 20), style="bold")
     line.append(" ")
-    line.append(clean(event.stage or "", 16), style="magenta")
+    line.append(clean(event.stage or "", 16), style=palette("stage"))
     line.append(" ")
-    if isinstance(event, StatusEvent):
-        line.append(event.status, style=STATUS_STYLES.get(event.status, ""))
+    kind = event.kind
+    if kind not in TASK_KINDS:
+        line.append(kind, style=palette.status(kind))
         if event.worker:
             line.append(f" {clean(event.worker, 20)}", style="dim")
-        metadata = event.metadata
-        if event.status == "retrying":
-            line.append(f" → attempt {metadata.get('attempt', '?')}", style="yellow")
-        if event.status in ("failed", "retrying") and metadata.get("error_type"):
-            line.append(f" {clean(str(metadata['error_type']), 30)}: ", style="red")
-            line.append(error_message(str(metadata.get("error", "")), 120))
-        return line
-    line.append(f"task {event.event_type}", style=STATUS_STYLES.get(event.event_type, ""))
-    line.append(f" {clean(event.task_name, 24)}#{event.attempt}")
-    if event.worker:
-        line.append(f" {clean(event.worker, 20)}", style="dim")
-    if event.duration is not None:
-        line.append(f" {format_duration(event.duration)}", style="dim")
-    if event.error is not None:
-        line.append(f" {clean(type(event.error).__name__, 40)}: ", style="red")
-        line.append(error_message(str(event.error), 120))
+        if kind == "retrying":
+            line.append(f" → attempt {event.attempt}", style=palette.status("retrying"))
+    else:
+        line.append(f"task {kind}", style=palette.status(kind))
+        line.append(f" {clean(event.task, 24)}#{event.attempt}")
+        if event.worker:
+            line.append(f" {clean(event.worker, 20)}", style="dim")
+        if event.duration is not None:
+            line.append(f" {format_duration(event.duration)}", style="dim")
+    if error is not None:
+        line.append(f" {clean(short_type(error.type), 40)}: ", style=palette("error-type"))
+        line.append(error_message(error.message, 120))
     return line
 
 
@@ -405,14 +519,24 @@ def error_message(message: str, limit: int) -> str:
     return first_line(message, limit) or "(no message)"
 
 
-def note_line(when: float, text: str, started: float, is_error: bool) -> Text:
+NOTE_STREAMS: Final = frozenset({"out", "info", "INFO", "DEBUG", "debug", "control"})
+"""Log line streams that are not errors (everything else is shown as one)."""
+
+
+def is_error_line(line: LogLine) -> bool:
+    """A line the script wrote to stderr, or logged at WARNING and above."""
+    return line.stream not in NOTE_STREAMS
+
+
+def note_line(line: LogLine, started: float, palette: Palette = DEFAULT) -> Text:
     """A line the script printed or logged, as the event log shows it."""
-    line = Text(no_wrap=True, overflow="ellipsis")
-    line.append(f"{format_clock(when - started)} ", style="dim")
-    line.append("│ ", style="red" if is_error else "blue")
+    error = is_error_line(line)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{format_clock(line.at - started)} ", style="dim")
+    text.append("│ ", style=palette("error-type") if error else palette.status("skipped"))
     # Scripts print colours (a Rich console thinks it writes to a terminal): show them.
-    line.append_text(ansi_text(text, "red" if is_error else "", 400))
-    return line
+    text.append_text(ansi_text(line.text, "red" if error else "", 400))
+    return text
 
 
 def dropped_line(dropped: int, rate: float | None) -> Text:
@@ -426,36 +550,29 @@ def dropped_line(dropped: int, rate: float | None) -> Text:
 # ---------------------------------------------------------------------- filter facts
 
 
-def event_facts(event: StatusEvent | TaskEvent) -> Facts:
+def event_facts(event: Event, error: ErrorRecord | None = None) -> Facts:
     """What a log line offers to a filter (built from the event, not its rendering)."""
-    from antflow.types import StatusEvent
-
-    if isinstance(event, StatusEvent):
-        status = event.status
-        error = f"{event.metadata.get('error_type', '')} {event.metadata.get('error', '')}"
-        what = status
-    else:
-        status = event.event_type
-        error = "" if event.error is None else f"{type(event.error).__name__} {event.error}"
-        what = f"task {status} {event.task_name}"
-    item = item_label(event.item_id, 10_000)
-    error = error.strip()
+    status = event.kind
+    what = status if status not in TASK_KINDS else f"task {status} {event.task or ''}"
+    error_text = "" if error is None else f"{short_type(error.type)} {error.message}"
+    item = item_label(event.item, 10_000)
     stage = event.stage or ""
     worker = event.worker or ""
+    pipeline = f" pipeline-{event.pipeline}" if event.pipeline else ""
     return Facts(
-        text=f"{item} {stage} {what} {worker} {error}",
+        text=f"{item} {stage} {what} {worker} {error_text}{pipeline}",
         status=status,
         stage=stage,
         item=item,
-        error=error,
+        error=error_text.strip(),
         worker=worker,
     )
 
 
-def failure_facts(failure: RunFailure) -> Facts:
+def failure_facts(failure: ErrorRecord) -> Facts:
     """What an error panel row offers to a filter."""
-    label = item_label(failure.item_id, 10_000)
-    error = f"{failure.error_type} {failure.error}"
+    label = item_label(failure.item, 10_000)
+    error = f"{short_type(failure.type)} {failure.message}"
     return Facts(
         text=f"{label} {failure.stage} {error} pipeline-{failure.pipeline}",
         status="failed",
@@ -484,28 +601,31 @@ def stage_facts(row: StageRow) -> Facts:
     return Facts(text=row.key, stage=row.key, status=status)
 
 
-def pause_settling(snapshot: DashboardSnapshot | None) -> bool:
+def pause_settling(snapshots: Iterable[Snapshot]) -> bool:
     """True while a paused worker still finishes its item ("pausing…")."""
-    if snapshot is None:
-        return False
-    return any(w.paused and w.status == "busy" for w in snapshot.worker_states.values())
+    return any(
+        worker.paused and worker.status == "busy"
+        for snapshot in snapshots
+        for stage in snapshot.workers
+        for worker in stage
+    )
 
 
-def paused_what(snapshot: DashboardSnapshot | None) -> str:
+def paused_what(started: PipelineStarted | None, snapshot: Snapshot | None) -> str:
     """What a pause holds, for the banner: 'the run', or 'stage Fetch, worker Parse-W0'."""
-    if snapshot is None:
+    if snapshot is None or started is None:
         return ""
     if snapshot.paused:
         return "the whole run"
-    stages = [s.stage_name for s in snapshot.pipeline_stats.stage_stats.values() if s.paused]
-    held_stages = set(stages)
-    workers = [
-        name
-        for name, state in snapshot.worker_states.items()
-        if state.paused and state.stage not in held_stages
+    views = stage_views(started, snapshot)
+    parts = [f"stage {clean(view.name, 30)}" for view in views if view.counts.paused]
+    parts += [
+        f"worker {clean(name, 30)}"
+        for view in views
+        if not view.counts.paused
+        for name, worker in zip(view.config.workers, view.workers, strict=False)
+        if worker.paused
     ]
-    parts = [f"stage {clean(name, 30)}" for name in stages]
-    parts += [f"worker {clean(name, 30)}" for name in workers]
     if len(parts) > 4:
         parts = [*parts[:4], f"and {len(parts) - 4} more"]
     return ", ".join(parts)

@@ -1,8 +1,8 @@
-"""MainView: what the main screen shows in one frame, built from plain run data.
+"""MainView: what the main screen shows in one frame, built from the run's state.
 
-`ViewBuilder` keeps the little state a frame needs from the previous ones (rate meters,
-queue lengths a moment ago) and calls the pure functions of `present` and `header` once
-per frame.
+`ViewBuilder` keeps the little a frame needs from the previous ones (rate meters, queue
+lengths a moment ago) and calls the pure functions of `present` and `header` once per
+frame, for the pipeline chosen in the switcher (or all of them).
 """
 
 from __future__ import annotations
@@ -11,134 +11,221 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from rich.text import Text
-
 from antflow_tui import header as head
 from antflow_tui import present
+from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.rates import RateMeter
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
-    from antflow.types import DashboardSnapshot
+    from rich.text import Text
+
+    from antflow.runstream.records import ErrorRecord
     from antflow_tui.accounting import RunCounts
-    from antflow_tui.records import RunFailure
+    from antflow_tui.state import RunState
 
 _QUEUE_TREND_FRAMES: Final = 8
 """How many frames back a queue counts as "growing" against."""
 
-
-@dataclass(frozen=True, slots=True)
-class RunFacts:
-    """Plain facts about the run the header needs besides the snapshot."""
-
-    title: str
-    now: float
-    started_at: float
-    ended_at: float | None
-    crashed: bool
-    stopping: bool
-    pipelines: int
-    stopped: bool = False
-    """A stop was asked for (quit, ctrl+c)."""
-    pipeline: int = 1
-    """The number of the pipeline the panels show."""
-    held: bool = False
-    """Something is paused: the run, a stage or a worker."""
+ALL: Final = 0
+"""The switcher's choice that shows every pipeline at once."""
 
 
 @dataclass(frozen=True, slots=True)
 class MainView:
     """One frame of the main screen."""
 
-    header: tuple[Text, Text]
+    header: tuple[Text, ...]
+    """Two lines; a third, the pipeline switcher, when the run has several pipelines."""
     state: head.RunState
     counts: RunCounts
     stage_rows: list[present.StageRow]
     worker_cells: list[present.WorkerCell]
     stage_summaries: dict[str, str]
-    failures: Sequence[RunFailure]
+    failures: Sequence[ErrorRecord]
     error_counts: Text
     pipelines: int = 1
+    shown: int = 1
+    """The pipeline the stage table and the worker grid show (`ALL`: every one)."""
+    held: str = ""
+    """What a pause holds, for the banner ('' when nothing is paused)."""
+    settling: bool = False
+    """A paused worker still finishes its item."""
 
 
 class ViewBuilder:
-    """Turns the latest snapshot into a `MainView`, smoothing rates across frames."""
+    """Turns the run's state into a `MainView`, smoothing rates across frames."""
 
     def __init__(self) -> None:
         self._overall = RateMeter()
-        self._stage_meters: dict[str, RateMeter] = {}
+        self._stage_meters: dict[tuple[int, str], RateMeter] = {}
+        self._pipeline_meters: dict[int, RateMeter] = {}
         self._pending: deque[dict[str, int]] = deque(maxlen=_QUEUE_TREND_FRAMES)
+        self._pending_of: int | None = None
 
     def build(
         self,
-        snapshot: DashboardSnapshot | None,
-        facts: RunFacts,
-        counts: RunCounts,
-        failures: Sequence[RunFailure],
+        state: RunState,
+        shown: int,
         width: int,
-        errors_by_type: Mapping[str, int] | None = None,
+        *,
+        palette: Palette = DEFAULT,
+        switch_key: str = "s",
     ) -> MainView:
-        ended = facts.ended_at is not None
-        clock_now = facts.ended_at if ended and facts.ended_at else facts.now
-        rate = self._overall.update(counts.done, facts.now)
+        """The main screen's frame.
+
+        Args:
+            shown: The pipeline the switcher chose (`ALL`: every one).
+        """
+        status = state.status
+        assert status is not None, "a view is built once a frame has arrived"
+        counts = state.counts()
+        now = status.now
+        ended = status.ended_at is not None
+        clock_now = status.ended_at if ended and status.ended_at else now
+        elapsed = clock_now - status.started_at
+        rate = self._overall.update(counts.done, now)
         if ended:
             # A finished run's rate is its average; the smoothed one decays to nothing.
-            elapsed = clock_now - facts.started_at
             rate = counts.done / elapsed if elapsed > 0 else None
-        state = head.run_state(
-            snapshot,
-            ended=ended,
-            crashed=facts.crashed,
-            stopping=facts.stopping,
-            stopped=facts.stopped,
-        )
-        averages: dict[str, float | None] = {}
-        stages = [] if snapshot is None else list(snapshot.pipeline_stats.stage_stats.values())
-        for stats in stages:
-            averages[stats.stage_name] = present.stage_average(stats)
-        cells = [] if snapshot is None else present.worker_cells(snapshot, facts.now, averages)
+        run_state = head.run_state(status, state.snapshots.values())
+        pipelines = len(state.pipelines)
+
+        if shown == ALL:
+            stage_rows, cells, summaries = self._all_pipelines(state, now, ended, elapsed, palette)
+        else:
+            stage_rows, cells, summaries = self._one_pipeline(
+                state, shown, now, ended, elapsed, palette
+            )
+        held = self._held(state, shown)
         header = head.header_lines(
-            title=facts.title,
-            state=state,
-            elapsed=clock_now - facts.started_at,
+            title=status.title,
+            state=run_state,
+            elapsed=elapsed,
             counts=counts,
             rate=rate,
             width=width,
-            pipeline=facts.pipeline,
-            pipelines=facts.pipelines,
-            held=facts.held,
+            pipeline=shown,
+            pipelines=pipelines,
+            held=bool(held),
             stuck=sum(1 for cell in cells if cell.look == "stuck"),
+            replay=status.replay,
+            palette=palette,
         )
-        if snapshot is None:
-            return MainView(header, state, counts, [], [], {}, failures, Text(), facts.pipelines)
-
-        rates = {}
-        for stats in stages:
-            meter = self._stage_meters.setdefault(stats.stage_name, RateMeter())
-            finished = stats.completed_items + stats.failed_items + stats.skipped_items
-            rates[stats.stage_name] = meter.update(finished, facts.now)
-            if ended:
-                elapsed = clock_now - facts.started_at
-                rates[stats.stage_name] = finished / elapsed if elapsed > 0 else None
-        previous = self._pending[0] if self._pending else None
-        self._pending.append({s.stage_name: s.pending_items for s in stages})
-        bottleneck = present.bottleneck_stage(stages, previous) if not ended else None
-        summaries = {
-            stats.stage_name: f"{stats.busy_workers}/{stats.workers} busy"
-            + (" · paused" if stats.paused else "")
-            for stats in stages
-        }
+        if pipelines > 1:
+            entries = [
+                (
+                    number,
+                    state.pipeline_name(number),
+                    head.pipeline_mark(state.snapshots.get(number)),
+                    state.counts([number]),
+                )
+                for number in sorted(state.pipelines)
+            ]
+            header = (
+                *header,
+                head.switcher_line(entries, shown, key=switch_key, palette=palette),
+            )
         return MainView(
             header=header,
-            state=state,
+            state=run_state,
             counts=counts,
-            stage_rows=present.stage_rows(snapshot, rates, bottleneck),
+            stage_rows=stage_rows,
             worker_cells=cells,
             stage_summaries=summaries,
-            failures=failures,
-            error_counts=present.error_type_counts(
-                snapshot.errors_by_type if errors_by_type is None else errors_by_type
-            ),
-            pipelines=facts.pipelines,
+            failures=state.failures,
+            error_counts=present.error_type_counts(state.failure_counts, palette),
+            pipelines=pipelines,
+            shown=shown,
+            held=held,
+            settling=present.pause_settling(state.snapshots.values()),
         )
+
+    def _one_pipeline(
+        self,
+        state: RunState,
+        number: int,
+        now: float,
+        ended: bool,
+        elapsed: float,
+        palette: Palette,
+    ) -> tuple[list[present.StageRow], list[present.WorkerCell], dict[str, str]]:
+        started = state.pipelines.get(number)
+        snapshot = state.snapshots.get(number)
+        if started is None or snapshot is None:
+            return [], [], {}
+        views = present.stage_views(started, snapshot)
+        averages = {view.name: present.stage_average(view.counts) for view in views}
+        cells = present.worker_cells(views, now, averages)
+        rates = {}
+        for view in views:
+            meter = self._stage_meters.setdefault((number, view.name), RateMeter())
+            finished = view.counts.done + view.counts.failed + view.counts.skipped
+            rates[view.name] = meter.update(finished, now)
+            if ended:
+                rates[view.name] = finished / elapsed if elapsed > 0 else None
+        if self._pending_of != number:
+            # Another pipeline: its queues have no trend yet.
+            self._pending.clear()
+            self._pending_of = number
+        previous = self._pending[0] if self._pending else None
+        self._pending.append({view.name: view.counts.queued for view in views})
+        bottleneck = present.bottleneck_stage(views, previous) if not ended else None
+        summaries = {
+            view.name: f"{view.busy}/{len(view.workers)} busy"
+            + (" · paused" if view.counts.paused else "")
+            for view in views
+        }
+        rows = present.stage_rows(views, rates, bottleneck, palette)
+        return rows, cells, summaries
+
+    def _all_pipelines(
+        self,
+        state: RunState,
+        now: float,
+        ended: bool,
+        elapsed: float,
+        palette: Palette,
+    ) -> tuple[list[present.StageRow], list[present.WorkerCell], dict[str, str]]:
+        shown = []
+        cells: list[present.WorkerCell] = []
+        summaries: dict[str, str] = {}
+        rates: dict[int, float | None] = {}
+        for number in sorted(state.pipelines):
+            started = state.pipelines[number]
+            snapshot = state.snapshots.get(number)
+            if snapshot is None:
+                continue
+            label = state.pipeline_name(number)
+            shown.append((label, started, snapshot))
+            views = present.stage_views(started, snapshot)
+            averages = {view.name: present.stage_average(view.counts) for view in views}
+            prefix = f"{number} · "
+            cells.extend(present.worker_cells(views, now, averages, group=prefix))
+            for view in views:
+                summaries[f"{prefix}{view.name}"] = f"{view.busy}/{len(view.workers)} busy" + (
+                    " · paused" if view.counts.paused else ""
+                )
+            finished = snapshot.processed + snapshot.failed
+            meter = self._pipeline_meters.setdefault(number, RateMeter())
+            rates[number] = meter.update(finished, now)
+            if ended or not snapshot.running:
+                rates[number] = finished / elapsed if elapsed > 0 else None
+        return present.pipeline_rows(shown, rates, palette), cells, summaries
+
+    @staticmethod
+    def _held(state: RunState, shown: int) -> str:
+        status = state.status
+        if status is not None and status.paused:
+            return "the whole run"
+        numbers = sorted(state.pipelines) if shown == ALL else [shown]
+        several = len(numbers) > 1
+        parts = []
+        for number in numbers:
+            held = present.paused_what(state.pipelines.get(number), state.snapshots.get(number))
+            if held and several:
+                held = f"{state.pipeline_name(number)}: {held}"
+            if held:
+                parts.append(held)
+        return "; ".join(parts)

@@ -60,7 +60,7 @@ async def headless(n: int) -> dict[str, Any]:
 
 async def in_app(n: int, interval: float) -> dict[str, Any]:
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import PipelineJob
+    from antflow_tui.live.runner import PipelineJob
 
     pipeline = build_pipeline()
     app = make_app(
@@ -110,16 +110,16 @@ async def in_app(n: int, interval: float) -> dict[str, Any]:
         screen.action_focus_panel = timed_focus  # type: ignore[method-assign]
         probe_task = asyncio.get_running_loop().create_task(probe())
         # The job starts when the app mounts: time it from there, as headless runs are.
-        began = app.bridge.started_at
+        began = app.source.started_at
         frames_at_start = frames
         pressed = 0
-        while not app.job_task.done():  # type: ignore[union-attr]
+        while not app.source.job_task.done():  # type: ignore[union-attr]
             await asyncio.sleep(0.25)
             if pressed < 8 and time.time() - began > 0.5:
                 presses.append(time.perf_counter())
                 await pilot.press("2" if pressed % 2 else "1")
                 pressed += 1
-        elapsed = (app.bridge.ended_at or time.time()) - began
+        elapsed = (app.source.ended_at or time.time()) - began
         running_frames = frames - frames_at_start
         probing = False
         await probe_task

@@ -224,6 +224,12 @@ class Snapshot(_Record, tag="snapshot"):
     stages: tuple[StageRow, ...] = ()
     workers: tuple[tuple[WorkerRow, ...], ...] = ()
     """Per stage, its workers in order."""
+    abandoned: int = 0
+    """Of `unfinished`, those the script's own shutdown left (it stopped waiting for them:
+    left `stream()` early, called `shutdown()`), as opposed to a `Stop` command."""
+    stopped: bool = False
+    """A `Stop` command stopped this pipeline: items it was never fed count as not fed
+    (without one, a pipeline the script ended early abandoned them)."""
 
 
 class LogLine(_Record, tag="log"):
@@ -351,6 +357,10 @@ class ItemDetail(msgspec.Struct, frozen=True):
     evicted: bool | None = False
     """True if a bounded history dropped it, None if it may have."""
     retryable: bool = False
+    abandoned: bool = False
+    """The script's own shutdown left it unfinished (see `Snapshot.abandoned`)."""
+    also_in: tuple[int, ...] = ()
+    """Other pipelines of the run that know an item with this id."""
 
 
 Record = Header | PipelineStarted | Event | ErrorRecord | Snapshot | LogLine | Control | Gap | End

@@ -1,5 +1,5 @@
 """DetailScreen: what the item, worker and stage screens share: going back, scrolling,
-and the app they read from."""
+and the source and state they read from."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
+
+from antflow_tui.screens.base import RunScreen
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rich.console import RenderableType
 
-    from antflow_tui.app import AntflowApp
+    from antflow_tui.source.base import RunSource
+    from antflow_tui.state import RunState
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(RunScreen):
     """A drill-down screen: escape goes back; j/k, g/G scroll its body (if it has one).
 
     Subclasses implement `refresh_view`, which the app calls every frame.
@@ -32,13 +34,9 @@ class DetailScreen(Screen[None]):
         Binding("G,end", "scroll_end", "Bottom", show=False),
     ]
 
-    def __init__(self) -> None:
-        super().__init__(classes="detail")
+    def __init__(self, source: RunSource, state: RunState) -> None:
+        super().__init__(source, state, classes="detail")
         self._shown: dict[str, object] = {}
-
-    @property
-    def antflow(self) -> AntflowApp:
-        return self.app  # type: ignore[return-value]
 
     def refresh_view(self, *, force: bool = False) -> None:
         """Bring the screen up to date with the run (`force`: now, skipping throttles)."""
@@ -46,9 +44,9 @@ class DetailScreen(Screen[None]):
     def show_section(self, selector: str, key: object, build: Callable[[], RenderableType]) -> None:
         """Update a section only when `key` (what it is built from) changed: each
         `Static.update` lays the screen out again."""
-        if self._shown.get(selector, self) == key:
+        if self._shown.get(selector, self) == (key, self.palette):
             return
-        self._shown[selector] = key
+        self._shown[selector] = (key, self.palette)
         self.query_one(selector, Static).update(build())
 
     def _body(self) -> VerticalScroll | None:

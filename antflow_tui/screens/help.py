@@ -12,7 +12,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from antflow_tui.keys import key_for
-from antflow_tui.present import BOTTLENECK_MARK, WORKER_LEGEND, WORKER_MARKS, WORKER_STYLES
+from antflow_tui.palette import COMPONENT_CLASSES, palette_of
+from antflow_tui.present import BOTTLENECK_MARK, WORKER_LEGEND, WORKER_MARKS
+from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -20,6 +22,19 @@ if TYPE_CHECKING:
 # (binding id, what it does), grouped as the help shows them. Keys come from the live
 # bindings, so a remapped key shows as remapped.
 HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Replay",
+        (
+            ("replay.play", "play / pause the replay"),
+            ("replay.back", "step back one second"),
+            ("replay.forward", "step forward one second"),
+            ("replay.jump-back", "jump back ten seconds"),
+            ("replay.jump-forward", "jump forward ten seconds"),
+            ("replay.slower", "play slower (halves the speed)"),
+            ("replay.faster", "play faster (doubles the speed)"),
+            ("replay.seek", "seek to a time: 1:23, 83 (seconds in), +10, -5, 50%"),
+        ),
+    ),
     (
         "Run",
         (
@@ -44,6 +59,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("panel-2", "workers panel"),
             ("panel-3", "errors panel"),
             ("panel-4", "events panel"),
+            ("switch", "switch pipeline: 1, 2, ..., all of them (with several)"),
             ("", "tab / shift+tab: next / previous panel"),
             ("", "↑↓ j/k g/G PgUp/PgDn: move inside a panel"),
         ),
@@ -72,8 +88,31 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+NEEDED: dict[str, str] = {
+    "pause": PAUSE,
+    "stop": STOP,
+    "retry": RETRY,
+    "retry-all": RETRY,
+    "replay.play": SEEK,
+    "replay.back": SEEK,
+    "replay.forward": SEEK,
+    "replay.jump-back": SEEK,
+    "replay.jump-forward": SEEK,
+    "replay.slower": SEEK,
+    "replay.faster": SEEK,
+    "replay.seek": SEEK,
+}
+"""Keys the help lists only when the run's source can do what they ask."""
+
+
 class HelpScreen(ModalScreen[None]):
-    """Every key and what it does."""
+    """Every key and what it does (those the run's source can act on).
+
+    Args:
+        capabilities: What the source can do (see `antflow_tui.source.base`).
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),
@@ -94,18 +133,32 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, capabilities: frozenset[str] = frozenset(NEEDED.values())) -> None:
+        super().__init__()
+        self.capabilities = capabilities
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(self._table(), id="help-table")
+            yield Static(id="help-table")
 
     def on_mount(self) -> None:
+        # Built once mounted: the data colours come from the theme's styles then.
+        self.query_one("#help-table", Static).update(self._table())
         self.query_one(VerticalScroll).border_title = "antflow-tui keys (esc closes)"
 
     def _table(self) -> Table:
         table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for title, rows in HELP_SECTIONS:
+        palette = palette_of(self)
+        for title, every_row in HELP_SECTIONS:
+            rows = [
+                (binding_id, meaning)
+                for binding_id, meaning in every_row
+                if NEEDED.get(binding_id, "") in self.capabilities or binding_id not in NEEDED
+            ]
+            if not rows:
+                continue
             table.add_row(Text(title, style="bold underline"), "")
             for binding_id, meaning in rows:
                 if binding_id:
@@ -116,11 +169,11 @@ class HelpScreen(ModalScreen[None]):
             table.add_row("", "")
         table.add_row(Text("Marks", style="bold underline"), "")
         for look, word, meaning in WORKER_LEGEND:
-            mark = Text(f"{WORKER_MARKS[look]} {word}", style=WORKER_STYLES[look])
+            mark = Text(f"{WORKER_MARKS[look]} {word}", style=palette.look(look))
             table.add_row(mark, f"worker: {meaning}")
         table.add_row(
-            Text(f"{BOTTLENECK_MARK} bottleneck", style="bold red"),
+            Text(f"{BOTTLENECK_MARK} bottleneck", style=palette("bottleneck")),
             "stage: every worker busy and its queue full or growing",
         )
-        table.add_row(Text("‖ paused", style="yellow"), "stage: paused")
+        table.add_row(Text("‖ paused", style=palette("held")), "stage: paused")
         return table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sysconfig
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -16,19 +16,27 @@ from textual.widgets import Footer, Static
 
 from antflow_tui.formatting import short_paths_in
 from antflow_tui.keys import key_for
-from antflow_tui.present import STATUS_STYLES, error_message
-from antflow_tui.safe_text import clean, item_label, value_repr
+from antflow_tui.messages import RetryRequested
+from antflow_tui.palette import DEFAULT, Palette
+from antflow_tui.present import error_message
+from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
+from antflow_tui.source.base import ANY_ITEM, RETRY, VALUES
+from antflow_tui.state import short_type
 from antflow_tui.story import timeline_rows
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from antflow_tui.story import ItemStory
+    from antflow.runstream.records import ItemDetail, ItemKey
+    from antflow_tui.source.base import RunSource
+    from antflow_tui.state import RunState
 
 
 STORY_SECONDS: Final = 0.4
-"""How often the item screen re-reads a live item's story."""
+"""How often the item screen asks again for a live item's story."""
+SHORT_VALUE: Final = 300
+"""Characters of a value shown until `v` asks for all of it."""
 
 
 class ItemScreen(DetailScreen):
@@ -36,22 +44,27 @@ class ItemScreen(DetailScreen):
     run has ended too (a retry starts it again).
 
     Args:
-        item_id: The item.
-        pipeline: The number of its pipeline (None: the newest pipeline that knows it).
+        pipeline: The number of its pipeline (`ANY_ITEM`: the newest pipeline that knows
+            it).
+        item: The item's id, as the run's records carry it.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="item.retry"),
         Binding("v", "toggle_value", "Full value", id="item.value"),
     ]
+    NEEDS: ClassVar[dict[str, str]] = {"retry": RETRY, "toggle_value": VALUES}
 
-    def __init__(self, item_id: Any, pipeline: int | None = None) -> None:
-        super().__init__()
-        self.item_id = item_id
+    def __init__(self, source: RunSource, state: RunState, pipeline: int, item: ItemKey) -> None:
+        super().__init__(source, state)
+        self.item = item
         self.pipeline = pipeline
+        self.detail: ItemDetail | None = None
+        """The story last read (None until the first arrives)."""
         self._full_value = False
-        self._shown_key: tuple[Any, ...] | None = None
-        self._read_at = 0.0
+        self._shown_key: tuple[object, ...] | None = None
+        self._read_at = float("-inf")
+        self._reading = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="item-title", classes="detail-title", markup=False)
@@ -65,114 +78,131 @@ class ItemScreen(DetailScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.refresh_view()
+        self.query_one("#item-title", Static).update(Text(f"Item {item_label(self.item, 60)}"))
+        self.refresh_view(force=True)
         self.query_one("#item-body").focus()
 
     def refresh_view(self, *, force: bool = False) -> None:
-        """Called every frame by the app; redraws only when the story moved on.
-
-        Reading the story decodes the item's history and looks for it in the queues, so
-        it is read a few times a second, not every frame.
-        """
+        """Called every frame by the app: asks for the story again a few times a second
+        (it costs a lookup of the item's history and queues), at once when `force`d."""
         moment = time.monotonic()
-        recent = moment - self._read_at < STORY_SECONDS
-        if self._shown_key is not None and recent and not force:
+        if self._reading or (not force and moment - self._read_at < STORY_SECONDS):
             return
         self._read_at = moment
-        story = self.antflow.bridge.story(self.item_id, self.pipeline)
-        if self.pipeline is None:
-            self.pipeline = story.pipeline if story.known else None
+        self._reading = True
+        self.run_worker(self._read(), group="item-story", exit_on_error=False)
+
+    async def _read(self) -> None:
+        try:
+            detail = await self.source.item(self.pipeline, self.item)
+        finally:
+            self._reading = False
+        if self.pipeline == ANY_ITEM and detail.known:
+            self.pipeline = detail.pipeline
+        self.show_detail(detail)
+
+    def show_detail(self, detail: ItemDetail) -> None:
+        """Draw `detail` (only what changed since the last one)."""
+        self.detail = detail
+        pipelines = len(self.state.pipelines)
         key = (
-            story.status,
-            len(story.timeline),
-            len(story.errors),
-            None if story.location is None else story.location.state,
-            story.unfinished,
-            story.abandoned,
-            story.pipelines,
+            detail.status,
+            len(detail.events),
+            len(detail.errors),
+            None if detail.location is None else detail.location.state,
+            detail.abandoned,
+            detail.also_in,
+            pipelines,
             self._full_value,
+            self.palette,
         )
         if key == self._shown_key:
             return
         self._shown_key = key
-        self.query_one("#item-title", Static).update(_title(story))
-        retry_key = key_for(self.app, "item.retry")
-        self.query_one("#item-facts", Static).update(_facts(story, retry_key))
-        self.query_one("#item-value", Static).update(_value(story, full=self._full_value))
-        self.query_one("#item-timeline", Static).update(_timeline(story))
-        self.query_one("#item-tracebacks", Static).update(_tracebacks(story))
-        has_errors = bool(story.errors)
+        palette = self.palette
+        retry_key = key_for(self.app, "item.retry") if self.can(RETRY) else None
+        self.query_one("#item-title", Static).update(_title(detail, pipelines, palette))
+        self.query_one("#item-facts", Static).update(_facts(detail, pipelines, retry_key))
+        value_key = key_for(self.app, "item.value")
+        self.query_one("#item-value", Static).update(
+            _value(detail, full=self._full_value, key=value_key, values=self.can(VALUES))
+        )
+        self.query_one("#item-timeline", Static).update(_timeline(detail, palette))
+        self.query_one("#item-tracebacks", Static).update(_tracebacks(detail, palette))
+        has_errors = bool(detail.errors)
         self.query_one("#item-tracebacks-heading").display = has_errors
         self.query_one("#item-tracebacks").display = has_errors
 
-    async def action_retry(self) -> None:
-        await self.antflow.retry_items([(self.item_id, self.pipeline)])
+    def action_retry(self) -> None:
+        pipeline = self.pipeline if self.detail is None else self.detail.pipeline
+        self.post_message(RetryRequested(((pipeline, self.item),)))
         self._shown_key = None
-        self.refresh_view()
+        self.refresh_view(force=True)
 
     def action_toggle_value(self) -> None:
         self._full_value = not self._full_value
         self._shown_key = None
-        self.refresh_view()
+        if self.detail is not None:
+            self.show_detail(self.detail)
 
 
-def _title(story: ItemStory) -> Text:
+def _title(detail: ItemDetail, pipelines: int, palette: Palette = DEFAULT) -> Text:
     title = Text("Item ")
-    title.append(item_label(story.item_id, 60), style="bold")
-    if story.status:
+    title.append(item_label(detail.item, 60), style="bold")
+    if detail.status:
         title.append("  ")
-        title.append(story.status, style=STATUS_STYLES.get(story.status, ""))
-        if story.stage:
-            title.append(f" in {clean(story.stage, 30)}")
-    if story.pipelines > 1:
-        title.append(f"  (pipeline {story.pipeline} of {story.pipelines})", style="dim")
+        title.append(detail.status, style=palette.status(detail.status))
+        if detail.stage:
+            title.append(f" in {clean(detail.stage, 30)}")
+    if pipelines > 1:
+        title.append(f"  (pipeline {detail.pipeline} of {pipelines})", style="dim")
     return title
 
 
-def _facts(story: ItemStory, retry_key: str = "r") -> RenderableType:
-    if not story.known:
-        if story.evicted:
+def _facts(detail: ItemDetail, pipelines: int, retry_key: str | None = "r") -> RenderableType:
+    if not detail.known:
+        if detail.evicted:
             return Text(
                 "This item's history was evicted: antflow-tui keeps the full history of the "
                 "newest completed items only (see --history). Failed and in-flight items are "
                 "always kept, and every count stays exact.",
                 style="yellow",
             )
-        if story.evicted is None:
+        if detail.evicted is None:
             return Text(
-                f"No history for item {item_label(story.item_id, 60)}: it was never seen, or "
+                f"No history for item {item_label(detail.item, 60)}: it was never seen, or "
                 "it completed and its history was evicted (only the newest completed items "
                 "are kept; see --history).",
                 style="yellow",
             )
         return Text(
-            f"No item with id {item_label(story.item_id, 60)} has been seen by this run.",
+            f"No item with id {item_label(detail.item, 60)} has been seen by this run.",
             style="yellow",
         )
     lines = Text()
-    if story.also_in:
-        others = ", ".join(str(number) for number in story.also_in)
+    if detail.also_in:
+        others = ", ".join(str(number) for number in detail.also_in)
         lines.append(
-            f"Pipeline {story.pipeline} of {story.pipelines}; an item with this id is also in "
+            f"Pipeline {detail.pipeline} of {pipelines}; an item with this id is also in "
             f"pipeline {others} (open it from that pipeline's error or event rows).\n",
             "dim",
         )
-    if story.unfinished:
+    if detail.status == "unfinished" and not detail.abandoned:
         lines.append("Unfinished: the run was stopped before this item finished.\n", "magenta")
-    if story.abandoned:
+    if detail.abandoned:
         lines.append(
             "Abandoned by the script: it stopped waiting for this item (it left stream() "
             "early, or shut the pipeline down itself).\n",
             "yellow",
         )
-    if story.location is not None:
-        where = story.location
+    if detail.location is not None:
+        where = detail.location
         lines.append("Now: ", style="dim")
         lines.append(f"{where.state} in {clean(where.stage, 30)}")
         if where.worker:
             lines.append(f" on {clean(where.worker, 30)}")
         lines.append("\n")
-    if story.retryable:
+    if detail.retryable and retry_key is not None:
         lines.append(
             f"Failed: press {retry_key} to feed it again into the stage where it failed.",
             "yellow",
@@ -180,37 +210,45 @@ def _facts(story: ItemStory, retry_key: str = "r") -> RenderableType:
     return lines
 
 
-def _value(story: ItemStory, *, full: bool) -> RenderableType:
-    location = story.location
+def _value(
+    detail: ItemDetail, *, full: bool, key: str = "v", values: bool = True
+) -> RenderableType:
+    location = detail.location
     if location is None:
         return Text("Its value is not kept once an item has left the pipeline.", style="dim italic")
+    if location.value is None:
+        what = "this source does not carry values" if not values else "its value was not kept"
+        return Text(f"Value entering {clean(location.stage, 30)}: {what}.", style="dim italic")
     label = Text(f"Value entering {clean(location.stage, 30)}", style="dim")
-    label.append("  (v: " + ("shorter" if full else "all of it") + ")", style="dim italic")
-    shown = value_repr(location.value, long=full)
+    shown = location.value
+    if len(shown) > SHORT_VALUE:
+        label.append(f"  ({key}: " + ("shorter" if full else "all of it") + ")", style="dim italic")
+        if not full:
+            shown = shown[: SHORT_VALUE - 1] + "…"
     body = Text("\n".join(clean(line) for line in shown.splitlines()) or "''")
     return Group(label, body)
 
 
-def _timeline(story: ItemStory) -> RenderableType:
-    if not story.timeline:
+def _timeline(detail: ItemDetail, palette: Palette = DEFAULT) -> RenderableType:
+    if not detail.events:
         return Text("No events.", style="dim")
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold dim")
     for column in ("+time", "Stage", "Event", "Worker", "Details"):
         table.add_column(column, no_wrap=column != "Details")
-    for row in timeline_rows(story.timeline):
+    errors = {error.number: error for error in detail.errors}
+    for row in timeline_rows(detail.events, errors, palette):
         table.add_row(*row)
     return table
 
 
-def _tracebacks(story: ItemStory) -> RenderableType:
+def _tracebacks(detail: ItemDetail, palette: Palette = DEFAULT) -> RenderableType:
     parts: list[RenderableType] = []
-    for number, error in enumerate(story.errors, start=1):
+    for number, error in enumerate(detail.errors, start=1):
         head = Text(f"{number}. ", style="bold")
-        head.append(f"{clean(error.task, 40)}", style="bold")
-        if error.attempt is not None:
-            head.append(f" attempt {error.attempt}")
+        head.append(f"{clean(error.task or 'skip_if', 40)}", style="bold")
+        head.append(f" attempt {error.attempt}")
         head.append(f" in {clean(error.stage, 30)}: ")
-        head.append(f"{clean(error.error_type, 40)}", style="bold red")
+        head.append(f"{clean(short_type(error.type), 40)}", style=palette.status("failed"))
         head.append(f": {error_message(error.message, 200)}")
         traceback = short_paths_in(error.traceback, os.getcwd(), sysconfig.get_paths()["stdlib"])
         body = Text("\n".join(clean(line) for line in traceback.splitlines()), style="dim")

@@ -1,4 +1,5 @@
-"""MainScreen: header, stage table, worker grid, error panel and event log."""
+"""MainScreen: header (and pipeline switcher), stage table, worker grid, error panel and
+event log."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.messages import PauseRequested, RetryRequested
 from antflow_tui.present import worker_legend
 from antflow_tui.safe_text import clean
+from antflow_tui.screens.base import RunScreen
+from antflow_tui.source.base import PAUSE, RETRY
+from antflow_tui.view import ALL
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.row_list import RowList
@@ -25,9 +29,10 @@ from antflow_tui.widgets.worker_grid import WorkerGrid
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from antflow_tui.app import AntflowApp
+    from antflow.runstream.records import ItemKey
+    from antflow_tui.source.base import RunSource
+    from antflow_tui.state import LogEntry, RunState
     from antflow_tui.view import MainView
-    from antflow_tui.widgets.event_log import LogEntry
 
 PANELS: tuple[tuple[str, str], ...] = (
     ("stage-table", "Stages"),
@@ -38,11 +43,17 @@ PANELS: tuple[tuple[str, str], ...] = (
 FILTER_HINT = "text, status:failed, stage:Fetch, item:42, error:Timeout — enter applies, esc clears"
 
 
-class MainScreen(Screen[None]):
-    """The run at a glance; every panel is keyboard driven."""
+class MainScreen(RunScreen):
+    """The run at a glance; every panel is keyboard driven.
+
+    With several pipelines, `s` switches the stage table and the worker grid between
+    them and an "all" view of their totals; the error panel and the event log always show
+    every pipeline's.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("s", "switch_pipeline", "Pipeline", id="switch"),
         Binding("r", "retry", "Retry", id="retry"),
         Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
         Binding("slash", "filter", "Filter", id="filter"),
@@ -54,15 +65,31 @@ class MainScreen(Screen[None]):
         Binding("4", "focus_panel('event-log')", "Events", show=False, id="panel-4"),
     ]
 
-    def __init__(self, log_lines: int) -> None:
-        super().__init__(id="main")
+    NEEDS: ClassVar[dict[str, str]] = {
+        "toggle_pause": PAUSE,
+        "retry": RETRY,
+        "retry_all": RETRY,
+    }
+
+    def __init__(self, source: RunSource, state: RunState, log_lines: int) -> None:
+        super().__init__(source, state, id="main")
         self._log_lines = log_lines
         self._filter_target: str | None = None
         self._banner = ("", "")
+        self.chosen: int | None = None
+        """The pipeline the user switched to (`ALL`: every one; None: follow the newest)."""
 
     @property
-    def antflow(self) -> AntflowApp:
-        return self.app  # type: ignore[return-value]
+    def shown(self) -> int:
+        """The pipeline the stage table and the worker grid show (`ALL`: every one)."""
+        if self.chosen is not None:
+            return self.chosen
+        return self.state.newest or 1
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_pipeline":
+            return len(self.state.pipelines) > 1
+        return super().check_action(action, parameters)
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
@@ -76,6 +103,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(EventLog).started = self.state.status.started_at if self.state.status else 0
         for panel_id, title in PANELS:
             self.query_one(f"#{panel_id}").border_title = title
         self.query_one(StageTable).focus()
@@ -94,7 +122,13 @@ class MainScreen(Screen[None]):
         """Bring every panel up to date with `view` (`force`: skip the busy-run throttles)."""
         self.query_one(SummaryBar).show(view.header)
         table = self.query_one(StageTable)
-        table.show(view.stage_rows, force=force)
+        heading = "Pipeline" if view.shown == ALL else "Stage"
+        table.show(view.stage_rows, force=force, heading=heading)
+        _set_if_changed(
+            table,
+            "border_title",
+            self._title("stage-table", "Pipelines" if view.shown == ALL else None),
+        )
         slow = next((row.key for row in view.stage_rows if row.bottleneck), None)
         _set_if_changed(
             table, "border_subtitle", Text(f"◀ bottleneck: {clean(slow, 40)}") if slow else ""
@@ -106,7 +140,7 @@ class MainScreen(Screen[None]):
         )
         _set_if_changed(grid, "border_subtitle", f"{busy}/{len(view.worker_cells)} busy")
         title = self._title("worker-grid")
-        legend = worker_legend(cell.look for cell in view.worker_cells)
+        legend = worker_legend((cell.look for cell in view.worker_cells), self.palette)
         if legend:
             title.append("  ")
             title.append_text(legend)
@@ -125,6 +159,29 @@ class MainScreen(Screen[None]):
 
     def add_log(self, entries: list[LogEntry], *, force: bool = False) -> None:
         self.event_log.add(entries, force=force)
+
+    # ---------------------------------------------------------------- pipelines
+
+    def action_switch_pipeline(self) -> None:
+        """Show the next pipeline in the stage table and the worker grid: 1, 2, ..., all."""
+        numbers = sorted(self.state.pipelines)
+        if len(numbers) < 2:
+            return
+        order = [*numbers, ALL]
+        current = self.shown
+        self.chosen = order[(order.index(current) + 1) % len(order)] if current in order else ALL
+        self._redraw()
+        name = "all pipelines" if self.chosen == ALL else self.state.pipeline_name(self.chosen)
+        self.notify(f"Showing {name}", timeout=2, markup=False)
+
+    def show_pipeline(self, number: int) -> None:
+        self.chosen = number
+        self._redraw()
+
+    def _redraw(self) -> None:
+        redraw = getattr(self.app, "redraw", None)
+        if redraw is not None:
+            redraw()
 
     def set_banner(self, text: str, variant: str) -> None:
         if (text, variant) == self._banner:
@@ -163,41 +220,51 @@ class MainScreen(Screen[None]):
     def action_toggle_pause(self) -> None:
         """Pause or resume what has focus: a stage, a worker, or (anywhere else) the run."""
         panel = self._focused_panel()
+        pipeline: int | None = None
         stage = worker = None
-        if panel == "stage-table":
+        shown = self.shown
+        if panel == "stage-table" and shown != ALL:
             stage = self.query_one(StageTable).selected_stage
+            pipeline = shown if stage is not None else None
         elif panel == "worker-grid":
             cell = self.query_one(WorkerGrid).selected
-            worker = cell.name if cell is not None else None
-        self.antflow.toggle_pause(stage=stage, worker=worker)
+            if cell is not None:
+                worker, pipeline = cell.name, cell.pipeline
+        self.post_message(PauseRequested(pipeline, stage, worker))
 
     # ---------------------------------------------------------------- retry
 
-    def _selected_item(self) -> tuple[Any, int | None, bool]:
-        """The item the focused panel points at, its pipeline's number (None: unknown),
-        and whether there is one."""
+    def _selected_item(self) -> tuple[ItemKey, int, bool]:
+        """The item the focused panel points at, its pipeline's number (0: unknown), and
+        whether there is one."""
         panel = self._focused_panel()
         if panel == "error-panel":
             errors = self.error_panel
             failure = errors.failure_at(errors.cursor)
             if failure is not None:
-                return failure.item_id, failure.pipeline, True
-            return None, None, False
+                return failure.item, failure.pipeline, True
+            return None, 0, False
         if panel == "event-log":
             entry = self.event_log.entry_at(self.event_log.cursor)
             if entry is not None and entry.event is not None:
-                return entry.item_id, entry.pipeline, True
-        return None, None, False
+                return entry.event.item, entry.event.pipeline, True
+        return None, 0, False
 
-    async def action_retry(self) -> None:
+    def action_retry(self) -> None:
         """Retry the selected failed item where it failed, in its own pipeline."""
-        item_id, pipeline, found = self._selected_item()
+        item, pipeline, found = self._selected_item()
         if not found:
             self.notify(
                 "Select a failed item (in Errors or Events) to retry it.", timeout=3, markup=False
             )
             return
-        await self.antflow.retry_items([(item_id, pipeline)])
+        if not pipeline:
+            # An event of a tracker several pipelines share: the newest that failed it.
+            pipeline = next(
+                (f.pipeline for f in reversed(self.state.failures) if f.item == item),
+                self.state.newest or 1,
+            )
+        self.post_message(RetryRequested(((pipeline, item),)))
 
     def action_retry_all(self) -> None:
         """Retry every failed item the error panel shows (its filter applies); asks first."""
@@ -205,13 +272,13 @@ class MainScreen(Screen[None]):
         if not failures:
             self.notify("There are no failed items to retry.", timeout=3, markup=False)
             return
-        items = [(failure.item_id, failure.pipeline) for failure in failures]
+        items = tuple((failure.pipeline, failure.item) for failure in failures)
         scope = " matching the filter" if self.error_panel.filter is not None else ""
         from antflow_tui.screens.confirm import ConfirmScreen
 
-        async def answered(confirmed: bool | None) -> None:
+        def answered(confirmed: bool | None) -> None:
             if confirmed:
-                await self.antflow.retry_items(items)
+                self.post_message(RetryRequested(items))
 
         what = "the failed item" if len(items) == 1 else f"all {len(items):,} failed items"
         self.app.push_screen(ConfirmScreen(f"Retry {what}{scope}?", confirm="Retry"), answered)
@@ -245,7 +312,7 @@ class MainScreen(Screen[None]):
         widget: Any = self.query_one(f"#{target}")
         widget.set_filter(chosen)
         _set_if_changed(widget, "border_title", self._title(target))
-        self.antflow.redraw()
+        self._redraw()
 
     def _close_filter_bar(self, target: str) -> None:
         bar = self.query_one("#filter-bar", Input)
@@ -277,23 +344,36 @@ class MainScreen(Screen[None]):
 
     @on(StageTable.StageChosen)
     def _open_stage(self, event: StageTable.StageChosen) -> None:
-        self.antflow.open_stage(event.stage)
+        if self.shown == ALL:
+            self.show_pipeline(event.pipeline)  # a row of the all-pipelines table
+            return
+        from antflow_tui.screens.stage import StageScreen
+
+        self.app.push_screen(StageScreen(self.source, self.state, event.pipeline, event.stage))
 
     @on(WorkerGrid.WorkerChosen)
     def _open_worker(self, event: WorkerGrid.WorkerChosen) -> None:
-        self.antflow.open_worker(event.worker)
+        from antflow_tui.screens.worker import WorkerScreen
+
+        self.app.push_screen(WorkerScreen(self.source, self.state, event.pipeline, event.worker))
 
     @on(RowList.Chosen, "#error-panel")
     def _open_failure(self, event: RowList.Chosen) -> None:
         failure = self.error_panel.failure_at(event.index)
         if failure is not None:
-            self.antflow.open_item(failure.item_id, failure.pipeline)
+            self.open_item(failure.pipeline, failure.item)
 
     @on(RowList.Chosen, "#event-log")
     def _open_logged_item(self, event: RowList.Chosen) -> None:
         entry = self.event_log.entry_at(event.index)
         if entry is not None and entry.event is not None:
-            self.antflow.open_item(entry.item_id, entry.pipeline)
+            self.open_item(entry.event.pipeline, entry.event.item)
+
+    def open_item(self, pipeline: int, item: ItemKey) -> None:
+        """Open an item's screen (`pipeline` 0: the newest pipeline that knows it)."""
+        from antflow_tui.screens.item import ItemScreen
+
+        self.app.push_screen(ItemScreen(self.source, self.state, pipeline, item))
 
 
 def _set_if_changed(widget: Widget, name: str, value: Text | str) -> None:

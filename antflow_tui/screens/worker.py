@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sysconfig
-from typing import TYPE_CHECKING, ClassVar
+import time
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -14,109 +15,162 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.formatting import format_count, format_duration, short_path
+from antflow_tui.messages import PauseRequested
+from antflow_tui.palette import DEFAULT, Palette
+from antflow_tui.present import stage_views
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
+from antflow_tui.source.base import PAUSE, STACKS
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from antflow.types import DashboardSnapshot
-    from antflow_tui.stacks import AwaitStack
+    from antflow.runstream.records import AwaitStack, WorkerRow
+    from antflow_tui.source.base import RunSource
+    from antflow_tui.state import RunState
+
+STACK_SECONDS: Final = 0.2
+"""How often the worker screen asks for the worker's await stack again."""
 
 
 class WorkerScreen(DetailScreen):
-    """What one worker is doing, down to the line it is waiting on; refreshed every frame."""
+    """What one worker is doing, down to the line it is waiting on; refreshed every frame.
+
+    Args:
+        pipeline: The number of the worker's pipeline.
+        worker: The worker's name.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_pause", "Pause worker", id="worker.pause"),
         Binding("enter", "open_item", "Open item", id="worker.open-item"),
     ]
+    NEEDS: ClassVar[dict[str, str]] = {"toggle_pause": PAUSE}
 
-    def __init__(self, worker: str) -> None:
-        super().__init__()
+    def __init__(self, source: RunSource, state: RunState, pipeline: int, worker: str) -> None:
+        super().__init__(source, state)
+        self.pipeline = pipeline
         self.worker = worker
+        self.stack: AwaitStack | None = None
+        self._stack_read = False
+        self._stack_at = float("-inf")
+        self._reading = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="worker-title", classes="detail-title", markup=False)
         with VerticalScroll(id="worker-body", classes="detail-body"):
             yield Static(id="worker-facts", classes="detail-section")
-            yield Static("Await stack (live)", classes="detail-heading")
+            heading = "Await stack (live)" if self.can(STACKS) else "Await stack"
+            yield Static(heading, classes="detail-heading")
             yield Static(id="worker-stack", classes="detail-section")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.refresh_view()
+        self.refresh_view(force=True)
         self.query_one("#worker-body").focus()
 
+    def row(self) -> tuple[str, WorkerRow] | None:
+        """The worker's stage and its row in the latest snapshot."""
+        started = self.state.pipelines.get(self.pipeline)
+        snapshot = self.state.snapshots.get(self.pipeline)
+        if started is None or snapshot is None:
+            return None
+        for view in stage_views(started, snapshot):
+            for name, row in zip(view.config.workers, view.workers, strict=False):
+                if name == self.worker:
+                    return view.name, row
+        return None
+
     def refresh_view(self, *, force: bool = False) -> None:
-        bridge = self.antflow.bridge
-        snapshot = bridge.snapshot()
-        now = self.antflow.clock()
-        state = None if snapshot is None else snapshot.worker_states.get(self.worker)
-        metrics = None if snapshot is None else snapshot.worker_metrics.get(self.worker)
-        since = None if state is None else state.processing_since
+        found = self.row()
+        status = self.state.status
+        now = status.now if status is not None else 0.0
+        stage, row = found if found is not None else ("", None)
         # Times shown to a tenth of a second: the key moves when the text would.
-        shown_now = round(now, 1) if since is not None or metrics is not None else None
-        self.show_section("#worker-title", state, lambda: _title(self.worker, snapshot))
+        shown_now = round(now, 1) if row is not None else None
+        palette = self.palette
         self.show_section(
-            "#worker-facts", (state, metrics, shown_now), lambda: _facts(self.worker, snapshot, now)
+            "#worker-title", (stage, row), lambda: _title(self.worker, stage, row, palette)
         )
-        stack = bridge.worker_stack(self.worker)
+        self.show_section("#worker-facts", (row, shown_now), lambda: _facts(row, now, palette))
+        if not self.can(STACKS):
+            self.show_section("#worker-stack", "none", _no_stacks)
+            return
+        moment = time.monotonic()
+        if not self._reading and (force or moment - self._stack_at >= STACK_SECONDS):
+            self._stack_at = moment
+            self._reading = True
+            self.run_worker(self._read_stack(), group="worker-stack", exit_on_error=False)
+
+    async def _read_stack(self) -> None:
+        try:
+            self.stack = await self.source.worker_stack(self.pipeline, self.worker)
+        finally:
+            self._reading = False
+        self._stack_read = True
+        stack = self.stack
         self.show_section("#worker-stack", stack, lambda: _stack(stack))
 
     def action_toggle_pause(self) -> None:
-        self.antflow.toggle_pause(worker=self.worker)
-        self.refresh_view()
+        self.post_message(PauseRequested(self.pipeline, worker=self.worker))
 
     def action_open_item(self) -> None:
-        snapshot = self.antflow.bridge.snapshot()
-        state = None if snapshot is None else snapshot.worker_states.get(self.worker)
-        if state is None or state.current_item_id is None:
+        found = self.row()
+        if found is None or not found[1].holding:
             self.notify("This worker holds no item right now.", timeout=2, markup=False)
             return
-        self.antflow.open_item(state.current_item_id)
+        from antflow_tui.screens.item import ItemScreen
+
+        self.app.push_screen(ItemScreen(self.source, self.state, self.pipeline, found[1].item))
 
 
-def _title(worker: str, snapshot: DashboardSnapshot | None) -> Text:
+def _title(worker: str, stage: str, row: WorkerRow | None, palette: Palette = DEFAULT) -> Text:
     title = Text("Worker ")
     title.append(clean(worker, 40), style="bold")
-    state = None if snapshot is None else snapshot.worker_states.get(worker)
-    if state is not None:
-        title.append(f"  of stage {clean(state.stage, 30)}  ")
-        look = "pausing" if state.status == "busy" and state.paused else state.status
-        if look == "busy" and state.waiting_for is not None:
-            look = f"waiting for a {clean(state.waiting_for, 40)} slot"
-        title.append(look, style={"busy": "green", "idle": "dim"}.get(look, "yellow"))
+    if row is not None:
+        title.append(f"  of stage {clean(stage, 30)}  ")
+        look = "pausing" if row.status == "busy" and row.paused else row.status
+        shown = look
+        if look == "busy" and row.waiting_for is not None:
+            look, shown = "waiting", f"waiting for a {clean(row.waiting_for, 40)} slot"
+        title.append(shown, style=palette.look(look))
     return title
 
 
-def _facts(worker: str, snapshot: DashboardSnapshot | None, now: float) -> RenderableType:
-    if snapshot is None or worker not in snapshot.worker_states:
+def _facts(row: WorkerRow | None, now: float, palette: Palette = DEFAULT) -> RenderableType:
+    if row is None:
         return Text("This worker is not part of the current run.", style="yellow")
-    state = snapshot.worker_states[worker]
-    metrics = snapshot.worker_metrics[worker]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim")
     table.add_column()
-    if state.current_item_id is not None:
-        item = Text(item_label(state.current_item_id, 60), style="bold")
+    if row.holding:
+        item = Text(item_label(row.item, 60), style="bold")
         item.append("  (enter opens it)", style="dim italic")
     else:
         item = Text("none", style="dim")
     table.add_row("Current item", item)
-    table.add_row("Task status", Text(clean(state.current_task or "", 200) or "–"))
-    since = state.processing_since
+    table.add_row("Task status", Text(clean(row.task_status or "", 200) or "–"))
+    since = row.since
     table.add_row("Time on item", Text(format_duration(None if since is None else now - since)))
-    table.add_row("Processed", Text(format_count(metrics.items_processed)))
-    table.add_row("Failed", Text(format_count(metrics.items_failed)))
-    table.add_row("Average time", Text(format_duration(metrics.avg_processing_time or None)))
-    last = metrics.last_active
+    table.add_row("Processed", Text(format_count(row.processed)))
+    table.add_row("Failed", Text(format_count(row.failed)))
+    finished = row.processed + row.failed
+    average = row.busy_seconds / finished if finished else None
+    table.add_row("Average time", Text(format_duration(average or None)))
+    last = row.last_active
     table.add_row(
         "Last active", Text("–" if last is None else f"{format_duration(now - last)} ago")
     )
-    recent = Text(", ".join(item_label(i, 24) for i in reversed(metrics.recent_items)) or "–")
+    recent = Text(", ".join(item_label(i, 24) for i in reversed(row.recent)) or "–")
     table.add_row("Last items", recent)
     return table
+
+
+def _no_stacks() -> Text:
+    return Text(
+        "Await stacks are read from the live run; this source has none (a recording).",
+        style="dim",
+    )
 
 
 def _stack(stack: AwaitStack | None) -> RenderableType:
@@ -134,5 +188,5 @@ def _stack(stack: AwaitStack | None) -> RenderableType:
         if frame.line:
             lines.append(Text(f"    {clean(frame.line, 200)}", style="dim"))
     if stack.awaiting:
-        lines.append(Text(f"  awaiting {stack.awaiting}", style="yellow"))
+        lines.append(Text(f"  awaiting {clean(stack.awaiting, 200)}", style="yellow"))
     return Group(*lines)

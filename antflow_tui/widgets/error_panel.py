@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from antflow_tui.palette import screen_palette
 from antflow_tui.present import ERROR_COLUMNS, PIPELINE_COLUMN, error_rows, failure_facts
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from antflow.runstream.records import ErrorRecord
     from antflow_tui.filters import Filter
-    from antflow_tui.records import RunFailure
 
 
 class ErrorPanel(RowList):
@@ -24,13 +25,13 @@ class ErrorPanel(RowList):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._all: Sequence[RunFailure] = ()
-        self._failures: Sequence[RunFailure] = ()
+        self._all: Sequence[ErrorRecord] = ()
+        self._failures: Sequence[ErrorRecord] = ()
         self.filter: Filter | None = None
         self.pipelines = 1
         """How many pipelines the run has (more than one adds the pipeline column)."""
 
-    def show(self, failures: Sequence[RunFailure], *, pipelines: int = 1) -> None:
+    def show(self, failures: Sequence[ErrorRecord], *, pipelines: int = 1) -> None:
         """Show these failures (oldest first, as the engine lists them)."""
         if failures is self._all and pipelines == self.pipelines:
             return  # the same list: nothing failed or was retried since
@@ -53,21 +54,22 @@ class ErrorPanel(RowList):
         self.set_count(len(self._failures))
 
     @property
-    def shown_failures(self) -> Sequence[RunFailure]:
+    def shown_failures(self) -> Sequence[ErrorRecord]:
         """The failures the panel shows (after its filter), oldest first."""
         return self._failures
 
-    def failure_at(self, index: int) -> RunFailure | None:
+    def failure_at(self, index: int) -> ErrorRecord | None:
         """The failure on row `index` (row 0 is the newest)."""
         position = len(self._failures) - 1 - index
         return self._failures[position] if 0 <= position < len(self._failures) else None
 
     def row_key(self, index: int) -> object:
         failure = self.failure_at(index)
-        # Not id(failure): a retried item's new failure may reuse the old object's address.
+        # An error record's number is unique in the run: a retried item's new failure
+        # has a new one.
         if failure is None:
             return None
-        return (failure.pipeline, failure.item_id, failure.timestamp, failure.stage)
+        return (failure.pipeline, failure.number)
 
     def header(self, width: int) -> Text | None:
         titles = ERROR_COLUMNS if self.pipelines == 1 else (PIPELINE_COLUMN, *ERROR_COLUMNS)
@@ -77,7 +79,7 @@ class ErrorPanel(RowList):
         failure = self.failure_at(index)
         if failure is None:
             return Text()
-        (row,) = error_rows([failure], pipelines=self.pipelines)
+        (row,) = error_rows([failure], pipelines=self.pipelines, palette=screen_palette(self))
         return _join(list(row.cells), width)
 
 

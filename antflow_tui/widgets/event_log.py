@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from itertools import count
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from rich.text import Text
 
-from antflow_tui.filters import Facts, Filter
-from antflow_tui.present import dropped_line, event_facts, event_line
+from antflow_tui.filters import Facts
+from antflow_tui.palette import screen_palette
+from antflow_tui.present import dropped_line, event_facts, event_line, note_line
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
-    from antflow.types import StatusEvent, TaskEvent
-
-_sequence = count()
+    from antflow_tui.filters import Filter
+    from antflow_tui.state import LogEntry
 
 BUSY_LINES: Final = 50
 """A batch this big means events are flooding in."""
@@ -25,24 +23,11 @@ BUSY_REDRAW_SECONDS: Final = 0.3
 """How often a flooded log redraws."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One log line: an engine event, a gap marker, or a line the script printed."""
-
-    event: StatusEvent | TaskEvent | None = None
-    note: Text | None = None
-    pipeline: int | None = None
-    """The number of the event's pipeline (None: not known, its tracker serves several)."""
-    seq: int = field(default_factory=lambda: next(_sequence))
-
-    @property
-    def item_id(self) -> Any:
-        return None if self.event is None else self.event.item_id
-
-    def facts(self) -> Facts:
-        if self.event is not None:
-            return event_facts(self.event)
-        return Facts(text="" if self.note is None else self.note.plain)
+def entry_facts(entry: LogEntry) -> Facts:
+    """What a log line offers to a filter."""
+    if entry.event is not None:
+        return event_facts(entry.event, entry.error)
+    return Facts(text="" if entry.line is None else entry.line.text)
 
 
 class EventLog(RowList):
@@ -56,6 +41,8 @@ class EventLog(RowList):
         self.entries: deque[LogEntry] = deque(maxlen=capacity)
         self.started = 0.0
         """Unix time the run started: lines show time into the run."""
+        self.pipelines = 1
+        """Pipelines in the run: with several, each event line names its pipeline."""
         self.follow = True
         self.filter: Filter | None = None
         self._visible: deque[LogEntry] | None = None
@@ -87,7 +74,9 @@ class EventLog(RowList):
         visible = self._visible
         if visible is not None and self.filter is not None:
             # Only the new entries need matching; drop those that fell off the log.
-            visible.extend(e for e in entries[-self.capacity :] if self.filter.matches(e.facts()))
+            visible.extend(
+                e for e in entries[-self.capacity :] if self.filter.matches(entry_facts(e))
+            )
             oldest = self.entries[0].seq
             while visible and visible[0].seq < oldest:
                 visible.popleft()
@@ -100,7 +89,7 @@ class EventLog(RowList):
         if log_filter is None:
             self._visible = None
         else:
-            self._visible = deque(e for e in self.entries if log_filter.matches(e.facts()))
+            self._visible = deque(e for e in self.entries if log_filter.matches(entry_facts(e)))
         self.set_count(self._shown_count())
 
     def entry_at(self, index: int) -> LogEntry | None:
@@ -118,16 +107,35 @@ class EventLog(RowList):
         entry = self.entry_at(index)
         if entry is None:
             return Text()
+        palette = screen_palette(self)
         if entry.event is not None:
-            return event_line(entry.event, self.started)
-        return entry.note or Text()
+            return event_line(
+                entry.event,
+                self.started,
+                entry.error,
+                palette=palette,
+                show_pipeline=self.pipelines > 1,
+            )
+        if entry.line is not None:
+            return note_line(entry.line, self.started, palette)
+        return dropped_line(entry.dropped, entry.rate)
+
+    def set_context(self, started: float, pipelines: int) -> None:
+        """When the run started and how many pipelines it has (lines depend on both)."""
+        if (started, pipelines) != (self.started, self.pipelines):
+            self.started, self.pipelines = started, pipelines
+            self._line_cache.clear()
+            self.refresh()
+
+    def clear_entries(self) -> None:
+        """Forget every line (a replay jumped: what was shown no longer leads here)."""
+        self.entries.clear()
+        if self._visible is not None:
+            self._visible.clear()
+        self.set_count(0)
 
     def toggle_follow(self) -> bool:
         self.follow = not self.follow
         if self.follow:
             self.action_last()
         return self.follow
-
-
-def gap_entry(dropped: int, rate: float | None) -> LogEntry:
-    return LogEntry(note=dropped_line(dropped, rate))

@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from antflow_tui.palette import Palette, screen_palette
 from antflow_tui.widgets.strips import text_strip
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class RowList(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self._line_cache: LRUCache[tuple[object, int, int], Strip] = LRUCache(512)
         self._count = 0
+        self._palette: Palette | None = None
         self.follow = False
         """Keep the cursor on the last row as rows arrive."""
 
@@ -107,6 +109,11 @@ class RowList(ScrollView, can_focus=True):
         return 1 if self.header(1) is not None else 0
 
     def render_line(self, y: int) -> Strip:
+        palette = screen_palette(self)
+        if palette is not self._palette:
+            # The theme changed: every cached line has the old colours.
+            self._palette = palette
+            self._line_cache.clear()
         width = self.scrollable_content_region.width
         base = self.rich_style
         if self._header_lines:

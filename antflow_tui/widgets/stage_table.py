@@ -1,4 +1,4 @@
-"""StageTable: one row per stage, updated cell by cell."""
+"""StageTable: one row per stage (or, for all pipelines, per pipeline), updated cell by cell."""
 
 from __future__ import annotations
 
@@ -32,19 +32,23 @@ class StageTable(DataTable[Text]):
     ]
 
     class StageChosen(Message):
-        """Enter was pressed on a stage."""
+        """Enter was pressed on a stage (or, in the all-pipelines table, a pipeline)."""
 
-        def __init__(self, stage: str) -> None:
+        def __init__(self, stage: str, pipeline: int) -> None:
             super().__init__()
             self.stage = stage
+            self.pipeline = pipeline
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._shown: dict[str, tuple[Text, ...]] = {}
         self._rows: Sequence[StageRow] = ()
         self.filter: Filter | None = None
-        self._marks: list[tuple[str, bool, bool]] = []
+        self._marks: list[tuple[int, str, bool, bool]] = []
         self._drawn_at = float("-inf")
+        self._heading = "Stage"
+        self._rows_of: set[int] | None = None
+        self._pipelines: dict[str, int] = {}
 
     def set_filter(self, table_filter: Filter | None) -> None:
         self.filter = None if table_filter is None or table_filter.empty else table_filter
@@ -54,10 +58,14 @@ class StageTable(DataTable[Text]):
         # Fixed widths (see present.STAGE_WIDTHS); the stage column fits the longest name.
         names = max((row.cells[0].cell_len for row in rows), default=5)
         for key, label in STAGE_COLUMNS:
+            if key == "stage":
+                label = self._heading
             width = STAGE_WIDTHS.get(key, min(max(names, len(label)), 28))
             self.add_column(label, key=key, width=width)
 
-    def show(self, rows: Sequence[StageRow], *, force: bool = False) -> None:
+    def show(
+        self, rows: Sequence[StageRow], *, force: bool = False, heading: str = "Stage"
+    ) -> None:
         """Bring the table to `rows`: add new stages, update changed cells, drop gone ones.
 
         While counts change every frame, cells are updated at most every
@@ -66,7 +74,7 @@ class StageTable(DataTable[Text]):
         """
         self._rows = rows
         moment = time.monotonic()
-        marks = [(row.key, row.bottleneck, row.paused) for row in rows]
+        marks = [(row.pipeline, row.key, row.bottleneck, row.paused) for row in rows]
         if not force and marks == self._marks and moment - self._drawn_at < BUSY_REDRAW_SECONDS:
             return
         self._marks = marks
@@ -74,6 +82,14 @@ class StageTable(DataTable[Text]):
         if self.filter is not None:
             chosen = self.filter
             rows = [row for row in rows if chosen.matches(stage_facts(row))]
+        if heading != self._heading or (
+            self._rows_of is not None and self._rows_of != {row.pipeline for row in self._rows}
+        ):
+            # Another pipeline (or all of them): other names, another first column.
+            self._heading = heading
+            self.clear(columns=True)
+            self._shown = {}
+        self._rows_of = {row.pipeline for row in self._rows}
         if not self.columns:
             self._add_columns(self._rows)
         if [row.key for row in rows] != list(self._shown):
@@ -90,6 +106,7 @@ class StageTable(DataTable[Text]):
                     if old != new:
                         self.update_cell(row.key, column, new)
             self._shown[row.key] = row.cells
+            self._pipelines[row.key] = row.pipeline
 
     @property
     def selected_stage(self) -> str | None:
@@ -107,4 +124,5 @@ class StageTable(DataTable[Text]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key.value is not None:
-            self.post_message(self.StageChosen(str(event.row_key.value)))
+            key = str(event.row_key.value)
+            self.post_message(self.StageChosen(key, self._pipelines.get(key, 1)))

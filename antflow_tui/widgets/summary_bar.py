@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 class SummaryBar(Widget):
-    """Two lines built by `present.header_lines`.
+    """The lines built by `header.header_lines` (and, with several pipelines, the
+    switcher's line under them).
 
     A plain widget of fixed height, not a Static: `Static.update` asks for a new layout of
     the whole screen, which cost a full layout pass every frame.
@@ -31,6 +32,9 @@ class SummaryBar(Widget):
 
     def show(self, lines: tuple[Text, ...]) -> None:
         if lines != self._lines:
+            if len(lines) != len(self._lines):
+                # A pipeline switcher came: one line more (rare, so a layout is fine).
+                self.styles.height = max(len(lines), 1)
             self._lines = lines
             self.refresh()
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -18,6 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from antflow_tui.palette import screen_palette
 from antflow_tui.present import WorkerCell, natural_cell_width, worker_cell_text, worker_facts
 from antflow_tui.safe_text import clean
 from antflow_tui.widgets.strips import text_strip
@@ -69,9 +71,10 @@ class WorkerGrid(ScrollView, can_focus=True):
     class WorkerChosen(Message):
         """Enter was pressed on a worker."""
 
-        def __init__(self, worker: str) -> None:
+        def __init__(self, worker: str, pipeline: int = 1) -> None:
             super().__init__()
             self.worker = worker
+            self.pipeline = pipeline
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -113,7 +116,7 @@ class WorkerGrid(ScrollView, can_focus=True):
         if self.filter is not None:
             chosen = self.filter
             cells = [cell for cell in cells if chosen.matches(worker_facts(cell))]
-        stages = tuple(dict.fromkeys(cell.stage for cell in cells))
+        stages = tuple(dict.fromkeys(cell.heading for cell in cells))
         names_before = [cell.name for cell in self._cells]
         wanted = max((natural_cell_width(cell) for cell in cells), default=MIN_CELL_WIDTH)
         self._wanted_width = min(max(wanted, MIN_CELL_WIDTH), MAX_CELL_WIDTH)
@@ -149,7 +152,7 @@ class WorkerGrid(ScrollView, can_focus=True):
         index = 0
         for stage in self._stages:
             lines.append(_Line(heading=stage))
-            members = [i for i in range(index, len(self._cells)) if self._cells[i].stage == stage]
+            members = [i for i in range(index, len(self._cells)) if self._cells[i].heading == stage]
             lines.extend(
                 _Line(None, tuple(members[start : start + self._columns]))
                 for start in range(0, len(members), self._columns)
@@ -170,8 +173,9 @@ class WorkerGrid(ScrollView, can_focus=True):
         if index >= len(self._lines):
             return Strip.blank(width, base)
         line = self._lines[index]
+        palette = screen_palette(self)
         if line.heading is not None:
-            text = Text(clean(line.heading, 30), style="bold magenta")
+            text = Text(clean(line.heading, 40), style=palette("stage") + Style(bold=True))
             summary = self._stage_summaries.get(line.heading)
             if summary:
                 text.append(f"  {summary}", style="dim")
@@ -182,7 +186,9 @@ class WorkerGrid(ScrollView, can_focus=True):
                     text.append(" ")
                 chosen = cell_index == self.cursor and self.has_focus
                 text.append_text(
-                    worker_cell_text(self._cells[cell_index], self._cell_width, selected=chosen)
+                    worker_cell_text(
+                        self._cells[cell_index], self._cell_width, selected=chosen, palette=palette
+                    )
                 )
         return text_strip(text, width, base, self.app.console)
 
@@ -236,7 +242,7 @@ class WorkerGrid(ScrollView, can_focus=True):
     def action_choose(self) -> None:
         cell = self.selected
         if cell is not None:
-            self.post_message(self.WorkerChosen(cell.name))
+            self.post_message(self.WorkerChosen(cell.name, cell.pipeline))
 
     def on_focus(self) -> None:
         self.refresh()

@@ -6,10 +6,13 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from antflow_tui.app import AntflowApp, AppOptions, make_app
-from antflow_tui.runner import PipelineJob
+from antflow_tui.live.runner import PipelineJob
+from antflow_tui.live.source import LiveSource
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from antflow.types import PipelineStats
 
     from antflow_tui.demo import GatedRun
 
@@ -33,17 +36,29 @@ async def until(condition: Callable[[], bool], steps: int = 5_000) -> None:
     raise AssertionError("the app never reached the expected state")
 
 
+def live(app: AntflowApp) -> LiveSource:
+    """The app's live source (the tests look into the engine through it)."""
+    assert isinstance(app.source, LiveSource)
+    return app.source
+
+
+def stats(app: AntflowApp) -> PipelineStats:
+    """The newest pipeline's counts, read from the engine now."""
+    current = live(app).current
+    assert current is not None
+    return current.pipeline.get_stats()
+
+
 def busy(app: AntflowApp, worker: str) -> bool:
-    snapshot = app.bridge.snapshot()
-    return snapshot is not None and snapshot.worker_states[worker].status == "busy"
+    current = live(app).current
+    return current is not None and current.pipeline.get_worker_states()[worker].status == "busy"
 
 
 def settled_counts(app: AntflowApp) -> tuple[int, int, int]:
-    snapshot = app.bridge.snapshot()
-    if snapshot is None:
+    if live(app).current is None:
         return (0, 0, 0)
-    stats = snapshot.pipeline_stats
-    return stats.items_processed, stats.items_failed, stats.items_in_flight
+    counts = stats(app)
+    return counts.items_processed, counts.items_failed, counts.items_in_flight
 
 
 async def mid_run(app: AntflowApp, run: GatedRun) -> None:
@@ -52,10 +67,10 @@ async def mid_run(app: AntflowApp, run: GatedRun) -> None:
     page-0 is through every stage; page-1 waits in Save; page-2 failed in Fetch (twice);
     page-3 is parsing; page-4, page-5 and page-6 are fetching; page-7 is queued.
     """
-    await until(lambda: app.bridge.current is not None and busy(app, "Fetch-W2"))
+    await until(lambda: live(app).current is not None and busy(app, "Fetch-W2"))
     run.fail("Fetch", 2, "HTTP 500 from https://example.test/page-2 [red]boom[/red]")
     run.release("Fetch", 0, 1, 2, 3)
-    await until(lambda: app.bridge.snapshot().pipeline_stats.items_failed == 1)
+    await until(lambda: stats(app).items_failed == 1)
     run.release("Parse", 0, 1)
     run.release("Save", 0)
     await until(lambda: settled_counts(app)[0] == 1 and busy(app, "Save-W0"))
@@ -66,13 +81,13 @@ async def mid_run(app: AntflowApp, run: GatedRun) -> None:
 
 async def finish(app: AntflowApp, run: GatedRun, failing: dict[str, Any] | None = None) -> None:
     """Let every item through (those in `failing` fail at that stage) and wait for the end."""
-    await until(lambda: app.bridge.current is not None)
+    await until(lambda: app.source.current is not None)
     for stage, value in (failing or {}).items():
         run.fail(stage, value, f"{stage} refused item {value}")
     for stage in ("Fetch", "Parse", "Save"):
         run.release(stage, *range(len(run.items)))
     # The end is recorded by the job task's done-callback, a loop turn after it finishes.
-    await until(lambda: app.bridge.ended_at is not None)
+    await until(lambda: app.source.ended_at is not None)
     app.redraw()
 
 

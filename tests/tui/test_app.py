@@ -24,7 +24,7 @@ from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.stage_table import StageTable
 from antflow_tui.widgets.worker_grid import WorkerGrid
-from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, text_of, until
+from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, stats, text_of, until
 
 if TYPE_CHECKING:
     import pytest
@@ -39,7 +39,7 @@ def _run() -> GatedRun:
 
 
 def _terminal_states(app: AntflowApp) -> tuple[int, int, int, int]:
-    stats = app.bridge.current.pipeline.get_stats()  # type: ignore[union-attr]
+    stats = app.source.current.pipeline.get_stats()  # type: ignore[union-attr]
     return stats.items_processed, stats.items_failed, stats.items_unfinished, stats.items_fed
 
 
@@ -50,7 +50,7 @@ async def test_start_shows_the_pipeline_and_finish_shows_the_report() -> None:
     run = _run()
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.current is not None)
+        await until(lambda: app.source.current is not None)
         app.redraw()
         table = app.screen.query_one(StageTable)
         assert [str(key.value) for key in table.rows] == ["Fetch", "Parse", "Save"]
@@ -109,9 +109,9 @@ async def test_ctrl_c_stops_gracefully_and_a_second_press_forces() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
         await pilot.press("ctrl+c")
-        await until(lambda: app.bridge.stop_requested)
+        await until(lambda: app.source.stop_requested)
         await pilot.press("ctrl+c")
-        await until(lambda: not app.bridge.running())
+        await until(lambda: not app.source.running())
         assert not app.run_active
         assert isinstance(app.screen, MainScreen), "stopping keeps the report on screen"
     processed, failed, unfinished, fed = _terminal_states(app)
@@ -126,7 +126,7 @@ async def test_p_pauses_the_focused_stage_worker_or_run() -> None:
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
-        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         await pilot.press("1", "p")
         assert pipeline.is_paused(stage="Fetch")
         await pilot.press("p")
@@ -153,22 +153,22 @@ async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -
         run.release("Fetch", *range(8))
         run.release("Parse", *range(8))
         await until(lambda: not any(busy(app, f"Fetch-W{n}") for n in range(3)))
-        assert app.bridge.snapshot().pipeline_stats.items_in_flight > 0
+        assert stats(app).items_in_flight > 0
         await pilot.press("p")
         run.release("Save", *range(8))
-        await until(lambda: app.bridge.snapshot().pipeline_stats.items_in_flight == 0)
+        await until(lambda: stats(app).items_in_flight == 0)
         # Two failures now (page-2 in Fetch, page-4 in Save); retry page-4 after fixing it.
         run.failures.pop(("Save", 4))
         await pilot.press("3")
         panel = app.screen.query_one(ErrorPanel)
         app.redraw()
         await until(lambda: panel.row_count == 2)
-        assert panel.failure_at(panel.cursor).item_id == "page-4"  # type: ignore[union-attr]
+        assert panel.failure_at(panel.cursor).item == "page-4"  # type: ignore[union-attr]
         await pilot.press("r")
-        await until(lambda: app.job_task.done() and not app.bridge.running())  # type: ignore[union-attr]
+        await until(lambda: app.source.job_task.done() and not app.source.running())  # type: ignore[union-attr]
         processed, failed, unfinished, fed = _terminal_states(app)
         assert (processed, failed, unfinished, fed) == (7, 1, 0, 8)
-        history = [e.status for e in app.bridge.current.tracker.get_history("page-4")]  # type: ignore[union-attr]
+        history = [e.status for e in app.source.current.tracker.get_history("page-4")]  # type: ignore[union-attr]
         assert history.count("failed") == 1
         assert history[-1] == "completed"
 
@@ -183,7 +183,7 @@ async def test_z_freezes_the_display_but_not_the_run() -> None:
         shown = len(log.entries)
         run.release("Fetch", 4, 5, 6, 7)
         await until(
-            lambda: app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].completed_items == 7
+            lambda: stats(app).stage_stats["Fetch"].completed_items == 7
         )
         app.redraw()
         assert len(log.entries) == shown, "a frozen display must not move"
@@ -260,12 +260,12 @@ async def test_enter_drills_in_and_escape_goes_back() -> None:
         assert app.screen.worker == "Fetch-W0"
         await pilot.press("enter")
         assert isinstance(app.screen, ItemScreen)
-        assert app.screen.item_id == "page-4"
+        assert app.screen.item == "page-4"
         await pilot.press("escape")
         assert isinstance(app.screen, WorkerScreen)
         await pilot.press("escape", "3", "enter")
         assert isinstance(app.screen, ItemScreen)
-        assert app.screen.item_id == "page-2"
+        assert app.screen.item == "page-2"
         await pilot.press("escape", "4", "enter")
         log = app.screen.query_one(EventLog) if isinstance(app.screen, MainScreen) else None
         assert isinstance(app.screen, ItemScreen), log
@@ -286,9 +286,10 @@ async def test_item_screen_updates_live_and_r_retries_from_there() -> None:
         await until(lambda: "queued" in text_of(screen.query_one("#item-title")))
         for stage in ("Fetch", "Parse", "Save"):
             run.release(stage, *range(len(ITEMS)))
-        await until(lambda: app.bridge.story("page-2").status == "completed")
+        await until(lambda: app.source.current.tracker.get_status("page-2").status == "completed")
         app.redraw()
-        assert "completed in Save" in text_of(screen.query_one("#item-title"))
+        # The story is pulled from the source in the background: it arrives a moment later.
+        await until(lambda: "completed in Save" in text_of(screen.query_one("#item-title")))
 
 
 # ---------------------------------------------------------------------- retry all, filter, follow
@@ -307,7 +308,7 @@ async def test_capital_r_retries_every_failure_in_the_filter_after_confirming() 
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await finish(app, run, failing={"Fetch": 5})
-        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         assert set(pipeline.failed_item_ids()) == {"page-1", "page-3", "page-5"}
         await pilot.press("3", "slash")
         await type_into(pilot, "stage:Parse")
@@ -331,7 +332,7 @@ async def test_slash_filters_the_focused_panel_and_escape_clears_it() -> None:
         await type_into(pilot, "item:page-2")
         await pilot.press("enter")
         assert 0 < log.row_count < everything
-        assert all(log.entry_at(i).item_id == "page-2" for i in range(log.row_count))  # type: ignore[union-attr]
+        assert all(log.entry_at(i).event.item == "page-2" for i in range(log.row_count))  # type: ignore[union-attr]
         assert "filter: item:page-2" in str(log.border_title)
         await pilot.press("escape")
         assert log.filter is None
@@ -358,11 +359,11 @@ async def test_f_toggles_following_the_log() -> None:
         assert not log.follow
         before = log.cursor
         run.release("Fetch", 4)
-        fetch = app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"]
+        fetch = stats(app).stage_stats["Fetch"]
         await until(
             lambda: (
                 fetch.completed_items
-                < app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].completed_items
+                < stats(app).stage_stats["Fetch"].completed_items
             )
         )
         app.redraw()
@@ -385,7 +386,7 @@ async def test_colon_goes_to_an_item_by_id() -> None:
         await type_into(pilot, "page-7")
         await pilot.press("enter")
         await until(lambda: isinstance(app.screen, ItemScreen))
-        assert app.screen.item_id == "page-7"
+        assert app.screen.item == "page-7"
         assert "queued" in text_of(app.screen.query_one("#item-title"))
 
 
@@ -484,7 +485,7 @@ async def test_a_keymap_remaps_a_binding_by_id() -> None:
     app = gated_app(run, keymap={"pause": "space"})
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
-        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         await pilot.press("4", "space")
         assert pipeline.paused
 
@@ -497,7 +498,7 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
 
     from antflow import Pipeline, Stage
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import PipelineJob
+    from antflow_tui.live.runner import PipelineJob
 
     # As `logging.basicConfig()` in a script would: a handler writing to the terminal.
     logger = logging.getLogger("script")
@@ -512,11 +513,11 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
     pipeline = Pipeline([Stage("Noisy", 1, [noisy])])
     app = make_app(PipelineJob("noisy.py", pipeline, [1, 2], 2), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.job_task is not None and app.job_task.done())
+        await until(lambda: app.source.job_task is not None and app.source.job_task.done())
         await pilot.pause()
         app.redraw()
         log = app.screen.query_one(EventLog)
-        notes = [entry.note.plain for entry in log.entries if entry.note is not None]
+        notes = [entry.line.text for entry in log.entries if entry.line is not None]
         assert any("printed [bold]1[/bold]" in note for note in notes)
         assert any("logged 2" in note for note in notes)
     logger.removeHandler(handler)
@@ -539,7 +540,7 @@ async def test_page_keys_move_by_a_screenful() -> None:
     run = GatedRun([{"id": f"page-{n}", "value": n} for n in range(60)], workers=(40, 2, 1))
     app = gated_app(run)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(lambda: app.bridge.current is not None and busy(app, "Fetch-W39"))
+        await until(lambda: app.source.current is not None and busy(app, "Fetch-W39"))
         app.redraw()
         grid = app.screen.query_one(WorkerGrid)
         await pilot.press("2", "pagedown")
@@ -556,7 +557,7 @@ async def test_page_keys_move_by_a_screenful() -> None:
 async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
     from antflow import Pipeline, Stage, StatusTracker
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import PipelineJob
+    from antflow_tui.live.runner import PipelineJob
 
     seen: list[str] = []
 
@@ -570,9 +571,9 @@ async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
     pipeline = Pipeline([Stage("A", 1, [noop])], status_tracker=tracker)
     app = make_app(PipelineJob("own.py", pipeline, [1, 2, 3], 3), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         app.redraw()
-        assert app.bridge.current.tracker is tracker  # type: ignore[union-attr]
+        assert app.source.current.tracker is tracker  # type: ignore[union-attr]
         log = app.screen.query_one(EventLog)
         assert sum(1 for entry in log.entries if entry.event is not None) >= 9
     assert seen.count("completed") == 3
@@ -582,7 +583,7 @@ async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
 async def test_an_evicted_items_screen_says_so() -> None:
     from antflow import Pipeline, Stage
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import PipelineJob
+    from antflow_tui.live.runner import PipelineJob
 
     async def noop(value: int) -> int:
         return value
@@ -590,18 +591,18 @@ async def test_an_evicted_items_screen_says_so() -> None:
     pipeline = Pipeline([Stage("A", 2, [noop])])
     app = make_app(PipelineJob("big.py", pipeline, range(50), 50), AppOptions(history=10))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         await pilot.press("colon")
         pilot.app.focused.value = "3"  # type: ignore[union-attr]
         await pilot.press("enter")
         await until(lambda: isinstance(app.screen, ItemScreen))
-        assert app.screen.item_id == 3
+        assert app.screen.item == 3
         facts = text_of(app.screen.query_one("#item-facts"))
         assert "history was evicted" in facts
         await pilot.press("escape", "colon")
         pilot.app.focused.value = "49"  # type: ignore[union-attr]
         await pilot.press("enter")
-        await until(lambda: isinstance(app.screen, ItemScreen) and app.screen.item_id == 49)
+        await until(lambda: isinstance(app.screen, ItemScreen) and app.screen.item == 49)
         assert "completed" in text_of(app.screen.query_one("#item-title"))
 
 
@@ -626,7 +627,7 @@ async def test_the_report_shows_the_last_counts_after_a_short_fast_run() -> None
     """Regression: busy-run throttles skipped the last frame; the report was stale."""
     from antflow import Pipeline, Stage
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import PipelineJob
+    from antflow_tui.live.runner import PipelineJob
 
     async def noop(value: int) -> int:
         return value
@@ -634,7 +635,7 @@ async def test_the_report_shows_the_last_counts_after_a_short_fast_run() -> None
     pipeline = Pipeline([Stage("A", 2, [noop]), Stage("B", 2, [noop])])
     app = make_app(PipelineJob("fast.py", pipeline, range(400), 400), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         await pilot.pause()
         await pilot.pause()
         table = app.screen.query_one(StageTable)
@@ -650,7 +651,7 @@ async def test_pause_and_resume_after_the_end_do_not_hold_a_retry() -> None:
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await finish(app, run)
-        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         await pilot.press("4", "p", "p")
         assert not pipeline.paused
         run.failures.clear()
@@ -667,10 +668,10 @@ async def test_quit_asks_while_retried_items_run() -> None:
     async with app.run_test(size=SIZE) as pilot:
         for stage in ("Fetch", "Parse", "Save"):
             run.release(stage, *(v for v in range(8) if v != 3 or stage == "Fetch"))
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         run.failures.clear()
         await pilot.press("3", "r")
-        await until(lambda: app.bridge.running())
+        await until(lambda: app.source.running())
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
 
@@ -680,7 +681,7 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
     no such worker."""
     from antflow import Pipeline, Stage
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import MainJob
+    from antflow_tui.live.runner import MainJob
 
     gate = asyncio.Event()
 
@@ -697,11 +698,11 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
 
     app = make_app(MainJob("two.py", main), AppOptions(interval=0.05, stop_grace=0.0))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: len(app.bridge.attached) == 2)
+        await until(lambda: len(app.source.attached) == 2)
         app.open_worker("First-W0")
         await pilot.pause()
         await pilot.press("p")
-        assert app.bridge.attached[0].pipeline.is_paused(worker="First-W0")
+        assert app.source.attached[0].pipeline.is_paused(worker="First-W0")
         gate.set()
 
 
@@ -714,10 +715,10 @@ async def test_p_resumes_a_fully_paused_run_from_any_panel() -> None:
     run = _run()
     app = gated_app(run, paused=True)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.current is not None)
+        await until(lambda: app.source.current is not None)
         app.redraw()
         assert "p anywhere to resume" in text_of(app.screen.query_one("#banner"))
-        pipeline = app.bridge.current.pipeline  # type: ignore[union-attr]
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         await pilot.press("1", "p")
         assert not pipeline.paused
         assert not pipeline.is_paused(stage="Fetch")
@@ -732,7 +733,7 @@ async def test_banners_name_the_keys_as_remapped() -> None:
     # A long grace: the gated tasks hold the stop in "stopping" until it is forced.
     app = gated_app(run, paused=True, keymap=keymap, stop_grace=3_600.0)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.current is not None)
+        await until(lambda: app.source.current is not None)
         app.redraw()
         assert "(space anywhere to resume)" in text_of(app.screen.query_one("#banner"))
         await pilot.press("x")
@@ -740,11 +741,11 @@ async def test_banners_name_the_keys_as_remapped() -> None:
         await pilot.press("x", "space")
         await until(lambda: busy(app, "Fetch-W0"))
         await pilot.press("ctrl+x")
-        await until(lambda: app.bridge.stopping)
+        await until(lambda: app.source.stopping)
         app.redraw()
         assert "(ctrl+x again to force)" in text_of(app.screen.query_one("#banner"))
         await pilot.press("ctrl+x")
-        await until(lambda: not app.bridge.running(), steps=200_000)
+        await until(lambda: not app.source.running(), steps=200_000)
 
 
 async def test_the_worker_panel_border_says_what_its_glyphs_mean() -> None:
@@ -772,10 +773,10 @@ async def test_an_item_screen_keeps_updating_after_the_run_ends() -> None:
         await pilot.press("3", "enter")
         screen = app.screen
         assert isinstance(screen, ItemScreen)
-        assert screen.item_id == "page-2"
+        assert screen.item == "page-2"
         for stage in ("Fetch", "Parse", "Save"):
             run.release(stage, *range(8))
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         run.failures.clear()
         await pilot.press("r")
         # No explicit redraw: the app's own frames must bring the screen to the end.
@@ -783,7 +784,7 @@ async def test_an_item_screen_keeps_updating_after_the_run_ends() -> None:
             lambda: "completed in Save" in text_of(screen.query_one("#item-title")),
             steps=500_000,
         )
-        assert app.bridge.ends == 2
+        assert app.source.ends == 2
 
 
 async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
@@ -791,7 +792,7 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
     every pipeline ("Retrying 6 item(s)")."""
     from antflow import Pipeline, Stage
     from antflow_tui.app import AppOptions, make_app
-    from antflow_tui.runner import MainJob
+    from antflow_tui.live.runner import MainJob
 
     calls: list[tuple[str, int]] = []
     broken = {"first": True, "second": True}
@@ -812,7 +813,7 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
 
     app = make_app(MainJob("two.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         panel = app.screen.query_one(ErrorPanel)
         await pilot.press("3")
@@ -830,8 +831,8 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
         broken["first"] = False
         calls.clear()
         await pilot.press("r")
-        await until(lambda: not app.bridge.running() and app.bridge.ends == 2, steps=200_000)
+        await until(lambda: not app.source.running() and app.source.ends == 2, steps=200_000)
         assert calls == [("first", 1)], "only the row's own pipeline retries it"
-        first, second = (a.pipeline for a in app.bridge.attached)
+        first, second = (a.pipeline for a in app.source.attached)
         assert first.failed_item_ids() == []
         assert second.failed_item_ids() == [1]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from antflow import Pipeline, Stage, StatusTracker
 from antflow_tui.app import AppOptions, make_app
 from antflow_tui.demo import GatedRun
-from antflow_tui.runner import MainJob, PipelineJob
+from antflow_tui.live.runner import MainJob, PipelineJob
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.widgets.event_log import EventLog
 from tests.tui.apps import gated_app, text_of, until
@@ -25,7 +25,7 @@ SIZE = (120, 40)
 
 def notes(app: AntflowApp) -> list[str]:
     log = app.screen.query_one(EventLog)
-    return [entry.note.plain for entry in log.entries if entry.note is not None]
+    return [entry.line.text for entry in log.entries if entry.line is not None]
 
 
 def header(app: AntflowApp) -> str:
@@ -49,7 +49,7 @@ async def test_sys_exit_zero_mid_run_stops_the_pipeline_and_exits_one() -> None:
 
     app = make_app(MainJob("exits.py", main), AppOptions(interval=0.05, stop_grace=0.0))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         await pilot.pause()
         assert "stopped" in header(app)
@@ -72,7 +72,7 @@ async def test_sys_exit_with_a_code_after_the_run_exits_one_and_shows_the_code()
 
     app = make_app(MainJob("exits.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
     outcome = await app.conclude()
     assert (outcome.completed, outcome.script_exit, outcome.exit_code) == (3, 3, 1)
     assert "script exit code 3" in outcome.summary()
@@ -88,7 +88,7 @@ async def test_sys_exit_zero_after_the_run_exits_zero() -> None:
 
     app = make_app(MainJob("exits.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
     outcome = await app.conclude()
     assert (outcome.completed, outcome.exit_code) == (3, 0)
 
@@ -111,7 +111,7 @@ async def test_leaving_stream_early_abandons_the_rest_and_exits_zero(tmp_path: P
 
     app = make_app(MainJob("first.py", main), AppOptions(interval=0.05, export=target))
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         await pilot.pause()
         counts = app.counts()
@@ -125,7 +125,7 @@ async def test_leaving_stream_early_abandons_the_rest_and_exits_zero(tmp_path: P
     assert f"abandoned by the script {counts.abandoned}" in outcome.summary()
     head, *lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert head["abandoned"] == counts.abandoned
-    fed_and_left = app.bridge.attached[0].pipeline.get_stats().items_unfinished
+    fed_and_left = app.source.attached[0].pipeline.get_stats().items_unfinished
     # Items the stream never fed have no line (nothing knows them); those it fed do.
     assert sum(1 for line in lines if line["status"] == "abandoned") == fed_and_left
 
@@ -137,7 +137,7 @@ async def test_stopped_runs_count_never_fed_items_alike_everywhere(tmp_path: Pat
     run = GatedRun([{"id": f"page-{n}", "value": n} for n in range(40)], workers=(2, 1, 1))
     app = gated_app(run, export=target)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.current is not None)
+        await until(lambda: app.source.current is not None)
         # 2 Fetch workers hold an item each and its queue 20 more: feeding waits.
         await until(lambda: app.counts().in_flight == 22)
         before = app.counts()
@@ -148,7 +148,7 @@ async def test_stopped_runs_count_never_fed_items_alike_everywhere(tmp_path: Pat
         assert "22 items in flight and 18 items not fed yet" in question
         await pilot.press("n")
         await pilot.press("ctrl+c", "ctrl+c")
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         await pilot.pause()
         shown = header(app)
@@ -181,7 +181,7 @@ async def test_history_bounds_a_scripts_own_tracker_and_says_so() -> None:
     pipeline = Pipeline([Stage("A", 2, [noop])], status_tracker=tracker)
     app = make_app(PipelineJob("own.py", pipeline, range(50), 50), AppOptions(history=10))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         said = [n for n in notes(app) if "--history" in n]
     assert tracker.max_history_items == 10
@@ -198,7 +198,7 @@ async def test_a_scripts_smaller_history_bound_is_kept() -> None:
     pipeline = Pipeline([Stage("A", 1, [noop])], status_tracker=tracker)
     app = make_app(PipelineJob("own.py", pipeline, range(20), 20), AppOptions(history=10))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         assert not [n for n in notes(app) if "--history" in n]
     assert tracker.max_history_items == 5
@@ -216,7 +216,7 @@ async def test_input_in_the_script_gets_an_error_and_the_log_says_why() -> None:
 
     app = make_app(MainJob("asks.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         said = notes(app)
     (error,) = got
@@ -237,10 +237,10 @@ async def test_printed_pieces_are_one_log_line_each() -> None:
 
     app = make_app(MainJob("prints.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         said = notes(app)
-    assert [note.split("│ ", 1)[1] for note in said] == ["got 5", "xy"]
+    assert said == ["got 5", "xy"]
 
 
 async def test_the_script_raising_still_exits_two() -> None:
@@ -249,7 +249,7 @@ async def test_the_script_raising_still_exits_two() -> None:
 
     app = make_app(MainJob("fails.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
-        await until(lambda: app.bridge.ended_at is not None, steps=200_000)
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
     outcome = await app.conclude()
     assert outcome.exit_code == 2
     assert "LookupError: no such bucket" in (outcome.crash or "")

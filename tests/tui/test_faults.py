@@ -13,13 +13,13 @@ from antflow import Pipeline, Stage, StatusTracker, set_task_status
 from antflow_tui.app import AntflowApp, AppOptions, make_app
 from antflow_tui.demo import FakeClock, GatedRun
 from antflow_tui.present import STUCK_WITHOUT_AVERAGE
-from antflow_tui.runner import PipelineJob
+from antflow_tui.live.runner import PipelineJob
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.screens.item import ItemScreen
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.worker_grid import WorkerGrid
-from tests.tui.apps import ITEMS, gated_app, mid_run, text_of, until
+from tests.tui.apps import ITEMS, gated_app, mid_run, stats, text_of, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,7 +29,7 @@ SIZE = (120, 40)
 
 def accounted(app: AntflowApp) -> None:
     """Every item fed is completed, failed, skipped or unfinished: none in flight."""
-    for attached in app.bridge.attached:
+    for attached in app.source.attached:
         stats = attached.pipeline.get_stats()
         assert stats.items_in_flight == 0, stats
         assert stats.items_processed + stats.items_failed + stats.items_unfinished == (
@@ -106,7 +106,7 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
         AppOptions(interval=0.05, watchdog_late=0.05),
     )
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.ended_at is not None, steps=500_000)
+        await until(lambda: app.source.ended_at is not None, steps=500_000)
         await until(lambda: app.stalls.last is not None, steps=500_000)
         app.redraw()
         await pilot.pause()
@@ -116,7 +116,7 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
         assert stall.blame.detail == "worker Parse-W0 on item 0"
         assert "in parse" in stall.blame.where
         assert "test_faults.py" in stall.blame.where
-        notes = [e.note.plain for e in app.screen.query_one(EventLog).entries if e.note]
+        notes = [e.line.text for e in app.screen.query_one(EventLog).entries if e.line]
         told = [note for note in notes if "event loop was blocked" in note]
         assert len(told) == 1, told
         assert "Parse-W0" in told[0]
@@ -150,7 +150,7 @@ async def test_hostile_ids_values_errors_and_status_texts_are_shown_literally() 
     pipeline = Pipeline([Stage("Nasty", 1, [nasty], task_attempts=1)])
     app = make_app(PipelineJob(HOSTILE, pipeline, items, 3), AppOptions(interval=0.05))
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         app.redraw()
         await pilot.press("3")
         await pilot.pause()
@@ -195,7 +195,7 @@ async def test_a_bug_in_the_app_stops_the_run_gracefully_and_still_exports(tmp_p
 
     with pytest.raises(RuntimeError, match="widget bug"):
         await run_until_the_bug()
-    assert app.run_active or app.bridge.running(), "the app's crash alone must not end the run"
+    assert app.run_active or app.source.running(), "the app's crash alone must not end the run"
     outcome = await app.conclude()
     accounted(app)
     assert outcome.app_error is not None
@@ -229,7 +229,7 @@ async def test_quit_at_the_start_before_anything_ran() -> None:
     run = GatedRun(list(ITEMS))
     app = gated_app(run, paused=True)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.current is not None)
+        await until(lambda: app.source.current is not None)
         await _quit(app, pilot)
     outcome = await app.conclude()
     accounted(app)
@@ -246,7 +246,7 @@ async def test_quit_while_paused() -> None:
         run.release("Parse", *range(8))
         run.release("Save", *range(8))
         await until(
-            lambda: app.bridge.snapshot().pipeline_stats.stage_stats["Fetch"].busy_workers == 0
+            lambda: stats(app).stage_stats["Fetch"].busy_workers == 0
         )
         await _quit(app, pilot)
     outcome = await app.conclude()
@@ -263,7 +263,7 @@ async def test_quit_during_a_shutdown() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
         await pilot.press("ctrl+c")
-        await until(lambda: app.bridge.stopping)
+        await until(lambda: app.source.stopping)
         await pilot.press("q")
         await until(lambda: not app.is_running, steps=200_000)
     outcome = await app.conclude()
@@ -276,10 +276,10 @@ async def test_quit_after_the_end_keeps_the_outcome() -> None:
     run = GatedRun(list(ITEMS))
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.bridge.current is not None)
+        await until(lambda: app.source.current is not None)
         for stage in ("Fetch", "Parse", "Save"):
             run.release(stage, *range(8))
-        await until(lambda: app.bridge.ended_at is not None)
+        await until(lambda: app.source.ended_at is not None)
         await _quit(app, pilot)
     outcome = await app.conclude()
     assert (outcome.completed, outcome.exit_code) == (8, 0)
@@ -309,14 +309,14 @@ async def test_a_hundred_thousand_items_keep_the_log_and_the_tracker_bounded() -
         AppOptions(interval=0.05, log_lines=2_000, history=1_000),
     )
     async with app.run_test(size=(160, 48)):
-        await until(lambda: app.bridge.ended_at is not None, steps=5_000_000)
+        await until(lambda: app.source.ended_at is not None, steps=5_000_000)
         app.redraw()
         log = app.screen.query_one(EventLog)
         assert len(log.entries) <= 2_000
-        assert any(
-            entry.note is not None and "events not shown" in entry.note.plain
-            for entry in log.entries
-        ), "a flood must be summarised, not lost silently"
+        shown = [log.render_row(row, 200).plain for row in range(log.row_count)]
+        assert any("events not shown" in line for line in shown), (
+            "a flood must be summarised, not lost silently"
+        )
     stats = pipeline.get_stats()
     assert (stats.items_processed, stats.items_failed) == (n - 10, 10)
     assert tracker.get_stats()["failed"] == 10

@@ -1,4 +1,4 @@
-"""Unit tests of antflow_tui.inputs: the items as they were fed, kept for the export."""
+"""Unit tests of antflow_tui.live.inputs: the items as they were fed, kept for the export."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from antflow import Pipeline, PipelineError, Stage
-from antflow_tui.inputs import MIN_KEPT, FedInputs
+from antflow_tui.live.inputs import MIN_KEPT, FedInputs
 
 
 async def double(value: Any) -> Any:

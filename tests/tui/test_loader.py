@@ -1,11 +1,11 @@
-"""Unit tests of antflow_tui.loader's module naming: a script's classes carry its name."""
+"""Unit tests of antflow_tui.live.loader's module naming: a script's classes carry its name."""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING
 
-from antflow_tui.loader import load_script
+from antflow_tui.live.loader import load_script
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,30 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import linecache
-from dataclasses import dataclass
 from typing import Any, Final
 
+from antflow.runstream.records import AwaitStack, StackFrame
+
 _MAX_DEPTH: Final = 64
-
-
-@dataclass(frozen=True, slots=True)
-class StackFrame:
-    """One frame of an await chain (plain data, safe to keep)."""
-
-    filename: str
-    lineno: int
-    function: str
-    line: str
-    """The source line, stripped ('' when unavailable)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AwaitStack:
-    """A task's frames, outermost first, and what the innermost one awaits."""
-
-    frames: tuple[StackFrame, ...]
-    awaiting: str
-    """A short description of the innermost awaited object ('' if none)."""
 
 
 def await_stack(task: asyncio.Task[Any]) -> AwaitStack:

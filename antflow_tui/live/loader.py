@@ -262,7 +262,7 @@ def _syntax_message(error: SyntaxError) -> str:
 
 def script_traceback(error: BaseException, script: Path | None = None) -> str:
     """The exception's traceback with antflow-tui's and importlib's frames trimmed."""
-    ours = str(Path(__file__).resolve().parent)
+    ours = str(Path(__file__).resolve().parents[1])  # all of antflow_tui
     summary = traceback.TracebackException.from_exception(error)
     frames = [
         frame

@@ -1,0 +1,98 @@
+"""A live run's export: every item of every pipeline the app watched, from the engine.
+
+The line formats are `antflow_tui.export`'s; this is where they are filled from live
+pipelines (results, failed items with the value that entered their stage and the input
+as fed, what a stop left unfinished).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from antflow.pending import pending_items
+from antflow_tui.export import (
+    completed_line,
+    failed_line,
+    header_line,
+    left_line,
+    not_fed_line,
+    write_export,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from pathlib import Path
+
+    from antflow.pending import PendingItem
+    from antflow_tui.accounting import RunCounts
+    from antflow_tui.export import NotFed
+    from antflow_tui.live.source import Attached
+
+
+def pipeline_lines(
+    attached: Attached,
+    name: str,
+    *,
+    in_flight_unfinished: bool = False,
+) -> Iterator[str]:
+    """Every line of one pipeline the app watched.
+
+    Args:
+        in_flight_unfinished: The run ends without a shutdown (an emergency exit): what
+            the pipeline still holds is written as unfinished.
+    """
+    pipeline = attached.pipeline
+    for result in pipeline.results:
+        yield completed_line(name, result)
+    failed = set(pipeline.failed_item_ids())
+    failures = [f for f in attached.tracker.get_failed_items() if f.item_id in failed]
+    left = pipeline.get_unfinished_items()
+    held: list[PendingItem] = []
+    if in_flight_unfinished and pipeline.is_running:
+        held = pending_items(pipeline)
+    # One search of what was fed for every item that needs its input.
+    wanted = [f.item_id for f in failures] + left + [p.item_id for p in held]
+    fed = attached.inputs.inputs_of(wanted)
+
+    def fed_as(item_id: Any) -> tuple[bool, Any]:
+        try:
+            return (True, fed[item_id]) if item_id in fed else (False, None)
+        except TypeError:  # an unhashable id
+            return False, None
+
+    for failure in failures:
+        try:
+            value: tuple[bool, Any] = (True, pipeline.get_failed_input(failure.item_id)[1])
+        except KeyError:
+            value = (False, None)
+        yield failed_line(name, failure, value=value, fed=fed_as(failure.item_id))
+    abandoned = attached.abandoned(len(left))
+    pending = attached.pending or {}
+    for position, item_id in enumerate(left):
+        status = "abandoned" if position < abandoned else "unfinished"
+        yield left_line(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id))
+    for one in held:
+        yield left_line(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id))
+
+
+def export_run(
+    path: Path,
+    attached: Sequence[Attached],
+    counts: RunCounts,
+    *,
+    script: str,
+    not_fed: Iterable[NotFed] = (),
+    in_flight_unfinished: bool = False,
+) -> int:
+    """Export every pipeline the app watched to `path`, and the items it knew of but never
+    fed; returns how many item lines were written."""
+    names = ["pipeline"] if len(attached) <= 1 else [one.name for one in attached]
+
+    def lines() -> Iterator[str]:
+        yield header_line(counts, script=script, pipelines=names)
+        for one, name in zip(attached, names, strict=False):
+            yield from pipeline_lines(one, name, in_flight_unfinished=in_flight_unfinished)
+        for item in not_fed:
+            yield not_fed_line(names[-1], item)
+
+    return write_export(path, lines())

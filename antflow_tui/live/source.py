@@ -1,0 +1,592 @@
+"""LiveSource: the run this process starts, as a `RunSource`.
+
+It runs the script's job (its pipeline over its items, or its `main()`) on the app's
+event loop, attaches to every pipeline that starts (through `antflow.observe`), and turns
+them into frames of records through the engine stream. Controls (pause, resume, retry,
+stop) are carried out on the live pipelines. Besides the engine stream, this is the only
+UI code that touches a `Pipeline` or an exception; it never touches a widget.
+
+It keeps the run's status on one clock (`clock`): when the run started and ended, whether
+a stop is under way, whether the script crashed; and what the app's accounting needs that
+the engine cannot know: which unfinished items the script itself abandoned, and the
+inputs fed (for exports and ``--retry-from``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from antflow.exceptions import PipelineError
+from antflow.pending import PendingItem, pending_items
+from antflow.runstream.records import (
+    ErrorRecord,
+    LogLine,
+    Pause,
+    Resume,
+    Retry,
+    Stop,
+)
+from antflow_tui.accounting import RunCounts, run_counts
+from antflow_tui.formatting import plural
+from antflow_tui.live.engine import EngineStream
+from antflow_tui.live.export import export_run
+from antflow_tui.live.inputs import FedInputs
+from antflow_tui.live.loader import script_traceback
+from antflow_tui.live.runner import MainJob, start_job
+from antflow_tui.outcome import RunOutcome
+from antflow_tui.safe_text import item_label
+from antflow_tui.source.base import PAUSE, RETRY, STACKS, STOP, VALUES, Frame, RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from antflow import Pipeline, StatusTracker
+    from antflow.runstream.records import (
+        AwaitStack,
+        Command,
+        ItemDetail,
+        ItemKey,
+        Snapshot,
+    )
+    from antflow.types import DashboardSnapshot, ErrorSummary, PipelineResult
+    from antflow_tui.live.recording import FileRecorder
+    from antflow_tui.live.runner import Job
+
+STOP_GRACE_SECONDS: Final = 3.0
+"""How long a quit lets running items finish before cancelling them."""
+FRAME_EVENTS: Final = 120
+"""Most events one frame takes into the log. A person reads far fewer; past this the
+log shows how many it skipped, and building events for all of them would cost the run."""
+
+
+@dataclass(slots=True)
+class Attached:
+    """One pipeline the app is watching."""
+
+    pipeline: Pipeline
+    tracker: StatusTracker
+    number: int
+    """1 for the first pipeline the run started, 2 for the next..."""
+    inputs: FedInputs
+    stop_mark: int | None = None
+    """Items already unfinished when the app stopped this pipeline: the script's own
+    shutdown left those (None: the app never stopped it)."""
+    pending: dict[Any, PendingItem] | None = None
+    """What the pipeline held when the app stopped it: where each unfinished item was."""
+
+    @property
+    def name(self) -> str:
+        return f"pipeline-{self.number}"
+
+    def abandoned(self, unfinished: int) -> int:
+        """Of `unfinished` (the pipeline's count now), those the script's own shutdown
+        left (see `stop_mark`)."""
+        return unfinished if self.stop_mark is None else min(self.stop_mark, unfinished)
+
+
+class _Monitor:
+    """The DashboardProtocol side: a pipeline moved on, so the next frame is not empty."""
+
+    def __init__(self, source: LiveSource) -> None:
+        self._source = source
+
+    def on_start(self, pipeline: Pipeline, total_items: int) -> None:
+        self._source.dirty = True
+
+    def on_update(self, snapshot: DashboardSnapshot) -> None:
+        self._source.dirty = True
+
+    def on_finish(self, results: list[PipelineResult], summary: ErrorSummary) -> None:
+        self._source.dirty = True
+
+
+class LiveSource:
+    """Runs `job` and serves it to the UI as frames of records.
+
+    Args:
+        job: What to run (see `antflow_tui.live.runner`).
+        history: Completed items whose histories a tracker keeps (the app's, and a
+            script's own unless it keeps fewer).
+        log_lines: Most lines of the script's output held between frames.
+        interval: Seconds between the engine's snapshots (they only mark frames dirty).
+        start_paused: Pause every pipeline as it starts.
+        stop_grace: Seconds a stop lets running items finish before cancelling them.
+        clock: Unix time: the run's one clock (the engine's, in a test a fake one).
+        recorder: Where the run is recorded (``--record``), if anywhere.
+    """
+
+    capabilities: frozenset[str] = frozenset({PAUSE, RETRY, STOP, STACKS, VALUES})
+
+    def __init__(
+        self,
+        job: Job,
+        *,
+        history: int = 10_000,
+        log_lines: int = 5_000,
+        interval: float = 0.25,
+        start_paused: bool = False,
+        stop_grace: float = STOP_GRACE_SECONDS,
+        clock: Callable[[], float] = time.time,
+        recorder: FileRecorder | None = None,
+    ) -> None:
+        self.job = job
+        self.recorder = recorder
+        self.clock = clock
+        self.history = history
+        self.interval = interval
+        self.paused = start_paused
+        self.stop_grace = stop_grace
+        self.stream = EngineStream(history=history, event_capacity=min(log_lines, FRAME_EVENTS))
+        self.attached: list[Attached] = []
+        self.dirty = True
+        self.started_at = clock()
+        self.ended_at: float | None = None
+        self.ends = 0
+        """How many times the run has ended (a retry after the end starts it again)."""
+        self.stopping = False
+        self.stop_requested = False
+        self.crash: str | None = None
+        """The script's traceback, if it raised."""
+        self.job_task: asyncio.Task[None] | None = None
+        self.on_end: Callable[[], None] | None = None
+        """Called each time the run ends (the app exports, and may close)."""
+        self.notes: deque[LogLine] = deque(maxlen=log_lines)
+        """Lines the script printed or logged, not yet in a frame."""
+        self._rejoins: set[asyncio.Task[None]] = set()
+        self._stopper: asyncio.Task[str] | None = None
+        self._failures_sent: dict[int, list[ErrorRecord]] = {}
+        self._bounded: set[int] = set()
+        self._first_frame = True
+
+    # ---------------------------------------------------------------- the job
+
+    def start(self) -> None:
+        """Start the job (on the running loop); the run's clock starts now."""
+        self.started_at = self.clock()
+        if self.recorder is not None:
+            self.recorder.start()
+        self.job_task = start_job(self.job, self.attach)
+        self.job_task.add_done_callback(self._job_done)
+
+    @property
+    def run_active(self) -> bool:
+        """The script's job still runs, or a pipeline does (retried items, for one)."""
+        job_running = self.job_task is not None and not self.job_task.done()
+        return job_running or self.running()
+
+    def running(self) -> bool:
+        return any(a.pipeline.is_running for a in self.attached)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            assert error is not None
+            self.crash = script_traceback(error)
+            for line in self.crash.splitlines():
+                self.note(line, error=True)
+        ended_early = self.crash is not None or (isinstance(self.job, MainJob) and self.job.exited)
+        if ended_early and self.running() and not self.stop_requested:
+            # As under plain python, where the script's end ends its pipelines: what they
+            # still hold is unfinished.
+            how = "raised" if self.crash is not None else "called sys.exit()"
+            self.note(
+                f"The script {how} while a pipeline was running: stopping it; items not "
+                "finished are reported as unfinished.",
+                error=True,
+            )
+            self._start_stop(force=False)
+            return
+        self._run_over()
+
+    def _run_over(self) -> None:
+        """The run is over (again, after a retry): note when, count it, tell the app."""
+        self.ended_at = self.clock()
+        self.ends += 1
+        self.dirty = True
+        if self.recorder is not None:
+            self.recorder.flush()
+        if self.on_end is not None:
+            self.on_end()
+
+    # ---------------------------------------------------------------- attaching
+
+    def attach(self, pipeline: Pipeline) -> None:
+        """Observer callback: called by `Pipeline.start()` for each pipeline."""
+        for attached in self.attached:
+            if attached.pipeline is pipeline:
+                if self.paused:
+                    pipeline.pause()
+                return
+        tracker = pipeline.status_tracker
+        if tracker is not None:
+            self._bound_history(tracker)
+        started = self.stream.attach(pipeline)
+        if self.recorder is not None:
+            self.recorder.attach(pipeline)
+        follow = self.stream.get(started.pipeline)
+        assert follow is not None
+        self.attached.append(
+            Attached(
+                pipeline=pipeline,
+                tracker=follow.tracker,
+                number=started.pipeline,
+                inputs=FedInputs(pipeline),
+            )
+        )
+        pipeline.add_monitor(_Monitor(self), self.interval)
+        if self.paused:
+            pipeline.pause()
+        self.dirty = True
+
+    def _bound_history(self, tracker: StatusTracker) -> None:
+        """--history holds for a tracker the script made itself, unless it keeps less."""
+        kept = tracker.max_history_items
+        if kept is not None and kept <= self.history:
+            return
+        tracker.max_history_items = self.history
+        if id(tracker) not in self._bounded:
+            self._bounded.add(id(tracker))
+            was = "all" if kept is None else f"{kept:,}"
+            self.note(
+                f"--history: the script's StatusTracker keeps the newest {self.history:,} "
+                f"completed items' histories here (it kept {was}); failed and in-flight "
+                "items are always kept."
+            )
+
+    def pipeline(self, number: int) -> Attached | None:
+        return self.attached[number - 1] if 0 < number <= len(self.attached) else None
+
+    @property
+    def current(self) -> Attached | None:
+        """The newest pipeline."""
+        return self.attached[-1] if self.attached else None
+
+    # ---------------------------------------------------------------- frames
+
+    def status(self) -> RunStatus:
+        return RunStatus(
+            title=self.job.title,
+            now=self.clock(),
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            ends=self.ends,
+            active=self.run_active,
+            paused=self.paused,
+            stop_requested=self.stop_requested,
+            stopping=self.stopping,
+            crashed=self.crash is not None,
+            known_total=self.job.known_total,
+        )
+
+    def snapshot(self, attached: Attached) -> Snapshot:
+        """The pipeline's snapshot now, with what only the app knows: which of its
+        unfinished items the script abandoned, and whether the app stopped it."""
+        snapshot = self.stream.snapshot(attached.number)
+        return msgspec.structs.replace(
+            snapshot,
+            abandoned=attached.abandoned(snapshot.unfinished),
+            stopped=attached.stop_mark is not None,
+        )
+
+    def next_frame(self, now: float) -> Frame | None:
+        running = self.running()
+        moved = self._first_frame or self.dirty or running or self.notes
+        if not moved and self.ended_at is not None:
+            return None  # the run is over and nothing moved: the last frame stands
+        self._first_frame = False
+        self.dirty = False
+        snapshots = {a.number: self.snapshot(a) for a in self.attached}
+        events, dropped = self.stream.events()
+        failures = self._changed_failures()
+        return Frame(
+            status=self.status(),
+            pipelines=tuple(self.stream.pipelines()),
+            snapshots=snapshots,
+            events=tuple(events),
+            dropped=dropped,
+            errors=tuple(self.stream.take_errors()),
+            failures=failures,
+            logs=self._drain_notes(),
+        )
+
+    def _changed_failures(self) -> dict[int, tuple[ErrorRecord, ...]] | None:
+        changed: dict[int, tuple[ErrorRecord, ...]] = {}
+        for attached in self.attached:
+            failures = self.stream.failures(attached.number)
+            if failures is not self._failures_sent.get(attached.number):
+                self._failures_sent[attached.number] = failures
+                changed[attached.number] = tuple(failures)
+                # Their inputs may be asked for by an export: keep them for good.
+                attached.inputs.pin(self._live_ids(attached, failures))
+        return changed or None
+
+    def _live_ids(self, attached: Attached, failures: list[ErrorRecord]) -> list[Any]:
+        follow = self.stream.get(attached.number)
+        assert follow is not None
+        return [self.stream.resolve(follow, failure.item) for failure in failures]
+
+    def _drain_notes(self) -> tuple[LogLine, ...]:
+        # One line at a time: threads (descriptors 1 and 2) append meanwhile, and a
+        # copy-then-clear would lose what arrived between the two.
+        notes = self.notes
+        drained = []
+        while notes:
+            drained.append(notes.popleft())
+        return tuple(drained)
+
+    def note(self, text: str, *, error: bool = False) -> None:
+        """A line the script printed or logged, or a note of ours (from any thread)."""
+        line = LogLine(at=self.clock(), text=text, stream="err" if error else "out")
+        self.notes.append(line)
+        if self.recorder is not None:
+            self.recorder.log(line)
+        self.dirty = True
+
+    # ---------------------------------------------------------------- pulls
+
+    async def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
+        detail = self.stream.item(pipeline, item)
+        attached = self.pipeline(detail.pipeline)
+        if attached is None or detail.status != "unfinished":
+            return detail
+        follow = self.stream.get(attached.number)
+        assert follow is not None
+        item_id = self.stream.resolve(follow, item)
+        left = attached.pipeline.get_unfinished_items()
+        position = next((n for n, left_id in enumerate(left) if left_id == item_id), None)
+        abandoned = position is not None and position < attached.abandoned(len(left))
+        return msgspec.structs.replace(detail, abandoned=abandoned)
+
+    async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
+        return self.stream.worker_stack(pipeline, worker)
+
+    # ---------------------------------------------------------------- controls
+
+    async def send(self, command: Command) -> str:
+        if isinstance(command, Pause | Resume):
+            notice = self._set_paused(
+                isinstance(command, Pause),
+                pipeline=command.pipeline,
+                stage=command.stage,
+                worker=command.worker,
+            )
+        elif isinstance(command, Retry):
+            notice = await self._retry(command)
+        elif isinstance(command, Stop):
+            if self.recorder is not None:
+                self.recorder.control(command, "Stopping the run")
+            await self.stop(force=command.force)
+            return "Stopped the run"
+        else:
+            raise TypeError(f"unknown command {command!r}")
+        if self.recorder is not None:
+            self.recorder.control(command, notice)
+        return notice
+
+    def _holder(
+        self, pipeline: int | None, stage: str | None, worker: str | None
+    ) -> Attached | None:
+        """The pipeline numbered `pipeline`, else the newest that has this stage or worker."""
+        if pipeline is not None:
+            return self.pipeline(pipeline)
+        for attached in reversed(self.attached):
+            names = attached.pipeline.get_worker_names()
+            if (stage is not None and stage in names) or (
+                worker is not None and any(worker in members for members in names.values())
+            ):
+                return attached
+        return None
+
+    def _set_paused(
+        self,
+        paused: bool,
+        *,
+        pipeline: int | None = None,
+        stage: str | None = None,
+        worker: str | None = None,
+    ) -> str:
+        """Pause or resume the run (every pipeline), one stage, or one worker."""
+        self.dirty = True
+        if stage is None and worker is None and pipeline is None:
+            self.paused = paused
+            for attached in self.attached:
+                # Resume even a finished pipeline: a retry restarts it, and must not start
+                # it held by an old pause.
+                (attached.pipeline.pause if paused else attached.pipeline.resume)()
+            what = "the run"
+        else:
+            holder = self._holder(pipeline, stage, worker)
+            if holder is None:
+                return f"No pipeline has {'stage ' + stage if stage else 'worker ' + str(worker)}"
+            change = holder.pipeline.pause if paused else holder.pipeline.resume
+            change(stage=stage, worker=worker)
+            what = f"stage {stage}" if stage else f"worker {worker}" if worker else holder.name
+        return f"{'Paused' if paused else 'Resumed'} {what}"
+
+    async def _retry(self, command: Retry) -> str:
+        """Feed failed items back where they failed, in their own pipeline; a pipeline that
+        had finished is started again for them."""
+        if self.stop_requested:
+            return "The run was stopped; nothing can be retried."
+        attached = self.pipeline(command.pipeline)
+        count = 0
+        if attached is not None:
+            follow = self.stream.get(attached.number)
+            assert follow is not None
+            pipeline = attached.pipeline
+            failed = set(pipeline.failed_item_ids())
+            wanted = [
+                item_id
+                for item_id in (self.stream.resolve(follow, key) for key in command.items)
+                if _member(item_id, failed)
+            ]
+            if wanted:
+                count = await self._retry_in(attached, wanted)
+        self.dirty = True
+        if count:
+            return f"Retrying {plural(count, 'item')}"
+        return "Nothing to retry: only failed items can be retried."
+
+    async def _retry_in(self, attached: Attached, wanted: list[Any]) -> int:
+        pipeline = attached.pipeline
+        restart = not pipeline.is_running
+        if restart:
+            await pipeline.start()
+        count = 0
+        try:
+            for item_id in wanted:
+                pipeline.retry(item_id)
+                count += 1
+        except PipelineError:
+            return count  # the pipeline was finishing this very moment; try again after
+        if restart:
+            self.ended_at = None
+            rejoin = asyncio.get_running_loop().create_task(self._rejoin(pipeline))
+            self._rejoins.add(rejoin)
+            rejoin.add_done_callback(self._rejoins.discard)
+        return count
+
+    async def _rejoin(self, pipeline: Pipeline) -> None:
+        try:
+            await pipeline.join()
+        except PipelineError:
+            return
+        if not self.running() and not (self.job_task is not None and not self.job_task.done()):
+            self._run_over()
+
+    @staticmethod
+    def mark_stop(attached: Attached) -> None:
+        """Before the app stops a pipeline: note what the script had left unfinished itself,
+        and where everything in flight is (the shutdown keeps only their ids)."""
+        if attached.stop_mark is None:
+            attached.stop_mark = attached.pipeline.get_stats().items_unfinished
+        if attached.pipeline.is_running:
+            held = {p.item_id: p for p in pending_items(attached.pipeline)}
+            attached.pending = {**(attached.pending or {}), **held}
+
+    def _start_stop(self, *, force: bool) -> None:
+        self._stopper = asyncio.get_running_loop().create_task(self._stop_then_end(force))
+
+    async def _stop_then_end(self, force: bool) -> str:
+        await self.stop(force=force)
+        return ""
+
+    async def stop(self, *, force: bool = False) -> None:
+        """Shut every running pipeline down: gracefully (running items get a short grace
+        period), or at once with `force`; then end the script's job. What did not finish
+        is listed as unfinished."""
+        self.stop_requested = True
+        self.stopping = True
+        self.dirty = True
+        for attached in self.attached:
+            self.mark_stop(attached)
+        running = [a.pipeline for a in self.attached if a.pipeline.is_running]
+        await asyncio.gather(
+            *(pipeline.shutdown(graceful=not force, grace=self.stop_grace) for pipeline in running),
+            return_exceptions=True,
+        )
+        self.stopping = False
+        self.dirty = True
+        task = self.job_task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.ended_at is None and not self.run_active:
+            self._run_over()
+
+    # ---------------------------------------------------------------- results
+
+    def counts(self, *, in_flight_unfinished: bool = False) -> RunCounts:
+        """Where every item of the run stands now, from fresh snapshots (safe from the
+        watchdog's thread while the loop is blocked)."""
+        return run_counts(
+            [self.snapshot(a) for a in list(self.attached)],
+            known_total=self.job.known_total,
+            in_flight_unfinished=in_flight_unfinished,
+        )
+
+    def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
+        over = self.ended_at is not None or in_flight_unfinished
+        return export_run(
+            path,
+            list(self.attached),
+            self.counts(in_flight_unfinished=in_flight_unfinished),
+            script=self.job.title,
+            not_fed=self.job.not_fed() if over else (),
+            in_flight_unfinished=in_flight_unfinished,
+        )
+
+    def outcome(
+        self,
+        app_error: str | None = None,
+        *,
+        in_flight_unfinished: bool = False,
+        stopped_by: str | None = None,
+    ) -> RunOutcome:
+        """How the run ended (call after it has)."""
+        script_exit = self.job.exit_code if isinstance(self.job, MainJob) else None
+        return RunOutcome(
+            counts=self.counts(in_flight_unfinished=in_flight_unfinished),
+            elapsed=(self.ended_at or self.clock()) - self.started_at,
+            crash=self.crash,
+            app_error=app_error,
+            script_exit=script_exit,
+            stopped_by=stopped_by,
+        )
+
+    def mark_closed(self) -> None:
+        """The app has closed: the run ends now, if it had not (and so does a recording)."""
+        if self.ended_at is None:
+            self.ended_at = self.clock()
+        if self.recorder is not None:
+            reason = "error" if self.crash else "stopped" if self.stop_requested else "finished"
+            self.recorder.close(reason)
+
+    def describe_task(self, name: str) -> str:
+        """What the run knows of an asyncio task (called from the watchdog thread)."""
+        if name == "antflow-tui job":
+            return "the script's main()" if isinstance(self.job, MainJob) else "feeding items"
+        worker = name.removeprefix("antflow ")
+        if worker == name:
+            return ""
+        for attached in list(self.attached):
+            state = attached.pipeline.get_worker_states().get(worker)
+            if state is not None:
+                if state.current_item_id is None:
+                    return f"worker {worker}"
+                return f"worker {worker} on item {item_label(state.current_item_id, 40)}"
+        return ""
+
+
+def _member(item_id: Any, ids: set[Any]) -> bool:
+    try:
+        return item_id in ids
+    except TypeError:  # an unhashable id is never failed (the engine refuses them)
+        return False

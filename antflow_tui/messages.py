@@ -1,0 +1,38 @@
+"""Messages screens post to the app for controls: the app turns them into `send`s."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from antflow.runstream.records import ItemKey
+
+
+class PauseRequested(Message):
+    """Pause or resume (whichever undoes the present state) the run, a stage or a worker.
+
+    Args:
+        pipeline: The pipeline of the stage or worker (None: the whole run).
+    """
+
+    def __init__(
+        self, pipeline: int | None = None, stage: str | None = None, worker: str | None = None
+    ) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.stage = stage
+        self.worker = worker
+
+
+class RetryRequested(Message):
+    """Retry failed items, each in its own pipeline: (pipeline number, item) pairs."""
+
+    def __init__(self, items: tuple[tuple[int, ItemKey], ...]) -> None:
+        super().__init__()
+        self.items = items
+
+
+class PaletteChanged(Message):
+    """The theme changed the screen's data colours: draw the frame again."""

@@ -1,0 +1,74 @@
+"""RunScreen: what every screen of a run shares: its source and state, its data colours,
+and keys hidden when the source cannot do what they ask."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.screen import Screen
+
+from antflow_tui.messages import PaletteChanged
+from antflow_tui.palette import COMPONENT_CLASSES, Palette, palette_of
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from antflow_tui.source.base import RunSource
+    from antflow_tui.state import RunState
+
+
+class RunScreen(Screen[None]):
+    """A screen showing a run.
+
+    Args:
+        source: Where the run comes from (pulls: item stories, worker stacks).
+        state: The run's state, updated by the app every frame.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
+    NEEDS: ClassVar[Mapping[str, str]] = {}
+    """Action name -> the source capability it needs; without it the key is hidden."""
+
+    def __init__(
+        self,
+        source: RunSource,
+        state: RunState,
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.source = source
+        self.state = state
+        self._palette: Palette | None = None
+        self._palette_shown: Palette | None = None
+
+    @property
+    def palette(self) -> Palette:
+        """The data colours of the current theme (see `antflow_tui.palette`)."""
+        if self._palette is None:
+            self._palette = palette_of(self)
+        return self._palette
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        # Component styles are applied after this call: read them once they are.
+        self._palette = None
+        if self.is_mounted:
+            self.call_after_refresh(self._check_palette)
+
+    def _check_palette(self) -> None:
+        palette = self.palette
+        if self._palette_shown is not None and palette != self._palette_shown:
+            self.post_message(PaletteChanged())
+        self._palette_shown = palette
+
+    def on_mount(self) -> None:
+        self._palette_shown = self.palette
+
+    def can(self, capability: str) -> bool:
+        return capability in self.source.capabilities
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needed = self.NEEDS.get(action)
+        return needed is None or self.can(needed)

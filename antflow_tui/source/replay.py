@@ -1,0 +1,377 @@
+"""ReplaySource: a recorded run, played back through the same panels as a live one.
+
+The replay has a position on the recording's clock (`RunStatus.now`) that moves while it
+plays (at `speed` recorded seconds per second) and jumps when the scrubber seeks. Each
+frame applies the records between the last position and the new one; a jump backwards,
+or far forwards, starts over from the recording's nearest seek point instead
+(`Recording.seek`), so memory stays that of one moment of the run, not of the file.
+
+Nothing here can change the run: there is no pause, retry or stop; item stories come
+from the file, as of the position.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Protocol
+
+from antflow.runstream.records import (
+    Control,
+    End,
+    ErrorRecord,
+    Event,
+    Gap,
+    ItemDetail,
+    LogLine,
+    PipelineStarted,
+    Snapshot,
+)
+from antflow_tui.export import header_line, recorded_failed_line, write_export
+from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from antflow.runstream.fileformat import SeekPoint
+    from antflow.runstream.records import (
+        AwaitStack,
+        Command,
+        Header,
+        ItemKey,
+        Record,
+    )
+
+FRAME_EVENTS: Final = 120
+"""Most events a frame carries; past this the log says how many it skipped."""
+BACKFILL_SECONDS: Final = 10.0
+"""After a seek, the log shows the events of this many seconds before the position."""
+FAR_SECONDS: Final = 30.0
+"""A jump forward at least this far seeks instead of reading every record on the way."""
+ERROR_MEMORY: Final = 10_000
+"""Recent error records kept to name the error of a failure met later."""
+
+
+class RecordingLike(Protocol):
+    """What a replay reads of a recording (`antflow.runstream.fileformat.Recording`)."""
+
+    header: Header
+    complete: bool
+    started_at: float
+    ended_at: float
+
+    def pipelines(self) -> list[PipelineStarted]: ...
+
+    def records(self, start: float, stop: float) -> Iterator[Record]: ...
+
+    def seek(self, at: float) -> SeekPoint: ...
+
+    def item(self, pipeline: int, item: ItemKey) -> ItemDetail: ...
+
+
+class ReplaySource:
+    """Plays `recording` back as frames.
+
+    Args:
+        recording: The opened recording.
+        name: What the header calls it (the file's name).
+        at: Where to start (default: the recording's start).
+        playing: Start playing at once.
+        speed: Recorded seconds per second of play.
+    """
+
+    def __init__(
+        self,
+        recording: RecordingLike,
+        *,
+        name: str = "",
+        at: float | None = None,
+        playing: bool = False,
+        speed: float = 1.0,
+    ) -> None:
+        self.recording = recording
+        self.name = name
+        header = recording.header
+        self.capabilities: frozenset[str] = frozenset({SEEK, VALUES} if header.values else {SEEK})
+        self.start = recording.started_at
+        self.end = max(recording.ended_at, self.start)
+        self.position = self.start
+        self.playing = playing
+        self.speed = speed
+        self._wanted: float | None = self.start if at is None else at
+        self._last_now: float | None = None
+        self._pipelines: dict[int, PipelineStarted] = {
+            started.pipeline: started for started in recording.pipelines()
+        }
+        self._snapshots: dict[int, Snapshot] = {}
+        self._failures: dict[int, OrderedDict[ItemKey, ErrorRecord]] = {}
+        self._errors: OrderedDict[int, ErrorRecord] = OrderedDict()
+        self._end: End | None = None
+        self._dirty = True
+        self._stories: OrderedDict[tuple[int, ItemKey], ItemDetail] = OrderedDict()
+
+    # ---------------------------------------------------------------- scrubber
+
+    def play(self, playing: bool) -> None:
+        self.playing = playing
+        self._dirty = True
+
+    def seek(self, at: float) -> None:
+        self._wanted = min(max(at, self.start), self.end)
+        self._dirty = True
+
+    def set_speed(self, speed: float) -> None:
+        self.speed = speed
+        self._dirty = True
+
+    # ---------------------------------------------------------------- frames
+
+    def next_frame(self, now: float) -> Frame | None:
+        elapsed = 0.0 if self._last_now is None else max(now - self._last_now, 0.0)
+        self._last_now = now
+        wanted = self._wanted
+        self._wanted = None
+        if wanted is None and self.playing:
+            wanted = min(self.position + elapsed * self.speed, self.end)
+            if wanted >= self.end:
+                self.playing = False  # the end: hold there
+        if wanted is not None and (wanted < self.position or wanted - self.position >= FAR_SECONDS):
+            return self._jump(wanted)
+        if wanted is None or wanted == self.position:
+            if not self._dirty:
+                return None
+            wanted = self.position
+        return self._advance(wanted)
+
+    def _jump(self, at: float) -> Frame:
+        """Start over from the recording's state at `at` (a reset frame)."""
+        point = self.recording.seek(at)
+        self.position = at
+        self._snapshots = dict(point.snapshots)
+        self._failures = {
+            number: OrderedDict((failure.item, failure) for failure in failures)
+            for number, failures in point.failures.items()
+        }
+        self._errors.clear()
+        self._end = None
+        self._dirty = False
+        events: list[Event] = []
+        logs: list[LogLine] = []
+        errors: list[ErrorRecord] = []
+        dropped = 0
+        # The events just before the position, so the log is not empty after a jump.
+        for record in self.recording.records(max(at - BACKFILL_SECONDS, self.start - 1), at):
+            if isinstance(record, Event):
+                events.append(record)
+            elif isinstance(record, LogLine):
+                logs.append(record)
+            elif isinstance(record, ErrorRecord):
+                self._remember(record)
+                errors.append(record)
+            elif isinstance(record, Control):
+                logs.append(_control_line(record))
+            elif isinstance(record, End):
+                self._end = record
+            elif isinstance(record, PipelineStarted):
+                self._pipelines[record.pipeline] = record
+        if len(events) > FRAME_EVENTS:
+            dropped = len(events) - FRAME_EVENTS
+            events = events[-FRAME_EVENTS:]
+        if at >= self.end and self.recording.complete and self._end is None:
+            self._end = self._find_end()
+        return Frame(
+            status=self._status(),
+            pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
+            snapshots=dict(self._snapshots),
+            events=tuple(events),
+            dropped=dropped,
+            errors=tuple(errors),
+            failures={n: tuple(f.values()) for n, f in self._failures.items()},
+            logs=tuple(logs),
+            reset=True,
+        )
+
+    def _advance(self, to: float) -> Frame:
+        """Apply the records after the position, up to `to`."""
+        start, self.position = self.position, to
+        self._dirty = False
+        events: list[Event] = []
+        logs: list[LogLine] = []
+        errors: list[ErrorRecord] = []
+        snapshots: dict[int, Snapshot] = {}
+        dropped = 0
+        failures_changed: set[int] = set()
+        for record in self.recording.records(start, to) if to > start else ():
+            if isinstance(record, Event):
+                events.append(record)
+                if self._track_failure(record):
+                    failures_changed.add(record.pipeline)
+            elif isinstance(record, Snapshot):
+                snapshots[record.pipeline] = record
+            elif isinstance(record, ErrorRecord):
+                self._remember(record)
+                errors.append(record)
+            elif isinstance(record, LogLine):
+                logs.append(record)
+            elif isinstance(record, Control):
+                logs.append(_control_line(record))
+            elif isinstance(record, Gap):
+                dropped += record.dropped
+            elif isinstance(record, PipelineStarted):
+                self._pipelines[record.pipeline] = record
+            elif isinstance(record, End):
+                self._end = record
+        self._snapshots.update(snapshots)
+        if len(events) > FRAME_EVENTS:
+            dropped += len(events) - FRAME_EVENTS
+            events = events[-FRAME_EVENTS:]
+        return Frame(
+            status=self._status(),
+            pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
+            snapshots=snapshots,
+            events=tuple(events),
+            dropped=dropped,
+            errors=tuple(errors),
+            failures={n: tuple(self._failures.get(n, {}).values()) for n in failures_changed}
+            or None,
+            logs=tuple(logs),
+        )
+
+    def _track_failure(self, event: Event) -> bool:
+        """Keep the failed items as of the position; True when they changed."""
+        failed = self._failures.setdefault(event.pipeline, OrderedDict())
+        if event.kind == "failed":
+            error = self._errors.get(event.error) if event.error is not None else None
+            failed[event.item] = error or ErrorRecord(
+                number=0,
+                pipeline=event.pipeline,
+                at=event.at,
+                item=event.item,
+                stage=event.stage,
+                task=None,
+                attempt=event.attempt,
+                type="",
+                message="",
+                traceback="",
+            )
+            if error is not None and error.attempt != event.attempt:
+                import msgspec
+
+                failed[event.item] = msgspec.structs.replace(error, attempt=event.attempt)
+            return True
+        if event.kind in ("queued", "in_progress") and event.item in failed:
+            del failed[event.item]  # retried
+            return True
+        return False
+
+    def _remember(self, error: ErrorRecord) -> None:
+        self._errors[error.number] = error
+        while len(self._errors) > ERROR_MEMORY:
+            self._errors.popitem(last=False)
+
+    def _find_end(self) -> End | None:
+        for record in self.recording.records(self.end - 1e-9, self.end + 1):
+            if isinstance(record, End):
+                return record
+        return None
+
+    def _status(self) -> RunStatus:
+        header = self.recording.header
+        end = self._end if self._end is not None and self.position >= self._end.at else None
+        moving = [s for s in self._snapshots.values() if s.running]
+        reason = "" if end is None else end.reason
+        return RunStatus(
+            title=header.script or self.name,
+            now=self.position,
+            started_at=header.started_at or self.start,
+            ended_at=None if end is None else end.at,
+            ends=1 if end is not None else 0,
+            active=False,
+            paused=bool(moving) and all(s.paused for s in moving),
+            stop_requested=reason in ("stopped", "interrupted"),
+            stopping=any(s.stopping for s in moving),
+            crashed=reason == "error",
+            replay=ReplayPosition(
+                start=self.start,
+                end=self.end,
+                playing=self.playing,
+                speed=self.speed,
+                complete=self.recording.complete,
+                file=self.name,
+            ),
+        )
+
+    # ---------------------------------------------------------------- pulls
+
+    async def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
+        """The item's recorded story up to the position (read from the file once)."""
+        numbers = sorted(self._pipelines)
+        if pipeline == 0:
+            knowing = [n for n in numbers if self._story(n, item).known]
+            pipeline = knowing[-1] if knowing else (numbers[-1] if numbers else 1)
+        story = self._story(pipeline, item)
+        at = self.position
+        events = tuple(event for event in story.events if event.at <= at)
+        errors = tuple(error for error in story.errors if error.at <= at)
+        statuses = [event for event in events if event.kind in _STATUS_KINDS]
+        last = statuses[-1] if statuses else None
+        also_in = tuple(
+            n for n in numbers if n != pipeline and len(numbers) > 1 and self._story(n, item).known
+        )
+        return ItemDetail(
+            pipeline=pipeline,
+            item=item,
+            known=bool(events),
+            status=None if last is None else last.kind,
+            stage=None if last is None else last.stage,
+            events=events,
+            errors=errors,
+            also_in=also_in,
+        )
+
+    def _story(self, pipeline: int, item: ItemKey) -> ItemDetail:
+        key = (pipeline, item)
+        story = self._stories.get(key)
+        if story is None:
+            story = self._stories[key] = self.recording.item(pipeline, item)
+            while len(self._stories) > 64:
+                self._stories.popitem(last=False)
+        return story
+
+    async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
+        return None
+
+    async def send(self, command: Command) -> str:
+        return "A recording cannot be controlled."
+
+    def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
+        """The failed items as of the position, with their errors (and their values as
+        reprs, when the recording kept them)."""
+        from antflow_tui.accounting import run_counts
+
+        counts = run_counts(self._snapshots.values(), known_total=None)
+        names = [
+            self._pipelines[n].name
+            or ("pipeline" if len(self._pipelines) == 1 else f"pipeline-{n}")
+            for n in sorted(self._pipelines)
+        ]
+
+        def lines() -> Iterator[str]:
+            yield header_line(
+                counts, script=self.recording.header.script or self.name, pipelines=names
+            )
+            for index, number in enumerate(sorted(self._pipelines)):
+                for failure in self._failures.get(number, {}).values():
+                    yield recorded_failed_line(names[index], failure)
+
+        return write_export(Path(path), lines())
+
+
+_STATUS_KINDS: Final = frozenset(
+    {"queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"}
+)
+
+
+def _control_line(control: Control) -> LogLine:
+    """A control given to the recorded run, as a log line."""
+    return LogLine(at=control.at, text=f"(control) {control.result}", stream="control")

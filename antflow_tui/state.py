@@ -1,0 +1,183 @@
+"""RunState: the one reducer from a source's frames to what the screens show.
+
+Every source (live, replay) feeds the same `RunState`, and every screen reads it: the
+latest snapshot of each pipeline, the failed items and their counts by error type, the
+run's status on the source's one clock. Each is kept here once; counts are derived from
+snapshots when asked (`counts`), never kept a second time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from itertools import count
+from typing import TYPE_CHECKING, Final
+
+from antflow_tui.accounting import RunCounts, run_counts
+from antflow_tui.rates import RateMeter
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from antflow.runstream.records import (
+        ErrorRecord,
+        Event,
+        LogLine,
+        PipelineStarted,
+        Snapshot,
+        StageConfig,
+    )
+    from antflow_tui.source.base import Frame, RunStatus
+
+ERROR_MEMORY: Final = 10_000
+"""Recent error records kept so the log can show what an event's error was."""
+
+_sequence = count()
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One event log line: an event (with its error, if it carries one), a line the
+    script printed, or a marker for events the log skipped."""
+
+    event: Event | None = None
+    error: ErrorRecord | None = None
+    line: LogLine | None = None
+    dropped: int = 0
+    """For a marker: how many events were not shown."""
+    rate: float | None = None
+    """For a marker: events per second at the time."""
+    seq: int = field(default_factory=lambda: next(_sequence))
+
+    @property
+    def at(self) -> float | None:
+        if self.event is not None:
+            return self.event.at
+        return None if self.line is None else self.line.at
+
+    @property
+    def pipeline(self) -> int | None:
+        """The event's pipeline number (None: not an event, or not known)."""
+        if self.event is None or not self.event.pipeline:
+            return None
+        return self.event.pipeline
+
+
+def short_type(name: str) -> str:
+    """``scrape.ParseError`` -> ``ParseError``: a panel column has no room for modules."""
+    return name.rsplit(".", 1)[-1]
+
+
+class RunState:
+    """Everything the screens show about a run, updated one `Frame` at a time."""
+
+    def __init__(self, *, error_memory: int = ERROR_MEMORY) -> None:
+        self.status: RunStatus | None = None
+        self.pipelines: dict[int, PipelineStarted] = {}
+        self.snapshots: dict[int, Snapshot] = {}
+        self._failures: dict[int, tuple[ErrorRecord, ...]] = {}
+        self.failures: Sequence[ErrorRecord] = ()
+        """Every pipeline's failed items, oldest first (a new list whenever one changes)."""
+        self.failure_counts: dict[str, int] = {}
+        """`failures` by error type (qualified names)."""
+        self._errors: OrderedDict[int, ErrorRecord] = OrderedDict()
+        self._error_memory = error_memory
+        self._event_rate = RateMeter()
+        self._events_seen = 0
+        self.frames = 0
+        """Frames applied so far."""
+
+    # ---------------------------------------------------------------- reducing
+
+    def apply(self, frame: Frame) -> list[LogEntry]:
+        """Take in one frame; returns the new event log lines, oldest first (a marker for
+        skipped events first)."""
+        self.frames += 1
+        self.status = frame.status
+        for started in frame.pipelines:
+            self.pipelines[started.pipeline] = started
+        if frame.reset:
+            self.snapshots.clear()
+            self._errors.clear()
+        self.snapshots.update(frame.snapshots)
+        for error in frame.errors:
+            self._remember(error)
+        if frame.failures is not None:
+            self._set_failures(frame.failures, replace=frame.reset)
+        elif frame.reset:
+            self._set_failures({}, replace=True)
+        self._events_seen += len(frame.events) + frame.dropped
+        rate = self._event_rate.update(self._events_seen, frame.status.now)
+        timed: list[tuple[float, LogEntry]] = [
+            (event.at, LogEntry(event=event, error=self.error(event.error)))
+            for event in frame.events
+        ]
+        timed.extend((line.at, LogEntry(line=line)) for line in frame.logs)
+        # Events and printed lines come by different paths: merge them by time.
+        timed.sort(key=lambda pair: pair[0])
+        entries = [entry for _, entry in timed]
+        if frame.dropped:
+            entries.insert(0, LogEntry(dropped=frame.dropped, rate=rate))
+        return entries
+
+    def _remember(self, error: ErrorRecord) -> None:
+        self._errors[error.number] = error
+        while len(self._errors) > self._error_memory:
+            self._errors.popitem(last=False)
+
+    def _set_failures(
+        self, failures: Mapping[int, tuple[ErrorRecord, ...]], *, replace: bool
+    ) -> None:
+        if replace:
+            self._failures = {}
+        self._failures.update(failures)
+        merged: list[ErrorRecord] = []
+        for number in sorted(self._failures):
+            merged.extend(self._failures[number])
+        if len(self._failures) > 1:
+            merged.sort(key=lambda error: error.at)
+        self.failures = merged
+        self.failure_counts = dict(Counter(error.type for error in merged))
+        for error in merged:
+            self._remember(error)
+
+    # ---------------------------------------------------------------- reading
+
+    def error(self, number: int | None) -> ErrorRecord | None:
+        """A recent error record by its number (None: unknown or long gone)."""
+        return None if number is None else self._errors.get(number)
+
+    @property
+    def newest(self) -> int | None:
+        """The number of the pipeline that started last."""
+        return max(self.pipelines) if self.pipelines else None
+
+    def pipeline_name(self, number: int) -> str:
+        started = self.pipelines.get(number)
+        name = "" if started is None else started.name
+        return name or f"pipeline-{number}"
+
+    def stage_configs(self, pipeline: int) -> tuple[StageConfig, ...]:
+        started = self.pipelines.get(pipeline)
+        return () if started is None else started.stages
+
+    def failures_of(self, pipeline: int | None) -> Sequence[ErrorRecord]:
+        """One pipeline's failed items (None: every pipeline's), oldest first."""
+        if pipeline is None:
+            return self.failures
+        return self._failures.get(pipeline, ())
+
+    def counts(
+        self, pipelines: Iterable[int] | None = None, *, in_flight_unfinished: bool = False
+    ) -> RunCounts:
+        """Where every item stands (None: the whole run; the numbers every screen shows)."""
+        numbers = self.snapshots if pipelines is None else pipelines
+        snapshots = [self.snapshots[n] for n in numbers if n in self.snapshots]
+        whole = pipelines is None
+        known = self.status.known_total if whole and self.status is not None else None
+        return run_counts(snapshots, known_total=known, in_flight_unfinished=in_flight_unfinished)
+
+    @property
+    def running(self) -> bool:
+        """Some pipeline runs."""
+        return any(snapshot.running for snapshot in self.snapshots.values())
