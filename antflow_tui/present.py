@@ -489,7 +489,7 @@ def event_line(
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(f"{format_clock(event.at - started)} ", style="dim")
     if show_pipeline:
-        line.append(f"{event.pipeline or '?'} ", style=palette("pipeline"))
+        line.append(f"p{event.pipeline or '?'} ", style=palette("pipeline"))
     line.append(item_label(event.item, 20), style="bold")
     line.append(" ")
     line.append(clean(event.stage or "", 16), style=palette("stage"))

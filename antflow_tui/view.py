@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import ErrorRecord
     from antflow_tui.accounting import RunCounts
+    from antflow_tui.source.base import ReplayPosition
     from antflow_tui.state import RunState
 
 _QUEUE_TREND_FRAMES: Final = 8
@@ -52,6 +53,10 @@ class MainView:
     """What a pause holds, for the banner ('' when nothing is paused)."""
     settling: bool = False
     """A paused worker still finishes its item."""
+    replay: ReplayPosition | None = None
+    """Where a replay stands (None: a live run)."""
+    now: float = 0.0
+    """The source's clock at this frame."""
 
 
 class ViewBuilder:
@@ -140,6 +145,8 @@ class ViewBuilder:
             shown=shown,
             held=held,
             settling=present.pause_settling(state.snapshots.values()),
+            replay=status.replay,
+            now=now,
         )
 
     def _one_pipeline(

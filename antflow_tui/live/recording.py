@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from antflow import Pipeline
-    from antflow.runstream.records import Command, LogLine, Record
+    from antflow.runstream.records import Command, LogLine, Record, Snapshot
 
 FLUSH_SECONDS: Final = 0.25
 """How often the file gets what happened (the issue asks for at least every 0.5 s)."""
@@ -51,6 +51,8 @@ class FileRecorder:
         values: Record reprs of item values.
         script: The script's name, for the header.
         clock: The run's clock.
+        auto_flush: Flush every `FLUSH_SECONDS` once started (off: only when told, as
+            tests that record a run at chosen moments want).
     """
 
     def __init__(
@@ -60,8 +62,10 @@ class FileRecorder:
         values: bool = False,
         script: str | None = None,
         clock: Callable[[], float],
+        auto_flush: bool = True,
     ) -> None:
         self.path = path
+        self.auto_flush = auto_flush
         self.clock = clock
         self.stream = EngineStream(event_capacity=EVENTS_PER_FLUSH, values=values)
         self._encoder = msgspec.json.Encoder()
@@ -69,6 +73,9 @@ class FileRecorder:
         self._logs: list[LogLine] = []
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self.snapshots: Callable[[], list[Snapshot]] | None = None
+        """Where snapshots come from (the live source's, with what only the app knows:
+        abandoned items, a stop, the total it feeds); None: the recorder's own stream."""
         self._write(
             Header(
                 format=FORMAT,
@@ -85,7 +92,8 @@ class FileRecorder:
 
     def start(self) -> None:
         """Flush every `FLUSH_SECONDS` on the running loop."""
-        self._task = asyncio.get_running_loop().create_task(self._every_flush())
+        if self.auto_flush:
+            self._task = asyncio.get_running_loop().create_task(self._every_flush())
 
     async def _every_flush(self) -> None:
         while not self._closed:
@@ -122,9 +130,14 @@ class FileRecorder:
             self._write(Gap(at=timed[0][0] if timed else self.clock(), dropped=dropped))
         for _, record in timed:
             self._write(record)
-        for followed in self.stream.followed:
-            self._write(self.stream.snapshot(followed.number))
+        for snapshot in self._snapshots():
+            self._write(snapshot)
         self._file.flush()
+
+    def _snapshots(self) -> list[Snapshot]:
+        if self.snapshots is not None:
+            return self.snapshots()
+        return [self.stream.snapshot(followed.number) for followed in self.stream.followed]
 
     def close(self, reason: str) -> None:
         """The last flush, the end record, and the file closed."""
@@ -135,11 +148,10 @@ class FileRecorder:
         if self._task is not None:
             self._task.cancel()
         totals = []
-        for followed in self.stream.followed:
-            snapshot = self.stream.snapshot(followed.number)
+        for snapshot in self._snapshots():
             totals.append(
                 PipelineTotals(
-                    pipeline=followed.number,
+                    pipeline=snapshot.pipeline,
                     fed=snapshot.fed,
                     processed=snapshot.processed,
                     failed=snapshot.failed,

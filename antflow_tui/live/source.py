@@ -38,7 +38,7 @@ from antflow_tui.live.engine import EngineStream
 from antflow_tui.live.export import export_run
 from antflow_tui.live.inputs import FedInputs
 from antflow_tui.live.loader import script_traceback
-from antflow_tui.live.runner import MainJob, start_job
+from antflow_tui.live.runner import MainJob, PipelineJob, start_job
 from antflow_tui.outcome import RunOutcome
 from antflow_tui.safe_text import item_label
 from antflow_tui.source.base import PAUSE, RETRY, STACKS, STOP, VALUES, Frame, RunStatus
@@ -138,6 +138,8 @@ class LiveSource:
     ) -> None:
         self.job = job
         self.recorder = recorder
+        if recorder is not None:
+            recorder.snapshots = lambda: [self.snapshot(a) for a in self.attached]
         self.clock = clock
         self.history = history
         self.interval = interval
@@ -289,10 +291,19 @@ class LiveSource:
         """The pipeline's snapshot now, with what only the app knows: which of its
         unfinished items the script abandoned, and whether the app stopped it."""
         snapshot = self.stream.snapshot(attached.number)
+        total = snapshot.total_items
+        if (
+            total is None
+            and isinstance(self.job, PipelineJob)
+            and attached.pipeline is self.job.pipeline
+        ):
+            # The app feeds this pipeline itself: it knows how many items are to come.
+            total = self.job.known_total
         return msgspec.structs.replace(
             snapshot,
             abandoned=attached.abandoned(snapshot.unfinished),
             stopped=attached.stop_mark is not None,
+            total_items=total,
         )
 
     def next_frame(self, now: float) -> Frame | None:

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.keys import key_for
 from antflow_tui.messages import PauseRequested, RetryRequested
 from antflow_tui.present import worker_legend
 from antflow_tui.safe_text import clean
@@ -22,6 +23,7 @@ from antflow_tui.view import ALL
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.row_list import RowList
+from antflow_tui.widgets.scrubber import Scrubber
 from antflow_tui.widgets.stage_table import StageTable
 from antflow_tui.widgets.summary_bar import SummaryBar
 from antflow_tui.widgets.worker_grid import WorkerGrid
@@ -39,6 +41,16 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("worker-grid", "Workers"),
     ("error-panel", "Errors"),
     ("event-log", "Events"),
+)
+SCRUBBER_KEYS: tuple[str, ...] = (
+    "replay.play",
+    "replay.back",
+    "replay.forward",
+    "replay.jump-back",
+    "replay.jump-forward",
+    "replay.slower",
+    "replay.faster",
+    "replay.seek",
 )
 FILTER_HINT = "text, status:failed, stage:Fetch, item:42, error:Timeout — enter applies, esc clears"
 
@@ -76,6 +88,8 @@ class MainScreen(RunScreen):
         self._log_lines = log_lines
         self._filter_target: str | None = None
         self._banner = ("", "")
+        self._keys: dict[str, str] | None = None
+        self._pipelines_shown = 0
         self.chosen: int | None = None
         """The pipeline the user switched to (`ALL`: every one; None: follow the newest)."""
 
@@ -100,6 +114,7 @@ class MainScreen(RunScreen):
             yield ErrorPanel(id="error-panel")
         yield EventLog(self._log_lines, id="event-log")
         yield Input(id="filter-bar", placeholder=FILTER_HINT)
+        yield Scrubber(id="scrubber")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -120,7 +135,11 @@ class MainScreen(RunScreen):
 
     def show(self, view: MainView, *, force: bool = False) -> None:
         """Bring every panel up to date with `view` (`force`: skip the busy-run throttles)."""
+        if view.pipelines != self._pipelines_shown:
+            self._pipelines_shown = view.pipelines
+            self.refresh_bindings()  # the switcher's key shows once there are two
         self.query_one(SummaryBar).show(view.header)
+        self.query_one(Scrubber).show(view.replay, view.now, self._scrubber_keys())
         table = self.query_one(StageTable)
         heading = "Pipeline" if view.shown == ALL else "Stage"
         table.show(view.stage_rows, force=force, heading=heading)
@@ -157,6 +176,11 @@ class MainScreen(RunScreen):
         )
         _set_if_changed(panel, "border_subtitle", view.error_counts.plain and view.error_counts)
 
+    def _scrubber_keys(self) -> dict[str, str]:
+        if self._keys is None:
+            self._keys = {binding: key_for(self.app, binding) for binding in SCRUBBER_KEYS}
+        return self._keys
+
     def add_log(self, entries: list[LogEntry], *, force: bool = False) -> None:
         self.event_log.add(entries, force=force)
 
@@ -170,9 +194,7 @@ class MainScreen(RunScreen):
         order = [*numbers, ALL]
         current = self.shown
         self.chosen = order[(order.index(current) + 1) % len(order)] if current in order else ALL
-        self._redraw()
-        name = "all pipelines" if self.chosen == ALL else self.state.pipeline_name(self.chosen)
-        self.notify(f"Showing {name}", timeout=2, markup=False)
+        self._redraw()  # the switcher line under the header shows which is chosen
 
     def show_pipeline(self, number: int) -> None:
         self.chosen = number

@@ -155,7 +155,8 @@ class StageScreen(DetailScreen):
         table.add_row("Average time", Text(format_duration(stage_average(counts))))
         for name, worker in zip(view.config.workers, view.workers, strict=False):
             look = "pausing" if worker.status == "busy" and worker.paused else worker.status
-            line = Text(look, style=palette.look(look))
+            line = Text()
+            line.append(look, style=palette.look(look))
             if worker.holding:
                 line.append(f"  {item_label(worker.item, 24)}", style="bold")
             if worker.task_status:

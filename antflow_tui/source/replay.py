@@ -23,6 +23,7 @@ from antflow.runstream.records import (
     Event,
     Gap,
     ItemDetail,
+    ItemLocationRecord,
     LogLine,
     PipelineStarted,
     Snapshot,
@@ -315,6 +316,7 @@ class ReplaySource:
         errors = tuple(error for error in story.errors if error.at <= at)
         statuses = [event for event in events if event.kind in _STATUS_KINDS]
         last = statuses[-1] if statuses else None
+        location = _location(last, errors)
         also_in = tuple(
             n for n in numbers if n != pipeline and len(numbers) > 1 and self._story(n, item).known
         )
@@ -326,6 +328,7 @@ class ReplaySource:
             stage=None if last is None else last.stage,
             events=events,
             errors=errors,
+            location=location,
             also_in=also_in,
         )
 
@@ -370,6 +373,27 @@ class ReplaySource:
 _STATUS_KINDS: Final = frozenset(
     {"queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"}
 )
+
+
+_LOCATED: Final = {
+    "queued": "queued",
+    "in_progress": "running",
+    "retrying": "waiting for a retry",
+    "failed": "failed",
+}
+"""Where an item whose last status is this stands (the others have left the pipeline)."""
+
+
+def _location(last: Event | None, errors: tuple[ErrorRecord, ...]) -> ItemLocationRecord | None:
+    """Where the item stood at the position, from its last status event; the value it
+    held is known when the recording kept values (its error records carry it)."""
+    if last is None or last.kind not in _LOCATED:
+        return None
+    value = next((error.value for error in reversed(errors) if error.value is not None), None)
+    worker = last.worker if last.kind == "in_progress" else None
+    return ItemLocationRecord(
+        stage=last.stage, state=_LOCATED[last.kind], worker=worker, value=value
+    )
 
 
 def _control_line(control: Control) -> LogLine:

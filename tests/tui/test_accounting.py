@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from antflow.types import PipelineStats
-from antflow_tui.accounting import PipelineTally, RunCounts, run_counts
+from antflow.runstream.records import Snapshot
+from antflow_tui.accounting import RunCounts, run_counts
 
 
-def stats(
+def snap(
     *,
     fed: int,
     processed: int = 0,
@@ -14,15 +14,27 @@ def stats(
     failed: int = 0,
     in_flight: int = 0,
     unfinished: int = 0,
-) -> PipelineStats:
-    return PipelineStats(
-        items_processed=processed,
-        items_failed=failed,
-        items_in_flight=in_flight,
-        queue_sizes={},
-        items_fed=fed,
-        items_skipped=skipped,
-        items_unfinished=unfinished,
+    abandoned: int = 0,
+    total: int | None = None,
+    running: bool = True,
+    stopped: bool = False,
+) -> Snapshot:
+    """A pipeline's snapshot with these counts (`stopped`: a Stop command stopped it)."""
+    return Snapshot(
+        pipeline=1,
+        at=0.0,
+        running=running,
+        paused=False,
+        stopping=False,
+        fed=fed,
+        processed=processed,
+        failed=failed,
+        in_flight=in_flight,
+        unfinished=unfinished,
+        skipped=skipped,
+        total_items=total,
+        abandoned=abandoned,
+        stopped=stopped,
     )
 
 
@@ -42,8 +54,8 @@ def every_item_counted_once(counts: RunCounts) -> None:
 def test_sums_pipelines() -> None:
     counts = run_counts(
         [
-            PipelineTally(stats(fed=10, processed=8, skipped=2, failed=1, in_flight=1)),
-            PipelineTally(stats(fed=5, processed=5)),
+            snap(fed=10, processed=8, skipped=2, failed=1, in_flight=1),
+            snap(fed=5, processed=5),
         ],
         known_total=None,
     )
@@ -56,31 +68,25 @@ def test_sums_pipelines() -> None:
 def test_items_never_fed_are_not_fed_not_unfinished() -> None:
     """Regression (issue 10): the header said unfinished 86, the summary 261 (it counted
     the items never fed as unfinished), the export 86."""
-    counts = run_counts(
-        [PipelineTally(stats(fed=40, processed=30, failed=2, unfinished=8))], known_total=100
-    )
+    counts = run_counts([snap(fed=40, processed=30, failed=2, unfinished=8)], known_total=100)
     assert (counts.unfinished, counts.not_fed, counts.items) == (8, 60, 100)
     every_item_counted_once(counts)
 
 
 def test_the_scripts_own_shutdown_left_items_abandoned() -> None:
-    counts = run_counts(
-        [PipelineTally(stats(fed=10, processed=4, unfinished=6), abandoned=6)], known_total=None
-    )
+    counts = run_counts([snap(fed=10, processed=4, unfinished=6, abandoned=6)], known_total=None)
     assert (counts.abandoned, counts.unfinished) == (6, 0)
     every_item_counted_once(counts)
 
 
 def test_abandoned_never_exceeds_unfinished() -> None:
-    counts = run_counts(
-        [PipelineTally(stats(fed=10, processed=8, unfinished=2), abandoned=5)], known_total=None
-    )
+    counts = run_counts([snap(fed=10, processed=8, unfinished=2, abandoned=5)], known_total=None)
     assert (counts.abandoned, counts.unfinished) == (2, 0)
 
 
 def test_an_emergency_end_counts_items_in_flight_as_unfinished() -> None:
     counts = run_counts(
-        [PipelineTally(stats(fed=10, processed=4, in_flight=6))],
+        [snap(fed=10, processed=4, in_flight=6)],
         known_total=20,
         in_flight_unfinished=True,
     )
@@ -90,31 +96,27 @@ def test_an_emergency_end_counts_items_in_flight_as_unfinished() -> None:
 
 def test_pipelines_own_totals_count_when_every_one_knows_its_total() -> None:
     known = run_counts(
-        [PipelineTally(stats(fed=3), total=5), PipelineTally(stats(fed=2), total=4)],
+        [snap(fed=3, total=5), snap(fed=2, total=4)],
         known_total=None,
     )
     assert (known.total, known.not_fed) == (9, 4)
-    unknown = run_counts(
-        [PipelineTally(stats(fed=3), total=5), PipelineTally(stats(fed=2))], known_total=None
-    )
+    unknown = run_counts([snap(fed=3, total=5), snap(fed=2)], known_total=None)
     assert (unknown.total, unknown.not_fed) == (None, 0)
 
 
 def test_items_a_script_stopped_feeding_itself_are_abandoned_not_unfed() -> None:
     """Leaving stream() early: the stream never fed the rest, by the script's choice."""
-    left = PipelineTally(stats(fed=20, processed=20), total=50, running=False)
+    left = snap(fed=20, processed=20, total=50, running=False)
     counts = run_counts([left], known_total=None)
     assert (counts.abandoned, counts.not_fed, counts.items) == (30, 0, 50)
-    stopped = PipelineTally(
-        stats(fed=20, processed=20), total=50, running=False, stopped_by_app=True
-    )
+    stopped = snap(fed=20, processed=20, total=50, running=False, stopped=True)
     assert run_counts([stopped], known_total=None).not_fed == 30
-    still_going = PipelineTally(stats(fed=20, processed=20), total=50)
+    still_going = snap(fed=20, processed=20, total=50)
     assert run_counts([still_going], known_total=None).not_fed == 30
 
 
 def test_more_fed_than_expected_trusts_the_feed() -> None:
-    counts = run_counts([PipelineTally(stats(fed=12, processed=12))], known_total=10)
+    counts = run_counts([snap(fed=12, processed=12)], known_total=10)
     assert (counts.items, counts.not_fed) == (12, 0)
 
 
@@ -126,7 +128,7 @@ def test_no_pipeline() -> None:
 
 def test_done_and_fraction() -> None:
     counts = run_counts(
-        [PipelineTally(stats(fed=10, processed=6, skipped=1, failed=2, in_flight=2))],
+        [snap(fed=10, processed=6, skipped=1, failed=2, in_flight=2)],
         known_total=20,
     )
     assert counts.done == 8

@@ -182,9 +182,7 @@ async def test_z_freezes_the_display_but_not_the_run() -> None:
         await pilot.press("z")
         shown = len(log.entries)
         run.release("Fetch", 4, 5, 6, 7)
-        await until(
-            lambda: stats(app).stage_stats["Fetch"].completed_items == 7
-        )
+        await until(lambda: stats(app).stage_stats["Fetch"].completed_items == 7)
         app.redraw()
         assert len(log.entries) == shown, "a frozen display must not move"
         assert "frozen" in text_of(app.screen.query_one("#banner"))
@@ -360,12 +358,7 @@ async def test_f_toggles_following_the_log() -> None:
         before = log.cursor
         run.release("Fetch", 4)
         fetch = stats(app).stage_stats["Fetch"]
-        await until(
-            lambda: (
-                fetch.completed_items
-                < stats(app).stage_stats["Fetch"].completed_items
-            )
-        )
+        await until(lambda: fetch.completed_items < stats(app).stage_stats["Fetch"].completed_items)
         app.redraw()
         assert log.cursor == before
         await pilot.press("f")

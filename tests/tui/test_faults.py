@@ -245,9 +245,7 @@ async def test_quit_while_paused() -> None:
         run.release("Fetch", *range(8))
         run.release("Parse", *range(8))
         run.release("Save", *range(8))
-        await until(
-            lambda: stats(app).stage_stats["Fetch"].busy_workers == 0
-        )
+        await until(lambda: stats(app).stage_stats["Fetch"].busy_workers == 0)
         await _quit(app, pilot)
     outcome = await app.conclude()
     accounted(app)

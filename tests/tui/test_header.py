@@ -6,15 +6,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from antflow.types import DashboardSnapshot, PipelineStats, WorkerMetrics, WorkerState
+from antflow.runstream.records import Snapshot, WorkerRow
 from antflow_tui.accounting import RunCounts
 from antflow_tui.header import (
-    STATE_STYLES,
     eta_seconds,
     header_lines,
+    pipeline_mark,
     progress_bar,
     run_state,
+    switcher_line,
 )
+from antflow_tui.palette import DEFAULT, ROLES
+from antflow_tui.source.base import ReplayPosition, RunStatus
+
+STATES = [role.removeprefix("state-") for role in ROLES if role.startswith("state-")]
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -38,22 +43,42 @@ def counts(**changes: int | None) -> RunCounts:
     return RunCounts(**values)  # type: ignore[arg-type]
 
 
-def snapshot(*, busy: bool = False, paused: bool = False, stopping: bool = False) -> Any:
-    state = WorkerState(
-        worker_name="Fetch-W0",
-        stage="Fetch",
+def snapshot(
+    *, busy: bool = False, paused: bool = False, stopping: bool = False, running: bool = True
+) -> Snapshot:
+    worker = WorkerRow(
         status="busy" if busy else "paused" if paused else "idle",
-        current_item_id=1 if busy else None,
-        processing_since=NOW if busy else None,
+        holding=busy,
+        item=1 if busy else None,
+        since=NOW if busy else None,
         paused=paused,
     )
-    return DashboardSnapshot(
-        worker_states={"Fetch-W0": state},
-        worker_metrics={"Fetch-W0": WorkerMetrics("Fetch-W0", "Fetch")},
-        pipeline_stats=PipelineStats(0, 0, 0, {}),
-        timestamp=NOW,
+    return Snapshot(
+        pipeline=1,
+        at=NOW,
+        running=running,
         paused=paused,
         stopping=stopping,
+        fed=0,
+        processed=0,
+        failed=0,
+        in_flight=0,
+        unfinished=0,
+        workers=((worker,),),
+    )
+
+
+def status(
+    *, ended: bool = False, crashed: bool = False, stopping: bool = False, stopped: bool = False
+) -> RunStatus:
+    return RunStatus(
+        title="scrape.py",
+        now=NOW,
+        started_at=NOW - 60,
+        ended_at=NOW if ended else None,
+        crashed=crashed,
+        stopping=stopping,
+        stop_requested=stopped,
     )
 
 
@@ -104,31 +129,27 @@ def span_styles(text: Text) -> list[str]:
     ],
 )  # fmt: skip
 def test_run_state(
-    snap: DashboardSnapshot | None, ended: bool, crashed: bool, stopping: bool, state: str
+    snap: Snapshot | None, ended: bool, crashed: bool, stopping: bool, state: str
 ) -> None:
-    assert run_state(snap, ended=ended, crashed=crashed, stopping=stopping) == state
+    snapshots = [] if snap is None else [snap]
+    run = status(ended=ended, crashed=crashed, stopping=stopping)
+    assert run_state(run, snapshots) == state
 
 
 def test_run_state_pausing_until_busy_workers_finish_then_paused() -> None:
-    busy = DashboardSnapshot(
-        worker_states={
-            "W": WorkerState("W", "S", "busy", 1, NOW, paused=True),
-        },
-        worker_metrics={},
-        pipeline_stats=PipelineStats(0, 0, 0, {}),
-        timestamp=NOW,
-        paused=True,
-    )
-    assert run_state(busy, ended=False, crashed=False, stopping=False) == "pausing"
-    assert run_state(snapshot(paused=True), ended=False, crashed=False, stopping=False) == (
-        "paused"
-    )
+    assert run_state(status(), [snapshot(busy=True, paused=True)]) == "pausing"
+    assert run_state(status(), [snapshot(paused=True)]) == "paused"
+
+
+def test_run_state_of_several_pipelines_follows_those_still_running() -> None:
+    done = snapshot(running=False)
+    assert run_state(status(), [done, snapshot(paused=True)]) == "paused"
+    assert run_state(status(), [snapshot(paused=True), snapshot(busy=True)]) == "running"
+    assert run_state(status(), [done, done]) == "running", "until the source says it ended"
 
 
 def test_a_stopped_run_says_stopped() -> None:
-    assert run_state(snapshot(), ended=True, crashed=False, stopping=False, stopped=True) == (
-        "stopped"
-    )
+    assert run_state(status(ended=True, stopped=True), [snapshot()]) == "stopped"
 
 
 # ---------------------------------------------------------------------- eta and bar
@@ -175,13 +196,13 @@ def test_progress_bar_is_at_least_one_cell(width: int) -> None:
 # ---------------------------------------------------------------------- the top line
 
 
-@pytest.mark.parametrize("state", list(STATE_STYLES))
+@pytest.mark.parametrize("state", STATES)
 def test_header_shows_the_state_word_in_its_style(state: str) -> None:
     top, _ = header(state=state)
     assert f"● {state}" in top.plain
     start = top.plain.index(f"● {state}")
-    styles = [str(s.style) for s in top.spans if s.start == start]
-    assert styles == [STATE_STYLES[state]]
+    styles = [s.style for s in top.spans if s.start == start]
+    assert styles == [DEFAULT(f"state-{state}")]
 
 
 def test_header_shows_title_elapsed_done_over_total_percent_and_rate() -> None:
@@ -286,3 +307,67 @@ def test_counts_line_shows_not_fed_once_the_run_is_over() -> None:
     _, stopped = header(state="stopped")
     assert "not fed" not in running.plain, "while it runs, they are just still to come"
     assert "not fed 65" in stopped.plain
+
+
+# ---------------------------------------------------------------------- replay and pipelines
+
+
+def test_a_replay_says_so_and_shows_the_position_against_the_length() -> None:
+    replay = ReplayPosition(start=NOW, end=NOW + 3723.0 * 2, playing=True, speed=2.0, complete=True)
+    top, _ = header_lines(
+        title="etl.py",
+        state="running",
+        elapsed=3723.0,
+        counts=counts(),
+        rate=2.0,
+        width=160,
+        replay=replay,
+    )
+    assert top.plain.startswith(" antflow  replay  etl.py")
+    assert "1:02:03 of 2:04:06" in top.plain
+    assert "incomplete" not in top.plain
+
+
+def test_an_incomplete_recording_says_so() -> None:
+    replay = ReplayPosition(start=NOW, end=NOW + 10, playing=False, speed=1.0, complete=False)
+    top, _ = header_lines(
+        title="etl.py", state="running", elapsed=5, counts=counts(), rate=None, width=160,
+        replay=replay,
+    )  # fmt: skip
+    assert "incomplete" in top.plain
+
+
+def test_the_switcher_names_every_pipeline_with_its_counts_and_marks_the_shown_one() -> None:
+    entries = [
+        (1, "pipeline-1", pipeline_mark(snapshot(running=False)), counts(total=None)),
+        (2, "report", pipeline_mark(snapshot(busy=True)), counts(failed=0)),
+    ]
+    line = switcher_line(entries, 2, key="s")
+    assert line.plain.split("│")[0].strip() == "all"
+    assert "1 pipeline-1 ✓ 30 done ✗ 3" in line.plain
+    assert "2 report ● 27/100" in line.plain
+    assert line.plain.rstrip().endswith("(s switches)")
+    start = line.plain.index("2 report")
+    assert any(span.start == start and "reverse" in str(span.style) for span in line.spans)
+    everything = switcher_line(entries, 0)
+    assert any(span.start == 1 and "reverse" in str(span.style) for span in everything.spans)
+
+
+def test_the_switcher_shows_hostile_pipeline_names_literally() -> None:
+    line = switcher_line([(1, "[b]x[/b]\x1b[2J", "running", counts())], 1)
+    assert "[b]x[/b]\\x1b[2J" in line.plain
+    assert "\x1b" not in line.plain
+
+
+@pytest.mark.parametrize(
+    ("snap", "mark"),
+    [
+        (None, "starting"),
+        (snapshot(busy=True), "running"),
+        (snapshot(paused=True), "paused"),
+        (snapshot(stopping=True), "stopping"),
+        (snapshot(running=False), "done"),
+    ],
+)
+def test_pipeline_marks(snap: Snapshot | None, mark: str) -> None:
+    assert pipeline_mark(snap) == mark

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from io import StringIO
+from itertools import count
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
 import pytest
 from rich.console import Console
 
-from antflow.types import (
-    DashboardSnapshot,
-    FailedItem,
-    PipelineStats,
-    StageStats,
-    StatusEvent,
-    TaskEvent,
-    WorkerMetrics,
-    WorkerState,
+from antflow.runstream.records import (
+    ErrorRecord,
+    Event,
+    LogLine,
+    PipelineStarted,
+    Snapshot,
+    StageConfig,
+    StageRow,
+    WorkerRow,
 )
 from antflow_tui.filters import parse_filter
 from antflow_tui.formatting import (
@@ -33,6 +35,7 @@ from antflow_tui.present import (
     STUCK_WITHOUT_AVERAGE,
     WORKER_LEGEND,
     WORKER_MARKS,
+    StageView,
     WorkerCell,
     bottleneck_stage,
     dropped_line,
@@ -46,6 +49,7 @@ from antflow_tui.present import (
     natural_cell_width,
     note_line,
     paused_what,
+    pipeline_rows,
     short_worker_name,
     stage_average,
     stage_facts,
@@ -55,18 +59,15 @@ from antflow_tui.present import (
     worker_facts,
     worker_legend,
 )
-from antflow_tui.records import RunFailure
-from antflow_tui.story import attempt_error_views, timeline_rows
+from antflow_tui.story import timeline_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rich.text import Text
 
-    from antflow.types import WorkerStatus
-
 NOW = 1_000_000.0
-"""The snapshots' Unix time; workers' processing_since is set relative to it."""
+"""The snapshots' Unix time; workers' `since` is set relative to it."""
 
 HOSTILE_MARKUP = "[red]x[/red]"
 HOSTILE_ESCAPE = "\x1b[2J"
@@ -90,82 +91,115 @@ def stage(
     paused: bool = False,
     task_seconds: float = 0.0,
     task_retries: int = 0,
-) -> StageStats:
-    return StageStats(
-        stage_name=name,
-        pending_items=pending,
-        in_progress_items=running,
-        completed_items=completed,
-        failed_items=failed,
-        skipped_items=skipped,
-        retrying_items=retrying,
-        workers=workers,
-        busy_workers=busy,
+) -> StageView:
+    """A stage with `workers` workers named NAME-W0..., the first `busy` of them busy."""
+    config = StageConfig(
+        name=name,
+        workers=tuple(f"{name}-W{n}" for n in range(workers)),
+        tasks=("task",),
+        retry="per_task",
+        task_attempts=3,
+        task_wait_seconds=0.0,
+        stage_attempts=1,
         queue_capacity=capacity,
-        paused=paused,
-        task_seconds=task_seconds,
-        task_retries=task_retries,
     )
+    counts = StageRow(
+        queued=pending,
+        running=running,
+        done=completed,
+        failed=failed,
+        skipped=skipped,
+        retrying=retrying,
+        task_retries=task_retries,
+        task_seconds=task_seconds,
+        paused=paused,
+    )
+    rows = tuple(
+        WorkerRow(status="busy" if n < busy else "idle", holding=n < busy, item=n)
+        for n in range(workers)
+    )
+    return StageView(1, config, counts, rows)
 
 
 def worker(
     name: str = "Fetch-W0",
     stage_name: str = "Fetch",
-    status: WorkerStatus = "idle",
+    status: str = "idle",
     *,
     item: Any = None,
     seconds: float | None = None,
     task: str | None = None,
     paused: bool = False,
     waiting_for: str | None = None,
-) -> WorkerState:
-    return WorkerState(
-        worker_name=name,
-        stage=stage_name,
-        status=status,
-        current_item_id=item,
-        processing_since=None if seconds is None else NOW - seconds,
-        current_task=task,
-        paused=paused,
-        waiting_for=waiting_for,
+) -> tuple[str, str, WorkerRow]:
+    """A worker of `stage_name`, as (name, stage, row)."""
+    return (
+        name,
+        stage_name,
+        WorkerRow(
+            status=status,
+            holding=item is not None,
+            item=item,
+            since=None if seconds is None else NOW - seconds,
+            task_status=task,
+            paused=paused,
+            waiting_for=waiting_for,
+        ),
     )
+
+
+class Snap(list[StageView]):
+    """A built snapshot: its stage views (what most presenters take), with the records
+    they come from."""
+
+    started: PipelineStarted
+    record: Snapshot
 
 
 def snapshot(
-    stages: Sequence[StageStats] = (),
-    workers: Sequence[WorkerState] = (),
+    stages: Sequence[StageView] = (),
+    workers: Sequence[tuple[str, str, WorkerRow]] = (),
     *,
-    processed: int = 0,
-    failed: int = 0,
-    in_flight: int = 0,
-    skipped: int = 0,
-    unfinished: int = 0,
-    fed: int = 0,
-    total: int | None = None,
     paused: bool = False,
     stopping: bool = False,
-) -> DashboardSnapshot:
-    return DashboardSnapshot(
-        worker_states={w.worker_name: w for w in workers},
-        worker_metrics={
-            w.worker_name: WorkerMetrics(worker_name=w.worker_name, stage=w.stage) for w in workers
-        },
-        pipeline_stats=PipelineStats(
-            items_processed=processed,
-            items_failed=failed,
-            items_in_flight=in_flight,
-            queue_sizes={s.stage_name: s.pending_items for s in stages},
-            stage_stats={s.stage_name: s for s in stages},
-            items_fed=fed,
-            items_skipped=skipped,
-            items_unfinished=unfinished,
-        ),
-        timestamp=NOW,
-        total_items=total,
-        paused=paused,
+) -> Snap:
+    """One pipeline's snapshot; `workers` replace the stage's own (a stage named by a
+    worker but not given is made)."""
+    views = {view.name: view for view in stages}
+    given: dict[str, list[tuple[str, WorkerRow]]] = {}
+    for name, stage_name, row in workers:
+        given.setdefault(stage_name, []).append((name, row))
+        if stage_name not in views:
+            views[stage_name] = stage(stage_name, workers=0)
+    configs = []
+    built = Snap()
+    for name, view in views.items():
+        config, rows = view.config, view.workers
+        if name in given:
+            names = tuple(worker_name for worker_name, _ in given[name])
+            config = msgspec.structs.replace(config, workers=names)
+            rows = tuple(row for _, row in given[name])
+        configs.append(config)
+        built.append(StageView(1, config, view.counts, rows))
+    built.started = PipelineStarted(pipeline=1, at=NOW, stages=tuple(configs))
+    built.record = Snapshot(
+        pipeline=1,
+        at=NOW,
         running=True,
+        paused=paused,
         stopping=stopping,
+        fed=0,
+        processed=0,
+        failed=0,
+        in_flight=0,
+        unfinished=0,
+        stages=tuple(view.counts for view in built),
+        workers=tuple(view.workers for view in built),
     )
+    return built
+
+
+_numbers = count(1)
 
 
 def failure(
@@ -177,16 +211,23 @@ def failure(
     attempts: int = 3,
     timestamp: float = NOW,
     pipeline: int = 1,
-) -> RunFailure:
-    item = FailedItem(
-        item_id=item_id,
-        error=error,
-        error_type=error_type,
+) -> ErrorRecord:
+    return ErrorRecord(
+        number=next(_numbers),
+        pipeline=pipeline,
+        at=timestamp,
+        item=item_id,
         stage=stage_name,
-        attempts=attempts,
-        timestamp=timestamp,
+        task="task",
+        attempt=attempts,
+        type=error_type,
+        message=error,
+        traceback="",
     )
-    return RunFailure(item, pipeline)
+
+
+Logged = tuple[Event, ErrorRecord | None]
+"""An event and the error record it refers to (if any)."""
 
 
 def status_event(
@@ -196,16 +237,26 @@ def status_event(
     stage_name: str | None = "Fetch",
     worker_name: str | None = "Fetch-W0",
     at: float = NOW,
-    **metadata: Any,
-) -> StatusEvent:
-    return StatusEvent(
-        item_id=item_id,
-        stage=stage_name,
-        status=status,
+    attempt: int | None = None,
+    attempts: int | None = None,
+    error_type: str | None = None,
+    error: str | None = None,
+) -> Logged:
+    record = None
+    if error_type is not None or error is not None:
+        record = failure(item_id, stage_name=stage_name or "", error_type=error_type or "",
+                         error=error or "", timestamp=at)  # fmt: skip
+    event = Event(
+        pipeline=1,
+        at=at,
+        item=item_id,
+        kind=status,
+        stage=stage_name or "",
         worker=worker_name,
-        timestamp=at,
-        metadata=metadata,
+        attempt=attempt or attempts or 1,
+        error=None if record is None else record.number,
     )
+    return event, record
 
 
 def task_event(
@@ -219,18 +270,45 @@ def task_event(
     at: float = NOW,
     error: BaseException | None = None,
     duration: float | None = None,
-) -> TaskEvent:
-    return TaskEvent(
-        item_id=item_id,
+) -> Logged:
+    record = None
+    if error is not None:
+        record = failure(item_id, stage_name=stage_name, error_type=type(error).__name__,
+                         error=str(error), timestamp=at, attempts=attempt)  # fmt: skip
+    event = Event(
+        pipeline=1,
+        at=at,
+        item=item_id,
+        kind=event_type,
         stage=stage_name,
-        task_name=task_name,
         worker=worker_name,
-        event_type=event_type,
+        task=task_name,
         attempt=attempt,
-        timestamp=at,
-        error=error,
         duration=duration,
+        error=None if record is None else record.number,
     )
+    return event, record
+
+
+def line_of(logged: Logged, started: float) -> Text:
+    """The event log line of an event (with its error)."""
+    event, error = logged
+    return event_line(event, started, error)
+
+
+def facts_of(logged: Logged) -> Any:
+    event, error = logged
+    return event_facts(event, error)
+
+
+def rows_of(timeline: Sequence[Logged]) -> list[tuple[Text, ...]]:
+    """The item screen's timeline rows of these events."""
+    errors = {error.number: error for _, error in timeline if error is not None}
+    return timeline_rows([event for event, _ in timeline], errors)
+
+
+def note(text: str, *, is_error: bool = False) -> LogLine:
+    return LogLine(at=NOW, text=text, stream="err" if is_error else "out")
 
 
 def span_styles(text: Text) -> list[str]:
@@ -338,8 +416,8 @@ def test_format_clock_is_hours_minutes_seconds(seconds: float, shown: str) -> No
 
 
 def test_stage_average_is_seconds_per_finished_item() -> None:
-    assert stage_average(stage(completed=3, failed=1, task_seconds=10.0)) == pytest.approx(2.5)
-    assert stage_average(stage(task_seconds=0.0)) is None
+    assert stage_average(stage(completed=3, failed=1, task_seconds=10.0).counts) == 2.5
+    assert stage_average(stage(task_seconds=0.0).counts) is None
 
 
 def test_bottleneck_when_all_workers_busy_and_queue_full() -> None:
@@ -476,7 +554,9 @@ def test_stage_rows_show_a_hostile_stage_name_literally() -> None:
 # ---------------------------------------------------------------------- workers
 
 
-def one_cell(state: WorkerState, averages: dict[str, float | None] | None = None) -> WorkerCell:
+def one_cell(
+    state: tuple[str, str, WorkerRow], averages: dict[str, float | None] | None = None
+) -> WorkerCell:
     (cell,) = worker_cells(snapshot(workers=[state]), NOW, averages or {})
     return cell
 
@@ -776,28 +856,28 @@ STARTED = NOW - 65.0
 def test_event_line_for_plain_statuses(status: str, shown: str) -> None:
     worker_name = None if status == "queued" else "Fetch-W0"
     event = status_event(status, worker_name=worker_name)
-    assert event_line(event, STARTED).plain == shown
+    assert line_of(event, STARTED).plain == shown
 
 
 def test_event_line_for_a_failure_shows_type_and_first_line() -> None:
     event = status_event(
         "failed", error_type="TimeoutError", error="timed out\nafter 3s", attempts=3
     )
-    assert event_line(event, STARTED).plain == (
+    assert line_of(event, STARTED).plain == (
         "0:01:05 7 Fetch failed Fetch-W0 TimeoutError: timed out"
     )
 
 
 def test_event_line_for_a_retry_shows_the_attempt_and_error() -> None:
     event = status_event("retrying", attempt=2, error_type="OSError", error="reset")
-    assert event_line(event, STARTED).plain == (
+    assert line_of(event, STARTED).plain == (
         "0:01:05 7 Fetch retrying Fetch-W0 → attempt 2 OSError: reset"
     )
 
 
 def test_event_line_colours_by_status() -> None:
-    failed = event_line(status_event("failed", error_type="E", error="m"), STARTED)
-    done = event_line(status_event("completed"), STARTED)
+    failed = line_of(status_event("failed", error_type="E", error="m"), STARTED)
+    done = line_of(status_event("completed"), STARTED)
     assert "bold red" in span_styles(failed)
     assert "green" in span_styles(done)
 
@@ -820,12 +900,12 @@ def test_event_line_colours_by_status() -> None:
         ),
     ],
 )
-def test_event_line_for_task_events(event: TaskEvent, shown: str) -> None:
-    assert event_line(event, STARTED).plain == shown
+def test_event_line_for_task_events(event: Logged, shown: str) -> None:
+    assert line_of(event, STARTED).plain == shown
 
 
 def test_event_line_cuts_a_long_item_id() -> None:
-    line = event_line(status_event("completed", item_id="x" * 1000), STARTED)
+    line = line_of(status_event("completed", item_id="x" * 1000), STARTED)
     assert "x" * 19 + "…" in line.plain
     assert "x" * 21 not in line.plain
 
@@ -839,7 +919,7 @@ HOSTILE_VALUES: Final = [(HOSTILE_MARKUP, "[red]x[/red]"), (HOSTILE_ESCAPE, "\\x
 def test_status_event_line_shows_hostile_strings_literally(
     field: str, value: str, shown: str
 ) -> None:
-    def make(value: str) -> StatusEvent:
+    def make(value: str) -> Logged:
         parts: dict[str, str] = {
             "item": "item",
             "stage": "Stage",
@@ -857,8 +937,8 @@ def test_status_event_line_shows_hostile_strings_literally(
             error_type=parts["error_type"],
         )
 
-    hostile = event_line(make(value), STARTED)
-    benign = event_line(make("abcdefghijkl"), STARTED)
+    hostile = line_of(make(value), STARTED)
+    benign = line_of(make("abcdefghijkl"), STARTED)
     assert shown in hostile.plain
     assert "\x1b" not in hostile.plain
     assert span_styles(hostile) == span_styles(benign)
@@ -871,7 +951,7 @@ def test_status_event_line_shows_hostile_strings_literally(
 def test_task_event_line_shows_hostile_strings_literally(
     field: str, value: str, shown: str
 ) -> None:
-    def make(value: str) -> TaskEvent:
+    def make(value: str) -> Logged:
         parts = {"item": "item", "stage": "Stage", "worker": "W", "task": "t", "error": "boom"}
         parts[field] = value
         return task_event(
@@ -884,8 +964,8 @@ def test_task_event_line_shows_hostile_strings_literally(
             duration=1.0,
         )
 
-    hostile = event_line(make(value), STARTED)
-    benign = event_line(make("abcdefghijkl"), STARTED)
+    hostile = line_of(make(value), STARTED)
+    benign = line_of(make("abcdefghijkl"), STARTED)
     assert shown in hostile.plain
     assert "\x1b" not in hostile.plain
     assert span_styles(hostile) == span_styles(benign)
@@ -896,28 +976,28 @@ def test_task_event_line_shows_hostile_strings_literally(
 def test_task_event_line_neutralises_an_exception_class_name() -> None:
     # A class name is user data too: type() accepts any string.
     hostile_type = type(f"Bad{HOSTILE_ESCAPE}", (Exception,), {})
-    line = event_line(task_event("fail", error=hostile_type("boom")), STARTED)
+    line = line_of(task_event("fail", error=hostile_type("boom")), STARTED)
     assert "\x1b" not in line.plain
     assert "\x1b[2J" not in rendered(line)
 
 
 def test_event_line_with_a_huge_error_message_stays_short() -> None:
     event = task_event("fail", error=RuntimeError("y" * 5_000_000))
-    assert len(event_line(event, STARTED).plain) < 300
+    assert len(line_of(event, STARTED).plain) < 300
 
 
 def test_note_line_shows_printed_markup_literally_and_never_a_raw_escape() -> None:
-    line = note_line(NOW, f"hello {HOSTILE_MARKUP}\n{HOSTILE_ESCAPE}", STARTED, is_error=False)
+    line = note_line(note(f"hello {HOSTILE_MARKUP}\n{HOSTILE_ESCAPE}"), STARTED)
     # A clear-screen escape a script prints is dropped, as a terminal would not show it.
     assert line.plain == "0:01:05 │ hello [red]x[/red]⏎"
     assert "\x1b[2J" not in rendered(line)
-    colours = note_line(NOW, "\x1b[32mok\x1b[0m done \x1b]0;title\x07", STARTED, is_error=False)
+    colours = note_line(note("\x1b[32mok\x1b[0m done \x1b]0;title\x07"), STARTED)
     assert colours.plain == "0:01:05 │ ok done "
     assert "\x1b[32mok" in rendered(colours), "a script's colours show"
     assert "\x1b]0;" not in rendered(colours)
-    error = note_line(NOW, "oops", STARTED, is_error=True)
+    error = note_line(note("oops", is_error=True), STARTED)
     assert "red" in span_styles(error)
-    assert "red" not in span_styles(note_line(NOW, "fine", STARTED, is_error=False))
+    assert "red" not in span_styles(note_line(note("fine"), STARTED))
 
 
 def test_dropped_line_counts_and_rate() -> None:
@@ -930,7 +1010,7 @@ def test_dropped_line_counts_and_rate() -> None:
 
 def test_timeline_rows_relative_times_and_details() -> None:
     error = TimeoutError("slow\nreally")
-    timeline: list[StatusEvent | TaskEvent] = [
+    timeline: list[Logged] = [
         status_event("queued", worker_name=None, at=NOW),
         status_event("in_progress", at=NOW + 0.5, attempt=1),
         task_event("start", at=NOW + 0.5),
@@ -939,7 +1019,7 @@ def test_timeline_rows_relative_times_and_details() -> None:
         task_event("complete", attempt=2, at=NOW + 65.0, duration=3.0),
         status_event("failed", at=NOW + 65.0, attempts=3, error_type="E", error="bad"),
     ]
-    rows = timeline_rows(timeline)
+    rows = rows_of(timeline)
     assert len(rows) == len(timeline)
     assert all(len(row) == 5 for row in rows)
     plain = [[cell.plain for cell in row] for row in rows]
@@ -955,12 +1035,12 @@ def test_timeline_rows_relative_times_and_details() -> None:
 
 
 def test_timeline_rows_empty() -> None:
-    assert timeline_rows([]) == []
+    assert rows_of([]) == []
 
 
 def test_timeline_rows_show_hostile_strings_literally() -> None:
     hostile = f"{HOSTILE_MARKUP}{HOSTILE_ESCAPE}"
-    rows = timeline_rows(
+    rows = rows_of(
         [
             status_event(
                 "failed", stage_name=hostile, worker_name=hostile, attempts=1,
@@ -980,54 +1060,27 @@ def test_timeline_rows_show_hostile_strings_literally() -> None:
 
 def test_timeline_rows_neutralise_an_exception_class_name() -> None:
     hostile_type = type(f"Bad{HOSTILE_ESCAPE}", (Exception,), {})
-    (row,) = timeline_rows([task_event("fail", error=hostile_type("boom"))])
+    (row,) = rows_of([task_event("fail", error=hostile_type("boom"))])
     assert "\x1b" not in row[4].plain
-
-
-def test_attempt_error_views_dedupe_by_identity_and_label_by_task_event() -> None:
-    first = ConnectionError("refused")
-    second = ConnectionError("refused")  # equal text, a different attempt
-    timeline: list[StatusEvent | TaskEvent] = [
-        task_event("retry", attempt=1, error=first),
-        status_event("retrying", attempt=2),
-        task_event("fail", attempt=2, task_name="fetch_again", error=second),
-        status_event("failed", attempts=2, error_type="ConnectionError", error="refused"),
-    ]
-    errors = [(first, "tb one"), (first, "tb one again"), (second, "tb two")]
-    views = attempt_error_views(timeline, errors)
-    assert [(v.stage, v.task, v.attempt, v.traceback) for v in views] == [
-        ("Fetch", "fetch_page", 1, "tb one"),
-        ("Fetch", "fetch_again", 2, "tb two"),
-    ]
-    assert all(v.error_type == "ConnectionError" and v.message == "refused" for v in views)
-
-
-def test_attempt_error_views_without_a_task_event_blame_skip_if_in_the_failing_stage() -> None:
-    error = ZeroDivisionError("division by zero")
-    timeline: list[StatusEvent | TaskEvent] = [
-        status_event("queued", stage_name="Parse", worker_name=None),
-        status_event("failed", stage_name="Parse"),
-    ]
-    (view,) = attempt_error_views(timeline, [(error, "tb")])
-    assert (view.stage, view.task, view.attempt) == ("Parse", "skip_if", None)
-    assert (view.error_type, view.message) == ("ZeroDivisionError", "division by zero")
-
-
-def test_attempt_error_views_empty() -> None:
-    assert attempt_error_views([task_event("start")], []) == []
 
 
 # ---------------------------------------------------------------------- paused_what
 
 
 def test_paused_what_nothing() -> None:
-    assert paused_what(None) == ""
-    assert paused_what(snapshot([stage("Fetch")], [worker()])) == ""
+    assert paused_what(None, None) == ""
+    assert (
+        paused_what(
+            snapshot([stage("Fetch")], [worker()]).started,
+            snapshot([stage("Fetch")], [worker()]).record,
+        )
+        == ""
+    )
 
 
 def test_paused_what_the_whole_run() -> None:
     snap = snapshot([stage("Fetch", paused=True)], [worker(paused=True)], paused=True)
-    assert paused_what(snap) == "the whole run"
+    assert paused_what(snap.started, snap.record) == "the whole run"
 
 
 def test_paused_what_stages_and_workers_not_in_a_paused_stage() -> None:
@@ -1039,20 +1092,20 @@ def test_paused_what_stages_and_workers_not_in_a_paused_stage() -> None:
             worker("Parse-W1", "Parse"),
         ],
     )
-    assert paused_what(snap) == "stage Fetch, worker Parse-W0"
+    assert paused_what(snap.started, snap.record) == "stage Fetch, worker Parse-W0"
 
 
 def test_paused_what_caps_the_list() -> None:
     workers = [worker(f"Fetch-W{i}", "Fetch", "paused", paused=True) for i in range(7)]
     snap = snapshot([stage("Fetch")], workers)
-    assert paused_what(snap) == (
+    assert paused_what(snap.started, snap.record) == (
         "worker Fetch-W0, worker Fetch-W1, worker Fetch-W2, worker Fetch-W3, and 3 more"
     )
 
 
 def test_paused_what_neutralises_names() -> None:
     snap = snapshot([stage(f"S{HOSTILE_ESCAPE}", paused=True)])
-    assert paused_what(snap) == "stage S\\x1b[2J"
+    assert paused_what(snap.started, snap.record) == "stage S\\x1b[2J"
 
 
 # ---------------------------------------------------------------------- filter facts
@@ -1062,7 +1115,7 @@ def test_event_facts_answer_qualifiers() -> None:
     event = status_event(
         "failed", item_id=42, stage_name="Fetch", error_type="TimeoutError", error="slow"
     )
-    facts = event_facts(event)
+    facts = facts_of(event)
     assert (facts.status, facts.stage, facts.item, facts.worker) == (
         "failed", "Fetch", "42", "Fetch-W0",
     )  # fmt: skip
@@ -1073,7 +1126,7 @@ def test_event_facts_answer_qualifiers() -> None:
 
 
 def test_event_facts_for_task_events() -> None:
-    facts = event_facts(task_event("retry", error=OSError("reset"), task_name="get"))
+    facts = facts_of(task_event("retry", error=OSError("reset"), task_name="get"))
     assert facts.status == "retry"
     assert facts.error == "OSError reset"
     assert parse_filter("get error:oserror").matches(facts)

@@ -1,0 +1,196 @@
+"""Record the small runs the snapshot tests replay: ``python -m tests.tui.recordings.make``.
+
+Each run is the demo's gated pipeline (`antflow_tui.demo.GatedRun`) on its fake clock,
+driven to a fixed moment and recorded through the live source, so the files (and the
+screens drawn from them) are the same on every machine. Paths in tracebacks and await
+stacks are made relative to the repository, as a user's working folder would show them.
+
+Re-record only after a change to what is recorded, and review the snapshot changes it
+brings as pictures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from antflow import Pipeline, Stage
+from antflow_tui.demo import GatedRun, settle
+from antflow_tui.live.recording import FileRecorder
+from antflow_tui.live.runner import MainJob, PipelineJob
+from antflow_tui.live.source import LiveSource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]
+
+
+def _source(run: GatedRun, path: Path) -> LiveSource:
+    recorder = FileRecorder(path, script="demo.py", clock=run.clock, auto_flush=False)
+    job = PipelineJob("demo.py", run.pipeline, run.items, len(run.items))
+    return LiveSource(job, clock=run.clock, stop_grace=0.0, recorder=recorder)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(5_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the run never reached the moment to record")
+
+
+def _busy(run: GatedRun, worker: str) -> bool:
+    return run.pipeline.get_worker_states()[worker].status == "busy"
+
+
+async def _mid_run(run: GatedRun) -> None:
+    """page-0 is through every stage; page-1 waits in Save; page-2 failed in Fetch (twice);
+    page-3 is parsing; page-4, page-5 and page-6 are fetching; page-7 is queued."""
+    await _until(lambda: _busy(run, "Fetch-W2"))
+    run.fail("Fetch", 2, "HTTP 500 from https://example.test/page-2 [red]boom[/red]")
+    run.release("Fetch", 0, 1, 2, 3)
+    await _until(lambda: run.pipeline.get_stats().items_failed == 1)
+    run.release("Parse", 0, 1)
+    run.release("Save", 0)
+    await _until(lambda: run.pipeline.get_stats().items_processed == 1 and _busy(run, "Save-W0"))
+    await _until(lambda: _busy(run, "Parse-W0") or _busy(run, "Parse-W1"))
+    await _until(lambda: all(_busy(run, f"Fetch-W{n}") for n in range(3)))
+    await settle()
+
+
+async def _finish(run: GatedRun, source: LiveSource, failing: dict[str, int]) -> None:
+    """Let the items through one at a time, recording a snapshot after each step (a replay
+    has a state to show at every moment, as a recorder's snapshot every second gives)."""
+    for stage, value in failing.items():
+        run.fail(stage, value, f"{stage} refused item {value}")
+    recorder = source.recorder
+    assert recorder is not None
+    for value in range(len(run.items)):
+        for stage in ("Fetch", "Parse", "Save"):
+            run.release(stage, value)
+            await settle()
+            recorder.flush()
+    await _until(lambda: source.ended_at is not None)
+
+
+async def _stop(source: LiveSource) -> None:
+    await source.stop(force=True)
+
+
+async def mid_run(path: Path, *, paused: bool = False, later: float = 0.0) -> dict[str, Any]:
+    """The mid-run moment (`paused`: the whole run paused then; `later`: that many seconds
+    on, nothing having moved). Returns the busy workers' await stacks."""
+    run = GatedRun(list(ITEMS))
+    source = _source(run, path)
+    source.start()
+    await _mid_run(run)
+    if paused:
+        await source.send(_pause())
+        await settle()
+    run.clock.advance(later)
+    recorder = source.recorder
+    assert recorder is not None
+    recorder.flush()
+    stacks = {
+        name: msgspec.to_builtins(source.stream.worker_stack(1, name))
+        for name in ("Fetch-W0", "Fetch-W1", "Fetch-W2", "Parse-W0", "Save-W0")
+        if _busy(run, name)
+    }
+    source.recorder = None  # the recording ends mid-run: the stop is not part of it
+    await _stop(source)
+    return stacks
+
+
+def _pause() -> Any:
+    from antflow.runstream.records import Pause
+
+    return Pause()
+
+
+async def finished(path: Path, failing: dict[str, int]) -> None:
+    run = GatedRun(list(ITEMS))
+    source = _source(run, path)
+    source.start()
+    await _until(lambda: source.current is not None)
+    await _finish(run, source, failing)
+    source.mark_closed()
+
+
+async def two_pipelines(path: Path) -> None:
+    """An ETL-like main(): a first pipeline that finished (one row failed validation), a
+    second one running (its two workers busy)."""
+    clock = GatedRun([]).clock
+    gate = asyncio.get_running_loop().create_future()
+
+    async def extract(row: int) -> int:
+        clock.advance(0.25)
+        return row
+
+    async def transform(row: int) -> int:
+        clock.advance(0.25)
+        if row == 3:
+            raise ValueError(f"amount of row {row} is not a number")
+        return row
+
+    async def total_for(currency: str) -> str:
+        await gate
+        return currency
+
+    async def main() -> None:
+        etl = Pipeline(
+            [
+                Stage("Extract", 2, [extract]),
+                Stage("Transform", 2, [transform], task_attempts=1),
+            ],
+            clock=clock,
+        )
+        await etl.run(list(range(6)))
+        report = Pipeline([Stage("Report", 2, [total_for])], clock=clock)
+        await report.run(["EUR", "USD", "GBP"])
+
+    recorder = FileRecorder(path, script="etl_main.py", clock=clock, auto_flush=False)
+    source = LiveSource(
+        MainJob("etl_main.py", main), clock=clock, stop_grace=0.0, recorder=recorder
+    )
+    source.start()
+    await _until(lambda: len(source.attached) == 2)
+    await _until(lambda: source.attached[1].pipeline.get_stats().items_in_flight == 3)
+    await settle()
+    recorder.flush()
+    source.recorder = None  # the recording ends here, the report running
+    gate.set_result(None)
+    await _until(lambda: source.ended_at is not None)
+
+
+def _relative(path: Path) -> None:
+    """Tracebacks read as from the repository's folder (not this machine's), and the
+    header names no process of this machine: the files only change with what they hold."""
+    text = path.read_text(encoding="utf-8").replace(f"{ROOT}/", "")
+    text = re.sub(r'"argv":\[[^]]*\],"pid":\d+', '"argv":["demo.py"],"pid":0', text, count=1)
+    path.write_text(text, encoding="utf-8")
+
+
+async def main() -> None:
+    stacks = await mid_run(HERE / "mid_run.jsonl")
+    (HERE / "mid_run.stacks.json").write_text(
+        json.dumps(stacks, indent=1).replace(f"{ROOT}/", "") + "\n", encoding="utf-8"
+    )
+    await mid_run(HERE / "paused.jsonl", paused=True)
+    await mid_run(HERE / "stuck.jsonl", later=120.0)
+    await finished(HERE / "finished.jsonl", {})
+    await finished(HERE / "failures.jsonl", {"Fetch": 3, "Parse": 5})
+    await two_pipelines(HERE / "two_pipelines.jsonl")
+    for name in ("mid_run", "paused", "stuck", "finished", "failures", "two_pipelines"):
+        _relative(HERE / f"{name}.jsonl")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
