@@ -147,18 +147,17 @@ class FileRecorder:
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-        totals = []
-        for snapshot in self._snapshots():
-            totals.append(
-                PipelineTotals(
-                    pipeline=snapshot.pipeline,
-                    fed=snapshot.fed,
-                    processed=snapshot.processed,
-                    failed=snapshot.failed,
-                    unfinished=snapshot.unfinished,
-                    skipped=snapshot.skipped,
-                )
+        totals = [
+            PipelineTotals(
+                pipeline=snapshot.pipeline,
+                fed=snapshot.fed,
+                processed=snapshot.processed,
+                failed=snapshot.failed,
+                unfinished=snapshot.unfinished,
+                skipped=snapshot.skipped,
             )
+            for snapshot in self._snapshots()
+        ]
         self._write(End(at=self.clock(), reason=reason, totals=tuple(totals)))
         self._file.close()
 

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from antflow.types import PipelineStats
-
     from antflow_tui.demo import GatedRun
 
 ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]

@@ -12,8 +12,8 @@ import pytest
 from antflow import Pipeline, Stage, StatusTracker, set_task_status
 from antflow_tui.app import AntflowApp, AppOptions, make_app
 from antflow_tui.demo import FakeClock, GatedRun
-from antflow_tui.present import STUCK_WITHOUT_AVERAGE
 from antflow_tui.live.runner import PipelineJob
+from antflow_tui.present import STUCK_WITHOUT_AVERAGE
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.screens.item import ItemScreen
 from antflow_tui.widgets.error_panel import ErrorPanel

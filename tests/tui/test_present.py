@@ -49,7 +49,6 @@ from antflow_tui.present import (
     natural_cell_width,
     note_line,
     paused_what,
-    pipeline_rows,
     short_worker_name,
     stage_average,
     stage_facts,
