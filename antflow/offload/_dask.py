@@ -125,13 +125,19 @@ class _DaskCall:
                 return await self._future
             return await self._on_client_loop(_awaited(self._future))
         except Exception as error:
-            if self._future.status != "error":
-                raise
-            where = self._watch.address(self._key)
-            error.add_note(
-                f"(raised on Dask as key {self._key}" + (f" by worker {where})" if where else ")")
-            )
-            error.__traceback__ = _remote_frames(error.__traceback__)
+            # The error's traceback holds this frame and the task's, and the client holds
+            # the error: if they held the future too, it would never be released, and
+            # the erred task would stay on the scheduler.
+            future, self._future = self._future, None
+            erred = future.status == "error"
+            del future
+            if erred:
+                where = self._watch.address(self._key)
+                error.add_note(
+                    f"(raised on Dask as key {self._key}"
+                    + (f" by worker {where})" if where else ")")
+                )
+                error.__traceback__ = _remote_frames(error.__traceback__)
             raise
         finally:
             self._watch.forget(self._key)

@@ -76,9 +76,14 @@ class _RayCall:
     async def result(self) -> Any:
         try:
             return await self._ref
-        except self._ray.exceptions.RayTaskError as error:
+        except Exception as error:
+            # The error's traceback holds this frame: drop the reference so that Ray can
+            # free the object as soon as the error is handled.
+            self._ref = None
             cause = getattr(error, "cause", None)
-            if not isinstance(cause, BaseException):
+            if not isinstance(error, self._ray.exceptions.RayTaskError) or not isinstance(
+                cause, BaseException
+            ):
                 raise
             # The dual class RayTaskError(ValueError) would group apart from ValueError.
             raise cause from RemoteTraceback(str(getattr(error, "traceback_str", error)))

@@ -219,6 +219,12 @@ def test_a_missing_backend_names_the_extra_to_install(monkeypatch: pytest.Monkey
         on_dask(object(), remote.double)
 
 
+def test_on_dask_sets_key_pure_and_retries_itself() -> None:
+    pytest.importorskip("distributed", reason="on_dask needs the dask extra")
+    with pytest.raises(TypeError, match=r"sets key, pure, retries itself"):
+        on_dask(object(), remote.double, retries=2, pure=True, key="k", priority=1)
+
+
 def test_on_ray_leaves_application_retries_to_antflow() -> None:
     with pytest.raises(ValueError, match="retry_exceptions"):
         on_ray(remote.double, retry_exceptions=True)
