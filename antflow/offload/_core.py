@@ -65,6 +65,8 @@ class RemoteTraceback(Exception):
     by Python read the remote frames first, then the error.
     """
 
+    __module__ = "antflow.offload"  # where users import it from, as tracebacks name it
+
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text

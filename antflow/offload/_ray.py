@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import inspect
+import re
+from typing import TYPE_CHECKING, Any, Final
 
 from antflow.offload._core import RemoteTraceback, remote_task, require
+from antflow.stage import task_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from antflow.offload._core import Call, Report
     from antflow.stage import TaskFunc
+
+_COLOURS: Final = re.compile(r"\x1b\[[0-9;]*m")
+"""Terminal colour codes, which Ray puts around the task name heading its traceback."""
 
 
 def on_ray(fn: Callable[..., Any], **ray_options: Any) -> TaskFunc:
@@ -51,19 +57,36 @@ def on_ray(fn: Callable[..., Any], **ray_options: Any) -> TaskFunc:
             "drop retry_exceptions"
         )
     ray = require("ray", "ray", "on_ray")
-    task = remote_task(fn, _submitter(ray, fn, ray_options), "on_ray")
-    return task
+    return remote_task(fn, _submitter(ray, fn, ray_options), "on_ray")
 
 
 def _submitter(ray: Any, fn: Callable[..., Any], ray_options: dict[str, Any]) -> Any:
-    remote = ray.remote(fn).options(**{**ray_options, "retry_exceptions": False})
+    options = {**ray_options, "retry_exceptions": False}
+    remote: Any = None
 
     def submit(args: tuple[Any, ...], kwargs: dict[str, Any], report: Report) -> Call:
+        nonlocal remote
+        if remote is None:
+            # On first use: ray.remote exports the function to the cluster it is connected to.
+            remote = ray.remote(_as_function(fn)).options(**options)
         ref = remote.remote(*args, **kwargs)
         report(f"ray task {ref.task_id().hex()}")
         return _RayCall(ray, ref)
 
     return submit
+
+
+def _as_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` as a plain function, as ``ray.remote`` wants (not a partial or callable object)."""
+    if inspect.isfunction(fn):
+        return fn
+
+    # Local, so that it pickles by value with `fn` inside; named so Ray shows fn's name.
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = task_name(fn)
+    return call
 
 
 class _RayCall:
@@ -86,7 +109,8 @@ class _RayCall:
             ):
                 raise
             # The dual class RayTaskError(ValueError) would group apart from ValueError.
-            raise cause from RemoteTraceback(str(getattr(error, "traceback_str", error)))
+            text = _COLOURS.sub("", str(getattr(error, "traceback_str", error)))
+            raise cause from RemoteTraceback(text)
 
     async def cancel(self) -> None:
         self._ray.cancel(self._ref)
