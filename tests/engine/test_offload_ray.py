@@ -84,8 +84,9 @@ class Overlap:
 
 def held(started: Any, release: Any, interrupted: Any, value: Any) -> Any:
     """Signal `started`, wait for `release`; signal `interrupted` if Ray cancels the call."""
-    ray.get(started.send.remote())
     try:
+        # Inside the try: the cancellation may come as soon as `started` is sent.
+        ray.get(started.send.remote())
         ray.get(release.wait.remote())
     except (KeyboardInterrupt, ray.exceptions.TaskCancelledError):
         ray.get(interrupted.send.remote())
