@@ -88,7 +88,7 @@ def on_dask(client: Any, fn: Callable[..., Any], **submit_kwargs: Any) -> TaskFu
         except BaseException:
             watch.forget(key)
             raise
-        report(f"dask {key} waiting for a worker")
+        report(f"dask: waiting for a worker · {key}")
         return _DaskCall(client, future, key, watch, local)
 
     return remote_task(fn, submit, "on_dask")
@@ -200,7 +200,7 @@ class _Watch:
             return
         report, loop, seen = entry
         seen[:] = [address]
-        text = f"dask {key} on {address}"
+        text = f"dask: on {address} · {key}"
         if loop is None:
             report(text)
         else:

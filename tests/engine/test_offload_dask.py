@@ -85,10 +85,9 @@ async def test_result_comes_back_and_the_status_names_key_and_worker(
     await pipeline.feed([21])
     (address,) = cluster.scheduler.workers
 
-    await eventually(lambda: busy_statuses(pipeline) != [] and "on" in busy_statuses(pipeline)[0])
+    await eventually(lambda: [s[:9] for s in busy_statuses(pipeline)] == ["dask: on "])
     (status,) = busy_statuses(pipeline)
-    assert status.startswith("dask gate-")
-    assert status.endswith(f" on {address}")
+    assert status.startswith(f"dask: on {address} · gate-")
 
     gate.release.set()
     await pipeline.join()
@@ -139,8 +138,11 @@ async def test_forced_shutdown_cancels_the_dask_tasks(dask: tuple[Any, Any]) -> 
     try:
         await pipeline.start()
         await pipeline.feed(range(THREADS + 1))
-        await eventually(lambda: sum(" on " in s for s in busy_statuses(pipeline)) == THREADS)
-        assert sum(s.endswith(" waiting for a worker") for s in busy_statuses(pipeline)) == 1
+        await eventually(
+            lambda: sum(s.startswith("dask: on ") for s in busy_statuses(pipeline)) == THREADS
+        )
+        waiting = [s for s in busy_statuses(pipeline) if not s.startswith("dask: on ")]
+        assert [s.split(" · ")[0] for s in waiting] == ["dask: waiting for a worker"]
         assert len(ours(cluster.scheduler.tasks)) == THREADS + 1
 
         await pipeline.shutdown(graceful=False)
