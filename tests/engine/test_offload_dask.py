@@ -131,6 +131,7 @@ async def test_forced_shutdown_cancels_the_dask_tasks(dask: tuple[Any, Any]) -> 
     gate = remote.SHARED["dask-cancel"] = remote.Gate()
     task = on_dask(client, functools.partial(remote.gate, "dask-cancel"))
     pipeline = Pipeline([Stage("S", THREADS + 1, [task])])
+    (worker,) = cluster.workers.values()
 
     def ours(tasks: Mapping[str, Any]) -> list[str]:
         return [key for key in tasks if key.startswith("gate-")]
@@ -147,14 +148,20 @@ async def test_forced_shutdown_cancels_the_dask_tasks(dask: tuple[Any, Any]) -> 
 
         await pipeline.shutdown(graceful=False)
 
-        # The scheduler drops every task, the running ones too, while they still run.
+        # The scheduler drops every task, the running ones too, while they still run; the
+        # worker, told in turn, drops the queued one and marks the running ones cancelled.
         await eventually(lambda: ours(cluster.scheduler.tasks) == [])
+        await eventually(
+            lambda: (
+                [worker.state.tasks[key].state for key in ours(worker.state.tasks)]
+                == ["cancelled"] * THREADS
+            )
+        )
         assert sorted(pipeline.get_unfinished_items()) == list(range(THREADS + 1))
     finally:
         gate.release.set()
-    # Threads cannot be interrupted: the running calls end once released; the queued one
-    # never starts.
-    (worker,) = cluster.workers.values()
+    # Threads cannot be interrupted: the running calls end once released, and the queued
+    # one never starts, though a thread is free for it now.
     await eventually(lambda: ours(worker.state.tasks) == [])
     assert len(gate.ran) == THREADS
 
