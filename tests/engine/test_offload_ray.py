@@ -1,8 +1,9 @@
 """on_ray against a local Ray, started once for the session. Opt-in: ``pytest -m ray``.
 
 Needs ``pip install -e '.[ray]'`` (a wheel of ~80 MB, so CI leaves it out); the local Ray
-takes a few seconds to start. Gates are Ray actors, since the calls run in Ray's worker
-processes.
+takes a few seconds to start. Without the marker these tests are deselected, and the module
+imports no Ray, so a plain run reports nothing about them. Gates are Ray actors, since the
+calls run in Ray's worker processes.
 """
 
 from __future__ import annotations
@@ -21,34 +22,32 @@ from tests.engine import offload_remote as remote
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-ray = pytest.importorskip("ray", reason="on_ray needs the ray extra: pip install -e '.[ray]'")
+    from types import ModuleType
 
 pytestmark = pytest.mark.ray
-
-# Ray's workers cannot import this module (pytest puts its folder on sys.path, not theirs):
-# ship its functions and actors by value.
-ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def local_ray() -> Iterator[None]:
-    """A local Ray for the session; its workers import `tests.engine.offload_remote`."""
+def ray() -> Iterator[ModuleType]:
+    """Ray, started locally for the session."""
+    ray = pytest.importorskip("ray", reason="on_ray needs the ray extra: pip install -e '.[ray]'")
+    # Ray's workers cannot import this module (pytest puts its folder on sys.path, not
+    # theirs): ship its functions and actors by value. They import offload_remote.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(
         num_cpus=4,
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
     )
-    yield
+    yield ray
     ray.shutdown()
 
 
-@ray.remote(num_cpus=0)
 class Signal:
-    """An event across processes: `send` once, and `wait` returns from then on."""
+    """An event across processes (as a Ray actor): `send` once; `wait` returns from then on."""
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
@@ -60,9 +59,9 @@ class Signal:
         await self.event.wait()
 
 
-@ray.remote(num_cpus=0)
 class Overlap:
-    """Counts calls running at once; each waits in `enter` until `target` run together."""
+    """Counts calls running at once (as a Ray actor); each waits in `enter` until `target`
+    run together."""
 
     def __init__(self, target: int) -> None:
         self.active = 0
@@ -82,8 +81,14 @@ class Overlap:
         return self.peak
 
 
+def actor(ray: ModuleType, cls: type, *args: Any) -> Any:
+    return ray.remote(num_cpus=0)(cls).remote(*args)
+
+
 def held(started: Any, release: Any, interrupted: Any, value: Any) -> Any:
     """Signal `started`, wait for `release`; signal `interrupted` if Ray cancels the call."""
+    import ray
+
     try:
         # Inside the try: the cancellation may come as soon as `started` is sent.
         ray.get(started.send.remote())
@@ -95,19 +100,21 @@ def held(started: Any, release: Any, interrupted: Any, value: Any) -> Any:
 
 
 def overlapping(counter: Any, value: Any) -> Any:
+    import ray
+
     ray.get(counter.enter.remote())
     ray.get(counter.leave.remote())
     return value
 
 
-async def test_result_comes_back(local_ray: None) -> None:
+async def test_result_comes_back(ray: ModuleType) -> None:
     results = await Pipeline([Stage("S", 2, [on_ray(remote.double)])]).run([1, 2, 3])
 
     assert [r.value for r in results] == [2, 4, 6]
 
 
 async def test_error_is_unwrapped_to_its_own_type_with_the_remote_traceback(
-    local_ray: None,
+    ray: ModuleType,
 ) -> None:
     tracker = StatusTracker()
     stage = Stage("S", 1, [on_ray(remote.refuse)], task_attempts=1)
@@ -123,15 +130,15 @@ async def test_error_is_unwrapped_to_its_own_type_with_the_remote_traceback(
     assert "\x1b" not in failed.traceback
 
 
-async def test_retry_runs_the_function_again(local_ray: None, tmp_path: Path) -> None:
+async def test_retry_runs_the_function_again(ray: ModuleType, tmp_path: Path) -> None:
     stage = Stage("S", 1, [on_ray(remote.fail_first_time)], task_attempts=2, task_wait_seconds=0)
     results = await Pipeline([stage]).run([str(tmp_path / "calls")])
 
     assert [r.value for r in results] == [2]
 
 
-async def test_forced_shutdown_cancels_the_ray_task(local_ray: None) -> None:
-    started, release, interrupted = Signal.remote(), Signal.remote(), Signal.remote()
+async def test_forced_shutdown_cancels_the_ray_task(ray: ModuleType) -> None:
+    started, release, interrupted = (actor(ray, Signal) for _ in range(3))
     task = on_ray(functools.partial(held, started, release, interrupted))
     pipeline = Pipeline([Stage("S", 1, [task])])
     await pipeline.start()
@@ -146,8 +153,8 @@ async def test_forced_shutdown_cancels_the_ray_task(local_ray: None) -> None:
     assert pipeline.get_unfinished_items() == [0]
 
 
-async def test_calls_in_flight_never_exceed_the_stage_workers(local_ray: None) -> None:
-    counter = Overlap.remote(2)
+async def test_calls_in_flight_never_exceed_the_stage_workers(ray: ModuleType) -> None:
+    counter = actor(ray, Overlap, 2)
     task = on_ray(functools.partial(overlapping, counter))
     results = await Pipeline([Stage("S", 2, [task])]).run(range(8))
 
