@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Final
@@ -32,13 +33,13 @@ def on_dask(client: Any, fn: Callable[..., Any], **submit_kwargs: Any) -> TaskFu
     The default: a `distributed.Client` created with ``asynchronous=True`` inside the
     coroutine that runs the pipeline, so both share one event loop::
 
-        async with LocalCluster(asynchronous=True) as cluster, Client(
-            cluster, asynchronous=True
-        ) as client:  # or Client("tcp://scheduler:8786", asynchronous=True)
+        async with Client("tcp://scheduler:8786", asynchronous=True) as client:
             await Pipeline([Stage("Parse", 16, [on_dask(client, parse)])]).run(items)
 
-    A synchronous client (its own loop in a background thread, as ``Client(address)``
-    made at import time gives) works too, one thread hop slower.
+    (``Client(LocalCluster(asynchronous=True), asynchronous=True)`` for a cluster on this
+    machine; see examples/cluster.py.) A synchronous client, running its own loop in a
+    background thread (``Client(address)`` made at import time), works too, one thread hop
+    slower.
 
     Each attempt is a new task with a unique key (``pure=False``, ``retries=0``): antflow
     owns retries, and identical calls never share a cached result. An error comes back as
@@ -102,8 +103,11 @@ def _remote_runner() -> Callable[..., Any]:
     ) -> Any:
         from distributed import get_worker
 
-        worker = get_worker()
-        worker.log_event(TOPIC, [str(worker.get_current_task()), worker.address])
+        try:
+            worker = get_worker()
+            worker.log_event(TOPIC, [str(worker.get_current_task()), worker.address])
+        except Exception:  # a status line must never cost the call itself
+            pass
         return fn(*args, **kwargs)
 
     return antflow_remote_call
@@ -204,8 +208,10 @@ class _Watch:
         if loop is None:
             report(text)
         else:
-            # A synchronous client calls this from its own thread.
-            loop.call_soon_threadsafe(report, text)
+            # A synchronous client calls this from its own thread; the pipeline's loop may
+            # be gone by now.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(report, text)
 
 
 _watches: weakref.WeakKeyDictionary[Any, _Watch] = weakref.WeakKeyDictionary()
