@@ -18,7 +18,7 @@ from antflow import Pipeline, Stage, StatusTracker
 from antflow.offload import RemoteTraceback, on_dask, on_executor, on_ray
 from antflow.offload import _core as core
 from tests.engine import offload_remote as remote
-from tests.engine.helpers import wait_until
+from tests.engine.helpers import settle, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -122,6 +122,28 @@ async def test_result_comes_back_and_the_status_says_where_it_runs() -> None:
 
     assert [r.value for r in pipeline.results] == [42]
     assert [s.current_task for s in pipeline.get_worker_states().values()] == [None]
+
+
+async def test_a_task_concurrency_limit_caps_the_calls_in_flight() -> None:
+    backend = FakeBackend()
+    task = core.remote_task(remote.double, backend, "on_fake")
+    pipeline = Pipeline([Stage("S", 3, [task], task_concurrency_limits={"double": 1})])
+    await pipeline.start()
+    await pipeline.feed([1, 2, 3])
+    await wait_until(
+        lambda: sum(s.waiting_for == "double" for s in pipeline.get_worker_states().values()) == 2
+    )
+
+    assert len(backend.calls) == 1
+    backend.calls[0].settled.set()
+    await wait_until(lambda: len(backend.calls) == 2)
+    await settle()
+    assert len(backend.calls) == 2
+    backend.calls[1].settled.set()
+    await wait_until(lambda: len(backend.calls) == 3)
+    backend.calls[2].settled.set()
+    await pipeline.join()
+    assert sorted(r.value for r in pipeline.results) == [2, 4, 6]
 
 
 async def test_a_report_after_the_attempt_ended_is_dropped() -> None:
