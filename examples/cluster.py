@@ -22,13 +22,10 @@ can import the parsing code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
-import sys
 import tempfile
-from multiprocessing import resource_tracker
 from pathlib import Path
 
 from _documents import make_document, parse
@@ -63,21 +60,9 @@ async def store(summary: dict[str, object]) -> int:
     return int(summary["pid"])  # type: ignore[call-overload]
 
 
-def start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker, which the worker processes need.
-
-    It starts by handing on ``sys.stderr``'s file descriptor; under antflow-tui
-    ``sys.stderr`` may be a capture without one (``fileno()`` is -1), so start it with
-    the real stderr first.
-    """
-    with contextlib.redirect_stderr(sys.__stderr__):
-        resource_tracker.ensure_running()
-
-
 async def main() -> None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     (FOLDER / "parsed.jsonl").write_text("")
-    start_resource_tracker()
     async with (
         # Two worker processes of one thread each. Their logging is silenced: they write
         # to the terminal itself, under the app. A free port for the dashboard.
