@@ -64,8 +64,9 @@ async def main() -> None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     (FOLDER / "parsed.jsonl").write_text("")
     async with (
-        # Two worker processes of one thread each. Their logging is silenced: they write
-        # to the terminal itself, under the app. A free port for the dashboard.
+        # Two worker processes of one thread each. They log to the terminal's descriptors
+        # (the event log, under antflow-tui): critical lines only, as a failing document is
+        # in the error panel already. A free port for the dashboard.
         LocalCluster(
             n_workers=2,
             threads_per_worker=1,
