@@ -224,6 +224,9 @@ class Snapshot(_Record, tag="snapshot"):
     stages: tuple[StageRow, ...] = ()
     workers: tuple[tuple[WorkerRow, ...], ...] = ()
     """Per stage, its workers in order."""
+    abandoned: int = 0
+    """Of `unfinished`, those the script's own shutdown left (not a `Stop` command): a
+    script that breaks out of ``stream()`` early abandons the rest on purpose."""
 
 
 class LogLine(_Record, tag="log"):
