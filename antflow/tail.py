@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from antflow import _history as h
+
 if TYPE_CHECKING:
-    from antflow import _history as h
     from antflow.tracker import StatusTracker
     from antflow.types import StatusEvent, TaskEvent
 
@@ -43,13 +44,25 @@ class EventTail:
 
     def drain(self) -> TailBatch:
         """The events recorded since the last drain (at most `capacity` of the newest)."""
+        records, dropped = self.drain_raw()
+        events = self._tracker._decode_raw(records) if records else []
+        # A record may stand for several events: what was not built counts as dropped.
+        return TailBatch(
+            events=events,
+            dropped=max(dropped, 0),
+            received=self._tracker._recent_events - self._opened_at,
+        )
+
+    def drain_raw(self) -> tuple[list[h.RawRecord], int]:
+        """The raw records since the last drain (at most `capacity` of the newest), and how
+        many events arrived meanwhile that they do not stand for."""
         tracker = self._tracker
-        buffer = tracker._recent
+        buffer = tracker._tail_buffer
         total = tracker._recent_events
         new_events = total - self._seen_events
         self._seen_events = total
         if buffer is None or not new_events:
-            return TailBatch([], 0, total - self._opened_at)
+            return [], 0
         # Records newer than the last one this tail took, newest `capacity` of them.
         records = list(buffer)
         if self._last_record is not None:
@@ -60,13 +73,22 @@ class EventTail:
         records = records[-self.capacity :]
         if records:
             self._last_record = records[-1]
-        events = tracker._decode_raw(records)
-        return TailBatch(
-            events=events,
-            dropped=max(new_events - len(events), 0),
-            received=total - self._opened_at,
-        )
+        return records, max(new_events - _events_in(records), 0)
 
     def close(self) -> None:
         """Stop following the tracker."""
         self._tracker._close_tail(self)
+
+
+def _events_in(records: list[h.RawRecord]) -> int:
+    """How many events these raw records stand for (merged records stand for several)."""
+    count = 0
+    for record in records:
+        kind = int(record[1]) & 0xF
+        if kind == h.FINISH_HANDOFF:
+            count += 3
+        elif kind in (h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE, h.FINISH):
+            count += 2
+        else:
+            count += 1
+    return count

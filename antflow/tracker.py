@@ -120,9 +120,15 @@ class StatusTracker:
             )
         self._delivery = Delivery()
         self._live = False
-        # The newest raw records, shared by every open tail (each keeps its own cursor);
-        # None until a tail is opened, so an unwatched tracker pays one test per event.
-        self._recent: deque[h.RawRecord] | None = None
+        # Where each raw record goes besides the item's log: None (nobody watches: one
+        # test per event), the tails' buffer, a recorder's sink, or a _Tee of several.
+        self._recent: Any = None
+        self._tail_buffer: deque[h.RawRecord] | None = None
+        """The newest raw records, shared by every open tail (each keeps its own cursor)."""
+        self._record_sinks: list[list[h.RawRecord]] = []
+        """Lossless buffers of raw records, one per recorder, each drained by its owner."""
+        self._error_sinks: list[list[ErrorNote]] = []
+        """Lossless buffers of new attempt errors, one per recorder or run stream."""
         self._recent_events = 0
         """Events recorded since the first tail opened (a record may stand for several)."""
         self._tails: list[EventTail] = []
@@ -261,8 +267,10 @@ class StatusTracker:
         `capacity` of them per drain (the rest are counted as dropped). The user's
         callbacks are untouched.
         """
-        if self._recent is None or (self._recent.maxlen or 0) < capacity:
-            self._recent = deque(self._recent or (), maxlen=capacity)
+        buffer = self._tail_buffer
+        if buffer is None or (buffer.maxlen or 0) < capacity:
+            self._tail_buffer = deque(buffer or (), maxlen=capacity)
+            self._retap()
         tail = EventTail(self, capacity)
         self._tails.append(tail)
         return tail
@@ -271,7 +279,42 @@ class StatusTracker:
         if tail in self._tails:
             self._tails.remove(tail)
         if not self._tails:
+            self._tail_buffer = None
+            self._retap()
+
+    def _open_sinks(self) -> tuple[list[h.RawRecord], list[ErrorNote]]:
+        """Lossless buffers of every raw record and every new attempt error from now on,
+        for a recorder to drain (it must, or they grow)."""
+        records: list[h.RawRecord] = []
+        errors: list[ErrorNote] = []
+        self._record_sinks.append(records)
+        self._error_sinks.append(errors)
+        self._retap()
+        return records, errors
+
+    def _close_sinks(self, records: list[h.RawRecord], errors: list[ErrorNote]) -> None:
+        self._record_sinks = [s for s in self._record_sinks if s is not records]
+        self._error_sinks = [s for s in self._error_sinks if s is not errors]
+        self._retap()
+
+    def _open_error_sink(self) -> list[ErrorNote]:
+        """A lossless buffer of every new attempt error (errors are rare: no cost per event)."""
+        errors: list[ErrorNote] = []
+        self._error_sinks.append(errors)
+        return errors
+
+    def _close_error_sink(self, errors: list[ErrorNote]) -> None:
+        self._error_sinks = [s for s in self._error_sinks if s is not errors]
+
+    def _retap(self) -> None:
+        targets: list[Any] = [] if self._tail_buffer is None else [self._tail_buffer]
+        targets.extend(self._record_sinks)
+        if not targets:
             self._recent = None
+        elif len(targets) == 1:
+            self._recent = targets[0]
+        else:
+            self._recent = _Tee(targets)
 
     def _decode_raw(self, records: list[h.RawRecord]) -> list[StatusEvent | TaskEvent]:
         return h.decode_raw(records, (self._stages, self._workers, self._tasks), self._successors)
@@ -356,7 +399,7 @@ class StatusTracker:
             recent.append((item_id, code, timestamp, None, error))
             self._recent_events += 1
         if error is not None:
-            self._keep_error(item_id, position, error)
+            self._keep_error(item_id, position, error, code, timestamp)
         if kind == h.FAILED:
             self._note_failure(item_id, binding.stage, attempt, timestamp, error)
         if self._live:
@@ -480,7 +523,7 @@ class StatusTracker:
             recent.append((item_id, code, timestamp, duration, error))
             self._recent_events += 1
         if error is not None:
-            self._keep_error(item_id, position, error)
+            self._keep_error(item_id, position, error, code, timestamp)
         if self._live:
             callbacks = (
                 self._on_task_start,
@@ -511,7 +554,9 @@ class StatusTracker:
                 self._errors.pop(oldest, None)
                 self._evicted += 1
 
-    def _keep_error(self, item_id: Any, position: int, error: BaseException) -> None:
+    def _keep_error(
+        self, item_id: Any, position: int, error: BaseException, code: int, timestamp: float
+    ) -> None:
         errors = self._errors.setdefault(item_id, [])
         if errors and errors[-1].exception is error:
             # The status event after a task's last failure carries the same exception.
@@ -522,6 +567,10 @@ class StatusTracker:
                 # Release the failed attempt's locals (often the item's value); the
                 # formatted text keeps what a person needs.
                 traceback.clear_frames(error.__traceback__)
+            if self._error_sinks:
+                note = ErrorNote(item_id, error, text, code, timestamp)
+                for sink in self._error_sinks:
+                    sink.append(note)
         errors.append(h.AttemptError(position, error, text))
 
     def _note_failure(
@@ -568,6 +617,31 @@ class StatusTracker:
     def _decode(self, item_id: Any, log: array[float]) -> list[StatusEvent | TaskEvent]:
         names = (self._stages, self._workers, self._tasks)
         return h.decode(item_id, log, self._errors.get(item_id), names, self._successors)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorNote:
+    """A new attempt error, as a recorder's error sink receives it."""
+
+    item_id: Any
+    exception: BaseException
+    traceback: str
+    code: int
+    """The code of the record that carried it (stage, worker, task, attempt)."""
+    timestamp: float
+
+
+class _Tee:
+    """Appends each raw record to several buffers (tails and recorders at once)."""
+
+    __slots__ = ("targets",)
+
+    def __init__(self, targets: list[Any]) -> None:
+        self.targets = tuple(targets)
+
+    def append(self, record: h.RawRecord) -> None:
+        for target in self.targets:
+            target.append(record)
 
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep

@@ -43,3 +43,13 @@ def test_engine_imports_nothing_from_the_ui() -> None:
     loaded = set(json.loads(done.stdout))
     for ui_module in ("textual", "click", "antflow_tui", "rich"):
         assert ui_module not in loaded, f"import antflow pulled in {ui_module}"
+
+
+def test_engine_imports_no_cluster_library() -> None:
+    probe = "import json, sys\nimport antflow.offload\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = {name.split(".")[0] for name in json.loads(done.stdout)}
+    for backend in ("dask", "distributed", "ray"):
+        assert backend not in loaded, f"import antflow.offload pulled in {backend}"

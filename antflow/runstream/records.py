@@ -225,8 +225,8 @@ class Snapshot(_Record, tag="snapshot"):
     workers: tuple[tuple[WorkerRow, ...], ...] = ()
     """Per stage, its workers in order."""
     abandoned: int = 0
-    """Of `unfinished`, those the script's own shutdown left (it stopped waiting for them:
-    left `stream()` early, called `shutdown()`), as opposed to a `Stop` command."""
+    """Of `unfinished`, those the script's own shutdown left (not a `Stop` command): a
+    script that breaks out of ``stream()`` early abandons the rest on purpose."""
     stopped: bool = False
     """A `Stop` command stopped this pipeline: items it was never fed count as not fed
     (without one, a pipeline the script ended early abandoned them)."""

@@ -1,39 +1,91 @@
-"""RunStream: the live producer of a run's records (API fixed; implementation in progress).
+"""RunStream: the live producer of a run's records, and the carrier of its commands.
 
 A monitor (antflow-tui's live source, the recorder, the socket server) creates one
 RunStream per run and attaches it to every pipeline that starts (``antflow.observe``).
 It is the only code on the monitor's side that touches `Pipeline`, `StatusTracker` or an
 exception; everything it returns is a record from `antflow.runstream.records`.
 
-Cost model: `snapshot()` is O(stages + workers); `events()` decodes at most `limit` of
-the newest events (the rest are counted as dropped, never built); `failures()` re-reads
-only when a tracker's failures changed; `take_errors()` is lossless but errors are rare.
+Cost model: `snapshot()` is O(stages + workers); `events()` rebuilds at most
+`event_capacity` of the newest events from a bounded tail of raw records (the rest are
+counted as dropped, never built); errors come through a lossless sink, but are rare.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import antflow
+from antflow.exceptions import PipelineError
+from antflow.runstream import convert
+from antflow.runstream.records import (
+    FORMAT,
+    VERSION,
+    AwaitStack,
+    Command,
+    ErrorRecord,
+    Event,
+    Header,
+    ItemDetail,
+    ItemKey,
+    LogLine,
+    Pause,
+    PipelineStarted,
+    ReprKey,
+    Resume,
+    Retry,
+    Snapshot,
+    Stop,
+    item_key,
+)
+from antflow.runstream.stacks import await_stack
+from antflow.tracker import StatusTracker
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from antflow import _history as h
     from antflow.pipeline import Pipeline
-    from antflow.runstream.records import (
-        AwaitStack,
-        Command,
-        ErrorRecord,
-        Event,
-        Header,
-        ItemDetail,
-        ItemKey,
-        LogLine,
-        PipelineStarted,
-        Snapshot,
-    )
+    from antflow.tail import EventTail
+    from antflow.tracker import ErrorNote
+
+logger = logging.getLogger(__name__)
+
+STOP_GRACE: Final = 3.0
+"""Seconds a graceful `Stop` lets running items finish before cancelling them."""
+_NUMBERED_ERRORS: Final = 4_096
+"""Exceptions whose numbers are remembered, so events decoded later can refer to them."""
 
 
-class Failure:
-    """(Placeholder for the API description; see `records` once implemented.)"""
+@dataclass(slots=True)
+class _Followed:
+    """One pipeline the stream follows."""
+
+    pipeline: Pipeline
+    number: int
+    tracker: StatusTracker
+    started: PipelineStarted
+    stopped_by_command: bool = False
+    unfinished_before_stop: int = 0
+    """Items the script's own shutdowns had left unfinished when a `Stop` came."""
+
+
+@dataclass(slots=True)
+class _Tracked:
+    """One tracker the stream reads (pipelines may share one)."""
+
+    tracker: StatusTracker
+    tail: EventTail
+    errors: list[ErrorNote]
+    numbers: list[int] = field(default_factory=list)
+    """The pipeline numbers using it."""
 
 
 class RunStream:
@@ -42,10 +94,12 @@ class RunStream:
     Args:
         values: Include reprs of item values in error records and item details.
         history: Completed items whose histories a tracker this stream creates keeps
-            (a pipeline without a tracker gets a bounded one).
+            (a pipeline without a tracker gets a bounded one); None keeps all.
         event_capacity: Most events `events()` returns per call (newest kept).
-        argv, script: For the header.
-        clock: Unix time, for records not stamped by the engine (logs, controls).
+        stop_grace: Seconds a graceful `Stop` lets running items finish.
+        argv: For the header.
+        script: For the header.
+        clock: Unix time, for records the engine does not stamp (logs, controls).
     """
 
     def __init__(
@@ -54,60 +108,359 @@ class RunStream:
         values: bool = False,
         history: int | None = 10_000,
         event_capacity: int = 1_000,
+        stop_grace: float = STOP_GRACE,
         argv: Sequence[str] = (),
         script: str | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        raise NotImplementedError
+        self.values = values
+        self.history = history
+        self.event_capacity = event_capacity
+        self.stop_grace = stop_grace
+        self.clock = clock or time.time
+        self.header = Header(
+            format=FORMAT,
+            version=VERSION,
+            antflow=antflow.__version__,
+            started_at=self.clock(),
+            argv=tuple(argv),
+            pid=os.getpid(),
+            script=script,
+            values=values,
+        )
+        self._followed: list[_Followed] = []
+        self._trackers: list[_Tracked] = []
+        self._new_pipelines: list[PipelineStarted] = []
+        self._errors: list[ErrorRecord] = []
+        self._error_count = 0
+        self._numbers: dict[int, tuple[BaseException, int]] = {}
+        """id(exception) -> (exception, number); the exception is kept so its id is not
+        reused while the number is remembered."""
+        self._logs: deque[LogLine] = deque()
+        self._log_lock = threading.Lock()
+        self._rejoins: set[asyncio.Task[None]] = set()
+        self.on_attach: list[Callable[[Pipeline, PipelineStarted], None]] = []
+        """Called after each new pipeline is attached (a recorder opens its sinks there)."""
 
-    header: Header
-    """The run's header record."""
+    # ---------------------------------------------------------------- following pipelines
 
     def attach(self, pipeline: Pipeline) -> PipelineStarted:
         """Follow `pipeline` (idempotent: a restart returns its existing record).
 
         Pass it as ``antflow.observe(stream.attach)``, or call it for a pipeline the
-        monitor built itself before starting it.
+        monitor built itself before starting it. A pipeline without a tracker gets a
+        bounded one; a script's own tracker keeps at most `history` completed histories.
         """
-        raise NotImplementedError
+        for followed in self._followed:
+            if followed.pipeline is pipeline:
+                return followed.started
+        tracker = pipeline.status_tracker
+        if tracker is None:
+            tracker = StatusTracker(max_history_items=self.history)
+            pipeline.status_tracker = tracker
+        elif self.history is not None and (
+            tracker.max_history_items is None or tracker.max_history_items > self.history
+        ):
+            tracker.max_history_items = self.history
+        number = len(self._followed) + 1
+        started = convert.pipeline_started(pipeline, number, pipeline._now())
+        self._followed.append(_Followed(pipeline, number, tracker, started))
+        tracked = next((t for t in self._trackers if t.tracker is tracker), None)
+        if tracked is None:
+            tracked = _Tracked(
+                tracker, tracker.open_tail(self.event_capacity), tracker._open_error_sink()
+            )
+            self._trackers.append(tracked)
+        tracked.numbers.append(number)
+        self._new_pipelines.append(started)
+        for callback in list(self.on_attach):
+            callback(pipeline, started)
+        return started
+
+    def close(self) -> None:
+        """Stop following every pipeline (tails and sinks are released)."""
+        for tracked in self._trackers:
+            tracked.tail.close()
+            tracked.tracker._close_error_sink(tracked.errors)
+        self._trackers.clear()
 
     def pipelines(self) -> list[PipelineStarted]:
         """Every pipeline attached so far, in order."""
-        raise NotImplementedError
+        return [followed.started for followed in self._followed]
+
+    def take_pipelines(self) -> list[PipelineStarted]:
+        """Pipelines attached since the last call."""
+        taken, self._new_pipelines = self._new_pipelines, []
+        return taken
+
+    def live_pipelines(self) -> list[tuple[int, Pipeline]]:
+        """(number, pipeline) of every pipeline followed: for the one monitor module that
+        needs live objects beyond records (antflow-tui's live source, for exports)."""
+        return [(f.number, f.pipeline) for f in self._followed]
+
+    @property
+    def running(self) -> bool:
+        """True while any followed pipeline runs."""
+        return any(f.pipeline.is_running for f in self._followed)
+
+    # ---------------------------------------------------------------- records out
 
     def snapshot(self, pipeline: int) -> Snapshot:
         """Pipeline number `pipeline`'s state now."""
-        raise NotImplementedError
+        followed = self._get(pipeline)
+        return convert.snapshot(followed.pipeline, followed.number, self._abandoned(followed))
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every followed pipeline's state now."""
+        return [convert.snapshot(f.pipeline, f.number, self._abandoned(f)) for f in self._followed]
 
     def events(self) -> tuple[list[Event], int]:
         """Events since the last call, every pipeline's, oldest first: at most
-        `event_capacity` of the newest, and how many were dropped."""
-        raise NotImplementedError
+        `event_capacity` of the newest per tracker, and how many were dropped."""
+        self._number_errors()
+        events: list[Event] = []
+        dropped = 0
+        for tracked in self._trackers:
+            raw, skipped = _drain_raw(tracked.tail)
+            dropped += skipped
+            events.extend(self._decoder(tracked).events(raw))
+        if len(self._trackers) > 1:
+            events.sort(key=lambda event: event.at)
+        return events, dropped
+
+    def decode(self, tracker: StatusTracker, raw: list[h.RawRecord]) -> list[Event]:
+        """Events from raw records of one followed tracker (for the recorder)."""
+        tracked = next(t for t in self._trackers if t.tracker is tracker)
+        return self._decoder(tracked).events(raw)
 
     def take_errors(self) -> list[ErrorRecord]:
-        """Every error record since the last call (lossless)."""
-        raise NotImplementedError
+        """Every error record since the last call (lossless), oldest first."""
+        self._number_errors()
+        taken, self._errors = self._errors, []
+        return taken
+
+    def error_number(self, error: BaseException) -> int | None:
+        """The `ErrorRecord.number` given to an exception, if it was numbered."""
+        known = self._numbers.get(id(error))
+        return known[1] if known is not None and known[0] is error else None
 
     def failures(self, pipeline: int) -> list[ErrorRecord]:
         """The final error of each item currently failed in that pipeline, oldest first."""
-        raise NotImplementedError
+        self._number_errors()
+        followed = self._get(pipeline)
+        found = []
+        for failure in followed.pipeline._failures.values():
+            error = failure.error
+            number = self.error_number(error)
+            value = convert.value_repr(failure.entry.value) if self.values else None
+            found.append(
+                ErrorRecord(
+                    number=number if number is not None else 0,
+                    pipeline=pipeline,
+                    at=failure.timestamp,
+                    item=item_key(failure.entry.item_id),
+                    stage=failure.stage.name,
+                    task=None,
+                    attempt=failure.attempts,
+                    type=convert.error_type(error),
+                    message=convert.error_message(error),
+                    traceback=self._traceback(followed.tracker, failure.entry.item_id, error),
+                    value=value,
+                )
+            )
+        return found
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
-        """One item's story in that pipeline."""
-        raise NotImplementedError
+        """One item's story in that pipeline (an unknown pipeline: an empty story)."""
+        self._number_errors()
+        followed = self._find(pipeline)
+        if followed is None:
+            return ItemDetail(pipeline, item, known=False)
+        known = {key: number for key, (_, number) in self._numbers.items()}
+        return convert.item_detail(
+            followed.pipeline, pipeline, self._live_id(followed, item), known, values=self.values
+        )
 
     def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
         """Where that worker's task is suspended now (None when it has no task)."""
-        raise NotImplementedError
+        followed = self._find(pipeline)
+        if followed is None:
+            return None
+        task = followed.pipeline.get_worker_tasks().get(worker)
+        return None if task is None else await_stack(task)
 
-    async def execute(self, command: Command) -> str:
-        """Carry out a command on the live pipelines; returns the notice to show."""
-        raise NotImplementedError
+    # ---------------------------------------------------------------- logs
 
     def log(self, text: str, stream: str = "out") -> LogLine:
-        """Record a line the script printed or logged (thread-safe)."""
-        raise NotImplementedError
+        """Record a line the script printed or logged (from any thread)."""
+        line = LogLine(at=self.clock(), text=text, stream=stream)
+        with self._log_lock:
+            self._logs.append(line)
+        return line
 
     def take_logs(self) -> list[LogLine]:
         """Every log line since the last call."""
-        raise NotImplementedError
+        with self._log_lock:
+            taken = list(self._logs)
+            self._logs.clear()
+        return taken
+
+    # ---------------------------------------------------------------- commands in
+
+    async def execute(self, command: Command) -> str:
+        """Carry out a command on the live pipelines; returns the notice to show."""
+        if isinstance(command, Pause | Resume):
+            return self._pause(command)
+        if isinstance(command, Retry):
+            return await self._retry(command)
+        if isinstance(command, Stop):
+            return await self._stop(command.force)
+        raise TypeError(f"unknown command {command!r}")
+
+    def _pause(self, command: Pause | Resume) -> str:
+        pausing = isinstance(command, Pause)
+        verb = "Paused" if pausing else "Resumed"
+        targets = [
+            f for f in self._followed if command.pipeline is None or f.number == command.pipeline
+        ]
+        if command.stage is None and command.worker is None:
+            for followed in targets:
+                (followed.pipeline.pause if pausing else followed.pipeline.resume)()
+            return (
+                f"{verb} the run"
+                if command.pipeline is None
+                else f"{verb} pipeline {command.pipeline}"
+            )
+        for followed in reversed(targets):
+            names = followed.pipeline.get_worker_names()
+            has = (
+                (command.stage in names)
+                if command.stage is not None
+                else any(command.worker in workers for workers in names.values())
+            )
+            if has:
+                change = followed.pipeline.pause if pausing else followed.pipeline.resume
+                change(stage=command.stage, worker=command.worker)
+                what = f"stage {command.stage}" if command.stage else f"worker {command.worker}"
+                return f"{verb} {what}"
+        return f"No stage or worker named {command.stage or command.worker}"
+
+    async def _retry(self, command: Retry) -> str:
+        followed = self._find(command.pipeline)
+        if followed is None:
+            return f"No pipeline {command.pipeline}"
+        pipeline = followed.pipeline
+        failed = {item_key(i): i for i in pipeline.failed_item_ids()}
+        wanted = [failed[key] for key in command.items if key in failed]
+        if not wanted:
+            return "Nothing to retry: those items have not failed"
+        restart = not pipeline.is_running
+        if restart:
+            await pipeline.start()
+        count = 0
+        with contextlib.suppress(PipelineError):  # the pipeline finished at this moment
+            for item_id in wanted:
+                pipeline.retry(item_id)
+                count += 1
+        if restart:
+            rejoin = asyncio.get_running_loop().create_task(self._rejoin(pipeline))
+            self._rejoins.add(rejoin)
+            rejoin.add_done_callback(self._rejoins.discard)
+        noun = "item" if count == 1 else "items"
+        return f"Retrying {count} {noun}"
+
+    async def _rejoin(self, pipeline: Pipeline) -> None:
+        with contextlib.suppress(PipelineError):
+            await pipeline.join()
+
+    async def _stop(self, force: bool) -> str:
+        running = [f for f in self._followed if f.pipeline.is_running]
+        for followed in running:
+            if not followed.stopped_by_command:
+                followed.stopped_by_command = True
+                followed.unfinished_before_stop = len(followed.pipeline._unfinished)
+        await asyncio.gather(
+            *(f.pipeline.shutdown(graceful=not force, grace=self.stop_grace) for f in running),
+            return_exceptions=True,
+        )
+        return "Stopped the run at once" if force else "Stopped the run"
+
+    # ---------------------------------------------------------------- internals
+
+    def _get(self, number: int) -> _Followed:
+        followed = self._find(number)
+        if followed is None:
+            raise KeyError(f"no pipeline numbered {number}")
+        return followed
+
+    def _find(self, number: int) -> _Followed | None:
+        return self._followed[number - 1] if 0 < number <= len(self._followed) else None
+
+    @staticmethod
+    def _abandoned(followed: _Followed) -> int:
+        unfinished = len(followed.pipeline._unfinished)
+        if not followed.stopped_by_command:
+            return unfinished
+        return min(followed.unfinished_before_stop, unfinished)
+
+    def _decoder(self, tracked: _Tracked) -> convert.RawDecoder:
+        owners: dict[str, int] = {}
+        for number in tracked.numbers:
+            for stage in self._followed[number - 1].started.stages:
+                owners[stage.name] = 0 if stage.name in owners else number
+        return convert.RawDecoder(
+            tracked.tracker, lambda stage: owners.get(stage or "", 0), self.error_number
+        )
+
+    def _number_errors(self) -> None:
+        """Number every new error of every tracker, in the order they happened."""
+        for tracked in self._trackers:
+            if not tracked.errors:
+                continue
+            notes, tracked.errors[:] = list(tracked.errors), []
+            owners = self._decoder_owner(tracked)
+            for note in notes:
+                self._error_count += 1
+                number = self._error_count
+                self._numbers[id(note.exception)] = (note.exception, number)
+                stage_pipeline = owners(note)
+                value = None
+                if self.values:
+                    followed = self._find(stage_pipeline)
+                    if followed is not None:
+                        location = followed.pipeline.locate(note.item_id)
+                        value = None if location is None else convert.value_repr(location.value)
+                self._errors.append(
+                    convert.error_record(note, number, tracked.tracker, stage_pipeline, value)
+                )
+        while len(self._numbers) > _NUMBERED_ERRORS:
+            del self._numbers[next(iter(self._numbers))]
+
+    def _decoder_owner(self, tracked: _Tracked) -> Callable[[ErrorNote], int]:
+        decoder = self._decoder(tracked)
+
+        def owner(note: ErrorNote) -> int:
+            events = decoder.events([(note.item_id, note.code, note.timestamp, None, None)])
+            return events[0].pipeline if events else 0
+
+        return owner
+
+    def _traceback(self, tracker: StatusTracker, item_id: Any, error: BaseException) -> str:
+        for attempt_error in reversed(tracker._errors.get(item_id, ())):
+            if attempt_error.exception is error:
+                return attempt_error.traceback
+        return ""
+
+    @staticmethod
+    def _live_id(followed: _Followed, item: ItemKey) -> Any:
+        """The live id an item key stands for (a repr key: the id whose repr it is)."""
+        if not isinstance(item, ReprKey):
+            return item
+        pipeline = followed.pipeline
+        candidates = list(pipeline._failures) + list(followed.tracker._logs)
+        return next((c for c in candidates if repr(c) == item.repr), item)
+
+
+def _drain_raw(tail: EventTail) -> tuple[list[h.RawRecord], int]:
+    """The raw records a tail holds since its last drain, and how many it skipped."""
+    return tail.drain_raw()

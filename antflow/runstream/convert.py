@@ -1,0 +1,363 @@
+"""Live engine state to run-stream records: snapshots, events, errors, item details.
+
+Everything here reads a pipeline (or its tracker) and returns plain records; nothing
+keeps a reference to a live object. Snapshots read the counters the engine keeps as it
+goes, in O(stages + workers); events are rebuilt from the tracker's raw records without
+building the tracker's own event objects first.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from typing import TYPE_CHECKING, Any, Final
+
+from antflow import _history as h
+from antflow.runstream.records import (
+    ErrorRecord,
+    Event,
+    EventKind,
+    ItemDetail,
+    ItemLocationRecord,
+    PipelineStarted,
+    Snapshot,
+    StageConfig,
+    StageRow,
+    WorkerRow,
+    item_key,
+)
+from antflow.tracker import ErrorNote
+from antflow.types import STATUSES, TASK_EVENT_TYPES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from antflow.pipeline import Pipeline
+    from antflow.tracker import StatusTracker
+
+NEXT_ITEMS_SHOWN: Final = 5
+"""Queued item ids a snapshot lists per stage."""
+
+_KIND_NAMES: Final[tuple[EventKind, ...]] = STATUSES + TASK_EVENT_TYPES  # type: ignore[assignment]
+
+_values = reprlib.Repr()
+_values.maxstring = 200
+_values.maxother = 200
+_values.maxlevel = 3
+
+
+def value_repr(value: Any) -> str:
+    """A bounded repr of a user value: enough to recognise and re-create it, never huge."""
+    try:
+        return _values.repr(value)
+    except Exception:  # a broken __repr__ must not break the stream
+        return f"<{type(value).__qualname__} (repr failed)>"
+
+
+def error_type(error: BaseException) -> str:
+    """The exception class, qualified by its module unless it is a builtin."""
+    cls = type(error)
+    module = cls.__module__
+    return (
+        cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
+    )
+
+
+def error_message(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<{type(error).__qualname__} (str failed)>"
+
+
+def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
+    return tuple(
+        StageConfig(
+            name=info.name,
+            workers=info.worker_names,
+            tasks=info.task_names,
+            retry=info.retry,
+            task_attempts=info.task_attempts,
+            task_wait_seconds=info.task_wait_seconds,
+            stage_attempts=info.stage_attempts,
+            queue_capacity=info.queue_capacity,
+            concurrency_limits=dict(info.task_concurrency_limits),
+            has_skip_if=info.has_skip_if,
+        )
+        for info in pipeline._stage_infos
+    )
+
+
+def pipeline_started(pipeline: Pipeline, number: int, at: float) -> PipelineStarted:
+    return PipelineStarted(
+        pipeline=number,
+        at=at,
+        stages=stage_configs(pipeline),
+        total_items=pipeline._total_items,
+    )
+
+
+def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
+    """The pipeline's state now, from the counters it keeps (O(stages + workers))."""
+    epoch = pipeline._epoch
+    stages = []
+    workers = []
+    for runtime in pipeline._runtimes:
+        stats = runtime.stats()
+        stages.append(
+            StageRow(
+                queued=stats.pending_items,
+                running=stats.in_progress_items,
+                done=stats.completed_items,
+                failed=stats.failed_items,
+                skipped=stats.skipped_items,
+                retrying=stats.retrying_items,
+                task_retries=stats.task_retries,
+                task_seconds=stats.task_seconds,
+                paused=stats.paused,
+                next_items=tuple(item_key(e.item_id) for e in runtime.queue.head(NEXT_ITEMS_SHOWN)),
+            )
+        )
+        rows = []
+        for worker in runtime.workers:
+            entry = worker.entry
+            rows.append(
+                WorkerRow(
+                    status=worker.status,
+                    holding=entry is not None,
+                    item=None if entry is None else item_key(entry.item_id),
+                    since=None if worker.since is None else worker.since + epoch,
+                    task_status=worker.current_task,
+                    waiting_for=worker.waiting_for,
+                    paused=worker.paused,
+                    processed=worker.processed,
+                    failed=worker.failed,
+                    busy_seconds=worker.total_time,
+                    last_active=None if worker.last_active is None else worker.last_active + epoch,
+                    recent=tuple(item_key(i) for i in worker.recent),
+                )
+            )
+        workers.append(tuple(rows))
+    return Snapshot(
+        pipeline=number,
+        at=pipeline._now(),
+        running=pipeline._running,
+        paused=pipeline._paused,
+        stopping=pipeline._stopping,
+        fed=pipeline._fed,
+        processed=pipeline._processed,
+        failed=pipeline._failed_count,
+        in_flight=pipeline._outstanding,
+        unfinished=len(pipeline._unfinished),
+        skipped=pipeline._skipped_out,
+        total_items=pipeline._total_items,
+        stages=tuple(stages),
+        workers=tuple(workers),
+        abandoned=abandoned,
+    )
+
+
+class RawDecoder:
+    """Turns one tracker's raw records into `Event` records.
+
+    Args:
+        tracker: The tracker whose name tables the records' codes refer to.
+        pipeline_of: The pipeline number of a stage name (0 when ambiguous).
+        error_number: The `ErrorRecord.number` of an exception the records carry.
+    """
+
+    def __init__(
+        self,
+        tracker: StatusTracker,
+        pipeline_of: Callable[[str | None], int],
+        error_number: Callable[[BaseException], int | None],
+    ) -> None:
+        self._stages = tracker._stages.names
+        self._workers = tracker._workers.names
+        self._tasks = tracker._tasks.names
+        self._successors = tracker._successors
+        self._pipeline_of = pipeline_of
+        self._error_number = error_number
+
+    def events(self, records: Iterable[h.RawRecord]) -> list[Event]:
+        out: list[Event] = []
+        add = out.append
+        stages, workers, tasks = self._stages, self._workers, self._tasks
+        for item_id, raw_code, at, duration, error in records:
+            code = int(raw_code)
+            kind = code & 0xF
+            stage_id = (code >> h.STAGE_SHIFT) & h.STAGE_MASK
+            stage = stages[stage_id] or ""
+            worker = workers[(code >> h.WORKER_SHIFT) & h.WORKER_MASK]
+            task = tasks[(code >> h.TASK_SHIFT) & h.TASK_MASK]
+            attempt = code >> h.ATTEMPT_SHIFT
+            pipeline = self._pipeline_of(stage)
+            item = item_key(item_id)
+            number = None if error is None else self._error_number(error)
+            if kind in (h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE):
+                first = 1 if kind == h.BEGIN_PER_TASK else attempt
+                add(Event(pipeline, at, item, "in_progress", stage, worker, None, attempt))
+                add(Event(pipeline, at, item, "start", stage, worker, task, first))
+            elif kind in (h.FINISH, h.FINISH_HANDOFF):
+                add(Event(pipeline, at, item, "complete", stage, worker, task, attempt, duration))
+                add(Event(pipeline, at, item, "completed", stage, worker, None, attempt))
+                if kind == h.FINISH_HANDOFF:
+                    following = stages[self._successors.after(stage_id)] or ""
+                    add(Event(pipeline, at, item, "queued", following))
+            elif kind < h.TASK_START:
+                add(
+                    Event(
+                        pipeline,
+                        at,
+                        item,
+                        _KIND_NAMES[kind],
+                        stage,
+                        worker,
+                        None,
+                        attempt,
+                        None,
+                        number,
+                    )
+                )
+            else:
+                add(
+                    Event(
+                        pipeline,
+                        at,
+                        item,
+                        _KIND_NAMES[kind],
+                        stage,
+                        worker,
+                        task,
+                        attempt,
+                        duration,
+                        number,
+                    )
+                )
+        return out
+
+
+def error_record(
+    note: ErrorNote,
+    number: int,
+    tracker: StatusTracker,
+    pipeline: int,
+    value: str | None = None,
+) -> ErrorRecord:
+    code = note.code
+    stage = tracker._stages.names[(code >> h.STAGE_SHIFT) & h.STAGE_MASK] or ""
+    kind = code & 0xF
+    task = (
+        tracker._tasks.names[(code >> h.TASK_SHIFT) & h.TASK_MASK] if kind >= h.TASK_START else None
+    )
+    return ErrorRecord(
+        number=number,
+        pipeline=pipeline,
+        at=note.timestamp,
+        item=item_key(note.item_id),
+        stage=stage,
+        task=task,
+        attempt=code >> h.ATTEMPT_SHIFT,
+        type=error_type(note.exception),
+        message=error_message(note.exception),
+        traceback=note.traceback,
+        value=value,
+    )
+
+
+def item_detail(
+    pipeline: Pipeline,
+    number: int,
+    item_id: Any,
+    known_numbers: Mapping[int, int],
+    *,
+    values: bool,
+) -> ItemDetail:
+    """One item's story in `pipeline` from its tracker and its live position.
+
+    Args:
+        known_numbers: `ErrorRecord.number` by ``id(exception)`` for errors the stream
+            has numbered; other errors of the item are numbered -1, -2, ... here.
+    """
+    tracker = pipeline.status_tracker
+    location = pipeline.locate(item_id)
+    where = None
+    if location is not None:
+        where = ItemLocationRecord(
+            stage=location.stage,
+            state=location.state,
+            worker=location.worker,
+            value=value_repr(location.value) if values else None,
+        )
+    if tracker is None:
+        return ItemDetail(number, item_key(item_id), known=False, location=where)
+    log = tracker._logs.get(item_id)
+    errors: list[ErrorRecord] = []
+    numbers: dict[int, int] = {}
+    for attempt_error in tracker._errors.get(item_id, ()):
+        exception = attempt_error.exception
+        if id(exception) in numbers:
+            continue
+        found = known_numbers.get(id(exception))
+        assigned = found if found is not None else -(len(numbers) + 1)
+        numbers[id(exception)] = assigned
+        code = int(log[attempt_error.position]) if log is not None else 0
+        timestamp = log[attempt_error.position + 1] if log is not None else 0.0
+        note = ErrorNote(item_id, exception, attempt_error.traceback, code, timestamp)
+        failed_value = None
+        if values and location is not None and location.state == "failed":
+            failed_value = value_repr(location.value)
+        errors.append(error_record(note, assigned, tracker, number, failed_value))
+    events: list[Event] = []
+    if log is not None:
+        # Errors sit in the tracker beside the log, matched by position.
+        by_position = {e.position: e.exception for e in tracker._errors.get(item_id, ())}
+        raw = [
+            (item_id, log[i], log[i + 1], None, by_position.get(i)) for i in range(1, len(log), 2)
+        ]
+        decoder = RawDecoder(tracker, lambda _stage: number, lambda e: numbers.get(id(e)))
+        events = _with_durations(decoder.events(raw))
+    status = None if log is None or log[0] < 0 else STATUSES[int(log[0])]
+    last_status = next((e for e in reversed(events) if e.kind in STATUSES), None)
+    evicted: bool | None = False
+    if log is None and tracker.evicted_items:
+        sequential = isinstance(item_id, int) and not isinstance(item_id, bool)
+        evicted = True if sequential and 0 <= item_id < pipeline._seq else None
+    return ItemDetail(
+        pipeline=number,
+        item=item_key(item_id),
+        known=log is not None,
+        status=status,
+        stage=None if last_status is None else last_status.stage,
+        events=tuple(events),
+        errors=tuple(errors),
+        location=where,
+        evicted=evicted,
+        retryable=location is not None and location.state == "failed",
+    )
+
+
+def _with_durations(events: list[Event]) -> list[Event]:
+    """Fill task durations from start/end pairs (a log keeps times, not durations)."""
+    started: dict[tuple[str, str | None, int], float] = {}
+    out = []
+    for event in events:
+        key = (event.stage, event.task, event.attempt)
+        if event.kind == "start":
+            started[key] = event.at
+        elif event.kind in ("complete", "retry", "fail") and event.duration is None:
+            begun = started.pop(key, None)
+            if begun is not None:
+                event = Event(
+                    event.pipeline,
+                    event.at,
+                    event.item,
+                    event.kind,
+                    event.stage,
+                    event.worker,
+                    event.task,
+                    event.attempt,
+                    event.at - begun,
+                    event.error,
+                )
+        out.append(event)
+    return out

@@ -1,0 +1,27 @@
+"""Opt-in test groups: deselected unless the -m expression names their marker."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import pytest
+
+OPT_IN: Final = ("ray",)
+"""Markers of tests that need an extra CI does not install (see pyproject's markers)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A deselection rather than `addopts = -m "not ray"`: any -m a user gives would
+    # replace that one and bring the opt-in tests back in.
+    expression = config.getoption("markexpr") or ""
+    hidden = {m for m in OPT_IN if not re.search(rf"\b{m}\b", expression)}
+    if not hidden:
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if hidden & {mark.name for mark in item.iter_markers()} else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
