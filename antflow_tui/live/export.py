@@ -32,12 +32,15 @@ if TYPE_CHECKING:
 def pipeline_lines(
     attached: Attached,
     name: str,
+    abandoned: int,
     *,
     in_flight_unfinished: bool = False,
 ) -> Iterator[str]:
     """Every line of one pipeline the app watched.
 
     Args:
+        abandoned: Of its unfinished items (oldest first), how many the script's own
+            shutdown left (see `Snapshot.abandoned`).
         in_flight_unfinished: The run ends without a shutdown (an emergency exit): what
             the pipeline still holds is written as unfinished.
     """
@@ -66,7 +69,6 @@ def pipeline_lines(
         except KeyError:
             value = (False, None)
         yield failed_line(name, failure, value=value, fed=fed_as(failure.item_id))
-    abandoned = attached.abandoned(len(left))
     pending = attached.pending or {}
     for position, item_id in enumerate(left):
         status = "abandoned" if position < abandoned else "unfinished"
@@ -78,6 +80,7 @@ def pipeline_lines(
 def export_run(
     path: Path,
     attached: Sequence[Attached],
+    abandoned: Sequence[int],
     counts: RunCounts,
     *,
     script: str,
@@ -90,8 +93,8 @@ def export_run(
 
     def lines() -> Iterator[str]:
         yield header_line(counts, script=script, pipelines=names)
-        for one, name in zip(attached, names, strict=False):
-            yield from pipeline_lines(one, name, in_flight_unfinished=in_flight_unfinished)
+        for one, name, left in zip(attached, names, abandoned, strict=False):
+            yield from pipeline_lines(one, name, left, in_flight_unfinished=in_flight_unfinished)
         for item in not_fed:
             yield not_fed_line(names[-1], item)
 

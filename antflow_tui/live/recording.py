@@ -12,23 +12,13 @@ every `FLUSH_SECONDS`, so a killed run leaves a readable file.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from antflow import __version__
-from antflow.runstream.records import (
-    FORMAT,
-    VERSION,
-    Control,
-    End,
-    Gap,
-    Header,
-    PipelineTotals,
-)
-from antflow_tui.live.engine import EngineStream
+from antflow.runstream.records import Control, End, Gap, PipelineTotals
+from antflow.runstream.stream import RunStream
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,7 +57,15 @@ class FileRecorder:
         self.path = path
         self.auto_flush = auto_flush
         self.clock = clock
-        self.stream = EngineStream(event_capacity=EVENTS_PER_FLUSH, values=values)
+        # history=None: the live source's stream bounds the trackers; this one only reads.
+        self.stream = RunStream(
+            values=values,
+            history=None,
+            event_capacity=EVENTS_PER_FLUSH,
+            argv=sys.argv,
+            script=script,
+            clock=clock,
+        )
         self._encoder = msgspec.json.Encoder()
         self._file = path.open("wb")
         self._logs: list[LogLine] = []
@@ -76,18 +74,7 @@ class FileRecorder:
         self.snapshots: Callable[[], list[Snapshot]] | None = None
         """Where snapshots come from (the live source's, with what only the app knows:
         abandoned items, a stop, the total it feeds); None: the recorder's own stream."""
-        self._write(
-            Header(
-                format=FORMAT,
-                version=VERSION,
-                antflow=__version__,
-                started_at=clock(),
-                argv=tuple(sys.argv),
-                pid=os.getpid(),
-                script=script,
-                values=values,
-            )
-        )
+        self._write(self.stream.header)
         self._file.flush()
 
     def start(self) -> None:
@@ -101,11 +88,10 @@ class FileRecorder:
             self.flush()
 
     def attach(self, pipeline: Pipeline) -> None:
-        before = len(self.stream.followed)
-        started = self.stream.attach(pipeline)
-        if len(self.stream.followed) > before:
+        self.stream.attach(pipeline)
+        for started in self.stream.take_pipelines():
             self._write(started)
-            self._file.flush()
+        self._file.flush()
 
     def log(self, line: LogLine) -> None:
         """A line the script printed (from any thread: written at the next flush)."""
@@ -137,7 +123,7 @@ class FileRecorder:
     def _snapshots(self) -> list[Snapshot]:
         if self.snapshots is not None:
             return self.snapshots()
-        return [self.stream.snapshot(followed.number) for followed in self.stream.followed]
+        return self.stream.snapshots()
 
     def close(self, reason: str) -> None:
         """The last flush, the end record, and the file closed."""
@@ -160,6 +146,7 @@ class FileRecorder:
         ]
         self._write(End(at=self.clock(), reason=reason, totals=tuple(totals)))
         self._file.close()
+        self.stream.close()
 
     def _write(self, record: Record) -> None:
         self._file.write(self._encoder.encode(record) + b"\n")

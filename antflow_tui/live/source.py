@@ -1,10 +1,11 @@
 """LiveSource: the run this process starts, as a `RunSource`.
 
 It runs the script's job (its pipeline over its items, or its `main()`) on the app's
-event loop, attaches to every pipeline that starts (through `antflow.observe`), and turns
-them into frames of records through the engine stream. Controls (pause, resume, retry,
-stop) are carried out on the live pipelines. Besides the engine stream, this is the only
-UI code that touches a `Pipeline` or an exception; it never touches a widget.
+event loop, attaches a `RunStream` to every pipeline that starts (through
+`antflow.observe`), and turns the stream's records into frames. Pause, resume and stop go
+to the stream as commands; a retry restarts a finished pipeline and watches it end. This
+is the only UI module that touches a `Pipeline` or an exception; it never touches a
+widget.
 
 It keeps the run's status on one clock (`clock`): when the run started and ended, whether
 a stop is under way, whether the script crashed; and what the app's accounting needs that
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,22 +26,32 @@ from antflow.exceptions import PipelineError
 from antflow.pending import PendingItem, pending_items
 from antflow.runstream.records import (
     ErrorRecord,
-    LogLine,
     Pause,
+    ReprKey,
     Resume,
     Retry,
     Stop,
+    item_key,
 )
+from antflow.runstream.stream import RunStream
 from antflow_tui.accounting import RunCounts, run_counts
 from antflow_tui.formatting import plural
-from antflow_tui.live.engine import EngineStream
 from antflow_tui.live.export import export_run
 from antflow_tui.live.inputs import FedInputs
 from antflow_tui.live.loader import script_traceback
 from antflow_tui.live.runner import MainJob, PipelineJob, start_job
 from antflow_tui.outcome import RunOutcome
-from antflow_tui.safe_text import item_label
-from antflow_tui.source.base import PAUSE, RETRY, STACKS, STOP, VALUES, Frame, RunStatus
+from antflow_tui.safe_text import item_label, value_repr
+from antflow_tui.source.base import (
+    ANY_ITEM,
+    PAUSE,
+    RETRY,
+    STACKS,
+    STOP,
+    VALUES,
+    Frame,
+    RunStatus,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,20 +85,14 @@ class Attached:
     number: int
     """1 for the first pipeline the run started, 2 for the next..."""
     inputs: FedInputs
-    stop_mark: int | None = None
-    """Items already unfinished when the app stopped this pipeline: the script's own
-    shutdown left those (None: the app never stopped it)."""
+    stopped: bool = False
+    """The app stopped it (quit, ctrl+c, a signal) while it ran."""
     pending: dict[Any, PendingItem] | None = None
     """What the pipeline held when the app stopped it: where each unfinished item was."""
 
     @property
     def name(self) -> str:
         return f"pipeline-{self.number}"
-
-    def abandoned(self, unfinished: int) -> int:
-        """Of `unfinished` (the pipeline's count now), those the script's own shutdown
-        left (see `stop_mark`)."""
-        return unfinished if self.stop_mark is None else min(self.stop_mark, unfinished)
 
 
 class _Monitor:
@@ -145,7 +149,16 @@ class LiveSource:
         self.interval = interval
         self.paused = start_paused
         self.stop_grace = stop_grace
-        self.stream = EngineStream(history=history, event_capacity=min(log_lines, FRAME_EVENTS))
+        # Values are read for item details only (see `item`): numbering every error of a
+        # busy run with its value would search the pipeline's queues per error.
+        self.stream = RunStream(
+            values=False,
+            history=history,
+            event_capacity=min(log_lines, FRAME_EVENTS),
+            stop_grace=stop_grace,
+            script=job.title,
+            clock=clock,
+        )
         self.attached: list[Attached] = []
         self.dirty = True
         self.started_at = clock()
@@ -159,11 +172,10 @@ class LiveSource:
         self.job_task: asyncio.Task[None] | None = None
         self.on_end: Callable[[], None] | None = None
         """Called each time the run ends (the app exports, and may close)."""
-        self.notes: deque[LogLine] = deque(maxlen=log_lines)
-        """Lines the script printed or logged, not yet in a frame."""
         self._rejoins: set[asyncio.Task[None]] = set()
         self._stopper: asyncio.Task[str] | None = None
-        self._failures_sent: dict[int, list[ErrorRecord]] = {}
+        self._failures_read: dict[int, tuple[int, int]] = {}
+        """Per pipeline, (its tracker's failure_changes, failed count) when last read."""
         self._bounded: set[int] = set()
         self._first_frame = True
 
@@ -232,12 +244,12 @@ class LiveSource:
         started = self.stream.attach(pipeline)
         if self.recorder is not None:
             self.recorder.attach(pipeline)
-        follow = self.stream.get(started.pipeline)
-        assert follow is not None
+        tracker = pipeline.status_tracker
+        assert tracker is not None  # the stream gave it one
         self.attached.append(
             Attached(
                 pipeline=pipeline,
-                tracker=follow.tracker,
+                tracker=tracker,
                 number=started.pipeline,
                 inputs=FedInputs(pipeline),
             )
@@ -299,16 +311,11 @@ class LiveSource:
         ):
             # The app feeds this pipeline itself: it knows how many items are to come.
             total = self.job.known_total
-        return msgspec.structs.replace(
-            snapshot,
-            abandoned=attached.abandoned(snapshot.unfinished),
-            stopped=attached.stop_mark is not None,
-            total_items=total,
-        )
+        return msgspec.structs.replace(snapshot, stopped=attached.stopped, total_items=total)
 
     def next_frame(self, now: float) -> Frame | None:
         running = self.running()
-        moved = self._first_frame or self.dirty or running or self.notes
+        moved = self._first_frame or self.dirty or running
         if not moved and self.ended_at is not None:
             return None  # the run is over and nothing moved: the last frame stands
         self._first_frame = False
@@ -324,38 +331,27 @@ class LiveSource:
             dropped=dropped,
             errors=tuple(self.stream.take_errors()),
             failures=failures,
-            logs=self._drain_notes(),
+            logs=tuple(self.stream.take_logs()),
         )
 
     def _changed_failures(self) -> dict[int, tuple[ErrorRecord, ...]] | None:
+        """The failures of each pipeline whose failures changed since the last frame (read
+        only then: a run with many failures would otherwise pay for them every frame)."""
         changed: dict[int, tuple[ErrorRecord, ...]] = {}
         for attached in self.attached:
+            version = (attached.tracker.failure_changes, attached.pipeline.get_stats().items_failed)
+            if self._failures_read.get(attached.number) == version:
+                continue
+            self._failures_read[attached.number] = version
             failures = self.stream.failures(attached.number)
-            if failures is not self._failures_sent.get(attached.number):
-                self._failures_sent[attached.number] = failures
-                changed[attached.number] = tuple(failures)
-                # Their inputs may be asked for by an export: keep them for good.
-                attached.inputs.pin(self._live_ids(attached, failures))
+            changed[attached.number] = tuple(failures)
+            # Their inputs may be asked for by an export: keep them for good.
+            attached.inputs.pin(attached.pipeline.failed_item_ids())
         return changed or None
-
-    def _live_ids(self, attached: Attached, failures: list[ErrorRecord]) -> list[Any]:
-        follow = self.stream.get(attached.number)
-        assert follow is not None
-        return [self.stream.resolve(follow, failure.item) for failure in failures]
-
-    def _drain_notes(self) -> tuple[LogLine, ...]:
-        # One line at a time: threads (descriptors 1 and 2) append meanwhile, and a
-        # copy-then-clear would lose what arrived between the two.
-        notes = self.notes
-        drained = []
-        while notes:
-            drained.append(notes.popleft())
-        return tuple(drained)
 
     def note(self, text: str, *, error: bool = False) -> None:
         """A line the script printed or logged, or a note of ours (from any thread)."""
-        line = LogLine(at=self.clock(), text=text, stream="err" if error else "out")
-        self.notes.append(line)
+        line = self.stream.log(text, "err" if error else "out")
         if self.recorder is not None:
             self.recorder.log(line)
         self.dirty = True
@@ -363,17 +359,57 @@ class LiveSource:
     # ---------------------------------------------------------------- pulls
 
     async def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
+        if pipeline == ANY_ITEM:
+            knowing = self.knowing(item)
+            newest = self.current
+            pipeline = knowing[-1] if knowing else (1 if newest is None else newest.number)
         detail = self.stream.item(pipeline, item)
-        attached = self.pipeline(detail.pipeline)
-        if attached is None or detail.status != "unfinished":
+        attached = self.pipeline(pipeline)
+        if attached is None:
             return detail
-        follow = self.stream.get(attached.number)
-        assert follow is not None
-        item_id = self.stream.resolve(follow, item)
-        left = attached.pipeline.get_unfinished_items()
-        position = next((n for n, left_id in enumerate(left) if left_id == item_id), None)
-        abandoned = position is not None and position < attached.abandoned(len(left))
-        return msgspec.structs.replace(detail, abandoned=abandoned)
+        item_id = self.live_id(attached, item)
+        location = detail.location
+        if location is not None:
+            # The value as the item holds it now, at length (the screen cuts it).
+            where = attached.pipeline.locate(item_id)
+            if where is not None:
+                location = msgspec.structs.replace(
+                    location, value=value_repr(where.value, long=True)
+                )
+        abandoned = False
+        if detail.status == "unfinished":
+            left = attached.pipeline.get_unfinished_items()
+            position = next((n for n, left_id in enumerate(left) if left_id == item_id), None)
+            abandoned = position is not None and position < self.snapshot(attached).abandoned
+        also_in = tuple(n for n in self.knowing(item) if n != pipeline)
+        return msgspec.structs.replace(
+            detail, location=location, abandoned=abandoned, also_in=also_in
+        )
+
+    def knowing(self, item: ItemKey) -> list[int]:
+        """The numbers of the pipelines that know an item with this id."""
+        numbers = []
+        for attached in self.attached:
+            item_id = self.live_id(attached, item)
+            try:
+                known = attached.tracker.has_history(item_id)
+            except TypeError:  # an unhashable id: never known
+                continue
+            if known or attached.pipeline.locate(item_id) is not None:
+                numbers.append(attached.number)
+        return numbers
+
+    @staticmethod
+    def live_id(attached: Attached, item: ItemKey) -> Any:
+        """The live id an item key stands for (a repr stands for an id that is no JSON
+        scalar: looked for among the items the pipeline failed or left)."""
+        if not isinstance(item, ReprKey):
+            return item
+        pipeline = attached.pipeline
+        for item_id in (*pipeline.failed_item_ids(), *pipeline.get_unfinished_items()):
+            if item_key(item_id) == item:
+                return item_id
+        return item
 
     async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
         return self.stream.worker_stack(pipeline, worker)
@@ -382,12 +418,12 @@ class LiveSource:
 
     async def send(self, command: Command) -> str:
         if isinstance(command, Pause | Resume):
-            notice = self._set_paused(
-                isinstance(command, Pause),
-                pipeline=command.pipeline,
-                stage=command.stage,
-                worker=command.worker,
-            )
+            whole_run = command.pipeline is None and command.stage is None
+            if whole_run and command.worker is None:
+                # Pipelines that start later are held too.
+                self.paused = isinstance(command, Pause)
+            notice = await self.stream.execute(command)
+            self.dirty = True
         elif isinstance(command, Retry):
             notice = await self._retry(command)
         elif isinstance(command, Stop):
@@ -401,46 +437,6 @@ class LiveSource:
             self.recorder.control(command, notice)
         return notice
 
-    def _holder(
-        self, pipeline: int | None, stage: str | None, worker: str | None
-    ) -> Attached | None:
-        """The pipeline numbered `pipeline`, else the newest that has this stage or worker."""
-        if pipeline is not None:
-            return self.pipeline(pipeline)
-        for attached in reversed(self.attached):
-            names = attached.pipeline.get_worker_names()
-            if (stage is not None and stage in names) or (
-                worker is not None and any(worker in members for members in names.values())
-            ):
-                return attached
-        return None
-
-    def _set_paused(
-        self,
-        paused: bool,
-        *,
-        pipeline: int | None = None,
-        stage: str | None = None,
-        worker: str | None = None,
-    ) -> str:
-        """Pause or resume the run (every pipeline), one stage, or one worker."""
-        self.dirty = True
-        if stage is None and worker is None and pipeline is None:
-            self.paused = paused
-            for attached in self.attached:
-                # Resume even a finished pipeline: a retry restarts it, and must not start
-                # it held by an old pause.
-                (attached.pipeline.pause if paused else attached.pipeline.resume)()
-            what = "the run"
-        else:
-            holder = self._holder(pipeline, stage, worker)
-            if holder is None:
-                return f"No pipeline has {'stage ' + stage if stage else 'worker ' + str(worker)}"
-            change = holder.pipeline.pause if paused else holder.pipeline.resume
-            change(stage=stage, worker=worker)
-            what = f"stage {stage}" if stage else f"worker {worker}" if worker else holder.name
-        return f"{'Paused' if paused else 'Resumed'} {what}"
-
     async def _retry(self, command: Retry) -> str:
         """Feed failed items back where they failed, in their own pipeline; a pipeline that
         had finished is started again for them."""
@@ -449,13 +445,11 @@ class LiveSource:
         attached = self.pipeline(command.pipeline)
         count = 0
         if attached is not None:
-            follow = self.stream.get(attached.number)
-            assert follow is not None
             pipeline = attached.pipeline
             failed = set(pipeline.failed_item_ids())
             wanted = [
                 item_id
-                for item_id in (self.stream.resolve(follow, key) for key in command.items)
+                for item_id in (self.live_id(attached, key) for key in command.items)
                 if _member(item_id, failed)
             ]
             if wanted:
@@ -494,11 +488,10 @@ class LiveSource:
 
     @staticmethod
     def mark_stop(attached: Attached) -> None:
-        """Before the app stops a pipeline: note what the script had left unfinished itself,
-        and where everything in flight is (the shutdown keeps only their ids)."""
-        if attached.stop_mark is None:
-            attached.stop_mark = attached.pipeline.get_stats().items_unfinished
+        """Before the app stops a pipeline: note that it did, and where everything in
+        flight is (the shutdown keeps only their ids; an export gives their stage)."""
         if attached.pipeline.is_running:
+            attached.stopped = True
             held = {p.item_id: p for p in pending_items(attached.pipeline)}
             attached.pending = {**(attached.pending or {}), **held}
 
@@ -518,11 +511,7 @@ class LiveSource:
         self.dirty = True
         for attached in self.attached:
             self.mark_stop(attached)
-        running = [a.pipeline for a in self.attached if a.pipeline.is_running]
-        await asyncio.gather(
-            *(pipeline.shutdown(graceful=not force, grace=self.stop_grace) for pipeline in running),
-            return_exceptions=True,
-        )
+        await self.stream.execute(Stop(force=force))
         self.stopping = False
         self.dirty = True
         task = self.job_task
@@ -545,9 +534,11 @@ class LiveSource:
 
     def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
         over = self.ended_at is not None or in_flight_unfinished
+        attached = list(self.attached)
         return export_run(
             path,
-            list(self.attached),
+            attached,
+            [self.snapshot(one).abandoned for one in attached],
             self.counts(in_flight_unfinished=in_flight_unfinished),
             script=self.job.title,
             not_fed=self.job.not_fed() if over else (),

@@ -1,10 +1,10 @@
-"""Unit tests of antflow_tui.live.stacks.await_stack on real tasks gated on asyncio.Events."""
+"""Unit tests of antflow.runstream.stacks.await_stack on real tasks gated on asyncio.Events."""
 
 from __future__ import annotations
 
 import asyncio
 
-from antflow_tui.live.stacks import await_stack
+from antflow.runstream.stacks import await_stack
 
 
 async def outer(reached: asyncio.Event, gate: asyncio.Event) -> str:
