@@ -3,4 +3,4 @@
 from antflow_tui.cli import main
 
 if __name__ == "__main__":
-    main(prog_name="antflow-tui")
+    main()

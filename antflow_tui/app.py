@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from antflow.runstream.records import ItemKey
     from antflow_tui.accounting import RunCounts
     from antflow_tui.fdroute import FdRoute
-    from antflow_tui.live.runner import Job
     from antflow_tui.outcome import RunOutcome
     from antflow_tui.source.base import RunSource
     from antflow_tui.terminal import TerminalFile
@@ -804,35 +803,7 @@ class AntflowApp(App[None]):
         return self.outcome(app_error)
 
 
-def make_app(
-    target: RunSource | Job,
-    options: AppOptions | None = None,
-    *,
-    clock: Callable[[], float] = time.time,
-) -> AntflowApp:
-    """The one factory the command line and the tests use: the app over a source, or over
-    a live run of `target` (a job) on `clock`."""
-    options = options or AppOptions()
-    if hasattr(target, "next_frame"):
-        source: Any = target
-    else:
-        from antflow_tui.live.source import LiveSource
-
-        recorder = None
-        if options.record is not None:
-            from antflow_tui.live.recording import FileRecorder
-
-            recorder = FileRecorder(
-                options.record, values=options.record_values, script=target.title, clock=clock
-            )
-        source = LiveSource(
-            target,  # type: ignore[arg-type]
-            history=options.history,
-            log_lines=options.log_lines,
-            interval=options.interval,
-            start_paused=options.paused,
-            stop_grace=options.stop_grace,
-            clock=clock,
-            recorder=recorder,
-        )
-    return AntflowApp(source, options)
+def make_app(source: RunSource, options: AppOptions | None = None) -> AntflowApp:
+    """The one factory the command line and the tests use: the app over a source (a live
+    run: `antflow_tui.live.live_app`)."""
+    return AntflowApp(source, options or AppOptions())

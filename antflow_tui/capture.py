@@ -162,7 +162,7 @@ def logging_into(sink: LineSink) -> Iterator[None]:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and id(handler.stream) in terminal:
                 writer = LineWriter(sink, error=handler.stream in (sys.__stderr__, sys.stderr))
-                previous = handler.setStream(writer)  # type: ignore[arg-type]
+                previous = handler.setStream(writer)
                 if previous is not None:
                     swapped.append((handler, previous))
     try:

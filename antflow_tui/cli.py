@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from antflow import __version__
+from antflow_tui import __version__
 from antflow_tui.live.loader import (
     CONTRACT,
     MainTarget,
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from antflow.refeed import RefeedPlan
     from antflow_tui.app import AntflowApp, AppOptions
+    from antflow_tui.source.replay import RecordingLike
 
 HELP = f"""Run SCRIPT's pipeline and watch it live, full-screen.
 
@@ -58,19 +59,6 @@ Exit status: 0; 2 when FILE is not a recording this antflow-tui can read.
 """
 
 
-class _RunOrReplay(click.Command):
-    """`antflow-tui SCRIPT ...` runs a script; `antflow-tui replay FILE ...` replays."""
-
-    def main(
-        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: object
-    ) -> object:  # type: ignore[override]
-        arguments = list(sys.argv[1:] if args is None else args)
-        if arguments[:1] == ["replay"]:
-            name = f"{prog_name or 'antflow-tui'} replay"
-            return replay.main(arguments[1:], prog_name=name, **extra)  # type: ignore[arg-type]
-        return super().main(arguments, prog_name, **extra)  # type: ignore[arg-type]
-
-
 def _export_path(_ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     if value is None:
         return None
@@ -88,9 +76,17 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) 
     return value
 
 
-@click.command(
-    cls=_RunOrReplay, help=HELP, context_settings={"help_option_names": ["-h", "--help"]}
-)
+def main(args: Sequence[str] | None = None) -> None:
+    """The `antflow-tui` command: `antflow-tui replay FILE ...` replays a recording, anything
+    else runs a script (`run`)."""
+    arguments = list(sys.argv[1:] if args is None else args)
+    if arguments[:1] == ["replay"]:
+        replay(arguments[1:], prog_name="antflow-tui replay")
+    else:
+        run(arguments, prog_name="antflow-tui")
+
+
+@click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("script", metavar="SCRIPT[:NAME]")
 @click.option(
     "--interval",
@@ -153,7 +149,7 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float | None) 
     help="Remap keys by binding id, e.g. 'pause=space,retry=t' (ids are listed on error).",
 )
 @click.version_option(__version__, prog_name="antflow-tui")
-def main(
+def run(
     script: str,
     interval: float,
     paused: bool,
@@ -225,7 +221,7 @@ async def _run(
     options: AppOptions,
     plan: RefeedPlan | None = None,
 ) -> int:
-    from antflow_tui.app import make_app
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import MainJob, PipelineJob
 
     if isinstance(target, PipelineTarget):
@@ -240,7 +236,7 @@ async def _run(
     if refeed is not None and not _announce_refeed(refeed):
         left = any(line.status != "abandoned" for line in refeed.skipped)
         return EXIT_INCOMPLETE if left else EXIT_OK
-    app = make_app(job, options)
+    app = live_app(job, options)
     if refeed is not None:
         for line in refeed_lines(refeed):
             app.note(line, error=line.startswith("  line"))
@@ -367,7 +363,7 @@ def replay_app(
     return make_app(source, options)
 
 
-def open_recording(file: Path) -> object:
+def open_recording(file: Path) -> RecordingLike:
     """Open a recording with the engine's reader, or (until it has one) the stand-in."""
     from antflow.runstream.fileformat import Recording
 

@@ -7,12 +7,13 @@ Each binding has an id so a user can remap it (Textual keymaps), e.g.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.dom import DOMNode
 
 
 class KeymapError(ValueError):
@@ -34,12 +35,21 @@ def default_keys() -> dict[str, str]:
     from antflow_tui.screens.stage import StageScreen
     from antflow_tui.screens.worker import WorkerScreen
 
+    owners: tuple[type[DOMNode], ...] = (
+        AntflowApp,
+        MainScreen,
+        DetailScreen,
+        ItemScreen,
+        WorkerScreen,
+        StageScreen,
+        ConfirmScreen,
+        HelpScreen,
+        ExportScreen,
+        GotoScreen,
+        SeekScreen,
+    )
     keys: dict[str, str] = {}
-    for owner in (AntflowApp, MainScreen, DetailScreen, ItemScreen, WorkerScreen, StageScreen):
-        for binding in owner.BINDINGS:
-            if isinstance(binding, Binding) and binding.id and binding.id not in keys:
-                keys[binding.id] = binding.key
-    for owner in (ConfirmScreen, HelpScreen, ExportScreen, GotoScreen, SeekScreen):
+    for owner in owners:
         for binding in owner.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 keys.setdefault(binding.id, binding.key)
@@ -70,7 +80,7 @@ def parse_keymap(text: str) -> dict[str, str]:
     return chosen
 
 
-def key_for(app: App[object], binding_id: str) -> str:
+def key_for(app: App[Any], binding_id: str) -> str:
     """The key(s) bound to `binding_id` now (a keymap's choice over the default), as the
     footer shows them: 'p', 'ctrl+c', 'space'."""
     keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
@@ -79,12 +89,12 @@ def key_for(app: App[object], binding_id: str) -> str:
     return " ".join(_shown(app, key.strip()) for key in keys.split(","))
 
 
-def _shown(app: App[object], key: str) -> str:
+def _shown(app: App[Any], key: str) -> str:
     # Textual shows ctrl+c as "^c"; in a sentence ("press ctrl+c again") the name reads.
     return key if "+" in key else app.get_key_display(Binding(key, ""))
 
 
-def keys_for(app: App[object], binding_id: str) -> tuple[str, ...]:
+def keys_for(app: App[Any], binding_id: str) -> tuple[str, ...]:
     """The keys bound to `binding_id` now, as Textual names them ('ctrl+c')."""
     keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
     return tuple(key.strip() for key in (keys or "").split(",") if key.strip())

@@ -442,7 +442,7 @@ def error_rows(
     of the pipeline it failed in."""
     rows = []
     for failure in reversed(failures):
-        cells = (
+        cells: tuple[Text, ...] = (
             literal(item_label(failure.item), "bold"),
             literal(failure.stage, "", 16),
             literal(short_type(failure.type), "", 24),
@@ -503,7 +503,7 @@ def event_line(
             line.append(f" → attempt {event.attempt}", style=palette.status("retrying"))
     else:
         line.append(f"task {kind}", style=palette.status(kind))
-        line.append(f" {clean(event.task, 24)}#{event.attempt}")
+        line.append(f" {clean(event.task or '', 24)}#{event.attempt}")
         if event.worker:
             line.append(f" {clean(event.worker, 20)}", style="dim")
         if event.duration is not None:

@@ -33,7 +33,7 @@ def timeline_rows(
         return []
     errors = errors or {}
     first = events[0].at
-    rows = []
+    rows: list[tuple[Text, ...]] = []
     for event in events:
         when = Text(f"+{format_duration(event.at - first)}", style="dim")
         stage = literal(event.stage or "", "", 24)

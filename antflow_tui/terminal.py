@@ -86,10 +86,11 @@ class TerminalDriver(LinuxDriver):
     def __init__(self, app: App[Any], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         if self.terminal is not None:
-            self._file = self.terminal
+            # Textual types it as a TextIOWrapper; the driver only writes and flushes it.
+            self._file = self.terminal  # type: ignore[assignment]
 
     def process_message(self, message: Message) -> None:
-        watch = self.key_watch
+        watch = TerminalDriver.key_watch
         if watch is not None and isinstance(message, events.Key):
             watch(message.key)
         super().process_message(message)

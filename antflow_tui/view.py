@@ -104,7 +104,7 @@ class ViewBuilder:
                 state, shown, now, ended, elapsed, palette
             )
         held = self._held(state, shown)
-        header = head.header_lines(
+        header: tuple[Text, ...] = head.header_lines(
             title=status.title,
             state=run_state,
             elapsed=elapsed,

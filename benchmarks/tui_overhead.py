@@ -59,11 +59,12 @@ async def headless(n: int) -> dict[str, Any]:
 
 
 async def in_app(n: int, interval: float) -> dict[str, Any]:
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
 
     pipeline = build_pipeline()
-    app = make_app(
+    app = live_app(
         PipelineJob("bench", pipeline, range(n), n),
         AppOptions(interval=interval, history=HISTORY),
     )

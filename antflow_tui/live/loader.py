@@ -16,7 +16,7 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Callable, Iterable, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -216,7 +216,7 @@ async def resolve_pipeline(target: PipelineTarget, label: str) -> tuple[Pipeline
             f"`items` in {label} is of type {kind}, which cannot be iterated; give a list, an "
             f"iterable or an async iterable of items (or a function returning one)."
         )
-    total = len(items) if hasattr(items, "__len__") else None
+    total = len(items) if isinstance(items, Sized) else None
     return pipeline, items, total
 
 

@@ -104,7 +104,7 @@ class WorkerGrid(ScrollView, can_focus=True):
         `BUSY_REDRAW_SECONDS` (items flicking by faster cannot be read); a worker changing
         its state (busy, paused, stuck...) shows at once.
         """
-        looks = [cell.look for cell in cells]
+        looks: list[str] = [cell.look for cell in cells]
         moment = time.monotonic()
         recent = moment - self._drawn_at < BUSY_REDRAW_SECONDS
         if not force and recent and looks == self._looks:

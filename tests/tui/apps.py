@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from antflow_tui.app import AntflowApp, AppOptions, make_app
+from antflow_tui.app import AntflowApp, AppOptions
+from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.live.source import LiveSource
 
@@ -23,7 +24,7 @@ def gated_app(run: GatedRun, *, title: str = "demo.py", **options: Any) -> Antfl
     job = PipelineJob(title, run.pipeline, run.items, len(run.items))
     # No grace on stops: the gated tasks never finish by themselves.
     settings = {"interval": 0.05, "stop_grace": 0.0, **options}
-    return make_app(job, AppOptions(**settings), clock=run.clock)
+    return live_app(job, AppOptions(**settings), clock=run.clock)
 
 
 async def until(condition: Callable[[], bool], steps: int = 5_000) -> None:

@@ -490,7 +490,8 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
     import logging
 
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
 
     # As `logging.basicConfig()` in a script would: a handler writing to the terminal.
@@ -504,7 +505,7 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
         return value
 
     pipeline = Pipeline([Stage("Noisy", 1, [noisy])])
-    app = make_app(PipelineJob("noisy.py", pipeline, [1, 2], 2), AppOptions(interval=0.05))
+    app = live_app(PipelineJob("noisy.py", pipeline, [1, 2], 2), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.job_task is not None and app.source.job_task.done())
         await pilot.pause()
@@ -549,7 +550,8 @@ async def test_page_keys_move_by_a_screenful() -> None:
 
 async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
     from antflow import Pipeline, Stage, StatusTracker
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
 
     seen: list[str] = []
@@ -562,7 +564,7 @@ async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
 
     tracker = StatusTracker(on_status_change=on_status)
     pipeline = Pipeline([Stage("A", 1, [noop])], status_tracker=tracker)
-    app = make_app(PipelineJob("own.py", pipeline, [1, 2, 3], 3), AppOptions(interval=0.05))
+    app = live_app(PipelineJob("own.py", pipeline, [1, 2, 3], 3), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None)
         app.redraw()
@@ -575,14 +577,15 @@ async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
 
 async def test_an_evicted_items_screen_says_so() -> None:
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
 
     async def noop(value: int) -> int:
         return value
 
     pipeline = Pipeline([Stage("A", 2, [noop])])
-    app = make_app(PipelineJob("big.py", pipeline, range(50), 50), AppOptions(history=10))
+    app = live_app(PipelineJob("big.py", pipeline, range(50), 50), AppOptions(history=10))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None)
         await pilot.press("colon")
@@ -619,14 +622,15 @@ async def test_a_filter_with_markup_in_it_is_shown_literally() -> None:
 async def test_the_report_shows_the_last_counts_after_a_short_fast_run() -> None:
     """Regression: busy-run throttles skipped the last frame; the report was stale."""
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
 
     async def noop(value: int) -> int:
         return value
 
     pipeline = Pipeline([Stage("A", 2, [noop]), Stage("B", 2, [noop])])
-    app = make_app(PipelineJob("fast.py", pipeline, range(400), 400), AppOptions(interval=0.05))
+    app = live_app(PipelineJob("fast.py", pipeline, range(400), 400), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None)
         await pilot.pause()
@@ -673,7 +677,8 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
     """Regression: p on a worker screen paused by name on the newest pipeline, which has
     no such worker."""
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import MainJob
 
     gate = asyncio.Event()
@@ -689,7 +694,7 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
         await Pipeline([Stage("First", 1, [noop])]).run([1, 2])
         await Pipeline([Stage("Second", 1, [wait])]).run([3])
 
-    app = make_app(MainJob("two.py", main), AppOptions(interval=0.05, stop_grace=0.0))
+    app = live_app(MainJob("two.py", main), AppOptions(interval=0.05, stop_grace=0.0))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: len(app.source.attached) == 2)
         app.open_worker("First-W0")
@@ -784,7 +789,8 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
     """Regression (issue 10): with several pipelines, r on one error row retried that id in
     every pipeline ("Retrying 6 item(s)")."""
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions, make_app
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import MainJob
 
     calls: list[tuple[str, int]] = []
@@ -804,7 +810,7 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
         await Pipeline([Stage("First", 1, [task("first")], task_attempts=1)]).run([0, 1])
         await Pipeline([Stage("Second", 1, [task("second")], task_attempts=1)]).run([0, 1])
 
-    app = make_app(MainJob("two.py", main), AppOptions(interval=0.05))
+    app = live_app(MainJob("two.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()

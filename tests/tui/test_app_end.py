@@ -8,8 +8,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from antflow import Pipeline, Stage, StatusTracker
-from antflow_tui.app import AppOptions, make_app
+from antflow_tui.app import AppOptions
 from antflow_tui.demo import GatedRun
+from antflow_tui.live import live_app
 from antflow_tui.live.runner import MainJob, PipelineJob
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.widgets.event_log import EventLog
@@ -47,7 +48,7 @@ async def test_sys_exit_zero_mid_run_stops_the_pipeline_and_exits_one() -> None:
         await pipeline.feed(range(6))
         raise SystemExit(0)
 
-    app = make_app(MainJob("exits.py", main), AppOptions(interval=0.05, stop_grace=0.0))
+    app = live_app(MainJob("exits.py", main), AppOptions(interval=0.05, stop_grace=0.0))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
@@ -70,7 +71,7 @@ async def test_sys_exit_with_a_code_after_the_run_exits_one_and_shows_the_code()
         await Pipeline([Stage("A", 1, [noop])]).run(range(3))
         raise SystemExit(3)
 
-    app = make_app(MainJob("exits.py", main), AppOptions(interval=0.05))
+    app = live_app(MainJob("exits.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
     outcome = await app.conclude()
@@ -86,7 +87,7 @@ async def test_sys_exit_zero_after_the_run_exits_zero() -> None:
         await Pipeline([Stage("A", 1, [noop])]).run(range(3))
         raise SystemExit
 
-    app = make_app(MainJob("exits.py", main), AppOptions(interval=0.05))
+    app = live_app(MainJob("exits.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
     outcome = await app.conclude()
@@ -109,7 +110,7 @@ async def test_leaving_stream_early_abandons_the_rest_and_exits_zero(tmp_path: P
         await asyncio.sleep(0)  # the stream closes itself once it is let go
         await pipeline.shutdown()
 
-    app = make_app(MainJob("first.py", main), AppOptions(interval=0.05, export=target))
+    app = live_app(MainJob("first.py", main), AppOptions(interval=0.05, export=target))
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
@@ -179,7 +180,7 @@ async def test_history_bounds_a_scripts_own_tracker_and_says_so() -> None:
 
     tracker = StatusTracker()
     pipeline = Pipeline([Stage("A", 2, [noop])], status_tracker=tracker)
-    app = make_app(PipelineJob("own.py", pipeline, range(50), 50), AppOptions(history=10))
+    app = live_app(PipelineJob("own.py", pipeline, range(50), 50), AppOptions(history=10))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
@@ -196,7 +197,7 @@ async def test_a_scripts_smaller_history_bound_is_kept() -> None:
 
     tracker = StatusTracker(max_history_items=5)
     pipeline = Pipeline([Stage("A", 1, [noop])], status_tracker=tracker)
-    app = make_app(PipelineJob("own.py", pipeline, range(20), 20), AppOptions(history=10))
+    app = live_app(PipelineJob("own.py", pipeline, range(20), 20), AppOptions(history=10))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
@@ -214,7 +215,7 @@ async def test_input_in_the_script_gets_an_error_and_the_log_says_why() -> None:
         except EOFError as error:
             got.append(error)
 
-    app = make_app(MainJob("asks.py", main), AppOptions(interval=0.05))
+    app = live_app(MainJob("asks.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
@@ -235,7 +236,7 @@ async def test_printed_pieces_are_one_log_line_each() -> None:
         print("y", end="", flush=True)
         print()
 
-    app = make_app(MainJob("prints.py", main), AppOptions(interval=0.05))
+    app = live_app(MainJob("prints.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
@@ -247,7 +248,7 @@ async def test_the_script_raising_still_exits_two() -> None:
     async def main() -> Any:
         raise LookupError("no such bucket")
 
-    app = make_app(MainJob("fails.py", main), AppOptions(interval=0.05))
+    app = live_app(MainJob("fails.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
     outcome = await app.conclude()

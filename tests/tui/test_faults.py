@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from antflow import Pipeline, Stage, StatusTracker, set_task_status
-from antflow_tui.app import AntflowApp, AppOptions, make_app
+from antflow_tui.app import AntflowApp, AppOptions
 from antflow_tui.demo import FakeClock, GatedRun
+from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.present import STUCK_WITHOUT_AVERAGE
 from antflow_tui.screens.confirm import ConfirmScreen
@@ -58,7 +59,7 @@ async def test_hanging_tasks_show_as_stuck_and_quitting_counts_them_unfinished()
         return value
 
     pipeline = Pipeline([Stage("Hang", 2, [hang])], clock=clock)
-    app = make_app(
+    app = live_app(
         PipelineJob("hang.py", pipeline, range(5), 5), AppOptions(interval=0.05, stop_grace=0.0)
     )
     async with app.run_test(size=SIZE) as pilot:
@@ -101,7 +102,7 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
         return value
 
     pipeline = Pipeline([Stage("Fetch", 3, [fetch]), Stage("Parse", 1, [parse])])
-    app = make_app(
+    app = live_app(
         PipelineJob("block.py", pipeline, range(4), 4),
         AppOptions(interval=0.05, watchdog_late=0.05),
     )
@@ -148,7 +149,7 @@ async def test_hostile_ids_values_errors_and_status_texts_are_shown_literally() 
         return value
 
     pipeline = Pipeline([Stage("Nasty", 1, [nasty], task_attempts=1)])
-    app = make_app(PipelineJob(HOSTILE, pipeline, items, 3), AppOptions(interval=0.05))
+    app = live_app(PipelineJob(HOSTILE, pipeline, items, 3), AppOptions(interval=0.05))
     async with app.run_test(size=(160, 48)) as pilot:
         await until(lambda: app.source.ended_at is not None)
         app.redraw()
@@ -302,7 +303,7 @@ async def test_a_hundred_thousand_items_keep_the_log_and_the_tracker_bounded() -
         status_tracker=tracker,
     )
     n = 100_000
-    app = make_app(
+    app = live_app(
         PipelineJob("big.py", pipeline, range(n), n),
         AppOptions(interval=0.05, log_lines=2_000, history=1_000),
     )
