@@ -50,6 +50,9 @@ To play a recorded run back (--record, antflow.record(), ANTFLOW_RECORD):
 
 REPLAY_HELP = """Play back a run recorded with --record, antflow.record() or ANTFLOW_RECORD.
 
+It opens on the run's last moment (its final counts and failures); space plays it
+from the start.
+
 \b
 The same panels and drill-down as live, with a scrubber:
   space play/pause   left/right step 1s   [ ] jump 10s
@@ -316,7 +319,7 @@ def _fail(message: str) -> NoReturn:
 
 @click.command(help=REPLAY_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--play", is_flag=True, help="Start playing at once (default: held at the start).")
+@click.option("--play", is_flag=True, help="Play from the start at once.")
 @click.option(
     "--speed",
     type=float,
@@ -359,7 +362,9 @@ def replay_app(
         recording = open_recording(file)
     except RecordingError as error:
         _fail(str(error))
-    source = ReplaySource(recording, name=file.name, playing=playing, speed=speed)
+    # Held on the last moment (the post-mortem view); playing, from the start.
+    at = recording.started_at if playing else recording.ended_at
+    source = ReplaySource(recording, name=file.name, at=at, playing=playing, speed=speed)
     return make_app(source, options)
 
 

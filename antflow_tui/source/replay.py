@@ -100,6 +100,7 @@ class ReplaySource:
         self.playing = playing
         self.speed = speed
         self._wanted: float | None = self.start if at is None else at
+        self._first = True
         self._last_now: float | None = None
         self._pipelines: dict[int, PipelineStarted] = {
             started.pipeline: started for started in recording.pipelines()
@@ -136,7 +137,10 @@ class ReplaySource:
             wanted = min(self.position + elapsed * self.speed, self.end)
             if wanted >= self.end:
                 self.playing = False  # the end: hold there
-        if wanted is not None and (wanted < self.position or wanted - self.position >= FAR_SECONDS):
+        if wanted is not None and (
+            self._first or wanted < self.position or wanted - self.position >= FAR_SECONDS
+        ):
+            self._first = False
             return self._jump(wanted)
         if wanted is None or wanted == self.position:
             if not self._dirty:

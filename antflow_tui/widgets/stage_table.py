@@ -103,7 +103,8 @@ class StageTable(DataTable[Text]):
                 self.add_row(*row.cells, key=row.key)
             else:
                 for (column, _), old, new in zip(STAGE_COLUMNS, before, row.cells, strict=True):
-                    if old != new:
+                    # Text equality ignores the base style: a theme's new colour is one.
+                    if old != new or old.style != new.style:
                         self.update_cell(row.key, column, new)
             self._shown[row.key] = row.cells
             self._pipelines[row.key] = row.pipeline

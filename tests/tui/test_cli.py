@@ -526,3 +526,42 @@ def test_retry_from_an_export_with_nothing_left_to_do(tmp_path: Path) -> None:
     ran = run_cli(tmp_path, "job.py", "--retry-from", "done.jsonl")
     assert ran.code == 0
     assert "has no failed, unfinished or never-fed item to feed again" in ran.stdout
+
+
+# ---------------------------------------------------------------------- replay
+
+
+def test_replay_of_a_newer_recording_is_refused_with_exit_two(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text(
+        '{"record":"header","format":"antflow-run","version":7,"antflow":"7.1","started_at":0}\n'
+    )
+    assert_script_error(run_cli(tmp_path, "replay", str(newer)), "version 7", "antflow 7.1")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"), [(None, "no such file"), ("hello\n", "not an antflow recording")]
+)
+def test_replay_of_what_is_not_a_recording_exits_two(
+    tmp_path: Path, content: str | None, says: str
+) -> None:
+    path = tmp_path / "x.jsonl"
+    if content is not None:
+        path.write_text(content)
+    assert_script_error(run_cli(tmp_path, "replay", str(path)), says)
+
+
+def test_replay_help_names_the_scrubber_keys(tmp_path: Path) -> None:
+    ran = run_cli(tmp_path, "replay", "--help")
+    assert ran.code == 0
+    assert "Usage: antflow-tui replay [OPTIONS] FILE" in ran.stdout
+    for key in ("space", "[ ]", "< >", "seek"):
+        assert key in ran.stdout
+
+
+def test_record_values_needs_record(tmp_path: Path) -> None:
+    (tmp_path / "s.py").write_text("pipeline = None\nitems = []\n")
+    ran = run_cli(tmp_path, "s.py", "--record-values")
+    assert ran.code == 2
+    assert "--record-values" in ran.stderr
+    assert "needs --record FILE" in ran.stderr

@@ -219,3 +219,53 @@ def test_writes_to_descriptors_one_and_two_reach_the_log_not_the_screen(tmp_path
     assert b"stdin is owned by antflow-tui" in out
     assert code == 0
     assert "items 3  completed 3" in after_the_app(app)
+
+
+FAILING = """\
+from antflow import Pipeline, Stage
+
+async def check(value):
+    if value == 2:
+        raise ValueError(f"item {value} is odd [red]x[/red]")
+    return value
+
+pipeline = Pipeline([Stage("Check", 2, [check], task_attempts=2, task_wait_seconds=0)])
+items = list(range(5))
+"""
+
+
+def test_a_recorded_run_replays_with_its_failure_and_traceback(tmp_path: Path) -> None:
+    """--record writes the run; `antflow-tui replay` shows it: 'replay', the failure,
+    and its traceback one enter away."""
+    from antflow_tui.source.records_file import RecordsFile
+
+    write(tmp_path, "failing.py", FAILING)
+    recording = tmp_path / "run.jsonl"
+    app = start(["failing.py", "--record", str(recording), "--exit-when-done"], tmp_path)
+    try:
+        assert app.wait() == 1
+    finally:
+        app.close()
+    opened = RecordsFile.open(recording)
+    assert opened.complete
+    assert opened.header.script == "failing.py"
+    point = opened.seek(opened.ended_at)
+    (failure,) = point.failures[1]
+    assert (failure.item, failure.type, failure.attempt) == (2, "ValueError", 2)
+    assert "Traceback" in failure.traceback
+    replay = start(["replay", str(recording)], tmp_path)
+    try:
+        replay.read_until(b"replay")
+        replay.read_until(b"ValueError")  # it opens on the run's last moment
+        replay.send(b":")
+        replay.read_until(b"Go to item")
+        replay.send(b"2\r")
+        tracebacks = replay.read_until(b"Tracebacks")
+        shown = replay.read_until(b'File "failing.py", line 5, in check', start=tracebacks)
+        replay.send(b"\x1b")  # back to the main screen (whose footer has the filter key)
+        replay.read_until(b"Filter", start=shown)
+        replay.send(b"q")
+        assert replay.wait() == 0
+        assert_terminal_given_back(replay)
+    finally:
+        replay.close()

@@ -1,0 +1,235 @@
+"""Unit tests of antflow_tui.source.replay and the records file it reads: playing, seeking,
+the failures as of the position, item stories, refusing what it cannot read."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from antflow.runstream.fileformat import RecordingError
+from antflow.runstream.records import Event, Header
+from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
+from antflow_tui.source.records_file import RecordsFile
+from antflow_tui.source.replay import ReplaySource
+from antflow_tui.state import RunState
+from tests.tui.recorded import RECORDINGS, recording
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from antflow_tui.source.base import Frame
+
+
+def frame(source: ReplaySource, now: float) -> Frame:
+    got = source.next_frame(now)
+    assert got is not None
+    return got
+
+
+# ---------------------------------------------------------------------- the file
+
+
+def test_a_complete_recording_has_its_end_and_a_killed_one_does_not() -> None:
+    complete = recording("failures")
+    assert complete.complete
+    assert complete.header.script == "demo.py"
+    assert [p.pipeline for p in complete.pipelines()] == [1]
+    assert not recording("mid_run").complete
+
+
+def test_a_torn_last_line_is_ignored_and_marks_the_recording_incomplete(tmp_path: Path) -> None:
+    whole = (RECORDINGS / "failures.jsonl").read_bytes()
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(whole[: len(whole) - 20])
+    opened = RecordsFile.open(torn)
+    assert not opened.complete
+    assert opened.ended_at <= recording("failures").ended_at
+
+
+def test_a_newer_major_version_is_refused_naming_it(tmp_path: Path) -> None:
+    lines = (RECORDINGS / "mid_run.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    header.update(version=2, antflow="9.0.0")
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(RecordingError) as refused:
+        RecordsFile.open(newer)
+    message = str(refused.value)
+    assert "version 2" in message
+    assert "antflow 9.0.0" in message
+    assert "newer antflow-tui" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"", "is empty"), (b'{"a": 1}\n', "not an antflow recording"), (b"\x00\x01", "not an")],
+)
+def test_what_is_not_a_recording_is_refused(tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(RecordingError, match=says):
+        RecordsFile.open(path)
+
+
+def test_records_are_read_by_time_window() -> None:
+    opened = recording("failures")
+    start = opened.started_at
+    window = list(opened.records(start + 1.0, start + 2.0))
+    assert window
+    assert all(start + 1.0 < getattr(r, "at", 0) <= start + 2.0 for r in window)
+
+
+# ---------------------------------------------------------------------- playing
+
+
+def test_the_first_frame_is_the_start_and_a_held_replay_sends_no_more() -> None:
+    source = ReplaySource(recording("failures"), name="failures.jsonl")
+    first = frame(source, 100.0)
+    assert first.reset
+    assert first.status.now == source.start
+    assert first.status.replay is not None
+    assert not first.status.replay.playing
+    assert source.next_frame(101.0) is None, "nothing moves while held"
+
+
+def test_playing_moves_by_the_time_passed_times_the_speed_and_stops_at_the_end() -> None:
+    source = ReplaySource(recording("failures"), playing=True, speed=2.0)
+    frame(source, 100.0)
+    moved = frame(source, 101.5)
+    assert moved.status.now == pytest.approx(source.start + 3.0)
+    assert not moved.reset
+    last = frame(source, 200.0)
+    assert last.status.now == source.end
+    assert last.status.replay is not None
+    assert not last.status.replay.playing
+    assert last.status.ended_at is not None, "a complete recording ends"
+
+
+def test_an_incomplete_recording_never_says_the_run_ended() -> None:
+    source = ReplaySource(recording("mid_run"), playing=True)
+    frame(source, 0.0)
+    last = frame(source, 1_000.0)
+    assert last.status.ended_at is None
+    assert last.status.replay is not None
+    assert not last.status.replay.complete
+
+
+def test_counts_at_the_end_equal_the_recorded_totals() -> None:
+    opened = recording("failures")
+    source = ReplaySource(opened, playing=True, speed=64.0)
+    state = RunState()
+    for now in range(0, 10):
+        got = source.next_frame(float(now))
+        if got is not None:
+            state.apply(got)
+    counts = state.counts()
+    assert (counts.completed, counts.failed, counts.in_flight) == (6, 2, 0)
+    assert sorted(str(f.item) for f in state.failures) == ["page-3", "page-5"]
+
+
+def test_seeking_back_starts_over_from_the_state_at_that_moment() -> None:
+    source = ReplaySource(recording("failures"), playing=True, speed=64.0)
+    state = RunState()
+    state.apply(frame(source, 0.0))
+    state.apply(frame(source, 10.0))
+    assert len(state.failures) == 2
+    source.play(False)
+    source.seek(source.start + 1.0)
+    back = frame(source, 10.0)
+    assert back.reset
+    state.apply(back)
+    assert state.failures == []
+    assert state.counts().done < 8
+
+
+def test_stepping_forward_a_little_applies_what_happened_in_between() -> None:
+    source = ReplaySource(recording("failures"))
+    state = RunState()
+    state.apply(frame(source, 0.0))
+    for step in range(1, 12):
+        source.seek(source.start + step)
+        got = frame(source, 0.0)
+        assert not got.reset, "a short step forward reads on, it does not start over"
+        state.apply(got)
+    assert sorted(str(f.item) for f in state.failures) == ["page-3", "page-5"]
+
+
+def test_the_failures_follow_events_and_carry_their_error() -> None:
+    source = ReplaySource(recording("failures"))
+    state = RunState()
+    state.apply(frame(source, 0.0))
+    source.seek(source.end)
+    state.apply(frame(source, 0.0))
+    failure = next(f for f in state.failures if f.item == "page-3")
+    assert failure.type == "antflow_tui.demo.DemoError"
+    assert "Fetch refused item 3" in failure.message
+    assert "Traceback" in failure.traceback
+    assert failure.attempt == 2
+
+
+def test_a_replay_cannot_pause_retry_or_stop() -> None:
+    source = ReplaySource(recording("failures"))
+    assert SEEK in source.capabilities
+    assert not {PAUSE, RETRY, STOP} & source.capabilities
+
+
+# ---------------------------------------------------------------------- pulls
+
+
+async def test_an_items_story_is_told_up_to_the_position() -> None:
+    source = ReplaySource(recording("failures"))
+    frame(source, 0.0)
+    source.seek(source.end)
+    frame(source, 0.0)
+    whole = await source.item(1, "page-3")
+    assert whole.known
+    assert whole.status == "failed"
+    assert whole.location is not None
+    assert whole.location.state == "failed"
+    assert len(whole.errors) == 2, "both attempts' errors"
+    early = whole.events[2].at
+    source.seek(early)
+    frame(source, 0.0)
+    then = await source.item(1, "page-3")
+    assert all(event.at <= early for event in then.events)
+    assert len(then.events) < len(whole.events)
+    assert then.status != "failed"
+    unknown = await source.item(0, "page-99")
+    assert not unknown.known
+
+
+async def test_a_replay_has_no_stacks_and_refuses_commands() -> None:
+    source = ReplaySource(recording("mid_run"))
+    assert await source.worker_stack(1, "Fetch-W0") is None
+    from antflow.runstream.records import Stop
+
+    assert "cannot" in await source.send(Stop())
+
+
+def test_export_writes_the_failures_as_of_the_position(tmp_path: Path) -> None:
+    source = ReplaySource(recording("failures"))
+    frame(source, 0.0)
+    source.seek(source.end)
+    frame(source, 0.0)
+    path = tmp_path / "out.jsonl"
+    assert source.export(path) == 2
+    header, *lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert header["failed"] == 2
+    assert {line["id"] for line in lines} == {"page-3", "page-5"}
+    assert all(line["status"] == "failed" and "DemoError" in line["error_type"] for line in lines)
+
+
+def test_records_file_round_trips_what_it_writes(tmp_path: Path) -> None:
+    from antflow.runstream.records import FORMAT, VERSION, End
+    from antflow_tui.source.records_file import write_records
+
+    header = Header(format=FORMAT, version=VERSION, antflow="0", started_at=10.0)
+    events = [Event(pipeline=1, at=11.0, item=(n := 1), kind="queued", stage="S") for _ in "x"]
+    path = tmp_path / "r.jsonl"
+    write_records(path, header, [*events, End(at=12.0, reason="finished")])
+    opened = RecordsFile.open(path)
+    assert opened.complete
+    assert list(opened.records(10.0, 11.0)) == events
+    assert n == 1
