@@ -9,6 +9,7 @@ from antflow.context import set_task_status
 from antflow.exceptions import AntFlowError, PipelineError, StageValidationError, TaskFailedError
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
+from antflow.runstream.record import record, record_from_environment
 from antflow.stage import Stage
 from antflow.tracker import StatusTracker
 from antflow.types import (
@@ -31,6 +32,10 @@ from antflow.types import (
 )
 
 __version__ = "0.1.0"
+
+
+# ANTFLOW_RECORD=FILE records an unmodified script: see antflow.runstream.record.
+record_from_environment()
 
 __all__ = [
     "AntFlowError",
@@ -59,5 +64,6 @@ __all__ = [
     "WorkerStatus",
     "__version__",
     "observe",
+    "record",
     "set_task_status",
 ]

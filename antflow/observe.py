@@ -30,6 +30,8 @@ class _Observer:
 
 
 _observers: ContextVar[tuple[_Observer, ...]] = ContextVar("antflow_observers", default=())
+_process_observers: list[_Observer] = []
+"""Observers for the whole process (``ANTFLOW_RECORD``), whatever the context."""
 
 
 @contextmanager
@@ -50,8 +52,21 @@ def observe(on_start: PipelineStarted, *, suppress_displays: bool = False) -> It
         _observers.reset(token)
 
 
+def observe_process(on_start: PipelineStarted) -> Callable[[], None]:
+    """Call ``on_start(pipeline)`` for every Pipeline that starts in this process, from
+    now on (for recording an unmodified script). Returns a function that stops it."""
+    observer = _Observer(on_start, suppress_displays=False)
+    _process_observers.append(observer)
+
+    def remove() -> None:
+        if observer in _process_observers:
+            _process_observers.remove(observer)
+
+    return remove
+
+
 def notify_started(pipeline: Pipeline) -> None:
-    for observer in _observers.get():
+    for observer in (*_process_observers, *_observers.get()):
         try:
             observer.on_start(pipeline)
         except Exception:

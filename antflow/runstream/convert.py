@@ -19,6 +19,7 @@ from antflow.runstream.records import (
     ItemDetail,
     ItemLocationRecord,
     PipelineStarted,
+    ReprKey,
     Snapshot,
     StageConfig,
     StageRow,
@@ -29,7 +30,7 @@ from antflow.tracker import ErrorNote
 from antflow.types import STATUSES, TASK_EVENT_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from antflow.pipeline import Pipeline
     from antflow.tracker import StatusTracker
@@ -157,32 +158,47 @@ def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
 
 
 class RawDecoder:
-    """Turns one tracker's raw records into `Event` records.
+    """Turns raw records (a tracker's, or a recording's event batches) into `Event`s.
 
     Args:
-        tracker: The tracker whose name tables the records' codes refer to.
+        names: The stage, worker and task name tables the codes refer to (index 0: none).
+        next_stage: The id of the stage that follows a stage id (0: none).
         pipeline_of: The pipeline number of a stage name (0 when ambiguous).
-        error_number: The `ErrorRecord.number` of an exception the records carry.
+        error_number: The `ErrorRecord.number` of what a record carries as its error (an
+            exception live, a number in a recording).
     """
 
     def __init__(
         self,
-        tracker: StatusTracker,
+        names: tuple[Sequence[str | None], Sequence[str | None], Sequence[str | None]],
+        next_stage: Callable[[int], int],
         pipeline_of: Callable[[str | None], int],
-        error_number: Callable[[BaseException], int | None],
+        error_number: Callable[[Any], int | None],
     ) -> None:
-        self._stages = tracker._stages.names
-        self._workers = tracker._workers.names
-        self._tasks = tracker._tasks.names
-        self._successors = tracker._successors
+        self._stages, self._workers, self._tasks = names
+        self._next_stage = next_stage
         self._pipeline_of = pipeline_of
         self._error_number = error_number
+
+    @classmethod
+    def for_tracker(
+        cls,
+        tracker: StatusTracker,
+        pipeline_of: Callable[[str | None], int],
+        error_number: Callable[[Any], int | None],
+    ) -> RawDecoder:
+        names = (tracker._stages.names, tracker._workers.names, tracker._tasks.names)
+        return cls(names, tracker._successors.after, pipeline_of, error_number)
 
     def events(self, records: Iterable[h.RawRecord]) -> list[Event]:
         out: list[Event] = []
         add = out.append
+        # The stage attempt an item's "completed" reports is that of its last begin.
+        stage_attempts: dict[Any, int] = {}
         stages, workers, tasks = self._stages, self._workers, self._tasks
         for item_id, raw_code, at, duration, error in records:
+            if type(item_id) is list:  # a tuple id, from a recording
+                item_id = tuple(item_id)
             code = int(raw_code)
             kind = code & 0xF
             stage_id = (code >> h.STAGE_SHIFT) & h.STAGE_MASK
@@ -191,17 +207,19 @@ class RawDecoder:
             task = tasks[(code >> h.TASK_SHIFT) & h.TASK_MASK]
             attempt = code >> h.ATTEMPT_SHIFT
             pipeline = self._pipeline_of(stage)
-            item = item_key(item_id)
+            item = item_id if type(item_id) is ReprKey else item_key(item_id)
             number = None if error is None else self._error_number(error)
             if kind in (h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE):
+                stage_attempts[item] = attempt
                 first = 1 if kind == h.BEGIN_PER_TASK else attempt
                 add(Event(pipeline, at, item, "in_progress", stage, worker, None, attempt))
                 add(Event(pipeline, at, item, "start", stage, worker, task, first))
             elif kind in (h.FINISH, h.FINISH_HANDOFF):
                 add(Event(pipeline, at, item, "complete", stage, worker, task, attempt, duration))
-                add(Event(pipeline, at, item, "completed", stage, worker, None, attempt))
+                stage_attempt = stage_attempts.get(item, 1)
+                add(Event(pipeline, at, item, "completed", stage, worker, None, stage_attempt))
                 if kind == h.FINISH_HANDOFF:
-                    following = stages[self._successors.after(stage_id)] or ""
+                    following = stages[self._next_stage(stage_id)] or ""
                     add(Event(pipeline, at, item, "queued", following))
             elif kind < h.TASK_START:
                 add(
@@ -314,8 +332,10 @@ def item_detail(
         raw = [
             (item_id, log[i], log[i + 1], None, by_position.get(i)) for i in range(1, len(log), 2)
         ]
-        decoder = RawDecoder(tracker, lambda _stage: number, lambda e: numbers.get(id(e)))
-        events = _with_durations(decoder.events(raw))
+        decoder = RawDecoder.for_tracker(
+            tracker, lambda _stage: number, lambda e: numbers.get(id(e))
+        )
+        events = with_durations(decoder.events(raw))
     status = None if log is None or log[0] < 0 else STATUSES[int(log[0])]
     last_status = next((e for e in reversed(events) if e.kind in STATUSES), None)
     evicted: bool | None = False
@@ -336,7 +356,7 @@ def item_detail(
     )
 
 
-def _with_durations(events: list[Event]) -> list[Event]:
+def with_durations(events: list[Event]) -> list[Event]:
     """Fill task durations from start/end pairs (a log keeps times, not durations)."""
     started: dict[tuple[str, str | None, int], float] = {}
     out = []

@@ -107,6 +107,8 @@ class Header(_Record, tag="header"):
     script: str | None = None
     values: bool = False
     """Whether error records carry the item's value (as a repr)."""
+    pipelines: tuple[PipelineStarted, ...] = ()
+    """The pipelines already started when the stream began (more follow as records)."""
 
 
 class PipelineStarted(_Record, tag="pipeline"):

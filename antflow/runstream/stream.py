@@ -30,6 +30,7 @@ from antflow.runstream.records import (
     VERSION,
     AwaitStack,
     Command,
+    Control,
     ErrorRecord,
     Event,
     Header,
@@ -141,6 +142,9 @@ class RunStream:
         self._rejoins: set[asyncio.Task[None]] = set()
         self.on_attach: list[Callable[[Pipeline, PipelineStarted], None]] = []
         """Called after each new pipeline is attached (a recorder opens its sinks there)."""
+        self.on_record: list[Callable[[LogLine | Control], None]] = []
+        """Called with each log line (from any thread) and each command's control record
+        (a recorder writes them down)."""
 
     # ---------------------------------------------------------------- following pipelines
 
@@ -296,6 +300,8 @@ class RunStream:
         line = LogLine(at=self.clock(), text=text, stream=stream)
         with self._log_lock:
             self._logs.append(line)
+        for callback in list(self.on_record):
+            callback(line)
         return line
 
     def take_logs(self) -> list[LogLine]:
@@ -310,12 +316,17 @@ class RunStream:
     async def execute(self, command: Command) -> str:
         """Carry out a command on the live pipelines; returns the notice to show."""
         if isinstance(command, Pause | Resume):
-            return self._pause(command)
-        if isinstance(command, Retry):
-            return await self._retry(command)
-        if isinstance(command, Stop):
-            return await self._stop(command.force)
-        raise TypeError(f"unknown command {command!r}")
+            result = self._pause(command)
+        elif isinstance(command, Retry):
+            result = await self._retry(command)
+        elif isinstance(command, Stop):
+            result = await self._stop(command.force)
+        else:
+            raise TypeError(f"unknown command {command!r}")
+        control = Control(at=self.clock(), command=command, result=result)
+        for callback in list(self.on_record):
+            callback(control)
+        return result
 
     def _pause(self, command: Pause | Resume) -> str:
         pausing = isinstance(command, Pause)
@@ -396,6 +407,10 @@ class RunStream:
     def _find(self, number: int) -> _Followed | None:
         return self._followed[number - 1] if 0 < number <= len(self._followed) else None
 
+    def abandoned(self, pipeline: int) -> int:
+        """Of that pipeline's unfinished items, those the script's own shutdown left."""
+        return self._abandoned(self._get(pipeline))
+
     @staticmethod
     def _abandoned(followed: _Followed) -> int:
         unfinished = len(followed.pipeline._unfinished)
@@ -408,7 +423,7 @@ class RunStream:
         for number in tracked.numbers:
             for stage in self._followed[number - 1].started.stages:
                 owners[stage.name] = 0 if stage.name in owners else number
-        return convert.RawDecoder(
+        return convert.RawDecoder.for_tracker(
             tracked.tracker, lambda stage: owners.get(stage or "", 0), self.error_number
         )
 
