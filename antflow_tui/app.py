@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
 STDIN_NOTES = 5
 """Reads of stdin the log tells of, one line each; past that, the script is looping."""
+FD_CATCH_UP_SECONDS: Final = 0.02
+FD_CATCH_UP_TRIES: Final = 50
+"""How long (at most 1 s) a closing app waits for lines still in descriptor 1 and 2's
+pipes, so its last frame shows them."""
 STEP_SECONDS: Final = 1.0
 """How far the replay's left and right keys move."""
 JUMP_SECONDS: Final = 10.0
@@ -241,9 +245,16 @@ class AntflowApp(App[None]):
                 error=True,
             )
 
-    def _exit_after_final_frame(self) -> None:
+    def _exit_after_final_frame(self, waited: int = 0) -> None:
+        route = self.fd_route
+        if route is not None and not route.caught_up() and waited < FD_CATCH_UP_TRIES:
+            # What a child process wrote just before the end is still on its way from
+            # descriptor 1 or 2: the last frame shows it, so wait for it (briefly).
+            self.set_timer(FD_CATCH_UP_SECONDS, lambda: self._exit_after_final_frame(waited + 1))
+            return
         self.redraw()
-        self.exit()
+        # Exit once that frame is on the screen, not before it is painted.
+        self.call_after_refresh(self.exit)
 
     @property
     def run_active(self) -> bool:

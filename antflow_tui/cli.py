@@ -369,12 +369,7 @@ def replay_app(
 
 
 def open_recording(file: Path) -> RecordingLike:
-    """Open a recording with the engine's reader, or (until it has one) the stand-in."""
+    """Open a recording (the engine's reader)."""
     from antflow.runstream.fileformat import Recording
 
-    try:
-        return Recording.open(file)
-    except NotImplementedError:
-        from antflow_tui.source.records_file import RecordsFile
-
-        return RecordsFile.open(file)
+    return Recording.open(file)

@@ -10,7 +10,10 @@ otherwise fill the pipe and wait forever). Closing the route puts the descriptor
 from __future__ import annotations
 
 import codecs
+import fcntl
 import os
+import struct
+import termios
 import threading
 from typing import TYPE_CHECKING, Final
 
@@ -36,8 +39,12 @@ class FdRoute:
         self._sink = sink
         self._saved: dict[int, int] = {}
         self._readers: list[threading.Thread] = []
+        self._read_ends: list[int] = []
+        self._handing = 0
+        """Readers between reading a chunk and handing its lines to the sink."""
         for fd in fds:
             read_end, write_end = os.pipe()
+            self._read_ends.append(read_end)
             self._saved[fd] = os.dup(fd)
             os.dup2(write_end, fd)
             os.close(write_end)
@@ -53,6 +60,20 @@ class FdRoute:
     @property
     def open(self) -> bool:
         return bool(self._saved)
+
+    def caught_up(self) -> bool:
+        """Every line written so far has reached the sink: the pipes are empty and no
+        reader holds a chunk (what a last frame must wait for, to show everything)."""
+        if self._handing:
+            return False
+        for fd in self._read_ends:
+            try:
+                waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+            except OSError:  # closed: nothing more can come
+                continue
+            if waiting:
+                return False
+        return True
 
     def restore(self) -> None:
         """Put the descriptors back (safe from any thread, and more than once)."""
@@ -79,14 +100,18 @@ class FdRoute:
                     chunk = os.read(fd, READ_SIZE)
                 except OSError:
                     break
-                text = decoder.decode(chunk, final=not chunk)
-                partial += text
-                *lines, partial = partial.split("\n")
-                if len(partial) >= MAX_LINE:
-                    lines.append(partial)
-                    partial = ""
-                for line in lines:
-                    self._sink(line, is_error)
+                self._handing += 1
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                    partial += text
+                    *lines, partial = partial.split("\n")
+                    if len(partial) >= MAX_LINE:
+                        lines.append(partial)
+                        partial = ""
+                    for line in lines:
+                        self._sink(line, is_error)
+                finally:
+                    self._handing -= 1
                 if not chunk:
                     break
             if partial:

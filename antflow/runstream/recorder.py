@@ -215,10 +215,8 @@ class Recorder:
         snapshot_at = now
         if snapshot or now - self._snapshot_at >= self.snapshot_every:
             self._snapshot_at = now
-            snaps = [
-                convert.snapshot(pipeline, number, self.stream.abandoned(number))
-                for number, (pipeline, _) in sorted(self._pipelines.items())
-            ]
+            # Through the stream: a monitor's stream may add what only it knows.
+            snaps = [self.stream.snapshot(number) for number in sorted(self._pipelines)]
             snapshot_lines = [encode_record(snap) for snap in snaps]
             # Seek points are in the engine's clock, as every record's time is.
             snapshot_at = min((snap.at for snap in snaps), default=now)

@@ -24,13 +24,6 @@ def live_app(
     """The app running `job` live (the command line's and the tests' factory), on `clock`
     (a test's fake one), recording it when the options ask (``--record``)."""
     options = options or AppOptions()
-    recorder = None
-    if options.record is not None:
-        from antflow_tui.live.recording import FileRecorder
-
-        recorder = FileRecorder(
-            options.record, values=options.record_values, script=job.title, clock=clock
-        )
     source = LiveSource(
         job,
         history=options.history,
@@ -39,7 +32,8 @@ def live_app(
         start_paused=options.paused,
         stop_grace=options.stop_grace,
         clock=clock,
-        recorder=recorder,
+        record=options.record,
+        record_values=options.record_values,
     )
     return make_app(source, options)
 

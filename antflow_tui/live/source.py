@@ -16,14 +16,15 @@ inputs fed (for exports and ``--retry-from``).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from antflow.exceptions import PipelineError
 from antflow.pending import PendingItem, pending_items
+from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
     ErrorRecord,
     Pause,
@@ -35,7 +36,6 @@ from antflow.runstream.records import (
 )
 from antflow.runstream.stream import RunStream
 from antflow_tui.accounting import RunCounts, run_counts
-from antflow_tui.formatting import plural
 from antflow_tui.live.export import export_run
 from antflow_tui.live.inputs import FedInputs
 from antflow_tui.live.loader import script_traceback
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
         Snapshot,
     )
     from antflow.types import DashboardSnapshot, ErrorSummary, PipelineResult
-    from antflow_tui.live.recording import FileRecorder
     from antflow_tui.live.runner import Job
 
 STOP_GRACE_SECONDS: Final = 3.0
@@ -95,6 +94,22 @@ class Attached:
         return f"pipeline-{self.number}"
 
 
+class _LiveStream(RunStream):
+    """The run stream, its snapshots completed with what only the app knows (a recorder
+    of the stream writes them so too): whether the app stopped a pipeline, and the total
+    of the items it feeds itself."""
+
+    def __init__(self, decorate: Callable[[Snapshot], Snapshot], **settings: Any) -> None:
+        super().__init__(**settings)
+        self._decorate = decorate
+
+    def snapshot(self, pipeline: int) -> Snapshot:
+        return self._decorate(super().snapshot(pipeline))
+
+    def snapshots(self) -> list[Snapshot]:
+        return [self._decorate(snapshot) for snapshot in super().snapshots()]
+
+
 class _Monitor:
     """The DashboardProtocol side: a pipeline moved on, so the next frame is not empty."""
 
@@ -109,6 +124,7 @@ class _Monitor:
 
     def on_finish(self, results: list[PipelineResult], summary: ErrorSummary) -> None:
         self._source.dirty = True
+        self._source.pipeline_finished()
 
 
 class LiveSource:
@@ -123,7 +139,8 @@ class LiveSource:
         start_paused: Pause every pipeline as it starts.
         stop_grace: Seconds a stop lets running items finish before cancelling them.
         clock: Unix time: the run's one clock (the engine's, in a test a fake one).
-        recorder: Where the run is recorded (``--record``), if anywhere.
+        record: Record the run to this file (``--record``), for ``antflow-tui replay``.
+        record_values: Record the items' values too, as reprs (``--record-values``).
     """
 
     capabilities: frozenset[str] = frozenset({PAUSE, RETRY, STOP, STACKS, VALUES})
@@ -138,27 +155,28 @@ class LiveSource:
         start_paused: bool = False,
         stop_grace: float = STOP_GRACE_SECONDS,
         clock: Callable[[], float] = time.time,
-        recorder: FileRecorder | None = None,
+        record: Path | None = None,
+        record_values: bool = False,
     ) -> None:
         self.job = job
-        self.recorder = recorder
-        if recorder is not None:
-            recorder.snapshots = lambda: [self.snapshot(a) for a in self.attached]
         self.clock = clock
         self.history = history
         self.interval = interval
         self.paused = start_paused
         self.stop_grace = stop_grace
-        # Values are read for item details only (see `item`): numbering every error of a
-        # busy run with its value would search the pipeline's queues per error.
-        self.stream = RunStream(
-            values=False,
+        # Values are read for item details only (see `item`), unless recorded: numbering
+        # every error of a busy run with its value searches the pipeline's queues.
+        self.stream = _LiveStream(
+            self._decorate,
+            values=record_values,
             history=history,
             event_capacity=min(log_lines, FRAME_EVENTS),
             stop_grace=stop_grace,
+            argv=sys.argv,
             script=job.title,
             clock=clock,
         )
+        self.recorder = None if record is None else Recorder(record, self.stream)
         self.attached: list[Attached] = []
         self.dirty = True
         self.started_at = clock()
@@ -172,7 +190,6 @@ class LiveSource:
         self.job_task: asyncio.Task[None] | None = None
         self.on_end: Callable[[], None] | None = None
         """Called each time the run ends (the app exports, and may close)."""
-        self._rejoins: set[asyncio.Task[None]] = set()
         self._stopper: asyncio.Task[str] | None = None
         self._failures_read: dict[int, tuple[int, int]] = {}
         """Per pipeline, (its tracker's failure_changes, failed count) when last read."""
@@ -185,7 +202,7 @@ class LiveSource:
         """Start the job (on the running loop); the run's clock starts now."""
         self.started_at = self.clock()
         if self.recorder is not None:
-            self.recorder.start()
+            self.recorder.open()
         self.job_task = start_job(self.job, self.attach)
         self.job_task.add_done_callback(self._job_done)
 
@@ -225,7 +242,7 @@ class LiveSource:
         self.ends += 1
         self.dirty = True
         if self.recorder is not None:
-            self.recorder.flush()
+            self.recorder.flush(snapshot=True)
         if self.on_end is not None:
             self.on_end()
 
@@ -242,8 +259,6 @@ class LiveSource:
         if tracker is not None:
             self._bound_history(tracker)
         started = self.stream.attach(pipeline)
-        if self.recorder is not None:
-            self.recorder.attach(pipeline)
         tracker = pipeline.status_tracker
         assert tracker is not None  # the stream gave it one
         self.attached.append(
@@ -300,17 +315,19 @@ class LiveSource:
         )
 
     def snapshot(self, attached: Attached) -> Snapshot:
-        """The pipeline's snapshot now, with what only the app knows: which of its
-        unfinished items the script abandoned, and whether the app stopped it."""
-        snapshot = self.stream.snapshot(attached.number)
+        """The pipeline's snapshot now (see `_decorate`)."""
+        return self.stream.snapshot(attached.number)
+
+    def _decorate(self, snapshot: Snapshot) -> Snapshot:
+        """A stream snapshot with what only the app knows: whether it stopped the pipeline,
+        and how many items it feeds it itself."""
+        attached = self.pipeline(snapshot.pipeline)
+        if attached is None:
+            return snapshot
         total = snapshot.total_items
-        if (
-            total is None
-            and isinstance(self.job, PipelineJob)
-            and attached.pipeline is self.job.pipeline
-        ):
-            # The app feeds this pipeline itself: it knows how many items are to come.
-            total = self.job.known_total
+        job = self.job
+        if total is None and isinstance(job, PipelineJob) and attached.pipeline is job.pipeline:
+            total = job.known_total
         return msgspec.structs.replace(snapshot, stopped=attached.stopped, total_items=total)
 
     def next_frame(self, now: float) -> Frame | None:
@@ -350,10 +367,9 @@ class LiveSource:
         return changed or None
 
     def note(self, text: str, *, error: bool = False) -> None:
-        """A line the script printed or logged, or a note of ours (from any thread)."""
-        line = self.stream.log(text, "err" if error else "out")
-        if self.recorder is not None:
-            self.recorder.log(line)
+        """A line the script printed or logged, or a note of ours (from any thread; a
+        recording gets it too)."""
+        self.stream.log(text, "err" if error else "out")
         self.dirty = True
 
     # ---------------------------------------------------------------- pulls
@@ -423,67 +439,35 @@ class LiveSource:
                 # Pipelines that start later are held too.
                 self.paused = isinstance(command, Pause)
             notice = await self.stream.execute(command)
-            self.dirty = True
         elif isinstance(command, Retry):
             notice = await self._retry(command)
         elif isinstance(command, Stop):
-            if self.recorder is not None:
-                self.recorder.control(command, "Stopping the run")
             await self.stop(force=command.force)
-            return "Stopped the run"
+            notice = "Stopped the run"
         else:
             raise TypeError(f"unknown command {command!r}")
-        if self.recorder is not None:
-            self.recorder.control(command, notice)
+        self.dirty = True
         return notice
 
     async def _retry(self, command: Retry) -> str:
-        """Feed failed items back where they failed, in their own pipeline; a pipeline that
-        had finished is started again for them."""
+        """Feed failed items back where they failed, in their own pipeline (the stream
+        starts a finished pipeline again for them: the run goes on until it ends)."""
         if self.stop_requested:
             return "The run was stopped; nothing can be retried."
         attached = self.pipeline(command.pipeline)
-        count = 0
-        if attached is not None:
-            pipeline = attached.pipeline
-            failed = set(pipeline.failed_item_ids())
-            wanted = [
-                item_id
-                for item_id in (self.live_id(attached, key) for key in command.items)
-                if _member(item_id, failed)
-            ]
-            if wanted:
-                count = await self._retry_in(attached, wanted)
-        self.dirty = True
-        if count:
-            return f"Retrying {plural(count, 'item')}"
-        return "Nothing to retry: only failed items can be retried."
-
-    async def _retry_in(self, attached: Attached, wanted: list[Any]) -> int:
-        pipeline = attached.pipeline
-        restart = not pipeline.is_running
-        if restart:
-            await pipeline.start()
-        count = 0
-        try:
-            for item_id in wanted:
-                pipeline.retry(item_id)
-                count += 1
-        except PipelineError:
-            return count  # the pipeline was finishing this very moment; try again after
-        if restart:
+        was_running = attached is not None and attached.pipeline.is_running
+        notice = await self.stream.execute(command)
+        if attached is not None and not was_running and attached.pipeline.is_running:
             self.ended_at = None
-            rejoin = asyncio.get_running_loop().create_task(self._rejoin(pipeline))
-            self._rejoins.add(rejoin)
-            rejoin.add_done_callback(self._rejoins.discard)
-        return count
+        return notice
 
-    async def _rejoin(self, pipeline: Pipeline) -> None:
-        try:
-            await pipeline.join()
-        except PipelineError:
-            return
-        if not self.running() and not (self.job_task is not None and not self.job_task.done()):
+    def pipeline_finished(self) -> None:
+        """A pipeline's run ended (the monitor's finish): once nothing runs any more after
+        a retry restarted the run, it is over again."""
+        asyncio.get_running_loop().call_soon(self._over_again)
+
+    def _over_again(self) -> None:
+        if self.ends and self.ended_at is None and not self.run_active:
             self._run_over()
 
     @staticmethod
@@ -570,6 +554,7 @@ class LiveSource:
         if self.recorder is not None:
             reason = "error" if self.crash else "stopped" if self.stop_requested else "finished"
             self.recorder.close(reason)
+            self.recorder = None
 
     def describe_task(self, name: str) -> str:
         """What the run knows of an asyncio task (called from the watchdog thread)."""
@@ -585,10 +570,3 @@ class LiveSource:
                     return f"worker {worker}"
                 return f"worker {worker} on item {item_label(state.current_item_id, 40)}"
         return ""
-
-
-def _member(item_id: Any, ids: set[Any]) -> bool:
-    try:
-        return item_id in ids
-    except TypeError:  # an unhashable id is never failed (the engine refuses them)
-        return False

@@ -58,6 +58,8 @@ class RecordingLike(Protocol):
 
     header: Header
     complete: bool
+    end: End | None
+    """The end record of a clean close."""
     started_at: float
     ended_at: float
 
@@ -182,8 +184,8 @@ class ReplaySource:
         if len(events) > FRAME_EVENTS:
             dropped = len(events) - FRAME_EVENTS
             events = events[-FRAME_EVENTS:]
-        if at >= self.end and self.recording.complete and self._end is None:
-            self._end = self._find_end()
+        if at >= self.end and self._end is None:
+            self._end = self.recording.end
         return Frame(
             status=self._status(),
             pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
@@ -273,12 +275,6 @@ class ReplaySource:
         self._errors[error.number] = error
         while len(self._errors) > ERROR_MEMORY:
             self._errors.popitem(last=False)
-
-    def _find_end(self) -> End | None:
-        for record in self.recording.records(self.end - 1e-9, self.end + 1):
-            if isinstance(record, End):
-                return record
-        return None
 
     def _status(self) -> RunStatus:
         header = self.recording.header

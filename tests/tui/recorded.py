@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from antflow.runstream.fileformat import Recording
 from antflow.runstream.records import AwaitStack
 from antflow_tui.app import AntflowApp, AppOptions, make_app
 from antflow_tui.source.base import PAUSE, RETRY, STACKS, STOP, VALUES
-from antflow_tui.source.records_file import RecordsFile
 from antflow_tui.source.replay import ReplaySource
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
 
 
-def recording(name: str) -> RecordsFile:
-    return RecordsFile.open(RECORDINGS / f"{name}.jsonl")
+def recording(name: str) -> Recording:
+    return Recording.open(RECORDINGS / f"{name}.jsonl")
 
 
 class RecordedSource(ReplaySource):

@@ -1,5 +1,5 @@
-"""Unit tests of antflow_tui.source.replay and the records file it reads: playing, seeking,
-the failures as of the position, item stories, refusing what it cannot read."""
+"""Unit tests of antflow_tui.source.replay over recordings: playing, seeking, the
+failures as of the position, item stories, refusing what it cannot read."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from antflow.runstream.fileformat import RecordingError
-from antflow.runstream.records import Event, Header
+from antflow.runstream.fileformat import Recording, RecordingError
 from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
-from antflow_tui.source.records_file import RecordsFile
 from antflow_tui.source.replay import ReplaySource
 from antflow_tui.state import RunState
 from tests.tui.recorded import RECORDINGS, recording
@@ -43,9 +41,15 @@ def test_a_torn_last_line_is_ignored_and_marks_the_recording_incomplete(tmp_path
     whole = (RECORDINGS / "failures.jsonl").read_bytes()
     torn = tmp_path / "torn.jsonl"
     torn.write_bytes(whole[: len(whole) - 20])
-    opened = RecordsFile.open(torn)
+    opened = Recording.open(torn)
     assert not opened.complete
+    assert opened.torn
     assert opened.ended_at <= recording("failures").ended_at
+    source = ReplaySource(opened, at=opened.ended_at)
+    last = frame(source, 0.0)
+    assert last.status.ended_at is None, "a killed run's recording never says it ended"
+    assert last.status.replay is not None
+    assert not last.status.replay.complete
 
 
 def test_a_newer_major_version_is_refused_naming_it(tmp_path: Path) -> None:
@@ -55,22 +59,22 @@ def test_a_newer_major_version_is_refused_naming_it(tmp_path: Path) -> None:
     newer = tmp_path / "newer.jsonl"
     newer.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     with pytest.raises(RecordingError) as refused:
-        RecordsFile.open(newer)
+        Recording.open(newer)
     message = str(refused.value)
     assert "version 2" in message
     assert "antflow 9.0.0" in message
-    assert "newer antflow-tui" in message
+    assert "upgrade antflow" in message
 
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [(b"", "is empty"), (b'{"a": 1}\n', "not an antflow recording"), (b"\x00\x01", "not an")],
+    [(b"", "empty"), (b'{"a": 1}\n', "not an antflow recording"), (b"\x00\x01\n", "not an")],
 )
 def test_what_is_not_a_recording_is_refused(tmp_path: Path, content: bytes, says: str) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(content)
     with pytest.raises(RecordingError, match=says):
-        RecordsFile.open(path)
+        Recording.open(path)
 
 
 def test_records_are_read_by_time_window() -> None:
@@ -219,17 +223,3 @@ def test_export_writes_the_failures_as_of_the_position(tmp_path: Path) -> None:
     assert header["failed"] == 2
     assert {line["id"] for line in lines} == {"page-3", "page-5"}
     assert all(line["status"] == "failed" and "DemoError" in line["error_type"] for line in lines)
-
-
-def test_records_file_round_trips_what_it_writes(tmp_path: Path) -> None:
-    from antflow.runstream.records import FORMAT, VERSION, End
-    from antflow_tui.source.records_file import write_records
-
-    header = Header(format=FORMAT, version=VERSION, antflow="0", started_at=10.0)
-    events = [Event(pipeline=1, at=11.0, item=(n := 1), kind="queued", stage="S") for _ in "x"]
-    path = tmp_path / "r.jsonl"
-    write_records(path, header, [*events, End(at=12.0, reason="finished")])
-    opened = RecordsFile.open(path)
-    assert opened.complete
-    assert list(opened.records(10.0, 11.0)) == events
-    assert n == 1

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from antflow import Pipeline, Stage
+from antflow.runstream.recorder import Recorder
 from antflow_tui.demo import GatedRun, settle
-from antflow_tui.live.recording import FileRecorder
-from antflow_tui.live.runner import MainJob, PipelineJob
+from antflow_tui.live.runner import Job, MainJob, PipelineJob
 from antflow_tui.live.source import LiveSource
 
 if TYPE_CHECKING:
@@ -33,10 +33,27 @@ ROOT = HERE.parents[2]
 ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]
 
 
-def _source(run: GatedRun, path: Path) -> LiveSource:
-    recorder = FileRecorder(path, script="demo.py", clock=run.clock, auto_flush=False)
+def _recorded(job: Job, path: Path, clock: Callable[[], float]) -> tuple[LiveSource, Recorder]:
+    """The live source of `job`, recorded to `path` only when told (`Recorder.flush`): the
+    engine's recorder, its timer set too far off to ever write by itself."""
+    source = LiveSource(job, clock=clock, stop_grace=0.0)
+    recorder = Recorder(path, source.stream, flush_every=3_600.0)
+    source.recorder = recorder  # opened as the source starts
+    return source, recorder
+
+
+def _source(run: GatedRun, path: Path) -> tuple[LiveSource, Recorder]:
     job = PipelineJob("demo.py", run.pipeline, run.items, len(run.items))
-    return LiveSource(job, clock=run.clock, stop_grace=0.0, recorder=recorder)
+    return _recorded(job, path, run.clock)
+
+
+def _killed(source: LiveSource, recorder: Recorder) -> None:
+    """Leave the recording as a killed process does: as last flushed, with no end."""
+    recorder.closed = True  # its timer's last flush, on cancel, writes nothing more
+    if recorder._task is not None:
+        recorder._task.cancel()
+    recorder._file.close()
+    source.recorder = None
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -66,18 +83,18 @@ async def _mid_run(run: GatedRun) -> None:
     await settle()
 
 
-async def _finish(run: GatedRun, source: LiveSource, failing: dict[str, int]) -> None:
+async def _finish(
+    run: GatedRun, source: LiveSource, recorder: Recorder, failing: dict[str, int]
+) -> None:
     """Let the items through one at a time, recording a snapshot after each step (a replay
     has a state to show at every moment, as a recorder's snapshot every second gives)."""
     for stage, value in failing.items():
         run.fail(stage, value, f"{stage} refused item {value}")
-    recorder = source.recorder
-    assert recorder is not None
     for value in range(len(run.items)):
         for stage in ("Fetch", "Parse", "Save"):
             run.release(stage, value)
             await settle()
-            recorder.flush()
+            recorder.flush(snapshot=True)
     await _until(lambda: source.ended_at is not None)
 
 
@@ -89,22 +106,20 @@ async def mid_run(path: Path, *, paused: bool = False, later: float = 0.0) -> di
     """The mid-run moment (`paused`: the whole run paused then; `later`: that many seconds
     on, nothing having moved). Returns the busy workers' await stacks."""
     run = GatedRun(list(ITEMS))
-    source = _source(run, path)
+    source, recorder = _source(run, path)
     source.start()
     await _mid_run(run)
     if paused:
         await source.send(_pause())
         await settle()
     run.clock.advance(later)
-    recorder = source.recorder
-    assert recorder is not None
-    recorder.flush()
+    recorder.flush(snapshot=True)
     stacks = {
         name: msgspec.to_builtins(source.stream.worker_stack(1, name))
         for name in ("Fetch-W0", "Fetch-W1", "Fetch-W2", "Parse-W0", "Save-W0")
         if _busy(run, name)
     }
-    source.recorder = None  # the recording ends mid-run: the stop is not part of it
+    _killed(source, recorder)  # the recording ends mid-run: the stop is not in it
     await _stop(source)
     return stacks
 
@@ -117,10 +132,10 @@ def _pause() -> Any:
 
 async def finished(path: Path, failing: dict[str, int]) -> None:
     run = GatedRun(list(ITEMS))
-    source = _source(run, path)
+    source, recorder = _source(run, path)
     source.start()
     await _until(lambda: source.current is not None)
-    await _finish(run, source, failing)
+    await _finish(run, source, recorder, failing)
     source.mark_closed()
 
 
@@ -156,26 +171,38 @@ async def two_pipelines(path: Path) -> None:
         report = Pipeline([Stage("Report", 2, [total_for])], clock=clock)
         await report.run(["EUR", "USD", "GBP"])
 
-    recorder = FileRecorder(path, script="etl_main.py", clock=clock, auto_flush=False)
-    source = LiveSource(
-        MainJob("etl_main.py", main), clock=clock, stop_grace=0.0, recorder=recorder
-    )
+    source, recorder = _recorded(MainJob("etl_main.py", main), path, clock)
     source.start()
     await _until(lambda: len(source.attached) == 2)
     await _until(lambda: source.attached[1].pipeline.get_stats().items_in_flight == 3)
     await settle()
-    recorder.flush()
-    source.recorder = None  # the recording ends here, the report running
+    recorder.flush(snapshot=True)
+    _killed(source, recorder)  # the recording ends here, the report running
     gate.set_result(None)
     await _until(lambda: source.ended_at is not None)
 
 
 def _relative(path: Path) -> None:
     """Tracebacks read as from the repository's folder (not this machine's), and the
-    header names no process of this machine: the files only change with what they hold."""
-    text = path.read_text(encoding="utf-8").replace(f"{ROOT}/", "")
-    text = re.sub(r'"argv":\[[^]]*\],"pid":\d+', '"argv":["demo.py"],"pid":0', text, count=1)
-    path.write_text(text, encoding="utf-8")
+    header names no process of this machine: the files only change with what they hold.
+    Lines change length, so the end record's seek index is moved with them."""
+    old_lines = path.read_bytes().splitlines(keepends=True)
+    new_lines = []
+    moved: dict[int, int] = {}
+    old_offset = new_offset = 0
+    for line in old_lines:
+        text = line.decode("utf-8").replace(f"{ROOT}/", "")
+        text = re.sub(r'"argv":\[[^]]*\],"pid":\d+', '"argv":[],"pid":0', text, count=1)
+        new = text.encode("utf-8")
+        moved[old_offset] = new_offset
+        old_offset += len(line)
+        new_offset += len(new)
+        new_lines.append(new)
+    last = json.loads(new_lines[-1])
+    if last.get("record") == "end":
+        last["index"] = [[at, moved[offset]] for at, offset in last["index"]]
+        new_lines[-1] = json.dumps(last, separators=(",", ":")).encode("utf-8") + b"\n"
+    path.write_bytes(b"".join(new_lines))
 
 
 async def main() -> None:
