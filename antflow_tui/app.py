@@ -369,6 +369,7 @@ class AntflowApp(App[None]):
             return
         if frame is not None and frame.reset:
             main.event_log.clear_entries()
+            self.views.reset()
         if status.ends != self._end_drawn:
             # The last frame of a run (or of a retry after it) is drawn in full, past
             # every throttle: nothing may move after it to draw again.
@@ -377,7 +378,7 @@ class AntflowApp(App[None]):
         view = self.views.build(
             self.state,
             main.shown,
-            main.size.width,
+            main.header_width,
             palette=main.palette,
             switch_key=key_for(self, "switch"),
         )

@@ -113,7 +113,7 @@ def header_lines(
         replay: Where a replay stands: the header says "replay" and shows the position
             against the recording's length.
     """
-    top = Text()
+    top = Text(no_wrap=True, overflow="ellipsis")
     top.append(" antflow ", style="reverse bold")
     if replay is not None:
         top.append(" replay ", style=palette("replay"))
@@ -143,7 +143,8 @@ def header_lines(
     bar_width = width - top.cell_len - len(counter) - len(tail) - 1
     # On a narrow terminal the rate and ETA move to the second line to leave room for
     # a bar; the first line never wraps.
-    tail_below = bar_width < MIN_BAR and bar_width + len(tail) >= MIN_BAR
+    # ...and so they do when the line has no room for them at all.
+    tail_below = bar_width < MIN_BAR and (bar_width + len(tail) >= MIN_BAR or bar_width < 0)
     if tail_below:
         bar_width += len(tail)
     if bar_width >= MIN_BAR:
@@ -164,7 +165,7 @@ def count_line(
 ) -> Text:
     """'completed 25   failed 3   skipped 2   in flight 5', then what applies of
     'unfinished', 'abandoned' and (once the run is over) 'not fed'."""
-    line = Text(" ")
+    line = Text(" ", no_wrap=True, overflow="ellipsis")
     for label, value, style, always in (
         ("completed", counts.completed, palette.status("completed"), True),
         ("failed", counts.failed, palette.status("failed"), True),
@@ -213,7 +214,7 @@ def switcher_line(
         pipelines: (number, label, mark, counts) of each pipeline.
         key: The key that switches, named at the end.
     """
-    line = Text(" ")
+    line = Text(" ", no_wrap=True, overflow="ellipsis")
     choices: list[tuple[int, Text]] = [(0, Text("all"))]
     for number, label, mark, counts in pipelines:
         part = Text(f"{number} ", style=palette("pipeline"))

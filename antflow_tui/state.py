@@ -94,11 +94,14 @@ class RunState:
         skipped events first)."""
         self.frames += 1
         self.status = frame.status
-        for started in frame.pipelines:
-            self.pipelines[started.pipeline] = started
         if frame.reset:
+            # A replay jumped (back, perhaps before some pipeline started): start over.
+            self.pipelines.clear()
             self.snapshots.clear()
             self._errors.clear()
+            self._event_rate = RateMeter()
+        for started in frame.pipelines:
+            self.pipelines[started.pipeline] = started
         self.snapshots.update(frame.snapshots)
         for error in frame.errors:
             self._remember(error)

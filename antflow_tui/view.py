@@ -63,6 +63,10 @@ class ViewBuilder:
     """Turns the run's state into a `MainView`, smoothing rates across frames."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past frames (a replay jumped: rates and trends start again)."""
         self._overall = RateMeter()
         self._stage_meters: dict[tuple[int, str], RateMeter] = {}
         self._pipeline_meters: dict[int, RateMeter] = {}

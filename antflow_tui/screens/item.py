@@ -217,7 +217,7 @@ def _value(
     if location is None:
         return Text("Its value is not kept once an item has left the pipeline.", style="dim italic")
     if location.value is None:
-        what = "not kept" if values else "not recorded (antflow-tui --record-values keeps them)"
+        what = "not kept" if values else "not recorded (--record-values or ANTFLOW_RECORD_VALUES=1)"
         return Text(f"Value entering {clean(location.stage, 30)}: {what}.", style="dim italic")
     label = Text(f"Value entering {clean(location.stage, 30)}", style="dim")
     shown = location.value

@@ -124,6 +124,12 @@ class MainScreen(RunScreen):
         self.query_one(StageTable).focus()
 
     @property
+    def header_width(self) -> int:
+        """Cells the header's lines have (the screen's width less the bar's padding)."""
+        bar = self.query_one(SummaryBar)
+        return bar.content_region.width or self.size.width
+
+    @property
     def event_log(self) -> EventLog:
         return self.query_one(EventLog)
 

@@ -28,6 +28,7 @@ from antflow.runstream.records import (
     PipelineStarted,
     Snapshot,
 )
+from antflow_tui.accounting import run_counts
 from antflow_tui.export import header_line, recorded_failed_line, write_export
 from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus
 
@@ -188,7 +189,7 @@ class ReplaySource:
             self._end = self.recording.end
         return Frame(
             status=self._status(),
-            pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
+            pipelines=self._started(),
             snapshots=dict(self._snapshots),
             events=tuple(events),
             dropped=dropped,
@@ -234,7 +235,7 @@ class ReplaySource:
             events = events[-FRAME_EVENTS:]
         return Frame(
             status=self._status(),
-            pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
+            pipelines=self._started(),
             snapshots=snapshots,
             events=tuple(events),
             dropped=dropped,
@@ -242,6 +243,14 @@ class ReplaySource:
             failures={n: tuple(self._failures.get(n, {}).values()) for n in failures_changed}
             or None,
             logs=tuple(logs),
+        )
+
+    def _started(self) -> tuple[PipelineStarted, ...]:
+        """The pipelines started by the position (a recording knows them all up front)."""
+        return tuple(
+            self._pipelines[n]
+            for n in sorted(self._pipelines)
+            if self._pipelines[n].at <= self.position
         )
 
     def _track_failure(self, event: Event) -> bool:
@@ -350,22 +359,20 @@ class ReplaySource:
     def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
         """The failed items as of the position, with their errors (and their values as
         reprs, when the recording kept them)."""
-        from antflow_tui.accounting import run_counts
-
         counts = run_counts(self._snapshots.values(), known_total=None)
+        started = self._started()
         names = [
-            self._pipelines[n].name
-            or ("pipeline" if len(self._pipelines) == 1 else f"pipeline-{n}")
-            for n in sorted(self._pipelines)
+            one.name or ("pipeline" if len(started) == 1 else f"pipeline-{one.pipeline}")
+            for one in started
         ]
 
         def lines() -> Iterator[str]:
             yield header_line(
                 counts, script=self.recording.header.script or self.name, pipelines=names
             )
-            for index, number in enumerate(sorted(self._pipelines)):
-                for failure in self._failures.get(number, {}).values():
-                    yield recorded_failed_line(names[index], failure)
+            for one, name in zip(started, names, strict=True):
+                for failure in self._failures.get(one.pipeline, {}).values():
+                    yield recorded_failed_line(name, failure)
 
         return write_export(Path(path), lines())
 

@@ -371,3 +371,21 @@ def test_the_switcher_shows_hostile_pipeline_names_literally() -> None:
 )
 def test_pipeline_marks(snap: Snapshot | None, mark: str) -> None:
     assert pipeline_mark(snap) == mark
+
+
+def test_a_top_line_without_room_for_the_rate_moves_it_down_and_never_wraps() -> None:
+    """Regression: at 80 columns with two pipelines the rate wrapped onto a line of its
+    own, pushing the pipeline switcher out of the header."""
+    top, below = header(
+        width=79,
+        title="etl_main.py",
+        pipeline=2,
+        pipelines=2,
+        state="finished",
+        counted=counts(completed=1959, failed=44, skipped=0, in_flight=0, total=None),
+        rate=163.0,
+    )
+    assert top.cell_len <= 79
+    assert top.no_wrap
+    assert "163/s" not in top.plain
+    assert below.plain.rstrip().endswith("163/s")
