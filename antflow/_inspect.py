@@ -53,7 +53,8 @@ class PipelineViews:
     _sorted_results: list[PipelineResult] | None
     _failures: dict[Any, _Failure]
     _failed_by_type: Counter[str]
-    _unfinished: list[Any]
+    _unfinished: dict[Any, None]
+    """Ids a shutdown left unfinished, in order (a dict: a resumed id leaves in O(1))."""
     _processed: int
     _skipped_out: int
     _failed_count: int

@@ -85,7 +85,9 @@ class WorkerRecord:
         self.last_active: float | None = None
         self.recent: deque[Any] = deque(maxlen=RECENT_ITEMS)
         self.task: asyncio.Task[None] | None = None
-        self.binding: EmitterBinding | None = None
+        # Bound by the pipeline before anything is recorded (there is only something to
+        # record with a tracker): typed as bound, so the hot path checks nothing more.
+        self.binding: EmitterBinding = None  # type: ignore[assignment]
 
     @property
     def status(self) -> WorkerStatus:
@@ -149,7 +151,8 @@ class StageRuntime:
         self.skipped = 0
         self.retrying = 0
         self.task_retries = 0
-        self.queued_binding: EmitterBinding | None = None
+        # As `WorkerRecord.binding`: bound before anything is recorded.
+        self.queued_binding: EmitterBinding = None  # type: ignore[assignment]
         self.info = StageInfo(
             name=stage.name,
             workers=stage.workers,

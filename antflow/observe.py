@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PipelineStarted = Callable[["Pipeline"], None]
+PipelineStarted = Callable[["Pipeline"], object]
+"""Told of each pipeline as it starts (what it returns is ignored)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,9 +240,10 @@ class Pipeline(PipelineViews):
             runtime.queue.reopen()
             runtime.new_semaphores()
             if tracker is None:
-                runtime.queued_binding = None
+                # Nothing is recorded without a tracker (see WorkerRecord.binding).
+                runtime.queued_binding = None  # type: ignore[assignment]
                 for worker in runtime.workers:
-                    worker.binding = None
+                    worker.binding = None  # type: ignore[assignment]
                 continue
             runtime.queued_binding = tracker._bind(runtime.name, None, runtime.task_names)
             for worker in runtime.workers:

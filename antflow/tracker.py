@@ -99,6 +99,12 @@ class StatusTracker:
     on_task_complete = _Callback()
     on_task_retry = _Callback()
     on_task_fail = _Callback()
+    # The callbacks' own storage, written through the descriptors above.
+    _on_status_change: StatusCallback | None
+    _on_task_start: TaskCallback | None
+    _on_task_complete: TaskCallback | None
+    _on_task_retry: TaskCallback | None
+    _on_task_fail: TaskCallback | None
 
     def __init__(
         self,
@@ -320,8 +326,13 @@ class StatusTracker:
         return h.decode_raw(records, (self._stages, self._workers, self._tasks), self._successors)
 
     def _refresh_live(self) -> None:
-        slots = ("_on_status_change", "_on_task_start", "_on_task_complete")
-        slots += ("_on_task_retry", "_on_task_fail")
+        slots = (
+            "_on_status_change",
+            "_on_task_start",
+            "_on_task_complete",
+            "_on_task_retry",
+            "_on_task_fail",
+        )
         self._live = bool(self._delivery.listeners) or any(
             getattr(self, slot, None) is not None for slot in slots
         )

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 NEXT_ITEMS_SHOWN: Final = 5
 """Queued item ids a snapshot lists per stage."""
 
-_KIND_NAMES: Final[tuple[EventKind, ...]] = STATUSES + TASK_EVENT_TYPES  # type: ignore[assignment]
+_KIND_NAMES: Final[tuple[EventKind, ...]] = STATUSES + TASK_EVENT_TYPES
 
 _values = reprlib.Repr()
 _values.maxstring = 200
@@ -330,7 +330,8 @@ def item_detail(
         # Errors sit in the tracker beside the log, matched by position.
         by_position = {e.position: e.exception for e in tracker._errors.get(item_id, ())}
         raw = [
-            (item_id, log[i], log[i + 1], None, by_position.get(i)) for i in range(1, len(log), 2)
+            (item_id, int(log[i]), log[i + 1], None, by_position.get(i))
+            for i in range(1, len(log), 2)
         ]
         decoder = RawDecoder.for_tracker(
             tracker, lambda _stage: number, lambda e: numbers.get(id(e))

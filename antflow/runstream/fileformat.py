@@ -77,7 +77,7 @@ FileRecord = Record | Names | FailureCheckpoint
 WireKey = int | float | str | bool | None | ReprKey | list[Any]
 RawBatch = tuple[str, int, list[tuple[WireKey, int, float, float | None, int | None]]]
 
-_decode_record = msgspec.json.Decoder(FileRecord).decode  # type: ignore[arg-type]
+_decode_record = msgspec.json.Decoder(FileRecord).decode
 _decode_batch = msgspec.json.Decoder(RawBatch).decode
 _encode = msgspec.json.Encoder().encode
 
@@ -273,8 +273,8 @@ class Recording:
             if isinstance(record, Snapshot):
                 snapshots[record.pipeline] = record
             elif isinstance(record, FailureCheckpoint):
-                mark = checkpoints.get(record.pipeline)
-                if mark is not None and record.at == mark.at:
+                checkpoint = checkpoints.get(record.pipeline)
+                if checkpoint is not None and record.at == checkpoint.at:
                     failures[record.pipeline] = {_key(e.item): e for e in record.failures}
             elif isinstance(record, ErrorRecord):
                 errors[record.number] = record

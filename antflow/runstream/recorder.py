@@ -34,6 +34,7 @@ from antflow.runstream.records import (
     PipelineStarted,
     PipelineTotals,
     ReprKey,
+    item_key,
 )
 
 if TYPE_CHECKING:
@@ -310,7 +311,7 @@ class Recorder:
                         number=self._number_of(failure.error),
                         pipeline=number,
                         at=failure.timestamp,
-                        item=convert.item_key(failure.entry.item_id),
+                        item=item_key(failure.entry.item_id),
                         stage=failure.stage.name,
                         task=None,
                         attempt=failure.attempts,

@@ -40,7 +40,7 @@ def item_key(item_id: Any) -> ItemKey:
     """The stream's form of an item id."""
     if item_id is None or isinstance(item_id, int | float | str):
         # bool is an int subclass: kept as it is.
-        return item_id  # type: ignore[no-any-return]
+        return item_id
     return ReprKey(repr(item_id))
 
 
@@ -94,7 +94,7 @@ class StageConfig(msgspec.Struct, frozen=True):
     has_skip_if: bool = False
 
 
-class Header(_Record, tag="header"):
+class Header(_Record, frozen=True, tag="header"):
     """The first record of a recording (and of a stream): what run this is."""
 
     format: str
@@ -111,7 +111,7 @@ class Header(_Record, tag="header"):
     """The pipelines already started when the stream began (more follow as records)."""
 
 
-class PipelineStarted(_Record, tag="pipeline"):
+class PipelineStarted(_Record, frozen=True, tag="pipeline"):
     """A pipeline of the run started (again: a restart repeats it with the same number)."""
 
     pipeline: int
@@ -127,7 +127,7 @@ class PipelineStarted(_Record, tag="pipeline"):
 # ---------------------------------------------------------------------- what happens
 
 
-class Event(_Record, tag="event"):
+class Event(_Record, frozen=True, tag="event"):
     """One item event: a status change or a task event, as the tracker records it."""
 
     pipeline: int
@@ -148,7 +148,7 @@ class Event(_Record, tag="event"):
     retrying), if any."""
 
 
-class ErrorRecord(_Record, tag="error"):
+class ErrorRecord(_Record, frozen=True, tag="error"):
     """The error of one failed attempt (retried or final), as text."""
 
     number: int
@@ -208,7 +208,7 @@ class WorkerRow(msgspec.Struct, frozen=True):
     recent: tuple[ItemKey, ...] = ()
 
 
-class Snapshot(_Record, tag="snapshot"):
+class Snapshot(_Record, frozen=True, tag="snapshot"):
     """A pipeline's whole state at one moment; taken in O(stages + workers)."""
 
     pipeline: int
@@ -234,7 +234,7 @@ class Snapshot(_Record, tag="snapshot"):
     (without one, a pipeline the script ended early abandoned them)."""
 
 
-class LogLine(_Record, tag="log"):
+class LogLine(_Record, frozen=True, tag="log"):
     """A line the script printed or logged."""
 
     at: float
@@ -243,7 +243,7 @@ class LogLine(_Record, tag="log"):
     """``out``, ``err``, or a logging level name (``WARNING``...)."""
 
 
-class Control(_Record, tag="control"):
+class Control(_Record, frozen=True, tag="control"):
     """A command someone gave the run, and what came of it."""
 
     at: float
@@ -252,7 +252,7 @@ class Control(_Record, tag="control"):
     """The notice shown for it ("Paused stage Fetch", "Retrying 3 items")."""
 
 
-class Gap(_Record, tag="gap"):
+class Gap(_Record, frozen=True, tag="gap"):
     """Records were skipped here (a slow viewer fell behind); a snapshot follows."""
 
     at: float
@@ -268,7 +268,7 @@ class PipelineTotals(msgspec.Struct, frozen=True):
     skipped: int = 0
 
 
-class End(_Record, tag="end"):
+class End(_Record, frozen=True, tag="end"):
     """The last record of a clean close."""
 
     at: float
@@ -282,7 +282,7 @@ class End(_Record, tag="end"):
 # ---------------------------------------------------------------------- commands
 
 
-class Pause(_Command, tag="pause"):
+class Pause(_Command, frozen=True, tag="pause"):
     """Pause the run (every pipeline), or one pipeline's stage or worker."""
 
     pipeline: int | None = None
@@ -290,7 +290,7 @@ class Pause(_Command, tag="pause"):
     worker: str | None = None
 
 
-class Resume(_Command, tag="resume"):
+class Resume(_Command, frozen=True, tag="resume"):
     """Undo a `Pause` at the same level."""
 
     pipeline: int | None = None
@@ -298,14 +298,14 @@ class Resume(_Command, tag="resume"):
     worker: str | None = None
 
 
-class Retry(_Command, tag="retry"):
+class Retry(_Command, frozen=True, tag="retry"):
     """Feed failed items back where they failed, in their own pipeline."""
 
     pipeline: int
     items: tuple[ItemKey, ...]
 
 
-class Stop(_Command, tag="stop"):
+class Stop(_Command, frozen=True, tag="stop"):
     """Stop the run: gracefully (running items get a grace period) or at once."""
 
     force: bool = False

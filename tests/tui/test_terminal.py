@@ -237,7 +237,7 @@ items = list(range(5))
 def test_a_recorded_run_replays_with_its_failure_and_traceback(tmp_path: Path) -> None:
     """--record writes the run; `antflow-tui replay` shows it: 'replay', the failure,
     and its traceback one enter away."""
-    from antflow_tui.source.records_file import RecordsFile
+    from antflow.runstream.fileformat import Recording
 
     write(tmp_path, "failing.py", FAILING)
     recording = tmp_path / "run.jsonl"
@@ -246,7 +246,7 @@ def test_a_recorded_run_replays_with_its_failure_and_traceback(tmp_path: Path) -
         assert app.wait() == 1
     finally:
         app.close()
-    opened = RecordsFile.open(recording)
+    opened = Recording.open(recording)
     assert opened.complete
     assert opened.header.script == "failing.py"
     point = opened.seek(opened.ended_at)
