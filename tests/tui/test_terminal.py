@@ -252,7 +252,9 @@ def test_a_recorded_run_replays_with_its_failure_and_traceback(tmp_path: Path) -
     point = opened.seek(opened.ended_at)
     (failure,) = point.failures[1]
     assert (failure.item, failure.type, failure.attempt) == (2, "ValueError", 2)
-    assert "Traceback" in failure.traceback
+    story = opened.item(1, 2)
+    assert [error.attempt for error in story.errors] == [1, 2]
+    assert all("Traceback" in error.traceback for error in story.errors)
     replay = start(["replay", str(recording)], tmp_path)
     try:
         replay.read_until(b"replay")
