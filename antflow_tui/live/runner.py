@@ -1,6 +1,6 @@
 """Jobs: run the script's pipeline (or its main()) on the app's event loop.
 
-Either way the pipeline starts inside `antflow.observe(...)`, so the bridge attaches to
+Either way the pipeline starts inside `antflow.observe(...)`, so the live source attaches to
 it the same way, and the script's built-in dashboards stay quiet while the app owns the
 screen.
 """

@@ -52,7 +52,6 @@ class WorkerScreen(DetailScreen):
         self.pipeline = pipeline
         self.worker = worker
         self.stack: AwaitStack | None = None
-        self._stack_read = False
         self._stack_at = float("-inf")
         self._reading = False
 
@@ -107,7 +106,6 @@ class WorkerScreen(DetailScreen):
             self.stack = await self.source.worker_stack(self.pipeline, self.worker)
         finally:
             self._reading = False
-        self._stack_read = True
         stack = self.stack
         self.show_section("#worker-stack", stack, lambda: _stack(stack))
 

@@ -16,6 +16,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
+import msgspec
+
 from antflow.runstream.records import (
     Control,
     End,
@@ -271,8 +273,6 @@ class ReplaySource:
                 traceback="",
             )
             if error is not None and error.attempt != event.attempt:
-                import msgspec
-
                 failed[event.item] = msgspec.structs.replace(error, attempt=event.attempt)
             return True
         if event.kind in ("queued", "in_progress") and event.item in failed:
