@@ -186,6 +186,17 @@ class RunStream:
             callback(pipeline, started)
         return started
 
+    def follow(self, events: bool) -> None:
+        """Start (or stop) keeping the newest events for `events()`: a server follows
+        events only while a viewer is connected."""
+        self.follow_events = events
+        for tracked in self._trackers:
+            if events and tracked.tail is None:
+                tracked.tail = tracked.tracker.open_tail(self.event_capacity)
+            elif not events and tracked.tail is not None:
+                tracked.tail.close()
+                tracked.tail = None
+
     def close(self) -> None:
         """Stop following every pipeline (tails and sinks are released)."""
         for tracked in self._trackers:
