@@ -10,6 +10,7 @@ from antflow.exceptions import AntFlowError, PipelineError, StageValidationError
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
 from antflow.runstream.record import record, record_from_environment
+from antflow.runstream.serve import serve, serve_from_environment
 from antflow.stage import Stage
 from antflow.tracker import StatusTracker
 from antflow.types import (
@@ -34,8 +35,10 @@ from antflow.types import (
 __version__ = "0.1.0"
 
 
-# ANTFLOW_RECORD=FILE records an unmodified script: see antflow.runstream.record.
+# ANTFLOW_RECORD=FILE records an unmodified script, ANTFLOW_SERVE=1 serves it to
+# antflow-tui attach: see antflow.runstream.record and antflow.runstream.serve.
 record_from_environment()
+serve_from_environment()
 
 __all__ = [
     "AntFlowError",
@@ -65,5 +68,6 @@ __all__ = [
     "__version__",
     "observe",
     "record",
+    "serve",
     "set_task_status",
 ]

@@ -126,13 +126,20 @@ class StatusTracker:
             )
         self._delivery = Delivery()
         self._live = False
-        # Where each raw record goes besides the item's log: None (nobody watches: one
-        # test per event), the tails' buffer, a recorder's sink, or a _Tee of several.
+        # None while nobody watches (one test per event); else the tails' buffer, or the
+        # journal when only a recorder follows.
         self._recent: Any = None
         self._tail_buffer: deque[h.RawRecord] | None = None
         """The newest raw records, shared by every open tail (each keeps its own cursor)."""
-        self._record_sinks: list[list[h.RawRecord]] = []
-        """Lossless buffers of raw records, one per recorder, each drained by its owner."""
+        self._journal: list[Any] | None = None
+        """While a recorder follows: every record since its last take, flat (item id,
+        code, time, item id, ...), beside `_journal_errors` (record index -> the
+        exception it carried). Three list appends a record: a tuple per record cost the
+        run 28 % of its throughput (allocation, then the garbage collector scanning
+        them), float arrays twice what lists do, reading records back from the items'
+        logs at each take more still (benchmarks/record.py)."""
+        self._journal_errors: dict[int, BaseException] = {}
+        self._journals = 0
         self._error_sinks: list[list[ErrorNote]] = []
         """Lossless buffers of new attempt errors, one per recorder or run stream."""
         self._recent_events = 0
@@ -288,20 +295,35 @@ class StatusTracker:
             self._tail_buffer = None
             self._retap()
 
-    def _open_sinks(self) -> tuple[list[h.RawRecord], list[ErrorNote]]:
-        """Lossless buffers of every raw record and every new attempt error from now on,
-        for a recorder to drain (it must, or they grow)."""
-        records: list[h.RawRecord] = []
-        errors: list[ErrorNote] = []
-        self._record_sinks.append(records)
-        self._error_sinks.append(errors)
-        self._retap()
-        return records, errors
+    def _open_journal(self) -> list[ErrorNote]:
+        """Start keeping every record for a recorder (see `_take_journal`); the returned
+        list receives every new attempt error. The recorder must drain both."""
+        self._journals += 1
+        if self._journal is None:
+            self._journal = []
+            self._journal_errors = {}
+            self._retap()
+        return self._open_error_sink()
 
-    def _close_sinks(self, records: list[h.RawRecord], errors: list[ErrorNote]) -> None:
-        self._record_sinks = [s for s in self._record_sinks if s is not records]
-        self._error_sinks = [s for s in self._error_sinks if s is not errors]
+    def _close_journal(self, errors: list[ErrorNote]) -> None:
+        self._close_error_sink(errors)
+        self._journals -= 1
+        if self._journals <= 0:
+            self._journals = 0
+            self._journal = None
+            self._retap()
+
+    def _take_journal(self) -> tuple[list[Any], dict[int, BaseException]]:
+        """Every record since the last take, flat (item id, code, time, ...), and the
+        exception of each record (by index) that carried one."""
+        journal = self._journal
+        if not journal:
+            return [], {}
+        taken = (journal, self._journal_errors)
+        self._journal = []
+        self._journal_errors = {}
         self._retap()
+        return taken
 
     def _open_error_sink(self) -> list[ErrorNote]:
         """A lossless buffer of every new attempt error (errors are rare: no cost per event)."""
@@ -313,14 +335,12 @@ class StatusTracker:
         self._error_sinks = [s for s in self._error_sinks if s is not errors]
 
     def _retap(self) -> None:
-        targets: list[Any] = [] if self._tail_buffer is None else [self._tail_buffer]
-        targets.extend(self._record_sinks)
-        if not targets:
-            self._recent = None
-        elif len(targets) == 1:
-            self._recent = targets[0]
+        # With no tail, `_recent` is the journal itself: the per-event code tells the two
+        # cases apart with one identity test.
+        if self._tail_buffer is not None:
+            self._recent = self._tail_buffer
         else:
-            self._recent = _Tee(targets)
+            self._recent = self._journal
 
     def _decode_raw(self, records: list[h.RawRecord]) -> list[StatusEvent | TaskEvent]:
         return h.decode_raw(records, (self._stages, self._workers, self._tasks), self._successors)
@@ -407,8 +427,17 @@ class StatusTracker:
         log.append(timestamp)
         recent = self._recent
         if recent is not None:
-            recent.append((item_id, code, timestamp, None, error))
-            self._recent_events += 1
+            journal = self._journal
+            if journal is not None:
+                # A recorder follows: three appends, no tuple (see _journal).
+                if error is not None:
+                    self._journal_errors[len(journal) // 3] = error
+                journal.append(item_id)
+                journal.append(code)
+                journal.append(timestamp)
+            if recent is not journal:
+                recent.append((item_id, code, timestamp, None, error))
+                self._recent_events += 1
         if error is not None:
             self._keep_error(item_id, position, error, code, timestamp)
         if kind == h.FAILED:
@@ -442,8 +471,15 @@ class StatusTracker:
         log.append(timestamp)
         recent = self._recent
         if recent is not None:
-            recent.append((item_id, code, timestamp, None, None))
-            self._recent_events += 2
+            journal = self._journal
+            if journal is not None:
+                # A recorder follows: three appends, no tuple (see _journal).
+                journal.append(item_id)
+                journal.append(code)
+                journal.append(timestamp)
+            if recent is not journal:
+                recent.append((item_id, code, timestamp, None, None))
+                self._recent_events += 2
         if self._live:
             delivery = self._delivery
             delivery.send(
@@ -490,8 +526,15 @@ class StatusTracker:
         log.append(timestamp)
         recent = self._recent
         if recent is not None:
-            recent.append((item_id, code, timestamp, duration, None))
-            self._recent_events += 3 if merged else 2
+            journal = self._journal
+            if journal is not None:
+                # A recorder follows: three appends, no tuple (see _journal).
+                journal.append(item_id)
+                journal.append(code)
+                journal.append(timestamp)
+            if recent is not journal:
+                recent.append((item_id, code, timestamp, duration, None))
+                self._recent_events += 3 if merged else 2
         if self._live:
             delivery = self._delivery
             delivery.send(
@@ -531,8 +574,17 @@ class StatusTracker:
         log.append(timestamp)
         recent = self._recent
         if recent is not None:
-            recent.append((item_id, code, timestamp, duration, error))
-            self._recent_events += 1
+            journal = self._journal
+            if journal is not None:
+                # A recorder follows: three appends, no tuple (see _journal).
+                if error is not None:
+                    self._journal_errors[len(journal) // 3] = error
+                journal.append(item_id)
+                journal.append(code)
+                journal.append(timestamp)
+            if recent is not journal:
+                recent.append((item_id, code, timestamp, duration, error))
+                self._recent_events += 1
         if error is not None:
             self._keep_error(item_id, position, error, code, timestamp)
         if self._live:
@@ -640,19 +692,6 @@ class ErrorNote:
     code: int
     """The code of the record that carried it (stage, worker, task, attempt)."""
     timestamp: float
-
-
-class _Tee:
-    """Appends each raw record to several buffers (tails and recorders at once)."""
-
-    __slots__ = ("targets",)
-
-    def __init__(self, targets: list[Any]) -> None:
-        self.targets = tuple(targets)
-
-    def append(self, record: h.RawRecord) -> None:
-        for target in self.targets:
-            target.append(record)
 
 
 _ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep

@@ -8,11 +8,15 @@ The format (version 1; docs/recording.md has the full description):
   objects tagged ``"record"`` (pipeline, error, snapshot, log, control, gap, end), plus two
   kinds that exist only in files: `Names` (a tracker's interned stage, worker and task
   names) and `FailureCheckpoint` (every item failed at that moment: a seek point).
-- Events come in batches, one line per tracker per flush, as arrays:
-  ``["E", scope, [[item, code, time, duration, error], ...]]`` where ``code`` packs the
-  event kind and the stage, worker and task name ids of scope's `Names` (see
-  `antflow._history`), and ``error`` is an `ErrorRecord.number`. One record may stand for
-  several events (in_progress + task start; task complete + completed + queued next).
+- Events come in batches, one line per tracker per flush, as arrays in columns:
+  ``["E", scope, [item, ...], [code, ...], "<times>", [[index, error number], ...]]``,
+  one record per item id, in the order they were recorded; the base64 string holds
+  the records' Unix times as little-endian float64; ``code``
+  packs the event kind and the stage, worker and task name ids of scope's `Names` (see
+  `antflow._history`); the last list says which records carry which `ErrorRecord`. One
+  record may stand for several events (in_progress + task start; task complete +
+  completed + queued next). Task durations are not stored: a reader pairs starts with
+  their ends.
 - The `End` record of a clean close holds totals and a seek index.
 
 Reading never loads the whole file: `Recording` keeps an index of seek points (from the
@@ -23,11 +27,14 @@ from __future__ import annotations
 
 import bisect
 import os
+import sys
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from antflow import _history as h
 from antflow.runstream.convert import RawDecoder, with_durations
 from antflow.runstream.records import (
     FORMAT,
@@ -45,7 +52,7 @@ from antflow.runstream.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 BATCH_TAG: Final = "E"
@@ -75,7 +82,7 @@ class FailureCheckpoint(msgspec.Struct, frozen=True, tag="failures", tag_field="
 
 FileRecord = Record | Names | FailureCheckpoint
 WireKey = int | float | str | bool | None | ReprKey | list[Any]
-RawBatch = tuple[str, int, list[tuple[WireKey, int, float, float | None, int | None]]]
+RawBatch = tuple[str, int, list[WireKey], list[int], bytes, list[tuple[int, int]]]
 
 _decode_record = msgspec.json.Decoder(FileRecord).decode
 _decode_batch = msgspec.json.Decoder(RawBatch).decode
@@ -169,21 +176,34 @@ class Recording:
         for started in getattr(header, "pipelines", ()):
             self._pipelines[started.pipeline] = started
         end = self._read_end()
-        if end is not None:
-            self.end = end
-            self.complete = True
-            self.ended_at = end.at
-            self._marks = [_Mark(at, offset, "snapshot") for at, offset in end.index]
-            # Pipelines, names and failure checkpoints are few: one scan of object lines.
-        self._scan(full=end is None)
+        if end is None:
+            self._scan()
+            return
+        # A clean close says where everything is: no scan, whatever the file's size.
+        self.end = end
+        self.complete = True
+        self.ended_at = end.at
+        for started in end.pipelines:
+            self._pipelines[started.pipeline] = started
+        marks = [_Mark(at, offset, "snapshot") for at, offset in end.index]
+        marks.extend(_Mark(at, offset, "failures", n) for at, offset, n in end.checkpoints)
+        marks.sort(key=lambda mark: (mark.at, mark.offset))
+        self._marks = marks
+        for offset in end.names:
+            self._file.seek(offset)
+            names = _decode_record(self._file.readline())
+            if isinstance(names, Names):
+                self._names[names.scope] = names
 
-    def _scan(self, *, full: bool) -> None:
-        """Read the lines that are not event batches: pipelines, names, seek points."""
+    def _scan(self) -> None:
+        """Without an end record: read the lines that are not event batches (pipelines,
+        names, seek points) to index the file."""
+        full = True
         handle = self._file
         handle.seek(0)
         handle.readline()
         offset = handle.tell()
-        marks: list[_Mark] = [] if full else [m for m in self._marks if m.kind == "snapshot"]
+        marks: list[_Mark] = []
         in_group = False
         for line in handle:
             start = offset
@@ -256,50 +276,173 @@ class Recording:
         yield from self._records_from(offset, start, stop)
 
     def seek(self, at: float) -> SeekPoint:
-        """The state at `at`: the nearest snapshot before it plus what followed."""
+        """The state at `at`: the nearest snapshot before it plus what followed.
+
+        Failures come from each pipeline's latest failure checkpoint and the records
+        after it, read raw (no event objects are built), so a seek costs about one
+        second of the run's records.
+        """
         snapshot_mark = self._mark_before(at, "snapshot")
-        # Each pipeline's latest failure checkpoint; events after it update its failures.
         checkpoints: dict[int, _Mark] = {}
         for mark in self._marks:
             if mark.kind == "failures" and mark.at <= at:
                 checkpoints[mark.pipeline] = mark
         offsets = [m.offset for m in (snapshot_mark, *checkpoints.values()) if m is not None]
         start = min(offsets) if offsets else self._first_offset()
-        snapshots: dict[int, Snapshot] = {}
-        failures: dict[int, dict[ItemKey | tuple[Any, ...], ErrorRecord]] = {}
-        errors: dict[int, ErrorRecord] = {}
         never = float("-inf")
-        for record in self._records_from(start, never, at, file_records=True):
+        since = {n: mark.at for n, mark in checkpoints.items()}
+        snapshots: dict[int, Snapshot] = {}
+        failures: dict[int, dict[Any, ErrorRecord]] = {}
+        errors: dict[int, ErrorRecord] = {}
+        handle = self._file
+        handle.seek(start)
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            if line.startswith(b"["):
+                if not self._apply_failures(line, at, since, errors, failures):
+                    break
+                continue
+            try:
+                record = _decode_record(line)
+            except msgspec.DecodeError:
+                break
+            record_at = getattr(record, "at", never)
+            if record_at > at:
+                if isinstance(record, Snapshot | FailureCheckpoint):
+                    break
+                continue
             if isinstance(record, Snapshot):
                 snapshots[record.pipeline] = record
             elif isinstance(record, FailureCheckpoint):
-                checkpoint = checkpoints.get(record.pipeline)
-                if checkpoint is not None and record.at == checkpoint.at:
+                if since.get(record.pipeline) == record.at:
                     failures[record.pipeline] = {_key(e.item): e for e in record.failures}
             elif isinstance(record, ErrorRecord):
                 errors[record.number] = record
-            elif isinstance(record, Event) and record.at > (
-                checkpoints[record.pipeline].at if record.pipeline in checkpoints else never
-            ):
-                held = failures.setdefault(record.pipeline, {})
-                key = _key(record.item)
-                if record.kind == "failed":
-                    error = errors.get(record.error or 0)
-                    if error is not None:
-                        held.pop(key, None)
-                        held[key] = error
-                elif record.kind in ("queued", "in_progress") and key in held:
-                    del held[key]  # retried
         return SeekPoint(
             at=at,
             snapshots=snapshots,
             failures={n: list(held.values()) for n, held in failures.items() if held},
         )
 
+    def _apply_failures(
+        self,
+        line: bytes,
+        at: float,
+        since: dict[int, float],
+        errors: dict[int, ErrorRecord],
+        failures: dict[int, dict[Any, ErrorRecord]],
+    ) -> bool:
+        """Apply one batch's failures and retries (records up to `at`); False once a
+        record is later than `at`."""
+        _, scope, ids, codes, times, numbered = _decode_batch(line)
+        owners = self._stage_owners(scope)
+        carried = dict(numbered)
+        never = float("-inf")
+        for index, (item, code, record_at) in enumerate(
+            zip(ids, codes, _floats(times), strict=False)
+        ):
+            if record_at > at:
+                return False
+            kind = code & 0xF
+            if kind not in _FAILURE_KINDS:
+                continue
+            pipeline = owners.get((code >> h.STAGE_SHIFT) & h.STAGE_MASK, 0)
+            if record_at <= since.get(pipeline, never):
+                continue
+            held = failures.setdefault(pipeline, {})
+            key = _key(item)
+            if kind == h.FAILED:
+                error = errors.get(carried.get(index, 0))
+                if error is not None:
+                    held.pop(key, None)
+                    held[key] = error
+            else:
+                held.pop(key, None)  # queued or begun again: retried
+        return True
+
+    def _stage_owners(self, scope: int) -> dict[int, int]:
+        """Stage id -> pipeline number for a scope's records (0 when ambiguous)."""
+        names = self._names.get(scope)
+        if names is None:
+            return {}
+        by_name: dict[str, int] = {}
+        for number in names.pipelines:
+            started = self._pipelines.get(number)
+            for stage in started.stages if started is not None else ():
+                by_name[stage.name] = 0 if stage.name in by_name else number
+        return {
+            stage_id: by_name.get(name, 0)
+            for stage_id, name in enumerate(names.stages)
+            if name is not None
+        }
+
+    def window(self, start: float, stop: float, newest: int) -> tuple[list[Record], int]:
+        """Records with start < at <= stop, but of events only the `newest` (the rest
+        counted, never built): what a replay shows for one step of time.
+
+        Returns:
+            The records in file order, and how many events were left out.
+        """
+        raw_events: list[tuple[int, Any]] = []
+        others: list[tuple[int, Record]] = []
+        position = 0
+        dropped = 0
+        handle = self._file
+        handle.seek(self._offset_before(start))
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            if line.startswith(b"["):
+                scope, raw = _batch_records(line)
+                if raw and raw[0][2] > stop:
+                    break
+                for record in raw:
+                    if start < record[2] <= stop:
+                        raw_events.append((position, (scope, record)))
+                        position += 1
+                if len(raw_events) > newest:
+                    # A record stands for up to three events: keep enough of them.
+                    for _, (_, record) in raw_events[:-newest]:
+                        dropped += _EVENTS_IN.get(record[1] & 0xF, 1)
+                    raw_events = raw_events[-newest:]
+                continue
+            try:
+                record = _decode_record(line)
+            except msgspec.DecodeError:
+                break
+            record_at = getattr(record, "at", None)
+            if record_at is None or isinstance(record, Names | FailureCheckpoint):
+                continue
+            if record_at > stop:
+                if isinstance(record, Snapshot):
+                    break
+                continue
+            if record_at > start:
+                others.append((position, record))
+                position += 1
+        merged: list[tuple[int, Record]] = list(others)
+        decoders = {scope: self._decoder(scope) for _, (scope, _) in raw_events}
+        for at_position, (scope, raw_record) in raw_events:
+            merged.extend((at_position, event) for event in decoders[scope].events([raw_record]))
+        merged.sort(key=lambda pair: pair[0])
+        kept = [record for _, record in merged]
+        surplus = sum(isinstance(r, Event) for r in kept) - newest
+        if surplus > 0:
+            dropped += surplus
+            trimmed = []
+            for record in kept:
+                if surplus and isinstance(record, Event):
+                    surplus -= 1
+                    continue
+                trimmed.append(record)
+            kept = trimmed
+        return kept, dropped
+
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """One item's whole recorded story (a scan of the file, decoding only the lines
         that mention it)."""
-        needle = _needle(item)
+        mentions = _mentions(item)
         events: list[Event] = []
         errors: dict[int, ErrorRecord] = {}
         key = _key(item)
@@ -308,7 +451,7 @@ class Recording:
         for line in handle:
             if not line.endswith(b"\n"):
                 break
-            if needle not in line:
+            if not mentions(line):
                 continue
             if line.startswith(b"["):
                 events.extend(
@@ -398,24 +541,27 @@ class Recording:
             yield record
 
     def _batch_events(self, line: bytes) -> list[Event]:
-        _, scope, raw = _decode_batch(line)
+        scope, raw = _batch_records(line)
+        return self._decoder(scope).events(raw)  # type: ignore[arg-type]
+
+    def _decoder(self, scope: int) -> RawDecoder:
         names = self._names.get(scope)
         if names is None:
-            return []
-        owners: dict[str, int] = {}
-        for number in names.pipelines:
-            started = self._pipelines.get(number)
-            for stage in started.stages if started is not None else ():
-                owners[stage.name] = 0 if stage.name in owners else number
-        decoder = RawDecoder(
+            return RawDecoder(((None,), (None,), (None,)), lambda _: 0, lambda _: 0, _same)
+        owners = self._stage_owners(scope)
+        by_name = {names.stages[stage_id]: n for stage_id, n in owners.items()}
+        return RawDecoder(
             (names.stages, names.workers, names.tasks),
             lambda stage_id: names.next_stage.get(stage_id, 0),
-            lambda stage: owners.get(stage or "", 0),
-            lambda number: number,
+            lambda stage: by_name.get(stage, 0),
+            _same,
         )
-        return decoder.events(raw)  # type: ignore[arg-type]
 
 
+_EVENTS_IN: Final = {h.BEGIN_PER_TASK: 2, h.BEGIN_PER_STAGE: 2, h.FINISH: 2, h.FINISH_HANDOFF: 3}
+"""Events a merged record stands for (others stand for one)."""
+_FAILURE_KINDS: Final = frozenset({h.FAILED, h.QUEUED, h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE})
+"""Record kinds that change which items are failed."""
 _STATUS_KINDS: Final = frozenset(
     {"queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"}
 )
@@ -445,12 +591,31 @@ def _header(line: bytes, path: str) -> Header:
         raise RecordingError(f"{path} has a damaged header: {error}") from None
 
 
+def _floats(data: bytes) -> array[float]:
+    values = array("d")
+    values.frombytes(data)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
+def _batch_records(line: bytes) -> tuple[int, list[tuple[Any, int, float, None, int | None]]]:
+    """A batch line's scope, and its records as (item, code, time, duration, error number)."""
+    _, scope, ids, codes, times, numbered = _decode_batch(line)
+    errors = dict(numbered)
+    records = [
+        (item, code, at, None, errors.get(index))
+        for index, (item, code, at) in enumerate(zip(ids, codes, _floats(times), strict=False))
+    ]
+    return scope, records
+
+
 def _batch_last_time(line: bytes) -> float:
     try:
-        _, _, raw = _decode_batch(line)
+        times = _decode_batch(line)[4]
     except msgspec.DecodeError:
         return float("-inf")
-    return raw[-1][2] if raw else float("-inf")
+    return _floats(times)[-1] if times else float("-inf")
 
 
 def _key(item: Any) -> Any:
@@ -458,9 +623,20 @@ def _key(item: Any) -> Any:
     return tuple(item) if isinstance(item, list) else item
 
 
-def _needle(item: ItemKey) -> bytes:
-    """Bytes every line mentioning `item` contains (a fast filter before decoding); a
-    repr key may be written as an array, so it filters nothing."""
+def _same(value: Any) -> Any:
+    return value
+
+
+def _mentions(item: ItemKey) -> Callable[[bytes], bool]:
+    """A fast test of whether a line may mention `item`, before decoding it. A number
+    must stand alone between separators (codes are far larger numbers, and times are
+    base64); a repr key may have been written as an array, so it matches every line."""
     if isinstance(item, ReprKey):
-        return b""
-    return msgspec.json.encode(item)
+        return lambda line: True
+    text = msgspec.json.encode(item)
+    if isinstance(item, str):
+        return lambda line: text in line
+    patterns = tuple(
+        left + text + right for left in (b"[", b",", b":") for right in (b",", b"]", b"}")
+    )
+    return lambda line: any(pattern in line for pattern in patterns)

@@ -47,7 +47,7 @@ class _LogToStream(logging.Handler):
 
 def _new_stream(values: bool) -> RunStream:
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    return RunStream(values=values, argv=sys.argv, script=script)
+    return RunStream(values=values, argv=sys.argv, script=script, follow_events=False)
 
 
 def _reason(stream: RunStream) -> str:

@@ -276,7 +276,13 @@ class End(_Record, frozen=True, tag="end"):
     """``finished``, ``stopped``, ``interrupted``, ``error``..."""
     totals: tuple[PipelineTotals, ...] = ()
     index: tuple[tuple[float, int], ...] = ()
-    """(time, byte offset) of each snapshot line, for seeking (files only)."""
+    """(time, byte offset) of each group of snapshot lines, for seeking (files only)."""
+    checkpoints: tuple[tuple[float, int, int], ...] = ()
+    """(time, byte offset, pipeline) of each failure checkpoint line (files only)."""
+    names: tuple[int, ...] = ()
+    """Byte offsets of the name tables' lines (files only)."""
+    pipelines: tuple[PipelineStarted, ...] = ()
+    """Every pipeline of the run (files only): a reader needs no scan."""
 
 
 # ---------------------------------------------------------------------- commands

@@ -83,8 +83,10 @@ class _Tracked:
     """One tracker the stream reads (pipelines may share one)."""
 
     tracker: StatusTracker
-    tail: EventTail
     errors: list[ErrorNote]
+    tail: EventTail | None = None
+    """The newest raw records, for `events()` (None when the stream does not follow
+    events: a recorder alone needs none, and a tail costs each event a little)."""
     numbers: list[int] = field(default_factory=list)
     """The pipeline numbers using it."""
 
@@ -97,6 +99,7 @@ class RunStream:
         history: Completed items whose histories a tracker this stream creates keeps
             (a pipeline without a tracker gets a bounded one); None keeps all.
         event_capacity: Most events `events()` returns per call (newest kept).
+        follow_events: Keep the newest events for `events()` (a recorder alone needs not).
         stop_grace: Seconds a graceful `Stop` lets running items finish.
         argv: For the header.
         script: For the header.
@@ -109,6 +112,7 @@ class RunStream:
         values: bool = False,
         history: int | None = 10_000,
         event_capacity: int = 1_000,
+        follow_events: bool = True,
         stop_grace: float = STOP_GRACE,
         argv: Sequence[str] = (),
         script: str | None = None,
@@ -117,6 +121,7 @@ class RunStream:
         self.values = values
         self.history = history
         self.event_capacity = event_capacity
+        self.follow_events = follow_events
         self.stop_grace = stop_grace
         self.clock = clock or time.time
         self.header = Header(
@@ -171,9 +176,9 @@ class RunStream:
         self._followed.append(_Followed(pipeline, number, tracker, started))
         tracked = next((t for t in self._trackers if t.tracker is tracker), None)
         if tracked is None:
-            tracked = _Tracked(
-                tracker, tracker.open_tail(self.event_capacity), tracker._open_error_sink()
-            )
+            tracked = _Tracked(tracker, tracker._open_error_sink())
+            if self.follow_events:
+                tracked.tail = tracker.open_tail(self.event_capacity)
             self._trackers.append(tracked)
         tracked.numbers.append(number)
         self._new_pipelines.append(started)
@@ -181,10 +186,22 @@ class RunStream:
             callback(pipeline, started)
         return started
 
+    def follow(self, events: bool) -> None:
+        """Start (or stop) keeping the newest events for `events()`: a server follows
+        events only while a viewer is connected."""
+        self.follow_events = events
+        for tracked in self._trackers:
+            if events and tracked.tail is None:
+                tracked.tail = tracked.tracker.open_tail(self.event_capacity)
+            elif not events and tracked.tail is not None:
+                tracked.tail.close()
+                tracked.tail = None
+
     def close(self) -> None:
         """Stop following every pipeline (tails and sinks are released)."""
         for tracked in self._trackers:
-            tracked.tail.close()
+            if tracked.tail is not None:
+                tracked.tail.close()
             tracked.tracker._close_error_sink(tracked.errors)
         self._trackers.clear()
 
@@ -225,6 +242,8 @@ class RunStream:
         events: list[Event] = []
         dropped = 0
         for tracked in self._trackers:
+            if tracked.tail is None:
+                continue
             raw, skipped = _drain_raw(tracked.tail)
             dropped += skipped
             events.extend(self._decoder(tracked).events(raw))

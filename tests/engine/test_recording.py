@@ -394,3 +394,18 @@ def test_a_recording_cut_at_any_byte_leaves_a_readable_prefix(tmp_path: Path) ->
             recording.seek(recording.ended_at)
             assert recording.complete == (size == len(data))
             assert all(msgspec.json.encode(r) for r in records)
+
+
+async def test_a_window_builds_only_the_newest_events(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    pipeline = Pipeline([Stage("A", 1, [parse], task_attempts=1)])
+    async with antflow.record(path):
+        await pipeline.run(range(10))
+    with Recording.open(path) as recording:
+        everything = list(recording.records())
+        events = [r for r in everything if isinstance(r, Event)]
+        records, dropped = recording.window(recording.started_at - 1, recording.ended_at, 5)
+    assert [r for r in records if isinstance(r, Event)] == events[-5:]
+    assert dropped == len(events) - 5
+    others = [r for r in everything if not isinstance(r, Event)]
+    assert [r for r in records if not isinstance(r, Event)] == others

@@ -1,0 +1,447 @@
+"""Serve a running job's run stream to viewers on a socket: ``antflow.serve()``.
+
+One `RunServer` per process. It listens on a Unix socket in a private folder (or on TCP,
+on loopback unless told otherwise), answers each viewer that says hello with the right
+token, and streams the run to it (see `antflow.runstream.wire`). Viewers come and go at
+any time; a slow one never slows the pipeline: the pump only queues bytes, each viewer's
+own task writes them, and a viewer whose queue fills gets a gap and a fresh snapshot.
+
+With no viewer connected the stream follows no events (a tail costs each event a
+little), so serving costs the run almost nothing until someone looks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import os
+import secrets
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import msgspec
+
+from antflow.observe import observe, observe_process
+from antflow.runstream import discovery, wire
+from antflow.runstream.records import Control, Gap, LogLine
+from antflow.runstream.stream import RunStream
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from antflow.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+TICK: Final = 0.1
+"""Seconds between the pump's reads of the stream."""
+QUEUE_LINES: Final = 2_000
+"""Lines a viewer may have waiting before it is resynchronised (a gap and a snapshot)."""
+HELLO_TIMEOUT: Final = 5.0
+ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
+
+
+@dataclass(eq=False)
+class _Viewer:
+    writer: asyncio.StreamWriter
+    scopes: tuple[str, ...]
+    interval: float
+    queue: deque[bytes] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    snapshot_at: float = float("-inf")
+    dropped: int = 0
+    gaps: int = 0
+    """How many times it fell behind and was resynchronised."""
+    closed: bool = False
+
+    def send(self, data: bytes) -> bool:
+        """Queue a line; False when the queue is full (the viewer fell behind)."""
+        if self.closed:
+            return True
+        if len(self.queue) >= QUEUE_LINES:
+            return False
+        self.queue.append(data)
+        self.ready.set()
+        return True
+
+
+class RunServer:
+    """Serves one run stream to any number of viewers.
+
+    Args:
+        stream: The run to serve.
+        address: None for a Unix socket in the private runtime folder; ``unix:PATH``;
+            or ``tcp://HOST:PORT`` (port 0 picks one).
+        token: The control token (random when None); the read token is always random.
+        control: Whether viewers may send commands at all (with the control token).
+        allow_remote: Required to listen on an address other than loopback.
+    """
+
+    def __init__(
+        self,
+        stream: RunStream,
+        *,
+        address: str | None = None,
+        token: str | None = None,
+        control: bool = True,
+        allow_remote: bool = False,
+    ) -> None:
+        self.stream = stream
+        self.requested_address = address
+        self.read_token = secrets.token_urlsafe(24)
+        self.control_token = (token or secrets.token_urlsafe(24)) if control else None
+        self.allow_remote = allow_remote
+        self.address = ""
+        self.served: discovery.Served | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._viewers: set[_Viewer] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pump: asyncio.Task[None] | None = None
+        self._socket_path: Path | None = None
+        self._pending: list[bytes] = []
+        stream.on_record.append(self._on_record)
+
+    @property
+    def viewers(self) -> int:
+        return len(self._viewers)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> discovery.Served:
+        """Listen, and publish the discovery file; returns what it says."""
+        requested = self.requested_address
+        if requested is None or requested.startswith("unix:"):
+            folder = discovery.runtime_folder()
+            path = Path(requested[5:]) if requested else folder / f"{os.getpid()}.sock"
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            self._server = await asyncio.start_unix_server(
+                self._serve_viewer, path=str(path), limit=wire.MAX_LINE
+            )
+            os.chmod(path, 0o600)
+            self._socket_path = path
+            self.address = f"unix:{path}"
+        elif requested.startswith("tcp://"):
+            host, _, port = requested[6:].rpartition(":")
+            host = host.strip("[]") or "127.0.0.1"
+            if not _loopback(host):
+                if not self.allow_remote:
+                    raise ValueError(
+                        f"refusing to listen on {host}: it is not loopback, so anyone who can "
+                        f"reach this machine could try to connect. Use an ssh tunnel, or pass "
+                        f"allow_remote=True (antflow-tui: --allow-remote) if you mean it."
+                    )
+                print(
+                    f"antflow: WARNING: serving on {host}:{port}, reachable from other machines; "
+                    f"only the token protects it",
+                    file=sys.stderr,
+                )
+            self._server = await asyncio.start_server(
+                self._serve_viewer, host=host, port=int(port or 0), limit=wire.MAX_LINE
+            )
+            bound = self._server.sockets[0].getsockname()
+            self.address = f"tcp://{host}:{bound[1]}"
+        else:
+            raise ValueError(f"unknown address {requested!r}; use unix:PATH or tcp://HOST:PORT")
+        header = self.stream.header
+        self.served = discovery.Served(
+            pid=os.getpid(),
+            address=self.address,
+            read_token=self.read_token,
+            control_token=self.control_token,
+            script=header.script,
+            argv=header.argv,
+            started_at=header.started_at,
+            path=discovery.runtime_folder() / f"{os.getpid()}.json",
+        )
+        discovery.publish(self.served)
+        self._pump = asyncio.get_running_loop().create_task(self._pump_forever())
+        return self.served
+
+    async def close(self) -> None:
+        """Tell viewers the run has ended, stop listening, remove the discovery file."""
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        self._broadcast_now()
+        for viewer in list(self._viewers):
+            self._drop(viewer)
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        for task in list(self._tasks):
+            task.cancel()
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove the discovery file and the socket (also safe at interpreter exit)."""
+        if self.served is not None:
+            discovery.withdraw(self.served)
+        if self._socket_path is not None:
+            with contextlib.suppress(OSError):
+                self._socket_path.unlink()
+        with contextlib.suppress(ValueError):
+            self.stream.on_record.remove(self._on_record)
+
+    # ---------------------------------------------------------------- one viewer
+
+    async def _serve_viewer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        viewer: _Viewer | None = None
+        try:
+            viewer = await self._welcome(reader, writer)
+            if viewer is None:
+                return
+            sender = asyncio.get_running_loop().create_task(self._send_forever(viewer))
+            self._tasks.add(sender)
+            sender.add_done_callback(self._tasks.discard)
+            await self._read_requests(reader, viewer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if viewer is not None:
+                self._drop(viewer)
+            else:
+                writer.close()
+            self._tasks.discard(task)
+
+    async def _welcome(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> _Viewer | None:
+        try:
+            first = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
+            hello = wire.decode_from_viewer(first)
+        except (TimeoutError, ValueError, msgspec.DecodeError, asyncio.LimitOverrunError):
+            return None
+        if not isinstance(hello, wire.Hello):
+            return None
+        if hello.version != wire.PROTOCOL:
+            await self._refuse(writer, f"protocol version {hello.version} is not {wire.PROTOCOL}")
+            return None
+        scopes = self._scopes(hello.token)
+        if not scopes:
+            await self._refuse(writer, "bad token")
+            return None
+        interval = min(max(hello.interval, 0.05), 10.0)
+        viewer = _Viewer(writer, scopes, interval)
+        header = self.stream.header
+        viewer.send(wire.line(wire.Welcome(scopes=scopes, pid=os.getpid(), script=header.script)))
+        viewer.send(wire.line(header))
+        if not self._viewers:
+            self.stream.follow(True)
+        self._viewers.add(viewer)
+        self._resync(viewer)
+        return viewer
+
+    def _scopes(self, token: str) -> tuple[str, ...]:
+        given = token.encode()
+        if self.control_token is not None and hmac.compare_digest(
+            given, self.control_token.encode()
+        ):
+            return (wire.READ, wire.CONTROL)
+        if hmac.compare_digest(given, self.read_token.encode()):
+            return (wire.READ,)
+        return ()
+
+    @staticmethod
+    async def _refuse(writer: asyncio.StreamWriter, reason: str) -> None:
+        with contextlib.suppress(ConnectionError):
+            writer.write(wire.line(wire.Refused(reason)))
+            await writer.drain()
+
+    def _resync(self, viewer: _Viewer) -> None:
+        """The whole state now: pipelines, snapshots, failures (a late viewer's start)."""
+        for started in self.stream.pipelines():
+            viewer.send(wire.line(started))
+        for snapshot in self.stream.snapshots():
+            viewer.send(wire.line(snapshot))
+        for started in self.stream.pipelines():
+            failures = self.stream.failures(started.pipeline)
+            if failures:
+                message = wire.Failures(pipeline=started.pipeline, failures=tuple(failures))
+                viewer.send(wire.line(message))
+        viewer.snapshot_at = asyncio.get_running_loop().time()
+
+    async def _read_requests(self, reader: asyncio.StreamReader, viewer: _Viewer) -> None:
+        while True:
+            try:
+                data = await reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                return  # a line over the limit: the connection closes, nothing else
+            if not data:
+                return
+            try:
+                request = wire.decode_from_viewer(data)
+            except msgspec.DecodeError:
+                return
+            if isinstance(request, wire.Hello):
+                return
+            viewer.send(wire.line(await self._answer(request, viewer)))
+
+    async def _answer(self, request: wire.Request, viewer: _Viewer) -> wire.Reply:
+        if isinstance(request, wire.ItemRequest):
+            return wire.Reply(request.id, detail=self.stream.item(request.pipeline, request.item))
+        if isinstance(request, wire.StackRequest):
+            stack = self.stream.worker_stack(request.pipeline, request.worker)
+            return wire.Reply(request.id, stack=stack)
+        if wire.CONTROL not in viewer.scopes:
+            return wire.Reply(request.id, error="this viewer may only watch (read-only token)")
+        try:
+            result = await self.stream.execute(request.command)
+        except Exception as error:  # a command must never take the server down
+            logger.exception("command %r failed", request.command)
+            return wire.Reply(request.id, error=f"{type(error).__name__}: {error}")
+        return wire.Reply(request.id, result=result)
+
+    async def _send_forever(self, viewer: _Viewer) -> None:
+        writer = viewer.writer
+        try:
+            while not viewer.closed:
+                await viewer.ready.wait()
+                viewer.ready.clear()
+                while viewer.queue:
+                    writer.write(viewer.queue.popleft())
+                await writer.drain()
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            self._drop(viewer)
+
+    def _drop(self, viewer: _Viewer) -> None:
+        if viewer.closed:
+            return
+        viewer.closed = True
+        viewer.ready.set()
+        self._viewers.discard(viewer)
+        with contextlib.suppress(Exception):
+            viewer.writer.close()
+        if not self._viewers:
+            self.stream.follow(False)
+
+    # ---------------------------------------------------------------- the pump
+
+    def _on_record(self, record: LogLine | Control) -> None:
+        # Logs may come from any thread: appending is atomic; the pump sends them.
+        if self._viewers:
+            self._pending.append(wire.line(record))
+
+    async def _pump_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TICK)
+            if not self._viewers:
+                self.stream.take_errors()
+                self.stream.take_logs()
+                self.stream.take_pipelines()
+                self._pending.clear()
+                continue
+            self._broadcast_now(loop.time())
+
+    def _broadcast_now(self, now: float | None = None) -> None:
+        if not self._viewers:
+            return
+        lines = [wire.line(started) for started in self.stream.take_pipelines()]
+        lines.extend(wire.line(error) for error in self.stream.take_errors())
+        events, dropped = self.stream.events()
+        if events or dropped:
+            lines.append(wire.line(wire.Events(events=tuple(events), dropped=dropped)))
+        self.stream.take_logs()  # log lines reach viewers through _on_record
+        pending, self._pending = self._pending, []
+        lines.extend(pending)
+        snapshot_lines: list[bytes] | None = None
+        for viewer in list(self._viewers):
+            fits = all(viewer.send(data) for data in lines)
+            if now is not None and now - viewer.snapshot_at >= viewer.interval:
+                if snapshot_lines is None:
+                    snapshot_lines = [wire.line(s) for s in self.stream.snapshots()]
+                fits = all(viewer.send(data) for data in snapshot_lines) and fits
+                viewer.snapshot_at = now
+            if not fits:
+                self._gap(viewer)
+
+    def _gap(self, viewer: _Viewer) -> None:
+        """The viewer fell behind: forget what it has not read, say so, start it afresh."""
+        viewer.dropped += len(viewer.queue)
+        viewer.gaps += 1
+        viewer.queue.clear()
+        at = self.stream.clock()
+        viewer.send(wire.line(Gap(at=at, dropped=viewer.dropped)))
+        viewer.dropped = 0
+        self._resync(viewer)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    address: str | None = None,
+    token: str | None = None,
+    control: bool = True,
+    *,
+    allow_remote: bool = False,
+) -> AsyncIterator[RunServer]:
+    """Serve every pipeline started inside the block to ``antflow-tui attach``.
+
+    Args:
+        address: None for a private Unix socket (found by ``antflow-tui attach``),
+            ``unix:PATH``, or ``tcp://127.0.0.1:PORT``.
+        token: The control token (random when None; read it from `RunServer.served`).
+        control: Allow viewers with the control token to pause, retry and stop.
+        allow_remote: Required for a non-loopback TCP address.
+    """
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    stream = RunStream(argv=sys.argv, script=script, follow_events=False)
+    server = RunServer(
+        stream, address=address, token=token, control=control, allow_remote=allow_remote
+    )
+    await server.start()
+    try:
+        with observe(stream.attach):
+            yield server
+    finally:
+        await server.close()
+        stream.close()
+
+
+def serve_from_environment() -> None:
+    """With ``ANTFLOW_SERVE`` set (``1`` or an address), serve every pipeline of this
+    process from the first one's start until the process exits."""
+    setting = os.environ.get(ENVIRONMENT_VARIABLE)
+    if not setting or setting in ("0", "false", "no"):
+        return
+    address = None if setting in ("1", "true", "yes") else setting
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    stream = RunStream(argv=sys.argv, script=script, follow_events=False)
+    server = RunServer(stream, address=address)
+    state = {"started": False}
+
+    def on_start(pipeline: Pipeline) -> None:
+        stream.attach(pipeline)
+        if not state["started"]:
+            state["started"] = True
+            asyncio.get_running_loop().create_task(server.start())
+            import atexit
+
+            atexit.register(server.cleanup)
+
+    observe_process(on_start)

@@ -1,0 +1,122 @@
+"""The attach protocol's messages: newline-delimited JSON, the run stream's records plus a
+few messages of its own.
+
+A viewer connects and sends `Hello` (protocol version, token, snapshot interval). The
+server answers `Welcome` (the scopes the token grants), then the run so far: the
+`Header`, every `PipelineStarted`, a `Snapshot` of each pipeline and the `Failures` so
+far, so a late viewer sees the whole run's state. Then it streams, per viewer: snapshots
+at the viewer's interval (they double as heartbeat), `Events` batches, error records, log
+lines and controls. A viewer that falls behind gets a `Gap` and a fresh snapshot.
+
+Requests (`ItemRequest`, `StackRequest`, `CommandRequest`) carry an id; each gets one
+`Reply` with that id. A bad token, a wrong version, or a line over `MAX_LINE` bytes
+closes the connection; nothing else happens. Nothing received is ever unpickled or
+evaluated: every line is decoded into one of the types below, or refused.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from antflow.runstream.records import (
+    AwaitStack,
+    Command,
+    ErrorRecord,
+    Event,
+    ItemDetail,
+    ItemKey,
+    Record,
+)
+
+PROTOCOL: Final = 1
+"""The protocol version a `Hello` names; a server refuses others."""
+MAX_LINE: Final = 64 * 1024
+"""Longest line a server accepts from a viewer (requests are small)."""
+
+READ: Final = "read"
+CONTROL: Final = "control"
+
+
+class _Message(msgspec.Struct, frozen=True, tag_field="record"):
+    """Base of the protocol's own messages (tagged like records, so one decoder reads
+    everything a server sends)."""
+
+
+class Hello(_Message, tag="hello"):
+    """The viewer's first line."""
+
+    version: int
+    token: str
+    interval: float = 0.25
+    """Seconds between the snapshots the viewer wants."""
+
+
+class Welcome(_Message, tag="welcome"):
+    scopes: tuple[str, ...]
+    """``read``, and ``control`` when the token allows commands."""
+    pid: int
+    script: str | None = None
+
+
+class Refused(_Message, tag="refused"):
+    """Sent just before the server closes the connection."""
+
+    reason: str
+
+
+class Events(_Message, tag="events"):
+    """Events since the last batch (the newest the server keeps), and how many were not
+    kept for this viewer."""
+
+    events: tuple[Event, ...]
+    dropped: int = 0
+
+
+class Failures(_Message, tag="failures"):
+    """Every item failed in a pipeline right now (sent when a viewer joins)."""
+
+    pipeline: int
+    failures: tuple[ErrorRecord, ...]
+
+
+class ItemRequest(_Message, tag="item"):
+    id: int
+    pipeline: int
+    item: ItemKey
+
+
+class StackRequest(_Message, tag="stack"):
+    id: int
+    pipeline: int
+    worker: str
+
+
+class CommandRequest(_Message, tag="command"):
+    id: int
+    command: Command
+
+
+class Reply(_Message, tag="reply"):
+    id: int
+    detail: ItemDetail | None = None
+    stack: AwaitStack | None = None
+    result: str | None = None
+    """A command's notice."""
+    error: str | None = None
+    """Why the request was not carried out."""
+
+
+Request = ItemRequest | StackRequest | CommandRequest
+FromViewer = Hello | Request
+FromServer = Record | Welcome | Refused | Events | Failures | Reply
+
+encode = msgspec.json.Encoder().encode
+decode_from_viewer = msgspec.json.Decoder(FromViewer).decode  # type: ignore[arg-type]
+decode_from_server = msgspec.json.Decoder(FromServer).decode  # type: ignore[arg-type]
+
+
+def line(message: msgspec.Struct) -> bytes:
+    """One message as a line."""
+    return encode(message) + b"\n"

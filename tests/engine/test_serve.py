@@ -1,0 +1,216 @@
+"""Serving a run to viewers over a socket: tokens, scopes, late and slow viewers, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from antflow import Pipeline, Stage, serve
+from antflow.runstream import Pause, PipelineStarted, Resume, Retry, Snapshot, discovery, wire
+from antflow.runstream import serve as serving
+from antflow.runstream.client import AttachError, Viewer
+from tests.engine.helpers import Gates, wait_until
+
+
+@pytest.fixture(autouse=True)
+def private_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    return tmp_path
+
+
+async def echo(x: Any) -> Any:
+    return x
+
+
+async def fail_odd(x: int) -> int:
+    if x % 2:
+        raise ValueError(f"odd {x}")
+    return x
+
+
+async def until_message(viewer: Viewer, kind: type, *, limit: int = 500) -> Any:
+    """Read the viewer's messages until one of `kind` comes (bounded)."""
+    for _ in range(limit):
+        message = await asyncio.wait_for(viewer.receive(), 10)
+        assert message is not None, "the connection closed"
+        if isinstance(message, kind):
+            return message
+    raise AssertionError(f"no {kind.__name__} in {limit} messages")
+
+
+async def test_the_server_publishes_a_private_discovery_file(private_runtime: Path) -> None:
+    async with serve() as server:
+        served = server.served
+        assert served is not None
+        folder = private_runtime / "antflow"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE(served.path.stat().st_mode) == 0o600
+        socket_path = Path(served.address.removeprefix("unix:"))
+        assert stat.S_IMODE(os.stat(socket_path).st_mode) == 0o600
+        data = json.loads(served.path.read_text())
+        assert data["pid"] == os.getpid()
+        assert discovery.find(os.getpid()) is not None
+    assert not served.path.exists()
+    assert discovery.running() == []
+
+
+async def test_two_viewers_see_the_run_and_a_late_one_sees_earlier_failures() -> None:
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return await fail_odd(x)
+
+    async with serve() as server:
+        assert server.served is not None
+        pipeline = Pipeline([Stage("A", 2, [gated], task_attempts=1)])
+        token = server.served.read_token
+        first = await Viewer.connect(server.address, token, interval=0.05)
+        second = await Viewer.connect(server.address, token, interval=0.05)
+        run = asyncio.create_task(pipeline.run(range(4)))
+        for viewer in (first, second):
+            started = await until_message(viewer, PipelineStarted)
+            assert [s.name for s in started.stages] == ["A"]
+        gates.open_all()
+        await run
+        for viewer in (first, second):
+            while True:
+                snapshot = await until_message(viewer, Snapshot)
+                if snapshot.processed == 2 and not snapshot.running:
+                    break
+        late = await Viewer.connect(server.address, token, interval=0.05)
+        failures = await until_message(late, wire.Failures)
+        assert sorted(f.item for f in failures.failures) == [1, 3]
+        assert all("odd" in f.traceback for f in failures.failures)
+        detail = await late.item(1, 3)
+        assert detail is not None
+        assert detail.status == "failed"
+        for viewer in (first, second, late):
+            await viewer.close()
+
+
+async def test_bad_tokens_wrong_versions_and_long_lines_are_refused() -> None:
+    async with serve() as server:
+        assert server.served is not None
+        with pytest.raises(AttachError, match="bad token"):
+            await Viewer.connect(server.address, "not the token")
+        path = server.address.removeprefix("unix:")
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(wire.line(wire.Hello(version=99, token=server.served.read_token)))
+        await writer.drain()
+        assert b"protocol version 99" in await reader.readline()
+        assert await reader.readline() == b""
+        writer.close()
+        # An oversized line closes that connection and nothing else.
+        viewer = await Viewer.connect(server.address, server.served.read_token)
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"x" * (wire.MAX_LINE + 10) + b"\n")
+        await writer.drain()
+        assert await reader.read() == b""
+        writer.close()
+        assert server.viewers == 1
+        await viewer.close()
+
+
+async def test_commands_need_the_control_token() -> None:
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return await fail_odd(x)
+
+    async with serve() as server:
+        served = server.served
+        assert served is not None
+        assert served.control_token is not None
+        pipeline = Pipeline([Stage("A", 1, [gated], task_attempts=1)])
+        await pipeline.start()
+        reader = await Viewer.connect(server.address, served.read_token)
+        controller = await Viewer.connect(server.address, served.control_token)
+        assert controller.welcome.scopes == ("read", "control")
+        assert "read-only" in await reader.send(Pause())
+        assert not pipeline.paused
+        assert await controller.send(Pause(stage="A")) == "Paused stage A"
+        assert pipeline.is_paused(stage="A")
+        assert await controller.send(Resume(stage="A")) == "Resumed stage A"
+        gates.open_all()
+        await pipeline.feed([{"id": "one", "value": 1}])
+        await wait_until(lambda: pipeline.failed_item_ids() == ["one"], steps=10_000)
+        gates.close_new()
+        assert await controller.send(Retry(1, ("one",))) == "Retrying 1 item"
+        await wait_until(lambda: gates.entered_keys.count(1) == 2)
+        assert pipeline.failed_item_ids() == []
+        gates.open_all()
+        await pipeline.join()
+        await reader.close()
+        await controller.close()
+
+
+async def test_a_slow_viewer_gets_a_gap_and_a_fresh_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serving, "QUEUE_LINES", 20)
+    async with serve() as server:
+        assert server.served is not None
+        # A viewer that says hello and then reads nothing while the run floods it.
+        path = server.address.removeprefix("unix:")
+        reader, writer = await asyncio.open_unix_connection(path, limit=1 << 24)
+        hello = wire.Hello(version=wire.PROTOCOL, token=server.served.read_token, interval=0.05)
+        writer.write(wire.line(hello))
+        await writer.drain()
+        await wait_until(lambda: server.viewers == 1, steps=100_000)
+        # Small buffers on both ends, so the server's own queue is what fills.
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        for viewer in server._viewers:
+            viewer.writer.transport.set_write_buffer_limits(high=1024)
+            server_socket = viewer.writer.get_extra_info("socket")
+            server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        pipeline = Pipeline([Stage("A", 4, [echo])])
+        loop = asyncio.get_running_loop()
+        for _ in range(100):
+            await pipeline.run(range(200))
+            # One step of the pump (it would come within a tick anyway).
+            server._broadcast_now(loop.time())
+            if any(v.gaps for v in server._viewers):
+                break
+        assert any(v.gaps for v in server._viewers)
+        # Once it reads again: a gap, then the state afresh.
+        kinds = []
+        while "snapshot" not in kinds[kinds.index("gap") :] if "gap" in kinds else True:
+            line = await asyncio.wait_for(reader.readline(), 10)
+            assert line
+            kinds.append(type(wire.decode_from_server(line)).__name__.lower())
+        assert "gap" in kinds
+        writer.close()
+        assert server.viewers <= 1
+
+
+async def test_a_viewer_sees_the_server_go_away() -> None:
+    async with serve() as server:
+        assert server.served is not None
+        viewer = await Viewer.connect(server.address, server.served.read_token)
+    for _ in range(100):
+        if await asyncio.wait_for(viewer.receive(), 10) is None:
+            break
+    assert viewer.closed
+    with pytest.raises(AttachError):
+        await viewer.item(1, 1)
+
+
+async def test_tcp_serving_stays_on_loopback_unless_allowed() -> None:
+    with pytest.raises(ValueError, match="not loopback"):
+        async with serve("tcp://0.0.0.0:0"):
+            pass
+    async with serve("tcp://127.0.0.1:0") as server:
+        assert server.served is not None
+        assert server.address.startswith("tcp://127.0.0.1:")
+        viewer = await Viewer.connect(server.address, server.served.read_token)
+        assert viewer.welcome.scopes == ("read",)
+        await viewer.close()
