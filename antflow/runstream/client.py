@@ -103,7 +103,7 @@ class Viewer:
     async def send(self, command: Command) -> str:
         """Carry out a command on the job; returns its notice (or why it was refused)."""
         reply = await self._request(lambda i: wire.CommandRequest(i, command))
-        return reply.result if reply.error is None else reply.error
+        return reply.error if reply.error is not None else reply.result or ""
 
     async def close(self) -> None:
         self.closed = True

@@ -397,29 +397,29 @@ class Recording:
                 scope, raw = _batch_records(line)
                 if raw and raw[0][2] > stop:
                     break
-                for record in raw:
-                    if start < record[2] <= stop:
-                        raw_events.append((position, (scope, record)))
+                for raw_record in raw:
+                    if start < raw_record[2] <= stop:
+                        raw_events.append((position, (scope, raw_record)))
                         position += 1
                 if len(raw_events) > newest:
                     # A record stands for up to three events: keep enough of them.
-                    for _, (_, record) in raw_events[:-newest]:
-                        dropped += _EVENTS_IN.get(record[1] & 0xF, 1)
+                    for _, (_, skipped) in raw_events[:-newest]:
+                        dropped += _EVENTS_IN.get(skipped[1] & 0xF, 1)
                     raw_events = raw_events[-newest:]
                 continue
             try:
-                record = _decode_record(line)
+                decoded = _decode_record(line)
             except msgspec.DecodeError:
                 break
-            record_at = getattr(record, "at", None)
-            if record_at is None or isinstance(record, Names | FailureCheckpoint):
+            record_at = getattr(decoded, "at", None)
+            if record_at is None or isinstance(decoded, Names | FailureCheckpoint):
                 continue
             if record_at > stop:
-                if isinstance(record, Snapshot):
+                if isinstance(decoded, Snapshot):
                     break
                 continue
             if record_at > start:
-                others.append((position, record))
+                others.append((position, decoded))
                 position += 1
         merged: list[tuple[int, Record]] = list(others)
         decoders = {scope: self._decoder(scope) for _, (scope, _) in raw_events}

@@ -44,7 +44,7 @@ class _Message(msgspec.Struct, frozen=True, tag_field="record"):
     everything a server sends)."""
 
 
-class Hello(_Message, tag="hello"):
+class Hello(_Message, frozen=True, tag="hello"):
     """The viewer's first line."""
 
     version: int
@@ -53,20 +53,20 @@ class Hello(_Message, tag="hello"):
     """Seconds between the snapshots the viewer wants."""
 
 
-class Welcome(_Message, tag="welcome"):
+class Welcome(_Message, frozen=True, tag="welcome"):
     scopes: tuple[str, ...]
     """``read``, and ``control`` when the token allows commands."""
     pid: int
     script: str | None = None
 
 
-class Refused(_Message, tag="refused"):
+class Refused(_Message, frozen=True, tag="refused"):
     """Sent just before the server closes the connection."""
 
     reason: str
 
 
-class Events(_Message, tag="events"):
+class Events(_Message, frozen=True, tag="events"):
     """Events since the last batch (the newest the server keeps), and how many were not
     kept for this viewer."""
 
@@ -74,31 +74,31 @@ class Events(_Message, tag="events"):
     dropped: int = 0
 
 
-class Failures(_Message, tag="failures"):
+class Failures(_Message, frozen=True, tag="failures"):
     """Every item failed in a pipeline right now (sent when a viewer joins)."""
 
     pipeline: int
     failures: tuple[ErrorRecord, ...]
 
 
-class ItemRequest(_Message, tag="item"):
+class ItemRequest(_Message, frozen=True, tag="item"):
     id: int
     pipeline: int
     item: ItemKey
 
 
-class StackRequest(_Message, tag="stack"):
+class StackRequest(_Message, frozen=True, tag="stack"):
     id: int
     pipeline: int
     worker: str
 
 
-class CommandRequest(_Message, tag="command"):
+class CommandRequest(_Message, frozen=True, tag="command"):
     id: int
     command: Command
 
 
-class Reply(_Message, tag="reply"):
+class Reply(_Message, frozen=True, tag="reply"):
     id: int
     detail: ItemDetail | None = None
     stack: AwaitStack | None = None
@@ -113,8 +113,8 @@ FromViewer = Hello | Request
 FromServer = Record | Welcome | Refused | Events | Failures | Reply
 
 encode = msgspec.json.Encoder().encode
-decode_from_viewer = msgspec.json.Decoder(FromViewer).decode  # type: ignore[arg-type]
-decode_from_server = msgspec.json.Decoder(FromServer).decode  # type: ignore[arg-type]
+decode_from_viewer = msgspec.json.Decoder(FromViewer).decode
+decode_from_server = msgspec.json.Decoder(FromServer).decode
 
 
 def line(message: msgspec.Struct) -> bytes:

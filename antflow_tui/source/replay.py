@@ -13,6 +13,7 @@ from the file, as of the position.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -56,6 +57,18 @@ ERROR_MEMORY: Final = 10_000
 """Recent error records kept to name the error of a failure met later."""
 
 
+@dataclass(slots=True)
+class _Taken:
+    """What one window of a recording brought."""
+
+    events: list[Event] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    snapshots: dict[int, Snapshot] = field(default_factory=dict)
+    dropped: int = 0
+    failures_changed: set[int] = field(default_factory=set)
+
+
 class RecordingLike(Protocol):
     """What a replay reads of a recording (`antflow.runstream.fileformat.Recording`)."""
 
@@ -68,7 +81,7 @@ class RecordingLike(Protocol):
 
     def pipelines(self) -> list[PipelineStarted]: ...
 
-    def records(self, start: float, stop: float) -> Iterator[Record]: ...
+    def window(self, start: float, stop: float, newest: int) -> tuple[list[Record], int]: ...
 
     def seek(self, at: float) -> SeekPoint: ...
 
@@ -116,6 +129,8 @@ class ReplaySource:
         self._end: End | None = None
         self._dirty = True
         self._stories: OrderedDict[tuple[int, ItemKey], ItemDetail] = OrderedDict()
+        self._starts: OrderedDict[tuple[int, ItemKey, str, str | None, int], float] = OrderedDict()
+        """When each task attempt seen starting began (for its duration at its end)."""
 
     # ---------------------------------------------------------------- scrubber
 
@@ -163,41 +178,22 @@ class ReplaySource:
             for number, failures in point.failures.items()
         }
         self._errors.clear()
+        self._starts.clear()
         self._end = None
         self._dirty = False
-        events: list[Event] = []
-        logs: list[LogLine] = []
-        errors: list[ErrorRecord] = []
-        dropped = 0
         # The events just before the position, so the log is not empty after a jump.
-        for record in self.recording.records(max(at - BACKFILL_SECONDS, self.start - 1), at):
-            if isinstance(record, Event):
-                events.append(record)
-            elif isinstance(record, LogLine):
-                logs.append(record)
-            elif isinstance(record, ErrorRecord):
-                self._remember(record)
-                errors.append(record)
-            elif isinstance(record, Control):
-                logs.append(_control_line(record))
-            elif isinstance(record, End):
-                self._end = record
-            elif isinstance(record, PipelineStarted):
-                self._pipelines[record.pipeline] = record
-        if len(events) > FRAME_EVENTS:
-            dropped = len(events) - FRAME_EVENTS
-            events = events[-FRAME_EVENTS:]
+        taken = self._take(max(at - BACKFILL_SECONDS, self.start - 1), at, failures=False)
         if at >= self.end and self._end is None:
             self._end = self.recording.end
         return Frame(
             status=self._status(),
             pipelines=self._started(),
             snapshots=dict(self._snapshots),
-            events=tuple(events),
-            dropped=dropped,
-            errors=tuple(errors),
+            events=tuple(taken.events),
+            dropped=taken.dropped,
+            errors=tuple(taken.errors),
             failures={n: tuple(f.values()) for n, f in self._failures.items()},
-            logs=tuple(logs),
+            logs=tuple(taken.logs),
             reset=True,
         )
 
@@ -205,47 +201,68 @@ class ReplaySource:
         """Apply the records after the position, up to `to`."""
         start, self.position = self.position, to
         self._dirty = False
-        events: list[Event] = []
-        logs: list[LogLine] = []
-        errors: list[ErrorRecord] = []
-        snapshots: dict[int, Snapshot] = {}
-        dropped = 0
-        failures_changed: set[int] = set()
-        for record in self.recording.records(start, to) if to > start else ():
+        taken = self._take(start, to, failures=True) if to > start else _Taken()
+        if taken.dropped:
+            # Events were counted, not built: the failures come from the seek points.
+            point = self.recording.seek(to)
+            self._failures = {
+                number: OrderedDict((failure.item, failure) for failure in failures)
+                for number, failures in point.failures.items()
+            }
+            taken.failures_changed.update(self._failures)
+        return Frame(
+            status=self._status(),
+            pipelines=self._started(),
+            snapshots=taken.snapshots,
+            events=tuple(taken.events),
+            dropped=taken.dropped,
+            errors=tuple(taken.errors),
+            failures={n: tuple(self._failures.get(n, {}).values()) for n in taken.failures_changed}
+            or None,
+            logs=tuple(taken.logs),
+        )
+
+    def _take(self, start: float, stop: float, *, failures: bool) -> _Taken:
+        """The records with start < at <= stop, at most a frame's worth of events (the
+        recording builds no more), applied to what the replay keeps."""
+        records, dropped = self.recording.window(start, stop, FRAME_EVENTS)
+        taken = _Taken(dropped=dropped)
+        for record in records:
             if isinstance(record, Event):
-                events.append(record)
-                if self._track_failure(record):
-                    failures_changed.add(record.pipeline)
+                taken.events.append(self._with_duration(record))
+                if failures and self._track_failure(record):
+                    taken.failures_changed.add(record.pipeline)
             elif isinstance(record, Snapshot):
-                snapshots[record.pipeline] = record
+                taken.snapshots[record.pipeline] = record
+                self._snapshots[record.pipeline] = record
             elif isinstance(record, ErrorRecord):
                 self._remember(record)
-                errors.append(record)
+                taken.errors.append(record)
             elif isinstance(record, LogLine):
-                logs.append(record)
+                taken.logs.append(record)
             elif isinstance(record, Control):
-                logs.append(_control_line(record))
+                taken.logs.append(_control_line(record))
             elif isinstance(record, Gap):
-                dropped += record.dropped
+                taken.dropped += record.dropped
             elif isinstance(record, PipelineStarted):
                 self._pipelines[record.pipeline] = record
             elif isinstance(record, End):
                 self._end = record
-        self._snapshots.update(snapshots)
-        if len(events) > FRAME_EVENTS:
-            dropped += len(events) - FRAME_EVENTS
-            events = events[-FRAME_EVENTS:]
-        return Frame(
-            status=self._status(),
-            pipelines=self._started(),
-            snapshots=snapshots,
-            events=tuple(events),
-            dropped=dropped,
-            errors=tuple(errors),
-            failures={n: tuple(self._failures.get(n, {}).values()) for n in failures_changed}
-            or None,
-            logs=tuple(logs),
-        )
+        return taken
+
+    def _with_duration(self, event: Event) -> Event:
+        """The event, with how long its task attempt ran (a recording keeps when each
+        attempt started and ended, not the difference)."""
+        key = (event.pipeline, event.item, event.stage, event.task, event.attempt)
+        if event.kind == "start":
+            self._starts[key] = event.at
+            while len(self._starts) > ERROR_MEMORY:
+                self._starts.popitem(last=False)
+        elif event.kind in ("complete", "retry", "fail") and event.duration is None:
+            began = self._starts.pop(key, None)
+            if began is not None:
+                return msgspec.structs.replace(event, duration=event.at - began)
+        return event
 
     def _started(self) -> tuple[PipelineStarted, ...]:
         """The pipelines started by the position (a recording knows them all up front)."""

@@ -47,13 +47,13 @@ def _source(run: GatedRun, path: Path) -> tuple[LiveSource, Recorder]:
     return _recorded(job, path, run.clock)
 
 
-def _killed(source: LiveSource, recorder: Recorder) -> None:
-    """Leave the recording as a killed process does: as last flushed, with no end."""
-    recorder.closed = True  # its timer's last flush, on cancel, writes nothing more
-    if recorder._task is not None:
-        recorder._task.cancel()
-    recorder._file.close()
+def _killed(source: LiveSource, recorder: Recorder, path: Path) -> None:
+    """Leave the recording as a killed process does: what was written, with no end."""
+    recorder.close("killed")
     source.recorder = None
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert b'"record":"end"' in lines[-1]
+    path.write_bytes(b"".join(lines[:-1]))
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -119,7 +119,7 @@ async def mid_run(path: Path, *, paused: bool = False, later: float = 0.0) -> di
         for name in ("Fetch-W0", "Fetch-W1", "Fetch-W2", "Parse-W0", "Save-W0")
         if _busy(run, name)
     }
-    _killed(source, recorder)  # the recording ends mid-run: the stop is not in it
+    _killed(source, recorder, path)  # the recording ends mid-run: the stop is not in it
     await _stop(source)
     return stacks
 
@@ -177,7 +177,7 @@ async def two_pipelines(path: Path) -> None:
     await _until(lambda: source.attached[1].pipeline.get_stats().items_in_flight == 3)
     await settle()
     recorder.flush(snapshot=True)
-    _killed(source, recorder)  # the recording ends here, the report running
+    _killed(source, recorder, path)  # the recording ends here, the report running
     gate.set_result(None)
     await _until(lambda: source.ended_at is not None)
 
@@ -185,7 +185,7 @@ async def two_pipelines(path: Path) -> None:
 def _relative(path: Path) -> None:
     """Tracebacks read as from the repository's folder (not this machine's), and the
     header names no process of this machine: the files only change with what they hold.
-    Lines change length, so the end record's seek index is moved with them."""
+    Lines change length, so the end record's byte offsets are moved with them."""
     old_lines = path.read_bytes().splitlines(keepends=True)
     new_lines = []
     moved: dict[int, int] = {}
@@ -201,6 +201,8 @@ def _relative(path: Path) -> None:
     last = json.loads(new_lines[-1])
     if last.get("record") == "end":
         last["index"] = [[at, moved[offset]] for at, offset in last["index"]]
+        last["checkpoints"] = [[at, moved[offset], n] for at, offset, n in last["checkpoints"]]
+        last["names"] = [moved[offset] for offset in last["names"]]
         new_lines[-1] = json.dumps(last, separators=(",", ":")).encode("utf-8") + b"\n"
     path.write_bytes(b"".join(new_lines))
 
