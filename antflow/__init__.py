@@ -5,7 +5,7 @@ retries, backpressure, priorities, a StatusTracker event stream and polling dash
 """
 
 from antflow.builder import PipelineBuilder
-from antflow.context import set_task_status
+from antflow.context import set_task_progress, set_task_status
 from antflow.exceptions import AntFlowError, PipelineError, StageValidationError, TaskFailedError
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
@@ -69,5 +69,6 @@ __all__ = [
     "observe",
     "record",
     "serve",
+    "set_task_progress",
     "set_task_status",
 ]

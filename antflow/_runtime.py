@@ -10,9 +10,11 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow._queue import StageQueue
+from antflow.exceptions import TaskNotAwaitableError
 from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState, WorkerStatus
 
 if TYPE_CHECKING:
+    from antflow._latency import LatencyTracker
     from antflow.stage import Stage, TaskFunc
     from antflow.tracker import EmitterBinding
 
@@ -52,6 +54,7 @@ class WorkerRecord:
         "paused",
         "paused_self",
         "processed",
+        "progress",
         "recent",
         "since",
         "stage",
@@ -69,6 +72,8 @@ class WorkerRecord:
         self.since: float | None = None
         """When the worker began the current stage attempt; None when not running one."""
         self.current_task: str | None = None
+        self.progress: tuple[float, float | None] | None = None
+        """(done, total) the running task reported with `set_task_progress`."""
         self.waiting_for: str | None = None
         """The task whose `task_concurrency_limits` slot this worker is waiting for."""
         self.paused_self = False
@@ -108,6 +113,7 @@ class WorkerRecord:
             processing_since=None if self.since is None else self.since + epoch,
             current_task=self.current_task,
             paused=self.paused,
+            progress=self.progress,
             waiting_for=self.waiting_for,
         )
 
@@ -137,6 +143,11 @@ class StageRuntime:
         self.on_success = stage.on_success
         self.on_failure = stage.on_failure
         self.unpack_args = stage.unpack_args
+        # TaskNotAwaitableError can never heal either: retrying it only wastes the waits.
+        self.no_retry: tuple[type[BaseException], ...] = (
+            TaskNotAwaitableError,
+            *stage.no_retry_on,
+        )
         self.queue: StageQueue[Entry] = StageQueue(stage.capacity)
         self.next: StageRuntime | None = None
         limits = dict(stage.task_concurrency_limits)
@@ -146,6 +157,9 @@ class StageRuntime:
         self.simple = len(self.tasks) == 1 and not self.unpack_args and not limits
         """One task, called plainly: the worker runs it without the general task loop."""
         self.workers = [WorkerRecord(f"{stage.name}-W{i}", self) for i in range(stage.workers)]
+        self.latency: LatencyTracker | None = None
+        """Task times of finished items, once a monitor asks for them (see
+        `Pipeline.measure_latency`): off, they cost the per-item path one test."""
         self.paused = False
         self.failed = 0
         self.skipped = 0
@@ -165,6 +179,7 @@ class StageRuntime:
             queue_capacity=stage.capacity,
             worker_names=tuple(w.name for w in self.workers),
             has_skip_if=stage.skip_if is not None,
+            no_retry_on=tuple(t.__qualname__ for t in stage.no_retry_on),
         )
 
     def new_semaphores(self) -> None:

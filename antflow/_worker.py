@@ -166,7 +166,7 @@ async def _process(
         if (
             stage.per_stage
             and entry.attempt < stage.stage.stage_attempts
-            and not isinstance(failure.error, TaskNotAwaitableError)
+            and not isinstance(failure.error, stage.no_retry)
         ):
             entry.attempt += 1
             stage.retrying += 1
@@ -193,8 +193,11 @@ async def _process(
     worker.processed += 1
     worker.recent.append(item_id)
     worker.total_time += finished - started
+    latency = stage.latency
+    if latency is not None:
+        latency.add(finished - started, item_id)
     worker.last_active = finished
-    worker.since = worker.current_task = None
+    worker.since = worker.current_task = worker.progress = None
     following = stage.next
     # The common case hands the item straight on, recorded with the finish in one go.
     direct = (
@@ -304,7 +307,7 @@ async def _run_tasks(
             shown_attempt = entry.attempt if per_stage else attempt
             if worker.entry is not entry:
                 raise _AttemptFailed(error, shown_attempt)
-            hopeless = isinstance(error, TaskNotAwaitableError)
+            hopeless = isinstance(error, stage.no_retry)
             more_tries = attempt < max_attempts and not hopeless
             will_retry = more_tries or (
                 per_stage and entry.attempt < stage.stage.stage_attempts and not hopeless
@@ -390,7 +393,7 @@ def _explain(error: BaseException, awaitable: Any, name: str) -> BaseException:
 def _settle(worker: WorkerRecord, started: float, finished: float) -> None:
     worker.total_time += finished - started
     worker.last_active = finished
-    worker.since = worker.current_task = None
+    worker.since = worker.current_task = worker.progress = None
 
 
 async def _fail(
@@ -406,7 +409,7 @@ async def _fail(
     stage.failed += 1
     worker.failed += 1
     worker.recent.append(entry.item_id)
-    worker.since = worker.current_task = None
+    worker.since = worker.current_task = worker.progress = None
     tracker = pipeline._tracker
     if tracker is not None:
         tracker._record_status(

@@ -1,4 +1,5 @@
-"""`set_task_status`: let a running task say what it is doing, for dashboards to show."""
+"""`set_task_status` and `set_task_progress`: let a running task say what it is doing and
+how far it got, for dashboards to show."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Protocol
 
 class _StatusHolder(Protocol):
     current_task: str | None
+    progress: tuple[float, float | None] | None
 
 
 # Each worker sets this once in its own asyncio task; tasks it awaits see it.
@@ -26,3 +28,17 @@ def set_task_status(text: str | None) -> None:
     holder = _current_worker.get()
     if holder is not None:
         holder.current_task = None if text is None else str(text)
+
+
+def set_task_progress(done: float, total: float | None = None) -> None:
+    """Show how far the current task got (``WorkerState.progress``): `done` of `total`
+    (tokens streamed, bytes downloaded, pages parsed...), or just `done` when the total
+    is unknown. Cleared when the worker finishes the item; outside a worker, nothing.
+
+    Args:
+        done: How much is done so far.
+        total: How much there is in all, if known.
+    """
+    holder = _current_worker.get()
+    if holder is not None:
+        holder.progress = (float(done), None if total is None else float(total))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from antflow import _history as h
 from antflow._guard import must_propagate
 from antflow._inspect import PipelineViews, _Failure
+from antflow._latency import LatencyTracker
 from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._worker import run_worker
@@ -648,6 +649,13 @@ class Pipeline(PipelineViews):
             entry.log = self._tracker._open(item_id, runtime.queued_binding, self._now())
         runtime.queue.put_nowait(entry, entry.priority, force=True)
 
+    def measure_latency(self) -> None:
+        """Keep each stage's task times from now on (p50, p95, max and the slowest items,
+        in `antflow.runstream` snapshots); monitors call it, at a small per-item cost."""
+        for runtime in self._runtimes:
+            if runtime.latency is None:
+                runtime.latency = LatencyTracker()
+
     def failed_item_ids(self) -> list[Any]:
         """Ids of the items whose latest outcome is a failure, oldest first."""
         return list(self._failures)
@@ -885,7 +893,7 @@ class Pipeline(PipelineViews):
                 if worker.entry is not None:
                     abandoned.append((worker.entry, worker.binding))
                     worker.entry = None
-                worker.since = worker.current_task = worker.waiting_for = None
+                worker.since = worker.current_task = worker.waiting_for = worker.progress = None
         abandoned.sort(key=lambda pair: pair[0].seq)
         for entry, binding in abandoned:
             self._unfinished[entry.item_id] = None

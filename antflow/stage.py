@@ -51,6 +51,9 @@ class Stage:
     """When ``skip_if(value)`` is true the value passes to the next stage unchanged."""
     queue_capacity: int | None = None
     """Items the stage's queue holds before feeders wait; default 10 x workers."""
+    no_retry_on: Sequence[type[BaseException]] = ()
+    """Exception types that fail the item at once, without more attempts (errors that
+    will not heal: a prompt over the model's context length, a 404)."""
 
     @property
     def capacity(self) -> int:
@@ -106,6 +109,16 @@ class Stage:
                     f"its tasks ({', '.join(names)})"
                 )
             _require_positive_int(label, f"task_concurrency_limits[{key!r}]", limit)
+        no_retry = self.no_retry_on
+        if isinstance(no_retry, type) or not isinstance(no_retry, Sequence):
+            raise StageValidationError(
+                f"{label}: no_retry_on must be a list of exception classes, got {no_retry!r}"
+            )
+        for error_type in no_retry:
+            if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):
+                raise StageValidationError(
+                    f"{label}: no_retry_on holds {error_type!r}, which is not an exception class"
+                )
         for hook in ("on_success", "on_failure", "skip_if"):
             value = getattr(self, hook)
             if value is not None and not callable(value):

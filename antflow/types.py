@@ -192,6 +192,9 @@ class WorkerState:
     waiting_for: str | None = None
     """While busy: the task whose `task_concurrency_limits` slot the worker is waiting
     for (that task has not begun yet), else None."""
+    progress: tuple[float, float | None] | None = None
+    """(done, total) the running task reported with `set_task_progress` (total None
+    when unknown), else None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +238,8 @@ class StageInfo:
     queue_capacity: int
     worker_names: tuple[str, ...]
     has_skip_if: bool = False
+    no_retry_on: tuple[str, ...] = ()
+    """Names of the exception types that are never retried."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from antflow.types import STATUSES, TASK_EVENT_TYPES
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from antflow._latency import LatencyTracker
     from antflow.pipeline import Pipeline
     from antflow.tracker import StatusTracker
 
@@ -83,6 +84,7 @@ def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
             queue_capacity=info.queue_capacity,
             concurrency_limits=dict(info.task_concurrency_limits),
             has_skip_if=info.has_skip_if,
+            no_retry_on=info.no_retry_on,
         )
         for info in pipeline._stage_infos
     )
@@ -116,6 +118,7 @@ def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
                 task_seconds=stats.task_seconds,
                 paused=stats.paused,
                 next_items=tuple(item_key(e.item_id) for e in runtime.queue.head(NEXT_ITEMS_SHOWN)),
+                **_latency(runtime.latency),
             )
         )
         rows = []
@@ -129,6 +132,7 @@ def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
                     since=None if worker.since is None else worker.since + epoch,
                     task_status=worker.current_task,
                     waiting_for=worker.waiting_for,
+                    progress=worker.progress,
                     paused=worker.paused,
                     processed=worker.processed,
                     failed=worker.failed,
@@ -155,6 +159,18 @@ def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
         workers=tuple(workers),
         abandoned=abandoned,
     )
+
+
+def _latency(latency: LatencyTracker | None) -> dict[str, Any]:
+    if latency is None or not latency.count:
+        return {}
+    return {
+        "p50": latency.quantile(0.5),
+        "p95": latency.quantile(0.95),
+        "max_seconds": latency.maximum,
+        "slowest": tuple((item_key(i), s) for i, s in latency.slowest_items()),
+        "histogram": tuple(latency.histogram()),
+    }
 
 
 class RawDecoder:

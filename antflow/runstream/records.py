@@ -92,6 +92,8 @@ class StageConfig(msgspec.Struct, frozen=True):
     queue_capacity: int
     concurrency_limits: dict[str, int] = {}
     has_skip_if: bool = False
+    no_retry_on: tuple[str, ...] = ()
+    """Exception types that fail an item at once, without more attempts."""
 
 
 class Header(_Record, frozen=True, tag="header"):
@@ -184,6 +186,14 @@ class StageRow(msgspec.Struct, frozen=True):
     paused: bool = False
     next_items: tuple[ItemKey, ...] = ()
     """The first few items waiting in the queue."""
+    p50: float | None = None
+    """Median task time of finished items (seconds), when latency is measured."""
+    p95: float | None = None
+    max_seconds: float | None = None
+    slowest: tuple[tuple[ItemKey, float], ...] = ()
+    """(item, seconds) of the slowest finished items, slowest first."""
+    histogram: tuple[tuple[float, int], ...] = ()
+    """(upper bound in seconds, sampled count) of each non-empty bucket of task times."""
 
 
 class WorkerRow(msgspec.Struct, frozen=True):
@@ -200,6 +210,8 @@ class WorkerRow(msgspec.Struct, frozen=True):
     """What the running task said with `set_task_status`."""
     waiting_for: str | None = None
     """The task whose concurrency slot it waits for."""
+    progress: tuple[float, float | None] | None = None
+    """(done, total) the running task reported with `set_task_progress`."""
     paused: bool = False
     processed: int = 0
     failed: int = 0

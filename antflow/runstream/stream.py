@@ -171,6 +171,7 @@ class RunStream:
             tracker.max_history_items is None or tracker.max_history_items > self.history
         ):
             tracker.max_history_items = self.history
+        pipeline.measure_latency()
         number = len(self._followed) + 1
         started = convert.pipeline_started(pipeline, number, pipeline._now())
         self._followed.append(_Followed(pipeline, number, tracker, started))

@@ -806,3 +806,24 @@ async def test_worker_waiting_on_a_concurrency_slot_says_so() -> None:
     gate.set()
     await run
     assert all(s.waiting_for is None for s in pipeline.get_worker_states().values())
+
+
+async def test_a_task_reports_its_progress_until_the_item_is_done() -> None:
+    # issue 14: per-task progress, beside set_task_status.
+    from antflow import set_task_progress
+
+    gate = asyncio.Event()
+
+    async def stream_tokens(x: int) -> int:
+        set_task_progress(3, 10)
+        await gate.wait()
+        return x
+
+    pipeline = Pipeline([Stage("LLM", 1, [stream_tokens])])
+    run = asyncio.create_task(pipeline.run([1]))
+    await wait_until(lambda: pipeline.get_worker_states()["LLM-W0"].progress is not None)
+    assert pipeline.get_worker_states()["LLM-W0"].progress == (3.0, 10.0)
+    gate.set()
+    await run
+    assert pipeline.get_worker_states()["LLM-W0"].progress is None
+    set_task_progress(1)  # outside a worker: nothing happens

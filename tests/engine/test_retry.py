@@ -672,3 +672,49 @@ async def test_failed_item_keeps_the_class_name_and_the_exception_object(
     assert failed.timestamp == clock.now
     assert "FetchError" in str(summary)
     assert "Fetch: 1" in str(summary)
+
+
+class ContextLengthError(Exception):
+    """An error no retry can heal."""
+
+
+@pytest.mark.parametrize("policy", ["per_task", "per_stage"])
+async def test_no_retry_on_fails_those_errors_at_once(policy: str) -> None:
+    # issue 14: a context-length error was retried four times in llm_batch.
+    calls: list[int] = []
+
+    async def ask(x: int) -> int:
+        calls.append(x)
+        if x == 1:
+            raise ContextLengthError("prompt too long")
+        if x == 2 and calls.count(2) == 1:
+            raise ValueError("flaky")
+        return x
+
+    sleep = FakeSleep()
+    stage = Stage(
+        "Ask",
+        1,
+        [ask],
+        retry=policy,
+        task_attempts=3,
+        stage_attempts=3,
+        no_retry_on=[ContextLengthError],
+    )
+    pipeline = Pipeline([stage], sleep=sleep)
+    assert [r.value for r in await pipeline.run([1, 2])] == [2]
+    assert calls.count(1) == 1
+    assert calls.count(2) == 2  # other errors are still retried
+    (failed,) = pipeline.get_error_summary().failed_items
+    assert (failed.error_type, failed.attempts) == ("ContextLengthError", 1)
+    assert pipeline.get_dashboard_snapshot().stages[0].no_retry_on == ("ContextLengthError",)
+
+
+@pytest.mark.parametrize("value", [ValueError, [ValueError, "x"], ["KeyError"]])
+def test_no_retry_on_takes_exception_classes_only(value: Any) -> None:
+    with pytest.raises(StageValidationError, match="no_retry_on"):
+        Pipeline([Stage("S", 1, [echo_task], no_retry_on=value)])
+
+
+async def echo_task(x: Any) -> Any:
+    return x

@@ -50,7 +50,8 @@ def validation_message(**overrides: Any) -> str:
 
 def test_stage_signature_matches_the_seeds() -> None:
     params = inspect.signature(Stage).parameters
-    assert list(params) == [
+    # The seeds' parameters come first, in their order; ours only after them.
+    assert list(params)[:13] == [
         "name",
         "workers",
         "tasks",
@@ -65,6 +66,7 @@ def test_stage_signature_matches_the_seeds() -> None:
         "skip_if",
         "queue_capacity",
     ]
+    assert list(params)[13:] == ["no_retry_on"]
     for required in ("name", "workers", "tasks"):
         assert params[required].default is inspect.Parameter.empty
 

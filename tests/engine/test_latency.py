@@ -1,0 +1,79 @@
+"""LatencyTracker: quantiles within a few percent, the maximum and the slowest items
+exact, memory fixed whatever the count."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from antflow import Pipeline, Stage
+from antflow._latency import SLOWEST_KEPT, LatencyTracker
+from antflow.runstream.stream import RunStream
+from tests.engine.helpers import FakeClock
+
+
+def exact_quantile(values: list[float], fraction: float) -> float:
+    """The nearest-rank quantile."""
+    ordered = sorted(values)
+    rank = math.ceil(fraction * len(ordered))
+    return ordered[max(0, min(len(ordered) - 1, rank - 1))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(min_value=1e-6, max_value=3600.0, allow_nan=False), min_size=1, max_size=400)
+)
+def test_quantiles_are_close_and_the_maximum_and_slowest_exact(values: list[float]) -> None:
+    tracker = LatencyTracker()
+    for index, value in enumerate(values):
+        tracker.add(value, index)
+    assert tracker.maximum == max(values)
+    for fraction in (0.5, 0.95):
+        estimate = tracker.quantile(fraction)
+        assert estimate is not None
+        lower = exact_quantile(values, fraction - 0.01) * 0.9
+        upper = exact_quantile(values, min(fraction + 0.01, 1.0)) * 1.1
+        assert lower <= estimate <= upper, (fraction, estimate, lower, upper)
+    slowest = tracker.slowest_items()
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:SLOWEST_KEPT]
+    assert [seconds for _, seconds in slowest] == [values[i] for i in expected]
+
+
+def test_many_items_are_sampled_into_a_fixed_histogram() -> None:
+    tracker = LatencyTracker()
+    rng = random.Random(7)
+    values = [rng.lognormvariate(-3, 1) for _ in range(100_000)]
+    for index, value in enumerate(values):
+        tracker.add(value, index)
+    assert tracker.count == 100_000
+    assert sum(tracker.buckets) < 20_000  # sampled after the first 512
+    assert tracker.quantile(0.5) == pytest.approx(exact_quantile(values, 0.5), rel=0.08)
+    assert tracker.quantile(0.95) == pytest.approx(exact_quantile(values, 0.95), rel=0.08)
+    assert tracker.maximum == max(values)
+    assert tracker.quantile(0.5) is not None
+    assert LatencyTracker().quantile(0.5) is None
+
+
+async def test_snapshots_carry_each_stages_latency_once_a_monitor_asks() -> None:
+    clock = FakeClock()
+    durations = {0: 0.1, 1: 0.2, 2: 5.0}
+
+    async def timed(x: int) -> int:
+        clock.advance(durations[x])
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [timed])], clock=clock)
+    stream = RunStream()
+    stream.attach(pipeline)
+    await pipeline.run(range(3))
+    (row,) = stream.snapshot(1).stages
+    assert row.max_seconds == pytest.approx(5.0)
+    assert row.p50 == pytest.approx(0.2, rel=0.1)
+    assert [item for item, _ in row.slowest] == [2, 1, 0]
+    assert sum(count for _, count in row.histogram) == 3
+    # Without a monitor nothing is measured.
+    assert Pipeline([Stage("A", 1, [timed])])._runtimes[0].latency is None
