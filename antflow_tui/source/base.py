@@ -66,8 +66,6 @@ class ReplayPosition:
     """Recorded seconds per second of play."""
     complete: bool
     """The recording ends with an end record; False: the run was killed (or still runs)."""
-    file: str = ""
-    """The recording's file name, for the header."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,7 +324,6 @@ class ReplaySource:
                 playing=self.playing,
                 speed=self.speed,
                 complete=self.recording.complete,
-                file=self.name,
             ),
         )
 

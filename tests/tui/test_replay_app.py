@@ -284,3 +284,23 @@ async def test_switching_the_theme_recolours_the_data() -> None:
         assert after != before
         assert table.get_cell("Fetch", "done").style == main.palette.status("completed")
         assert log.render_row(0, 100).spans != line_before.spans
+
+
+async def test_the_help_of_a_replay_lists_the_scrubber_not_the_live_keys() -> None:
+    app = replay_app("failures")
+    async with app.run_test(size=(100, 50)) as pilot:
+        await drawn(app, pilot)
+        await pilot.press("question_mark")
+        help_text = text_of(app.screen.query_one("#help-table"), width=100)
+        assert "play / pause the replay" in help_text
+        assert "seek to a time" in help_text
+        assert "stop the run gracefully" not in help_text
+        assert "retry the selected failed item" not in help_text
+    live = recorded_app("mid_run")
+    async with live.run_test(size=(100, 50)) as pilot:
+        await drawn(live, pilot)
+        assert "Pipeline" not in footer_keys(live), "one pipeline: nothing to switch"
+        await pilot.press("question_mark")
+        help_text = text_of(live.screen.query_one("#help-table"), width=100)
+        assert "play / pause the replay" not in help_text
+        assert "stop the run gracefully" in help_text
