@@ -139,3 +139,25 @@ async def test_a_recorded_run_has_the_apps_snapshots_and_values_when_asked(tmp_p
     story = recording.item(1, "page-5")
     assert story.errors[-1].value == "5"
     assert any(getattr(r, "text", "") == "a line the script printed" for r in recording.records())
+
+
+async def test_a_skip_if_that_raises_is_an_error_of_its_stage_with_no_task() -> None:
+    """The item screen labels each attempt's error by the task that raised it; an error of
+    `skip_if` has none (it was labelled "skip_if" in the failing stage)."""
+    from antflow import Pipeline, Stage
+
+    def skip(value: int) -> bool:
+        return 1 // (value - 1) > 5  # value 1: ZeroDivisionError
+
+    async def keep(value: int) -> int:
+        return value
+
+    pipeline = Pipeline([Stage("First", 1, [keep]), Stage("Parse", 1, [keep], skip_if=skip)])
+    source = LiveSource(PipelineJob("skips.py", pipeline, [0, 1, 2], 3), stop_grace=0.0)
+    source.start()
+    await until(lambda: source.ended_at is not None)
+    detail = await source.item(1, 1)
+    assert detail.status == "failed"
+    (error,) = detail.errors
+    assert (error.stage, error.task, error.type) == ("Parse", None, "ZeroDivisionError")
+    assert "ZeroDivisionError" in error.traceback
