@@ -141,6 +141,7 @@ class Pipeline(PipelineViews):
         self._stopped = False
         """True after a shutdown, until the next start: feeding then is an error."""
         self._stop_task: asyncio.Task[None] | None = None
+        self._bound_tracker: StatusTracker | None = None
         self._paused = False
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._settle_waiters: list[asyncio.Future[None]] = []
@@ -235,23 +236,10 @@ class Pipeline(PipelineViews):
         tracker = self._tracker
         if tracker is not None:
             tracker._delivery.rebind(loop)
-        # Bind from the last stage back, so each worker binding knows the next queue.
-        next_queued = None
-        for runtime in reversed(self._runtimes):
+        for runtime in self._runtimes:
             runtime.queue.reopen()
             runtime.new_semaphores()
-            if tracker is None:
-                # Nothing is recorded without a tracker (see WorkerRecord.binding).
-                runtime.queued_binding = None  # type: ignore[assignment]
-                for worker in runtime.workers:
-                    worker.binding = None  # type: ignore[assignment]
-                continue
-            runtime.queued_binding = tracker._bind(runtime.name, None, runtime.task_names)
-            for worker in runtime.workers:
-                worker.binding = tracker._bind(
-                    runtime.name, worker.name, runtime.task_names, next_queued, runtime.per_stage
-                )
-            next_queued = runtime.queued_binding
+        self._bind_tracker()
         self._running = True
         self._closing = False
         self._stopping = False
@@ -816,7 +804,30 @@ class Pipeline(PipelineViews):
         self._enqueue(runtime, item, priority)
         return True
 
+    def _bind_tracker(self) -> None:
+        """Give every stage and worker its binding to the tracker (or none)."""
+        tracker = self._tracker
+        self._bound_tracker = tracker
+        # From the last stage back, so each worker binding knows the next queue.
+        next_queued = None
+        for runtime in reversed(self._runtimes):
+            if tracker is None:
+                # Nothing is recorded without a tracker (see WorkerRecord.binding).
+                runtime.queued_binding = None  # type: ignore[assignment]
+                for worker in runtime.workers:
+                    worker.binding = None  # type: ignore[assignment]
+                continue
+            runtime.queued_binding = tracker._bind(runtime.name, None, runtime.task_names)
+            for worker in runtime.workers:
+                worker.binding = tracker._bind(
+                    runtime.name, worker.name, runtime.task_names, next_queued, runtime.per_stage
+                )
+            next_queued = runtime.queued_binding
+
     def _enqueue(self, runtime: StageRuntime, item: Any, priority: int) -> None:
+        tracker = self._tracker
+        if tracker is not None and self._bound_tracker is not tracker:
+            self._bind_tracker()  # fed before start(), or the tracker changed since
         seq = self._seq
         resumed = False
         if isinstance(item, dict) and "id" in item:
@@ -831,8 +842,8 @@ class Pipeline(PipelineViews):
         if not resumed:
             self._fed += 1
         self._outstanding += 1
-        if self._tracker is not None:
-            entry.log = self._tracker._open(item_id, runtime.queued_binding, self._now())
+        if tracker is not None:
+            entry.log = tracker._open(item_id, runtime.queued_binding, self._now())
         runtime.queue.put_nowait(entry, priority)
 
     def _complete(self, entry: Entry, value: Any, skipped: bool) -> None:

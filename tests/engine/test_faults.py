@@ -668,3 +668,16 @@ def test_rich_dashboards_accept_refresh_rate_and_expose_total(cls: Any) -> None:
 def test_error_summary_says_how_many_failed_items() -> None:
     summary = ErrorSummary(3, {"ValueError": 3}, {"A": 3})
     assert "3 failed items" in str(summary)
+
+
+async def test_items_fed_before_start_are_tracked() -> None:
+    # Found while reviewing: with a tracker, feed() before start() raised AttributeError
+    # from the engine (the stages were bound to the tracker only at start).
+    tracker = StatusTracker()
+    pipeline = Pipeline([Stage("A", 1, [echo], queue_capacity=5)], status_tracker=tracker)
+    await pipeline.feed([1, 2])
+    assert tracker.get_stats()["queued"] == 2
+    await pipeline.start()
+    await pipeline.join()
+    assert [r.value for r in pipeline.results] == [1, 2]
+    assert_accounted(pipeline, tracker)
