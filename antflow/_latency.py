@@ -1,9 +1,9 @@
 """LatencyTracker: a stage's task times as a bounded histogram, its maximum and its
 slowest items, kept as items finish, for p50 / p95 / max without a list of durations.
 
-Updated on the per-item path, so it is cheap: one comparison for every item (the
-slowest list and the maximum), and a histogram update for every item until 512 and
-for one in eight after (an estimate of p50 and p95 needs samples, not all of them).
+Updated on the per-item path, so it is cheap: the worker calls `add` for items that may
+be among the slowest, and for a sample of the rest (each worker's first 64 items, then
+one in eight): an estimate of p50 and p95 needs samples, not every item.
 Buckets are log-spaced, eight to a doubling: a quantile is within ~5 % of the truth.
 """
 
@@ -19,7 +19,6 @@ _OFFSET: Final = 40
 """Octaves below one second the histogram covers (2**-40 s: far below a task)."""
 _BUCKETS: Final = (_OFFSET + 24) * _PER_OCTAVE
 """Up to 2**24 s (half a year) above one second."""
-_EXACT: Final = 512
 
 
 class LatencyTracker:
@@ -40,8 +39,6 @@ class LatencyTracker:
         count = self.count = self.count + 1
         if seconds > self.threshold:
             self._note_slow(seconds, item_id, count)
-        if count > _EXACT and count & 7:
-            return
         if seconds <= 0.0:
             self.buckets[0] += 1
             return

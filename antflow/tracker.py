@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
 from antflow._delivery import Delivery, Listener
@@ -140,6 +140,7 @@ class StatusTracker:
         logs at each take more still (benchmarks/record.py)."""
         self._journal_errors: dict[int, BaseException] = {}
         self._journals = 0
+        self._tail_paused = False
         self._error_sinks: list[list[ErrorNote]] = []
         """Lossless buffers of new attempt errors, one per recorder or run stream."""
         self._recent_events = 0
@@ -338,9 +339,15 @@ class StatusTracker:
         # With no tail, `_recent` is the journal itself: the per-event code tells the two
         # cases apart with one identity test.
         if self._tail_buffer is not None:
-            self._recent = self._tail_buffer
+            self._recent = _PAUSED if self._tail_paused else self._tail_buffer
         else:
             self._recent = self._journal
+
+    def _pause_tails(self, paused: bool) -> None:
+        """Stop (or resume) keeping records for tails, still counting the events: under a
+        flood a monitor shows the newest events only, and need not pay for every one."""
+        self._tail_paused = paused
+        self._retap()
 
     def _decode_raw(self, records: list[h.RawRecord]) -> list[StatusEvent | TaskEvent]:
         return h.decode_raw(records, (self._stages, self._workers, self._tasks), self._successors)
@@ -436,7 +443,8 @@ class StatusTracker:
                 journal.append(code)
                 journal.append(timestamp)
             if recent is not journal:
-                recent.append((item_id, code, timestamp, None, error))
+                if recent is not _PAUSED:
+                    recent.append((item_id, code, timestamp, None, error))
                 self._recent_events += 1
         if error is not None:
             self._keep_error(item_id, position, error, code, timestamp)
@@ -478,7 +486,8 @@ class StatusTracker:
                 journal.append(code)
                 journal.append(timestamp)
             if recent is not journal:
-                recent.append((item_id, code, timestamp, None, None))
+                if recent is not _PAUSED:
+                    recent.append((item_id, code, timestamp, None, None))
                 self._recent_events += 2
         if self._live:
             delivery = self._delivery
@@ -533,7 +542,8 @@ class StatusTracker:
                 journal.append(code)
                 journal.append(timestamp)
             if recent is not journal:
-                recent.append((item_id, code, timestamp, duration, None))
+                if recent is not _PAUSED:
+                    recent.append((item_id, code, timestamp, duration, None))
                 self._recent_events += 3 if merged else 2
         if self._live:
             delivery = self._delivery
@@ -583,7 +593,8 @@ class StatusTracker:
                 journal.append(code)
                 journal.append(timestamp)
             if recent is not journal:
-                recent.append((item_id, code, timestamp, duration, error))
+                if recent is not _PAUSED:
+                    recent.append((item_id, code, timestamp, duration, error))
                 self._recent_events += 1
         if error is not None:
             self._keep_error(item_id, position, error, code, timestamp)
@@ -680,6 +691,10 @@ class StatusTracker:
     def _decode(self, item_id: Any, log: array[float]) -> list[StatusEvent | TaskEvent]:
         names = (self._stages, self._workers, self._tasks)
         return h.decode(item_id, log, self._errors.get(item_id), names, self._successors)
+
+
+_PAUSED: Final = object()
+"""`StatusTracker._recent` while tails are paused: events are counted, not kept."""
 
 
 @dataclass(frozen=True, slots=True)
