@@ -185,7 +185,7 @@ class AntflowApp(App[None]):
         self._stdout = self._exits.enter_context(
             script_streams(self._script_output, self._stdin_refused, routed_fds=owned)
         )
-        self._exits.enter_context(logging_into(self._script_output))
+        self._exits.enter_context(logging_into(self._script_output, self._script_log))
         self._start_watchdog()
         if owned:
             self._handle_signals()
@@ -206,6 +206,11 @@ class AntflowApp(App[None]):
     def _script_output(self, line: str, is_error: bool) -> None:
         """A line the script wrote (print, logging, descriptors 1 and 2); any thread."""
         self.note(line, error=is_error)
+
+    def _script_log(self, line: str, level: str) -> None:
+        """A line a logging handler of the script wrote, with its record's level."""
+        if self.live is not None:
+            self.live.note(line, stream=level)
 
     def note(self, text: str, *, error: bool = False) -> None:
         """A line for the event log (a live run's; any thread)."""

@@ -4,7 +4,9 @@ While the app runs, `sys.stdout` and `sys.stderr` are `LineWriter`s: `print("got
 writes four pieces, and the log gets the one line they make. Logging handlers the script
 set up before the app started (``logging.basicConfig()`` at import) hold the real terminal
 streams, so their streams are swapped for a `LineWriter` too, and swapped back afterwards
-(the script's formats and levels stay). `sys.stdin` is an `OwnedStdin`: the terminal's
+(the script's formats and levels stay); each line they write carries its record's level.
+Records no handler takes (a script that never set logging up) would go to stderr through
+`logging.lastResort`: they come with their level too. `sys.stdin` is an `OwnedStdin`: the terminal's
 keys belong to the app, so a script's ``input()`` gets `StdinOwnedError` at once instead
 of hanging behind a screen it cannot draw on.
 """
@@ -20,6 +22,8 @@ from contextlib import contextmanager
 from typing import Final, TextIO
 
 LineSink = Callable[[str, bool], None]
+LevelSink = Callable[[str, str], None]
+"""Gets each line a logging handler wrote, with its record's level name."""
 
 MAX_LINE: Final = 8_192
 """A piece of output this long without a newline is logged as a line of its own."""
@@ -148,11 +152,36 @@ def _terminal_streams() -> set[int]:
     return {id(stream) for stream in streams if stream is not None}
 
 
+class _RecordLevel(logging.Filter):
+    """Notes the level of the record a handler is about to write (per thread: the filter
+    and the write happen in the thread that logs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.local.level = record.levelname
+        return True
+
+    def level(self, is_error: bool) -> str:
+        return getattr(self.local, "level", None) or ("ERROR" if is_error else "INFO")
+
+
+def _levelled(sink: LevelSink, noted: _RecordLevel, *, error: bool) -> LineWriter:
+    def write(line: str, is_error: bool) -> None:
+        sink(line, noted.level(is_error))
+
+    return LineWriter(write, error=error)
+
+
 @contextmanager
-def logging_into(sink: LineSink) -> Iterator[None]:
-    """While inside, logging handlers that write to the terminal write to `sink` instead."""
+def logging_into(sink: LineSink, levelled: LevelSink | None = None) -> Iterator[None]:
+    """While inside, logging handlers that write to the terminal write to `sink` instead
+    (to `levelled`, with each record's level, when given), and so do records no handler
+    takes (`logging.lastResort`)."""
     terminal = _terminal_streams()
-    swapped: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+    swapped: list[tuple[logging.StreamHandler[TextIO], TextIO, _RecordLevel | None]] = []
     loggers = [logging.getLogger()] + [
         logger
         for logger in logging.Logger.manager.loggerDict.values()
@@ -161,15 +190,34 @@ def logging_into(sink: LineSink) -> Iterator[None]:
     for logger in loggers:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and id(handler.stream) in terminal:
-                writer = LineWriter(sink, error=handler.stream in (sys.__stderr__, sys.stderr))
+                error = handler.stream in (sys.__stderr__, sys.stderr)
+                noted = None
+                if levelled is None:
+                    writer = LineWriter(sink, error=error)
+                else:
+                    noted = _RecordLevel()
+                    handler.addFilter(noted)
+                    writer = _levelled(levelled, noted, error=error)
                 previous = handler.setStream(writer)
                 if previous is not None:
-                    swapped.append((handler, previous))
+                    swapped.append((handler, previous, noted))
+                elif noted is not None:
+                    handler.removeFilter(noted)
+    last_resort = logging.lastResort
+    if levelled is not None and last_resort is not None:
+        noted = _RecordLevel()
+        fallback: logging.Handler = logging.StreamHandler(_levelled(levelled, noted, error=True))
+        fallback.setLevel(last_resort.level)
+        fallback.addFilter(noted)
+        logging.lastResort = fallback
     try:
         yield
     finally:
-        for handler, stream in swapped:
+        logging.lastResort = last_resort
+        for handler, stream, noted in swapped:
             handler.setStream(stream)
+            if noted is not None:
+                handler.removeFilter(noted)
 
 
 @contextmanager

@@ -46,6 +46,8 @@ usage or script errors.
 \b
 To play a recorded run back (--record, antflow.record(), ANTFLOW_RECORD):
   antflow-tui replay FILE
+To see it as a timeline in Perfetto (ui.perfetto.dev) or chrome://tracing:
+  antflow-tui export-trace FILE -o trace.json
 """
 
 REPLAY_HELP = """Play back a run recorded with --record, antflow.record() or ANTFLOW_RECORD.
@@ -85,6 +87,8 @@ def main(args: Sequence[str] | None = None) -> None:
     arguments = list(sys.argv[1:] if args is None else args)
     if arguments[:1] == ["replay"]:
         replay(arguments[1:], prog_name="antflow-tui replay")
+    elif arguments[:1] == ["export-trace"]:
+        export_trace(arguments[1:], prog_name="antflow-tui export-trace")
     else:
         run(arguments, prog_name="antflow-tui")
 
@@ -373,3 +377,34 @@ def open_recording(file: Path) -> RecordingLike:
     from antflow.runstream.fileformat import Recording
 
     return Recording.open(file)
+
+
+@click.command(
+    help="Write a recorded run as Chrome Trace Event JSON: one lane per worker, one slice "
+    "per task attempt, failures marked. Open it in ui.perfetto.dev or chrome://tracing.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.argument("recording", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    callback=_export_path,
+    required=True,
+    metavar="PATH",
+    help="The trace file to write.",
+)
+def export_trace(recording: Path, output: Path) -> None:
+    from antflow.runstream.fileformat import Recording, RecordingError
+    from antflow.runstream.trace import write_trace
+
+    if not recording.exists():
+        _fail(f"no such file: {recording}")
+    try:
+        opened = Recording.open(recording)
+    except RecordingError as error:
+        _fail(str(error))
+    with opened:
+        slices = write_trace(opened, output)
+    _say(f"Wrote {slices:,} task attempts to {output} (open it in ui.perfetto.dev).")
+    sys.exit(EXIT_OK)

@@ -57,6 +57,12 @@ ROLES: Final[Mapping[str, str]] = {
     "abandoned": "yellow",
     "progress": "green",
     "replay": "bold reverse yellow",
+    # Trends in the stage table, and log lines by level.
+    "trend-rate": "green",
+    "trend-queue": "yellow",
+    "log-error": "red",
+    "log-warning": "yellow",
+    "log-debug": "dim",
 }
 """Every role, with its style outside a theme (`DEFAULT`)."""
 

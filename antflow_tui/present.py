@@ -9,7 +9,7 @@ and the same screens show a live run and a recorded one. Colours come from a `Pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from rich.cells import cell_len
@@ -25,9 +25,11 @@ from antflow_tui.formatting import (
     format_duration,
     format_rate,
 )
+from antflow_tui.levels import ERROR, INFO, WARNING, event_level, line_level
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import ansi_text, clean, first_line, item_label, literal
 from antflow_tui.state import short_type
+from antflow_tui.trends import sparkline
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -63,30 +65,90 @@ STAGE_COLUMNS: Final = (
     ("stage", "Stage"),
     ("workers", "Busy"),
     ("queued", "Queued"),
+    ("queue_trend", "Queue depth"),
     ("running", "Run"),
     ("done", "Done"),
     ("failed", "Fail"),
     ("skipped", "Skip"),
     ("retrying", "Retry"),
     ("rate", "Rate"),
+    ("throughput", "Throughput"),
     ("avg", "Avg"),
+    ("p50", "p50"),
+    ("p95", "p95"),
+    ("max", "Max"),
 )
-"""Column keys and headings; short, so the table fits 80 columns."""
+"""Column keys and headings, in the order shown; the table shows those that fit its width
+(`fit_stage_columns`)."""
+
+SPARK_WIDTH: Final = 11
+"""Cells of a sparkline in the stage table."""
 
 STAGE_WIDTHS: Final[Mapping[str, int]] = {
     "workers": 5,
-    "queued": 6,
+    "queued": 7,
+    "queue_trend": SPARK_WIDTH,
     "running": 4,
     "done": 6,
     "failed": 5,
     "skipped": 5,
-    "retrying": 5,
+    "retrying": 6,
     "rate": 7,
+    "throughput": SPARK_WIDTH,
     "avg": 6,
+    "p50": 6,
+    "p95": 6,
+    "max": 6,
 }
 """Fixed widths of the number columns: widths that follow the numbers would re-measure the
 table (a layout pass) as counts grow, and depend on the order values came in. Numbers too
-big for their column are shortened (12.3k, 4.5M)."""
+big for their column are shortened (12.3k, 4.5M). Each sortable column has room for its
+heading and the sort arrow."""
+
+STAGE_PRIORITY: Final[Mapping[str, int]] = {
+    "stage": 0,
+    "workers": 1,
+    "queued": 1,
+    "done": 1,
+    "failed": 1,
+    "rate": 2,
+    "p95": 3,
+    "throughput": 4,
+    "retrying": 5,
+    "queue_trend": 6,
+    "avg": 7,
+    "max": 7,
+    "p50": 8,
+    "running": 9,
+    "skipped": 9,
+}
+"""Which columns a narrow table keeps (lowest first). At 80 columns: stage, busy, queued,
+done, fail, rate, p95 (the tail Avg hides), the throughput sparkline and retries; Avg,
+p50, Max, the queue sparkline, Run and Skip come back as the terminal widens."""
+
+SPARK_COLUMNS: Final = frozenset({"queue_trend", "throughput"})
+"""Columns that draw a trend, not a value: not sortable."""
+CELL_PADDING: Final = 2
+"""Cells a DataTable adds around each column."""
+
+
+def fit_stage_columns(width: int, stage_width: int) -> tuple[str, ...]:
+    """The stage table's columns that fit in `width` cells, in `STAGE_COLUMNS` order.
+
+    Args:
+        stage_width: The first column's width (it fits the longest stage name).
+    """
+    widths = {key: STAGE_WIDTHS.get(key, stage_width) + CELL_PADDING for key, _ in STAGE_COLUMNS}
+    chosen: set[str] = set()
+    used = 0
+    for key in sorted(widths, key=lambda key: STAGE_PRIORITY[key]):
+        if used + widths[key] > width and chosen:
+            # Lower priorities may still fit; a column of the same priority as one that
+            # did not fit would make the set depend on dictionary order: stop at it.
+            break
+        chosen.add(key)
+        used += widths[key]
+    return tuple(key for key, _ in STAGE_COLUMNS if key in chosen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +190,18 @@ class StageRow:
     paused: bool
     pipeline: int = 1
     """The row's pipeline (in the all-pipelines view a row is a whole pipeline)."""
+    sort_keys: Mapping[str, float | str] = field(default_factory=dict)
+    """What each sortable column sorts by (a number, or the stage's name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageSparks:
+    """A stage's recent history, for its sparklines (see `antflow_tui.trends`)."""
+
+    throughput: Sequence[float] = ()
+    """Items finished per second, oldest first."""
+    queue: Sequence[float] = ()
+    """Queue depth, oldest first."""
 
 
 def stage_average(counts: StageCounts) -> float | None:
@@ -137,7 +211,7 @@ def stage_average(counts: StageCounts) -> float | None:
 
 
 def bottleneck_stage(
-    stages: Sequence[StageView], previous_pending: Mapping[str, int] | None
+    stages: Sequence[StageView], previous_pending: Mapping[str, float | None] | None
 ) -> str | None:
     """The stage holding the run back: all its workers busy and its queue full or growing.
 
@@ -159,11 +233,16 @@ def bottleneck_stage(
     return max(candidates)[1] if candidates else None
 
 
+_MISSING: Final = float("-inf")
+"""The sort key of a value not known (sorted last, biggest first)."""
+
+
 def stage_rows(
     stages: Sequence[StageView],
     rates: Mapping[str, float | None],
     bottleneck: str | None,
     palette: Palette = DEFAULT,
+    sparks: Mapping[str, StageSparks] | None = None,
 ) -> list[StageRow]:
     """The stage table, one row per stage in pipeline order."""
     rows = []
@@ -180,21 +259,69 @@ def stage_rows(
         busy = Text(f"{stage.busy}/{workers}")
         if workers and stage.busy == workers:
             busy.stylize("bold")
+        trend = (sparks or {}).get(name) or StageSparks()
+        average = stage_average(counts)
+        rate = rates.get(name)
         cells = (
             label,
             busy,
             _number(counts.queued, palette("held") if name == bottleneck else "", "queued"),
+            _spark(trend.queue, palette("trend-queue"), peak=True),
             _number(counts.running, palette.status("in_progress"), "running"),
             _number(counts.done, palette.status("completed"), "done"),
             _number(counts.failed, palette.status("failed"), "failed"),
             _number(counts.skipped, palette.status("skipped"), "skipped"),
             # Task attempts that failed and were tried again, per-task and per-stage alike.
             _number(counts.task_retries, palette.status("retrying"), "retrying"),
-            Text(_fit_rate(rates.get(name), STAGE_WIDTHS["rate"]), justify="right"),
-            Text(format_duration(stage_average(counts)), justify="right"),
+            Text(_fit_rate(rate, STAGE_WIDTHS["rate"]), justify="right"),
+            _spark(trend.throughput, palette("trend-rate")),
+            _seconds(average),
+            _seconds(counts.p50),
+            _seconds(counts.p95),
+            _seconds(counts.max_seconds),
         )
-        rows.append(StageRow(name, cells, name == bottleneck, counts.paused, stage.pipeline))
+        keys: dict[str, float | str] = {
+            "stage": name.casefold(),
+            "workers": stage.busy / workers if workers else _MISSING,
+            "queued": counts.queued,
+            "running": counts.running,
+            "done": counts.done,
+            "failed": counts.failed,
+            "skipped": counts.skipped,
+            "retrying": counts.task_retries,
+            "rate": _known(rate),
+            "avg": _known(average),
+            "p50": _known(counts.p50),
+            "p95": _known(counts.p95),
+            "max": _known(counts.max_seconds),
+        }
+        rows.append(StageRow(name, cells, name == bottleneck, counts.paused, stage.pipeline, keys))
     return rows
+
+
+def _spark(values: Sequence[float], style: Style, *, peak: bool = False) -> Text:
+    return Text(sparkline(values, SPARK_WIDTH, peak=peak), style=style, no_wrap=True)
+
+
+def _seconds(value: float | None) -> Text:
+    return Text(format_duration(value), justify="right", style="" if value is not None else "dim")
+
+
+def _known(value: float | None) -> float:
+    return _MISSING if value is None else value
+
+
+def sort_stage_rows(
+    rows: Sequence[StageRow], column: str | None, *, descending: bool = True
+) -> list[StageRow]:
+    """The rows sorted by a column (None: as they come, in pipeline order, or the other
+    way round); unknown values last either way, ties in pipeline order."""
+    if column is None or column in SPARK_COLUMNS:
+        return list(rows) if descending else list(reversed(rows))
+    known = [row for row in rows if row.sort_keys.get(column, _MISSING) != _MISSING]
+    unknown = [row for row in rows if row.sort_keys.get(column, _MISSING) == _MISSING]
+    known.sort(key=lambda row: row.sort_keys[column], reverse=descending)
+    return known + unknown
 
 
 def pipeline_rows(
@@ -219,21 +346,42 @@ def pipeline_rows(
         finished = snapshot.processed + snapshot.failed
         seconds = sum(view.counts.task_seconds for view in views)
         average = seconds / finished if finished else None
+        rate = rates.get(started.pipeline)
+        queued = sum(v.counts.queued for v in views)
+        running = sum(v.counts.running for v in views)
+        retries = sum(v.counts.task_retries for v in views)
+        done = snapshot.processed - snapshot.skipped
         cells = (
             name,
             busy_text,
-            _number(sum(v.counts.queued for v in views), "", "queued"),
-            _number(sum(v.counts.running for v in views), palette.status("in_progress"), "running"),
-            _number(snapshot.processed - snapshot.skipped, palette.status("completed"), "done"),
+            _number(queued, "", "queued"),
+            Text(""),
+            _number(running, palette.status("in_progress"), "running"),
+            _number(done, palette.status("completed"), "done"),
             _number(snapshot.failed, palette.status("failed"), "failed"),
             _number(snapshot.skipped, palette.status("skipped"), "skipped"),
-            _number(
-                sum(v.counts.task_retries for v in views), palette.status("retrying"), "retrying"
-            ),
-            Text(_fit_rate(rates.get(started.pipeline), STAGE_WIDTHS["rate"]), justify="right"),
-            Text(format_duration(average), justify="right"),
+            _number(retries, palette.status("retrying"), "retrying"),
+            Text(_fit_rate(rate, STAGE_WIDTHS["rate"]), justify="right"),
+            Text(""),
+            _seconds(average),
+            # A pipeline's stages each have their own distribution: no one percentile.
+            _seconds(None),
+            _seconds(None),
+            _seconds(max((v.counts.max_seconds or 0.0 for v in views), default=None) or None),
         )
-        rows.append(StageRow(label, cells, False, paused, started.pipeline))
+        keys: dict[str, float | str] = {
+            "stage": label.casefold(),
+            "workers": busy / workers if workers else _MISSING,
+            "queued": queued,
+            "running": running,
+            "done": done,
+            "failed": snapshot.failed,
+            "skipped": snapshot.skipped,
+            "retrying": retries,
+            "rate": _known(rate),
+            "avg": _known(average),
+        }
+        rows.append(StageRow(label, cells, False, paused, started.pipeline, keys))
     return rows
 
 
@@ -268,6 +416,8 @@ class WorkerCell:
     pipeline: int = 1
     group: str = ""
     """The heading the grid shows the cell under ('' : its stage)."""
+    progress: tuple[float, float | None] | None = None
+    """(done, total) the running task reported with `set_task_progress`."""
 
     @property
     def heading(self) -> str:
@@ -301,6 +451,7 @@ def worker_cells(
                     seconds=seconds,
                     pipeline=stage.pipeline,
                     group=f"{group}{stage.name}" if group else "",
+                    progress=row.progress if row.holding and look != "idle" else None,
                 )
             )
     return cells
@@ -381,6 +532,8 @@ def natural_cell_width(cell: WorkerCell) -> int:
     width = 2 + cell_len(short_worker_name(cell.name, cell.stage))
     if cell.item:
         width += 1 + cell_len(cell.item)
+    if cell.progress is not None:
+        width += 1 + cell_len(progress_text(cell.progress))
     if cell.seconds is not None:
         width += 7
     if cell.look == "stuck":
@@ -401,6 +554,9 @@ def worker_cell_text(
     if cell.item:
         text.append(" ")
         text.append(cell.item, style="bold" if cell.look != "idle" else "")
+    if cell.progress is not None:
+        text.append(" ")
+        text.append(progress_text(cell.progress), style=palette("progress"))
     if cell.seconds is not None:
         text.append(
             f" {format_duration(cell.seconds)}", style="dim" if cell.look == "busy" else style
@@ -417,6 +573,22 @@ def worker_cell_text(
 
 
 _BOLD: Final = Style(bold=True)
+
+PROGRESS_WIDTH: Final = 5
+"""Cells of a worker's progress bar."""
+_EIGHTHS: Final = " ▏▎▍▌▋▊▉"
+
+
+def progress_text(progress: tuple[float, float | None]) -> str:
+    """A task's reported progress: a small bar of done out of total ('██▌░░'), or just
+    how much is done when the total is not known ('↑1.2k')."""
+    done, total = progress
+    if total is None or total <= 0:
+        return f"↑{fit_count(round(max(done, 0)), PROGRESS_WIDTH)}"
+    eighths = round(min(max(done / total, 0.0), 1.0) * PROGRESS_WIDTH * 8)
+    full, rest = divmod(eighths, 8)
+    bar = "█" * full + (_EIGHTHS[rest] if rest else "")
+    return bar + "░" * (PROGRESS_WIDTH - len(bar))
 
 
 # ---------------------------------------------------------------------- errors
@@ -519,23 +691,28 @@ def error_message(message: str, limit: int) -> str:
     return first_line(message, limit) or "(no message)"
 
 
-NOTE_STREAMS: Final = frozenset({"out", "info", "INFO", "DEBUG", "debug", "control"})
-"""Log line streams that are not errors (everything else is shown as one)."""
-
-
 def is_error_line(line: LogLine) -> bool:
-    """A line the script wrote to stderr, or logged at WARNING and above."""
-    return line.stream not in NOTE_STREAMS
+    """A line the script wrote to stderr, or logged at ERROR and above."""
+    return line_level(line.stream) >= ERROR
 
 
 def note_line(line: LogLine, started: float, palette: Palette = DEFAULT) -> Text:
-    """A line the script printed or logged, as the event log shows it."""
-    error = is_error_line(line)
+    """A line the script printed or logged, as the event log shows it (errors in the
+    error colour, warnings in the warning colour, debug lines dim)."""
+    level = line_level(line.stream)
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{format_clock(line.at - started)} ", style="dim")
-    text.append("│ ", style=palette("error-type") if error else palette.status("skipped"))
+    if level >= ERROR:
+        style = palette("log-error")
+    elif level >= WARNING:
+        style = palette("log-warning")
+    elif level < INFO:
+        style = palette("log-debug")
+    else:
+        style = None
+    text.append("│ ", style=style or palette.status("skipped"))
     # Scripts print colours (a Rich console thinks it writes to a terminal): show them.
-    text.append_text(ansi_text(line.text, "red" if error else "", 400))
+    text.append_text(ansi_text(line.text, "" if style is None else str(style), 400))
     return text
 
 
@@ -566,7 +743,13 @@ def event_facts(event: Event, error: ErrorRecord | None = None) -> Facts:
         item=item,
         error=error_text.strip(),
         worker=worker,
+        level=event_level(status),
     )
+
+
+def line_facts(line: LogLine) -> Facts:
+    """What a line the script printed or logged offers to a filter."""
+    return Facts(text=line.text, level=line_level(line.stream))
 
 
 def failure_facts(failure: ErrorRecord) -> Facts:
@@ -579,6 +762,7 @@ def failure_facts(failure: ErrorRecord) -> Facts:
         stage=failure.stage,
         item=label,
         error=error,
+        level=ERROR,
     )
 
 

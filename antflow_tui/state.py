@@ -14,7 +14,9 @@ from itertools import count
 from typing import TYPE_CHECKING, Final
 
 from antflow_tui.accounting import RunCounts, run_counts
+from antflow_tui.levels import INFO, event_level, line_level
 from antflow_tui.rates import RateMeter
+from antflow_tui.trends import RunHistory
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -47,7 +49,19 @@ class LogEntry:
     """For a marker: how many events were not shown."""
     rate: float | None = None
     """For a marker: events per second at the time."""
+    gap: int = 0
+    """For a divider: routine lines dropped between the kept lines above it and the rest."""
     seq: int = field(default_factory=lambda: next(_sequence))
+
+    @property
+    def level(self) -> int:
+        """Its log level (`antflow_tui.levels`): an event's by its kind, a line's by its
+        stream."""
+        if self.event is not None:
+            return event_level(self.event.kind)
+        if self.line is not None:
+            return line_level(self.line.stream)
+        return INFO
 
     @property
     def at(self) -> float | None:
@@ -86,6 +100,8 @@ class RunState:
         self._events_seen = 0
         self.frames = 0
         """Frames applied so far."""
+        self.history = RunHistory()
+        """Every stage's throughput and queue depth over the last minutes."""
 
     # ---------------------------------------------------------------- reducing
 
@@ -100,8 +116,13 @@ class RunState:
             self.snapshots.clear()
             self._errors.clear()
             self._event_rate = RateMeter()
+            self.history.reset()
         for started in frame.pipelines:
             self.pipelines[started.pipeline] = started
+        for snapshot in (*frame.history, *frame.snapshots.values()):
+            config = self.pipelines.get(snapshot.pipeline)
+            if config is not None:
+                self.history.observe(config, snapshot)
         self.snapshots.update(frame.snapshots)
         for error in frame.errors:
             self._remember(error)
@@ -141,6 +162,7 @@ class RunState:
             merged.sort(key=lambda error: error.at)
         self.failures = merged
         self.failure_counts = dict(Counter(error.type for error in merged))
+
         for error in merged:
             self._remember(error)
 

@@ -7,7 +7,6 @@ frame, for the pipeline chosen in the switcher (or all of them).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -15,6 +14,8 @@ from antflow_tui import header as head
 from antflow_tui import present
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.rates import RateMeter
+from antflow_tui.safe_text import clean
+from antflow_tui.trends import queue_trend, trend_words
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from antflow_tui.source.base import ReplayPosition
     from antflow_tui.state import RunState
 
-_QUEUE_TREND_FRAMES: Final = 8
-"""How many frames back a queue counts as "growing" against."""
+QUEUE_TREND_SECONDS: Final = 2.0
+"""How far back a queue counts as "growing" against (for the bottleneck)."""
 
 ALL: Final = 0
 """The switcher's choice that shows every pipeline at once."""
@@ -57,6 +58,11 @@ class MainView:
     """Where a replay stands (None: a live run)."""
     now: float = 0.0
     """The source's clock at this frame."""
+    started: float = 0.0
+    """When the run started (Unix time)."""
+    bottleneck_hint: str = ""
+    """What holds the run back, and how its queue moved ('Transcode: queue growing 40/s
+    for 2m00s'); '' when nothing does."""
 
 
 class ViewBuilder:
@@ -68,10 +74,7 @@ class ViewBuilder:
     def reset(self) -> None:
         """Forget the past frames (a replay jumped: rates and trends start again)."""
         self._overall = RateMeter()
-        self._stage_meters: dict[tuple[int, str], RateMeter] = {}
         self._pipeline_meters: dict[int, RateMeter] = {}
-        self._pending: deque[dict[str, int]] = deque(maxlen=_QUEUE_TREND_FRAMES)
-        self._pending_of: int | None = None
 
     def build(
         self,
@@ -101,10 +104,11 @@ class ViewBuilder:
         run_state = head.run_state(status, state.snapshots.values())
         pipelines = len(state.pipelines)
 
+        hint = ""
         if shown == ALL:
             stage_rows, cells, summaries = self._all_pipelines(state, now, ended, elapsed, palette)
         else:
-            stage_rows, cells, summaries = self._one_pipeline(
+            stage_rows, cells, summaries, hint = self._one_pipeline(
                 state, shown, now, ended, elapsed, palette
             )
         held = self._held(state, shown)
@@ -151,6 +155,8 @@ class ViewBuilder:
             settling=present.pause_settling(state.snapshots.values()),
             replay=status.replay,
             now=now,
+            started=status.started_at,
+            bottleneck_hint=hint,
         )
 
     def _one_pipeline(
@@ -161,35 +167,53 @@ class ViewBuilder:
         ended: bool,
         elapsed: float,
         palette: Palette,
-    ) -> tuple[list[present.StageRow], list[present.WorkerCell], dict[str, str]]:
+    ) -> tuple[list[present.StageRow], list[present.WorkerCell], dict[str, str], str]:
         started = state.pipelines.get(number)
         snapshot = state.snapshots.get(number)
         if started is None or snapshot is None:
-            return [], [], {}
+            return [], [], {}, ""
         views = present.stage_views(started, snapshot)
         averages = {view.name: present.stage_average(view.counts) for view in views}
         cells = present.worker_cells(views, now, averages)
-        rates = {}
+        rates: dict[str, float | None] = {}
+        sparks: dict[str, present.StageSparks] = {}
+        before: dict[str, float | None] = {}
         for view in views:
-            meter = self._stage_meters.setdefault((number, view.name), RateMeter())
-            finished = view.counts.done + view.counts.failed + view.counts.skipped
-            rates[view.name] = meter.update(finished, now)
+            trend = state.history.trend(number, view.name)
+            if trend is None:
+                rates[view.name] = None
+                continue
+            rates[view.name] = trend.rate
             if ended:
+                counts = view.counts
+                finished = counts.done + counts.failed + counts.skipped
                 rates[view.name] = finished / elapsed if elapsed > 0 else None
-        if self._pending_of != number:
-            # Another pipeline: its queues have no trend yet.
-            self._pending.clear()
-            self._pending_of = number
-        previous = self._pending[0] if self._pending else None
-        self._pending.append({view.name: view.counts.queued for view in views})
-        bottleneck = present.bottleneck_stage(views, previous) if not ended else None
+            sparks[view.name] = present.StageSparks(trend.finished.samples(), trend.queue.samples())
+            before[view.name] = trend.queue.level_ago(QUEUE_TREND_SECONDS)
+        bottleneck = present.bottleneck_stage(views, before) if not ended else None
+        hint = ""
+        if bottleneck is not None:
+            hint = self._hint(state, number, next(v for v in views if v.name == bottleneck))
         summaries = {
             view.name: f"{view.busy}/{len(view.workers)} busy"
             + (" · paused" if view.counts.paused else "")
             for view in views
         }
-        rows = present.stage_rows(views, rates, bottleneck, palette)
-        return rows, cells, summaries
+        rows = present.stage_rows(views, rates, bottleneck, palette, sparks)
+        return rows, cells, summaries, hint
+
+    @staticmethod
+    def _hint(state: RunState, number: int, view: present.StageView) -> str:
+        """'Transcode: queue growing 40/s for 2m00s' (or full, or just its name)."""
+        name = clean(view.name, 40)
+        trend = state.history.trend(number, view.name)
+        capacity = view.config.queue_capacity
+        moved = None
+        if trend is not None:
+            moved = queue_trend(trend.queue.samples(), trend.queue.period, capacity)
+        if moved is None:
+            return f"{name}: every worker busy, {view.counts.queued:,} queued"
+        return f"{name}: {trend_words(moved, capacity)}"
 
     def _all_pipelines(
         self,

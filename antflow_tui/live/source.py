@@ -366,10 +366,10 @@ class LiveSource:
             attached.inputs.pin(attached.pipeline.failed_item_ids())
         return changed or None
 
-    def note(self, text: str, *, error: bool = False) -> None:
+    def note(self, text: str, *, error: bool = False, stream: str | None = None) -> None:
         """A line the script printed or logged, or a note of ours (from any thread; a
-        recording gets it too)."""
-        self.stream.log(text, "err" if error else "out")
+        recording gets it too). `stream`: a logging level name, for a logged line."""
+        self.stream.log(text, stream or ("err" if error else "out"))
         self.dirty = True
 
     # ---------------------------------------------------------------- pulls

@@ -12,15 +12,17 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
+from antflow_tui.error_groups import GROUP_COLUMNS
 from antflow_tui.filters import Filter, FilterError, parse_filter
 from antflow_tui.keys import key_for
 from antflow_tui.messages import PauseRequested, RetryRequested
-from antflow_tui.present import worker_legend
+from antflow_tui.present import STAGE_COLUMNS, error_type_counts, worker_legend
 from antflow_tui.safe_text import clean
 from antflow_tui.screens.base import RunScreen
 from antflow_tui.source.base import PAUSE, RETRY
+from antflow_tui.state import short_type
 from antflow_tui.view import ALL
-from antflow_tui.widgets.error_panel import ErrorPanel
+from antflow_tui.widgets.error_panel import ITEM_SORTS, ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.row_list import RowList
 from antflow_tui.widgets.scrubber import Scrubber
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from antflow.runstream.records import ItemKey
+    from antflow_tui.error_groups import ErrorGroup
     from antflow_tui.source.base import RunSource
     from antflow_tui.state import LogEntry, RunState
     from antflow_tui.view import MainView
@@ -70,6 +73,9 @@ class MainScreen(RunScreen):
         Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("f", "toggle_follow", "Follow", show=False, id="follow"),
+        Binding("c", "toggle_groups", "Group errors", show=False, id="group-errors"),
+        Binding("o,f6", "sort", "Sort", show=False, id="sort"),
+        Binding("O", "reverse_sort", "Reverse sort", show=False, id="reverse-sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
         Binding("1", "focus_panel('stage-table')", "Stages", show=False, id="panel-1"),
         Binding("2", "focus_panel('worker-grid')", "Workers", show=False, id="panel-2"),
@@ -154,10 +160,8 @@ class MainScreen(RunScreen):
             "border_title",
             self._title("stage-table", "Pipelines" if view.shown == ALL else None),
         )
-        slow = next((row.key for row in view.stage_rows if row.bottleneck), None)
-        _set_if_changed(
-            table, "border_subtitle", Text(f"◀ bottleneck: {clean(slow, 40)}") if slow else ""
-        )
+        hint = view.bottleneck_hint
+        _set_if_changed(table, "border_subtitle", Text(f"◀ bottleneck: {hint}") if hint else "")
         grid = self.query_one(WorkerGrid)
         grid.show(view.worker_cells, view.stage_summaries, force=force)
         busy = sum(
@@ -171,16 +175,32 @@ class MainScreen(RunScreen):
             title.append_text(legend)
         _set_if_changed(grid, "border_title", title)
         panel = self.error_panel
+        panel.started = view.started
         panel.show(view.failures, pipelines=view.pipelines)
-        total = len(view.failures)
+        self._error_titles(len(view.failures), view.error_counts)
+
+    def _error_titles(self, total: int, run_counts: Text | None = None) -> None:
+        """The error panel's title (how many it shows, of how many; groups) and its footer
+        (errors by type, of what it shows)."""
+        panel = self.error_panel
         shown = len(panel.shown_failures)
-        count = f"{shown:,} of {total:,}" if panel.filter is not None else f"{total:,}"
-        _set_if_changed(
-            panel,
-            "border_title",
-            self._title("error-panel", f"Errors ({count})" if total else None),
-        )
-        _set_if_changed(panel, "border_subtitle", view.error_counts.plain and view.error_counts)
+        narrowed = panel.filter is not None or panel.group is not None
+        count = f"{shown:,} of {total:,}" if narrowed else f"{total:,}"
+        base = f"Errors ({count})" if total else None
+        if panel.view == "groups" and total:
+            base = f"Error groups ({len(panel.groups):,}) of {count} failed"
+        title = self._title("error-panel", base)
+        if panel.group is not None:
+            kind, pattern = panel.group
+            title.append(f" · group {clean(short_type(kind), 30)}: {clean(pattern, 50)}")
+        _set_if_changed(panel, "border_title", title)
+        if panel.type_counts is not None:
+            counts = error_type_counts(panel.type_counts, self.palette)
+        elif run_counts is not None:
+            counts = run_counts
+        else:
+            counts = error_type_counts(self.state.failure_counts, self.palette)
+        _set_if_changed(panel, "border_subtitle", counts.plain and counts)
 
     def _scrubber_keys(self) -> dict[str, str]:
         if self._keys is None:
@@ -279,7 +299,11 @@ class MainScreen(RunScreen):
         return None, 0, False
 
     def action_retry(self) -> None:
-        """Retry the selected failed item where it failed, in its own pipeline."""
+        """Retry the selected failed item where it failed, in its own pipeline (on a
+        group: the group's items, after asking)."""
+        if self._focused_panel() == "error-panel" and self.error_panel.view == "groups":
+            self.action_retry_all()
+            return
         item, pipeline, found = self._selected_item()
         if not found:
             self.notify(
@@ -295,21 +319,71 @@ class MainScreen(RunScreen):
         self.post_message(RetryRequested(((pipeline, item),)))
 
     def action_retry_all(self) -> None:
-        """Retry every failed item the error panel shows (its filter applies); asks first."""
-        failures = self.error_panel.shown_failures
+        """Retry every failed item the error panel shows (its filter applies; on a group
+        in the groups view, that group's items); asks first."""
+        panel = self.error_panel
+        if self._focused_panel() == "error-panel" and panel.view == "groups":
+            group = panel.group_at(panel.cursor)
+            if group is None:
+                self.notify("There are no failed items to retry.", timeout=3, markup=False)
+                return
+            self._confirm_retry(group.items, _group_words(group))
+            return
+        failures = panel.shown_failures
         if not failures:
             self.notify("There are no failed items to retry.", timeout=3, markup=False)
             return
         items = tuple((failure.pipeline, failure.item) for failure in failures)
-        scope = " matching the filter" if self.error_panel.filter is not None else ""
+        scope = " matching the filter" if panel.filter is not None else ""
+        if panel.group is not None:
+            scope = f" of the group {_group_key_words(panel.group)}{scope}"
+        what = "the failed item" if len(items) == 1 else f"all {len(items):,} failed items"
+        self._confirm_retry(items, f"{what}{scope}")
+
+    def _confirm_retry(self, items: tuple[tuple[int, ItemKey], ...], what: str) -> None:
         from antflow_tui.screens.confirm import ConfirmScreen
 
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self.post_message(RetryRequested(items))
 
-        what = "the failed item" if len(items) == 1 else f"all {len(items):,} failed items"
-        self.app.push_screen(ConfirmScreen(f"Retry {what}{scope}?", confirm="Retry"), answered)
+        self.app.push_screen(ConfirmScreen(f"Retry {what}?", confirm="Retry"), answered)
+
+    # ---------------------------------------------------------------- groups and sorting
+
+    def action_toggle_groups(self) -> None:
+        """Show the error panel's failures as groups (by type and message), or as items."""
+        panel = self.error_panel
+        view = panel.toggle_groups()
+        self._error_titles(len(self.state.failures))
+        panel.focus()
+        if view == "groups":
+            enter = "enter lists a group's items"
+            retry = f", {key_for(self.app, 'retry-all')} retries it" if self.can(RETRY) else ""
+            self.notify(f"Errors grouped by type and message: {enter}{retry}.", timeout=3)
+
+    def action_sort(self) -> None:
+        """Sort the focused table (stages or errors) by its next column."""
+        self._sort(reverse=False)
+
+    def action_reverse_sort(self) -> None:
+        """Sort the focused table the other way."""
+        self._sort(reverse=True)
+
+    def _sort(self, *, reverse: bool) -> None:
+        panel = self._focused_panel()
+        if panel == "stage-table":
+            table = self.query_one(StageTable)
+            order = table.reverse_sort() if reverse else table.next_sort()
+            labels = dict(STAGE_COLUMNS)
+        elif panel == "error-panel":
+            errors = self.error_panel
+            order = errors.reverse_sort() if reverse else errors.next_sort()
+            labels = dict(GROUP_COLUMNS if errors.view == "groups" else ITEM_SORTS)
+        else:
+            self.notify("Sorting works in the Stages and Errors panels.", timeout=3, markup=False)
+            return
+        self.notify(order.describe(labels), timeout=2, markup=False)
 
     # ---------------------------------------------------------------- filter
 
@@ -348,7 +422,8 @@ class MainScreen(RunScreen):
         self.query_one(f"#{target}").focus()
 
     def action_clear_filter(self) -> None:
-        """Escape: close the filter bar, or clear the focused panel's filter."""
+        """Escape: close the filter bar, leave an opened error group, or clear the focused
+        panel's filter."""
         bar = self.query_one("#filter-bar", Input)
         if bar.has_class("-shown"):
             target = self._filter_target or "event-log"
@@ -357,6 +432,9 @@ class MainScreen(RunScreen):
             self._close_filter_bar(target)
             return
         panel = self._focused_panel()
+        if panel == "error-panel" and self.error_panel.close_group():
+            self._error_titles(len(self.state.failures))
+            return
         if panel is not None and getattr(self.query_one(f"#{panel}"), "filter", None):
             self._set_filter(panel, None)
 
@@ -387,7 +465,12 @@ class MainScreen(RunScreen):
 
     @on(RowList.Chosen, "#error-panel")
     def _open_failure(self, event: RowList.Chosen) -> None:
-        failure = self.error_panel.failure_at(event.index)
+        panel = self.error_panel
+        if panel.view == "groups":
+            if panel.open_group(event.index) is not None:
+                self._error_titles(len(self.state.failures))
+            return
+        failure = panel.failure_at(event.index)
         if failure is not None:
             self.open_item(failure.pipeline, failure.item)
 
@@ -402,6 +485,17 @@ class MainScreen(RunScreen):
         from antflow_tui.screens.item import ItemScreen
 
         self.app.push_screen(ItemScreen(self.source, self.state, pipeline, item))
+
+
+def _group_key_words(key: tuple[str, str]) -> str:
+    kind, pattern = key
+    return f"{short_type(kind)}: {pattern}"
+
+
+def _group_words(group: ErrorGroup) -> str:
+    """'the 34 failed items of ParseError: unexpected <n>'."""
+    what = "the failed item" if group.count == 1 else f"the {group.count:,} failed items"
+    return f"{what} of {_group_key_words(group.key)}"
 
 
 def _set_if_changed(widget: Widget, name: str, value: Text | str) -> None:

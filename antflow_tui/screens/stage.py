@@ -1,39 +1,52 @@
-"""StageScreen: one stage's configuration, workers, queue and failures."""
+"""StageScreen: one stage's configuration, live numbers, task times, workers and failures."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.filters import Filter
-from antflow_tui.formatting import format_count, format_duration
+from antflow_tui.formatting import format_count, format_duration, format_rate
 from antflow_tui.keys import key_for
+from antflow_tui.latency import histogram_chart, histogram_rows, latency_summary
 from antflow_tui.messages import PauseRequested, RetryRequested
-from antflow_tui.present import StageView, stage_average, stage_views
+from antflow_tui.palette import DEFAULT, Palette
+from antflow_tui.present import StageView, progress_text, stage_average, stage_views
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.source.base import PAUSE, RETRY
+from antflow_tui.state import short_type
+from antflow_tui.trends import sparkline
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.row_list import RowList
+from antflow_tui.widgets.slowest_list import SlowestList
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from textual.app import ComposeResult
 
-    from antflow.runstream.records import ErrorRecord, StageConfig
+    from antflow.runstream.records import ErrorRecord, ItemKey, StageConfig
     from antflow_tui.source.base import RunSource
     from antflow_tui.state import RunState
+    from antflow_tui.trends import StageTrend
+
+SPARK_WIDTH: Final = 24
+"""Cells of the stage screen's sparklines."""
+CHART_ROWS: Final = 8
+"""Most rows of the task-time chart."""
+CHART_WIDTH: Final = 48
 
 
 class StageScreen(DetailScreen):
-    """A stage in detail; its failures list works like the main error panel.
+    """A stage in detail; its failures list works like the main error panel, and enter
+    on one of the slowest items opens it.
 
     Args:
         pipeline: The number of the stage's pipeline.
@@ -55,11 +68,14 @@ class StageScreen(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="stage-title", classes="detail-title", markup=False)
-        with Horizontal(id="stage-top"):
-            yield Static(id="stage-config", classes="detail-section")
-            with Vertical():
-                yield Static(id="stage-counts", classes="detail-section")
-                yield Static(id="stage-queue", classes="detail-section")
+        with VerticalScroll(id="stage-body", classes="detail-body"):
+            with Horizontal(id="stage-top"):
+                yield Static(id="stage-config", classes="detail-section")
+                yield Static(id="stage-now", classes="detail-section")
+            with Horizontal(id="stage-times"):
+                yield Static(id="stage-latency", classes="detail-section")
+                yield SlowestList(id="stage-slowest")
+            yield Static(id="stage-workers", classes="detail-section")
         yield ErrorPanel(id="stage-failures")
         yield Footer()
 
@@ -72,8 +88,12 @@ class StageScreen(DetailScreen):
         else:
             panel.border_title = Text("Failures in this stage (enter opens)")
         panel.set_filter(Filter(source=f"stage:{self.stage}", fields=(("stage", self.stage),)))
+        self.query_one(SlowestList).border_title = "Slowest items (enter opens)"
         self.refresh_view()
-        panel.focus()
+        if panel.row_count:
+            panel.focus()
+        else:
+            self.query_one(SlowestList).focus()
 
     def _view(self) -> StageView | None:
         started = self.state.pipelines.get(self.pipeline)
@@ -92,16 +112,46 @@ class StageScreen(DetailScreen):
         several = len(self.state.pipelines) > 1
         self.show_section("#stage-title", (key, several), lambda: self._title(view))
         config = self._config()
-        self.show_section("#stage-config", config, lambda: self._config_table(config))
-        self.show_section("#stage-counts", key, lambda: self._counts(view))
+        self.show_section("#stage-config", config, lambda: config_table(config))
+        trend = self.state.history.trend(self.pipeline, self.stage)
+        status = self.state.status
+        ended = status is not None and status.ended
+        rate = None if trend is None else trend.rate
+        if ended and status is not None and view is not None:
+            elapsed = (status.ended_at or status.now) - status.started_at
+            counts = view.counts
+            finished = counts.done + counts.failed + counts.skipped
+            rate = finished / elapsed if elapsed > 0 else None
+        spans = None if trend is None else (trend.finished.values[-1:], trend.queue.values[-1:])
         self.show_section(
-            "#stage-queue", None if view is None else view.counts.next_items, lambda: _queue(view)
+            "#stage-now",
+            (key, rate, spans),
+            lambda: now_table(view, rate, trend, self.palette),
+        )
+        latency = None if view is None else view.counts
+        self.show_section("#stage-latency", latency, lambda: latency_section(view, self.palette))
+        self.query_one(SlowestList).show(() if view is None else view.counts.slowest)
+        started_at = self._pipeline_started()
+        now = status.now if status is not None else 0.0
+        self.show_section(
+            "#stage-workers",
+            (key, int(now)),
+            lambda: workers_table(view, now - started_at, self.palette),
         )
         failures = self.state.failures_of(self.pipeline)
         if failures is not self._failures_from:
             self._failures_from = failures
             self._failures = list(failures)
-        self.query_one(ErrorPanel).show(self._failures)
+        panel = self.query_one(ErrorPanel)
+        panel.show(self._failures)
+        panel.set_class(not panel.row_count, "-empty")
+
+    def _pipeline_started(self) -> float:
+        started = self.state.pipelines.get(self.pipeline)
+        if started is not None:
+            return started.at
+        status = self.state.status
+        return 0.0 if status is None else status.started_at
 
     def _title(self, view: StageView | None) -> Text:
         title = Text("Stage ")
@@ -111,58 +161,6 @@ class StageScreen(DetailScreen):
         if view is not None and view.counts.paused:
             title.append("  paused", style=self.palette("held"))
         return title
-
-    def _config_table(self, config: StageConfig | None) -> Table | Text:
-        if config is None:
-            return Text("This stage is not part of the current run.", style="yellow")
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="dim")
-        table.add_column()
-        table.add_row("Workers", Text(str(len(config.workers))))
-        table.add_row("Tasks", Text(", ".join(clean(name, 40) for name in config.tasks)))
-        table.add_row("Retry", Text(config.retry))
-        if config.retry == "per_task":
-            wait = format_duration(config.task_wait_seconds)
-            table.add_row("Attempts", Text(f"{config.task_attempts} per task, {wait} apart"))
-        else:
-            table.add_row("Attempts", Text(f"{config.stage_attempts} of the whole stage"))
-        limits = ", ".join(
-            f"{clean(name, 30)} ≤ {limit}" for name, limit in config.concurrency_limits.items()
-        )
-        table.add_row("Limits", Text(limits or "–"))
-        table.add_row("Queue capacity", Text(format_count(config.queue_capacity)))
-        table.add_row("skip_if", Text("yes" if config.has_skip_if else "–"))
-        return table
-
-    def _counts(self, view: StageView | None) -> Table | Text:
-        if view is None:
-            return Text()
-        counts = view.counts
-        palette = self.palette
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="dim")
-        table.add_column()
-        table.add_row("Busy", Text(f"{view.busy}/{len(view.workers)}"))
-        for label, value in (
-            ("Queued", counts.queued),
-            ("Done", counts.done),
-            ("Failed", counts.failed),
-            ("Skipped", counts.skipped),
-            ("Retrying", counts.retrying),
-            ("Task retries", counts.task_retries),
-        ):
-            table.add_row(label, Text(format_count(value)))
-        table.add_row("Average time", Text(format_duration(stage_average(counts))))
-        for name, worker in zip(view.config.workers, view.workers, strict=False):
-            look = "pausing" if worker.status == "busy" and worker.paused else worker.status
-            line = Text()
-            line.append(look, style=palette.look(look))
-            if worker.holding:
-                line.append(f"  {item_label(worker.item, 24)}", style="bold")
-            if worker.task_status:
-                line.append(f"  {clean(worker.task_status, 40)}", style="italic")
-            table.add_row(Text(clean(name, 24)), line)
-        return table
 
     def action_toggle_pause(self) -> None:
         self.post_message(PauseRequested(self.pipeline, stage=self.stage))
@@ -179,15 +177,148 @@ class StageScreen(DetailScreen):
     def _open_failure(self, event: RowList.Chosen) -> None:
         failure = self.query_one(ErrorPanel).failure_at(event.index)
         if failure is not None:
-            from antflow_tui.screens.item import ItemScreen
+            self._open(failure.pipeline, failure.item)
 
-            self.app.push_screen(
-                ItemScreen(self.source, self.state, failure.pipeline, failure.item)
-            )
+    @on(RowList.Chosen, "#stage-slowest")
+    def _open_slow(self, event: RowList.Chosen) -> None:
+        entry = self.query_one(SlowestList).entry_at(event.index)
+        if entry is not None:
+            self._open(self.pipeline, entry[0])
+
+    def _open(self, pipeline: int, item: ItemKey) -> None:
+        from antflow_tui.screens.item import ItemScreen
+
+        self.app.push_screen(ItemScreen(self.source, self.state, pipeline, item))
 
 
-def _queue(view: StageView | None) -> Text:
-    queued = () if view is None else view.counts.next_items
-    text = Text("Next in queue: ", style="dim")
-    text.append(", ".join(item_label(item, 20) for item in queued) or "empty")
+# ---------------------------------------------------------------------- sections
+
+
+def config_table(config: StageConfig | None) -> Table | Text:
+    """How the stage is set up, 'Give up on' (its ``no_retry_on``) included."""
+    if config is None:
+        return Text("This stage is not part of the current run.", style="yellow")
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    table.add_row("Workers", Text(str(len(config.workers))))
+    table.add_row("Tasks", Text(", ".join(clean(name, 40) for name in config.tasks)))
+    table.add_row("Retry", Text(config.retry))
+    if config.retry == "per_task":
+        wait = format_duration(config.task_wait_seconds)
+        table.add_row("Attempts", Text(f"{config.task_attempts} per task, {wait} apart"))
+    else:
+        table.add_row("Attempts", Text(f"{config.stage_attempts} of the whole stage"))
+    give_up = ", ".join(clean(short_type(name), 40) for name in config.no_retry_on)
+    table.add_row("Give up on", Text(give_up or "–"))
+    limits = ", ".join(
+        f"{clean(name, 30)} ≤ {limit}" for name, limit in config.concurrency_limits.items()
+    )
+    table.add_row("Limits", Text(limits or "–"))
+    table.add_row("Queue capacity", Text(format_count(config.queue_capacity)))
+    table.add_row("skip_if", Text("yes" if config.has_skip_if else "–"))
+    return table
+
+
+def now_table(
+    view: StageView | None,
+    rate: float | None,
+    trend: StageTrend | None,
+    palette: Palette = DEFAULT,
+) -> Table | Text:
+    """The stage now: its rate and queue with their recent history, what it holds."""
+    if view is None:
+        return Text()
+    counts = view.counts
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    throughput = [] if trend is None else trend.finished.samples()
+    queue = [] if trend is None else trend.queue.samples()
+    span = 0.0 if trend is None else trend.finished.span
+    line = Text(format_rate(rate), style="bold")
+    line.append(f"  {sparkline(throughput, SPARK_WIDTH)}", style=palette("trend-rate"))
+    table.add_row("Rate", line)
+    busy = f"{view.busy}/{len(view.workers)} workers busy"
+    table.add_row("In flight", Text(f"{format_count(counts.running)} ({busy})"))
+    line = Text(format_count(counts.queued), style="bold")
+    line.append(f"  {sparkline(queue, SPARK_WIDTH, peak=True)}", style=palette("trend-queue"))
+    table.add_row("Queued", line)
+    if span:
+        table.add_row("", Text(f"sparklines: the last {format_duration(span)}", style="dim"))
+    done = Text(format_count(counts.done), style=palette.status("completed"))
+    done.append(" done · ", style="dim")
+    done.append(format_count(counts.failed), style=palette.status("failed"))
+    done.append(" failed · ", style="dim")
+    done.append(format_count(counts.skipped), style=palette.status("skipped"))
+    done.append(" skipped", style="dim")
+    table.add_row("Finished", done)
+    table.add_row(
+        "Retries",
+        Text(f"{format_count(counts.task_retries)} attempts tried again"),
+    )
+    waiting = f"{format_count(counts.retrying)} waiting" if counts.retrying else "–"
+    table.add_row("Stage retry", Text(waiting))
+    queued = ", ".join(item_label(item, 20) for item in counts.next_items)
+    table.add_row("Next", Text(queued or "queue empty"))
+    return table
+
+
+def latency_section(view: StageView | None, palette: Palette = DEFAULT) -> Text:
+    """Task times: avg, p50, p95, max, and the distribution as a bar chart."""
+    if view is None:
+        return Text()
+    counts = view.counts
+    text = Text("Task time  ", style="bold")
+    text.append_text(
+        latency_summary(counts.p50, counts.p95, counts.max_seconds, stage_average(counts))
+    )
+    text.append("\n")
+    if not counts.histogram:
+        text.append("No finished items yet.", style="dim")
+        return text
+    rows = histogram_rows(counts.histogram, CHART_ROWS)
+    text.append_text(
+        histogram_chart(rows, CHART_WIDTH, p50=counts.p50, p95=counts.p95, palette=palette)
+    )
     return text
+
+
+def workers_table(view: StageView | None, elapsed: float, palette: Palette = DEFAULT) -> Table:
+    """Each worker: what it does now, its share of the stage's items, how busy it was."""
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold dim")
+    for column, justify in (
+        ("Worker", "left"),
+        ("State", "left"),
+        ("Item", "left"),
+        ("Done", "right"),
+        ("Share", "right"),
+        ("Fail", "right"),
+        ("Busy", "right"),
+        ("Doing", "left"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    if view is None:
+        return table
+    total = sum(worker.processed for worker in view.workers)
+    for name, worker in zip(view.config.workers, view.workers, strict=False):
+        look = "pausing" if worker.status == "busy" and worker.paused else worker.status
+        share = f"{worker.processed / total:.0%}" if total else "–"
+        busy = f"{min(worker.busy_seconds / elapsed, 1.0):.0%}" if elapsed > 0 else "–"
+        doing = Text()
+        if worker.progress is not None:
+            doing.append(progress_text(worker.progress), style=palette("progress"))
+            doing.append(" ")
+        if worker.task_status:
+            doing.append(clean(worker.task_status, 40), style="italic")
+        table.add_row(
+            Text(clean(name, 24)),
+            Text(look, style=palette.look(look)),
+            Text(item_label(worker.item, 20) if worker.holding else "", style="bold"),
+            Text(format_count(worker.processed)),
+            Text(share),
+            Text(format_count(worker.failed)),
+            Text(busy),
+            doing,
+        )
+    return table

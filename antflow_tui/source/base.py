@@ -115,6 +115,10 @@ class Frame:
     """Every pipeline of the run so far, by number (1 first)."""
     snapshots: Mapping[int, Snapshot]
     """The latest snapshot of each pipeline that has one, by number."""
+    history: tuple[Snapshot, ...] = ()
+    """Earlier snapshots than `snapshots`, oldest first, for the trends (sparklines): a
+    replay's skipped over in one step, or those leading up to where a jump landed. A
+    source that has none leaves it empty (the trends then start from `snapshots`)."""
     events: tuple[Event, ...] = ()
     """New events, every pipeline's, oldest first: at most a frame's worth of the newest."""
     dropped: int = 0
@@ -205,8 +209,13 @@ class ScriptRun(Protocol):
         """Start the script (on the running loop)."""
         ...
 
-    def note(self, text: str, *, error: bool = False) -> None:
-        """A line for the event log (the script's output, or ours); from any thread."""
+    def note(self, text: str, *, error: bool = False, stream: str | None = None) -> None:
+        """A line for the event log (the script's output, or ours); from any thread.
+
+        Args:
+            stream: The `LogLine.stream` it goes out as (a logging level name); default
+                ``err`` for an error, else ``out``.
+        """
         ...
 
     def describe_task(self, name: str) -> str:

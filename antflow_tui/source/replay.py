@@ -34,6 +34,7 @@ from antflow.runstream.records import (
 from antflow_tui.accounting import run_counts
 from antflow_tui.export import header_line, recorded_failed_line, write_export
 from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus
+from antflow_tui.trends import HISTORY_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -55,6 +56,8 @@ FAR_SECONDS: Final = 30.0
 """A jump forward at least this far seeks instead of reading every record on the way."""
 ERROR_MEMORY: Final = 10_000
 """Recent error records kept to name the error of a failure met later."""
+TREND_STEP_SECONDS: Final = 1.0
+"""After a jump, the trends are rebuilt from a snapshot a second at most."""
 
 
 @dataclass(slots=True)
@@ -65,6 +68,8 @@ class _Taken:
     errors: list[ErrorRecord] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
     snapshots: dict[int, Snapshot] = field(default_factory=dict)
+    every_snapshot: list[Snapshot] = field(default_factory=list)
+    """All of them, in order (the trends want each step, not only the last)."""
     dropped: int = 0
     failures_changed: set[int] = field(default_factory=set)
 
@@ -84,6 +89,8 @@ class RecordingLike(Protocol):
     def window(self, start: float, stop: float, newest: int) -> tuple[list[Record], int]: ...
 
     def seek(self, at: float) -> SeekPoint: ...
+
+    def snapshots(self, start: float, stop: float, every: float = 0.0) -> list[Snapshot]: ...
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail: ...
 
@@ -185,10 +192,14 @@ class ReplaySource:
         taken = self._take(max(at - BACKFILL_SECONDS, self.start - 1), at, failures=False)
         if at >= self.end and self._end is None:
             self._end = self.recording.end
+        # The trends (sparklines) reach back a few minutes: their snapshots, read through
+        # the recording's index, one a second at most.
+        history = self.recording.snapshots(at - HISTORY_SECONDS, at, every=TREND_STEP_SECONDS)
         return Frame(
             status=self._status(),
             pipelines=self._started(),
             snapshots=dict(self._snapshots),
+            history=tuple(history),
             events=tuple(taken.events),
             dropped=taken.dropped,
             errors=tuple(taken.errors),
@@ -214,6 +225,7 @@ class ReplaySource:
             status=self._status(),
             pipelines=self._started(),
             snapshots=taken.snapshots,
+            history=tuple(taken.every_snapshot),
             events=tuple(taken.events),
             dropped=taken.dropped,
             errors=tuple(taken.errors),
@@ -234,6 +246,7 @@ class ReplaySource:
                     taken.failures_changed.add(record.pipeline)
             elif isinstance(record, Snapshot):
                 taken.snapshots[record.pipeline] = record
+                taken.every_snapshot.append(record)
                 self._snapshots[record.pipeline] = record
             elif isinstance(record, ErrorRecord):
                 self._remember(record)

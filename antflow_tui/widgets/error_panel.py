@@ -1,20 +1,57 @@
-"""ErrorPanel: failed items, newest first, with counts by error type in its title."""
+"""ErrorPanel: failed items, newest first, or the same failures grouped by error.
+
+Two views of one list: items (each failed item) and groups (failures of one type whose
+messages differ only in numbers, ids and URLs, with their count). Opening a group lists its
+items (`open_group`); the filter applies to the failures in both views. Either view sorts
+by a column (`next_sort`), its heading marked with an arrow.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 
+from antflow_tui.error_groups import (
+    GROUP_COLUMNS,
+    failure_sort_key,
+    group_cells,
+    group_failures,
+    group_key,
+    group_sort_key,
+    type_counts,
+)
 from antflow_tui.palette import screen_palette
-from antflow_tui.present import ERROR_COLUMNS, PIPELINE_COLUMN, error_rows, failure_facts
+from antflow_tui.present import (
+    ERROR_COLUMNS,
+    PIPELINE_COLUMN,
+    error_rows,
+    failure_facts,
+)
+from antflow_tui.sorting import SortOrder
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from antflow.runstream.records import ErrorRecord
+    from antflow_tui.error_groups import ErrorGroup, GroupKey
     from antflow_tui.filters import Filter
+
+ErrorView = Literal["items", "groups"]
+
+ITEM_SORTS: tuple[tuple[str, str], ...] = (
+    ("item", "Item"),
+    ("stage", "Stage"),
+    ("error", "Error"),
+    ("message", "Message"),
+    ("tries", "Tries"),
+)
+"""The item list's sortable columns (unsorted: newest first)."""
+_ITEM_KEYS = tuple(key for key, _ in ITEM_SORTS)
+_GROUP_KEYS = tuple(key for key, _ in GROUP_COLUMNS)
+ASCENDING_FIRST = frozenset({"item", "stage", "error", "message", "stages", "first"})
+"""Columns a first sort puts A to Z (or oldest first)."""
 
 
 class ErrorPanel(RowList):
@@ -26,10 +63,23 @@ class ErrorPanel(RowList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._all: Sequence[ErrorRecord] = ()
-        self._failures: Sequence[ErrorRecord] = ()
+        self._matching: Sequence[ErrorRecord] = ()
+        self._rows: Sequence[ErrorRecord] = ()
+        self._newest_first = True
+        self._groups: list[ErrorGroup] = []
         self.filter: Filter | None = None
         self.pipelines = 1
         """How many pipelines the run has (more than one adds the pipeline column)."""
+        self.view: ErrorView = "items"
+        self.group: GroupKey | None = None
+        """The group whose items the list shows (opened from the groups view)."""
+        self.item_order = SortOrder()
+        self.group_order = SortOrder()
+        self.started = 0.0
+        """Unix time the run started: groups show their times into the run."""
+        self.type_counts: dict[str, int] | None = None
+        """The shown failures by error type, when a filter or a group narrows them (None:
+        every failure is shown; the run's counts apply)."""
 
     def show(self, failures: Sequence[ErrorRecord], *, pipelines: int = 1) -> None:
         """Show these failures (oldest first, as the engine lists them)."""
@@ -45,25 +95,133 @@ class ErrorPanel(RowList):
         self.filter = None if panel_filter is None or panel_filter.empty else panel_filter
         self._apply()
 
+    # ---------------------------------------------------------------- views
+
+    def toggle_groups(self) -> ErrorView:
+        """Items <-> groups (leaving an opened group)."""
+        self.view = "items" if self.view == "groups" else "groups"
+        self.group = None
+        self._moved()
+        return self.view
+
+    def open_group(self, index: int) -> ErrorGroup | None:
+        """List the items of the group on row `index`."""
+        group = self.group_at(index)
+        if group is not None:
+            self.group = group.key
+            self.view = "items"
+            self._moved()
+        return group
+
+    def close_group(self) -> bool:
+        """Back from a group's items to the groups; False when no group was open."""
+        if self.group is None:
+            return False
+        self.group = None
+        self.view = "groups"
+        self._moved()
+        return True
+
+    def _moved(self) -> None:
+        self._line_cache.clear()
+        self.cursor = 0
+        self._apply()
+
+    # ---------------------------------------------------------------- sorting
+
+    @property
+    def order(self) -> SortOrder:
+        return self.group_order if self.view == "groups" else self.item_order
+
+    def next_sort(self) -> SortOrder:
+        """Sort by the next column of the current view (after the last: unsorted)."""
+        if self.view == "groups":
+            self.group_order = self.group_order.next(_GROUP_KEYS, ASCENDING_FIRST)
+        else:
+            self.item_order = self.item_order.next(_ITEM_KEYS, ASCENDING_FIRST)
+        self._sorted()
+        return self.order
+
+    def reverse_sort(self) -> SortOrder:
+        if self.view == "groups":
+            self.group_order = self.group_order.reversed()
+        else:
+            self.item_order = self.item_order.reversed()
+        self._sorted()
+        return self.order
+
+    def _sorted(self) -> None:
+        self._line_cache.clear()
+        self._apply()
+
+    # ---------------------------------------------------------------- the rows
+
     def _apply(self) -> None:
         chosen = self.filter
-        if chosen is None:
-            self._failures = self._all
+        failures = self._all
+        if chosen is not None:
+            failures = [f for f in failures if chosen.matches(failure_facts(f))]
+        if self.group is not None:
+            wanted = self.group
+            failures = [f for f in failures if group_key(f) == wanted]
+        self._matching = failures
+        narrowed = chosen is not None or self.group is not None
+        self.type_counts = type_counts(failures) if narrowed else None
+        if self.view == "groups":
+            self._groups = self._order_groups(group_failures(failures))
+            self.set_count(len(self._groups))
+            return
+        self._groups = []
+        order = self.item_order
+        if order.column is None:
+            # The common case costs no copy: rows read the list from its end.
+            self._rows = failures
+            self._newest_first = order.descending
         else:
-            self._failures = [f for f in self._all if chosen.matches(failure_facts(f))]
-        self.set_count(len(self._failures))
+            column = order.column
+            self._rows = sorted(
+                failures,
+                key=lambda failure: failure_sort_key(failure, column),
+                reverse=order.descending,
+            )
+            self._newest_first = False
+        self.set_count(len(self._rows))
+
+    def _order_groups(self, groups: list[ErrorGroup]) -> list[ErrorGroup]:
+        order = self.group_order
+        if order.column is None:
+            return groups if order.descending else groups[::-1]  # biggest first, or last
+        column = order.column
+        return sorted(groups, key=lambda g: group_sort_key(g, column), reverse=order.descending)
 
     @property
     def shown_failures(self) -> Sequence[ErrorRecord]:
-        """The failures the panel shows (after its filter), oldest first."""
-        return self._failures
+        """The failures the panel shows (after its filter and group), oldest first."""
+        return self._matching
+
+    @property
+    def groups(self) -> Sequence[ErrorGroup]:
+        """The groups the panel shows (in the groups view), in their order."""
+        return self._groups
 
     def failure_at(self, index: int) -> ErrorRecord | None:
-        """The failure on row `index` (row 0 is the newest)."""
-        position = len(self._failures) - 1 - index
-        return self._failures[position] if 0 <= position < len(self._failures) else None
+        """The failure on row `index` (None in the groups view)."""
+        if self.view == "groups":
+            return None
+        rows = self._rows
+        position = len(rows) - 1 - index if self._newest_first else index
+        return rows[position] if 0 <= position < len(rows) else None
+
+    def group_at(self, index: int) -> ErrorGroup | None:
+        """The group on row `index` (None in the items view)."""
+        if self.view != "groups":
+            return None
+        return self._groups[index] if 0 <= index < len(self._groups) else None
 
     def row_key(self, index: int) -> object:
+        group = self.group_at(index)
+        if group is not None:
+            return (group.key, group.count, group.last_seen, group.stages)
         failure = self.failure_at(index)
         # An error record's number is unique in the run: a retried item's new failure
         # has a new one.
@@ -72,15 +230,30 @@ class ErrorPanel(RowList):
         return (failure.pipeline, failure.number)
 
     def header(self, width: int) -> Text | None:
-        titles = ERROR_COLUMNS if self.pipelines == 1 else (PIPELINE_COLUMN, *ERROR_COLUMNS)
+        order = self.order
+        if self.view == "groups":
+            titles = [_titled(label, key, order) for key, label in GROUP_COLUMNS]
+            return _join_groups([Text(title) for title in titles], width)
+        keys = {label: key for key, label in ITEM_SORTS}
+        titles = [_titled(label, keys.get(label, ""), order) for label in ERROR_COLUMNS]
+        if self.pipelines > 1:
+            titles.insert(0, PIPELINE_COLUMN)
         return _join([Text(title) for title in titles], width)
 
     def render_row(self, index: int, width: int) -> Text:
+        palette = screen_palette(self)
+        group = self.group_at(index)
+        if group is not None:
+            return _join_groups(group_cells(group, self.started, palette), width)
         failure = self.failure_at(index)
         if failure is None:
             return Text()
-        (row,) = error_rows([failure], pipelines=self.pipelines, palette=screen_palette(self))
+        (row,) = error_rows([failure], pipelines=self.pipelines, palette=palette)
         return _join(list(row.cells), width)
+
+
+def _titled(label: str, key: str, order: SortOrder) -> str:
+    return f"{label}{order.arrow}" if key and order.column == key else label
 
 
 def _column_widths(width: int, *, pipeline: bool = False) -> tuple[int, ...]:
@@ -92,7 +265,7 @@ def _column_widths(width: int, *, pipeline: bool = False) -> tuple[int, ...]:
     item = max(8, min(18, width * 20 // 100))
     stage = max(6, min(14, width * 14 // 100))
     error = max(10, min(24, width * 22 // 100))
-    tries = 5
+    tries = 6
     message = width - item - stage - error - tries - 4
     if message < 10:
         tries = 0
@@ -101,15 +274,41 @@ def _column_widths(width: int, *, pipeline: bool = False) -> tuple[int, ...]:
     return (pipe, *widths) if pipeline else widths
 
 
+def _group_widths(width: int) -> tuple[int, ...]:
+    """Widths of Count, Error, Message, Stages, First, Last; the message gets what is
+    left, and the times, then the stages, go first when the panel is narrow."""
+    count = 6
+    error = max(10, min(22, width * 20 // 100))
+    stages = max(6, min(16, width * 14 // 100))
+    first = last = 8
+    message = width - count - error - stages - first - last - 5
+    if message < 16:
+        first = 0
+        message = width - count - error - stages - last - 4
+    if message < 16:
+        stages = 0
+        message = width - count - error - last - 3
+    return (count, error, max(message, 0), stages, first, last)
+
+
 def _join(cells: list[Text], width: int) -> Text:
     """Lay cells out in the panel's columns."""
+    return _lay_out(cells, _column_widths(width, pipeline=len(cells) > len(ERROR_COLUMNS)))
+
+
+def _join_groups(cells: list[Text], width: int) -> Text:
+    return _lay_out(cells, _group_widths(width))
+
+
+def _lay_out(cells: list[Text], widths: tuple[int, ...]) -> Text:
     line = Text(no_wrap=True, overflow="ellipsis")
-    widths = _column_widths(width, pipeline=len(cells) > len(ERROR_COLUMNS))
-    for index, (cell, cell_width) in enumerate(zip(cells, widths, strict=True)):
+    first = True
+    for cell, cell_width in zip(cells, widths, strict=True):
         if not cell_width:
             continue
-        if index:
+        if not first:
             line.append(" ")
+        first = False
         piece = cell.copy()
         if piece.justify == "right":
             piece.pad_left(max(cell_width - piece.cell_len, 0))

@@ -1,0 +1,201 @@
+"""Error groups: failures of one type whose messages differ only in numbers, ids, URLs or
+hex, counted as one ("300 × ParseError: unexpected tag at line <n>").
+
+Pure functions over error records. A group is keyed by the error type and the message's
+first line with the varying parts masked (`normalise_message`), so "timeout after 3.1s
+on https://a/1" and "timeout after 8s on https://b/2" fall together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Final
+
+from rich.text import Text
+
+from antflow_tui.formatting import format_clock, format_count
+from antflow_tui.palette import DEFAULT, Palette
+from antflow_tui.safe_text import clean, literal
+from antflow_tui.state import short_type
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from antflow.runstream.records import ErrorRecord, ItemKey
+
+_MASKS: Final = (
+    # Order matters: a URL holds numbers and hex, a UUID holds hex.
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>()\[\]{},]+", re.IGNORECASE), "<url>"),
+    (
+        re.compile(
+            r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE
+        ),
+        "<id>",
+    ),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.IGNORECASE), "<hex>"),
+    # Long hex runs (hashes, object ids) that hold at least one digit: not plain words.
+    (re.compile(r"\b(?=[a-f]*[0-9])[0-9a-f]{8,}\b", re.IGNORECASE), "<hex>"),
+    (re.compile(r"\d+(?:[.,:_]\d+)*"), "<n>"),
+)
+MESSAGE_LENGTH: Final = 300
+"""Characters of a message's first line that group it (the rest is detail)."""
+_SCANNED: Final = 4_096
+
+
+# Messages repeat (one bug, many items): each is masked once.
+@lru_cache(maxsize=4_096)
+def normalise_message(message: str) -> str:
+    """The message's first line with numbers (``<n>``), UUIDs (``<id>``), URLs (``<url>``)
+    and hex (``<hex>``) masked, and runs of spaces made one."""
+    lines = (line.strip() for line in message[:_SCANNED].splitlines())
+    text = next((line for line in lines if line), "")[:MESSAGE_LENGTH]
+    for pattern, mask in _MASKS:
+        text = pattern.sub(mask, text)
+    # Masked before cleaning: an escape shown as \x1b is no number.
+    return clean(" ".join(text.split()), MESSAGE_LENGTH)
+
+
+GroupKey = tuple[str, str]
+"""(error type, normalised message)."""
+
+
+def group_key(failure: ErrorRecord) -> GroupKey:
+    return (failure.type, normalise_message(failure.message))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """Failed items whose errors share a type and a normalised message."""
+
+    key: GroupKey
+    count: int
+    first_seen: float
+    last_seen: float
+    stages: tuple[str, ...]
+    """The stages they failed in, in the order first seen."""
+    items: tuple[tuple[int, ItemKey], ...]
+    """(pipeline, item) of each, oldest first."""
+    example: str
+    """One of the messages as it was (the newest)."""
+
+    @property
+    def type(self) -> str:
+        return self.key[0]
+
+    @property
+    def pattern(self) -> str:
+        return self.key[1]
+
+
+def group_failures(failures: Iterable[ErrorRecord]) -> list[ErrorGroup]:
+    """Failures grouped, the biggest group first (then the newest)."""
+    counts: Counter[GroupKey] = Counter()
+    first: dict[GroupKey, float] = {}
+    last: dict[GroupKey, float] = {}
+    stages: dict[GroupKey, dict[str, None]] = {}
+    items: dict[GroupKey, list[tuple[int, ItemKey]]] = {}
+    example: dict[GroupKey, str] = {}
+    for failure in failures:
+        key = group_key(failure)
+        counts[key] += 1
+        if key not in first or failure.at < first[key]:
+            first[key] = failure.at
+        if key not in last or failure.at >= last[key]:
+            last[key] = failure.at
+            example[key] = failure.message
+        stages.setdefault(key, {})[failure.stage] = None
+        items.setdefault(key, []).append((failure.pipeline, failure.item))
+    groups = [
+        ErrorGroup(
+            key=key,
+            count=count,
+            first_seen=first[key],
+            last_seen=last[key],
+            stages=tuple(stages[key]),
+            items=tuple(items[key]),
+            example=example[key],
+        )
+        for key, count in counts.items()
+    ]
+    groups.sort(key=lambda group: (-group.count, -group.last_seen))
+    return groups
+
+
+def in_group(failures: Sequence[ErrorRecord], key: GroupKey) -> list[ErrorRecord]:
+    """The failures of one group, in their order."""
+    return [failure for failure in failures if group_key(failure) == key]
+
+
+def type_counts(failures: Iterable[ErrorRecord]) -> dict[str, int]:
+    """Failures by error type (qualified names)."""
+    return dict(Counter(failure.type for failure in failures))
+
+
+# ---------------------------------------------------------------------- sorting
+
+
+def failure_sort_key(failure: ErrorRecord, column: str) -> tuple[object, ...]:
+    """What a failed item sorts by in a column of the error list."""
+    if column == "item":
+        return (_item_order(failure.item),)
+    if column == "stage":
+        return (failure.stage.casefold(), failure.at)
+    if column == "error":
+        return (short_type(failure.type).casefold(), failure.at)
+    if column == "message":
+        return (failure.message.casefold(), failure.at)
+    if column == "tries":
+        return (failure.attempt, failure.at)
+    return (failure.at, failure.number)
+
+
+def group_sort_key(group: ErrorGroup, column: str) -> tuple[object, ...]:
+    """What a group sorts by in a column of the groups list."""
+    if column == "error":
+        return (short_type(group.type).casefold(), group.count)
+    if column == "message":
+        return (group.pattern.casefold(), group.count)
+    if column == "stages":
+        return (", ".join(group.stages).casefold(), group.count)
+    if column == "first":
+        return (group.first_seen,)
+    if column == "last":
+        return (group.last_seen,)
+    return (group.count, group.last_seen)
+
+
+def _item_order(item: ItemKey) -> tuple[int, float, str]:
+    """Numbers in numeric order before every other id, in text order."""
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        return (1, 0.0, str(item))
+    return (0, float(item), "")
+
+
+# ---------------------------------------------------------------------- rows
+
+GROUP_COLUMNS: Final = (
+    ("count", "Count"),
+    ("error", "Error"),
+    ("message", "Message"),
+    ("stages", "Stages"),
+    ("first", "First"),
+    ("last", "Last"),
+)
+"""The groups list's column keys and headings."""
+
+
+def group_cells(group: ErrorGroup, started: float, palette: Palette = DEFAULT) -> list[Text]:
+    """One group's cells, in `GROUP_COLUMNS` order; times are into the run."""
+    error = literal(short_type(group.type), "", 24)
+    error.stylize(palette("error-type"))
+    return [
+        Text(format_count(group.count), style="bold", justify="right"),
+        error,
+        Text(group.pattern or "(no message)", no_wrap=True, overflow="ellipsis"),
+        literal(", ".join(group.stages), "", 40),
+        Text(format_clock(group.first_seen - started), style="dim"),
+        Text(format_clock(group.last_seen - started)),
+    ]
