@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from antflow import Pipeline, Stage, StatusTracker, set_task_status
+from antflow import Pipeline, Stage, StatusTracker, set_task_progress, set_task_status
 
 
 class FakeClock:
@@ -53,6 +53,8 @@ class GatedRun:
     gates: dict[tuple[str, Any], asyncio.Future[None]] = field(default_factory=dict)
     failures: dict[tuple[str, Any], str] = field(default_factory=dict)
     calls: defaultdict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))
+    progress: dict[tuple[str, Any], tuple[float, float | None]] = field(default_factory=dict)
+    """(stage, value) -> the (done, total) its task reports with `set_task_progress`."""
 
     def __post_init__(self) -> None:
         self.tracker = StatusTracker(max_history_items=self.history)
@@ -95,6 +97,9 @@ class GatedRun:
         async def task(value: Any) -> Any:
             self.calls[(stage, value)] += 1
             set_task_status(f"{_DOING[stage]} {value}")
+            progress = self.progress.get((stage, value))
+            if progress is not None:
+                set_task_progress(*progress)
             await self.gate(stage, value)
             self.clock.advance(0.5)
             message = self.failures.get((stage, value))

@@ -36,8 +36,11 @@ _MASKS: Final = (
         "<id>",
     ),
     (re.compile(r"\b0x[0-9a-f]+\b", re.IGNORECASE), "<hex>"),
-    # Long hex runs (hashes, object ids) that hold at least one digit: not plain words.
-    (re.compile(r"\b(?=[a-f]*[0-9])[0-9a-f]{8,}\b", re.IGNORECASE), "<hex>"),
+    # Long hex runs (hashes, object ids) with letters and digits: not words, not numbers.
+    (
+        re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,}\b", re.IGNORECASE),
+        "<hex>",
+    ),
     (re.compile(r"\d+(?:[.,:_]\d+)*"), "<n>"),
 )
 MESSAGE_LENGTH: Final = 300

@@ -51,7 +51,15 @@ def histogram_rows(
     counts = [0] * (high - low + 1)
     for key, (_, count) in zip(keys, pairs, strict=True):
         counts[key - low] += count
-    return [(2.0 ** ((low + index) / per_octave), count) for index, count in enumerate(counts)]
+    rows = [(2.0 ** ((low + index) / per_octave), count) for index, count in enumerate(counts)]
+    if len(rows) > max_rows:
+        # Times spread wider than the coarsest scale: rows taken together, slowest last.
+        per = math.ceil(len(rows) / max_rows)
+        rows = [
+            (rows[min(start + per, len(rows)) - 1][0], sum(c for _, c in rows[start : start + per]))
+            for start in range(0, len(rows), per)
+        ]
+    return rows
 
 
 def histogram_chart(

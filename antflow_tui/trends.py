@@ -92,19 +92,24 @@ class Series:
             return
         self._last = (at, value)
         end = self._reach(self._index(at))
-        first = max(self._index(then), self.base)
+        since = self._index(then)
         span = at - then
-        for index in range(first, end + 1):
+        if not self.summed:
+            # A bucket holds the last level sampled in it; buckets a gap skipped, the
+            # level at their end (on the line between the samples either side).
+            for index in range(max(since + 1, self.base), end):
+                bucket_end = self.origin + (index + 1) * self.period
+                self.values[index - self.base] = before + (value - before) * (
+                    (bucket_end - then) / span
+                )
+            self.values[end - self.base] = value
+            return
+        amount = max(value - before, 0.0)
+        for index in range(max(since, self.base), end + 1):
             bucket_start = self.origin + index * self.period
-            bucket_end = bucket_start + self.period
-            if self.summed:
-                overlap = min(at, bucket_end) - max(then, bucket_start)
-                if overlap > 0:
-                    self.values[index - self.base] += max(value - before, 0.0) * overlap / span
-            else:
-                # A bucket's level is the one at its end (or at the newest sample).
-                moment = min(bucket_end, at)
-                self.values[index - self.base] = before + (value - before) * (moment - then) / span
+            overlap = min(at, bucket_start + self.period) - max(then, bucket_start)
+            if overlap > 0:
+                self.values[index - self.base] += amount * overlap / span
 
     def _restart(self, at: float, value: float) -> None:
         self.origin = at

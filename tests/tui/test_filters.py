@@ -27,7 +27,7 @@ def test_parse_free_words_lowercased() -> None:
     assert not parsed.empty
 
 
-@pytest.mark.parametrize("name", QUALIFIERS)
+@pytest.mark.parametrize("name", [name for name in QUALIFIERS if name != "level"])
 def test_parse_each_qualifier(name: str) -> None:
     parsed = parse_filter(f"{name}:Value")
     assert parsed.fields == ((name, "Value"),)
@@ -149,3 +149,33 @@ def test_qualifier_against_an_empty_field_does_not_match() -> None:
     facts = Facts(text="Fetch", stage="Fetch")
     assert not parse_filter("error:x").matches(facts)
     assert not parse_filter("worker:W0").matches(facts)
+
+
+# ---------------------------------------------------------------------- level:
+
+
+@pytest.mark.parametrize(
+    ("typed", "level"),
+    [("error", 40), ("ERROR", 40), ("err", 40), ("warning", 30), ("warn", 30), ("debug", 10)],
+)
+def test_level_keeps_that_level_and_worse(typed: str, level: int) -> None:
+    parsed = parse_filter(f"level:{typed}")
+    assert parsed.min_level == level
+    assert parsed.fields == ()
+    assert not parsed.empty
+    assert parsed.matches(Facts(text="x", level=level))
+    assert parsed.matches(Facts(text="x", level=level + 10))
+    assert not parsed.matches(Facts(text="x", level=level - 10))
+
+
+def test_level_goes_with_words_and_keeps_its_source_for_editing() -> None:
+    parsed = parse_filter("level:warning timeout")
+    assert parsed.source == "level:warning timeout"
+    assert parsed.matches(Facts(text="read timeout", level=40))
+    assert not parsed.matches(Facts(text="read ok", level=40))
+    assert not parsed.matches(Facts(text="read timeout", level=20))
+
+
+def test_an_unknown_level_says_which_exist() -> None:
+    with pytest.raises(FilterError, match="debug, info, warning, error, critical"):
+        parse_filter("level:loud")

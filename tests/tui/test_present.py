@@ -31,10 +31,13 @@ from antflow_tui.formatting import (
     short_paths_in,
 )
 from antflow_tui.present import (
+    CELL_PADDING,
     STAGE_COLUMNS,
+    STAGE_WIDTHS,
     STUCK_WITHOUT_AVERAGE,
     WORKER_LEGEND,
     WORKER_MARKS,
+    StageSparks,
     StageView,
     WorkerCell,
     bottleneck_stage,
@@ -45,11 +48,15 @@ from antflow_tui.present import (
     event_facts,
     event_line,
     failure_facts,
+    fit_stage_columns,
     is_stuck,
+    line_facts,
     natural_cell_width,
     note_line,
     paused_what,
+    progress_text,
     short_worker_name,
+    sort_stage_rows,
     stage_average,
     stage_facts,
     stage_rows,
@@ -492,6 +499,12 @@ def test_stage_rows_cells_follow_the_columns() -> None:
         "retrying": "7",
         "rate": "12.5/s",
         "avg": "2.0s",
+        # Without latency (no monitor asked for it) and without history yet.
+        "p50": "–",
+        "p95": "–",
+        "max": "–",
+        "queue_trend": " " * 11,
+        "throughput": " " * 11,
     }
     assert rows[0].bottleneck is False
     assert rows[0].paused is False
@@ -1204,3 +1217,119 @@ def test_short_paths_in_leaves_other_paths_whole_when_cwd_is_the_root() -> None:
 def test_short_paths_in_only_shortens_paths_that_start_with_cwd() -> None:
     text = 'File "/srv/home/ana/project/x.py", line 1, in f'
     assert short_paths_in(text, CWD, "") == text
+
+
+# ---------------------------------------------------------------------- issue 14
+
+
+def test_stage_rows_show_latency_and_sparklines() -> None:
+    view = stage("Fetch", completed=10, task_seconds=20.0)
+    counts = msgspec.structs.replace(view.counts, p50=0.5, p95=7.9, max_seconds=8.25)
+    view = StageView(view.pipeline, view.config, counts, view.workers)
+    sparks = {"Fetch": StageSparks(throughput=[1.0, 2.0, 4.0], queue=[0.0, 3.0])}
+    (row,) = stage_rows([view], {"Fetch": 2.0}, None, sparks=sparks)
+    assert column(row.cells, "avg").plain == "2.0s"
+    assert column(row.cells, "p50").plain == "500ms"
+    assert column(row.cells, "p95").plain == "7.9s"
+    assert column(row.cells, "max").plain == "8.2s"
+    assert column(row.cells, "throughput").plain == "        ▂▄█"
+    assert column(row.cells, "queue_trend").plain == "          █"
+    assert row.sort_keys["p95"] == 7.9
+    assert row.sort_keys["stage"] == "fetch"
+
+
+def test_stage_columns_fit_80_and_grow_with_the_width() -> None:
+    # 80 columns less the border; stage names of up to 7 cells ("Fetch ◀").
+    narrow = fit_stage_columns(78, 7)
+    assert narrow == (
+        "stage",
+        "workers",
+        "queued",
+        "done",
+        "failed",
+        "retrying",
+        "rate",
+        "throughput",
+        "p95",
+    )
+    widths = {key: STAGE_WIDTHS.get(key, 7) + CELL_PADDING for key in narrow}
+    assert sum(widths.values()) <= 78
+    # A longer name: the retries go first.
+    assert "retrying" not in fit_stage_columns(78, 8)
+    assert set(fit_stage_columns(200, 8)) == {key for key, _ in STAGE_COLUMNS}
+    previous: set[str] = set()
+    for width in range(20, 200, 7):
+        chosen = set(fit_stage_columns(width, 8))
+        assert chosen >= previous
+        assert "stage" in chosen
+        previous = chosen
+
+
+def test_sort_stage_rows_by_a_column_unknowns_last() -> None:
+    views = [stage("Fetch", failed=1), stage("Parse", failed=5), stage("Save", failed=5)]
+    rows = stage_rows(views, {"Fetch": 3.0, "Save": 1.0}, None)
+    by_failed = sort_stage_rows(rows, "failed")
+    assert [row.key for row in by_failed] == ["Parse", "Save", "Fetch"]
+    assert [row.key for row in sort_stage_rows(rows, "rate")] == ["Fetch", "Save", "Parse"]
+    rising = sort_stage_rows(rows, "rate", descending=False)
+    assert [row.key for row in rising] == ["Save", "Fetch", "Parse"]
+    assert [row.key for row in sort_stage_rows(rows, None)] == ["Fetch", "Parse", "Save"]
+    backwards = sort_stage_rows(rows, None, descending=False)
+    assert [row.key for row in backwards] == ["Save", "Parse", "Fetch"]
+    names = sort_stage_rows(rows, "stage", descending=False)
+    assert [row.key for row in names] == ["Fetch", "Parse", "Save"]
+
+
+@pytest.mark.parametrize(
+    ("progress", "shown"),
+    [
+        ((0, 10), "░░░░░"),
+        ((5, 10), "██▌░░"),
+        ((10, 10), "█████"),
+        ((15, 10), "█████"),
+        ((-1, 10), "░░░░░"),
+        ((42, None), "↑42"),
+        ((1234, 0), "↑1,234"),
+    ],
+)
+def test_progress_text(progress: tuple[float, float | None], shown: str) -> None:
+    assert progress_text(progress) == shown
+
+
+def test_a_worker_reporting_progress_shows_its_bar() -> None:
+    row = WorkerRow(
+        status="busy", holding=True, item="doc-1", since=NOW - 2, progress=(30.0, 120.0)
+    )
+    views = snapshot([], [("Gen-W0", "Gen", row)])
+    (cell,) = worker_cells(views, NOW, {})
+    assert cell.progress == (30.0, 120.0)
+    text = worker_cell_text(cell, natural_cell_width(cell))
+    assert text.plain.rstrip() == "▶ W0 doc-1 █▎░░░ 2.0s"
+    idle = WorkerRow(status="idle", progress=(1.0, 2.0))
+    (cell,) = worker_cells(snapshot([], [("Gen-W0", "Gen", idle)]), NOW, {})
+    assert cell.progress is None
+
+
+@pytest.mark.parametrize(
+    ("stream", "style"),
+    [("ERROR", "red"), ("err", "red"), ("WARNING", "yellow"), ("DEBUG", "dim"), ("INFO", None)],
+)
+def test_note_lines_take_their_level_colour(stream: str, style: str | None) -> None:
+    line = note_line(LogLine(at=NOW, text="hello", stream=stream), STARTED)
+    assert line.plain == "0:01:05 │ hello"
+    styles = span_styles(line)
+    if style is None:
+        assert "red" not in styles
+        assert "yellow" not in styles
+    else:
+        assert style in styles[1]
+
+
+def test_facts_carry_levels() -> None:
+    assert facts_of(status_event("failed", error_type="E", error="x")).level == 40
+    assert facts_of(status_event("retrying")).level == 30
+    assert facts_of(status_event("completed")).level == 20
+    assert facts_of(task_event("retry")).level == 30
+    assert line_facts(LogLine(at=NOW, text="x", stream="DEBUG")).level == 10
+    assert line_facts(LogLine(at=NOW, text="x", stream="err")).level == 40
+    assert failure_facts(failure()).level == 40

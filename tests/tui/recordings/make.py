@@ -104,8 +104,11 @@ async def _stop(source: LiveSource) -> None:
 
 async def mid_run(path: Path, *, paused: bool = False, later: float = 0.0) -> dict[str, Any]:
     """The mid-run moment (`paused`: the whole run paused then; `later`: that many seconds
-    on, nothing having moved). Returns the busy workers' await stacks."""
+    on, nothing having moved). Returns the busy workers' await stacks. Two of the fetches
+    report their progress: one of a known total, one without."""
     run = GatedRun(list(ITEMS))
+    run.progress[("Fetch", 4)] = (3, 8)
+    run.progress[("Fetch", 5)] = (1_500, None)
     source, recorder = _source(run, path)
     source.start()
     await _mid_run(run)
