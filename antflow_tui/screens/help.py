@@ -70,16 +70,31 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("", "enter: open the selected stage, worker, failure or event's item"),
             ("back", "go back one level"),
             ("goto", "go to an item by id"),
-            ("filter", "filter the focused panel: text, status:, stage:, item:, error:"),
-            ("clear-filter", "clear the focused panel's filter"),
+            (
+                "filter",
+                "filter the focused panel: text, status:, stage:, item:, error:, "
+                "level:warning (that level and worse); opens holding the current filter",
+            ),
+            ("clear-filter", "clear the focused panel's filter (leave an opened error group)"),
             ("follow", "follow new events in the event log (on/off)"),
+            ("sort", "sort the focused table (stages, errors) by its next column"),
+            ("reverse-sort", "sort the focused table the other way"),
+            (
+                "group-errors",
+                "errors: group failures by type and message (numbers, ids, URLs masked); "
+                "enter lists a group's items",
+            ),
         ),
     ),
     (
         "Act",
         (
             ("retry", "retry the selected failed item where it failed"),
-            ("retry-all", "retry every failed item in the error panel's filter (asks first)"),
+            (
+                "retry-all",
+                "retry every failed item in the error panel's filter, or the selected "
+                "group's (asks first)",
+            ),
             ("export", "export results, failures and unfinished items as JSON Lines (asks where)"),
             ("help", "this help"),
             ("", "ctrl+p: every command, searchable"),

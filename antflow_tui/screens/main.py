@@ -55,7 +55,10 @@ SCRUBBER_KEYS: tuple[str, ...] = (
     "replay.faster",
     "replay.seek",
 )
-FILTER_HINT = "text, status:failed, stage:Fetch, item:42, error:Timeout — enter applies, esc clears"
+FILTER_HINT = (
+    "text, status:failed, stage:Fetch, item:42, error:Timeout, level:warning — enter applies, "
+    "esc clears"
+)
 
 
 class MainScreen(RunScreen):
@@ -119,7 +122,9 @@ class MainScreen(RunScreen):
             yield WorkerGrid(id="worker-grid")
             yield ErrorPanel(id="error-panel")
         yield EventLog(self._log_lines, id="event-log")
-        yield Input(id="filter-bar", placeholder=FILTER_HINT)
+        # Not selected on focus: the bar opens holding the current filter, to be edited
+        # (a selection would be replaced by the first key typed).
+        yield Input(id="filter-bar", placeholder=FILTER_HINT, select_on_focus=False)
         yield Scrubber(id="scrubber")
         yield Footer()
 
@@ -395,6 +400,7 @@ class MainScreen(RunScreen):
         widget: Any = self.query_one(f"#{target}")
         current: Filter | None = widget.filter
         bar.value = current.source if current is not None else ""
+        bar.cursor_position = len(bar.value)
         bar.placeholder = f"filter {dict(PANELS)[target]}: {FILTER_HINT}"
         bar.add_class("-shown")
         bar.focus()

@@ -514,6 +514,10 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
         notes = [entry.line.text for entry in log.entries if entry.line is not None]
         assert any("printed [bold]1[/bold]" in note for note in notes)
         assert any("logged 2" in note for note in notes)
+        # Each line with where it came from: a print, or a record with its level.
+        streams = {entry.line.text: entry.line.stream for entry in log.entries if entry.line}
+        assert streams["printed [bold]1[/bold]"] == "out"
+        assert streams["logged 2"] == "WARNING"
     logger.removeHandler(handler)
     assert handler.stream is sys.__stderr__, "the handler's stream is given back"
 

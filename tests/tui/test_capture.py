@@ -91,3 +91,63 @@ def test_script_streams_route_print_and_input_then_give_the_streams_back() -> No
     assert ("hello world", False) in sink.lines
     assert ("oops", True) in sink.lines
     assert ("Continue? ", False) in sink.lines, "an unfinished prompt is shown at the end"
+
+
+# ---------------------------------------------------------------------- logging levels
+
+
+def test_logged_lines_carry_their_level_and_the_handler_gets_its_stream_back() -> None:
+    """Issue 14: the event log filters and keeps lines by level."""
+    import logging
+
+    from antflow_tui.capture import logging_into
+
+    logger = logging.getLogger("t14.levels")
+    logger.propagate = False
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    plain = Sink()
+    levelled: list[tuple[str, str]] = []
+    try:
+        with logging_into(plain, lambda line, level: levelled.append((line, level))):
+            logger.debug("one")
+            logger.error("two\nsecond line")
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                logger.exception("three")
+        assert levelled[:3] == [
+            ("DEBUG one", "DEBUG"),
+            ("ERROR two", "ERROR"),
+            ("second line", "ERROR"),
+        ]
+        assert levelled[3] == ("ERROR three", "ERROR")
+        assert all(level == "ERROR" for _, level in levelled[3:]), "the traceback too"
+        assert any("ValueError: boom" in line for line, _ in levelled)
+        assert plain.lines == []
+        assert handler.stream is sys.__stderr__
+        assert not handler.filters
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def test_records_no_handler_takes_come_with_their_level() -> None:
+    """A script that never set logging up: warnings would go to stderr (lastResort)."""
+    import logging
+
+    from antflow_tui.capture import logging_into
+
+    logger = logging.getLogger("t14.unconfigured")
+    logger.propagate = False
+    before = logging.lastResort
+    levelled: list[tuple[str, str]] = []
+    with logging_into(Sink(), lambda line, level: levelled.append((line, level))):
+        logger.warning("careful")
+        logger.info("not shown: below WARNING, as under python")
+        logger.critical("on fire")
+    assert levelled == [("careful", "WARNING"), ("on fire", "CRITICAL")]
+    assert logging.lastResort is before
+    logger.propagate = True

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from antflow import __version__
+from tests.tui.recorded import RECORDINGS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -565,3 +566,52 @@ def test_record_values_needs_record(tmp_path: Path) -> None:
     assert ran.code == 2
     assert "--record-values" in ran.stderr
     assert "needs --record FILE" in ran.stderr
+
+
+# ---------------------------------------------------------------------- export-trace
+
+
+def test_export_trace_writes_a_slice_per_task_attempt_of_the_recording(tmp_path: Path) -> None:
+    """Issue 14: `antflow-tui export-trace RECORDING -o trace.json` (Perfetto opens it)."""
+    from antflow.runstream.fileformat import Recording
+    from antflow.runstream.records import Event
+
+    source = RECORDINGS / "failures.jsonl"
+    ran = run_cli(tmp_path, "export-trace", str(source), "-o", "trace.json")
+    assert ran.code == 0, ran.stderr
+    trace = json.loads((tmp_path / "trace.json").read_text(encoding="utf-8"))
+    events = trace["traceEvents"]
+    lanes = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    slices = [e for e in events if e["ph"] == "X"]
+    assert f"Wrote {len(slices)} task attempts to trace.json" in ran.stdout
+    with Recording.open(source) as recording:
+        origin = recording.started_at
+        recorded = [
+            record
+            for record in recording.records()
+            if isinstance(record, Event) and record.kind in ("complete", "retry", "fail")
+        ]
+        workers = {w for stage in recording.pipelines()[0].stages for w in stage.workers}
+    assert set(lanes.values()) == workers
+    assert len(slices) == len(recorded)
+    for event, drawn in zip(recorded, slices, strict=True):
+        assert lanes[(drawn["pid"], drawn["tid"])] == event.worker
+        assert drawn["name"] == event.task
+        assert drawn["args"]["item"] == event.item
+        assert drawn["args"]["outcome"] == event.kind
+        assert drawn["ts"] + drawn["dur"] == pytest.approx((event.at - origin) * 1e6)
+        assert ("error" in drawn["args"]) == (event.kind != "complete")
+    failed = [s for s in slices if s["args"]["outcome"] == "fail"]
+    assert {s["args"]["item"] for s in failed} == {"page-3", "page-5"}
+    assert all(s["cname"] == "terrible" for s in failed)
+
+
+def test_export_trace_of_what_is_not_a_recording_exits_two(tmp_path: Path) -> None:
+    assert_script_error(
+        run_cli(tmp_path, "export-trace", "missing.jsonl", "-o", "t.json"), "no such file"
+    )
+    (tmp_path / "x.jsonl").write_text("hello\n")
+    assert_script_error(
+        run_cli(tmp_path, "export-trace", "x.jsonl", "-o", "t.json"), "not an antflow recording"
+    )
+    assert_usage_error(run_cli(tmp_path, "export-trace", "x.jsonl"), "-o")

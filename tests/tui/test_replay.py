@@ -4,6 +4,7 @@ failures as of the position, item stories, refusing what it cannot read."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import pytest
@@ -223,3 +224,49 @@ def test_export_writes_the_failures_as_of_the_position(tmp_path: Path) -> None:
     assert header["failed"] == 2
     assert {line["id"] for line in lines} == {"page-3", "page-5"}
     assert all(line["status"] == "failed" and "DemoError" in line["error_type"] for line in lines)
+
+
+# ---------------------------------------------------------------------- trends (issue 14)
+
+
+def test_a_jump_brings_the_snapshots_leading_up_to_it_for_the_trends() -> None:
+    """Opened on its last moment, a replay's sparklines are already drawn: the frame
+    carries the snapshots of the minutes before (read through the index)."""
+    opened = recording("failures")
+    source = ReplaySource(opened, at=opened.ended_at)
+    first = frame(source, 0.0)
+    assert first.reset
+    assert len(first.history) >= 10
+    assert [s.at for s in first.history] == sorted(s.at for s in first.history)
+    state = RunState()
+    state.apply(first)
+    trend = state.history.trend(1, "Fetch")
+    assert trend is not None
+    assert len(trend.finished.samples()) >= 5
+    assert sum(trend.finished.samples()) > 0
+
+
+def test_playing_fast_keeps_every_snapshot_for_the_trends() -> None:
+    opened = recording("failures")
+    source = ReplaySource(opened, at=opened.started_at, playing=True, speed=64.0)
+    state = RunState()
+    state.apply(frame(source, 0.0))
+    played = frame(source, 0.2)  # 12.8 recorded seconds in one frame
+    assert len(played.history) > 1
+    state.apply(played)
+    trend = state.history.trend(1, "Parse")
+    assert trend is not None
+    assert len(trend.queue.samples()) >= 8
+
+
+def test_recording_snapshots_reads_a_stretch_through_the_index() -> None:
+    opened = recording("failures")
+    every = opened.snapshots(opened.started_at - 1, opened.ended_at)
+    lines = (RECORDINGS / "failures.jsonl").read_text().splitlines()
+    assert len(every) == sum(line.startswith('{"record":"snapshot"') for line in lines)
+    assert all(opened.started_at - 1 < s.at <= opened.ended_at for s in every)
+    spaced = opened.snapshots(opened.started_at - 1, opened.ended_at, every=2.0)
+    assert len(spaced) < len(every)
+    gaps = [b.at - a.at for a, b in pairwise(spaced)]
+    assert all(gap >= 2.0 for gap in gaps)
+    assert opened.snapshots(opened.ended_at, opened.ended_at + 10) == []
