@@ -132,13 +132,13 @@ def slowest_line(item: ItemKey, seconds: float, width: int) -> Text:
 def latency_summary(
     p50: float | None, p95: float | None, maximum: float | None, average: float | None
 ) -> Text:
-    """'avg 1.2s · p50 0.9s · p95 3.4s · max 8.1s' ('–' where unknown)."""
+    """'avg 1.2s  p50 0.9s  p95 3.4s  max 8.1s' ('–' where unknown)."""
     text = Text()
     for index, (label, value) in enumerate(
         (("avg", average), ("p50", p50), ("p95", p95), ("max", maximum))
     ):
         if index:
-            text.append(" · ", style="dim")
+            text.append("  ")
         text.append(f"{label} ", style="dim")
         text.append(format_duration(value), style="bold")
     return text

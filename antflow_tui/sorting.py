@@ -44,12 +44,6 @@ class SortOrder:
         """The other way round (the natural order too: `descending` False reverses it)."""
         return SortOrder(self.column, not self.descending)
 
-    def describe(self, labels: dict[str, str]) -> str:
-        """'Sorted by Fail ▼' (or 'Unsorted')."""
-        if self.column is None:
-            return "Unsorted"
-        return f"Sorted by {labels.get(self.column, self.column)} {self.arrow}"
-
     @property
     def arrow(self) -> str:
         return DOWN if self.descending else UP

@@ -247,9 +247,10 @@ def sparkline(
 ) -> str:
     """`values` (oldest first) as `width` cells of Unicode blocks, newest on the right.
 
-    More values than cells are taken in groups from the newest back (their mean, or
-    their highest with `peak`); fewer leave blanks on the left. Zero is a blank cell, any
-    positive value at least the lowest block.
+    More values than cells are spread evenly over every cell (each cell the mean of its
+    share, or its highest with `peak`), so the line fills its width and does not jump as
+    values come; fewer leave blanks on the left. Zero is a blank cell, any positive value
+    at least the lowest block.
 
     Args:
         top: The value of a full block (default: the highest value shown).
@@ -258,14 +259,14 @@ def sparkline(
         return ""
     if not values:
         return " " * width
-    per = max(math.ceil(len(values) / width), 1)
-    cells: list[float] = []
-    end = len(values)
-    while end > 0 and len(cells) < width:
-        group = values[max(end - per, 0) : end]
-        cells.append(max(group) if peak else sum(group) / len(group))
-        end -= per
-    cells.reverse()
+    count = len(values)
+    if count <= width:
+        cells = [float(value) for value in values]
+    else:
+        cells = []
+        for cell in range(width):
+            share = values[cell * count // width : (cell + 1) * count // width]
+            cells.append(max(share) if peak else sum(share) / len(share))
     highest = max(cells) if top is None else top
     drawn = []
     for value in cells:

@@ -1,8 +1,11 @@
-"""An LLM batch job: long calls that report their progress with `set_task_status`.
+"""An LLM batch job: long calls that report how far they got with `set_task_progress`.
 
 A stand-in "model" (no network, no API key) streams tokens slowly, sometimes answers
-"rate limited" (antflow retries after a wait) and refuses prompts that are too long (those
-items fail). Watch the worker grid: each worker shows how far its generation has got.
+"rate limited" (antflow retries after a wait, and the job logs a warning) and refuses
+prompts that are too long: those fail at once, since `no_retry_on` says retrying a
+`ContextLengthError` cannot help. Watch the worker grid: each worker shows a bar of the
+tokens streamed out of the most it asked for, and the stage screen (enter on Generate)
+shows how long generations take and which were the slowest.
 
     antflow-tui examples/llm_batch.py
     python examples/llm_batch.py
@@ -11,12 +14,17 @@ items fail). Watch the worker grid: each worker shows how far its generation has
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
-from antflow import Pipeline, Stage, set_task_status
+from antflow import Pipeline, Stage, set_task_progress, set_task_status
 
 DOCUMENTS = 60
 MAX_PROMPT_WORDS = 900
+MAX_TOKENS = 400
+"""The most tokens a summary may have (the request's max_tokens)."""
+
+log = logging.getLogger("llm_batch")
 
 
 class RateLimitError(RuntimeError):
@@ -53,12 +61,16 @@ async def generate(prompt: dict[str, object]) -> dict[str, object]:
     set_task_status("waiting for the model")
     if _calls.random() < 0.25:
         await asyncio.sleep(0.3)
+        log.warning("%s: rate limited, trying again in 1s", prompt["title"])
         raise RateLimitError("429: rate limited, retry after 1s")
     rng = random.Random(words)
-    tokens = rng.randint(120, 400)
+    tokens = rng.randint(120, MAX_TOKENS)
+    set_task_status("streaming")
     for done in range(0, tokens, 20):
-        set_task_status(f"generating {done}/{tokens} tokens")
+        # Tokens streamed so far, of the most the request allows: the worker grid's bar.
+        set_task_progress(done, MAX_TOKENS)
         await asyncio.sleep(rng.uniform(0.1, 0.3))
+    set_task_progress(tokens, MAX_TOKENS)
     set_task_status(f"generated {tokens} tokens")
     return {**prompt, "summary_tokens": tokens}
 
@@ -79,6 +91,8 @@ pipeline = Pipeline(
             task_attempts=4,
             task_wait_seconds=1.0,
             task_concurrency_limits={"generate": 4},
+            # A prompt too long today is too long on the fourth try: fail it at once.
+            no_retry_on=[ContextLengthError],
         ),
         Stage("Score", workers=1, tasks=[score]),
     ]

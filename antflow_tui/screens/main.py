@@ -12,17 +12,16 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from antflow_tui.error_groups import GROUP_COLUMNS
 from antflow_tui.filters import Filter, FilterError, parse_filter
 from antflow_tui.keys import key_for
 from antflow_tui.messages import PauseRequested, RetryRequested
-from antflow_tui.present import STAGE_COLUMNS, error_type_counts, worker_legend
+from antflow_tui.present import error_type_counts, worker_legend
 from antflow_tui.safe_text import clean
 from antflow_tui.screens.base import RunScreen
 from antflow_tui.source.base import PAUSE, RETRY
 from antflow_tui.state import short_type
 from antflow_tui.view import ALL
-from antflow_tui.widgets.error_panel import ITEM_SORTS, ErrorPanel
+from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.row_list import RowList
 from antflow_tui.widgets.scrubber import Scrubber
@@ -377,18 +376,19 @@ class MainScreen(RunScreen):
 
     def _sort(self, *, reverse: bool) -> None:
         panel = self._focused_panel()
+        # The sorted column's heading shows the order (▼ ▲): no notice needed.
+        sortable: StageTable | ErrorPanel
         if panel == "stage-table":
-            table = self.query_one(StageTable)
-            order = table.reverse_sort() if reverse else table.next_sort()
-            labels = dict(STAGE_COLUMNS)
+            sortable = self.query_one(StageTable)
         elif panel == "error-panel":
-            errors = self.error_panel
-            order = errors.reverse_sort() if reverse else errors.next_sort()
-            labels = dict(GROUP_COLUMNS if errors.view == "groups" else ITEM_SORTS)
+            sortable = self.error_panel
         else:
             self.notify("Sorting works in the Stages and Errors panels.", timeout=3, markup=False)
             return
-        self.notify(order.describe(labels), timeout=2, markup=False)
+        if reverse:
+            sortable.reverse_sort()
+        else:
+            sortable.next_sort()
 
     # ---------------------------------------------------------------- filter
 

@@ -269,7 +269,7 @@ def latency_section(view: StageView | None, palette: Palette = DEFAULT) -> Text:
     if view is None:
         return Text()
     counts = view.counts
-    text = Text("Task time  ", style="bold")
+    text = Text("Task time\n", style="bold")
     text.append_text(
         latency_summary(counts.p50, counts.p95, counts.max_seconds, stage_average(counts))
     )

@@ -27,6 +27,8 @@ class SlowestList(RowList):
             return
         self.items = tuple(items)
         self._line_cache.clear()
+        # As tall as its rows (and its border): no blank box under a short list.
+        self.styles.height = max(len(self.items), 1) + 2
         self.set_count(len(self.items))
 
     def entry_at(self, index: int) -> tuple[ItemKey, float] | None:

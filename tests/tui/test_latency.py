@@ -70,4 +70,4 @@ def test_slowest_line_and_summary() -> None:
     assert line.plain.endswith("8.2s")
     assert len(line.plain) == 30
     summary = latency_summary(0.5, 1.2, 8.0, None)
-    assert summary.plain == "avg – · p50 500ms · p95 1.2s · max 8.0s"
+    assert summary.plain == "avg –  p50 500ms  p95 1.2s  max 8.0s"

@@ -173,3 +173,39 @@ def test_replay_with_the_scrubber(snap_compare: Any) -> None:
 
     app = replay_app("failures", at=7.0)
     assert snap_compare(app, terminal_size=(120, 36), run_before=before)
+
+
+def test_error_groups(snap_compare: Any) -> None:
+    """c groups the failures by type and message, sorted by count (o: by the next column)."""
+
+    async def before(pilot: Any) -> None:
+        await _drawn(pilot)
+        await pilot.press("3", "c")
+        await pilot.pause()
+
+    assert snap_compare(recorded_app("failures"), terminal_size=(120, 36), run_before=before)
+
+
+def test_stage_screen_of_a_replay_with_its_history(snap_compare: Any) -> None:
+    """A stage in a replay held mid-run: sparklines of the seconds before, the task times'
+    chart, the slowest items, each worker's share."""
+
+    async def before(pilot: Any) -> None:
+        await _drawn(pilot)
+        await pilot.press("1", "down", "enter")
+        await until(lambda: isinstance(pilot.app.screen, StageScreen))
+        await pilot.pause()
+
+    app = replay_app("failures", at=7.0)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=before)
+
+
+def test_sorted_stage_table_at_80_columns(snap_compare: Any) -> None:
+    """80 columns keep the counts, the rate, the throughput sparkline and p95; o sorts."""
+
+    async def before(pilot: Any) -> None:
+        await _drawn(pilot)
+        await pilot.press("1", "o", "O")
+        await pilot.pause()
+
+    assert snap_compare(replay_app("failures", at=7.0), terminal_size=(80, 24), run_before=before)

@@ -30,7 +30,7 @@ async def test_the_stage_screen_shows_times_slowest_items_and_workers() -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await _stage_screen(app, pilot)
         latency = text_of(screen.query_one("#stage-latency"))
-        assert "avg 1.2s · p50 530ms · p95 1.5s · max 1.5s" in latency
+        assert "avg 1.2s  p50 530ms  p95 1.5s  max 1.5s" in latency
         assert "≤" in latency
         assert "%" in latency
         now = text_of(screen.query_one("#stage-now"))
