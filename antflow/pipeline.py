@@ -817,9 +817,7 @@ class Pipeline(PipelineViews):
 
     async def _feed_one(self, runtime: StageRuntime, item: Any, priority: int) -> bool:
         if self._stopping:
-            raise _FeedStopped(
-                "the pipeline is shutting down: this item and the rest were not fed"
-            )
+            raise _FeedStopped("the pipeline is shutting down: this item and the rest were not fed")
         self._check_feedable()
         queue = runtime.queue
         while queue.full():
