@@ -8,12 +8,14 @@ dropped (the panels keep the last state meanwhile).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 
 from antflow.runstream.records import Stop
+from antflow_tui import app as app_module
 from antflow_tui.app import AntflowApp, AppOptions
 from antflow_tui.keys import key_for
 
@@ -40,6 +42,9 @@ class Attached(Protocol):
 
 class AttachApp(AntflowApp):
     """Watch a job running in another process; detach at will."""
+
+    # The app's styles (a relative CSS_PATH is read beside the subclass's module).
+    CSS_PATH = str(Path(app_module.__file__).parent / "styles" / "app.tcss")
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Not in the footer: the footer of an attached run reads as the live one's.

@@ -192,6 +192,8 @@ class AttachSource:
         """Look for the job until it is back (the same process, or a new run)."""
         while True:
             found = self.target.locate()
+            if found is None and self.notice != self._lost_notice():
+                self._set_notice(self._lost_notice())
             if found is not None:
                 try:
                     viewer = await Viewer.connect(
