@@ -255,8 +255,7 @@ class AttachSource:
         elif isinstance(message, Snapshot):
             self._snapshots[message.pipeline] = message
             self._new_snapshots[message.pipeline] = message
-            if message.running and self.ended_at is not None:
-                self.ended_at = None  # a retry started the run again
+            self._over_or_not(message)
             if recorder is not None:
                 if message.pipeline not in self._checkpointed:
                     self._checkpointed.add(message.pipeline)
@@ -296,6 +295,15 @@ class AttachSource:
             if recorder is not None:
                 recorder.write(message)
         self._mark()
+
+    def _over_or_not(self, snapshot: Snapshot) -> None:
+        """The run is over while none of its pipelines runs (until one starts again: a
+        retry, or the script's next pipeline)."""
+        if snapshot.running:
+            self.ended_at = None
+        elif self.ended_at is None and not any(s.running for s in self._snapshots.values()):
+            self.ended_at = snapshot.at
+            self._ends += 1
 
     def _header(self, header: Header) -> None:
         """A (re)connection starts with the header, then the whole state afresh."""
