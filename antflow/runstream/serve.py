@@ -45,6 +45,8 @@ TICK: Final = 0.1
 QUEUE_LINES: Final = 2_000
 """Lines a viewer may have waiting before it is resynchronised (a gap and a snapshot)."""
 HELLO_TIMEOUT: Final = 5.0
+FAILURES_EVERY: Final = 1.0
+"""Seconds between resends of the failed items while events are being dropped."""
 ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
 
 
@@ -106,6 +108,8 @@ class RunServer:
         self._pump: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
         self._pending: list[bytes] = []
+        self._failures_stale = False
+        self._failures_sent_at = float("-inf")
         stream.on_record.append(self._on_record)
         self._monitors: list[Callable[[], None]] = []
         stream.on_attach.append(self._on_attach)
@@ -403,6 +407,7 @@ class RunServer:
         events, dropped = self.stream.events()
         if events or dropped:
             lines.append(wire.line(wire.Events(events=tuple(events), dropped=dropped)))
+        lines.extend(self._failures_if_stale(dropped, now, final=final))
         self.stream.take_logs()  # log lines reach viewers through _on_record
         pending, self._pending = self._pending, []
         lines.extend(pending)
@@ -418,6 +423,29 @@ class RunServer:
                     viewer.snapshot_at = now
             if not fits:
                 self._gap(viewer)
+
+    def _failures_if_stale(self, dropped: int, now: float | None, *, final: bool) -> list[bytes]:
+        """Every pipeline's failed items, when events were dropped since they were last
+        sent (a viewer follows failures from events: without all of them it could not),
+        at most once a second, and at the end."""
+        self._failures_stale = self._failures_stale or dropped > 0
+        if not self._failures_stale:
+            return []
+        due = now is not None and now - self._failures_sent_at >= FAILURES_EVERY
+        if not (due or final):
+            return []
+        self._failures_stale = False
+        if now is not None:
+            self._failures_sent_at = now
+        return [
+            wire.line(
+                wire.Failures(
+                    pipeline=started.pipeline,
+                    failures=tuple(self.stream.failures(started.pipeline)),
+                )
+            )
+            for started in self.stream.pipelines()
+        ]
 
     def _gap(self, viewer: _Viewer) -> None:
         """The viewer fell behind: forget what it has not read, say so, start it afresh."""

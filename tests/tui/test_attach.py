@@ -244,3 +244,23 @@ async def test_a_recording_made_while_attached_replays(tmp_path: Path) -> None:
     replay.seek(recording.started_at)
     assert replay.next_frame(0.0) is not None
     recording.close()
+
+
+async def test_failed_items_stay_exact_when_events_are_dropped(tmp_path: Path) -> None:
+    # A flood: the server keeps 5 events a tick, so most never reach the viewer; the
+    # failed items come again as a whole instead.
+    stream = RunStream(script="flood.py", event_capacity=5)
+    server = RunServer(stream, address=f"unix:{tmp_path}/job.sock", token="secret")
+    await server.start()
+    viewer = Followed(AttachSource(Target(address=server.address, token="secret")))
+    await viewer.source.connect()
+    await viewer.until(lambda v: v.state.status is not None)
+    pipeline = Pipeline([Stage("A", 4, [fail_odd], task_attempts=1)])
+    stream.attach(pipeline)
+    await pipeline.run(range(400))
+    await viewer.until(lambda v: finished(v, 200, 200))
+    assert viewer.failed_items() == sorted(pipeline.failed_item_ids())
+    assert sum(frame.dropped for frame in viewer.frames) > 0
+    await viewer.source.close()
+    await server.close()
+    stream.close()
