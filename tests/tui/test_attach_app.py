@@ -201,3 +201,39 @@ async def test_the_banner_says_disconnected_and_the_state_stays(tmp_path: Path) 
     for gate in run.gates.values():
         if not gate.done():
             gate.cancel()
+
+
+async def test_export_in_a_browser_downloads_through_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from pathlib import Path as RealPath
+
+    address = f"unix:{tmp_path}/job.sock"
+    run = GatedRun(ITEMS)
+    app = gated_app(run)
+    server = await served(run, app, address)
+    attached = attached_app(address)
+    await source_of(attached).connect()
+    delivered: dict[str, Any] = {}
+
+    def deliver(path: Any, **settings: Any) -> str:
+        delivered["lines"] = RealPath(path).read_text().splitlines()
+        delivered.update(settings)
+        return "key"
+
+    monkeypatch.setattr(AttachApp, "is_web", property(lambda _self: True))
+    monkeypatch.setattr(attached, "deliver_binary", deliver)
+    async with app.run_test(size=SIZE), attached.run_test(size=SIZE) as seen:
+        await finish(app, run, failing={"Fetch": 2})
+        await until_same(app, attached)
+        await seen.press("e")
+        await until(lambda: "lines" in delivered)
+        assert not isinstance(attached.screen, ConfirmScreen)
+    header, *items = (json.loads(line) for line in delivered["lines"])
+    assert header["antflow_export"] == 1
+    assert [(item["id"], item["status"]) for item in items] == [("page-2", "failed")]
+    assert delivered["save_filename"].endswith(".jsonl")
+    assert not list(RealPath.cwd().glob("antflow-export-*.jsonl"))
+    await source_of(attached).close()
+    await server.close()
