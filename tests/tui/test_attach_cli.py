@@ -156,3 +156,53 @@ async def _first_running_snapshot(address: str, token: str) -> Snapshot:
                     return message
     finally:
         await viewer.close()
+
+
+def test_with_several_jobs_attach_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from antflow_tui.attach.command import choose_job
+    from antflow_tui.attach.target import Target
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    folder = discovery.runtime_folder()
+    # Two live processes (this one and its parent) that say they serve a run.
+    for started, pid in ((1.0, os.getpid()), (2.0, os.getppid())):
+        discovery.publish(
+            discovery.Served(
+                pid=pid,
+                address=f"unix:{folder}/{pid}.sock",
+                read_token="r",
+                control_token="c",
+                script="job.py",
+                argv=("job.py", f"--night={started:g}"),
+                started_at=1_700_000_000.0 + started,
+                path=folder / f"{pid}.json",
+            )
+        )
+    with pytest.raises(SystemExit) as exited:
+        choose_job(Target(), interactive=False)
+    assert exited.value.code == 2
+    listing = capsys.readouterr().err
+    assert "2 jobs are served here; name one: antflow-tui attach PID" in listing
+    assert f"pid {os.getppid()}" in listing
+    assert "job.py --night=2" in listing
+    only_one = choose_job(Target(pid=os.getpid()), interactive=False)
+    assert only_one.pid == os.getpid()
+    found = Target(pid=os.getppid()).locate()
+    assert found is not None
+    assert found.token == "c"
+    assert found.control
+    assert Target(pid=os.getppid(), read_only=True).locate() == discovery_found(os.getppid())
+
+
+def discovery_found(pid: int) -> object:
+    from antflow_tui.attach.target import Found
+
+    return Found(
+        address=f"unix:{discovery.runtime_folder()}/{pid}.sock",
+        token="r",
+        pid=pid,
+        script="job.py",
+        control=False,
+    )
