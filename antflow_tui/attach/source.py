@@ -21,6 +21,8 @@ from collections import OrderedDict, deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
 from antflow.runstream import wire
 from antflow.runstream.client import AttachError, Viewer
 from antflow.runstream.records import (
@@ -478,7 +480,7 @@ class AttachSource:
         detail = details.get(pipeline) or ItemDetail(pipeline, item, known=False)
         also_in = tuple(n for n in knowing if n != pipeline)
         if also_in != detail.also_in:
-            detail = _replace(detail, also_in=also_in)
+            detail = msgspec.structs.replace(detail, also_in=also_in)
         self._stories[(pipeline, _key(item))] = detail
         while len(self._stories) > STORIES:
             self._stories.popitem(last=False)
@@ -547,12 +549,6 @@ class AttachSource:
 
 def _key(item: Any) -> Any:
     return tuple(item) if isinstance(item, list) else item
-
-
-def _replace(detail: ItemDetail, **changes: Any) -> ItemDetail:
-    import msgspec
-
-    return msgspec.structs.replace(detail, **changes)
 
 
 def _control_line(control: Control) -> LogLine:
