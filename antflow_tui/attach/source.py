@@ -326,6 +326,9 @@ class AttachSource:
                 self._note(f"Attached to a new run of {self._who()}.")
             self.runs += 1
             self._open_recording(header)
+        elif self.recorder is not None:
+            # Attached again to the same run: what happened meanwhile is not recorded.
+            self.recorder.write(Gap(at=self._last_at, dropped=0))
         self.ended_at = None
         self._forget_failures()
         self._mark()
