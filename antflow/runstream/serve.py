@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import sys
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,11 @@ import msgspec
 
 from antflow.observe import observe, observe_process
 from antflow.runstream import discovery, wire
-from antflow.runstream.records import Control, Gap, LogLine
+from antflow.runstream.records import Control, Gap, LogLine, PipelineStarted
 from antflow.runstream.stream import RunStream
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from antflow.pipeline import Pipeline
 
@@ -44,6 +45,8 @@ TICK: Final = 0.1
 QUEUE_LINES: Final = 2_000
 """Lines a viewer may have waiting before it is resynchronised (a gap and a snapshot)."""
 HELLO_TIMEOUT: Final = 5.0
+FAILURES_EVERY: Final = 1.0
+"""Seconds between resends of the failed items while events are being dropped."""
 ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
 
 
@@ -105,7 +108,13 @@ class RunServer:
         self._pump: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
         self._pending: list[bytes] = []
+        self._failures_stale = False
+        self._failures_sent_at = float("-inf")
         stream.on_record.append(self._on_record)
+        self._monitors: list[Callable[[], None]] = []
+        stream.on_attach.append(self._on_attach)
+        for _, pipeline in stream.live_pipelines():
+            self._watch_end(pipeline)
 
     @property
     def viewers(self) -> int:
@@ -166,13 +175,22 @@ class RunServer:
 
     async def close(self) -> None:
         """Tell viewers the run has ended, stop listening, remove the discovery file."""
+        # First: a viewer whose connection drops looks for the job again, and must not
+        # find this one while it closes.
+        if self.served is not None:
+            discovery.withdraw(self.served)
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
-        self._broadcast_now()
+        # The last state, snapshots included, handed to each transport before it closes
+        # (a closing transport still sends what it holds): viewers see how the run ended.
+        self._broadcast_now(final=True)
         for viewer in list(self._viewers):
+            with contextlib.suppress(Exception):
+                while viewer.queue:
+                    viewer.writer.write(viewer.queue.popleft())
             self._drop(viewer)
         if self._server is not None:
             self._server.close()
@@ -191,6 +209,23 @@ class RunServer:
                 self._socket_path.unlink()
         with contextlib.suppress(ValueError):
             self.stream.on_record.remove(self._on_record)
+        with contextlib.suppress(ValueError):
+            self.stream.on_attach.remove(self._on_attach)
+        for remove in self._monitors:
+            remove()
+        self._monitors.clear()
+
+    def _on_attach(self, pipeline: Pipeline, _started: PipelineStarted) -> None:
+        self._watch_end(pipeline)
+
+    def _watch_end(self, pipeline: Pipeline) -> None:
+        # The hour-long interval: only the run's end matters here (a snapshot per run).
+        self._monitors.append(pipeline.add_monitor(_RunEnd(self), interval=3600.0))
+
+    def _pipeline_finished(self) -> None:
+        """A pipeline's run ended: viewers get its final state at once (the process
+        may exit before the next tick)."""
+        self._broadcast_now(final=True)
 
     # ---------------------------------------------------------------- one viewer
 
@@ -210,6 +245,11 @@ class RunServer:
             sender.add_done_callback(self._tasks.discard)
             await self._read_requests(reader, viewer)
         except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            # The server closes (or the loop ends): the connection just ends. Python
+            # 3.11's start_server reports a cancelled handler as an error ("Exception in
+            # callback ... task.exception()"), so this one ends normally instead.
             pass
         finally:
             if viewer is not None:
@@ -317,6 +357,13 @@ class RunServer:
                 await writer.drain()
         except (ConnectionError, RuntimeError):
             pass
+        except asyncio.CancelledError:
+            # The loop ends (asyncio.run cancels every task): what is queued, the last
+            # snapshots among it, goes to the transport, which sends it as it closes.
+            with contextlib.suppress(Exception):
+                while viewer.queue:
+                    writer.write(viewer.queue.popleft())
+            raise
         finally:
             self._drop(viewer)
 
@@ -350,7 +397,9 @@ class RunServer:
                 continue
             self._broadcast_now(loop.time())
 
-    def _broadcast_now(self, now: float | None = None) -> None:
+    def _broadcast_now(self, now: float | None = None, *, final: bool = False) -> None:
+        """Send what the stream has to every viewer; snapshots to those due one (`now`),
+        or to all (`final`: a pipeline's run ended, or the server closes)."""
         if not self._viewers:
             return
         lines = [wire.line(started) for started in self.stream.take_pipelines()]
@@ -358,19 +407,45 @@ class RunServer:
         events, dropped = self.stream.events()
         if events or dropped:
             lines.append(wire.line(wire.Events(events=tuple(events), dropped=dropped)))
+        lines.extend(self._failures_if_stale(dropped, now, final=final))
         self.stream.take_logs()  # log lines reach viewers through _on_record
         pending, self._pending = self._pending, []
         lines.extend(pending)
         snapshot_lines: list[bytes] | None = None
         for viewer in list(self._viewers):
             fits = all(viewer.send(data) for data in lines)
-            if now is not None and now - viewer.snapshot_at >= viewer.interval:
+            due = now is not None and now - viewer.snapshot_at >= viewer.interval
+            if due or final:
                 if snapshot_lines is None:
                     snapshot_lines = [wire.line(s) for s in self.stream.snapshots()]
                 fits = all(viewer.send(data) for data in snapshot_lines) and fits
-                viewer.snapshot_at = now
+                if now is not None:
+                    viewer.snapshot_at = now
             if not fits:
                 self._gap(viewer)
+
+    def _failures_if_stale(self, dropped: int, now: float | None, *, final: bool) -> list[bytes]:
+        """Every pipeline's failed items, when events were dropped since they were last
+        sent (a viewer follows failures from events: without all of them it could not),
+        at most once a second, and at the end."""
+        self._failures_stale = self._failures_stale or dropped > 0
+        if not self._failures_stale:
+            return []
+        due = now is not None and now - self._failures_sent_at >= FAILURES_EVERY
+        if not (due or final):
+            return []
+        self._failures_stale = False
+        if now is not None:
+            self._failures_sent_at = now
+        return [
+            wire.line(
+                wire.Failures(
+                    pipeline=started.pipeline,
+                    failures=tuple(self.stream.failures(started.pipeline)),
+                )
+            )
+            for started in self.stream.pipelines()
+        ]
 
     def _gap(self, viewer: _Viewer) -> None:
         """The viewer fell behind: forget what it has not read, say so, start it afresh."""
@@ -381,6 +456,22 @@ class RunServer:
         viewer.send(wire.line(Gap(at=at, dropped=viewer.dropped)))
         viewer.dropped = 0
         self._resync(viewer)
+
+
+class _RunEnd:
+    """A dashboard that only tells the server a pipeline's run has ended."""
+
+    def __init__(self, server: RunServer) -> None:
+        self._server = server
+
+    def on_start(self, pipeline: Pipeline, total_items: int) -> None:
+        pass
+
+    def on_update(self, snapshot: object) -> None:
+        pass
+
+    def on_finish(self, results: object, summary: object) -> None:
+        self._server._pipeline_finished()
 
 
 def _loopback(host: str) -> bool:
@@ -425,23 +516,42 @@ async def serve(
 
 def serve_from_environment() -> None:
     """With ``ANTFLOW_SERVE`` set (``1`` or an address), serve every pipeline of this
-    process from the first one's start until the process exits."""
+    process from the first one's start until its event loop ends."""
     setting = os.environ.get(ENVIRONMENT_VARIABLE)
     if not setting or setting in ("0", "false", "no"):
         return
     address = None if setting in ("1", "true", "yes") else setting
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
     stream = RunStream(argv=sys.argv, script=script, follow_events=False)
-    server = RunServer(stream, address=address)
-    state = {"started": False}
+    servers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RunServer] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def on_start(pipeline: Pipeline) -> None:
         stream.attach(pipeline)
-        if not state["started"]:
-            state["started"] = True
-            asyncio.get_running_loop().create_task(server.start())
+        loop = asyncio.get_running_loop()
+        if loop not in servers:
+            server = servers[loop] = RunServer(stream, address=address)
+            task = loop.create_task(_serve_while_the_loop_runs(server), name="antflow serve")
+            # The loop keeps only a weak reference to a task.
+            _serving.add(task)
+            task.add_done_callback(_serving.discard)
             import atexit
 
             atexit.register(server.cleanup)
 
     observe_process(on_start)
+
+
+_serving: set[asyncio.Task[None]] = set()
+
+
+async def _serve_while_the_loop_runs(server: RunServer) -> None:
+    """Serve until the loop ends: ``asyncio.run`` cancels this task as the script's
+    main() returns, and the viewers get the run's last state before the socket closes
+    (instead of a connection cut at interpreter exit)."""
+    await server.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()

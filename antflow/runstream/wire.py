@@ -75,7 +75,9 @@ class Events(_Message, frozen=True, tag="events"):
 
 
 class Failures(_Message, frozen=True, tag="failures"):
-    """Every item failed in a pipeline right now (sent when a viewer joins)."""
+    """Every item failed in a pipeline right now: sent when a viewer joins, and again
+    (at most once a second) while events are dropped, since a viewer follows the failed
+    items from events."""
 
     pipeline: int
     failures: tuple[ErrorRecord, ...]
