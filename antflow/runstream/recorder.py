@@ -30,6 +30,7 @@ from antflow.runstream.fileformat import (
     FailureCheckpoint,
     Names,
 )
+from antflow.runstream.jsonlines import encode_line
 from antflow.runstream.records import (
     Control,
     End,
@@ -139,7 +140,7 @@ class Recorder:
         header = msgspec.structs.replace(
             self.stream.header, pipelines=tuple(self.stream.pipelines())
         )
-        self._write_now(_encode_safely(header))
+        self._write_now(encode_line(header))
         for number, pipeline in self.stream.live_pipelines():
             self._follow(pipeline, self.stream.pipelines()[number - 1], write=False)
         self.stream.on_attach.append(self._on_attach)
@@ -184,7 +185,7 @@ class Recorder:
             names=tuple(self._names_offsets),
             pipelines=tuple(self.stream.pipelines()),
         )
-        self._write_now(_encode_safely(end))
+        self._write_now(encode_line(end))
         for scope in self._scopes:
             scope.tracker._close_journal(scope.reader, scope.errors)
         self._writes.put(None)
@@ -234,12 +235,12 @@ class Recorder:
         scope.names_written = (0, 0, 0, 0)
         self._pipelines[started.pipeline] = (pipeline, scope)
         if write:
-            self._pending.append(_encode_safely(started))
+            self._pending.append(encode_line(started))
         # A first snapshot, so a replay has the pipeline's state from its start.
         self._snapshot_at = float("-inf")
 
     def _on_record(self, record: LogLine | Control) -> None:
-        self._pending.append(_encode_safely(record))
+        self._pending.append(encode_line(record))
 
     # ---------------------------------------------------------------- writing
 
@@ -282,7 +283,7 @@ class Recorder:
             if snaps:
                 self._index.append((snapshot_at, out.offset))
                 for snap in snaps:
-                    out.add(_encode_safely(snap))
+                    out.add(encode_line(snap))
         self._write_now(b"".join(out.lines))
         # Only now: the batches above referred to these numbers.
         while len(self._numbers) > _NUMBERED:
@@ -303,7 +304,7 @@ class Recorder:
                 if first <= index < last
             ]
             batch = [BATCH_TAG, scope, *self._columns(chunk), numbered]
-            lines.append(_encode_safely(batch, self._encode))
+            lines.append(encode_line(batch, self._encode))
         return lines
 
     @staticmethod
@@ -357,7 +358,7 @@ class Recorder:
                 location = self._pipelines[pipeline_number][0].locate(note.item_id)
                 value = None if location is None else convert.value_repr(location.value)
             record = convert.error_record(note, number, scope.tracker, pipeline_number, value)
-            lines.append(_encode_safely(record))
+            lines.append(encode_line(record))
         return lines
 
     def _owner(self, scope: _Scope, note: ErrorNote) -> int:
@@ -390,7 +391,7 @@ class Recorder:
             next_stage=dict(tracker._successors._next),
             pipelines=tuple(scope.pipelines),
         )
-        return [_encode_safely(names)]
+        return [encode_line(names)]
 
     def _checkpoint_lines(self, now: float, out: _Lines) -> list[tuple[_Scope, int, float, bytes]]:
         """Every failed item, for each pipeline whose failures changed since the last
@@ -429,7 +430,7 @@ class Recorder:
                     for failure in pipeline._failures.values()
                 )
                 checkpoint = FailureCheckpoint(pipeline=number, at=now, failures=failures)
-                line = _encode_safely(checkpoint)
+                line = encode_line(checkpoint)
                 size += len(line)
                 lines.append((scope, number, now, line))
             scope.checkpoint_size = size
@@ -447,27 +448,6 @@ class Recorder:
 def _key(item_id: Any) -> Any:
     """A hashable stand-in for an item id in the number table."""
     return item_id if type(item_id) in _SCALAR_TYPES else repr(item_id)
-
-
-def _encode_safely(value: Any, encode: Any = None) -> bytes:
-    """One line for `value`; text JSON cannot hold (a lone surrogate from an undecodable
-    file name) is written escaped rather than losing the line, or the recording."""
-    encode = encode or msgspec.json.encode
-    try:
-        return bytes(encode(value)) + b"\n"
-    except UnicodeEncodeError:
-        plain = msgspec.to_builtins(value, enc_hook=repr)
-        return bytes(msgspec.json.encode(_escape_surrogates(plain))) + b"\n"
-
-
-def _escape_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, list | tuple):
-        return [_escape_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
-    return value
 
 
 class _Lines:

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import stat
 import sys
 import weakref
 from collections import deque
@@ -45,6 +46,8 @@ TICK: Final = 0.1
 QUEUE_LINES: Final = 2_000
 """Lines a viewer may have waiting before it is resynchronised (a gap and a snapshot)."""
 HELLO_TIMEOUT: Final = 5.0
+FAILURES_PART: Final = 500
+"""Failed items a `Failures` line holds at most."""
 FAILURES_EVERY: Final = 1.0
 """Seconds between resends of the failed items while events are being dropped."""
 ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
@@ -56,6 +59,9 @@ class _Viewer:
     scopes: tuple[str, ...]
     interval: float
     queue: deque[bytes] = field(default_factory=deque)
+    replies: deque[bytes] = field(default_factory=deque)
+    """Answers to its requests: outside the bound and never cleared by a gap, since the
+    viewer waits for each."""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     snapshot_at: float = float("-inf")
     dropped: int = 0
@@ -72,6 +78,11 @@ class _Viewer:
         self.queue.append(data)
         self.ready.set()
         return True
+
+    def reply(self, data: bytes) -> None:
+        if not self.closed:
+            self.replies.append(data)
+            self.ready.set()
 
 
 class RunServer:
@@ -107,7 +118,8 @@ class RunServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
+        self._failure_cache: dict[int, tuple[int, list[bytes], bool]] = {}
         self._failures_stale = False
         self._failures_sent_at = float("-inf")
         stream.on_record.append(self._on_record)
@@ -129,7 +141,9 @@ class RunServer:
             folder = discovery.runtime_folder()
             path = Path(requested[5:]) if requested else folder / f"{os.getpid()}.sock"
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                if not stat.S_ISSOCK(path.lstat().st_mode):
+                    raise ValueError(f"{path} exists and is not a socket; choose another path")
+                path.unlink()  # a socket left by an earlier run
             self._server = await asyncio.start_unix_server(
                 self._serve_viewer, path=str(path), limit=wire.MAX_LINE
             )
@@ -309,10 +323,8 @@ class RunServer:
         for snapshot in self.stream.snapshots():
             viewer.send(wire.line(snapshot))
         for started in self.stream.pipelines():
-            failures = self.stream.failures(started.pipeline)
-            if failures:
-                message = wire.Failures(pipeline=started.pipeline, failures=tuple(failures))
-                viewer.send(wire.line(message))
+            for line in self._failure_lines(started.pipeline, skip_empty=True):
+                viewer.send(line)
         viewer.snapshot_at = asyncio.get_running_loop().time()
 
     async def _read_requests(self, reader: asyncio.StreamReader, viewer: _Viewer) -> None:
@@ -329,7 +341,7 @@ class RunServer:
                 return
             if isinstance(request, wire.Hello):
                 return
-            viewer.send(wire.line(await self._answer(request, viewer)))
+            viewer.reply(wire.line(await self._answer(request, viewer)))
 
     async def _answer(self, request: wire.Request, viewer: _Viewer) -> wire.Reply:
         if isinstance(request, wire.ItemRequest):
@@ -352,6 +364,8 @@ class RunServer:
             while not viewer.closed:
                 await viewer.ready.wait()
                 viewer.ready.clear()
+                while viewer.replies:
+                    writer.write(viewer.replies.popleft())
                 while viewer.queue:
                     writer.write(viewer.queue.popleft())
                 await writer.drain()
@@ -381,7 +395,7 @@ class RunServer:
     # ---------------------------------------------------------------- the pump
 
     def _on_record(self, record: LogLine | Control) -> None:
-        # Logs may come from any thread: appending is atomic; the pump sends them.
+        # Logs come from any thread: a deque's append and popleft are atomic.
         if self._viewers:
             self._pending.append(wire.line(record))
 
@@ -395,7 +409,10 @@ class RunServer:
                 self.stream.take_pipelines()
                 self._pending.clear()
                 continue
-            self._broadcast_now(loop.time())
+            try:
+                self._broadcast_now(loop.time())
+            except Exception:  # one bad tick must not end the serving
+                logger.exception("serving: a broadcast failed; going on")
 
     def _broadcast_now(self, now: float | None = None, *, final: bool = False) -> None:
         """Send what the stream has to every viewer; snapshots to those due one (`now`),
@@ -409,8 +426,8 @@ class RunServer:
             lines.append(wire.line(wire.Events(events=tuple(events), dropped=dropped)))
         lines.extend(self._failures_if_stale(dropped, now, final=final))
         self.stream.take_logs()  # log lines reach viewers through _on_record
-        pending, self._pending = self._pending, []
-        lines.extend(pending)
+        while self._pending:
+            lines.append(self._pending.popleft())
         snapshot_lines: list[bytes] | None = None
         for viewer in list(self._viewers):
             fits = all(viewer.send(data) for data in lines)
@@ -438,14 +455,32 @@ class RunServer:
         if now is not None:
             self._failures_sent_at = now
         return [
-            wire.line(
-                wire.Failures(
-                    pipeline=started.pipeline,
-                    failures=tuple(self.stream.failures(started.pipeline)),
-                )
-            )
+            line
             for started in self.stream.pipelines()
+            for line in self._failure_lines(started.pipeline)
         ]
+
+    def _failure_lines(self, pipeline: int, *, skip_empty: bool = False) -> list[bytes]:
+        """A pipeline's failed items as `Failures` lines, in parts of `FAILURES_PART`
+        without tracebacks; made once for every viewer until the failures change."""
+        version = self.stream.failure_version(pipeline)
+        cached = self._failure_cache.get(pipeline)
+        if cached is None or cached[0] != version:
+            failures = self.stream.failures(pipeline, tracebacks=False)
+            parts = [
+                tuple(failures[start : start + FAILURES_PART])
+                for start in range(0, len(failures), FAILURES_PART)
+            ] or [()]
+            lines = [
+                wire.line(
+                    wire.Failures(
+                        pipeline=pipeline, failures=part, part=n, last=n == len(parts) - 1
+                    )
+                )
+                for n, part in enumerate(parts)
+            ]
+            cached = self._failure_cache[pipeline] = (version, lines, bool(failures))
+        return [] if skip_empty and not cached[2] else cached[1]
 
     def _gap(self, viewer: _Viewer) -> None:
         """The viewer fell behind: forget what it has not read, say so, start it afresh."""

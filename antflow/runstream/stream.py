@@ -301,8 +301,13 @@ class RunStream:
         known = self._numbers.get((id(error), convert._number_key(item_id)))
         return known[1] if known is not None and known[0] is error else None
 
-    def failures(self, pipeline: int) -> list[ErrorRecord]:
-        """The final error of each item currently failed in that pipeline, oldest first."""
+    def failure_version(self, pipeline: int) -> int:
+        """Changes whenever that pipeline's failed items change (for caching `failures`)."""
+        return self._get(pipeline).tracker.failure_changes
+
+    def failures(self, pipeline: int, *, tracebacks: bool = True) -> list[ErrorRecord]:
+        """The final error of each item currently failed in that pipeline, oldest first
+        (`tracebacks`: with the traceback text, which costs a lookup each)."""
         self._number_errors()
         followed = self._get(pipeline)
         found = []
@@ -321,7 +326,11 @@ class RunStream:
                     attempt=failure.attempts,
                     type=convert.error_type(error),
                     message=convert.error_message(error),
-                    traceback=self._traceback(followed.tracker, failure.entry.item_id, error),
+                    traceback=(
+                        self._traceback(followed.tracker, failure.entry.item_id, error)
+                        if tracebacks
+                        else ""
+                    ),
                     value=value,
                 )
             )

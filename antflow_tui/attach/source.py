@@ -108,6 +108,7 @@ class AttachSource:
         self._pipelines: dict[int, PipelineStarted] = {}
         self._snapshots: dict[int, Snapshot] = {}
         self._failures: dict[int, OrderedDict[Any, ErrorRecord]] = {}
+        self._failure_parts: dict[int, OrderedDict[Any, ErrorRecord]] = {}
         self._errors: OrderedDict[int, ErrorRecord] = OrderedDict()
         self._stories: OrderedDict[tuple[int, Any], ItemDetail] = OrderedDict()
         self._checkpointed: set[int] = set()
@@ -275,13 +276,18 @@ class AttachSource:
             if recorder is not None:
                 recorder.write(message)
         elif isinstance(message, wire.Failures):
-            self._failures[message.pipeline] = OrderedDict(
-                (_key(error.item), error) for error in message.failures
-            )
+            # A big set comes in parts: it replaces the old one once the last has come.
+            if message.part == 0:
+                self._failure_parts[message.pipeline] = OrderedDict()
+            parts = self._failure_parts.setdefault(message.pipeline, OrderedDict())
+            parts.update((_key(error.item), error) for error in message.failures)
             for error in message.failures:
-                self._remember(error)
-            self._changed_failures.add(message.pipeline)
-            self._checkpointed.discard(message.pipeline)
+                if error.number not in self._errors:
+                    self._remember(error)  # without its traceback: the story has it
+            if message.last:
+                self._failures[message.pipeline] = self._failure_parts.pop(message.pipeline)
+                self._changed_failures.add(message.pipeline)
+                self._checkpointed.discard(message.pipeline)
         elif isinstance(message, LogLine):
             self._logs.append(message)
             if recorder is not None:
