@@ -86,6 +86,10 @@ async def _hold(worker: WorkerRecord) -> None:
         worker.wake = None
 
 
+class _GivenUp(Exception):
+    """A shutdown gave up on the worker before its task began."""
+
+
 class _AttemptFailed(Exception):
     def __init__(self, error: BaseException, attempts: int) -> None:
         self.error = error
@@ -298,6 +302,12 @@ async def _run_tasks(
                     else:
                         await semaphore.acquire()
                     try:
+                        if worker.entry is not entry:
+                            # Given up on while waiting for the slot: never run it.
+                            close = getattr(awaitable, "close", None)
+                            if close is not None:
+                                close()
+                            raise _GivenUp
                         output = await awaitable
                     finally:
                         semaphore.release()
@@ -336,6 +346,9 @@ async def _run_tasks(
             attempt += 1
             if stage.stage.task_wait_seconds:
                 await pipeline._sleep(stage.stage.task_wait_seconds)
+                if worker.entry is not entry:
+                    # A shutdown gave up on this worker during the wait: no more attempts.
+                    raise _AttemptFailed(error, shown_attempt)
             began = clock()
             if tracker is not None:
                 tracker._record_task(

@@ -29,6 +29,7 @@ from antflow._latency import LatencyTracker
 from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._worker import run_worker
+from antflow.context import _current_worker
 from antflow.exceptions import PipelineError
 from antflow.observe import displays_suppressed, notify_started
 from antflow.stage import Stage, TaskFunc, task_name
@@ -278,8 +279,9 @@ class Pipeline(PipelineViews):
         Raises:
             ValueError: `target_stage` names no stage, or `priority` is not an int.
             PipelineError: the queue is full and the pipeline is not running, so feeding
-                would wait forever; the pipeline is finishing or was shut down; or an
-                item's id is unhashable or live (nothing of a list batch is fed then).
+                would wait forever; the pipeline is finishing, shutting down or was shut
+                down (the items from the one refused on were not fed); or an item's id is
+                unhashable or live (nothing of a list batch is fed then).
         """
         runtime = self._target(target_stage)
         self._check_priority(priority)
@@ -309,6 +311,20 @@ class Pipeline(PipelineViews):
         async for item in items:
             if not await self._feed_one(runtime, item, priority):
                 return
+
+    def _refuse_if_running(self) -> None:
+        if self._running or self._stopping:
+            raise PipelineError("the pipeline is already running; join() or shutdown() it first")
+
+    async def _feed_until_stopped(self, items: Iterable[Any]) -> None:
+        """Feed for run() and stream(): a shutdown (from outside, or from inside the
+        pipeline, even from a dashboard's on_start) ends the feeding, not the call."""
+        if self._stopping or self._stopped:
+            return
+        try:
+            await self.feed(items)
+        except _FeedStopped:
+            return
 
     async def join(self) -> None:
         """Wait until every fed item has finished, then stop the workers.
@@ -378,6 +394,7 @@ class Pipeline(PipelineViews):
             ValueError: both `progress` and `dashboard`, or an unknown dashboard.
             PipelineError: an item's id is unhashable, repeated or live (nothing starts).
         """
+        self._refuse_if_running()
         items = list(items) if not isinstance(items, Sequence) else items
         if isinstance(items, list | tuple):
             self._check_ids(items)
@@ -387,12 +404,15 @@ class Pipeline(PipelineViews):
             self._monitors.append(monitor)
         self._total_items = self._fed + len(items)
         first_seq = self._seq
+        started = False
         try:
             await self.start()
-            await self.feed(items)
+            started = True
+            await self._feed_until_stopped(items)
             await self.join()
         except BaseException:
-            if self._running or self._stopping:
+            # Only this run's own start is undone: a refused call leaves a running one be.
+            if started and (self._running or self._stopping):
                 await asyncio.shield(self.shutdown(graceful=False))
             raise
         finally:
@@ -414,6 +434,7 @@ class Pipeline(PipelineViews):
         the loop early shuts the pipeline down once the generator is closed; wrap it in
         ``contextlib.aclosing(...)`` to have that happen at once.
         """
+        self._refuse_if_running()
         items = list(items) if not isinstance(items, Sequence) else items
         if isinstance(items, list | tuple):
             self._check_ids(items)
@@ -436,7 +457,9 @@ class Pipeline(PipelineViews):
                     while sink.qsize() >= _STREAM_BUFFER and not self._stopping:
                         taken.clear()
                         await taken.wait()
-                    await self.feed(items[start : start + _STREAM_CHUNK])
+                    if self._stopping or self._stopped:
+                        break
+                    await self._feed_until_stopped(items[start : start + _STREAM_CHUNK])
                 await self.join()
             finally:
                 sink.put_nowait(done)  # type: ignore[arg-type]
@@ -569,6 +592,10 @@ class Pipeline(PipelineViews):
         if current is None:
             return False
         if current is self._stop_task:
+            return True
+        # A worker's tasks, hooks and the tasks they start (which inherit its context).
+        holder = _current_worker.get()
+        if holder is not None and self._workers.get(getattr(holder, "name", "")) is holder:
             return True
         if any(worker.task is current for worker in self._workers.values()):
             return True
@@ -733,6 +760,8 @@ class Pipeline(PipelineViews):
                 f"item id {repeated!r} appears twice in the items fed; ids must be "
                 f"unique while their items are in flight or failed"
             )
+        if self._live is None:
+            self._live = self._ids_in_pipeline()
         live = self._live
         if live and not live.isdisjoint(unique):
             self._refuse_live(next(i for i in ids if i in live))
@@ -788,7 +817,7 @@ class Pipeline(PipelineViews):
 
     async def _feed_one(self, runtime: StageRuntime, item: Any, priority: int) -> bool:
         if self._stopping:
-            return False
+            raise _FeedStopped("the pipeline is shutting down: this item and the rest were not fed")
         self._check_feedable()
         queue = runtime.queue
         while queue.full():
@@ -800,7 +829,10 @@ class Pipeline(PipelineViews):
                 )
             await queue.wait_for_room()
             if self._stopping or not self._running:
-                return False
+                raise _FeedStopped(
+                    "the pipeline was shut down while feed() waited for room: this item and "
+                    "the rest were not fed"
+                )
         self._enqueue(runtime, item, priority)
         return True
 
@@ -823,6 +855,13 @@ class Pipeline(PipelineViews):
                     runtime.name, worker.name, runtime.task_names, next_queued, runtime.per_stage
                 )
             next_queued = runtime.queued_binding
+            # Items fed before this tracker was bound (fed before start(), with the tracker
+            # given at start by an observer, or set since) get their history now.
+            now = None
+            for entry in runtime.queue:
+                if entry.log is None or tracker._logs.get(entry.item_id) is not entry.log:
+                    now = self._now() if now is None else now
+                    entry.log = tracker._open(entry.item_id, runtime.queued_binding, now)
 
     def _enqueue(self, runtime: StageRuntime, item: Any, priority: int) -> None:
         tracker = self._tracker
@@ -972,6 +1011,10 @@ class Pipeline(PipelineViews):
         for waiter in waiters:
             _wake(waiter)
         waiters.clear()
+
+
+class _FeedStopped(PipelineError):
+    """feed() met a shutdown: the items from this one on were not fed."""
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:

@@ -139,7 +139,12 @@ class StatusTracker:
         them), float arrays twice what lists do, reading records back from the items'
         logs at each take more still (benchmarks/record.py)."""
         self._journal_errors: dict[int, BaseException] = {}
-        self._journals = 0
+        """The exception each record that carried one had, by the record's number."""
+        self._journal_base = 0
+        """The number of the journal's first record (records taken by every reader go)."""
+        self._journal_readers: dict[int, int] = {}
+        """Each recorder's next record number."""
+        self._journal_readers_made = 0
         self._tail_paused = False
         self._error_sinks: list[list[ErrorNote]] = []
         """Lossless buffers of new attempt errors, one per recorder or run stream."""
@@ -296,35 +301,64 @@ class StatusTracker:
             self._tail_buffer = None
             self._retap()
 
-    def _open_journal(self) -> list[ErrorNote]:
-        """Start keeping every record for a recorder (see `_take_journal`); the returned
-        list receives every new attempt error. The recorder must drain both."""
-        self._journals += 1
+    def _open_journal(self) -> tuple[int, list[ErrorNote]]:
+        """Start keeping every record for a recorder: returns its reader number for
+        `_take_journal`, and a list that receives every new attempt error. The recorder
+        must drain both. Several recorders share one journal, each with its own cursor."""
         if self._journal is None:
             self._journal = []
+            self._journal_base = 0
             self._journal_errors = {}
             self._retap()
-        return self._open_error_sink()
+        self._journal_readers_made += 1
+        reader = self._journal_readers_made
+        self._journal_readers[reader] = self._journal_base + len(self._journal) // 3
+        return reader, self._open_error_sink()
 
-    def _close_journal(self, errors: list[ErrorNote]) -> None:
+    def _close_journal(self, reader: int, errors: list[ErrorNote]) -> None:
         self._close_error_sink(errors)
-        self._journals -= 1
-        if self._journals <= 0:
-            self._journals = 0
+        self._journal_readers.pop(reader, None)
+        if not self._journal_readers:
             self._journal = None
             self._retap()
+        else:
+            self._trim_journal()
 
-    def _take_journal(self) -> tuple[list[Any], dict[int, BaseException]]:
-        """Every record since the last take, flat (item id, code, time, ...), and the
-        exception of each record (by index) that carried one."""
+    def _take_journal(self, reader: int) -> tuple[list[Any], dict[int, BaseException]]:
+        """The records this reader has not taken yet, flat (item id, code, time, ...), and
+        the exception of each record (by its index among them) that carried one."""
         journal = self._journal
-        if not journal:
+        position = self._journal_readers.get(reader)
+        if journal is None or position is None:
             return [], {}
-        taken = (journal, self._journal_errors)
-        self._journal = []
-        self._journal_errors = {}
-        self._retap()
-        return taken
+        base = self._journal_base
+        end = base + len(journal) // 3
+        if position >= end:
+            return [], {}
+        taken = journal[3 * (position - base) :]
+        errors = {
+            index - position: error
+            for index, error in self._journal_errors.items()
+            if index >= position
+        }
+        self._journal_readers[reader] = end
+        self._trim_journal()
+        return taken, errors
+
+    def _trim_journal(self) -> None:
+        """Forget what every reader has taken."""
+        journal = self._journal
+        if journal is None or not self._journal_readers:
+            return
+        oldest = min(self._journal_readers.values())
+        drop = oldest - self._journal_base
+        if drop <= 0:
+            return
+        # The same list object: `_recent` may be it.
+        del journal[: 3 * drop]
+        self._journal_base = oldest
+        if self._journal_errors:
+            self._journal_errors = {i: e for i, e in self._journal_errors.items() if i >= oldest}
 
     def _open_error_sink(self) -> list[ErrorNote]:
         """A lossless buffer of every new attempt error (errors are rare: no cost per event)."""
@@ -438,7 +472,7 @@ class StatusTracker:
             if journal is not None:
                 # A recorder follows: three appends, no tuple (see _journal).
                 if error is not None:
-                    self._journal_errors[len(journal) // 3] = error
+                    self._journal_errors[self._journal_base + len(journal) // 3] = error
                 journal.append(item_id)
                 journal.append(code)
                 journal.append(timestamp)
@@ -588,7 +622,7 @@ class StatusTracker:
             if journal is not None:
                 # A recorder follows: three appends, no tuple (see _journal).
                 if error is not None:
-                    self._journal_errors[len(journal) // 3] = error
+                    self._journal_errors[self._journal_base + len(journal) // 3] = error
                 journal.append(item_id)
                 journal.append(code)
                 journal.append(timestamp)

@@ -514,10 +514,26 @@ class AntflowApp(App[None]):
         new file in the current folder), then write it there."""
         from antflow_tui.screens.export import ExportScreen
 
+        if self.is_web:
+            self._deliver_export()
+            return
         proposed = self.export_path or self.options.export
         if proposed is None:
             proposed = Path.cwd() / f"antflow-export-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
         self.push_screen(ExportScreen(proposed.resolve()), self._export_to)
+
+    def _deliver_export(self) -> None:
+        """In a browser (``antflow-tui web``): the export downloads through the page; the
+        server's disk and stdout (the page's channel) are left alone."""
+        import tempfile
+
+        name = f"antflow-export-{datetime.now():%Y%m%d-%H%M%S}.jsonl"
+        with tempfile.TemporaryDirectory(prefix="antflow-export-") as folder:
+            path = Path(folder) / name
+            count = self.source.export(path)
+            # Opened here, read by the driver's thread: the file may go at once.
+            self.deliver_binary(path, save_filename=name, mime_type="application/x-ndjson")
+        self.notify(f"Exported {plural(count, 'item')}: {name}", timeout=5, markup=False)
 
     def _export_to(self, path: Path | None) -> None:
         from antflow_tui.screens.export import ExportScreen

@@ -48,6 +48,12 @@ To play a recorded run back (--record, antflow.record(), ANTFLOW_RECORD):
   antflow-tui replay FILE
 To see it as a timeline in Perfetto (ui.perfetto.dev) or chrome://tracing:
   antflow-tui export-trace FILE -o trace.json
+
+\b
+To watch a job running in another process (ANTFLOW_SERVE=1 python job.py, or
+antflow-tui SCRIPT --headless --serve), in the terminal or in a browser:
+  antflow-tui attach [PID|ADDRESS]
+  antflow-tui web PID|ADDRESS|RECORDING
 """
 
 REPLAY_HELP = """Play back a run recorded with --record, antflow.record() or ANTFLOW_RECORD.
@@ -89,6 +95,11 @@ def main(args: Sequence[str] | None = None) -> None:
         replay(arguments[1:], prog_name="antflow-tui replay")
     elif arguments[:1] == ["export-trace"]:
         export_trace(arguments[1:], prog_name="antflow-tui export-trace")
+    elif arguments[:1] in (["attach"], ["web"]):
+        from antflow_tui.attach import command
+
+        chosen = command.attach if arguments[0] == "attach" else command.web
+        chosen(arguments[1:], prog_name=f"antflow-tui {arguments[0]}")
     else:
         run(arguments, prog_name="antflow-tui")
 
@@ -155,6 +166,18 @@ def main(args: Sequence[str] | None = None) -> None:
     metavar="ID=KEY,...",
     help="Remap keys by binding id, e.g. 'pause=space,retry=t' (ids are listed on error).",
 )
+@click.option("--headless", is_flag=True, help="No screen: with --serve, run and serve to viewers.")
+@click.option(
+    "--serve", is_flag=True, help="With --headless: serve the run to `antflow-tui attach`."
+)
+@click.option(
+    "--address",
+    metavar="ADDRESS",
+    help="With --serve: unix:PATH or tcp://127.0.0.1:PORT (default: a private socket).",
+)
+@click.option(
+    "--allow-remote", is_flag=True, help="With --serve: allow a non-loopback TCP address."
+)
 @click.version_option(__version__, prog_name="antflow-tui")
 def run(
     script: str,
@@ -168,6 +191,10 @@ def run(
     record_values: bool,
     exit_when_done: bool,
     keymap: str,
+    headless: bool,
+    serve: bool,
+    address: str | None,
+    allow_remote: bool,
 ) -> None:
     from antflow_tui.app import AppOptions
     from antflow_tui.keys import KeymapError, parse_keymap
@@ -178,6 +205,18 @@ def run(
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     if record_values and record is None:
         raise click.BadParameter("needs --record FILE", param_hint="--record-values")
+    if headless != serve:
+        raise click.BadParameter(
+            "--headless and --serve go together: the run goes on with no screen, and "
+            "`antflow-tui attach` watches it",
+            param_hint="--headless/--serve",
+        )
+    if (address or allow_remote) and not serve:
+        raise click.BadParameter("needs --headless --serve", param_hint="--address")
+    if serve and (record or retry_from or paused):
+        raise click.BadParameter(
+            "not with --headless --serve", param_hint="--record/--retry-from/--paused"
+        )
     options = AppOptions(
         interval=interval,
         paused=paused,
@@ -202,6 +241,15 @@ def run(
             f"that pipeline); {loaded.path.name} runs its own main(). Feed the export from "
             f"your main() with `await antflow.refeed.feed_export(pipeline, path)` instead."
         )
+    if serve:
+        from antflow_tui.live.headless import run_headless
+
+        code = asyncio.run(
+            run_headless(
+                target, loaded.path.name, options, address=address, allow_remote=allow_remote
+            )
+        )
+        sys.exit(code)
     code = asyncio.run(_run(target, loaded.path.name, options, plan))
     sys.exit(code)
 

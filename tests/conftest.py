@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     import pytest
 
-OPT_IN: Final = ("ray",)
+OPT_IN: Final = ("ray", "browser")
 """Markers of tests that need an extra CI does not install (see pyproject's markers)."""
 
 

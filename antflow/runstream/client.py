@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -17,6 +17,10 @@ from antflow.runstream import wire
 
 if TYPE_CHECKING:
     from antflow.runstream.records import AwaitStack, Command, ItemDetail, ItemKey
+
+
+REQUEST_TIMEOUT: Final = 30.0
+"""Seconds a request waits for its answer."""
 
 
 class AttachError(Exception):
@@ -37,17 +41,27 @@ class Viewer:
         self.closed = False
 
     @classmethod
-    async def connect(cls, address: str, token: str, *, interval: float = 0.25) -> Viewer:
+    async def connect(
+        cls, address: str, token: str, *, interval: float = 0.25, answer_within: float = 10.0
+    ) -> Viewer:
         """Connect and say hello.
 
         Args:
             address: ``unix:PATH`` or ``tcp://HOST:PORT``.
             token: The run's read or control token.
             interval: Seconds between the snapshots the server sends.
+            answer_within: Seconds to wait for the server to answer.
 
         Raises:
             AttachError: no one listens there, or the server refused (bad token, version).
         """
+        try:
+            return await asyncio.wait_for(cls._connect(address, token, interval), answer_within)
+        except TimeoutError:
+            raise AttachError(f"{address} did not answer within {answer_within:g} s") from None
+
+    @classmethod
+    async def _connect(cls, address: str, token: str, interval: float) -> Viewer:
         try:
             if address.startswith("unix:"):
                 reader, writer = await asyncio.open_unix_connection(address[5:], limit=1 << 26)
@@ -67,7 +81,11 @@ class Viewer:
         if not first:
             writer.close()
             raise AttachError(f"{address} closed the connection (a wrong token or version?)")
-        message = wire.decode_from_server(first)
+        try:
+            message = wire.decode_from_server(first)
+        except msgspec.DecodeError:
+            writer.close()
+            raise AttachError(f"{address} does not speak the antflow protocol") from None
         if isinstance(message, wire.Refused):
             writer.close()
             raise AttachError(f"{address} refused: {message.reason}")
@@ -121,7 +139,11 @@ class Viewer:
         self._replies[request_id] = future
         self._writer.write(wire.line(make(request_id)))
         await self._writer.drain()
-        return await future
+        try:
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT)
+        except TimeoutError:
+            self._replies.pop(request_id, None)
+            raise AttachError(f"no answer within {REQUEST_TIMEOUT:g} s") from None
 
     async def _read_forever(self) -> None:
         try:

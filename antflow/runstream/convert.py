@@ -79,7 +79,8 @@ def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
             tasks=info.task_names,
             retry=info.retry,
             task_attempts=info.task_attempts,
-            task_wait_seconds=info.task_wait_seconds,
+            # JSON has no infinity: a wait that never ends is written as a very long one.
+            task_wait_seconds=min(info.task_wait_seconds, 1e300),
             stage_attempts=info.stage_attempts,
             queue_capacity=info.queue_capacity,
             concurrency_limits=dict(info.task_concurrency_limits),
@@ -181,7 +182,7 @@ class RawDecoder:
         next_stage: The id of the stage that follows a stage id (0: none).
         pipeline_of: The pipeline number of a stage name (0 when ambiguous).
         error_number: The `ErrorRecord.number` of what a record carries as its error (an
-            exception live, a number in a recording).
+            exception live, a number in a recording), given that and the record's item.
     """
 
     def __init__(
@@ -189,7 +190,7 @@ class RawDecoder:
         names: tuple[Sequence[str | None], Sequence[str | None], Sequence[str | None]],
         next_stage: Callable[[int], int],
         pipeline_of: Callable[[str | None], int],
-        error_number: Callable[[Any], int | None],
+        error_number: Callable[[Any, Any], int | None],
     ) -> None:
         self._stages, self._workers, self._tasks = names
         self._next_stage = next_stage
@@ -201,7 +202,7 @@ class RawDecoder:
         cls,
         tracker: StatusTracker,
         pipeline_of: Callable[[str | None], int],
-        error_number: Callable[[Any], int | None],
+        error_number: Callable[[Any, Any], int | None],
     ) -> RawDecoder:
         names = (tracker._stages.names, tracker._workers.names, tracker._tasks.names)
         return cls(names, tracker._successors.after, pipeline_of, error_number)
@@ -224,7 +225,7 @@ class RawDecoder:
             attempt = code >> h.ATTEMPT_SHIFT
             pipeline = self._pipeline_of(stage)
             item = item_id if type(item_id) is ReprKey else item_key(item_id)
-            number = None if error is None else self._error_number(error)
+            number = None if error is None else self._error_number(error, item_id)
             if kind in (h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE):
                 stage_attempts[item] = attempt
                 first = 1 if kind == h.BEGIN_PER_TASK else attempt
@@ -302,14 +303,14 @@ def item_detail(
     pipeline: Pipeline,
     number: int,
     item_id: Any,
-    known_numbers: Mapping[int, int],
+    known_numbers: Mapping[tuple[int, Any], int],
     *,
     values: bool,
 ) -> ItemDetail:
     """One item's story in `pipeline` from its tracker and its live position.
 
     Args:
-        known_numbers: `ErrorRecord.number` by ``id(exception)`` for errors the stream
+        known_numbers: `ErrorRecord.number` by (``id(exception)``, item) for errors the stream
             has numbered; other errors of the item are numbered -1, -2, ... here.
     """
     tracker = pipeline.status_tracker
@@ -331,7 +332,7 @@ def item_detail(
         exception = attempt_error.exception
         if id(exception) in numbers:
             continue
-        found = known_numbers.get(id(exception))
+        found = known_numbers.get((id(exception), _number_key(item_id)))
         assigned = found if found is not None else -(len(numbers) + 1)
         numbers[id(exception)] = assigned
         code = int(log[attempt_error.position]) if log is not None else 0
@@ -350,7 +351,7 @@ def item_detail(
             for i in range(1, len(log), 2)
         ]
         decoder = RawDecoder.for_tracker(
-            tracker, lambda _stage: number, lambda e: numbers.get(id(e))
+            tracker, lambda _stage: number, lambda e, _item: numbers.get(id(e))
         )
         events = with_durations(decoder.events(raw))
     status = None if log is None or log[0] < 0 else STATUSES[int(log[0])]
@@ -398,3 +399,8 @@ def with_durations(events: list[Event]) -> list[Event]:
                 )
         out.append(event)
     return out
+
+
+def _number_key(item_id: Any) -> Any:
+    """A hashable stand-in for an item id in a table of error numbers."""
+    return item_id if type(item_id) in (int, str, float, bool, type(None)) else repr(item_id)

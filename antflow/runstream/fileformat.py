@@ -333,8 +333,9 @@ class Recording:
             if not line.endswith(b"\n"):
                 break
             if line.startswith(b"["):
-                if not self._apply_failures(line, at, since, errors, failures):
-                    break
+                # Not the end even when this batch is past `at`: the same flush holds
+                # other trackers' batches; a snapshot or checkpoint past it ends the read.
+                self._apply_failures(line, at, since, errors, failures)
                 continue
             try:
                 record = _decode_record(line)
@@ -428,17 +429,15 @@ class Recording:
                 break
             if line.startswith(b"["):
                 scope, raw = _batch_records(line)
-                if raw and raw[0][2] > stop:
-                    break
                 for raw_record in raw:
                     if start < raw_record[2] <= stop:
                         raw_events.append((position, (scope, raw_record)))
                         position += 1
-                if len(raw_events) > newest:
+                if len(raw_events) > max(newest, 0):
                     # A record stands for up to three events: keep enough of them.
                     for _, (_, skipped) in raw_events[:-newest]:
                         dropped += _EVENTS_IN.get(skipped[1] & 0xF, 1)
-                    raw_events = raw_events[-newest:]
+                    raw_events = raw_events[-newest:] if newest > 0 else []
                 continue
             try:
                 decoded = _decode_record(line)
@@ -550,8 +549,6 @@ class Recording:
                 return
             if line.startswith(b"["):
                 events = self._batch_events(line)
-                if events and events[0].at > stop:
-                    return
                 for event in events:
                     if start < event.at <= stop:
                         yield event
@@ -580,14 +577,14 @@ class Recording:
     def _decoder(self, scope: int) -> RawDecoder:
         names = self._names.get(scope)
         if names is None:
-            return RawDecoder(((None,), (None,), (None,)), lambda _: 0, lambda _: 0, _same)
+            return RawDecoder(((None,), (None,), (None,)), lambda _: 0, lambda _: 0, _number)
         owners = self._stage_owners(scope)
         by_name = {names.stages[stage_id]: n for stage_id, n in owners.items()}
         return RawDecoder(
             (names.stages, names.workers, names.tasks),
             lambda stage_id: names.next_stage.get(stage_id, 0),
             lambda stage: by_name.get(stage, 0),
-            _same,
+            _number,
         )
 
 
@@ -656,8 +653,9 @@ def _key(item: Any) -> Any:
     return tuple(item) if isinstance(item, list) else item
 
 
-def _same(value: Any) -> Any:
-    return value
+def _number(number: Any, item: Any) -> Any:
+    """In a recording, a record's error is already its number."""
+    return number
 
 
 def _mentions(item: ItemKey) -> Callable[[bytes], bool]:

@@ -47,7 +47,9 @@ class _LogToStream(logging.Handler):
 
 def _new_stream(values: bool) -> RunStream:
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    return RunStream(values=values, argv=sys.argv, script=script, follow_events=False)
+    return RunStream(
+        values=values, argv=sys.argv, script=script, follow_events=False, follow_errors=False
+    )
 
 
 def _reason(stream: RunStream) -> str:

@@ -18,6 +18,7 @@ import queue
 import sys
 import threading
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,8 +29,8 @@ from antflow.runstream.fileformat import (
     BATCH_TAG,
     FailureCheckpoint,
     Names,
-    encode_record,
 )
+from antflow.runstream.jsonlines import encode_line
 from antflow.runstream.records import (
     Control,
     End,
@@ -37,7 +38,6 @@ from antflow.runstream.records import (
     LogLine,
     PipelineStarted,
     PipelineTotals,
-    ReprKey,
     item_key,
 )
 
@@ -55,6 +55,11 @@ FLUSH_EVERY: Final = 0.5
 SNAPSHOT_EVERY: Final = 1.0
 """Seconds between snapshots (seek points)."""
 _NUMBERED: Final = 4_096
+CHECKPOINT_BYTES: Final = 4 << 20
+"""A failure checkpoint at least every this many bytes (or 4x the last one's size), so a
+seek never reads the whole file to find the failures of a run whose failures stopped
+changing."""
+_SCALAR_TYPES: Final = frozenset({int, str, float, bool, type(None)})
 BATCH_RECORDS: Final = 16_384
 """Most records on one batch line, so a reader decodes little more than it needs."""
 
@@ -65,11 +70,16 @@ class _Scope:
 
     number: int
     tracker: StatusTracker
+    reader: int
+    """This recorder's cursor into the tracker's journal."""
     errors: list[ErrorNote]
     pipelines: list[int] = field(default_factory=list)
     names_written: tuple[int, int, int, int] = (0, 0, 0, 0)
     failure_changes: int = -1
     checkpoint_at: float = float("-inf")
+    checkpoint_offset: int = 0
+    """Where the last failure checkpoint ended: a seek reads on from there."""
+    checkpoint_size: int = 0
 
 
 class Recorder:
@@ -97,8 +107,11 @@ class Recorder:
         self._file: Any = None
         self._scopes: list[_Scope] = []
         self._pipelines: dict[int, tuple[Pipeline, _Scope]] = {}
-        self._pending: list[bytes] = []
-        self._numbers: dict[int, tuple[BaseException, int]] = {}
+        # Log lines come from any thread: a deque's append and popleft are atomic.
+        self._pending: deque[bytes] = deque()
+        self._numbers: dict[tuple[int, Any], tuple[BaseException, int]] = {}
+        """(id(exception), item key) -> (the exception, its number): items may share an
+        exception object (a failed shared future), so the item is part of the key."""
         self._error_count = 0
         self._offset = 0
         self._index: list[tuple[float, int]] = []
@@ -108,6 +121,9 @@ class Recorder:
         self._task: asyncio.Task[None] | None = None
         self._encode = msgspec.json.Encoder(enc_hook=self._encode_other).encode
         self.closed = False
+        self._checkpoint_now = False
+        self.broken = False
+        """True once the file could not be written: the recording stops there."""
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -124,10 +140,11 @@ class Recorder:
         header = msgspec.structs.replace(
             self.stream.header, pipelines=tuple(self.stream.pipelines())
         )
-        self._write_now(encode_record(header))
+        self._write_now(encode_line(header))
         for number, pipeline in self.stream.live_pipelines():
             self._follow(pipeline, self.stream.pipelines()[number - 1], write=False)
         self.stream.on_attach.append(self._on_attach)
+        self.stream.on_start.append(self._on_start)
         self.stream.on_record.append(self._on_record)
         self._start_flushing()
 
@@ -139,10 +156,14 @@ class Recorder:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        with contextlib.suppress(ValueError):
-            self.stream.on_attach.remove(self._on_attach)
-        with contextlib.suppress(ValueError):
-            self.stream.on_record.remove(self._on_record)
+        for callbacks, callback in (
+            (self.stream.on_attach, self._on_attach),
+            (self.stream.on_start, self._on_start),
+            (self.stream.on_record, self._on_record),
+        ):
+            with contextlib.suppress(ValueError):
+                callbacks.remove(callback)  # type: ignore[arg-type]
+        self._checkpoint_now = True
         self.flush(snapshot=True)
         totals = tuple(
             PipelineTotals(
@@ -164,9 +185,9 @@ class Recorder:
             names=tuple(self._names_offsets),
             pipelines=tuple(self.stream.pipelines()),
         )
-        self._write_now(encode_record(end))
+        self._write_now(encode_line(end))
         for scope in self._scopes:
-            scope.tracker._close_journal(scope.errors)
+            scope.tracker._close_journal(scope.reader, scope.errors)
         self._writes.put(None)
         self._writer.join()
 
@@ -182,7 +203,10 @@ class Recorder:
         try:
             while True:
                 await asyncio.sleep(self.flush_every)
-                self.flush()
+                try:
+                    self.flush()
+                except Exception:  # one bad flush must not end the recording
+                    logger.exception("recording %s: a write failed; going on", self.path)
         except asyncio.CancelledError:
             # The loop is ending (or close() came): what arrived meanwhile is written.
             if not self.closed:
@@ -195,24 +219,28 @@ class Recorder:
         self._follow(pipeline, started, write=True)
         self._start_flushing()
 
+    def _on_start(self, pipeline: Pipeline) -> None:
+        # Every start, a restart on a new event loop too: the writes follow the loop.
+        self._start_flushing()
+
     def _follow(self, pipeline: Pipeline, started: PipelineStarted, *, write: bool) -> None:
         tracker = pipeline.status_tracker
         assert tracker is not None  # the stream gives every pipeline a tracker
         scope = next((s for s in self._scopes if s.tracker is tracker), None)
         if scope is None:
-            scope = _Scope(len(self._scopes) + 1, tracker, tracker._open_journal())
+            reader, errors = tracker._open_journal()
+            scope = _Scope(len(self._scopes) + 1, tracker, reader, errors)
             self._scopes.append(scope)
         scope.pipelines.append(started.pipeline)
         scope.names_written = (0, 0, 0, 0)
         self._pipelines[started.pipeline] = (pipeline, scope)
         if write:
-            self._pending.append(encode_record(started))
+            self._pending.append(encode_line(started))
         # A first snapshot, so a replay has the pipeline's state from its start.
         self._snapshot_at = float("-inf")
 
     def _on_record(self, record: LogLine | Control) -> None:
-        # From any thread (log lines): appending to a list is atomic.
-        self._pending.append(encode_record(record))
+        self._pending.append(encode_line(record))
 
     # ---------------------------------------------------------------- writing
 
@@ -220,8 +248,12 @@ class Recorder:
         """Write everything that arrived since the last flush (synchronous)."""
         if self.closed and self._file is None:
             return
+        if self.broken:
+            return
         out = _Lines(self._offset)
-        pending, self._pending = self._pending, []
+        pending = []
+        while self._pending:
+            pending.append(self._pending.popleft())
         # Pipeline records before the events that need their stage names.
         for line in pending:
             if b'"record":"pipeline"' in line:
@@ -231,7 +263,7 @@ class Recorder:
                 out.add(line)
             for line in self._names_lines(scope):
                 self._names_offsets.append(out.add(line))
-            journal, errors = scope.tracker._take_journal()
+            journal, errors = scope.tracker._take_journal(scope.reader)
             for batch in self._batches(scope.number, journal, errors):
                 out.add(batch)
         for line in pending:
@@ -244,13 +276,18 @@ class Recorder:
             snaps = [self.stream.snapshot(number) for number in sorted(self._pipelines)]
             # Seek points are in the engine's clock, as every record's time is.
             snapshot_at = min((snap.at for snap in snaps), default=now)
-            for pipeline_number, at, line in self._checkpoint_lines(snapshot_at):
-                self._checkpoints.append((at, out.add(line), pipeline_number))
+            for scope, pipeline_number, at, line in self._checkpoint_lines(snapshot_at, out):
+                offset = out.add(line)
+                self._checkpoints.append((at, offset, pipeline_number))
+                scope.checkpoint_offset = offset + len(line)
             if snaps:
                 self._index.append((snapshot_at, out.offset))
                 for snap in snaps:
-                    out.add(encode_record(snap))
+                    out.add(encode_line(snap))
         self._write_now(b"".join(out.lines))
+        # Only now: the batches above referred to these numbers.
+        while len(self._numbers) > _NUMBERED:
+            del self._numbers[next(iter(self._numbers))]
 
     def _batches(
         self, scope: int, journal: list[Any], errors: dict[int, BaseException]
@@ -262,11 +299,12 @@ class Recorder:
             last = min(first + BATCH_RECORDS, records)
             chunk = journal[3 * first : 3 * last]
             numbered = [
-                (index - first, self._number_of(error))
+                (index - first, self._number_of(error, journal[3 * index]))
                 for index, error in errors.items()
                 if first <= index < last
             ]
-            lines.append(self._encode([BATCH_TAG, scope, *self._columns(chunk), numbered]) + b"\n")
+            batch = [BATCH_TAG, scope, *self._columns(chunk), numbered]
+            lines.append(encode_line(batch, self._encode))
         return lines
 
     @staticmethod
@@ -277,10 +315,15 @@ class Recorder:
         times = array("d", journal[2::3])
         if sys.byteorder != "little":
             times.byteswap()
-        return journal[0::3], journal[1::3], times.tobytes()
+        ids = journal[0::3]
+        # Ids msgspec would write natively but not as the stream's keys (tuples, dates,
+        # dataclasses...) become their repr, as everywhere else; one C-speed pass checks.
+        if not set(map(type, ids)) <= _SCALAR_TYPES:
+            ids = [i if type(i) in _SCALAR_TYPES else item_key(i) for i in ids]
+        return ids, journal[1::3], times.tobytes()
 
     def _write_now(self, data: bytes) -> None:
-        if not data:
+        if not data or self.broken:
             return
         self._writes.put(data)
         self._offset += len(data)
@@ -296,6 +339,7 @@ class Recorder:
                     self._file.write(data)
                     self._file.flush()
                 except OSError:
+                    self.broken = True
                     logger.exception("cannot write the recording %s; recording stops", self.path)
                     return
 
@@ -307,16 +351,14 @@ class Recorder:
         for note in notes:
             self._error_count += 1
             number = self._error_count
-            self._numbers[id(note.exception)] = (note.exception, number)
+            self._numbers[(id(note.exception), _key(note.item_id))] = (note.exception, number)
             pipeline_number = self._owner(scope, note)
             value = None
             if self.stream.values and pipeline_number in self._pipelines:
                 location = self._pipelines[pipeline_number][0].locate(note.item_id)
                 value = None if location is None else convert.value_repr(location.value)
             record = convert.error_record(note, number, scope.tracker, pipeline_number, value)
-            lines.append(encode_record(record))
-        while len(self._numbers) > _NUMBERED:
-            del self._numbers[next(iter(self._numbers))]
+            lines.append(encode_line(record))
         return lines
 
     def _owner(self, scope: _Scope, note: ErrorNote) -> int:
@@ -349,26 +391,32 @@ class Recorder:
             next_stage=dict(tracker._successors._next),
             pipelines=tuple(scope.pipelines),
         )
-        return [encode_record(names)]
+        return [encode_line(names)]
 
-    def _checkpoint_lines(self, now: float) -> list[tuple[int, float, bytes]]:
-        """Every failed item, for each pipeline whose failures changed since the last one
-        (at most once a second, and less often the more failures there are)."""
+    def _checkpoint_lines(self, now: float, out: _Lines) -> list[tuple[_Scope, int, float, bytes]]:
+        """Every failed item, for each pipeline whose failures changed since the last
+        checkpoint (at most once a second, less often the more failures there are), or
+        whose last checkpoint is so far back that a seek would read too much to reach it."""
         lines = []
+        closing = self._checkpoint_now
         for scope in self._scopes:
             changes = scope.tracker.failure_changes
-            if changes == scope.failure_changes:
+            since = out.offset - scope.checkpoint_offset
+            far = since > max(CHECKPOINT_BYTES, 4 * scope.checkpoint_size)
+            if changes == scope.failure_changes and not far:
                 continue
             failed = sum(len(self._pipelines[n][0]._failures) for n in scope.pipelines)
-            if now - scope.checkpoint_at < max(self.snapshot_every, failed / 10_000):
+            soon = now - scope.checkpoint_at < max(self.snapshot_every, failed / 10_000)
+            if soon and not (closing or far):
                 continue
             scope.failure_changes = changes
             scope.checkpoint_at = now
+            size = 0
             for number in scope.pipelines:
                 pipeline = self._pipelines[number][0]
                 failures = tuple(
                     ErrorRecord(
-                        number=self._number_of(failure.error),
+                        number=self._number_of(failure.error, failure.entry.item_id),
                         pipeline=number,
                         at=failure.timestamp,
                         item=item_key(failure.entry.item_id),
@@ -382,19 +430,24 @@ class Recorder:
                     for failure in pipeline._failures.values()
                 )
                 checkpoint = FailureCheckpoint(pipeline=number, at=now, failures=failures)
-                lines.append((number, now, encode_record(checkpoint)))
+                line = encode_line(checkpoint)
+                size += len(line)
+                lines.append((scope, number, now, line))
+            scope.checkpoint_size = size
         return lines
 
-    def _number_of(self, error: BaseException) -> int:
-        known = self._numbers.get(id(error))
+    def _number_of(self, error: BaseException, item_id: Any = None) -> int:
+        known = self._numbers.get((id(error), _key(item_id)))
         return known[1] if known is not None and known[0] is error else 0
 
     def _encode_other(self, obj: Any) -> Any:
-        """msgspec's hook for what JSON has no type for: exceptions become their error
-        record's number, other ids their repr."""
-        if isinstance(obj, BaseException):
-            return self._number_of(obj) or None
-        return ReprKey(repr(obj))
+        """msgspec's hook for what JSON has no type for: ids become their repr."""
+        return item_key(obj)
+
+
+def _key(item_id: Any) -> Any:
+    """A hashable stand-in for an item id in the number table."""
+    return item_id if type(item_id) in _SCALAR_TYPES else repr(item_id)
 
 
 class _Lines:

@@ -19,7 +19,9 @@ import ipaddress
 import logging
 import os
 import secrets
+import stat
 import sys
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +31,11 @@ import msgspec
 
 from antflow.observe import observe, observe_process
 from antflow.runstream import discovery, wire
-from antflow.runstream.records import Control, Gap, LogLine
+from antflow.runstream.records import Control, Gap, LogLine, PipelineStarted
 from antflow.runstream.stream import RunStream
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from antflow.pipeline import Pipeline
 
@@ -44,6 +46,10 @@ TICK: Final = 0.1
 QUEUE_LINES: Final = 2_000
 """Lines a viewer may have waiting before it is resynchronised (a gap and a snapshot)."""
 HELLO_TIMEOUT: Final = 5.0
+FAILURES_PART: Final = 500
+"""Failed items a `Failures` line holds at most."""
+FAILURES_EVERY: Final = 1.0
+"""Seconds between resends of the failed items while events are being dropped."""
 ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
 
 
@@ -53,6 +59,9 @@ class _Viewer:
     scopes: tuple[str, ...]
     interval: float
     queue: deque[bytes] = field(default_factory=deque)
+    replies: deque[bytes] = field(default_factory=deque)
+    """Answers to its requests: outside the bound and never cleared by a gap, since the
+    viewer waits for each."""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     snapshot_at: float = float("-inf")
     dropped: int = 0
@@ -69,6 +78,11 @@ class _Viewer:
         self.queue.append(data)
         self.ready.set()
         return True
+
+    def reply(self, data: bytes) -> None:
+        if not self.closed:
+            self.replies.append(data)
+            self.ready.set()
 
 
 class RunServer:
@@ -104,8 +118,15 @@ class RunServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
+        self._failure_cache: dict[int, tuple[int, list[bytes], bool]] = {}
+        self._failures_stale = False
+        self._failures_sent_at = float("-inf")
         stream.on_record.append(self._on_record)
+        self._monitors: list[Callable[[], None]] = []
+        stream.on_attach.append(self._on_attach)
+        for _, pipeline in stream.live_pipelines():
+            self._watch_end(pipeline)
 
     @property
     def viewers(self) -> int:
@@ -120,7 +141,9 @@ class RunServer:
             folder = discovery.runtime_folder()
             path = Path(requested[5:]) if requested else folder / f"{os.getpid()}.sock"
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                if not stat.S_ISSOCK(path.lstat().st_mode):
+                    raise ValueError(f"{path} exists and is not a socket; choose another path")
+                path.unlink()  # a socket left by an earlier run
             self._server = await asyncio.start_unix_server(
                 self._serve_viewer, path=str(path), limit=wire.MAX_LINE
             )
@@ -166,13 +189,22 @@ class RunServer:
 
     async def close(self) -> None:
         """Tell viewers the run has ended, stop listening, remove the discovery file."""
+        # First: a viewer whose connection drops looks for the job again, and must not
+        # find this one while it closes.
+        if self.served is not None:
+            discovery.withdraw(self.served)
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
-        self._broadcast_now()
+        # The last state, snapshots included, handed to each transport before it closes
+        # (a closing transport still sends what it holds): viewers see how the run ended.
+        self._broadcast_now(final=True)
         for viewer in list(self._viewers):
+            with contextlib.suppress(Exception):
+                while viewer.queue:
+                    viewer.writer.write(viewer.queue.popleft())
             self._drop(viewer)
         if self._server is not None:
             self._server.close()
@@ -191,6 +223,23 @@ class RunServer:
                 self._socket_path.unlink()
         with contextlib.suppress(ValueError):
             self.stream.on_record.remove(self._on_record)
+        with contextlib.suppress(ValueError):
+            self.stream.on_attach.remove(self._on_attach)
+        for remove in self._monitors:
+            remove()
+        self._monitors.clear()
+
+    def _on_attach(self, pipeline: Pipeline, _started: PipelineStarted) -> None:
+        self._watch_end(pipeline)
+
+    def _watch_end(self, pipeline: Pipeline) -> None:
+        # The hour-long interval: only the run's end matters here (a snapshot per run).
+        self._monitors.append(pipeline.add_monitor(_RunEnd(self), interval=3600.0))
+
+    def _pipeline_finished(self) -> None:
+        """A pipeline's run ended: viewers get its final state at once (the process
+        may exit before the next tick)."""
+        self._broadcast_now(final=True)
 
     # ---------------------------------------------------------------- one viewer
 
@@ -210,6 +259,11 @@ class RunServer:
             sender.add_done_callback(self._tasks.discard)
             await self._read_requests(reader, viewer)
         except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            # The server closes (or the loop ends): the connection just ends. Python
+            # 3.11's start_server reports a cancelled handler as an error ("Exception in
+            # callback ... task.exception()"), so this one ends normally instead.
             pass
         finally:
             if viewer is not None:
@@ -269,10 +323,8 @@ class RunServer:
         for snapshot in self.stream.snapshots():
             viewer.send(wire.line(snapshot))
         for started in self.stream.pipelines():
-            failures = self.stream.failures(started.pipeline)
-            if failures:
-                message = wire.Failures(pipeline=started.pipeline, failures=tuple(failures))
-                viewer.send(wire.line(message))
+            for line in self._failure_lines(started.pipeline, skip_empty=True):
+                viewer.send(line)
         viewer.snapshot_at = asyncio.get_running_loop().time()
 
     async def _read_requests(self, reader: asyncio.StreamReader, viewer: _Viewer) -> None:
@@ -289,7 +341,7 @@ class RunServer:
                 return
             if isinstance(request, wire.Hello):
                 return
-            viewer.send(wire.line(await self._answer(request, viewer)))
+            viewer.reply(wire.line(await self._answer(request, viewer)))
 
     async def _answer(self, request: wire.Request, viewer: _Viewer) -> wire.Reply:
         if isinstance(request, wire.ItemRequest):
@@ -312,11 +364,20 @@ class RunServer:
             while not viewer.closed:
                 await viewer.ready.wait()
                 viewer.ready.clear()
+                while viewer.replies:
+                    writer.write(viewer.replies.popleft())
                 while viewer.queue:
                     writer.write(viewer.queue.popleft())
                 await writer.drain()
         except (ConnectionError, RuntimeError):
             pass
+        except asyncio.CancelledError:
+            # The loop ends (asyncio.run cancels every task): what is queued, the last
+            # snapshots among it, goes to the transport, which sends it as it closes.
+            with contextlib.suppress(Exception):
+                while viewer.queue:
+                    writer.write(viewer.queue.popleft())
+            raise
         finally:
             self._drop(viewer)
 
@@ -334,7 +395,7 @@ class RunServer:
     # ---------------------------------------------------------------- the pump
 
     def _on_record(self, record: LogLine | Control) -> None:
-        # Logs may come from any thread: appending is atomic; the pump sends them.
+        # Logs come from any thread: a deque's append and popleft are atomic.
         if self._viewers:
             self._pending.append(wire.line(record))
 
@@ -348,9 +409,14 @@ class RunServer:
                 self.stream.take_pipelines()
                 self._pending.clear()
                 continue
-            self._broadcast_now(loop.time())
+            try:
+                self._broadcast_now(loop.time())
+            except Exception:  # one bad tick must not end the serving
+                logger.exception("serving: a broadcast failed; going on")
 
-    def _broadcast_now(self, now: float | None = None) -> None:
+    def _broadcast_now(self, now: float | None = None, *, final: bool = False) -> None:
+        """Send what the stream has to every viewer; snapshots to those due one (`now`),
+        or to all (`final`: a pipeline's run ended, or the server closes)."""
         if not self._viewers:
             return
         lines = [wire.line(started) for started in self.stream.take_pipelines()]
@@ -358,19 +424,63 @@ class RunServer:
         events, dropped = self.stream.events()
         if events or dropped:
             lines.append(wire.line(wire.Events(events=tuple(events), dropped=dropped)))
+        lines.extend(self._failures_if_stale(dropped, now, final=final))
         self.stream.take_logs()  # log lines reach viewers through _on_record
-        pending, self._pending = self._pending, []
-        lines.extend(pending)
+        while self._pending:
+            lines.append(self._pending.popleft())
         snapshot_lines: list[bytes] | None = None
         for viewer in list(self._viewers):
             fits = all(viewer.send(data) for data in lines)
-            if now is not None and now - viewer.snapshot_at >= viewer.interval:
+            due = now is not None and now - viewer.snapshot_at >= viewer.interval
+            if due or final:
                 if snapshot_lines is None:
                     snapshot_lines = [wire.line(s) for s in self.stream.snapshots()]
                 fits = all(viewer.send(data) for data in snapshot_lines) and fits
-                viewer.snapshot_at = now
+                if now is not None:
+                    viewer.snapshot_at = now
             if not fits:
                 self._gap(viewer)
+
+    def _failures_if_stale(self, dropped: int, now: float | None, *, final: bool) -> list[bytes]:
+        """Every pipeline's failed items, when events were dropped since they were last
+        sent (a viewer follows failures from events: without all of them it could not),
+        at most once a second, and at the end."""
+        self._failures_stale = self._failures_stale or dropped > 0
+        if not self._failures_stale:
+            return []
+        due = now is not None and now - self._failures_sent_at >= FAILURES_EVERY
+        if not (due or final):
+            return []
+        self._failures_stale = False
+        if now is not None:
+            self._failures_sent_at = now
+        return [
+            line
+            for started in self.stream.pipelines()
+            for line in self._failure_lines(started.pipeline)
+        ]
+
+    def _failure_lines(self, pipeline: int, *, skip_empty: bool = False) -> list[bytes]:
+        """A pipeline's failed items as `Failures` lines, in parts of `FAILURES_PART`
+        without tracebacks; made once for every viewer until the failures change."""
+        version = self.stream.failure_version(pipeline)
+        cached = self._failure_cache.get(pipeline)
+        if cached is None or cached[0] != version:
+            failures = self.stream.failures(pipeline, tracebacks=False)
+            parts = [
+                tuple(failures[start : start + FAILURES_PART])
+                for start in range(0, len(failures), FAILURES_PART)
+            ] or [()]
+            lines = [
+                wire.line(
+                    wire.Failures(
+                        pipeline=pipeline, failures=part, part=n, last=n == len(parts) - 1
+                    )
+                )
+                for n, part in enumerate(parts)
+            ]
+            cached = self._failure_cache[pipeline] = (version, lines, bool(failures))
+        return [] if skip_empty and not cached[2] else cached[1]
 
     def _gap(self, viewer: _Viewer) -> None:
         """The viewer fell behind: forget what it has not read, say so, start it afresh."""
@@ -381,6 +491,22 @@ class RunServer:
         viewer.send(wire.line(Gap(at=at, dropped=viewer.dropped)))
         viewer.dropped = 0
         self._resync(viewer)
+
+
+class _RunEnd:
+    """A dashboard that only tells the server a pipeline's run has ended."""
+
+    def __init__(self, server: RunServer) -> None:
+        self._server = server
+
+    def on_start(self, pipeline: Pipeline, total_items: int) -> None:
+        pass
+
+    def on_update(self, snapshot: object) -> None:
+        pass
+
+    def on_finish(self, results: object, summary: object) -> None:
+        self._server._pipeline_finished()
 
 
 def _loopback(host: str) -> bool:
@@ -425,23 +551,42 @@ async def serve(
 
 def serve_from_environment() -> None:
     """With ``ANTFLOW_SERVE`` set (``1`` or an address), serve every pipeline of this
-    process from the first one's start until the process exits."""
+    process from the first one's start until its event loop ends."""
     setting = os.environ.get(ENVIRONMENT_VARIABLE)
     if not setting or setting in ("0", "false", "no"):
         return
     address = None if setting in ("1", "true", "yes") else setting
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
     stream = RunStream(argv=sys.argv, script=script, follow_events=False)
-    server = RunServer(stream, address=address)
-    state = {"started": False}
+    servers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RunServer] = (
+        weakref.WeakKeyDictionary()
+    )
 
     def on_start(pipeline: Pipeline) -> None:
         stream.attach(pipeline)
-        if not state["started"]:
-            state["started"] = True
-            asyncio.get_running_loop().create_task(server.start())
+        loop = asyncio.get_running_loop()
+        if loop not in servers:
+            server = servers[loop] = RunServer(stream, address=address)
+            task = loop.create_task(_serve_while_the_loop_runs(server), name="antflow serve")
+            # The loop keeps only a weak reference to a task.
+            _serving.add(task)
+            task.add_done_callback(_serving.discard)
             import atexit
 
             atexit.register(server.cleanup)
 
     observe_process(on_start)
+
+
+_serving: set[asyncio.Task[None]] = set()
+
+
+async def _serve_while_the_loop_runs(server: RunServer) -> None:
+    """Serve until the loop ends: ``asyncio.run`` cancels this task as the script's
+    main() returns, and the viewers get the run's last state before the socket closes
+    (instead of a connection cut at interpreter exit)."""
+    await server.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()

@@ -102,6 +102,8 @@ class RunStream:
             (a pipeline without a tracker gets a bounded one); None keeps all.
         event_capacity: Most events `events()` returns per call (newest kept).
         follow_events: Keep the newest events for `events()` (a recorder alone needs not).
+        follow_errors: Number the errors for `take_errors()` (a recorder alone, which
+            keeps its own, needs not: nobody would take them).
         stop_grace: Seconds a graceful `Stop` lets running items finish.
         argv: For the header.
         script: For the header.
@@ -115,6 +117,7 @@ class RunStream:
         history: int | None = 10_000,
         event_capacity: int = 1_000,
         follow_events: bool = True,
+        follow_errors: bool = True,
         stop_grace: float = STOP_GRACE,
         argv: Sequence[str] = (),
         script: str | None = None,
@@ -124,6 +127,7 @@ class RunStream:
         self.history = history
         self.event_capacity = event_capacity
         self.follow_events = follow_events
+        self.follow_errors = follow_errors
         self.stop_grace = stop_grace
         self.clock = clock or time.time
         self.header = Header(
@@ -141,13 +145,16 @@ class RunStream:
         self._new_pipelines: list[PipelineStarted] = []
         self._errors: list[ErrorRecord] = []
         self._error_count = 0
-        self._numbers: dict[int, tuple[BaseException, int]] = {}
+        self._numbers: dict[tuple[int, Any], tuple[BaseException, int]] = {}
         """id(exception) -> (exception, number); the exception is kept so its id is not
         reused while the number is remembered."""
         self._logs: deque[LogLine] = deque()
         self._log_lock = threading.Lock()
         self._rejoins: set[asyncio.Task[None]] = set()
         self._drained_at = time.monotonic()
+        self.on_start: list[Callable[[Pipeline], None]] = []
+        """Called first at every start of a followed pipeline (restarts on a new event
+        loop included)."""
         self.on_attach: list[Callable[[Pipeline, PipelineStarted], None]] = []
         """Called after each new pipeline is attached (a recorder opens its sinks there)."""
         self.on_record: list[Callable[[LogLine | Control], None]] = []
@@ -163,6 +170,8 @@ class RunStream:
         monitor built itself before starting it. A pipeline without a tracker gets a
         bounded one; a script's own tracker keeps at most `history` completed histories.
         """
+        for on_start in list(self.on_start):
+            on_start(pipeline)
         for followed in self._followed:
             if followed.pipeline is pipeline:
                 return followed.started
@@ -180,7 +189,8 @@ class RunStream:
         self._followed.append(_Followed(pipeline, number, tracker, started))
         tracked = next((t for t in self._trackers if t.tracker is tracker), None)
         if tracked is None:
-            tracked = _Tracked(tracker, tracker._open_error_sink())
+            errors = tracker._open_error_sink() if self.follow_errors else []
+            tracked = _Tracked(tracker, errors)
             if self.follow_events:
                 tracked.tail = tracker.open_tail(self.event_capacity)
             self._trackers.append(tracked)
@@ -206,7 +216,8 @@ class RunStream:
         for tracked in self._trackers:
             if tracked.tail is not None:
                 tracked.tail.close()
-            tracked.tracker._close_error_sink(tracked.errors)
+            if self.follow_errors:
+                tracked.tracker._close_error_sink(tracked.errors)
         self._trackers.clear()
 
     def pipelines(self) -> list[PipelineStarted]:
@@ -285,19 +296,24 @@ class RunStream:
         taken, self._errors = self._errors, []
         return taken
 
-    def error_number(self, error: BaseException) -> int | None:
-        """The `ErrorRecord.number` given to an exception, if it was numbered."""
-        known = self._numbers.get(id(error))
+    def error_number(self, error: BaseException, item_id: Any = None) -> int | None:
+        """The `ErrorRecord.number` given to an item's exception, if it was numbered."""
+        known = self._numbers.get((id(error), convert._number_key(item_id)))
         return known[1] if known is not None and known[0] is error else None
 
-    def failures(self, pipeline: int) -> list[ErrorRecord]:
-        """The final error of each item currently failed in that pipeline, oldest first."""
+    def failure_version(self, pipeline: int) -> int:
+        """Changes whenever that pipeline's failed items change (for caching `failures`)."""
+        return self._get(pipeline).tracker.failure_changes
+
+    def failures(self, pipeline: int, *, tracebacks: bool = True) -> list[ErrorRecord]:
+        """The final error of each item currently failed in that pipeline, oldest first
+        (`tracebacks`: with the traceback text, which costs a lookup each)."""
         self._number_errors()
         followed = self._get(pipeline)
         found = []
         for failure in followed.pipeline._failures.values():
             error = failure.error
-            number = self.error_number(error)
+            number = self.error_number(error, failure.entry.item_id)
             value = convert.value_repr(failure.entry.value) if self.values else None
             found.append(
                 ErrorRecord(
@@ -310,7 +326,11 @@ class RunStream:
                     attempt=failure.attempts,
                     type=convert.error_type(error),
                     message=convert.error_message(error),
-                    traceback=self._traceback(followed.tracker, failure.entry.item_id, error),
+                    traceback=(
+                        self._traceback(followed.tracker, failure.entry.item_id, error)
+                        if tracebacks
+                        else ""
+                    ),
                     value=value,
                 )
             )
@@ -479,7 +499,8 @@ class RunStream:
             for note in notes:
                 self._error_count += 1
                 number = self._error_count
-                self._numbers[id(note.exception)] = (note.exception, number)
+                key = (id(note.exception), convert._number_key(note.item_id))
+                self._numbers[key] = (note.exception, number)
                 stage_pipeline = owners(note)
                 value = None
                 if self.values:

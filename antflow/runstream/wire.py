@@ -20,6 +20,7 @@ from typing import Final
 
 import msgspec
 
+from antflow.runstream.jsonlines import encode_line
 from antflow.runstream.records import (
     AwaitStack,
     Command,
@@ -75,10 +76,17 @@ class Events(_Message, frozen=True, tag="events"):
 
 
 class Failures(_Message, frozen=True, tag="failures"):
-    """Every item failed in a pipeline right now (sent when a viewer joins)."""
+    """Every item failed in a pipeline right now: sent when a viewer joins, and again
+    (at most once a second) while events are dropped, since a viewer follows the failed
+    items from events."""
 
     pipeline: int
     failures: tuple[ErrorRecord, ...]
+    """Tracebacks left out (an `ItemRequest` has them): a big set stays small."""
+    part: int = 0
+    """A big set comes in parts, numbered from 0; a viewer replaces its set when the
+    last part has come."""
+    last: bool = True
 
 
 class ItemRequest(_Message, frozen=True, tag="item"):
@@ -118,5 +126,5 @@ decode_from_server = msgspec.json.Decoder(FromServer).decode
 
 
 def line(message: msgspec.Struct) -> bytes:
-    """One message as a line."""
-    return encode(message) + b"\n"
+    """One message as a line (text JSON cannot hold is escaped, see `jsonlines`)."""
+    return encode_line(message, encode)

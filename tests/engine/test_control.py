@@ -311,7 +311,9 @@ async def test_shutdown_of_a_paused_pipeline_stops_a_feed_waiting_for_room(
     assert not feeder.done()
 
     await asyncio.wait_for(pipeline.shutdown(graceful=graceful), timeout=10)
-    await asyncio.wait_for(feeder, timeout=10)
+    # The feeder is told its items were not fed, rather than returning as if they were.
+    with pytest.raises(PipelineError, match="not fed"):
+        await asyncio.wait_for(feeder, timeout=10)
     await settle()
 
     assert pipeline.get_stats().items_fed == 2

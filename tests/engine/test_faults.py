@@ -8,6 +8,7 @@ are the engine's own timeouts under test, set short.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -681,3 +682,123 @@ async def test_items_fed_before_start_are_tracked() -> None:
     await pipeline.join()
     assert [r.value for r in pipeline.results] == [1, 2]
     assert_accounted(pipeline, tracker)
+
+
+# ---------------------------------------------------------------- found in review
+
+
+async def test_items_fed_before_an_observer_gives_the_tracker_at_start_are_tracked() -> None:
+    tracker = StatusTracker()
+    pipeline = Pipeline([Stage("A", 1, [echo], queue_capacity=5)])
+    await pipeline.feed([1, 2])
+
+    def give_tracker(started: Pipeline) -> None:
+        started.status_tracker = tracker
+
+    from antflow import observe
+
+    with observe(give_tracker):
+        await pipeline.start()
+    await pipeline.join()
+    assert [r.value for r in pipeline.results] == [1, 2]
+    assert_accounted(pipeline, tracker)
+
+
+async def test_a_refused_second_run_or_stream_leaves_the_first_alone() -> None:
+    gate = asyncio.Event()
+
+    async def wait(x: int) -> int:
+        await gate.wait()
+        return x
+
+    pipeline = Pipeline([Stage("A", 2, [wait])])
+    first = asyncio.create_task(pipeline.run(range(20)))
+    await wait_until(lambda: pipeline.is_running)
+    with pytest.raises(PipelineError, match="already running"):
+        await pipeline.run([99])
+    with pytest.raises(PipelineError, match="already running"):
+        async for _ in pipeline.stream([99]):
+            pass
+    gate.set()
+    assert len(await first) == 20
+    assert_accounted(pipeline)
+
+
+async def test_a_worker_given_up_during_a_retry_wait_runs_no_more_attempts() -> None:
+    calls: list[int] = []
+    wait_started = asyncio.Event()
+    let_go = asyncio.Event()
+
+    async def stubborn(x: int) -> int:
+        calls.append(x)
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed
+            await asyncio.Event().wait()
+        raise ValueError("then fails")
+
+    async def slow_sleep(seconds: float) -> None:
+        wait_started.set()
+        await let_go.wait()
+
+    pipeline = Pipeline(
+        [Stage("A", 1, [stubborn], task_attempts=3)], sleep=slow_sleep, cancel_grace=0.01
+    )
+    await pipeline.start()
+    await pipeline.feed([7])
+    await wait_until(lambda: calls == [7])
+    stop = asyncio.create_task(pipeline.shutdown(graceful=False))
+    await wait_started.wait()
+    await stop
+    let_go.set()
+    await settle(50)
+    assert calls == [7]
+    assert pipeline.get_unfinished_items() == [0]
+    assert_accounted(pipeline)
+
+
+async def test_shutdown_awaited_from_a_task_a_worker_started_does_not_deadlock() -> None:
+    pipeline: Pipeline
+
+    async def task(x: int) -> int:
+        if x == 2:
+            await asyncio.gather(pipeline.shutdown())
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [task])])
+    await asyncio.wait_for(pipeline.run(range(6)), 10)
+    assert_accounted(pipeline)
+
+
+async def test_the_first_explicit_batch_is_checked_whole_against_live_numbers() -> None:
+    gate = asyncio.Event()
+
+    async def wait(x: Any) -> Any:
+        await gate.wait()
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [wait])])
+    await pipeline.start()
+    await pipeline.feed(["plain"])
+    with pytest.raises(PipelineError, match="0"):
+        await pipeline.feed([{"id": "new", "value": 1}, {"id": 0, "value": 2}])
+    assert pipeline.get_stats().items_fed == 1
+    gate.set()
+    await pipeline.join()
+
+
+async def test_shutdown_from_a_dashboards_on_start_lets_run_return() -> None:
+    pipeline: Pipeline
+
+    class Stopper:
+        async def on_start(self, started: Pipeline, total: int) -> None:
+            await pipeline.shutdown()
+
+        def on_update(self, snapshot: Any) -> None:
+            pass
+
+        def on_finish(self, results: Any, summary: Any) -> None:
+            pass
+
+    pipeline = Pipeline([Stage("A", 1, [echo])])
+    assert await pipeline.run(range(3), custom_dashboard=Stopper()) == []
+    assert pipeline.get_stats().items_fed == 0
+    assert_accounted(pipeline)

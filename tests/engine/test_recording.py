@@ -409,3 +409,108 @@ async def test_a_window_builds_only_the_newest_events(tmp_path: Path) -> None:
     assert dropped == len(events) - 5
     others = [r for r in everything if not isinstance(r, Event)]
     assert [r for r in records if not isinstance(r, Event)] == others
+
+
+# ---------------------------------------------------------------------- found in review
+
+
+async def test_two_recordings_of_one_run_each_get_every_event(tmp_path: Path) -> None:
+    pipeline = Pipeline([Stage("A", 2, [echo])])
+    async with antflow.record(tmp_path / "a.jsonl"), antflow.record(tmp_path / "b.jsonl"):
+        await pipeline.run(range(300))
+    for name in ("a.jsonl", "b.jsonl"):
+        with Recording.open(tmp_path / name) as recording:
+            done = [
+                r for r in recording.records() if isinstance(r, Event) and r.kind == "completed"
+            ]
+        assert len(done) == 300
+
+
+async def test_ids_msgspec_knows_but_the_stream_does_not_are_written_as_reprs(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+    import datetime
+
+    @dataclasses.dataclass(frozen=True)
+    class Key:
+        shard: int
+
+    ids = [datetime.datetime(2024, 1, 1), ((1, 2), 3), Key(4)]
+    pipeline = Pipeline([Stage("A", 1, [parse], task_attempts=1)])
+    async with antflow.record(tmp_path / "run.jsonl"):
+        await pipeline.run([{"id": item_id, "value": 4} for item_id in ids])
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        failures = recording.seek(recording.ended_at).failures[1]
+        assert sorted(e.item.repr for e in failures) == sorted(repr(i) for i in ids)
+        for item_id in ids:
+            assert recording.item(1, ReprKey(repr(item_id))).status == "failed"
+
+
+async def test_seeking_sees_every_trackers_records(tmp_path: Path) -> None:
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        raise ParseError(str(x))
+
+    first = Pipeline([Stage("A", 1, [gated], task_attempts=1)])
+    second = Pipeline([Stage("B", 1, [gated], task_attempts=1)])
+    stream = RunStream(follow_events=False, follow_errors=False)
+    recorder = Recorder(tmp_path / "run.jsonl", stream, snapshot_every=0.0)
+    recorder.open()
+    with observe(stream.attach):
+        runs = [asyncio.create_task(first.run([1])), asyncio.create_task(second.run([2]))]
+        await gates.entered(1)
+        await gates.entered(2)
+        gates.open_all()
+        await asyncio.gather(*runs)
+    recorder.close()
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        point = recording.seek(recording.ended_at)
+    assert {n: [e.item for e in f] for n, f in point.failures.items()} == {1: [0], 2: [0]}
+
+
+async def test_items_failing_with_one_shared_exception_keep_their_own_errors(
+    tmp_path: Path,
+) -> None:
+    shared = ParseError("token refresh failed")
+
+    async def refresh(x: int) -> int:
+        raise shared
+
+    pipeline = Pipeline([Stage("A", 1, [refresh], task_attempts=1)])
+    async with antflow.record(tmp_path / "run.jsonl"):
+        await pipeline.run(range(3))
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        for item_id in range(3):
+            detail = recording.item(1, item_id)
+            (error,) = detail.errors
+            assert error.item == item_id
+            failed = next(e for e in detail.events if e.kind == "failed")
+            assert failed.error == error.number
+
+
+async def test_text_json_cannot_hold_is_escaped_not_fatal(tmp_path: Path) -> None:
+    async def bad_name(x: int) -> int:
+        name = b"caf\xe9".decode("utf-8", "surrogateescape")  # an undecodable file name
+        raise OSError(f"cannot open {name}")
+
+    pipeline = Pipeline([Stage("A", 1, [bad_name], task_attempts=1)])
+    async with antflow.record(tmp_path / "run.jsonl"):
+        await pipeline.run([1])
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        assert recording.complete
+        (error,) = recording.item(1, 0).errors
+        assert "\\udce9" in error.message
+
+
+async def test_failures_stay_exact_when_one_flush_holds_thousands_of_errors(
+    tmp_path: Path,
+) -> None:
+    pipeline = Pipeline([Stage("A", 4, [parse], task_attempts=1)])
+    async with antflow.record(tmp_path / "run.jsonl"):
+        await pipeline.run(range(24_000))  # 6,000 failures, well past 4,096 per flush
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        (failures,) = recording.seek(recording.ended_at).failures.values()
+    assert len(failures) == 6_000

@@ -88,10 +88,13 @@ async def test_two_viewers_see_the_run_and_a_late_one_sees_earlier_failures() ->
         late = await Viewer.connect(server.address, token, interval=0.05)
         failures = await until_message(late, wire.Failures)
         assert sorted(f.item for f in failures.failures) == [1, 3]
-        assert all("odd" in f.traceback for f in failures.failures)
+        # The failure list stays small (a late viewer's first screen); tracebacks are pulled
+        # with the item's story.
+        assert all(f.traceback == "" for f in failures.failures)
         detail = await late.item(1, 3)
         assert detail is not None
         assert detail.status == "failed"
+        assert any("odd" in error.traceback for error in detail.errors)
         for viewer in (first, second, late):
             await viewer.close()
 
@@ -214,3 +217,82 @@ async def test_tcp_serving_stays_on_loopback_unless_allowed() -> None:
         viewer = await Viewer.connect(server.address, server.served.read_token)
         assert viewer.welcome.scopes == ("read",)
         await viewer.close()
+
+
+SERVED_SCRIPT = """
+import asyncio
+import sys
+
+from antflow import Pipeline, Stage
+
+released = None
+
+
+async def work(x):
+    await released
+    return x
+
+
+async def main():
+    global released
+    released = asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await Pipeline([Stage("A", 2, [work])]).run(range(5))
+    print("done")
+
+
+asyncio.run(main())
+"""
+
+
+def test_an_unmodified_script_gives_viewers_its_last_state_before_it_exits(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "served.py"
+    script.write_text(SERVED_SCRIPT)
+    env = {**os.environ, "ANTFLOW_SERVE": "1", "XDG_RUNTIME_DIR": str(tmp_path)}
+    job = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while discovery.find(job.pid) is None:  # another process: only polling tells
+            assert time.monotonic() < deadline
+            assert job.poll() is None
+            time.sleep(0.05)
+        served = discovery.find(job.pid)
+        assert served is not None
+
+        async def watch() -> list[Any]:
+            viewer = await Viewer.connect(served.address, served.read_token, interval=0.05)
+            seen = [await until_message(viewer, Snapshot)]
+            assert job.stdin is not None
+            job.stdin.write("go\n")
+            job.stdin.close()
+            while (message := await asyncio.wait_for(viewer.receive(), 60)) is not None:
+                seen.append(message)
+            return seen
+
+        seen = asyncio.run(watch())
+        job.wait(timeout=60)
+        assert job.stdout is not None
+        assert job.stderr is not None
+        out, err = job.stdout.read(), job.stderr.read()
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    last = [message for message in seen if isinstance(message, Snapshot)][-1]
+    assert not last.running
+    assert last.processed == 5
+    assert job.returncode == 0
+    assert "done" in out
+    assert err == ""  # nothing about the viewer: no traceback, no destroyed task

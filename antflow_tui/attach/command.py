@@ -1,0 +1,250 @@
+"""``antflow-tui attach [PID|ADDRESS]`` and ``antflow-tui web TARGET``."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from antflow_tui import __version__
+from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR
+
+if TYPE_CHECKING:
+    from antflow.runstream.discovery import Served
+    from antflow_tui.app import AppOptions
+    from antflow_tui.attach.target import Target
+
+ATTACH_HELP = """Watch a run served by another process, with the same screens as live.
+
+\b
+  antflow-tui attach                the only job running (or pick one)
+  antflow-tui attach PID            the job of that process
+  antflow-tui attach unix:PATH      an address, with --token or $ANTFLOW_TOKEN
+  antflow-tui attach tcp://HOST:PORT
+
+A job is served with ANTFLOW_SERVE=1 python job.py, `async with antflow.serve():`
+in the script, or antflow-tui job.py --headless --serve.
+
+Quitting (q, ctrl+c) detaches: the job goes on. With the control token (the
+default for your own jobs) p pauses, r retries, and X stops the job (it asks
+first); --read-only watches only. When the job ends or the connection drops,
+the screen says so and keeps the last state, and attaches again when the job
+(or a new run of the same script) is back.
+
+Exit status: 0; 2 when no job can be attached to.
+"""
+
+WEB_HELP = """Watch a running job, or a recording, in a web browser.
+
+TARGET is a process id, an address (unix:PATH or tcp://HOST:PORT, with --token
+or $ANTFLOW_TOKEN) or a recording file. Each browser tab runs its own viewer
+(antflow-tui attach, or replay for a file); closing a tab only detaches it.
+Read-only unless --allow-control. Served on 127.0.0.1 by default: from another
+machine, use an ssh tunnel (ssh -L 8000:localhost:8000 HOST).
+
+Needs the web extra: pip install 'antflow[web]'.
+"""
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"antflow-tui: {message}", err=True)
+    sys.exit(EXIT_SCRIPT_ERROR)
+
+
+def _positive(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not value > 0:
+        raise click.BadParameter(f"must be greater than 0, got {value}", param=param)
+    return value
+
+
+def _job_line(number: int, served: Served) -> str:
+    from datetime import datetime
+
+    started = datetime.fromtimestamp(served.started_at).strftime("%Y-%m-%d %H:%M:%S")
+    command = " ".join(served.argv) or served.script or "?"
+    return f"  {number}. pid {served.pid}  {started}  {command}  ({served.address})"
+
+
+def choose_job(target: Target, *, interactive: bool) -> Target:
+    """With no PID or address: the only job running, or the one the user picks."""
+    from antflow_tui.attach.target import running_jobs
+
+    if target.pid is not None or target.address is not None:
+        return target
+    jobs = running_jobs(target.folder)
+    if not jobs:
+        _fail(
+            "no running job is served here. Serve one with ANTFLOW_SERVE=1 python job.py "
+            "(or antflow-tui job.py --headless --serve), then attach."
+        )
+    if len(jobs) == 1:
+        target.pid = jobs[0].pid
+        return target
+    listing = "\n".join(_job_line(n, served) for n, served in enumerate(jobs, 1))
+    if not interactive:
+        _fail(f"{len(jobs)} jobs are served here; name one: antflow-tui attach PID\n{listing}")
+    click.echo(f"{len(jobs)} jobs are served here:\n{listing}", err=True)
+    chosen = click.prompt(
+        "Attach to", type=click.IntRange(1, len(jobs)), default=len(jobs), err=True
+    )
+    target.pid = jobs[chosen - 1].pid
+    return target
+
+
+@click.command(help=ATTACH_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("where", metavar="[PID|ADDRESS]", required=False)
+@click.option("--token", metavar="TOKEN", help="The token for an ADDRESS ($ANTFLOW_TOKEN).")
+@click.option("--read-only", is_flag=True, help="Only watch: no pause, retry or stop.")
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Record what arrives to FILE for `antflow-tui replay FILE`.",
+)
+@click.option(
+    "--interval",
+    type=float,
+    default=0.25,
+    show_default=True,
+    callback=_positive,
+    metavar="SECONDS",
+    help="Seconds between the snapshots the job sends (and the display's refresh).",
+)
+@click.option(
+    "--keymap",
+    default="",
+    metavar="ID=KEY,...",
+    help="Remap keys by binding id, e.g. 'pause=space' (ids are listed on error).",
+)
+@click.option("--web", is_flag=True, hidden=True, help="Run as a browser tab's viewer.")
+@click.version_option(__version__, prog_name="antflow-tui")
+def attach(
+    where: str | None,
+    token: str | None,
+    read_only: bool,
+    record: Path | None,
+    interval: float,
+    keymap: str,
+    web: bool,
+) -> None:
+    from antflow_tui.app import AppOptions
+    from antflow_tui.attach.target import TargetError, parse_target
+    from antflow_tui.keys import KeymapError, parse_keymap
+
+    try:
+        keys = parse_keymap(keymap)
+    except KeymapError as error:
+        raise click.BadParameter(str(error), param_hint="--keymap") from None
+    try:
+        target = parse_target(where, token, read_only=read_only)
+    except TargetError as error:
+        _fail(str(error))
+    target = choose_job(target, interactive=sys.stdin.isatty() and not web)
+    options = AppOptions(interval=interval, keymap=keys)
+    code = asyncio.run(_attach(target, options, record=record, web=web))
+    sys.exit(code)
+
+
+async def _attach(target: Target, options: AppOptions, *, record: Path | None, web: bool) -> int:
+    from antflow.runstream.client import AttachError
+    from antflow_tui.attach.app import AttachApp
+    from antflow_tui.attach.source import AttachSource
+
+    source = AttachSource(target, interval=options.interval, record=record)
+    try:
+        await source.connect()
+    except AttachError as error:
+        _fail(f"cannot attach: {error}")
+    app = AttachApp(source, source, options)
+    try:
+        await app.run_async()
+    finally:
+        await source.close()
+    if not web:
+        # In a browser tab stdout is the page's channel: nothing is printed there.
+        click.echo(f"Detached from {source.title}; the job goes on.", err=True)
+        for path in source.recordings:
+            click.echo(f"Recorded to {path} (antflow-tui replay {path}).", err=True)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- web
+
+
+def web_command(
+    target: str, *, allow_control: bool, python: str = sys.executable
+) -> tuple[str, str]:
+    """The command each browser tab runs, and what it shows (never the script: a tab
+    that closes ends its viewer, not the job). The token is never on it."""
+    quoted = shlex.quote(python)
+    if Path(target).is_file():
+        return f"{quoted} -m antflow_tui replay {shlex.quote(target)}", f"replay {target}"
+    flags = "" if allow_control else " --read-only"
+    return f"{quoted} -m antflow_tui attach {shlex.quote(target)} --web{flags}", target
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command(help=WEB_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("target", metavar="TARGET")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--token", metavar="TOKEN", help="The token for an ADDRESS ($ANTFLOW_TOKEN).")
+@click.option("--allow-control", is_flag=True, help="Let the page pause, retry and stop the job.")
+@click.option("--allow-remote", is_flag=True, help="Listen on an address other machines can reach.")
+@click.version_option(__version__, prog_name="antflow-tui")
+def web(
+    target: str,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_control: bool,
+    allow_remote: bool,
+) -> None:
+    from antflow.runstream.discovery import find
+    from antflow_tui.attach.target import TOKEN_VARIABLE, TargetError, parse_target
+
+    if not _loopback(host) and not allow_remote:
+        _fail(
+            f"refusing to serve on {host}: anyone who can reach it could watch the job"
+            f"{' and control it' if allow_control else ''}. Use an ssh tunnel "
+            f"(ssh -L {port}:localhost:{port} HOST), or pass --allow-remote if you mean it."
+        )
+    if not Path(target).is_file():
+        try:
+            parsed = parse_target(target, token)
+        except TargetError as error:
+            _fail(str(error))
+        if parsed.pid is None and parsed.address is None:
+            _fail(f"{target!r} is not a process id, an address or a recording file")
+        if parsed.pid is not None and find(parsed.pid) is None:
+            _fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
+        if parsed.token:
+            # Inherited by each tab's viewer: never in a URL or on a command line.
+            os.environ[TOKEN_VARIABLE] = parsed.token
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        _fail("the web view needs textual-serve: pip install 'antflow[web]'")
+    command, shown = web_command(target, allow_control=allow_control)
+    if not _loopback(host):
+        click.echo(
+            f"antflow-tui: WARNING: serving on {host}, reachable from other machines", err=True
+        )
+    mode = "with control" if allow_control else "read-only"
+    click.echo(f"antflow-tui: {shown} on http://{host}:{port} ({mode})", err=True)
+    Server(command, host=host, port=port, title=f"antflow-tui {shown}").serve()
+    sys.exit(EXIT_OK)
