@@ -2,8 +2,10 @@
 slowest items, kept as items finish, for p50 / p95 / max without a list of durations.
 
 Updated on the per-item path, so it is cheap: the worker calls `add` for items that may
-be among the slowest, and for a sample of the rest (each worker's first 64 items, then
-one in eight): an estimate of p50 and p95 needs samples, not every item.
+be among the slowest (above `threshold`, which `add` returns) and for one in 32 of the
+rest; the stage's first `EVERY_ITEM_UNTIL` items are all kept (the threshold stays below
+any time until then), so a short run's quantiles have samples too. An estimate of p50 and
+p95 needs samples, not every item.
 Buckets are log-spaced, eight to a doubling: a quantile is within ~5 % of the truth.
 """
 
@@ -14,6 +16,8 @@ import math
 from typing import Any, Final
 
 SLOWEST_KEPT: Final = 10
+EVERY_ITEM_UNTIL: Final = 2_048
+"""Items a stage keeps every time of before it samples."""
 _PER_OCTAVE: Final = 8
 _OFFSET: Final = 40
 """Octaves below one second the histogram covers (2**-40 s: far below a task)."""
@@ -35,16 +39,19 @@ class LatencyTracker:
         self.threshold = -1.0
         """Below this an item can be neither the maximum nor among the slowest."""
 
-    def add(self, seconds: float, item_id: Any) -> None:
+    def add(self, seconds: float, item_id: Any) -> float:
+        """Count one item's time; returns the time above which the next item must be
+        added whatever the sampling (below any time while every item is kept)."""
         count = self.count = self.count + 1
         if seconds > self.threshold:
             self._note_slow(seconds, item_id, count)
         if seconds <= 0.0:
             self.buckets[0] += 1
-            return
-        mantissa, exponent = math.frexp(seconds)
-        index = (exponent + _OFFSET) * _PER_OCTAVE + int((mantissa - 0.5) * 2 * _PER_OCTAVE)
-        self.buckets[min(max(index, 0), _BUCKETS - 1)] += 1
+        else:
+            mantissa, exponent = math.frexp(seconds)
+            index = (exponent + _OFFSET) * _PER_OCTAVE + int((mantissa - 0.5) * 2 * _PER_OCTAVE)
+            self.buckets[min(max(index, 0), _BUCKETS - 1)] += 1
+        return self.threshold if count >= EVERY_ITEM_UNTIL else -1.0
 
     def _note_slow(self, seconds: float, item_id: Any, order: int) -> None:
         self.maximum = max(self.maximum, seconds)

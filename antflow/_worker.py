@@ -194,17 +194,17 @@ async def _process(
     if worker.entry is not entry:
         return
     finished = clock()
-    worker.processed += 1
+    processed = worker.processed = worker.processed + 1
     worker.recent.append(item_id)
-    worker.total_time += finished - started
-    latency = stage.latency
-    if latency is not None:
-        seconds = finished - started
-        processed = worker.processed
-        # The slowest always; the rest sampled past each worker's first 64 (p50 and p95
-        # need samples, not every item, and the call costs a few % of a no-op item).
-        if seconds > latency.threshold or processed < 64 or not processed & 7:
-            latency.add(seconds, item_id)
+    seconds = finished - started
+    worker.total_time += seconds
+    # Task times for p50/p95/max: the possibly slowest items always, one in 32 of the rest
+    # (quantiles need samples, not every item). The floor is infinite while nobody asks,
+    # so a run without a monitor pays one comparison, and a watched one little more.
+    if seconds > stage.latency_floor or not processed & 31:
+        latency = stage.latency
+        if latency is not None:
+            stage.latency_floor = latency.add(seconds, item_id)
     worker.last_active = finished
     worker.since = worker.current_task = worker.progress = None
     following = stage.next

@@ -13,7 +13,8 @@ is its own. Inside the app (App.run_test at 160x48, real widgets) it also measur
 
 Then the app runs again at --big items (default 1,000,000) and the peak RSS growth over the
 N run is reported. Targets: throughput >= 0.7x headless, >= 10 refreshes/s, stall <= 50 ms,
-key latency <= 100 ms, RSS growth <= 150 MB.
+key latency <= 100 ms, RSS growth <= 150 MB; at the app's default --interval 0.25,
+throughput >= 0.8x headless.
 """
 
 from __future__ import annotations
@@ -183,9 +184,12 @@ def main() -> None:
         if two["rate"] > best_app.get("rate", 0):
             best_app = two
     ratio = best_app["rate"] / best_headless["rate"]
+    # The app's default interval (0.25 s) must keep 0.8x; a faster 0.1 s refresh, 0.7x.
+    target = 0.8 if args.interval >= 0.25 else 0.7
     print(f"  headless            {best_headless['rate']:>10,.0f} items/s")
     print(
-        f"  inside the app      {best_app['rate']:>10,.0f} items/s   {ratio:.2f}x (target >= 0.7)"
+        f"  inside the app      {best_app['rate']:>10,.0f} items/s   "
+        f"{ratio:.2f}x (target >= {target})"
     )
     fps = best_app["frames_per_second"]
     print(f"  screen refreshes    {fps:>10.1f} /s          (target >= 10)")

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from antflow import Pipeline, Stage
-from antflow._latency import SLOWEST_KEPT, LatencyTracker
+from antflow._latency import EVERY_ITEM_UNTIL, SLOWEST_KEPT, LatencyTracker
 from antflow.runstream.stream import RunStream
 from tests.engine.helpers import FakeClock
 
@@ -83,15 +83,20 @@ async def test_snapshots_carry_each_stages_latency_once_a_monitor_asks() -> None
 async def test_a_busy_stage_samples_its_items_but_keeps_the_slowest() -> None:
     clock = FakeClock()
 
+    slow = EVERY_ITEM_UNTIL + 1_001  # past the items all kept, and not a sampled one
+
     async def timed(x: int) -> int:
-        clock.advance(9.0 if x == 777 else 0.001)
+        clock.advance(9.0 if x == slow else 0.001)
         return x
 
     pipeline = Pipeline([Stage("A", 1, [timed])], clock=clock)
     pipeline.measure_latency()
-    await pipeline.run(range(1_000))
+    items = EVERY_ITEM_UNTIL + 3_200
+    await pipeline.run(range(items))
     latency = pipeline._runtimes[0].latency
     assert latency is not None
-    assert 64 + 900 / 8 - 20 < sum(latency.buckets) < 64 + 940 / 8 + 20
+    # Every item of the first EVERY_ITEM_UNTIL, then one in 32 (and the slowest).
+    sampled = EVERY_ITEM_UNTIL + 3_200 / 32
+    assert sampled - 15 < sum(latency.buckets) < sampled + 15
     assert latency.maximum == pytest.approx(9.0)
-    assert latency.slowest_items()[0][0] == 777
+    assert latency.slowest_items()[0][0] == slow
