@@ -31,7 +31,7 @@ import msgspec
 
 from antflow.observe import observe, observe_process
 from antflow.runstream import discovery, wire
-from antflow.runstream.records import Control, Gap, LogLine, PipelineStarted
+from antflow.runstream.records import Control, Gap, LogLine, PipelineStarted, Snapshot
 from antflow.runstream.stream import RunStream
 
 if TYPE_CHECKING:
@@ -50,6 +50,10 @@ FAILURES_PART: Final = 500
 """Failed items a `Failures` line holds at most."""
 FAILURES_EVERY: Final = 1.0
 """Seconds between resends of the failed items while events are being dropped."""
+HISTORY_EVERY: Final = 2.0
+"""Seconds between the snapshots kept for a late viewer's trends..."""
+HISTORY_KEPT: Final = 120
+"""...and how many each pipeline keeps (four minutes, what a viewer's trends span)."""
 ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
 
 
@@ -122,6 +126,7 @@ class RunServer:
         self._failure_cache: dict[int, tuple[int, list[bytes], bool]] = {}
         self._failures_stale = False
         self._failures_sent_at = float("-inf")
+        self._history: dict[int, deque[Snapshot]] = {}
         stream.on_record.append(self._on_record)
         self._monitors: list[Callable[[], None]] = []
         stream.on_attach.append(self._on_attach)
@@ -297,7 +302,7 @@ class RunServer:
         if not self._viewers:
             self.stream.follow(True)
         self._viewers.add(viewer)
-        self._resync(viewer)
+        self._resync(viewer, history=True)
         return viewer
 
     def _scopes(self, token: str) -> tuple[str, ...]:
@@ -316,10 +321,14 @@ class RunServer:
             writer.write(wire.line(wire.Refused(reason)))
             await writer.drain()
 
-    def _resync(self, viewer: _Viewer) -> None:
-        """The whole state now: pipelines, snapshots, failures (a late viewer's start)."""
+    def _resync(self, viewer: _Viewer, *, history: bool = False) -> None:
+        """The whole state now: pipelines, snapshots, failures (a late viewer's start,
+        with the `history` of the last minutes; a viewer back from a gap has its own)."""
         for started in self.stream.pipelines():
             viewer.send(wire.line(started))
+        if history and self._history:
+            kept = sorted((s for one in self._history.values() for s in one), key=lambda s: s.at)
+            viewer.send(wire.line(wire.History(snapshots=tuple(kept))))
         for snapshot in self.stream.snapshots():
             viewer.send(wire.line(snapshot))
         for started in self.stream.pipelines():
@@ -401,8 +410,16 @@ class RunServer:
 
     async def _pump_forever(self) -> None:
         loop = asyncio.get_running_loop()
+        history_due = loop.time() + HISTORY_EVERY
         while True:
             await asyncio.sleep(TICK)
+            now = loop.time()
+            if now >= history_due:
+                history_due = now + HISTORY_EVERY
+                try:
+                    self._keep_history()
+                except Exception:  # the trends of late viewers are not worth a stop
+                    logger.exception("serving: keeping the run's history failed; going on")
             if not self._viewers:
                 self.stream.take_errors()
                 self.stream.take_logs()
@@ -413,6 +430,18 @@ class RunServer:
                 self._broadcast_now(loop.time())
             except Exception:  # one bad tick must not end the serving
                 logger.exception("serving: a broadcast failed; going on")
+
+    def _keep_history(self) -> None:
+        """One snapshot of each pipeline into its bounded history, stripped to what
+        trends read (the stage rows' counts)."""
+        for snapshot in self.stream.snapshots():
+            kept = self._history.get(snapshot.pipeline)
+            if kept is None:
+                kept = self._history[snapshot.pipeline] = deque(maxlen=HISTORY_KEPT)
+            stages = tuple(
+                msgspec.structs.replace(row, slowest=(), histogram=()) for row in snapshot.stages
+            )
+            kept.append(msgspec.structs.replace(snapshot, stages=stages, workers=()))
 
     def _broadcast_now(self, now: float | None = None, *, final: bool = False) -> None:
         """Send what the stream has to every viewer; snapshots to those due one (`now`),

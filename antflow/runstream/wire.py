@@ -3,8 +3,9 @@ few messages of its own.
 
 A viewer connects and sends `Hello` (protocol version, token, snapshot interval). The
 server answers `Welcome` (the scopes the token grants), then the run so far: the
-`Header`, every `PipelineStarted`, a `Snapshot` of each pipeline and the `Failures` so
-far, so a late viewer sees the whole run's state. Then it streams, per viewer: snapshots
+`Header`, every `PipelineStarted`, the `History` of the last minutes, a `Snapshot` of
+each pipeline and the `Failures` so far, so a late viewer sees the whole run's state and
+how it got there. Then it streams, per viewer: snapshots
 at the viewer's interval (they double as heartbeat), `Events` batches, error records, log
 lines and controls. A viewer that falls behind gets a `Gap` and a fresh snapshot.
 
@@ -29,6 +30,7 @@ from antflow.runstream.records import (
     ItemDetail,
     ItemKey,
     Record,
+    Snapshot,
 )
 
 PROTOCOL: Final = 1
@@ -89,6 +91,14 @@ class Failures(_Message, frozen=True, tag="failures"):
     last: bool = True
 
 
+class History(_Message, frozen=True, tag="history"):
+    """Snapshots of the last minutes, oldest first, for a late viewer's trends
+    (throughput and queue sparklines, how long a queue has been full): sent when a viewer
+    joins, before the snapshots of now. Workers and latency lists are left out."""
+
+    snapshots: tuple[Snapshot, ...]
+
+
 class ItemRequest(_Message, frozen=True, tag="item"):
     id: int
     pipeline: int
@@ -118,7 +128,7 @@ class Reply(_Message, frozen=True, tag="reply"):
 
 Request = ItemRequest | StackRequest | CommandRequest
 FromViewer = Hello | Request
-FromServer = Record | Welcome | Refused | Events | Failures | Reply
+FromServer = Record | Welcome | Refused | Events | Failures | History | Reply
 
 encode = msgspec.json.Encoder().encode
 decode_from_viewer = msgspec.json.Decoder(FromViewer).decode

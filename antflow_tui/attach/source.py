@@ -114,6 +114,8 @@ class AttachSource:
         self._checkpointed: set[int] = set()
         # What arrived since the last frame.
         self._new_snapshots: dict[int, Snapshot] = {}
+        self._history: list[Snapshot] = []
+        """The server's snapshots of the last minutes (for trends), until the next frame."""
         self._events: deque[Event] = deque(maxlen=FRAME_EVENTS)
         self._dropped = 0
         self._new_errors: list[ErrorRecord] = []
@@ -266,6 +268,8 @@ class AttachSource:
                     failed = () if kept is None else tuple(kept.values())
                     recorder.failures(message.pipeline, message.at, failed)
                 recorder.write(message)
+        elif isinstance(message, wire.History):
+            self._history.extend(message.snapshots)
         elif isinstance(message, PipelineStarted):
             self._pipelines[message.pipeline] = message
             if recorder is not None:
@@ -354,6 +358,7 @@ class AttachSource:
         self._errors.clear()
         self._stories.clear()
         self._new_snapshots.clear()
+        self._history.clear()
         self._events.clear()
         self._dropped = 0
         self._new_errors.clear()
@@ -435,6 +440,7 @@ class AttachSource:
             status=self.status(),
             pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
             snapshots=self._new_snapshots,
+            history=tuple(self._history),
             events=tuple(self._events),
             dropped=self._dropped,
             errors=tuple(self._new_errors),
@@ -443,6 +449,7 @@ class AttachSource:
             reset=self._reset,
         )
         self._new_snapshots = {}
+        self._history = []
         self._events.clear()
         self._dropped = 0
         self._new_errors = []

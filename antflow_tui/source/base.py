@@ -117,8 +117,9 @@ class Frame:
     """The latest snapshot of each pipeline that has one, by number."""
     history: tuple[Snapshot, ...] = ()
     """Earlier snapshots than `snapshots`, oldest first, for the trends (sparklines): a
-    replay's skipped over in one step, or those leading up to where a jump landed. A
-    source that has none leaves it empty (the trends then start from `snapshots`)."""
+    replay's skipped over in one step, or those leading up to where a jump landed; an
+    attached job's last minutes, kept by its server. A source that has none leaves it
+    empty (the trends then start from `snapshots`)."""
     events: tuple[Event, ...] = ()
     """New events, every pipeline's, oldest first: at most a frame's worth of the newest."""
     dropped: int = 0

@@ -99,6 +99,61 @@ async def test_two_viewers_see_the_run_and_a_late_one_sees_earlier_failures() ->
             await viewer.close()
 
 
+async def test_a_late_viewer_gets_the_last_minutes_for_its_trends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serving, "HISTORY_KEPT", 3)
+    monkeypatch.setattr(serving, "HISTORY_EVERY", 1e9)  # the test keeps them itself
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return x
+
+    async with serve() as server:
+        pipeline = Pipeline([Stage("A", 1, [gated])])
+        run = asyncio.create_task(pipeline.run(range(6)))
+        for x in range(5):
+            await gates.entered(x)
+            server._keep_history()  # what the pump does every HISTORY_EVERY seconds
+            gates.open(x)
+        assert server.served is not None
+        late = await Viewer.connect(server.address, server.served.read_token, interval=0.05)
+        history = await until_message(late, wire.History)
+        now = await until_message(late, Snapshot)
+        # The newest three kept, oldest first, before the snapshot of now; stage counts
+        # only (no workers, no latency lists: a big run's history stays small).
+        assert [s.stages[0].done for s in history.snapshots] == [2, 3, 4]
+        assert [s.at for s in history.snapshots] == sorted(s.at for s in history.snapshots)
+        assert all(s.workers == () for s in history.snapshots)
+        assert all(s.stages[0].histogram == () for s in history.snapshots)
+        assert now.at >= history.snapshots[-1].at
+        gates.open_all()
+        await run
+        await late.close()
+
+
+async def test_the_pump_keeps_the_history_with_no_viewer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serving, "TICK", 0)
+    monkeypatch.setattr(serving, "HISTORY_EVERY", 0)
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return x
+
+    async with serve() as server:
+        pipeline = Pipeline([Stage("A", 1, [gated])])
+        run = asyncio.create_task(pipeline.run(range(2)))
+        await gates.entered(0)
+        await wait_until(lambda: len(server._history.get(1, ())) >= 2)
+        assert server.viewers == 0
+        gates.open_all()
+        await run
+
+
 async def test_bad_tokens_wrong_versions_and_long_lines_are_refused() -> None:
     async with serve() as server:
         assert server.served is not None

@@ -19,7 +19,7 @@ from antflow.runstream.stream import RunStream
 from antflow_tui.attach import AttachSource, Target
 from antflow_tui.source.base import PAUSE, RETRY, STACKS
 from antflow_tui.source.replay import ReplaySource
-from tests.engine.helpers import Gates, wait_until
+from tests.engine.helpers import FakeClock, Gates, wait_until
 from tests.tui.attaching import Followed
 
 if TYPE_CHECKING:
@@ -94,6 +94,39 @@ async def test_a_late_viewer_sees_the_failures_from_before_it_joined() -> None:
         assert detail.errors
         assert "odd 3" in detail.errors[-1].traceback
         await late.source.close()
+
+
+async def test_a_late_viewer_draws_trends_from_before_it_joined(tmp_path: Path) -> None:
+    clock = FakeClock(1_000.0)
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return x
+
+    stream = RunStream(clock=clock, follow_events=False)
+    pipeline = Pipeline([Stage("A", 1, [gated])], clock=clock)
+    stream.attach(pipeline)
+    server = RunServer(stream, address=f"unix:{tmp_path}/job.sock", token="secret")
+    await server.start()
+    run = asyncio.create_task(pipeline.run(range(8)))
+    for x in range(6):
+        await gates.entered(x)
+        server._keep_history()  # the pump does this every few seconds
+        clock.advance(2.0)
+        gates.open(x)
+    late = Followed(AttachSource(Target(address=server.address, token="secret")))
+    await late.source.connect()
+    await late.until(lambda v: v.state.history.trend(1, "A") is not None)
+    trend = late.state.history.trend(1, "A")
+    assert trend is not None
+    # Ten seconds of the run before the viewer came: one item every two seconds.
+    assert trend.finished.span >= 10.0
+    assert trend.finished.samples()[-3:] == [0.5, 0.5, 0.5]
+    gates.open_all()
+    await run
+    await late.source.close()
+    await server.close()
 
 
 async def test_pause_and_retry_through_the_socket_change_the_engine() -> None:
