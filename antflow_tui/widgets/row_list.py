@@ -93,7 +93,10 @@ class RowList(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, count + self._header_lines)
         if self.follow:
             self.cursor = max(count - 1, 0)
-            self.scroll_end(animate=False, immediate=True)
+            # Forced: when the rows first overflow, the scrollbar that allows scrolling
+            # only comes with the next layout, and an unforced scroll would be ignored
+            # (a replay's jump showed the log's middle, not its newest rows).
+            self.scroll_end(animate=False, immediate=True, force=True)
         elif self.cursor >= count:
             self.cursor = max(count - 1, 0)
         self.refresh()
@@ -158,9 +161,9 @@ class RowList(ScrollView, can_focus=True):
         visible = max(self.scrollable_content_region.height - self._header_lines, 1)
         top = self.scroll_offset.y
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor, animate=False, immediate=True, force=True)
         elif self.cursor >= top + visible:
-            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True, force=True)
 
     def _move(self, index: int) -> None:
         if not self._count:

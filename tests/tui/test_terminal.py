@@ -177,6 +177,7 @@ from pathlib import Path
 from antflow import Pipeline, Stage
 
 FLAG = Path(__file__).with_name("go")
+RUN = Path(__file__).with_name("run")
 
 async def noop(value):
     return value
@@ -193,6 +194,8 @@ async def main():
         input("Proceed? ")
     except EOFError as error:
         print("input said:", error)
+    while not RUN.exists():  # until the test has seen the lines above on the screen
+        await asyncio.sleep(0.01)
     await Pipeline([Stage("A", 1, [noop])]).run(range(3))
 """
 
@@ -205,6 +208,10 @@ def test_writes_to_descriptors_one_and_two_reach_the_log_not_the_screen(tmp_path
     try:
         app.read_until(DRAWN)
         (tmp_path / "go").touch()
+        # The log follows its newest lines: the pipeline's events would push these out
+        # of view within a frame, so it starts once they have been drawn.
+        app.read_until(b"input said")
+        (tmp_path / "run").touch()
         code = app.wait()
         assert_terminal_given_back(app)
     finally:
