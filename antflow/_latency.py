@@ -2,10 +2,13 @@
 slowest items, kept as items finish, for p50 / p95 / max without a list of durations.
 
 Updated on the per-item path, so it is cheap: the worker calls `add` for items that may
-be among the slowest (above `threshold`, which `add` returns) and for one in 32 of the
-rest; the stage's first `EVERY_ITEM_UNTIL` items are all kept (the threshold stays below
-any time until then), so a short run's quantiles have samples too. An estimate of p50 and
-p95 needs samples, not every item.
+be among the slowest (above `threshold`, which `add` returns) and for one in `SAMPLE_EVERY`
+of the rest; the stage's first `EVERY_ITEM_UNTIL` items are all kept (the threshold stays
+below any time until then), so a short run's quantiles have samples too. Past those, a
+sampled item stands for `SAMPLE_EVERY` items in the histogram and an item that only beat
+the threshold counts for none there (it is in the maximum and the slowest), so the
+quantiles follow the whole run, not its start. An estimate of p50 and p95 needs samples,
+not every item.
 Buckets are log-spaced, eight to a doubling: a quantile is within ~5 % of the truth.
 """
 
@@ -18,6 +21,9 @@ from typing import Any, Final
 SLOWEST_KEPT: Final = 10
 EVERY_ITEM_UNTIL: Final = 2_048
 """Items a stage keeps every time of before it samples."""
+SAMPLE_EVERY: Final = 32
+"""Past those, one item in this many is sampled (a power of two: the worker tests it
+with a mask)."""
 _PER_OCTAVE: Final = 8
 _OFFSET: Final = 40
 """Octaves below one second the histogram covers (2**-40 s: far below a task)."""
@@ -39,18 +45,25 @@ class LatencyTracker:
         self.threshold = -1.0
         """Below this an item can be neither the maximum nor among the slowest."""
 
-    def add(self, seconds: float, item_id: Any) -> float:
-        """Count one item's time; returns the time above which the next item must be
-        added whatever the sampling (below any time while every item is kept)."""
+    def add(self, seconds: float, item_id: Any, sampled: bool = True) -> float:
+        """Count one item's time (`sampled`: it was picked by the sampling, not only for
+        beating the threshold); returns the time above which the next item must be added
+        whatever the sampling (below any time while every item is kept)."""
         count = self.count = self.count + 1
         if seconds > self.threshold:
             self._note_slow(seconds, item_id, count)
+        if count <= EVERY_ITEM_UNTIL:
+            weight = 1
+        elif sampled:
+            weight = SAMPLE_EVERY
+        else:
+            return self.threshold
         if seconds <= 0.0:
-            self.buckets[0] += 1
+            self.buckets[0] += weight
         else:
             mantissa, exponent = math.frexp(seconds)
             index = (exponent + _OFFSET) * _PER_OCTAVE + int((mantissa - 0.5) * 2 * _PER_OCTAVE)
-            self.buckets[min(max(index, 0), _BUCKETS - 1)] += 1
+            self.buckets[min(max(index, 0), _BUCKETS - 1)] += weight
         return self.threshold if count >= EVERY_ITEM_UNTIL else -1.0
 
     def _note_slow(self, seconds: float, item_id: Any, order: int) -> None:
@@ -77,7 +90,7 @@ class LatencyTracker:
         return self.maximum
 
     def histogram(self) -> list[tuple[float, int]]:
-        """(upper bound in seconds, sampled count) of each bucket that has items."""
+        """(upper bound in seconds, estimated count) of each bucket that has items."""
         return [(_upper(i), c) for i, c in enumerate(self.buckets) if c]
 
     def slowest_items(self) -> list[tuple[Any, float]]:

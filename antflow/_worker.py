@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from antflow import _history as h
 from antflow._delivery import BACKLOG_LIMIT
 from antflow._guard import must_propagate
+from antflow._latency import SAMPLE_EVERY
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
 from antflow.exceptions import TaskNotAwaitableError
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 YIELD_EVERY: Final = 32
 """Items a worker takes back to back from a non-empty queue before yielding to the loop."""
+_SAMPLE_MASK: Final = SAMPLE_EVERY - 1
+"""An item whose count ANDs this to 0 has its task time sampled (see `LatencyTracker`)."""
 
 
 async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
@@ -201,10 +204,10 @@ async def _process(
     # Task times for p50/p95/max: the possibly slowest items always, one in 32 of the rest
     # (quantiles need samples, not every item). The floor is infinite while nobody asks,
     # so a run without a monitor pays one comparison, and a watched one little more.
-    if seconds > stage.latency_floor or not processed & 31:
+    if seconds > stage.latency_floor or not processed & _SAMPLE_MASK:
         latency = stage.latency
         if latency is not None:
-            stage.latency_floor = latency.add(seconds, item_id)
+            stage.latency_floor = latency.add(seconds, item_id, not processed & _SAMPLE_MASK)
     worker.last_active = finished
     worker.since = worker.current_task = worker.progress = None
     following = stage.next

@@ -3,6 +3,7 @@ how far it got, for dashboards to show."""
 
 from __future__ import annotations
 
+import math
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -35,10 +36,30 @@ def set_task_progress(done: float, total: float | None = None) -> None:
     (tokens streamed, bytes downloaded, pages parsed...), or just `done` when the total
     is unknown. Cleared when the worker finishes the item; outside a worker, nothing.
 
+    A display helper never fails the task calling it: a `done` that is not a finite
+    number is ignored, and so is a `total` that is not a finite number above zero (the
+    progress is then shown without one).
+
     Args:
         done: How much is done so far.
         total: How much there is in all, if known.
     """
     holder = _current_worker.get()
-    if holder is not None:
-        holder.progress = (float(done), None if total is None else float(total))
+    if holder is None:
+        return
+    shown = _finite(done)
+    if shown is None:
+        return
+    whole = _finite(total)
+    holder.progress = (max(shown, 0.0), whole if whole is not None and whole > 0 else None)
+
+
+def _finite(value: object) -> float | None:
+    """`value` as a float, or None if it is not a finite number (JSON has no NaN)."""
+    if value is None or isinstance(value, str | bytes):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None

@@ -110,9 +110,11 @@ class Stage:
                 )
             _require_positive_int(label, f"task_concurrency_limits[{key!r}]", limit)
         no_retry = self.no_retry_on
-        if isinstance(no_retry, type) or not isinstance(no_retry, Sequence):
+        if isinstance(no_retry, str | bytes) or not isinstance(no_retry, Sequence):
+            hint = "a class, not its name" if isinstance(no_retry, str | bytes) else "in a list"
             raise StageValidationError(
-                f"{label}: no_retry_on must be a list of exception classes, got {no_retry!r}"
+                f"{label}: no_retry_on must be a list of exception classes ({hint}: "
+                f"no_retry_on=[ValueError]), got {no_retry!r}"
             )
         for error_type in no_retry:
             if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):

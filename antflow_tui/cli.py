@@ -448,11 +448,22 @@ def export_trace(recording: Path, output: Path) -> None:
 
     if not recording.exists():
         _fail(f"no such file: {recording}")
+    if output.exists() and os.path.samefile(output, recording):
+        _fail(f"-o {output} is the recording itself: name another file for the trace")
     try:
         opened = Recording.open(recording)
     except RecordingError as error:
         _fail(str(error))
     with opened:
-        slices = write_trace(opened, output)
+        try:
+            slices = write_trace(opened, output)
+        except OSError as error:
+            _fail(f"cannot write the trace to {output}: {error.strerror or error}")
+        complete = opened.complete and not opened.damaged
     _say(f"Wrote {slices:,} task attempts to {output} (open it in ui.perfetto.dev).")
+    if not complete:
+        _say(
+            f"{recording} is incomplete (the run was cut short, or the file is damaged): "
+            "the trace holds what could be read."
+        )
     sys.exit(EXIT_OK)

@@ -22,7 +22,7 @@ from antflow_tui.safe_text import clean, literal
 from antflow_tui.state import short_type
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from antflow.runstream.records import ErrorRecord, ItemKey
 
@@ -48,12 +48,17 @@ MESSAGE_LENGTH: Final = 300
 _SCANNED: Final = 4_096
 
 
-# Messages repeat (one bug, many items): each is masked once.
-@lru_cache(maxsize=4_096)
 def normalise_message(message: str) -> str:
     """The message's first line with numbers (``<n>``), UUIDs (``<id>``), URLs (``<url>``)
     and hex (``<hex>``) masked, and runs of spaces made one."""
-    lines = (line.strip() for line in message[:_SCANNED].splitlines())
+    return _normalise(message[:_SCANNED])
+
+
+# Messages repeat (one bug, many items): each is masked once. Keyed by the part that is
+# read, so a cache of huge messages stays small.
+@lru_cache(maxsize=4_096)
+def _normalise(message: str) -> str:
+    lines = (line.strip() for line in message.splitlines())
     text = next((line for line in lines if line), "")[:MESSAGE_LENGTH]
     for pattern, mask in _MASKS:
         text = pattern.sub(mask, text)
@@ -67,6 +72,31 @@ GroupKey = tuple[str, str]
 
 def group_key(failure: ErrorRecord) -> GroupKey:
     return (failure.type, normalise_message(failure.message))
+
+
+class GroupKeys:
+    """Each failure's group key, masked once per failure rather than on every change of
+    the list (a message cache thrashes when every message differs). Holds the failures
+    of the latest `update` only, so it is bounded by what the panel holds."""
+
+    __slots__ = ("_known",)
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[ErrorRecord, GroupKey]] = {}
+
+    def update(self, failures: Iterable[ErrorRecord]) -> None:
+        known = self._known
+        fresh: dict[int, tuple[ErrorRecord, GroupKey]] = {}
+        for failure in failures:
+            held = known.get(id(failure))
+            if held is None or held[0] is not failure:
+                held = (failure, group_key(failure))
+            fresh[id(failure)] = held
+        self._known = fresh
+
+    def __call__(self, failure: ErrorRecord) -> GroupKey:
+        held = self._known.get(id(failure))
+        return held[1] if held is not None and held[0] is failure else group_key(failure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +123,9 @@ class ErrorGroup:
         return self.key[1]
 
 
-def group_failures(failures: Iterable[ErrorRecord]) -> list[ErrorGroup]:
+def group_failures(
+    failures: Iterable[ErrorRecord], key_of: Callable[[ErrorRecord], GroupKey] = group_key
+) -> list[ErrorGroup]:
     """Failures grouped, the biggest group first (then the newest)."""
     counts: Counter[GroupKey] = Counter()
     first: dict[GroupKey, float] = {}
@@ -102,7 +134,7 @@ def group_failures(failures: Iterable[ErrorRecord]) -> list[ErrorGroup]:
     items: dict[GroupKey, list[tuple[int, ItemKey]]] = {}
     example: dict[GroupKey, str] = {}
     for failure in failures:
-        key = group_key(failure)
+        key = key_of(failure)
         counts[key] += 1
         if key not in first or failure.at < first[key]:
             first[key] = failure.at
@@ -149,7 +181,8 @@ def failure_sort_key(failure: ErrorRecord, column: str) -> tuple[object, ...]:
     if column == "error":
         return (short_type(failure.type).casefold(), failure.at)
     if column == "message":
-        return (failure.message.casefold(), failure.at)
+        # The part a row can show: whole messages may be huge (a response body).
+        return (failure.message[:MESSAGE_LENGTH].casefold(), failure.at)
     if column == "tries":
         return (failure.attempt, failure.at)
     return (failure.at, failure.number)

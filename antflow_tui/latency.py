@@ -14,7 +14,7 @@ from rich.text import Text
 
 from antflow_tui.formatting import format_duration
 from antflow_tui.palette import DEFAULT, Palette
-from antflow_tui.safe_text import item_label
+from antflow_tui.safe_text import ELLIPSIS, item_label
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -121,10 +121,15 @@ def _bar(fraction: float, width: int) -> str:
 def slowest_line(item: ItemKey, seconds: float, width: int) -> Text:
     """One row of the slowest items: the item's id and its time."""
     time = format_duration(seconds)
+    room = max(width - len(time) - 1, 4)
+    # Cut by cells, not characters: a wide (CJK, emoji) id takes two cells a character.
+    label = Text(item_label(item, room), style="bold")
+    if label.cell_len > room:
+        label.truncate(room - 1)
+        label.append(ELLIPSIS)
     line = Text(no_wrap=True, overflow="ellipsis")
-    label = item_label(item, max(width - len(time) - 1, 4))
-    line.append(label, style="bold")
-    line.append(" " * max(width - len(label) - len(time), 1))
+    line.append_text(label)
+    line.append(" " * max(width - label.cell_len - len(time), 1))
     line.append(time)
     return line
 

@@ -9,6 +9,7 @@ and the same screens show a live run and a recorded one. Colours come from a `Pa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -583,7 +584,9 @@ def progress_text(progress: tuple[float, float | None]) -> str:
     """A task's reported progress: a small bar of done out of total ('██▌░░'), or just
     how much is done when the total is not known ('↑1.2k')."""
     done, total = progress
-    if total is None or total <= 0:
+    if not math.isfinite(done):
+        done = 0.0  # a recording or a server of another version may carry anything
+    if total is None or not math.isfinite(total) or total <= 0:
         return f"↑{fit_count(round(max(done, 0)), PROGRESS_WIDTH)}"
     eighths = round(min(max(done / total, 0.0), 1.0) * PROGRESS_WIDTH * 8)
     full, rest = divmod(eighths, 8)

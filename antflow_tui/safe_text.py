@@ -14,6 +14,8 @@ from typing import Any, Final
 
 from rich.text import Text
 
+from antflow.runstream.records import ReprKey
+
 ELLIPSIS: Final = "…"
 
 # C0 and C1 controls, DEL, and the bidi overrides that can reorder what a line shows.
@@ -72,9 +74,12 @@ def value_repr(value: Any, *, long: bool = False) -> str:
 
 
 def item_label(item_id: Any, limit: int = 24) -> str:
-    """How an item id is shown: strings as they are, anything else as a short repr."""
+    """How an item id is shown: strings as they are, anything else as a short repr (an
+    id a record carries as its repr is shown as that repr)."""
     if isinstance(item_id, str):
         return clean(item_id, limit)
+    if isinstance(item_id, ReprKey):
+        return clean(item_id.repr, limit)
     if isinstance(item_id, bool) or not isinstance(item_id, int):
         return clean(value_repr(item_id), limit)
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import TYPE_CHECKING, Final
 
+from antflow.runstream.records import Event
 from antflow_tui.accounting import RunCounts, run_counts
 from antflow_tui.levels import INFO, event_level, line_level
 from antflow_tui.rates import RateMeter
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import (
         ErrorRecord,
-        Event,
         LogLine,
         PipelineStarted,
         Snapshot,
@@ -132,16 +132,17 @@ class RunState:
             self._set_failures({}, replace=True)
         self._events_seen += len(frame.events) + frame.dropped
         rate = self._event_rate.update(self._events_seen, frame.status.now)
-        timed: list[tuple[float, LogEntry]] = [
-            (event.at, LogEntry(event=event, error=self.error(event.error)))
-            for event in frame.events
-        ]
-        timed.extend((line.at, LogEntry(line=line)) for line in frame.logs)
-        # Events and printed lines come by different paths: merge them by time.
+        timed: list[tuple[float, Event | LogLine]] = [(event.at, event) for event in frame.events]
+        timed.extend((line.at, line) for line in frame.logs)
+        # Events and printed lines come by different paths: merge them by time. The entries
+        # are made after, so their `seq` runs in log order (the log relies on it).
         timed.sort(key=lambda pair: pair[0])
-        entries = [entry for _, entry in timed]
-        if frame.dropped:
-            entries.insert(0, LogEntry(dropped=frame.dropped, rate=rate))
+        entries = [LogEntry(dropped=frame.dropped, rate=rate)] if frame.dropped else []
+        for _, record in timed:
+            if isinstance(record, Event):
+                entries.append(LogEntry(event=record, error=self.error(record.error)))
+            else:
+                entries.append(LogEntry(line=record))
         return entries
 
     def _remember(self, error: ErrorRecord) -> None:

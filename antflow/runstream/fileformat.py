@@ -132,6 +132,8 @@ class Recording:
         self._file = handle
         self.header: Header
         self.complete = False
+        self.damaged = False
+        """A damaged line was met (reading stopped there, as at a torn last line)."""
         """False when the run did not close cleanly (no end record)."""
         self.torn = False
         """True when the last line was cut short (a killed run)."""
@@ -335,7 +337,11 @@ class Recording:
             if line.startswith(b"["):
                 # Not the end even when this batch is past `at`: the same flush holds
                 # other trackers' batches; a snapshot or checkpoint past it ends the read.
-                self._apply_failures(line, at, since, errors, failures)
+                try:
+                    self._apply_failures(line, at, since, errors, failures)
+                except _DAMAGED:
+                    self.damaged = True
+                    break  # a damaged line ends what can be read, as a torn one does
                 continue
             try:
                 record = _decode_record(line)
@@ -428,7 +434,11 @@ class Recording:
             if not line.endswith(b"\n"):
                 break
             if line.startswith(b"["):
-                scope, raw = _batch_records(line)
+                try:
+                    scope, raw = _batch_records(line)
+                except _DAMAGED:
+                    self.damaged = True
+                    break
                 for raw_record in raw:
                     if start < raw_record[2] <= stop:
                         raw_events.append((position, (scope, raw_record)))
@@ -456,7 +466,12 @@ class Recording:
         merged: list[tuple[int, Record]] = list(others)
         decoders = {scope: self._decoder(scope) for _, (scope, _) in raw_events}
         for at_position, (scope, raw_record) in raw_events:
-            merged.extend((at_position, event) for event in decoders[scope].events([raw_record]))
+            try:
+                shown = decoders[scope].events([raw_record])
+            except _DAMAGED:
+                self.damaged = True
+                continue  # ids or codes that name nothing: a damaged record, left out
+            merged.extend((at_position, event) for event in shown)
         merged.sort(key=lambda pair: pair[0])
         kept = [record for _, record in merged]
         surplus = sum(isinstance(r, Event) for r in kept) - newest
@@ -486,9 +501,14 @@ class Recording:
             if not mentions(line):
                 continue
             if line.startswith(b"["):
+                try:
+                    batch = self._batch_events(line)
+                except _DAMAGED:
+                    self.damaged = True
+                    break
                 events.extend(
                     event
-                    for event in self._batch_events(line)
+                    for event in batch
                     if event.pipeline in (pipeline, 0) and _key(event.item) == key
                 )
                 continue
@@ -548,7 +568,11 @@ class Recording:
             if not line.endswith(b"\n"):
                 return
             if line.startswith(b"["):
-                events = self._batch_events(line)
+                try:
+                    events = self._batch_events(line)
+                except _DAMAGED:
+                    self.damaged = True
+                    return
                 for event in events:
                     if start < event.at <= stop:
                         yield event
@@ -588,6 +612,9 @@ class Recording:
         )
 
 
+_DAMAGED: Final = (msgspec.DecodeError, ValueError, IndexError, KeyError, TypeError)
+"""What reading a damaged event batch can raise (a bad JSON shape, ids or codes that name
+nothing): the readable part of the file ends there, as at a torn last line."""
 _EVENTS_IN: Final = {h.BEGIN_PER_TASK: 2, h.BEGIN_PER_STAGE: 2, h.FINISH: 2, h.FINISH_HANDOFF: 3}
 """Events a merged record stands for (others stand for one)."""
 _FAILURE_KINDS: Final = frozenset({h.FAILED, h.QUEUED, h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE})

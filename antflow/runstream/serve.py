@@ -53,7 +53,9 @@ FAILURES_EVERY: Final = 1.0
 HISTORY_EVERY: Final = 2.0
 """Seconds between the snapshots kept for a late viewer's trends..."""
 HISTORY_KEPT: Final = 120
-"""...and how many each pipeline keeps (four minutes, what a viewer's trends span)."""
+"""...and how many each pipeline keeps (four minutes, what a viewer's trends span)..."""
+HISTORY_PIPELINES: Final = 16
+"""...for the latest pipelines this many (a script may run thousands, one after another)."""
 ENVIRONMENT_VARIABLE: Final = "ANTFLOW_SERVE"
 
 
@@ -127,6 +129,8 @@ class RunServer:
         self._failures_stale = False
         self._failures_sent_at = float("-inf")
         self._history: dict[int, deque[Snapshot]] = {}
+        self._history_dropped = 0
+        """The newest pipeline whose history was let go (older ones are not kept again)."""
         stream.on_record.append(self._on_record)
         self._monitors: list[Callable[[], None]] = []
         stream.on_attach.append(self._on_attach)
@@ -435,9 +439,17 @@ class RunServer:
         """One snapshot of each pipeline into its bounded history, stripped to what
         trends read (the stage rows' counts)."""
         for snapshot in self.stream.snapshots():
+            if snapshot.pipeline <= self._history_dropped:
+                continue  # an older pipeline than those kept
             kept = self._history.get(snapshot.pipeline)
             if kept is None:
                 kept = self._history[snapshot.pipeline] = deque(maxlen=HISTORY_KEPT)
+                while len(self._history) > HISTORY_PIPELINES:
+                    oldest = min(self._history)
+                    del self._history[oldest]
+                    self._history_dropped = max(self._history_dropped, oldest)
+            elif not snapshot.running and kept and not kept[-1].running:
+                continue  # ended and already kept so: nothing new to draw
             stages = tuple(
                 msgspec.structs.replace(row, slowest=(), histogram=()) for row in snapshot.stages
             )

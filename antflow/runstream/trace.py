@@ -8,13 +8,15 @@ Written as it is read, so memory holds only the attempts running at a time.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow.runstream.records import ErrorRecord, Event, ReprKey
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
+    from typing import TextIO
 
     from antflow.runstream.fileformat import Recording
 
@@ -72,18 +74,37 @@ def trace_events(recording: Recording) -> Iterator[dict[str, Any]]:
 
 
 def write_trace(recording: Recording, path: str | Path) -> int:
-    """Write the trace as JSON to `path`; returns how many slices it holds."""
+    """Write the trace as JSON to `path`; returns how many slices it holds.
+
+    A file is written beside `path` and renamed over it at the end, so a failed write (a
+    full disk) leaves no half trace and whatever `path` held stays whole; a device or a
+    pipe (`/dev/stdout`) is written straight.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "w", encoding="utf-8") as out:
+            return _write(recording, out)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as out:
+            slices = _write(recording, out)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return slices
+
+
+def _write(recording: Recording, out: TextIO) -> int:
     slices = 0
-    with open(path, "w", encoding="utf-8") as out:
-        out.write('{"displayTimeUnit":"ms","traceEvents":[\n')
-        first = True
-        for event in trace_events(recording):
-            if not first:
-                out.write(",\n")
-            first = False
-            out.write(json.dumps(event))
-            slices += event["ph"] == "X"
-        out.write("\n]}\n")
+    out.write('{"displayTimeUnit":"ms","traceEvents":[\n')
+    first = True
+    for event in trace_events(recording):
+        if not first:
+            out.write(",\n")
+        first = False
+        out.write(json.dumps(event))
+        slices += event["ph"] == "X"
+    out.write("\n]}\n")
     return slices
 
 

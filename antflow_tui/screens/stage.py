@@ -11,7 +11,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
-from antflow_tui.filters import Filter
 from antflow_tui.formatting import format_count, format_duration, format_rate
 from antflow_tui.keys import key_for
 from antflow_tui.latency import histogram_chart, histogram_rows, latency_summary
@@ -87,7 +86,6 @@ class StageScreen(DetailScreen):
             panel.border_title = Text(f"Failures in this stage (enter opens, {retry} retries)")
         else:
             panel.border_title = Text("Failures in this stage (enter opens)")
-        panel.set_filter(Filter(source=f"stage:{self.stage}", fields=(("stage", self.stage),)))
         self.query_one(SlowestList).border_title = "Slowest items (enter opens)"
         self.refresh_view()
         if panel.row_count:
@@ -141,7 +139,8 @@ class StageScreen(DetailScreen):
         failures = self.state.failures_of(self.pipeline)
         if failures is not self._failures_from:
             self._failures_from = failures
-            self._failures = list(failures)
+            # This stage's own, by name: a `stage:` filter matches parts of names too.
+            self._failures = [failure for failure in failures if failure.stage == self.stage]
         panel = self.query_one(ErrorPanel)
         panel.show(self._failures)
         panel.set_class(not panel.row_count, "-empty")

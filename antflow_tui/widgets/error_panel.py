@@ -8,16 +8,17 @@ by a column (`next_sort`), its heading marked with an arrow.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import time
+from typing import TYPE_CHECKING, Final, Literal
 
 from rich.text import Text
 
 from antflow_tui.error_groups import (
     GROUP_COLUMNS,
+    GroupKeys,
     failure_sort_key,
     group_cells,
     group_failures,
-    group_key,
     group_sort_key,
     type_counts,
 )
@@ -30,6 +31,11 @@ from antflow_tui.present import (
 )
 from antflow_tui.sorting import SortOrder
 from antflow_tui.widgets.row_list import RowList
+
+REGROUP_LARGE: Final = 5_000
+"""Failures past which the groups view regroups a changing list at most..."""
+REGROUP_EVERY: Final = 1.0
+"""...once in this many seconds (grouping is a pass over every failure)."""
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,6 +73,11 @@ class ErrorPanel(RowList):
         self._rows: Sequence[ErrorRecord] = ()
         self._newest_first = True
         self._groups: list[ErrorGroup] = []
+        self._group_keys = GroupKeys()
+        self._grouped_at = float("-inf")
+        self._behind = False
+        """A changed list waits for its regrouping (see `REGROUP_EVERY`)."""
+        self.clock = time.monotonic
         self.filter: Filter | None = None
         self.pipelines = 1
         """How many pipelines the run has (more than one adds the pipeline column)."""
@@ -83,12 +94,19 @@ class ErrorPanel(RowList):
 
     def show(self, failures: Sequence[ErrorRecord], *, pipelines: int = 1) -> None:
         """Show these failures (oldest first, as the engine lists them)."""
-        if failures is self._all and pipelines == self.pipelines:
+        if failures is self._all and pipelines == self.pipelines and not self._behind:
             return  # the same list: nothing failed or was retried since
         if pipelines != self.pipelines:
             self.pipelines = pipelines
             self._line_cache.clear()
         self._all = failures
+        if (
+            self.view == "groups"
+            and len(self._matching) > REGROUP_LARGE  # the list shown is big already
+            and self.clock() - self._grouped_at < REGROUP_EVERY
+        ):
+            self._behind = True  # regrouped by a later frame
+            return
         self._apply()
 
     def set_filter(self, panel_filter: Filter | None) -> None:
@@ -157,18 +175,23 @@ class ErrorPanel(RowList):
     # ---------------------------------------------------------------- the rows
 
     def _apply(self) -> None:
+        self._behind = False
         chosen = self.filter
         failures = self._all
         if chosen is not None:
             failures = [f for f in failures if chosen.matches(failure_facts(f))]
+        keys = self._group_keys
+        if self.group is not None or self.view == "groups":
+            keys.update(failures)
         if self.group is not None:
             wanted = self.group
-            failures = [f for f in failures if group_key(f) == wanted]
+            failures = [f for f in failures if keys(f) == wanted]
         self._matching = failures
         narrowed = chosen is not None or self.group is not None
         self.type_counts = type_counts(failures) if narrowed else None
         if self.view == "groups":
-            self._groups = self._order_groups(group_failures(failures))
+            self._grouped_at = self.clock()
+            self._groups = self._order_groups(group_failures(failures, keys))
             self.set_count(len(self._groups))
             return
         self._groups = []

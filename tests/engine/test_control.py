@@ -829,3 +829,39 @@ async def test_a_task_reports_its_progress_until_the_item_is_done() -> None:
     await run
     assert pipeline.get_worker_states()["LLM-W0"].progress is None
     set_task_progress(1)  # outside a worker: nothing happens
+
+
+@pytest.mark.parametrize(
+    ("reported", "kept"),
+    [
+        ((float("nan"), 10), None),
+        ((float("inf"), None), None),
+        (("lots", None), None),
+        ((None, None), None),
+        ((5, float("nan")), (5.0, None)),
+        ((5, 0), (5.0, None)),
+        ((5, -3), (5.0, None)),
+        ((-2, 10), (0.0, 10.0)),
+        ((7, "10"), (7.0, None)),
+    ],
+)
+async def test_progress_that_is_not_a_finite_number_never_fails_the_task(
+    reported: tuple[object, object], kept: tuple[float, float | None] | None
+) -> None:
+    from antflow import set_task_progress
+
+    gate = asyncio.Event()
+
+    async def reports(x: int) -> int:
+        set_task_progress(*reported)  # type: ignore[arg-type]
+        await gate.wait()
+        return x
+
+    pipeline = Pipeline([Stage("LLM", 1, [reports])])
+    run = asyncio.create_task(pipeline.run([1]))
+    await wait_until(lambda: pipeline.get_worker_states()["LLM-W0"].status == "busy")
+    assert pipeline.get_worker_states()["LLM-W0"].progress == kept
+    gate.set()
+    await run
+    assert pipeline.get_stats().items_processed == 1
+    assert pipeline.get_stats().items_failed == 0

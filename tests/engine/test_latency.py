@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from antflow import Pipeline, Stage
-from antflow._latency import EVERY_ITEM_UNTIL, SLOWEST_KEPT, LatencyTracker
+from antflow._latency import EVERY_ITEM_UNTIL, SAMPLE_EVERY, SLOWEST_KEPT, LatencyTracker
 from antflow.runstream.stream import RunStream
 from tests.engine.helpers import FakeClock
 
@@ -95,8 +95,25 @@ async def test_a_busy_stage_samples_its_items_but_keeps_the_slowest() -> None:
     await pipeline.run(range(items))
     latency = pipeline._runtimes[0].latency
     assert latency is not None
-    # Every item of the first EVERY_ITEM_UNTIL, then one in 32 (and the slowest).
-    sampled = EVERY_ITEM_UNTIL + 3_200 / 32
-    assert sampled - 15 < sum(latency.buckets) < sampled + 15
+    # Every item of the first EVERY_ITEM_UNTIL, then one in 32 standing for 32: the
+    # histogram estimates every item; the slow one is in the maximum and the slowest.
+    assert abs(sum(latency.buckets) - items) <= SAMPLE_EVERY
     assert latency.maximum == pytest.approx(9.0)
     assert latency.slowest_items()[0][0] == slow
+
+
+async def test_the_quantiles_follow_the_whole_run_not_its_first_items() -> None:
+    clock = FakeClock()
+
+    async def slower_at_first(x: int) -> int:
+        clock.advance(1.0 if x < EVERY_ITEM_UNTIL else 0.1)
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [slower_at_first])], clock=clock)
+    pipeline.measure_latency()
+    await pipeline.run(range(EVERY_ITEM_UNTIL + 30_000))
+    latency = pipeline._runtimes[0].latency
+    assert latency is not None
+    # 2,048 items took 1 s and 30,000 took 0.1 s: the median is 0.1 s (within a bucket).
+    assert latency.quantile(0.5) == pytest.approx(0.1, rel=0.1)
+    assert latency.quantile(0.95) == pytest.approx(1.0, rel=0.1)

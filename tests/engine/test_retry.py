@@ -718,3 +718,8 @@ def test_no_retry_on_takes_exception_classes_only(value: Any) -> None:
 
 async def echo_task(x: Any) -> Any:
     return x
+
+
+def test_no_retry_on_given_a_name_says_to_give_the_class() -> None:
+    with pytest.raises(StageValidationError, match=r"a class, not its name.*\[ValueError\]"):
+        Pipeline([Stage("A", 1, [echo_task], no_retry_on="ValueError")])  # type: ignore[arg-type]

@@ -351,3 +351,18 @@ def test_an_unmodified_script_gives_viewers_its_last_state_before_it_exits(
     assert job.returncode == 0
     assert "done" in out
     assert err == ""  # nothing about the viewer: no traceback, no destroyed task
+
+
+async def test_the_history_stays_bounded_over_many_pipelines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serving, "HISTORY_EVERY", 1e9)  # the test keeps them itself
+    monkeypatch.setattr(serving, "HISTORY_PIPELINES", 3)
+    async with serve() as server:
+        for _ in range(5):
+            await Pipeline([Stage("A", 1, [echo])]).run(range(2))
+            server._keep_history()
+            server._keep_history()  # ended: kept once, not again
+            assert len(server._history) <= 3
+        assert sorted(server._history) == [3, 4, 5]
+        assert all(len(kept) == 1 for kept in server._history.values())

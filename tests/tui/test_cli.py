@@ -615,3 +615,32 @@ def test_export_trace_of_what_is_not_a_recording_exits_two(tmp_path: Path) -> No
         run_cli(tmp_path, "export-trace", "x.jsonl", "-o", "t.json"), "not an antflow recording"
     )
     assert_usage_error(run_cli(tmp_path, "export-trace", "x.jsonl"), "-o")
+
+
+def test_export_trace_never_writes_over_its_recording(tmp_path: Path) -> None:
+    recording = tmp_path / "run.jsonl"
+    recording.write_bytes((RECORDINGS / "failures.jsonl").read_bytes())
+    before = recording.read_bytes()
+    ran = run_cli(tmp_path, "export-trace", "run.jsonl", "-o", "./run.jsonl")
+    assert_script_error(ran, "is the recording itself")
+    assert recording.read_bytes() == before
+
+
+def test_export_trace_that_cannot_be_written_says_why(tmp_path: Path) -> None:
+    source = str(RECORDINGS / "failures.jsonl")
+    assert_script_error(
+        run_cli(tmp_path, "export-trace", source, "-o", "/dev/full"), "cannot write the trace"
+    )
+
+
+def test_export_trace_of_a_damaged_recording_writes_what_it_can_read(tmp_path: Path) -> None:
+    lines = (RECORDINGS / "failures.jsonl").read_bytes().splitlines(keepends=True)
+    damaged = next(i for i, line in enumerate(lines) if i > 3 and line.startswith(b"["))
+    lines[damaged] = lines[damaged][: len(lines[damaged]) // 2] + b"\n"  # a broken batch
+    (tmp_path / "run.jsonl").write_bytes(b"".join(lines))
+    ran = run_cli(tmp_path, "export-trace", "run.jsonl", "-o", "trace.json")
+    assert ran.code == 0, ran.stderr
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert "is incomplete" in ran.stdout + ran.stderr
+    trace = json.loads((tmp_path / "trace.json").read_text(encoding="utf-8"))
+    assert trace["traceEvents"]

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from antflow.runstream.records import ErrorRecord, ItemKey
+from antflow_tui import error_groups
 from antflow_tui.error_groups import (
+    GroupKeys,
     failure_sort_key,
     group_cells,
     group_failures,
@@ -19,6 +21,7 @@ from antflow_tui.error_groups import (
     normalise_message,
     type_counts,
 )
+from antflow_tui.widgets.error_panel import REGROUP_EVERY, REGROUP_LARGE, ErrorPanel
 
 _numbers = count(1)
 
@@ -200,3 +203,42 @@ def test_group_sort_keys() -> None:
     assert [g.type for g in by_first] == ["Alpha", "Zed"]
     by_last = sorted(groups, key=lambda g: group_sort_key(g, "last"))
     assert [g.type for g in by_last] == ["Zed", "Alpha"]
+
+
+# ---------------------------------------------------------------------- keeping up
+
+
+def test_group_keys_mask_each_failure_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    masked: list[str] = []
+    real = error_groups.group_key
+
+    def counting(one: ErrorRecord) -> tuple[str, str]:
+        masked.append(one.message)
+        return real(one)
+
+    monkeypatch.setattr(error_groups, "group_key", counting)
+    first = [failure(f"timeout on https://host/{n}") for n in range(3)]
+    keys = GroupKeys()
+    keys.update(first)
+    later = [*first[1:], failure("timeout on https://host/9")]  # one retried, one new
+    keys.update(later)
+    groups = group_failures(later, keys)
+    assert masked == [f.message for f in (*first, later[-1])]
+    assert [(g.pattern, g.count) for g in groups] == [("timeout on <url>", 3)]
+
+
+def test_a_big_groups_view_regroups_a_changing_list_once_a_second() -> None:
+    now = [100.0]
+    panel = ErrorPanel()
+    panel.set_count = lambda rows: None  # type: ignore[method-assign]  # no screen here
+    panel.clock = lambda: now[0]
+    panel.toggle_groups()
+    many = [failure(f"bad row {n}") for n in range(REGROUP_LARGE + 1)]
+    panel.show(many)
+    assert [g.count for g in panel.groups] == [REGROUP_LARGE + 1]
+    more = [*many, failure("another kind of trouble")]
+    panel.show(more)
+    assert [g.count for g in panel.groups] == [REGROUP_LARGE + 1], "not yet: a pass is costly"
+    now[0] += REGROUP_EVERY
+    panel.show(more)  # the same list, a frame later
+    assert sorted(g.count for g in panel.groups) == [1, REGROUP_LARGE + 1]

@@ -3,9 +3,10 @@ from the bounded stream of routine lines, and /level: filters by level."""
 
 from __future__ import annotations
 
-from antflow.runstream.records import LogLine
+from antflow.runstream.records import Event, LogLine
 from antflow_tui.screens.main import MainScreen
-from antflow_tui.state import LogEntry
+from antflow_tui.source.base import Frame, RunStatus
+from antflow_tui.state import LogEntry, RunState
 from antflow_tui.widgets.event_log import EventLog
 from tests.tui.apps import until
 from tests.tui.recorded import recorded_app
@@ -78,3 +79,64 @@ async def test_a_replay_jump_forgets_the_kept_lines_too() -> None:
         log.clear_entries()
         assert log.row_count == 0
         assert not log.kept_lines
+
+
+# ------------------------------------------------- entries from one frame, in log order
+
+
+def _frame(
+    events: tuple[Event, ...] = (), logs: tuple[LogLine, ...] = (), dropped: int = 0
+) -> Frame:
+    status = RunStatus(title="t", now=10.0, started_at=0.0)
+    return Frame(
+        status=status, pipelines=(), snapshots={}, events=events, logs=logs, dropped=dropped
+    )
+
+
+def _bare_log(capacity: int) -> EventLog:
+    log = EventLog(capacity)
+    log.set_count = lambda count: None  # type: ignore[method-assign]  # no screen here
+    return log
+
+
+def test_a_frame_s_entries_are_numbered_in_the_order_the_log_shows_them() -> None:
+    # Events and printed lines come apart and are merged by time; the log compares the
+    # entries' numbers with its window's first, so they must run in log order.
+    entries = RunState().apply(
+        _frame(
+            events=(Event(1, 2.0, "a", "completed", "S"), Event(1, 3.0, "b", "failed", "S")),
+            logs=(LogLine(1.0, "disk almost full", "WARNING"),),
+            dropped=5,
+        )
+    )
+    assert [e.dropped > 0 for e in entries] == [True, False, False, False]
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+
+
+def test_a_failure_in_the_window_is_not_also_pinned_above_it() -> None:
+    log = _bare_log(capacity=3)
+    log._apply(
+        RunState().apply(
+            _frame(
+                events=(Event(1, 1.0, "a", "failed", "S"), Event(1, 2.0, "b", "completed", "S")),
+                dropped=5,
+            )
+        )
+    )
+    rows = [log.entry_at(i) for i in range(len(log._pinned_rows()) + len(log.entries))]
+    failed = [row for row in rows if row is not None and row.event and row.event.kind == "failed"]
+    assert len(failed) == 1
+
+
+def test_a_warning_that_fell_off_the_window_stays_pinned() -> None:
+    log = _bare_log(capacity=2)
+    log._apply(
+        RunState().apply(
+            _frame(
+                events=(Event(1, 2.0, "a", "completed", "S"), Event(1, 3.0, "b", "completed", "S")),
+                logs=(LogLine(1.0, "disk almost full", "WARNING"),),
+            )
+        )
+    )
+    pinned = [row.line.text for row in log._pinned_rows() if row.line is not None]
+    assert pinned == ["disk almost full"]

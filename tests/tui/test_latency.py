@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,3 +72,12 @@ def test_slowest_line_and_summary() -> None:
     assert len(line.plain) == 30
     summary = latency_summary(0.5, 1.2, 8.0, None)
     assert summary.plain == "avg –  p50 500ms  p95 1.2s  max 8.0s"
+
+
+@pytest.mark.parametrize(
+    "item", ["日本語のページ番号一二三四五六七八九十", "🙂" * 30, "page-12345"]
+)
+def test_a_slowest_line_keeps_its_time_whatever_the_width_of_the_id(item: str) -> None:
+    line = slowest_line(item, 12.5, 30)
+    assert line.cell_len == 30
+    assert line.plain.endswith(" 12.5s")

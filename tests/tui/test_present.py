@@ -1290,6 +1290,11 @@ def test_sort_stage_rows_by_a_column_unknowns_last() -> None:
         ((-1, 10), "░░░░░"),
         ((42, None), "↑42"),
         ((1234, 0), "↑1,234"),
+        # Not finite: from a recording or a server of another version; never a crash.
+        ((float("nan"), None), "↑0"),
+        ((float("inf"), 10), "░░░░░"),
+        ((1, float("nan")), "↑1"),
+        ((1, float("inf")), "↑1"),
     ],
 )
 def test_progress_text(progress: tuple[float, float | None], shown: str) -> None:

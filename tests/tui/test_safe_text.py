@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from antflow.runstream.records import ReprKey
 from antflow_tui.safe_text import (
     ELLIPSIS,
     ansi_text,
@@ -134,6 +135,9 @@ def test_first_line_skips_blank_lines_and_cuts() -> None:
         ((1, "a"), "(1, 'a')"),
         (None, "None"),
         (3.5, "3.5"),
+        # A non-scalar id as records carry it: shown as the id's repr, not the struct's.
+        (ReprKey(repr="('page', 1)"), "('page', 1)"),
+        (ReprKey(repr="[red]x\x1b[2J"), "[red]x\\x1b[2J"),
     ],
 )
 def test_item_label(item_id: Any, shown: str) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from io import StringIO
 
+import msgspec
 from rich.console import Console
 
 from antflow.runstream.records import StageConfig
 from antflow_tui.screens.item import ItemScreen
 from antflow_tui.screens.stage import StageScreen, config_table
+from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.slowest_list import SlowestList
 from tests.tui.apps import text_of, until
 from tests.tui.recorded import recorded_app, replay_app
@@ -77,3 +79,20 @@ def test_the_configuration_names_the_errors_given_up_on_at_once() -> None:
     assert "Give up on" in shown
     assert "ContextLengthError, [red]KeyError[/red]" in shown
     assert "4 per task, 1.0s apart" in shown
+
+
+async def test_the_stage_screen_lists_its_own_stage_s_failures_only() -> None:
+    app = replay_app("failures", at=7.0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _stage_screen(app, pilot)
+        assert screen.stage == "Fetch"
+        recorded = app.state.failures_of(1)
+        assert {f.stage for f in recorded} >= {"Fetch"}
+        # A stage whose name holds this one's ("stage:Fetch" would match it too).
+        other = msgspec.structs.replace(recorded[0], stage="Prefetch", item="not-mine")
+        app.state._set_failures({1: (*recorded, other)}, replace=True)
+        screen.refresh_view()
+        shown = screen.query_one(ErrorPanel).shown_failures
+        assert shown
+        assert {f.stage for f in shown} == {"Fetch"}
+        assert len(shown) == sum(f.stage == "Fetch" for f in recorded)
