@@ -8,7 +8,9 @@ thread, and a way to give the terminal back from any thread.
 - a write to a terminal that has gone (SIGHUP, a dropped ssh) is dropped instead of
   killing the writer thread, which would leave the app waiting on its full queue forever;
 - its input thread tells `key_watch` about each stop-key press, so the watchdog can count
-  them while the event loop is blocked and cannot.
+  them while the event loop is blocked and cannot;
+- it asks its own descriptor for the terminal's size: Textual asks descriptor 1, which is a
+  pipe while it is led into the event log, and would take every resize for 80x24.
 """
 
 from __future__ import annotations
@@ -88,6 +90,18 @@ class TerminalDriver(LinuxDriver):
         if self.terminal is not None:
             # Textual types it as a TextIOWrapper; the driver only writes and flushes it.
             self._file = self.terminal  # type: ignore[assignment]
+
+    def _get_terminal_size(self) -> tuple[int, int]:
+        terminal = self.terminal
+        if terminal is not None:
+            try:
+                size = os.get_terminal_size(terminal.fd)
+            except OSError:
+                pass  # not a terminal after all: Textual's own lookup
+            else:
+                if size.columns and size.lines:
+                    return size.columns, size.lines
+        return super()._get_terminal_size()
 
     def process_message(self, message: Message) -> None:
         watch = TerminalDriver.key_watch

@@ -7,9 +7,12 @@ for a flag file the test creates once the app has drawn, never for time to pass.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
+import struct
+import termios
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -127,6 +130,25 @@ async def main():
     os.write(int(os.environ["BLOCKING_FD"]), b"blocking")
     crunch()
 """
+
+
+def test_the_screen_follows_a_resized_terminal(tmp_path: Path) -> None:
+    """Descriptor 1 is a pipe while the app runs (led into the event log): the app must
+    ask its own terminal for the new size, not fall back to 80x24."""
+    write(tmp_path, "hangs.py", HANGING)
+    app = start(["hangs.py"], tmp_path, columns=80, rows=24)
+    try:
+        app.read_until(READY)
+        resized_at = len(app.output)
+        # Setting the size sends the app SIGWINCH, as a terminal window's resize does.
+        fcntl.ioctl(app.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+        # A border as wide as the new terminal (an 80-column layout has none so long).
+        app.read_until(("─" * 120).encode(), start=resized_at)
+        app.process.send_signal(signal.SIGTERM)
+        assert app.wait() == 1
+        assert_terminal_given_back(app)
+    finally:
+        app.close()
 
 
 def test_a_second_ctrl_c_gets_out_of_a_blocked_event_loop(tmp_path: Path) -> None:
