@@ -148,6 +148,8 @@ class RunStream:
         self._numbers: dict[tuple[int, Any], tuple[BaseException, int]] = {}
         """id(exception) -> (exception, number); the exception is kept so its id is not
         reused while the number is remembered."""
+        self._failure_numbers: dict[int, dict[int, tuple[object, int]]] = {}
+        """Per pipeline, the number each failed item's record was given (see `failures`)."""
         self._logs: deque[LogLine] = deque()
         self._log_lock = threading.Lock()
         self._rejoins: set[asyncio.Task[None]] = set()
@@ -311,13 +313,26 @@ class RunStream:
         self._number_errors()
         followed = self._get(pipeline)
         found = []
+        # Each failed item keeps its number while it stays failed, even once the error
+        # has left the bounded table of numbers (a run with more errors than it keeps).
+        known = self._failure_numbers.get(pipeline, {})
+        kept: dict[int, tuple[object, int]] = {}
         for failure in followed.pipeline._failures.values():
             error = failure.error
-            number = self.error_number(error, failure.entry.item_id)
+            held = known.get(id(failure))
+            if held is not None and held[0] is failure:
+                number = held[1]
+            else:
+                found_number = self.error_number(error, failure.entry.item_id)
+                if found_number is None:
+                    self._error_count += 1
+                    found_number = self._error_count
+                number = found_number
+            kept[id(failure)] = (failure, number)
             value = convert.value_repr(failure.entry.value) if self.values else None
             found.append(
                 ErrorRecord(
-                    number=number if number is not None else 0,
+                    number=number,
                     pipeline=pipeline,
                     at=failure.timestamp,
                     item=item_key(failure.entry.item_id),
@@ -334,6 +349,7 @@ class RunStream:
                     value=value,
                 )
             )
+        self._failure_numbers[pipeline] = kept
         return found
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:

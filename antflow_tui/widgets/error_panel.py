@@ -246,11 +246,12 @@ class ErrorPanel(RowList):
         if group is not None:
             return (group.key, group.count, group.last_seen, group.stages)
         failure = self.failure_at(index)
-        # An error record's number is unique in the run: a retried item's new failure
-        # has a new one.
         if failure is None:
             return None
-        return (failure.pipeline, failure.number)
+        # A number is unique in the run (a retried item's new failure has a new one),
+        # but 0 stands for "not known" (an error older than a recording's or a server's
+        # memory of numbers): the item and time tell those apart.
+        return (failure.pipeline, failure.number, failure.item, failure.at)
 
     def header(self, width: int) -> Text | None:
         order = self.order

@@ -20,6 +20,7 @@ from antflow.runstream import (
     Retry,
     Stop,
 )
+from antflow.runstream import stream as stream_module
 from antflow.runstream.stream import RunStream
 from tests.engine.helpers import Gates, wait_until
 
@@ -145,6 +146,28 @@ async def test_events_beyond_the_capacity_are_counted_not_built() -> None:
     assert 10 <= len(events) <= 30
     # queued, in_progress, start, complete, completed
     assert len(events) + dropped == 50 * 5
+
+
+async def test_failed_items_keep_distinct_numbers_past_the_table_of_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # More errors than the stream remembers numbers for: a failed item whose error was
+    # forgotten must not share a number (0) with others; screens cache rows by it.
+    monkeypatch.setattr(stream_module, "_NUMBERED_ERRORS", 4)
+
+    async def fails(x: int) -> int:
+        raise ValueError(f"bad {x}")
+
+    stream = RunStream()
+    pipeline = Pipeline([Stage("A", 2, [fails], task_attempts=2, task_wait_seconds=0)])
+    stream.attach(pipeline)
+    await pipeline.run(range(20))
+    first = stream.failures(1)
+    assert len(first) == 20
+    numbers = [failure.number for failure in first]
+    assert 0 not in numbers
+    assert len(set(numbers)) == 20
+    assert [failure.number for failure in stream.failures(1)] == numbers, "stable"
 
 
 async def test_failures_and_item_detail() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import count
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -242,3 +243,16 @@ def test_a_big_groups_view_regroups_a_changing_list_once_a_second() -> None:
     now[0] += REGROUP_EVERY
     panel.show(more)  # the same list, a frame later
     assert sorted(g.count for g in panel.groups) == [1, REGROUP_LARGE + 1]
+
+
+def test_rows_of_failures_with_unknown_numbers_are_cached_apart() -> None:
+    # 0 is "number not known" (an error older than a recording's memory of numbers): two
+    # such rows drawn from one cache entry showed one item's id on every row.
+    panel = ErrorPanel()
+    panel.set_count = lambda rows: None  # type: ignore[method-assign]  # no screen here
+    unknown = [
+        msgspec.structs.replace(failure(f"bad {n}", item=f"n{n}", at=float(n)), number=0)
+        for n in range(3)
+    ]
+    panel.show(unknown)
+    assert len({panel.row_key(index) for index in range(3)}) == 3
