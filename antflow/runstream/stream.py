@@ -442,6 +442,8 @@ class RunStream:
         failed = {item_key(i): i for i in pipeline.failed_item_ids()}
         wanted = [failed[key] for key in command.items if key in failed]
         if not wanted:
+            if len(command.items) == 1:
+                return "Nothing to retry: that item has not failed"
             return "Nothing to retry: those items have not failed"
         restart = not pipeline.is_running
         if restart:

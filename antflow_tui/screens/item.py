@@ -215,9 +215,12 @@ def _value(
 ) -> RenderableType:
     location = detail.location
     if location is None:
+        if not detail.known:
+            return Text("")  # nothing seen of it: no value to speak of
         return Text("Its value is not kept once an item has left the pipeline.", style="dim italic")
     if location.value is None:
-        what = "not kept" if values else "not recorded (--record-values or ANTFLOW_RECORD_VALUES=1)"
+        # Values come with a recording made with them, or a job served with them.
+        what = "not kept" if values else "not included in this run's records (--record-values)"
         return Text(f"Value entering {clean(location.stage, 30)}: {what}.", style="dim italic")
     label = Text(f"Value entering {clean(location.stage, 30)}", style="dim")
     shown = location.value

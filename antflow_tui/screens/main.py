@@ -192,7 +192,9 @@ class MainScreen(RunScreen):
         count = f"{shown:,} of {total:,}" if narrowed else f"{total:,}"
         base = f"Errors ({count})" if total else None
         if panel.view == "groups" and total:
-            base = f"Error groups ({len(panel.groups):,}) of {count} failed"
+            # "Error groups (2) of 5 of 39 failed" read badly: the narrowing says so apart.
+            failed = f"{shown:,} failed, of {total:,}" if narrowed else f"{total:,} failed"
+            base = f"Error groups ({len(panel.groups):,}) of {failed}"
         title = self._title("error-panel", base)
         if panel.group is not None:
             kind, pattern = panel.group
