@@ -100,8 +100,11 @@ def pipeline_started(pipeline: Pipeline, number: int, at: float) -> PipelineStar
     )
 
 
-def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
-    """The pipeline's state now, from the counters it keeps (O(stages + workers))."""
+def snapshot(
+    pipeline: Pipeline, number: int, abandoned: int = 0, *, stopped: bool = False
+) -> Snapshot:
+    """The pipeline's state now, from the counters it keeps (O(stages + workers));
+    `stopped`: a `Stop` command stopped it."""
     epoch = pipeline._epoch
     stages = []
     workers = []
@@ -159,6 +162,7 @@ def snapshot(pipeline: Pipeline, number: int, abandoned: int = 0) -> Snapshot:
         stages=tuple(stages),
         workers=tuple(workers),
         abandoned=abandoned,
+        stopped=stopped,
     )
 
 

@@ -245,12 +245,19 @@ class RunStream:
 
     def snapshot(self, pipeline: int) -> Snapshot:
         """Pipeline number `pipeline`'s state now."""
-        followed = self._get(pipeline)
-        return convert.snapshot(followed.pipeline, followed.number, self._abandoned(followed))
+        return self._snapshot(self._get(pipeline))
 
     def snapshots(self) -> list[Snapshot]:
         """Every followed pipeline's state now."""
-        return [convert.snapshot(f.pipeline, f.number, self._abandoned(f)) for f in self._followed]
+        return [self._snapshot(followed) for followed in self._followed]
+
+    def _snapshot(self, followed: _Followed) -> Snapshot:
+        return convert.snapshot(
+            followed.pipeline,
+            followed.number,
+            self._abandoned(followed),
+            stopped=followed.stopped_by_command,
+        )
 
     def events(self) -> tuple[list[Event], int]:
         """Events since the last call, every pipeline's, oldest first: at most

@@ -328,7 +328,8 @@ class LiveSource:
         job = self.job
         if total is None and isinstance(job, PipelineJob) and attached.pipeline is job.pipeline:
             total = job.known_total
-        return msgspec.structs.replace(snapshot, stopped=attached.stopped, total_items=total)
+        stopped = attached.stopped or snapshot.stopped
+        return msgspec.structs.replace(snapshot, stopped=stopped, total_items=total)
 
     def next_frame(self, now: float) -> Frame | None:
         running = self.running()

@@ -252,6 +252,8 @@ async def test_commands_pause_resume_retry_and_stop() -> None:
     snap = stream.snapshot(1)
     assert snap.unfinished == 2
     assert snap.abandoned == 0
+    assert snap.stopped, "a viewer's header says stopped, not finished"
+    assert [s.stopped for s in stream.snapshots()] == [True]
 
 
 async def test_a_scripts_own_shutdown_abandons_its_items() -> None:
