@@ -459,7 +459,8 @@ class AntflowApp(App[None]):
                 self.start_stop(force=False)
 
         self.push_screen(
-            ConfirmScreen(self.quit_question(self.counts()), confirm="Stop and quit"), answered
+            ConfirmScreen(lambda: self.quit_question(self.counts()), confirm="Stop and quit"),
+            answered,
         )
 
     def quit_question(self, counts: RunCounts) -> str:

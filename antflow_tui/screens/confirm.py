@@ -12,6 +12,8 @@ from textual.widgets import Button, Static
 from antflow_tui.keys import key_for
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from textual.app import ComposeResult
 
 
@@ -45,14 +47,19 @@ class ConfirmScreen(ModalScreen[bool]):
     }
     """
 
-    def __init__(self, question: str, *, confirm: str = "Yes") -> None:
+    def __init__(self, question: str | Callable[[], str], *, confirm: str = "Yes") -> None:
+        """`question`: the words, or a function giving them now (numbers that move while
+        the dialog is open: it asks again every half second)."""
         super().__init__()
         self._question = question
         self._confirm = confirm
 
+    def _words(self) -> str:
+        return self._question if isinstance(self._question, str) else self._question()
+
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self._question, markup=False)
+            yield Static(self._words(), markup=False, id="question")
             with Horizontal():
                 no, yes = key_for(self.app, "confirm.no"), key_for(self.app, "confirm.yes")
                 yield Button(f"Cancel ({no.split()[0]})", id="no")
@@ -60,6 +67,14 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
+        if not isinstance(self._question, str):
+            self.set_interval(0.5, self._ask_again)
+
+    def _ask_again(self) -> None:
+        words = self._words()
+        shown = self.query_one("#question", Static)
+        if str(shown.content) != words:
+            shown.update(words)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

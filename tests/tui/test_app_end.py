@@ -14,7 +14,7 @@ from antflow_tui.live import live_app
 from antflow_tui.live.runner import MainJob, PipelineJob
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.widgets.event_log import EventLog
-from tests.tui.apps import gated_app, text_of, until
+from tests.tui.apps import ITEMS, gated_app, mid_run, text_of, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -254,3 +254,22 @@ async def test_the_script_raising_still_exits_two() -> None:
     outcome = await app.conclude()
     assert outcome.exit_code == 2
     assert "LookupError: no such bucket" in (outcome.crash or "")
+
+
+async def test_the_quit_dialog_keeps_its_numbers_up_to_date() -> None:
+    # Regression: the dialog said "13 items in flight" while the header showed 6.
+    run = GatedRun(ITEMS)
+    app = gated_app(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await mid_run(app, run)
+        await pilot.press("q")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        dialog = app.screen
+        asked = text_of(dialog.query_one("#question"))
+        before = app.counts().in_flight
+        assert f"{before} items in flight" in asked
+        run.release("Save", 1)  # page-1 goes through: one fewer in flight
+        await until(lambda: app.counts().in_flight == before - 1)
+        dialog._ask_again()  # what its half-second timer does
+        assert f"{before - 1} items in flight" in text_of(dialog.query_one("#question"))
+        await pilot.press("n")
