@@ -1,5 +1,6 @@
 """LatencyTracker: a stage's task times as a bounded histogram, its maximum and its
-slowest items, kept as items finish, for p50 / p95 / max without a list of durations.
+slowest items, kept as items finish (completed, or failed: a timeout is the slowest kind
+of item), for p50 / p95 / max without a list of durations.
 
 Updated on the per-item path, so it is cheap: the worker calls `add` for items that may
 be among the slowest (above `threshold`, which `add` returns) and for one in `SAMPLE_EVERY`
@@ -45,14 +46,17 @@ class LatencyTracker:
         self.threshold = -1.0
         """Below this an item can be neither the maximum nor among the slowest."""
 
-    def add(self, seconds: float, item_id: Any, sampled: bool = True) -> float:
+    def add(
+        self, seconds: float, item_id: Any, sampled: bool = True, *, every: bool = False
+    ) -> float:
         """Count one item's time (`sampled`: it was picked by the sampling, not only for
-        beating the threshold); returns the time above which the next item must be added
+        beating the threshold; `every`: every such item is added, as failed ones are, so
+        it stands for itself); returns the time above which the next item must be added
         whatever the sampling (below any time while every item is kept)."""
         count = self.count = self.count + 1
         if seconds > self.threshold:
             self._note_slow(seconds, item_id, count)
-        if count <= EVERY_ITEM_UNTIL:
+        if count <= EVERY_ITEM_UNTIL or every:
             weight = 1
         elif sampled:
             weight = SAMPLE_EVERY

@@ -170,6 +170,10 @@ async def _process(
             return
         finished = clock()
         _settle(worker, started, finished)
+        latency = stage.latency
+        if latency is not None:
+            # Failures count in the task times too: a timeout is the slowest kind of item.
+            stage.latency_floor = latency.add(finished - started, item_id, every=True)
         if (
             stage.per_stage
             and entry.attempt < stage.stage.stage_attempts

@@ -117,3 +117,23 @@ async def test_the_quantiles_follow_the_whole_run_not_its_first_items() -> None:
     # 2,048 items took 1 s and 30,000 took 0.1 s: the median is 0.1 s (within a bucket).
     assert latency.quantile(0.5) == pytest.approx(0.1, rel=0.1)
     assert latency.quantile(0.95) == pytest.approx(1.0, rel=0.1)
+
+
+async def test_failed_items_count_in_the_task_times() -> None:
+    # The scrape example's timeouts fail: left out, p95 and max would hide them.
+    clock = FakeClock()
+
+    async def times_out_or_not(x: int) -> int:
+        clock.advance(30.0 if x == 7 else 0.1)
+        if x == 7:
+            raise TimeoutError("read timed out")
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [times_out_or_not], task_attempts=1)], clock=clock)
+    pipeline.measure_latency()
+    await pipeline.run(range(10))
+    latency = pipeline._runtimes[0].latency
+    assert latency is not None
+    assert sum(latency.buckets) == 10
+    assert latency.maximum == pytest.approx(30.0)
+    assert latency.slowest_items()[0] == (7, pytest.approx(30.0))
