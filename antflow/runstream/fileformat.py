@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 BATCH_TAG: Final = "E"
+BACKFILL_BYTES: Final = 16 << 20
+"""Most bytes `Recording.newest_before` reads walking back for events (a file's idle
+tail is a snapshot group a second: this reaches back most of an hour of it)."""
 
 
 class Names(msgspec.Struct, frozen=True, tag="names", tag_field="record"):
@@ -145,6 +148,9 @@ class Recording:
         self._names: dict[int, Names] = {}
         self._marks: list[_Mark] = []
         self._size = 0
+        self._idle_from: dict[int, int] = {}
+        """Snapshot mark index -> the first mark of the stretch without a running pipeline
+        it ends (`idle_since`)."""
 
     # ---------------------------------------------------------------- opening
 
@@ -287,28 +293,62 @@ class Recording:
         """
         found: list[Snapshot] = []
         taken = float("-inf")
-        handle = self._file
         for mark in self._marks:
             if mark.kind != "snapshot" or not start < mark.at <= stop:
                 continue
             if mark.at - taken < every:
                 continue
             taken = mark.at
-            handle.seek(mark.offset)
-            group: set[int] = set()
-            for line in handle:
-                if not line.startswith(b'{"record":"snapshot"') or not line.endswith(b"\n"):
-                    break
-                try:
-                    record = _decode_record(line)
-                except msgspec.DecodeError:
-                    break
-                if not isinstance(record, Snapshot) or record.pipeline in group:
-                    break  # the next group (written straight after this one)
-                group.add(record.pipeline)
-                if start < record.at <= stop:
-                    found.append(record)
+            found.extend(record for record in self._group(mark) if start < record.at <= stop)
         return found
+
+    def idle_since(self, at: float) -> float | None:
+        """When every pipeline last stopped running, as of `at`: the time of the first of
+        the latest snapshot groups up to `at` in which none runs (None: one runs at `at`,
+        or there is no snapshot yet).
+
+        Walks back one seek point at a time, reading only snapshot lines. The stretch
+        found is remembered, so playing on through it costs one read a step, not a walk
+        back to its start each time.
+        """
+        marks = self._snapshot_marks()
+        newest = bisect.bisect_right([mark.at for mark in marks], at) - 1
+        first: int | None = None
+        for index in range(newest, -1, -1):
+            known = self._idle_from.get(index)
+            if known is not None:
+                first = known
+                break
+            group = self._group(marks[index])
+            if not group or any(snapshot.running for snapshot in group):
+                break
+            first = index
+        if first is None:
+            return None
+        self._idle_from[newest] = first
+        return marks[first].at
+
+    def _snapshot_marks(self) -> list[_Mark]:
+        return [mark for mark in self._marks if mark.kind == "snapshot"]
+
+    def _group(self, mark: _Mark) -> list[Snapshot]:
+        """The group of snapshots (one per pipeline) written at a seek point."""
+        group: list[Snapshot] = []
+        handle = self._file
+        handle.seek(mark.offset)
+        for line in handle:
+            if not line.startswith(b'{"record":"snapshot"') or not line.endswith(b"\n"):
+                break
+            try:
+                record = _decode_record(line)
+            except msgspec.DecodeError:
+                break
+            if not isinstance(record, Snapshot) or any(
+                record.pipeline == seen.pipeline for seen in group
+            ):
+                break  # the next group (written straight after this one)
+            group.append(record)
+        return group
 
     def seek(self, at: float) -> SeekPoint:
         """The state at `at`: the nearest snapshot before it plus what followed.
@@ -485,6 +525,48 @@ class Recording:
                 trimmed.append(record)
             kept = trimmed
         return kept, dropped
+
+    def newest_before(self, at: float, newest: int) -> tuple[list[Record], int]:
+        """The records up to `at` from where its `newest` events begin, however long
+        before `at` that is (a run that ended long before its file did): what a replay's
+        log shows after a jump. As `window`, which reads them.
+        """
+        return self.window(self._events_start(at, newest), at, newest)
+
+    def _events_start(self, at: float, newest: int) -> float:
+        """A time after which `newest` event records lie up to `at`: walks back one seek
+        point at a time, reading only event batches' times, and as far as
+        `BACKFILL_BYTES` reach (-inf: from the file's start)."""
+        marks = self._snapshot_marks()
+        after = bisect.bisect_right([mark.at for mark in marks], at)
+        stop = marks[after].offset if after < len(marks) else self._file_size()
+        found = read = 0
+        for mark in reversed(marks[:after]):
+            found += self._events_between(mark.offset, stop, mark.at, at)
+            read += stop - mark.offset
+            if found >= newest or read >= BACKFILL_BYTES:
+                return mark.at
+            stop = mark.offset
+        return float("-inf")
+
+    def _events_between(self, begin: int, end: int, start: float, stop: float) -> int:
+        """How many event records the lines in [begin, end) hold with start < at <= stop
+        (undecodable lines are passed over: `window` deals with them)."""
+        handle = self._file
+        handle.seek(begin)
+        found = 0
+        for line in handle.read(end - begin).split(b"\n"):
+            if not line.startswith(b"["):
+                continue
+            try:
+                times = _floats(_decode_batch(line)[4])
+            except _DAMAGED:
+                continue
+            found += sum(1 for record_at in times if start < record_at <= stop)
+        return found
+
+    def _file_size(self) -> int:
+        return os.fstat(self._file.fileno()).st_size
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """One item's whole recorded story (a scan of the file, decoding only the lines

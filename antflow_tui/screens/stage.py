@@ -130,11 +130,13 @@ class StageScreen(DetailScreen):
         self.show_section("#stage-latency", latency, lambda: latency_section(view, self.palette))
         self.query_one(SlowestList).show(() if view is None else view.counts.slowest)
         started_at = self._pipeline_started()
-        now = status.now if status is not None else 0.0
+        # Busy shares are of the run's time: a run over stops the clock (a replay's file
+        # goes on after it, as a live app left open does).
+        until = 0.0 if status is None else status.ended_at or status.now
         self.show_section(
             "#stage-workers",
-            (key, int(now)),
-            lambda: workers_table(view, now - started_at, self.palette),
+            (key, int(until)),
+            lambda: workers_table(view, until - started_at, self.palette),
         )
         failures = self.state.failures_of(self.pipeline)
         if failures is not self._failures_from:

@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 
 FRAME_EVENTS: Final = 120
 """Most events a frame carries; past this the log says how many it skipped."""
-BACKFILL_SECONDS: Final = 10.0
-"""After a seek, the log shows the events of this many seconds before the position."""
 FAR_SECONDS: Final = 30.0
 """A jump forward at least this far seeks instead of reading every record on the way."""
 ERROR_MEMORY: Final = 10_000
@@ -87,6 +85,10 @@ class RecordingLike(Protocol):
     def pipelines(self) -> list[PipelineStarted]: ...
 
     def window(self, start: float, stop: float, newest: int) -> tuple[list[Record], int]: ...
+
+    def newest_before(self, at: float, newest: int) -> tuple[list[Record], int]: ...
+
+    def idle_since(self, at: float) -> float | None: ...
 
     def seek(self, at: float) -> SeekPoint: ...
 
@@ -188,8 +190,9 @@ class ReplaySource:
         self._starts.clear()
         self._end = None
         self._dirty = False
-        # The events just before the position, so the log is not empty after a jump.
-        taken = self._take(max(at - BACKFILL_SECONDS, self.start - 1), at, failures=False)
+        # The newest events at or before the position, however long before it they were
+        # (the log after a jump is the same whichever way the position was reached).
+        taken = self._apply(*self.recording.newest_before(at, FRAME_EVENTS), failures=False)
         if at >= self.end and self._end is None:
             self._end = self.recording.end
         # The trends (sparklines) reach back a few minutes: their snapshots, read through
@@ -237,7 +240,10 @@ class ReplaySource:
     def _take(self, start: float, stop: float, *, failures: bool) -> _Taken:
         """The records with start < at <= stop, at most a frame's worth of events (the
         recording builds no more), applied to what the replay keeps."""
-        records, dropped = self.recording.window(start, stop, FRAME_EVENTS)
+        return self._apply(*self.recording.window(start, stop, FRAME_EVENTS), failures=failures)
+
+    def _apply(self, records: list[Record], dropped: int, *, failures: bool) -> _Taken:
+        """Apply records read from the recording to what the replay keeps."""
         taken = _Taken(dropped=dropped)
         for record in records:
             if isinstance(record, Event):
@@ -317,15 +323,16 @@ class ReplaySource:
 
     def _status(self) -> RunStatus:
         header = self.recording.header
-        end = self._end if self._end is not None and self.position >= self._end.at else None
+        ended_at = self._ended_at()
         moving = [s for s in self._snapshots.values() if s.running]
-        reason = "" if end is None else end.reason
+        end = self.recording.end
+        reason = "" if end is None or ended_at is None else end.reason
         return RunStatus(
             title=header.script or self.name,
             now=self.position,
             started_at=header.started_at or self.start,
-            ended_at=None if end is None else end.at,
-            ends=1 if end is not None else 0,
+            ended_at=ended_at,
+            ends=1 if ended_at is not None else 0,
             active=False,
             paused=bool(moving) and all(s.paused for s in moving),
             stop_requested=reason in ("stopped", "interrupted"),
@@ -339,6 +346,21 @@ class ReplaySource:
                 complete=self.recording.complete,
             ),
         )
+
+    def _ended_at(self) -> float | None:
+        """When the run ended, as of the position (None: it runs on). A file goes on
+        after its run while the app stays open (the user looking at the result): the run
+        ended when its pipelines last stopped running, as a live run ends when its script
+        does, so elapsed time and rates are the run's own, not the file's."""
+        end = self._end if self._end is not None and self.position >= self._end.at else None
+        if self.recording.end is None:
+            return None  # a killed run's file never says its script ended
+        if any(started.at > self.position for started in self._pipelines.values()):
+            return None  # a pipeline is still to start: the script runs on
+        idle = self.recording.idle_since(self.position)
+        if idle is not None:
+            return idle
+        return None if end is None else end.at
 
     # ---------------------------------------------------------------- pulls
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from antflow.runstream import fileformat
 from antflow.runstream.fileformat import Recording, RecordingError
+from antflow.runstream.records import Event
 from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
-from antflow_tui.source.replay import ReplaySource
+from antflow_tui.source.replay import FRAME_EVENTS, ReplaySource
 from antflow_tui.state import RunState
 from tests.tui.recorded import RECORDINGS, recording
 
@@ -270,3 +272,74 @@ def test_recording_snapshots_reads_a_stretch_through_the_index() -> None:
     gaps = [b.at - a.at for a, b in pairwise(spaced)]
     assert all(gap >= 2.0 for gap in gaps)
     assert opened.snapshots(opened.ended_at, opened.ended_at + 10) == []
+
+
+# ------------------------------------------------------- a file that goes on after its run
+
+
+def _events(opened: Recording) -> list[Event]:
+    return [record for record in opened.records() if isinstance(record, Event)]
+
+
+def _key(event: Event) -> tuple[object, ...]:
+    return (event.at, event.item, event.kind, event.stage, event.task, event.attempt)
+
+
+def test_opened_long_after_its_run_the_log_shows_the_runs_last_events() -> None:
+    """The app was left open 40 s after the run: the log shows the run's newest events
+    (a frame's worth), not the empty last seconds of the file."""
+    opened = recording("lingering")
+    events = _events(opened)
+    assert opened.ended_at - events[-1].at > 30, "the file goes on long after the run"
+    first = frame(ReplaySource(opened, at=opened.ended_at), 0.0)
+    assert [_key(e) for e in first.events] == [_key(e) for e in events[-FRAME_EVENTS:]]
+    assert [line.text for line in first.logs] == ["(control) Paused the run"]
+
+
+def test_the_log_after_a_jump_is_the_same_whichever_way_the_position_was_reached() -> None:
+    opened = recording("lingering")
+    at = opened.ended_at - 5.0
+    direct = frame(ReplaySource(opened, at=at), 0.0)
+    source = ReplaySource(opened)
+    frame(source, 0.0)
+    for step in (opened.started_at + 3.0, opened.ended_at, at):  # on, far on, back
+        source.seek(step)
+        got = frame(source, 0.0)
+    assert got.reset
+    assert direct.events, "the run's last events, 30 s before the position"
+    assert [_key(e) for e in got.events] == [_key(e) for e in direct.events]
+
+
+def test_the_walk_back_for_events_stops_at_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jump never reads the whole file for its log: past `BACKFILL_BYTES` it shows what
+    it found."""
+    opened = recording("lingering")
+    far, _ = opened.newest_before(opened.ended_at, FRAME_EVENTS)
+    assert any(isinstance(record, Event) for record in far)
+    monkeypatch.setattr(fileformat, "BACKFILL_BYTES", 1)
+    near, _ = opened.newest_before(opened.ended_at, FRAME_EVENTS)
+    assert not any(isinstance(record, Event) for record in near)
+
+
+def test_a_run_ends_when_its_pipelines_stop_not_when_its_file_does() -> None:
+    opened = recording("lingering")
+    last = _events(opened)[-1].at
+    source = ReplaySource(opened, at=opened.ended_at)
+    ended_at = frame(source, 0.0).status.ended_at
+    assert ended_at is not None
+    assert last <= ended_at < last + 1.0, "the first snapshot after its last event"
+    source.seek(last + 15.0)
+    assert frame(source, 0.0).status.ended_at == ended_at
+    source.seek(last - 1.0)
+    assert frame(source, 0.0).status.ended_at is None, "it runs until then"
+
+
+def test_a_killed_runs_file_never_says_its_run_ended_even_once_nothing_runs(
+    tmp_path: Path,
+) -> None:
+    """Its script may have gone on to start another pipeline: only an end record says."""
+    lines = (RECORDINGS / "lingering.jsonl").read_bytes().splitlines(keepends=True)
+    killed = tmp_path / "killed.jsonl"
+    killed.write_bytes(b"".join(lines[:-1]))
+    opened = Recording.open(killed)
+    assert frame(ReplaySource(opened, at=opened.ended_at), 0.0).status.ended_at is None

@@ -11,6 +11,7 @@ import pytest
 from textual.widgets import Input
 
 from antflow.runstream.records import Pause, Retry
+from antflow_tui.formatting import format_clock, format_rate
 from antflow_tui.messages import PauseRequested, RetryRequested
 from antflow_tui.screens.export import ExportScreen
 from antflow_tui.screens.item import ItemScreen
@@ -304,3 +305,33 @@ async def test_the_help_of_a_replay_lists_the_scrubber_not_the_live_keys() -> No
         help_text = text_of(live.screen.query_one("#help-table"), width=100)
         assert "play / pause the replay" not in help_text
         assert "stop the run gracefully" in help_text
+
+
+# ------------------------------------------------------- a file that goes on after its run
+
+
+async def test_a_run_over_long_before_its_file_shows_its_own_time_rate_and_busy_shares() -> None:
+    """The app was left open 40 s after the run: the header says finished at the run's
+    11 s (not the file's 51 s), the rate is over those 11 s, and so are the busy shares."""
+    app = replay_app("lingering", at=45.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot)
+        status = app.state.status
+        assert status is not None
+        assert status.ended_at is not None
+        run_time = status.ended_at - status.started_at
+        assert run_time < 12.0
+        header = text_of(app.screen.query_one("#summary"))
+        assert f"● finished  {format_clock(run_time)} of 0:00:51" in header
+        assert format_rate(app.state.counts().done / run_time) in header
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, StageScreen)
+        started = app.state.pipelines[1].at
+        worker = app.state.snapshots[1].workers[0][0]
+        share = f"{min(worker.busy_seconds / (status.ended_at - started), 1.0):.0%}"
+        row = next(
+            line
+            for line in text_of(app.screen.query_one("#stage-workers")).splitlines()
+            if "Fetch-W0" in line
+        )
+        assert f" {share} " in row

@@ -142,6 +142,22 @@ async def finished(path: Path, failing: dict[str, int]) -> None:
     source.mark_closed()
 
 
+async def lingering(path: Path, *, idle: int = 40) -> None:
+    """The finished run with failures, its app then left open `idle` seconds (the file
+    goes on, a snapshot a second, and a control given after the end) before it closes."""
+    run = GatedRun(list(ITEMS))
+    source, recorder = _source(run, path)
+    source.start()
+    await _until(lambda: source.current is not None)
+    await _finish(run, source, recorder, {"Fetch": 3, "Parse": 5})
+    for second in range(idle):
+        run.clock.advance(1.0)
+        if second == idle // 2:
+            await source.send(_pause())
+        recorder.flush(snapshot=True)
+    source.mark_closed()
+
+
 async def two_pipelines(path: Path) -> None:
     """An ETL-like main(): a first pipeline that finished (one row failed validation), a
     second one running (its two workers busy)."""
@@ -220,8 +236,10 @@ async def main() -> None:
     await finished(HERE / "finished.jsonl", {})
     await finished(HERE / "failures.jsonl", {"Fetch": 3, "Parse": 5})
     await two_pipelines(HERE / "two_pipelines.jsonl")
+    await lingering(HERE / "lingering.jsonl")
     for name in ("mid_run", "paused", "stuck", "finished", "failures", "two_pipelines"):
         _relative(HERE / f"{name}.jsonl")
+    _relative(HERE / "lingering.jsonl")
 
 
 if __name__ == "__main__":
