@@ -3,13 +3,13 @@ slowest items, kept as items finish (completed, or failed: a timeout is the slow
 of item), for p50 / p95 / max without a list of durations.
 
 Updated on the per-item path, so it is cheap: the worker calls `add` for items that may
-be among the slowest (above `threshold`, which `add` returns) and for one in `SAMPLE_EVERY`
-of the rest; the stage's first `EVERY_ITEM_UNTIL` items are all kept (the threshold stays
-below any time until then), so a short run's quantiles have samples too. Past those, a
-sampled item stands for `SAMPLE_EVERY` items in the histogram and an item that only beat
-the threshold counts for none there (it is in the maximum and the slowest), so the
-quantiles follow the whole run, not its start. An estimate of p50 and p95 needs samples,
-not every item.
+be among the slowest (above `floor`) and for one in `SAMPLE_EVERY` of the stage's items
+(counted in `seen`, whichever worker finished them). The stage's first `EVERY_ITEM_UNTIL`
+items are all kept (the floor stays below any time until then), so a short run's
+quantiles have samples too. Past those, a sampled item stands for `SAMPLE_EVERY` items in
+the histogram and an item that only beat the floor counts for none there (it is in the
+maximum and the slowest), so the quantiles follow the whole run, not its start. An
+estimate of p50 and p95 needs samples, not every item.
 Buckets are log-spaced, eight to a doubling: a quantile is within ~5 % of the truth.
 """
 
@@ -35,7 +35,7 @@ _BUCKETS: Final = (_OFFSET + 24) * _PER_OCTAVE
 class LatencyTracker:
     """Task times of one stage's finished items."""
 
-    __slots__ = ("buckets", "count", "maximum", "slowest", "threshold")
+    __slots__ = ("buckets", "count", "floor", "maximum", "seen", "slowest", "threshold")
 
     def __init__(self) -> None:
         self.buckets = [0] * _BUCKETS
@@ -45,30 +45,36 @@ class LatencyTracker:
         """A min-heap of (seconds, order, item id) of the slowest items."""
         self.threshold = -1.0
         """Below this an item can be neither the maximum nor among the slowest."""
+        self.floor = -1.0
+        """Items slower than this are added whatever the sampling: below any time while
+        every item is kept, then `threshold`."""
+        self.seen = 0
+        """Items the stage finished since it was asked for (the worker counts them: the
+        sampling takes one in `SAMPLE_EVERY` of the stage's, whichever worker)."""
 
     def add(
         self, seconds: float, item_id: Any, sampled: bool = True, *, every: bool = False
-    ) -> float:
+    ) -> None:
         """Count one item's time (`sampled`: it was picked by the sampling, not only for
-        beating the threshold; `every`: every such item is added, as failed ones are, so
-        it stands for itself); returns the time above which the next item must be added
-        whatever the sampling (below any time while every item is kept)."""
+        beating `floor`; `every`: every such item is added, as failed ones are, so it
+        stands for itself)."""
         count = self.count = self.count + 1
         if seconds > self.threshold:
             self._note_slow(seconds, item_id, count)
+        if count >= EVERY_ITEM_UNTIL:
+            self.floor = self.threshold
         if count <= EVERY_ITEM_UNTIL or every:
             weight = 1
         elif sampled:
             weight = SAMPLE_EVERY
         else:
-            return self.threshold
+            return
         if seconds <= 0.0:
             self.buckets[0] += weight
         else:
             mantissa, exponent = math.frexp(seconds)
             index = (exponent + _OFFSET) * _PER_OCTAVE + int((mantissa - 0.5) * 2 * _PER_OCTAVE)
             self.buckets[min(max(index, 0), _BUCKETS - 1)] += weight
-        return self.threshold if count >= EVERY_ITEM_UNTIL else -1.0
 
     def _note_slow(self, seconds: float, item_id: Any, order: int) -> None:
         self.maximum = max(self.maximum, seconds)

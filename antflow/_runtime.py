@@ -6,7 +6,6 @@ Counters are updated as events happen, so a snapshot reads them in O(stages + wo
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
@@ -161,9 +160,6 @@ class StageRuntime:
         self.latency: LatencyTracker | None = None
         """Task times of finished items, once a monitor asks for them (see
         `Pipeline.measure_latency`)."""
-        self.latency_floor = math.inf
-        """Items slower than this are given to `latency` (`LatencyTracker.add` returns
-        it): infinite while latency is off, so the per-item path costs one comparison."""
         self.paused = False
         self.failed = 0
         self.skipped = 0

@@ -173,7 +173,7 @@ async def _process(
         latency = stage.latency
         if latency is not None:
             # Failures count in the task times too: a timeout is the slowest kind of item.
-            stage.latency_floor = latency.add(finished - started, item_id, every=True)
+            latency.add(finished - started, item_id, every=True)
         if (
             stage.per_stage
             and entry.attempt < stage.stage.stage_attempts
@@ -201,17 +201,17 @@ async def _process(
     if worker.entry is not entry:
         return
     finished = clock()
-    processed = worker.processed = worker.processed + 1
+    worker.processed += 1
     worker.recent.append(item_id)
     seconds = finished - started
     worker.total_time += seconds
-    # Task times for p50/p95/max: the possibly slowest items always, one in 32 of the rest
-    # (quantiles need samples, not every item). The floor is infinite while nobody asks,
-    # so a run without a monitor pays one comparison, and a watched one little more.
-    if seconds > stage.latency_floor or not processed & _SAMPLE_MASK:
-        latency = stage.latency
-        if latency is not None:
-            stage.latency_floor = latency.add(seconds, item_id, not processed & _SAMPLE_MASK)
+    latency = stage.latency
+    if latency is not None:
+        # Task times for p50/p95/max: the possibly slowest items always, one in 32 of the
+        # stage's others (quantiles need samples, not every item). Off: one test an item.
+        seen = latency.seen = latency.seen + 1
+        if seconds > latency.floor or not seen & _SAMPLE_MASK:
+            latency.add(seconds, item_id, not seen & _SAMPLE_MASK)
     worker.last_active = finished
     worker.since = worker.current_task = worker.progress = None
     following = stage.next

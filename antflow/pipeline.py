@@ -670,7 +670,6 @@ class Pipeline(PipelineViews):
         for runtime in self._runtimes:
             if runtime.latency is None:
                 runtime.latency = LatencyTracker()
-                runtime.latency_floor = runtime.latency.threshold
 
     def failed_item_ids(self) -> list[Any]:
         """Ids of the items whose latest outcome is a failure, oldest first."""

@@ -364,6 +364,14 @@ def _say(text: str, *, err: bool = False) -> None:
         click.echo(text, err=err)
 
 
+def _is_stdout(path: Path) -> bool:
+    """Whether `path` is where standard output goes (`/dev/stdout`, or its file)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):
+        return False
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"antflow-tui: {message}", err=True)
     sys.exit(EXIT_SCRIPT_ERROR)
@@ -460,10 +468,13 @@ def export_trace(recording: Path, output: Path) -> None:
         except OSError as error:
             _fail(f"cannot write the trace to {output}: {error.strerror or error}")
         complete = opened.complete and not opened.damaged
-    _say(f"Wrote {slices:,} task attempts to {output} (open it in ui.perfetto.dev).")
+    # With the trace on standard output (-o /dev/stdout), the words go to standard error.
+    aside = _is_stdout(output)
+    _say(f"Wrote {slices:,} task attempts to {output} (open it in ui.perfetto.dev).", err=aside)
     if not complete:
         _say(
             f"{recording} is incomplete (the run was cut short, or the file is damaged): "
-            "the trace holds what could be read."
+            "the trace holds what could be read.",
+            err=aside,
         )
     sys.exit(EXIT_OK)

@@ -135,9 +135,9 @@ class Recording:
         self._file = handle
         self.header: Header
         self.complete = False
+        """False when the run did not close cleanly (no end record)."""
         self.damaged = False
         """A damaged line was met (reading stopped there, as at a torn last line)."""
-        """False when the run did not close cleanly (no end record)."""
         self.torn = False
         """True when the last line was cut short (a killed run)."""
         self.end: End | None = None
@@ -149,6 +149,7 @@ class Recording:
         self._marks: list[_Mark] = []
         self._size = 0
         self._idle_from: dict[int, int] = {}
+        self._snapshot_points: tuple[list[_Mark], list[float]] | None = None
         """Snapshot mark index -> the first mark of the stretch without a running pipeline
         it ends (`idle_since`)."""
 
@@ -311,9 +312,10 @@ class Recording:
         found is remembered, so playing on through it costs one read a step, not a walk
         back to its start each time.
         """
-        marks = self._snapshot_marks()
-        newest = bisect.bisect_right([mark.at for mark in marks], at) - 1
+        marks, times = self._snapshot_index()
+        newest = bisect.bisect_right(times, at) - 1
         first: int | None = None
+        members: set[int] | None = None
         for index in range(newest, -1, -1):
             known = self._idle_from.get(index)
             if known is not None:
@@ -322,18 +324,31 @@ class Recording:
             group = self._group(marks[index])
             if not group or any(snapshot.running for snapshot in group):
                 break
+            # A pipeline may start and end between two groups, never seen running: the
+            # stretch ends where the set of pipelines changes, not at an older idle one.
+            pipelines = {snapshot.pipeline for snapshot in group}
+            if members is not None and pipelines != members:
+                break
+            members = pipelines
             first = index
         if first is None:
             return None
         self._idle_from[newest] = first
-        return marks[first].at
+        started = [p.at for p in self._pipelines.values() if p.at <= at]
+        return max(marks[first].at, max(started, default=marks[first].at))
 
-    def _snapshot_marks(self) -> list[_Mark]:
-        return [mark for mark in self._marks if mark.kind == "snapshot"]
+    def _snapshot_index(self) -> tuple[list[_Mark], list[float]]:
+        """The seek points of snapshot groups and their times (made once: a recording
+        opened for reading does not grow)."""
+        if self._snapshot_points is None:
+            marks = [mark for mark in self._marks if mark.kind == "snapshot"]
+            self._snapshot_points = (marks, [mark.at for mark in marks])
+        return self._snapshot_points
 
     def _group(self, mark: _Mark) -> list[Snapshot]:
         """The group of snapshots (one per pipeline) written at a seek point."""
         group: list[Snapshot] = []
+        seen: set[int] = set()
         handle = self._file
         handle.seek(mark.offset)
         for line in handle:
@@ -343,10 +358,9 @@ class Recording:
                 record = _decode_record(line)
             except msgspec.DecodeError:
                 break
-            if not isinstance(record, Snapshot) or any(
-                record.pipeline == seen.pipeline for seen in group
-            ):
+            if not isinstance(record, Snapshot) or record.pipeline in seen:
                 break  # the next group (written straight after this one)
+            seen.add(record.pipeline)
             group.append(record)
         return group
 
@@ -537,8 +551,8 @@ class Recording:
         """A time after which `newest` event records lie up to `at`: walks back one seek
         point at a time, reading only event batches' times, and as far as
         `BACKFILL_BYTES` reach (-inf: from the file's start)."""
-        marks = self._snapshot_marks()
-        after = bisect.bisect_right([mark.at for mark in marks], at)
+        marks, times = self._snapshot_index()
+        after = bisect.bisect_right(times, at)
         stop = marks[after].offset if after < len(marks) else self._file_size()
         found = read = 0
         for mark in reversed(marks[:after]):

@@ -438,18 +438,21 @@ class RunServer:
     def _keep_history(self) -> None:
         """One snapshot of each pipeline into its bounded history, stripped to what
         trends read (the stage rows' counts)."""
-        for snapshot in self.stream.snapshots():
-            if snapshot.pipeline <= self._history_dropped:
+        # Only the newest pipelines are looked at: a script may have run thousands.
+        for started in self.stream.pipelines()[-HISTORY_PIPELINES:]:
+            number = started.pipeline
+            if number <= self._history_dropped:
                 continue  # an older pipeline than those kept
-            kept = self._history.get(snapshot.pipeline)
+            kept = self._history.get(number)
+            if kept and not kept[-1].running and not self.stream.is_running(number):
+                continue  # ended and already kept so: nothing new to draw
+            snapshot = self.stream.snapshot(number)
             if kept is None:
-                kept = self._history[snapshot.pipeline] = deque(maxlen=HISTORY_KEPT)
+                kept = self._history[number] = deque(maxlen=HISTORY_KEPT)
                 while len(self._history) > HISTORY_PIPELINES:
                     oldest = min(self._history)
                     del self._history[oldest]
                     self._history_dropped = max(self._history_dropped, oldest)
-            elif not snapshot.running and kept and not kept[-1].running:
-                continue  # ended and already kept so: nothing new to draw
             stages = tuple(
                 msgspec.structs.replace(row, slowest=(), histogram=()) for row in snapshot.stages
             )

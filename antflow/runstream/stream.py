@@ -241,6 +241,10 @@ class RunStream:
         """True while any followed pipeline runs."""
         return any(f.pipeline.is_running for f in self._followed)
 
+    def is_running(self, pipeline: int) -> bool:
+        """True while that pipeline runs (cheaper than its snapshot)."""
+        return self._get(pipeline).pipeline.is_running
+
     # ---------------------------------------------------------------- records out
 
     def snapshot(self, pipeline: int) -> Snapshot:

@@ -77,11 +77,12 @@ def write_trace(recording: Recording, path: str | Path) -> int:
     """Write the trace as JSON to `path`; returns how many slices it holds.
 
     A file is written beside `path` and renamed over it at the end, so a failed write (a
-    full disk) leaves no half trace and whatever `path` held stays whole; a device or a
-    pipe (`/dev/stdout`) is written straight.
+    full disk) leaves no half trace and whatever `path` held stays whole; a link, a device
+    or a pipe (`/dev/stdout`) is written straight.
     """
     target = Path(path)
-    if target.exists() and not target.is_file():
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # A link (/dev/stdout is one) is written through, never replaced by a file.
         with open(target, "w", encoding="utf-8") as out:
             return _write(recording, out)
     partial = target.with_name(f".{target.name}.partial")

@@ -105,9 +105,18 @@ class ErrorPanel(RowList):
             and len(self._matching) > REGROUP_LARGE  # the list shown is big already
             and self.clock() - self._grouped_at < REGROUP_EVERY
         ):
-            self._behind = True  # regrouped by a later frame
+            if not self._behind and self.is_mounted:
+                # Not left to a later frame: after the run's last one none may come.
+                wait = REGROUP_EVERY - (self.clock() - self._grouped_at)
+                self.set_timer(max(wait, 0.0), self._catch_up)
+            self._behind = True
             return
         self._apply()
+
+    def _catch_up(self) -> None:
+        if self._behind:
+            self._apply()
+            self.refresh()
 
     def set_filter(self, panel_filter: Filter | None) -> None:
         self.filter = None if panel_filter is None or panel_filter.empty else panel_filter

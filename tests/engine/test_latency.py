@@ -137,3 +137,22 @@ async def test_failed_items_count_in_the_task_times() -> None:
     assert sum(latency.buckets) == 10
     assert latency.maximum == pytest.approx(30.0)
     assert latency.slowest_items()[0] == (7, pytest.approx(30.0))
+
+
+async def test_a_stage_of_many_workers_samples_its_items_too() -> None:
+    # Sampling by each worker's own count took nothing past the first 2,048 items when
+    # every worker finished fewer than 32: the quantiles froze on the run's start.
+    clock = FakeClock()
+    fast = EVERY_ITEM_UNTIL + 952
+
+    async def slower_later(x: int) -> int:
+        clock.advance(0.001 if x < fast else 0.02)
+        return x
+
+    pipeline = Pipeline([Stage("A", 500, [slower_later])], clock=clock)
+    pipeline.measure_latency()
+    await pipeline.run(range(fast + 9_000))
+    latency = pipeline._runtimes[0].latency
+    assert latency is not None
+    assert abs(sum(latency.buckets) - (fast + 9_000)) <= SAMPLE_EVERY
+    assert latency.quantile(0.5) == pytest.approx(0.02, rel=0.1)

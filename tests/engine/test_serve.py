@@ -366,3 +366,9 @@ async def test_the_history_stays_bounded_over_many_pipelines(
             assert len(server._history) <= 3
         assert sorted(server._history) == [3, 4, 5]
         assert all(len(kept) == 1 for kept in server._history.values())
+        # Every 2 s, even with no viewer: no snapshot is taken of what is already kept.
+        taken: list[int] = []
+        real = server.stream.snapshot
+        monkeypatch.setattr(server.stream, "snapshot", lambda n: taken.append(n) or real(n))
+        server._keep_history()
+        assert taken == []

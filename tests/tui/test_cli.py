@@ -644,3 +644,22 @@ def test_export_trace_of_a_damaged_recording_writes_what_it_can_read(tmp_path: P
     assert "is incomplete" in ran.stdout + ran.stderr
     trace = json.loads((tmp_path / "trace.json").read_text(encoding="utf-8"))
     assert trace["traceEvents"]
+
+
+def test_export_trace_to_standard_output_redirected_to_a_file(tmp_path: Path) -> None:
+    # /dev/stdout is a link: written through (not replaced), the words on standard error.
+    source = str(RECORDINGS / "failures.jsonl")
+    with (tmp_path / "trace.json").open("w") as out:
+        ran = subprocess.run(
+            [sys.executable, "-m", "antflow_tui", "export-trace", source, "-o", "/dev/stdout"],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+    assert ran.returncode == 0, ran.stderr
+    assert "Wrote" in ran.stderr
+    trace = json.loads((tmp_path / "trace.json").read_text(encoding="utf-8"))
+    assert any(event["ph"] == "X" for event in trace["traceEvents"])
+    assert os.path.islink("/dev/stdout"), "still the link it was"

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from textual.app import App, ComposeResult
 
 from antflow.runstream.records import ErrorRecord, ItemKey
 from antflow_tui import error_groups
@@ -22,7 +23,9 @@ from antflow_tui.error_groups import (
     normalise_message,
     type_counts,
 )
+from antflow_tui.widgets import error_panel as error_panel_module
 from antflow_tui.widgets.error_panel import REGROUP_EVERY, REGROUP_LARGE, ErrorPanel
+from tests.tui.apps import until
 
 _numbers = count(1)
 
@@ -256,3 +259,25 @@ def test_rows_of_failures_with_unknown_numbers_are_cached_apart() -> None:
     ]
     panel.show(unknown)
     assert len({panel.row_key(index) for index in range(3)}) == 3
+
+
+async def test_a_put_off_regrouping_happens_even_if_no_frame_comes_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After the run's last frame nothing calls show() again: the panel must catch up alone.
+    monkeypatch.setattr(error_panel_module, "REGROUP_EVERY", 0.001)
+
+    class OnePanel(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ErrorPanel()
+
+    app = OnePanel()
+    async with app.run_test(size=(100, 20)):
+        panel = app.query_one(ErrorPanel)
+        panel.clock = lambda: 5.0  # the put-off is measured from this frozen clock
+        panel.toggle_groups()
+        many = [failure(f"bad row {n}") for n in range(REGROUP_LARGE + 1)]
+        panel.show(many)
+        panel.show([*many, failure("another kind of trouble")])  # put off: too soon
+        assert [g.count for g in panel.groups] == [REGROUP_LARGE + 1]
+        await until(lambda: sorted(g.count for g in panel.groups) == [1, REGROUP_LARGE + 1])

@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from antflow import Pipeline, Stage, observe
 from antflow.runstream import fileformat
 from antflow.runstream.fileformat import Recording, RecordingError
+from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import Event
+from antflow.runstream.stream import RunStream
 from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
 from antflow_tui.source.replay import FRAME_EVENTS, ReplaySource
 from antflow_tui.state import RunState
+from tests.engine.helpers import FakeClock
 from tests.tui.recorded import RECORDINGS, recording
 
 if TYPE_CHECKING:
@@ -343,3 +347,33 @@ def test_a_killed_runs_file_never_says_its_run_ended_even_once_nothing_runs(
     killed.write_bytes(b"".join(lines[:-1]))
     opened = Recording.open(killed)
     assert frame(ReplaySource(opened, at=opened.ended_at), 0.0).status.ended_at is None
+
+
+async def test_a_pipeline_no_snapshot_saw_running_still_ends_the_run_after_it(
+    tmp_path: Path,
+) -> None:
+    # A second pipeline that starts and ends between two snapshot groups is never seen
+    # running: the run must not end at the first pipeline's end, before it even started.
+    clock = FakeClock(1_700_000_000.0)
+
+    async def takes(seconds: float) -> float:
+        clock.advance(seconds)
+        return seconds
+
+    stream = RunStream(clock=clock, follow_events=False)
+    path = tmp_path / "run.jsonl"
+    recorder = Recorder(path, stream, flush_every=3_600.0)  # writes only when told
+    recorder.open()
+    with observe(stream.attach):
+        await Pipeline([Stage("First", 1, [takes])], clock=clock).run([0.5] * 4)
+        recorder.flush(snapshot=True)  # the first pipeline, ended
+        clock.advance(3.0)
+        second_started = clock()
+        await Pipeline([Stage("Second", 1, [takes])], clock=clock).run([0.05])
+        clock.advance(1.0)
+        recorder.flush(snapshot=True)  # both, ended
+    recorder.close()
+    with Recording.open(path) as recorded:
+        end = recorded.idle_since(recorded.ended_at)
+        assert end is not None
+        assert end >= second_started
