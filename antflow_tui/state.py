@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     )
     from antflow_tui.source.base import Frame, RunStatus
 
+RECENT_SECONDS: Final = 30.0
+"""How far back `recent_rate` looks."""
 ERROR_MEMORY: Final = 10_000
 """Recent error records kept so the log can show what an event's error was."""
 
@@ -102,6 +104,10 @@ class RunState:
         """Frames applied so far."""
         self.history = RunHistory()
         """Every stage's throughput and queue depth over the last minutes."""
+        self.history_rate: float | None = None
+        """Items ending per second over the last `RECENT_SECONDS` of the latest frame that
+        brought earlier snapshots (an attach, a replay's jump): where a rate starts from,
+        instead of from nothing."""
 
     # ---------------------------------------------------------------- reducing
 
@@ -117,8 +123,11 @@ class RunState:
             self._errors.clear()
             self._event_rate = RateMeter()
             self.history.reset()
+            self.history_rate = None
         for started in frame.pipelines:
             self.pipelines[started.pipeline] = started
+        if frame.history:
+            self.history_rate = recent_rate((*frame.history, *frame.snapshots.values()))
         for snapshot in (*frame.history, *frame.snapshots.values()):
             config = self.pipelines.get(snapshot.pipeline)
             if config is not None:
@@ -207,3 +216,21 @@ class RunState:
     def running(self) -> bool:
         """Some pipeline runs."""
         return any(snapshot.running for snapshot in self.snapshots.values())
+
+
+def recent_rate(snapshots: Iterable[Snapshot]) -> float | None:
+    """Items that ended (completed, failed or skipped) per second over the last
+    `RECENT_SECONDS` of these snapshots, every pipeline's added up (None: too little)."""
+    by_pipeline: dict[int, list[Snapshot]] = {}
+    for snapshot in snapshots:
+        by_pipeline.setdefault(snapshot.pipeline, []).append(snapshot)
+    total: float | None = None
+    for taken in by_pipeline.values():
+        taken.sort(key=lambda snapshot: snapshot.at)
+        last = taken[-1]
+        first = next(s for s in taken if s.at >= last.at - RECENT_SECONDS)
+        if last.at - first.at <= 0:
+            continue
+        ended = (last.processed + last.failed) - (first.processed + first.failed)
+        total = (total or 0.0) + max(ended, 0) / (last.at - first.at)
+    return total

@@ -97,6 +97,8 @@ class ViewBuilder:
         ended = status.ended_at is not None
         clock_now = status.ended_at if ended and status.ended_at else now
         elapsed = clock_now - status.started_at
+        if self._overall.rate is None and state.history_rate is not None:
+            self._overall.rate = state.history_rate  # attached late, or a replay's jump
         rate = self._overall.update(counts.done, now)
         if ended:
             # A finished run's rate is its average; the smoothed one decays to nothing.

@@ -19,6 +19,7 @@ from antflow.runstream.stream import RunStream
 from antflow_tui.attach import AttachSource, Target
 from antflow_tui.source.base import PAUSE, RETRY, STACKS
 from antflow_tui.source.replay import ReplaySource
+from antflow_tui.view import ViewBuilder
 from tests.engine.helpers import FakeClock, Gates, wait_until
 from tests.tui.attaching import Followed
 
@@ -123,6 +124,10 @@ async def test_a_late_viewer_draws_trends_from_before_it_joined(tmp_path: Path) 
     # Ten seconds of the run before the viewer came: one item every two seconds.
     assert trend.finished.span >= 10.0
     assert trend.finished.samples()[-3:] == [0.5, 0.5, 0.5]
+    # The header's rate starts from that, not from nothing (it read 0.20/s for 1.24/s).
+    assert late.state.history_rate == pytest.approx(0.5)
+    header = ViewBuilder().build(late.state, 1, 120).header
+    assert "0.50/s" in "".join(line.plain for line in header)
     gates.open_all()
     await run
     await late.source.close()

@@ -335,3 +335,13 @@ async def test_a_run_over_long_before_its_file_shows_its_own_time_rate_and_busy_
             if "Fetch-W0" in line
         )
         assert f" {share} " in row
+
+
+async def test_after_a_jump_the_header_has_a_rate_at_once() -> None:
+    # A jump starts the rates again: from the snapshots leading up to it, not from "–".
+    app = replay_app("failures", at=7.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot)
+        assert app.state.history_rate is not None
+        header = text_of(app.screen.query_one("#summary"))
+        assert "/s" in header.splitlines()[0]
