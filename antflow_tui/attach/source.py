@@ -40,7 +40,16 @@ from antflow.runstream.records import (
 from antflow.runstream.writer import RecordingWriter
 from antflow_tui.accounting import run_counts
 from antflow_tui.export import header_line, recorded_failed_line, write_export
-from antflow_tui.source.base import ANY_ITEM, PAUSE, RETRY, STACKS, VALUES, Frame, RunStatus
+from antflow_tui.source.base import (
+    ANY_ITEM,
+    PAUSE,
+    RETRY,
+    STACKS,
+    VALUES,
+    Frame,
+    RunStatus,
+    failure_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -395,18 +404,7 @@ class AttachSource:
         if event.kind == "failed":
             error = self._errors.get(event.error) if event.error is not None else None
             failed.pop(key, None)
-            failed[key] = error or ErrorRecord(
-                number=0,
-                pipeline=event.pipeline,
-                at=event.at,
-                item=event.item,
-                stage=event.stage,
-                task=None,
-                attempt=event.attempt,
-                type="",
-                message="",
-                traceback="",
-            )
+            failed[key] = failure_of(event, error)
         elif event.kind in ("queued", "in_progress") and key in failed:
             del failed[key]  # retried
         else:

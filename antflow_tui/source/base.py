@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
+from antflow.runstream.records import ErrorRecord
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
     from antflow.runstream.records import (
         AwaitStack,
         Command,
-        ErrorRecord,
         Event,
         ItemDetail,
         ItemKey,
@@ -244,3 +245,23 @@ class ScriptRun(Protocol):
     def mark_closed(self) -> None:
         """The app has closed: the run ends now, if it had not."""
         ...
+
+
+def failure_of(event: Event, known: ErrorRecord | None) -> ErrorRecord:
+    """The failure a `failed` event stands for: its error record when the source holds
+    it, else one that names only where and when (a source that follows failed items from
+    events may not have the error: it came before the viewer, or was dropped)."""
+    if known is not None:
+        return known
+    return ErrorRecord(
+        number=0,
+        pipeline=event.pipeline,
+        at=event.at,
+        item=event.item,
+        stage=event.stage,
+        task=None,
+        attempt=event.attempt,
+        type="",
+        message="",
+        traceback="",
+    )

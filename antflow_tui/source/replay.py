@@ -33,7 +33,7 @@ from antflow.runstream.records import (
 )
 from antflow_tui.accounting import run_counts
 from antflow_tui.export import header_line, recorded_failed_line, write_export
-from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus
+from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus, failure_of
 from antflow_tui.trends import HISTORY_SECONDS
 
 if TYPE_CHECKING:
@@ -296,18 +296,7 @@ class ReplaySource:
         failed = self._failures.setdefault(event.pipeline, OrderedDict())
         if event.kind == "failed":
             error = self._errors.get(event.error) if event.error is not None else None
-            failed[event.item] = error or ErrorRecord(
-                number=0,
-                pipeline=event.pipeline,
-                at=event.at,
-                item=event.item,
-                stage=event.stage,
-                task=None,
-                attempt=event.attempt,
-                type="",
-                message="",
-                traceback="",
-            )
+            failed[event.item] = failure_of(event, error)
             if error is not None and error.attempt != event.attempt:
                 failed[event.item] = msgspec.structs.replace(error, attempt=event.attempt)
             return True
