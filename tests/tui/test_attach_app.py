@@ -5,6 +5,7 @@ banner of a dropped connection."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -66,6 +67,28 @@ def source_of(app: AttachApp) -> AttachSource:
     return app.source
 
 
+@dataclass
+class Watched:
+    """A gated run in the live app, served on a socket, and an app attached to it."""
+
+    run: GatedRun
+    app: AntflowApp
+    server: RunServer
+    attached: AttachApp
+    source: AttachSource
+
+
+async def watched(tmp_path: Path) -> Watched:
+    address = f"unix:{tmp_path}/job.sock"
+    run = GatedRun(ITEMS)
+    app = gated_app(run)
+    server = await served(run, app, address)
+    attached = attached_app(address)
+    source = source_of(attached)
+    await source.connect()
+    return Watched(run, app, server, attached, source)
+
+
 async def until_same(live_app: AntflowApp, attached: AttachApp) -> None:
     """Until the attached app holds what the live one does (waiting on what arrives)."""
     source = source_of(attached)
@@ -99,12 +122,8 @@ async def until_same(live_app: AntflowApp, attached: AttachApp) -> None:
 
 
 async def test_the_attached_screen_is_the_live_one(tmp_path: Path) -> None:
-    address = f"unix:{tmp_path}/job.sock"
-    run = GatedRun(ITEMS)
-    app = gated_app(run)
-    server = await served(run, app, address)
-    attached = attached_app(address)
-    await source_of(attached).connect()
+    w = await watched(tmp_path)
+    run, app, server, attached = w.run, w.app, w.server, w.attached
     async with app.run_test(size=SIZE) as pilot, attached.run_test(size=SIZE) as seen:
         await finish(app, run, failing={"Fetch": 2, "Parse": 5})
         await until_same(app, attached)
@@ -125,13 +144,8 @@ async def test_the_attached_screen_is_the_live_one(tmp_path: Path) -> None:
 
 
 async def test_quitting_detaches_and_the_stop_key_asks_first(tmp_path: Path) -> None:
-    address = f"unix:{tmp_path}/job.sock"
-    run = GatedRun(ITEMS)
-    app = gated_app(run)
-    server = await served(run, app, address)
-    attached = attached_app(address)
-    source = source_of(attached)
-    await source.connect()
+    w = await watched(tmp_path)
+    run, app, server, attached, source = w.run, w.app, w.server, w.attached, w.source
     async with app.run_test(size=SIZE), attached.run_test(size=SIZE) as seen:
         await until(lambda: live(app).current is not None)
         await until_same(app, attached)
@@ -180,13 +194,8 @@ async def test_a_read_only_viewer_has_no_control_keys(tmp_path: Path) -> None:
 
 
 async def test_the_banner_says_disconnected_and_the_state_stays(tmp_path: Path) -> None:
-    address = f"unix:{tmp_path}/job.sock"
-    run = GatedRun(ITEMS)
-    app = gated_app(run)
-    server = await served(run, app, address)
-    attached = attached_app(address)
-    source = source_of(attached)
-    await source.connect()
+    w = await watched(tmp_path)
+    run, app, server, attached, source = w.run, w.app, w.server, w.attached, w.source
     async with app.run_test(size=SIZE), attached.run_test(size=SIZE) as seen:
         await until(lambda: live(app).current is not None)
         await until_same(app, attached)
@@ -214,12 +223,8 @@ async def test_export_in_a_browser_downloads_through_the_page(
     import json
     from pathlib import Path as RealPath
 
-    address = f"unix:{tmp_path}/job.sock"
-    run = GatedRun(ITEMS)
-    app = gated_app(run)
-    server = await served(run, app, address)
-    attached = attached_app(address)
-    await source_of(attached).connect()
+    w = await watched(tmp_path)
+    run, app, server, attached = w.run, w.app, w.server, w.attached
     delivered: dict[str, Any] = {}
 
     def deliver(path: Any, **settings: Any) -> str:
