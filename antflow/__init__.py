@@ -6,7 +6,13 @@ retries, backpressure, priorities, a StatusTracker event stream and polling dash
 
 from antflow.builder import PipelineBuilder
 from antflow.context import set_task_progress, set_task_status
-from antflow.exceptions import AntFlowError, PipelineError, StageValidationError, TaskFailedError
+from antflow.exceptions import (
+    AntFlowError,
+    FeedStoppedError,
+    PipelineError,
+    StageValidationError,
+    TaskFailedError,
+)
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
 from antflow.runstream.record import record, record_from_environment
@@ -46,6 +52,7 @@ __all__ = [
     "DashboardSnapshot",
     "ErrorSummary",
     "FailedItem",
+    "FeedStoppedError",
     "ItemLocation",
     "Pipeline",
     "PipelineBuilder",

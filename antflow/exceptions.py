@@ -11,6 +11,12 @@ class PipelineError(AntFlowError):
     """A pipeline was built or driven wrongly (no stages, started twice, unknown stage...)."""
 
 
+class FeedStoppedError(PipelineError):
+    """feed() met a shutdown (a stop from outside, or from inside the pipeline): the item
+    it was feeding and the rest were not fed. run() and stream() end their feeding on it;
+    a script feeding by hand may catch it the same way."""
+
+
 class StageValidationError(AntFlowError):
     """A Stage's configuration is invalid; the message names the stage and the bad value."""
 

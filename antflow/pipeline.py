@@ -30,7 +30,7 @@ from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._worker import run_worker
 from antflow.context import _current_worker
-from antflow.exceptions import PipelineError
+from antflow.exceptions import FeedStoppedError, PipelineError
 from antflow.observe import displays_suppressed, notify_started
 from antflow.stage import Stage, TaskFunc, task_name
 from antflow.types import (
@@ -323,7 +323,7 @@ class Pipeline(PipelineViews):
             return
         try:
             await self.feed(items)
-        except _FeedStopped:
+        except FeedStoppedError:
             return
 
     async def join(self) -> None:
@@ -817,7 +817,9 @@ class Pipeline(PipelineViews):
 
     async def _feed_one(self, runtime: StageRuntime, item: Any, priority: int) -> bool:
         if self._stopping:
-            raise _FeedStopped("the pipeline is shutting down: this item and the rest were not fed")
+            raise FeedStoppedError(
+                "the pipeline is shutting down: this item and the rest were not fed"
+            )
         self._check_feedable()
         queue = runtime.queue
         while queue.full():
@@ -829,7 +831,7 @@ class Pipeline(PipelineViews):
                 )
             await queue.wait_for_room()
             if self._stopping or not self._running:
-                raise _FeedStopped(
+                raise FeedStoppedError(
                     "the pipeline was shut down while feed() waited for room: this item and "
                     "the rest were not fed"
                 )
@@ -1011,10 +1013,6 @@ class Pipeline(PipelineViews):
         for waiter in waiters:
             _wake(waiter)
         waiters.clear()
-
-
-class _FeedStopped(PipelineError):
-    """feed() met a shutdown: the items from this one on were not fed."""
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from antflow.exceptions import FeedStoppedError
 from antflow.pending import PendingItem, pending_items
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
@@ -216,9 +217,11 @@ class LiveSource:
         return any(a.pipeline.is_running for a in self.attached)
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            error = task.exception()
-            assert error is not None
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, FeedStoppedError) and self.stop_requested:
+            # The app's own stop ended the feeding: the rest is "not fed", not a crash.
+            error = None
+        if error is not None:
             self.crash = script_traceback(error)
             for line in self.crash.splitlines():
                 self.note(line, error=True)

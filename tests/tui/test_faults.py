@@ -237,6 +237,29 @@ async def test_quit_at_the_start_before_anything_ran() -> None:
     assert (outcome.items, outcome.completed, outcome.unfinished) == (8, 0, 8)
 
 
+async def test_quit_while_the_feeding_waits_for_room_is_a_stop_not_a_crash() -> None:
+    # Regression: a stop made the app's own feed() raise (it waited for room in a full
+    # queue), and the app took that for the script raising: exit 2, a traceback.
+    gate = asyncio.Event()
+
+    async def held(x: int) -> int:
+        await gate.wait()
+        return x
+
+    pipeline = Pipeline([Stage("Held", 1, [held], queue_capacity=2)])
+    app = live_app(
+        PipelineJob("full.py", pipeline, list(range(20)), 20),
+        AppOptions(interval=0.05, stop_grace=0.0),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: pipeline.get_stats().items_fed == 3)  # one running, two queued
+        await _quit(app, pilot)
+    outcome = await app.conclude()
+    accounted(app)
+    assert outcome.crash is None
+    assert (outcome.unfinished, outcome.not_fed, outcome.exit_code) == (3, 17, 1)
+
+
 async def test_quit_while_paused() -> None:
     run = GatedRun(list(ITEMS))
     app = gated_app(run)
