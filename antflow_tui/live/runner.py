@@ -8,11 +8,12 @@ screen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from antflow import observe
+from antflow import FeedStoppedError, observe
 from antflow.refeed import check_stages, feed_export
 from antflow_tui.export import NotFed
 
@@ -44,12 +45,15 @@ class PipelineJob:
     async def run(self) -> None:
         await self.pipeline.start()
         self._fed_before = self.pipeline.get_stats().items_fed
-        if self.refeed is not None:
-            await feed_export(self.pipeline, self.refeed)
-        elif isinstance(self.items, AsyncIterable):
-            await self.pipeline.feed_async(self.items)
-        else:
-            await self.pipeline.feed(self.items)
+        # As Pipeline.run(): a shutdown (the app's stop, or the script's own from inside)
+        # ends the feeding; join() then waits for the stop to finish.
+        with contextlib.suppress(FeedStoppedError):
+            if self.refeed is not None:
+                await feed_export(self.pipeline, self.refeed)
+            elif isinstance(self.items, AsyncIterable):
+                await self.pipeline.feed_async(self.items)
+            else:
+                await self.pipeline.feed(self.items)
         await self.pipeline.join()
 
     def not_fed(self) -> Iterator[NotFed]:

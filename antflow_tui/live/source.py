@@ -237,6 +237,8 @@ class LiveSource:
             )
             self._start_stop(force=False)
             return
+        if self.stopping:
+            return  # the app's stop ends the run once the pipelines have stopped
         self._run_over()
 
     def _run_over(self) -> None:

@@ -20,7 +20,7 @@ from antflow_tui.screens.item import ItemScreen
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.worker_grid import WorkerGrid
-from tests.tui.apps import ITEMS, gated_app, mid_run, stats, text_of, until
+from tests.tui.apps import ITEMS, gated_app, live, mid_run, stats, text_of, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -237,7 +237,9 @@ async def test_quit_at_the_start_before_anything_ran() -> None:
     assert (outcome.items, outcome.completed, outcome.unfinished) == (8, 0, 8)
 
 
-async def test_quit_while_the_feeding_waits_for_room_is_a_stop_not_a_crash() -> None:
+async def test_quit_while_the_feeding_waits_for_room_is_a_stop_not_a_crash(
+    tmp_path: Path,
+) -> None:
     # Regression: a stop made the app's own feed() raise (it waited for room in a full
     # queue), and the app took that for the script raising: exit 2, a traceback.
     gate = asyncio.Event()
@@ -247,12 +249,21 @@ async def test_quit_while_the_feeding_waits_for_room_is_a_stop_not_a_crash() -> 
         return x
 
     pipeline = Pipeline([Stage("Held", 1, [held], queue_capacity=2)])
+    export = tmp_path / "out.jsonl"
     app = live_app(
         PipelineJob("full.py", pipeline, list(range(20)), 20),
-        AppOptions(interval=0.05, stop_grace=0.0),
+        # A grace the held task never uses up in time: the feeding ends long before the stop.
+        AppOptions(interval=0.05, stop_grace=0.3, export=export),
     )
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: pipeline.get_stats().items_fed == 3)  # one running, two queued
+        await live(app).stop()  # what ctrl+c does
+        # The run ends, and --export is written, once the stop is done: not when the
+        # feeding gave up (then 3 items were still in flight).
+        await until(lambda: export.exists())
+        header, *lines = export.read_text().splitlines()
+        assert json.loads(header)["in_flight"] == 0
+        assert len(lines) == 20
         await _quit(app, pilot)
     outcome = await app.conclude()
     accounted(app)
