@@ -115,6 +115,8 @@ class AntflowApp(App[None]):
     ]
 
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset({"play", "step", "jump", "speed", "seek"})
+    NEEDS: ClassVar[Mapping[str, str]] = dict.fromkeys(REPLAY_ACTIONS, SEEK)
+    """Action -> the source capability it needs (as `RunScreen.NEEDS`)."""
 
     def __init__(self, source: RunSource, options: AppOptions) -> None:
         super().__init__()

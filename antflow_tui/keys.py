@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.dom import DOMNode
 
+    from antflow_tui.key_conflicts import Mode
+
 
 class KeymapError(ValueError):
     """A --keymap value cannot be used; the message says why."""
@@ -24,6 +26,7 @@ class KeymapError(ValueError):
 def default_keys() -> dict[str, str]:
     """Binding id -> its default key(s), across the app and all its screens."""
     from antflow_tui.app import AntflowApp
+    from antflow_tui.attach.app import AttachApp
     from antflow_tui.screens.confirm import ConfirmScreen
     from antflow_tui.screens.detail import DetailScreen
     from antflow_tui.screens.export import ExportScreen
@@ -37,6 +40,7 @@ def default_keys() -> dict[str, str]:
 
     owners: tuple[type[DOMNode], ...] = (
         AntflowApp,
+        AttachApp,
         MainScreen,
         DetailScreen,
         ItemScreen,
@@ -56,14 +60,18 @@ def default_keys() -> dict[str, str]:
     return keys
 
 
-def parse_keymap(text: str) -> dict[str, str]:
+def parse_keymap(text: str, mode: Mode = "live") -> dict[str, str]:
     """``"pause=space,retry=t"`` -> {"pause": "space", "retry": "t"}.
 
     Commas separate pairs, so several keys for one id are joined with ``|``:
     ``pause=space|p``.
 
+    Args:
+        mode: What the app will watch (its keys are checked against each other).
+
     Raises:
-        KeymapError: a pair without ``=``, or an id no binding has.
+        KeymapError: a pair without ``=``, an id no binding has, or a key another
+            binding has where both are active (unless that one is remapped too).
     """
     known = default_keys()
     chosen: dict[str, str] = {}
@@ -77,6 +85,11 @@ def parse_keymap(text: str) -> dict[str, str]:
                 f"no binding has the id {binding_id!r}; ids: {', '.join(sorted(known))}"
             )
         chosen[binding_id] = ",".join(key.strip() for key in keys.split("|"))
+    from antflow_tui.key_conflicts import conflicts
+
+    clashes = conflicts(chosen, mode)
+    if clashes:
+        raise KeymapError("; ".join(clashes))
     return chosen
 
 

@@ -138,7 +138,7 @@ def attach(
     from antflow_tui.keys import KeymapError, parse_keymap
 
     try:
-        keys = parse_keymap(keymap)
+        keys = parse_keymap(keymap, mode="attach")
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     try:
