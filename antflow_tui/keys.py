@@ -99,10 +99,11 @@ def key_for(app: App[Any], binding_id: str) -> str:
     keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
     if keys is None:
         return "?"
-    return " ".join(_shown(app, key.strip()) for key in keys.split(","))
+    return " ".join(key_display(app, key.strip()) for key in keys.split(","))
 
 
-def _shown(app: App[Any], key: str) -> str:
+def key_display(app: App[Any], key: str) -> str:
+    """A key as the user reads it: 'p', 'ctrl+c', 'space', '['."""
     # Textual shows ctrl+c as "^c"; in a sentence ("press ctrl+c again") the name reads.
     return key if "+" in key else app.get_key_display(Binding(key, ""))
 

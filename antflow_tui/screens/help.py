@@ -96,12 +96,19 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 "group's (asks first)",
             ),
             ("export", "export results, failures and unfinished items as JSON Lines (asks where)"),
-            ("help", "this help"),
+            ("help", "every key and what it does (this screen)"),
             ("", "ctrl+p: every command, searchable"),
         ),
     ),
 )
 
+MEANINGS: dict[str, str] = {
+    binding_id: meaning
+    for _title, rows in HELP_SECTIONS
+    for binding_id, meaning in rows
+    if binding_id
+}
+"""Binding id -> what it does, in the help's words (the command palette's help lines)."""
 
 NEEDED: dict[str, str] = {
     "pause": PAUSE,

@@ -70,19 +70,20 @@ class MainScreen(RunScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("s", "switch_pipeline", "Pipeline", id="switch"),
-        Binding("r", "retry", "Retry", id="retry"),
+        # A tooltip is the command palette's title for a key (see antflow_tui.commands).
+        Binding("s", "switch_pipeline", "Pipeline", tooltip="Switch pipeline", id="switch"),
+        Binding("r", "retry", "Retry", tooltip="Retry the selected failed item", id="retry"),
         Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
         Binding("slash", "filter", "Filter", id="filter"),
-        Binding("f", "toggle_follow", "Follow", show=False, id="follow"),
+        Binding("f", "toggle_follow", "Follow new events", show=False, id="follow"),
         Binding("c", "toggle_groups", "Group errors", show=False, id="group-errors"),
         Binding("o,f6", "sort", "Sort", show=False, id="sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False, id="reverse-sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
-        Binding("1", "focus_panel('stage-table')", "Stages", show=False, id="panel-1"),
-        Binding("2", "focus_panel('worker-grid')", "Workers", show=False, id="panel-2"),
-        Binding("3", "focus_panel('error-panel')", "Errors", show=False, id="panel-3"),
-        Binding("4", "focus_panel('event-log')", "Events", show=False, id="panel-4"),
+        Binding("1", "focus_panel('stage-table')", "Focus Stages", show=False, id="panel-1"),
+        Binding("2", "focus_panel('worker-grid')", "Focus Workers", show=False, id="panel-2"),
+        Binding("3", "focus_panel('error-panel')", "Focus Errors", show=False, id="panel-3"),
+        Binding("4", "focus_panel('event-log')", "Focus Events", show=False, id="panel-4"),
     ]
 
     NEEDS: ClassVar[dict[str, str]] = {
