@@ -84,6 +84,17 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 "errors: group failures by type and message (numbers, ids, URLs masked); "
                 "enter lists a group's items",
             ),
+            (
+                "item.frames",
+                "an item's tracebacks: show every frame (library frames fold into one line; "
+                "your own frames are marked ›)",
+            ),
+            ("item.copy", "an item's screen: copy its last traceback to the clipboard"),
+            (
+                "item.edit",
+                "an item's screen: open your code where it failed, in $VISUAL or $EDITOR "
+                "(else vi)",
+            ),
         ),
     ),
     (

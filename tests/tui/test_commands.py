@@ -130,12 +130,13 @@ async def test_a_drill_down_screen_lists_its_own_keys_and_the_apps() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
         app.open_item("page-2")
-        await until(lambda: isinstance(app.screen, ItemScreen))
+        await until(lambda: isinstance(app.screen, ItemScreen) and app.screen.detail is not None)
+        await pilot.pause()
         keys = offered(app.screen)
         lines = await palette_lines(app, pilot)
     titles = {title_and_keys(first)[0] for first, _ in lines} - TEXTUALS
     assert titles == set(keys)
-    assert {"Back", "Retry", "Quit", "Help"} <= titles
+    assert {"Back", "Retry", "Quit", "Help", "Copy the traceback"} <= titles
     assert "Group errors" not in titles  # a key of the main screen, not of this one
 
 
