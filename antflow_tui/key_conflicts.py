@@ -103,6 +103,7 @@ def _scopes(mode: Mode) -> Iterator[tuple[str, list[Bound]]]:
     from antflow_tui.screens.goto import GotoScreen
     from antflow_tui.screens.help import HelpScreen
     from antflow_tui.screens.item import ItemScreen
+    from antflow_tui.screens.line import LineScreen
     from antflow_tui.screens.main import MainScreen
     from antflow_tui.screens.seek import SeekScreen
     from antflow_tui.screens.stage import StageScreen
@@ -125,6 +126,7 @@ def _scopes(mode: Mode) -> Iterator[tuple[str, list[Bound]]]:
         (ExportScreen, ()),
         (GotoScreen, ()),
         (SeekScreen, ()),
+        (LineScreen, (VerticalScroll,)),
     )
     for screen, panels in screens:
         own = _bindings(screen, can)

@@ -33,6 +33,7 @@ def default_keys() -> dict[str, str]:
     from antflow_tui.screens.goto import GotoScreen
     from antflow_tui.screens.help import HelpScreen
     from antflow_tui.screens.item import ItemScreen
+    from antflow_tui.screens.line import LineScreen
     from antflow_tui.screens.main import MainScreen
     from antflow_tui.screens.seek import SeekScreen
     from antflow_tui.screens.stage import StageScreen
@@ -51,6 +52,7 @@ def default_keys() -> dict[str, str]:
         ExportScreen,
         GotoScreen,
         SeekScreen,
+        LineScreen,
     )
     keys: dict[str, str] = {}
     for owner in owners:

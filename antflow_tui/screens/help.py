@@ -77,6 +77,10 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ),
             ("clear-filter", "clear the focused panel's filter (leave an opened error group)"),
             ("follow", "follow new events in the event log (on/off)"),
+            (
+                "view-line",
+                "show the selected event log line or error row whole (wrapped; c copies it)",
+            ),
             ("sort", "sort the focused table (stages, errors) by its next column"),
             ("reverse-sort", "sort the focused table the other way"),
             (
@@ -92,8 +96,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("item.copy", "an item's screen: copy its last traceback to the clipboard"),
             (
                 "item.edit",
-                "an item's screen: open your code where it failed, in $VISUAL or $EDITOR "
-                "(else vi)",
+                "an item's screen: open your code where it failed, in $VISUAL or $EDITOR (else vi)",
             ),
         ),
     ),
