@@ -37,8 +37,9 @@ from antflow_tui.view import MainView, ViewBuilder
 from antflow_tui.watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
+    from textual.command import Provider
     from textual.screen import Screen
 
     from antflow.runstream.records import ItemKey
@@ -95,7 +96,8 @@ class AntflowApp(App[None]):
     TITLE = "antflow-tui"
     CSS_PATH = "styles/app.tcss"
     ENABLE_COMMAND_PALETTE = True
-    COMMANDS = App.COMMANDS | {KeyCommands}
+    # One provider: Textual's system commands come after every key's (see KeyCommands).
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {KeyCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),

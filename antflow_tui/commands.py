@@ -78,7 +78,8 @@ def key_commands(screen: Screen[object]) -> list[KeyCommand]:
 
 
 class KeyCommands(Provider):
-    """The palette's provider of `key_commands` (beside Textual's own: theme, screenshot)."""
+    """The palette's one provider: `key_commands`, then the app's system commands (theme,
+    screenshot). One provider, so they come in this order: two would race."""
 
     def __init__(self, screen: Screen[Any], match_style: Style | None = None) -> None:
         super().__init__(screen, match_style)
@@ -92,6 +93,9 @@ class KeyCommands(Provider):
             yield DiscoveryHit(
                 command.prompt(), command.run, text=command.title, help=escape(command.help)
             )
+        for system in self.app.get_system_commands(self.screen):
+            if system.discover:
+                yield DiscoveryHit(system.title, system.callback, help=system.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -105,3 +109,7 @@ class KeyCommands(Provider):
                     text=command.title,
                     help=escape(command.help),
                 )
+        for system in self.app.get_system_commands(self.screen):
+            score = matcher.match(system.title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(system.title), system.callback, help=system.help)
