@@ -100,7 +100,8 @@ async def test_the_palette_lists_every_key_of_the_main_screen_once_with_its_key(
     assert ours["Switch pipeline"] == "s"
     assert "Keys" not in titles
     textual_at = [index for index, title in enumerate(titles) if title in TEXTUALS]
-    assert textual_at and min(textual_at) == len(titles) - len(textual_at)  # ours first
+    assert textual_at
+    assert min(textual_at) == len(titles) - len(textual_at)  # ours first
     assert titles[: min(textual_at)] == sorted(titles[: min(textual_at)])
     helps = dict((title_and_keys(first)[0], help_line) for first, help_line in lines)
     assert "group failures by type and message" in helps["Group errors"]
