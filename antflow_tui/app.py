@@ -26,9 +26,9 @@ from textual.widgets import Input
 
 from antflow.runstream.records import Pause, Resume, Retry, Stop
 from antflow_tui.capture import logging_into, script_streams
+from antflow_tui.commands import KeyCommand, KeyCommands, key_commands
 from antflow_tui.formatting import format_duration, plural
 from antflow_tui.keys import key_for, keys_for
-from antflow_tui.messages import PaletteChanged, PauseRequested, RetryRequested
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.source.base import ANY_ITEM, PAUSE, RETRY, SEEK, STOP, ScriptRun, Seekable
 from antflow_tui.stall import StallNotice
@@ -39,11 +39,13 @@ from antflow_tui.watchdog import Watchdog
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from textual.command import Provider
     from textual.screen import Screen
 
     from antflow.runstream.records import ItemKey
     from antflow_tui.accounting import RunCounts
     from antflow_tui.fdroute import FdRoute
+    from antflow_tui.messages import PaletteChanged, PauseRequested, RetryRequested
     from antflow_tui.outcome import RunOutcome
     from antflow_tui.source.base import RunSource
     from antflow_tui.terminal import TerminalFile
@@ -94,13 +96,15 @@ class AntflowApp(App[None]):
     TITLE = "antflow-tui"
     CSS_PATH = "styles/app.tcss"
     ENABLE_COMMAND_PALETTE = True
+    # One provider: Textual's system commands come after every key's (see KeyCommands).
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {KeyCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
-        Binding("ctrl+c", "stop", "Stop", show=False, priority=True, id="stop"),
-        Binding("colon", "goto", "Go to", id="goto"),
-        Binding("z", "toggle_freeze", "Freeze", id="freeze"),
+        Binding("ctrl+c", "stop", "Stop the run", show=False, priority=True, id="stop"),
+        Binding("colon", "goto", "Go to", tooltip="Go to an item by id", id="goto"),
+        Binding("z", "toggle_freeze", "Freeze", tooltip="Freeze the display", id="freeze"),
         Binding("e", "export", "Export", show=False, id="export"),
         Binding("question_mark,f1", "help", "Help", id="help"),
         # A replay's scrubber: from any panel (a priority binding), but not while typing.
@@ -111,10 +115,12 @@ class AntflowApp(App[None]):
         Binding("right_square_bracket", "jump(1)", "On 10s", show=False, id="replay.jump-forward"),
         Binding("less_than_sign", "speed(-1)", "Slower", show=False, id="replay.slower"),
         Binding("greater_than_sign", "speed(1)", "Faster", show=False, id="replay.faster"),
-        Binding("t", "seek", "Seek", id="replay.seek"),
+        Binding("t", "seek", "Seek", tooltip="Seek to a time", id="replay.seek"),
     ]
 
     REPLAY_ACTIONS: ClassVar[frozenset[str]] = frozenset({"play", "step", "jump", "speed", "seek"})
+    NEEDS: ClassVar[Mapping[str, str]] = dict.fromkeys(REPLAY_ACTIONS, SEEK)
+    """Action -> the source capability it needs (as `RunScreen.NEEDS`)."""
 
     def __init__(self, source: RunSource, options: AppOptions) -> None:
         super().__init__()
@@ -128,6 +134,8 @@ class AntflowApp(App[None]):
         self._main: MainScreen | None = None
         self.frozen = False
         self.keymap_overrides = dict(options.keymap)
+        self.commands_offered: list[KeyCommand] | None = None
+        """The command palette's commands, read as it opens."""
         self._exit_requested = False
         self._stopper: asyncio.Task[str] | None = None
         self._quit_when_stopped = False
@@ -649,42 +657,17 @@ class AntflowApp(App[None]):
         self.redraw()
         return notices
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        commands: list[tuple[str, str, Callable[[], object], str | None]] = [
-            (
-                "Pause or resume the run",
-                "Workers finish their item, then wait",
-                self._pause_run,
-                PAUSE,
-            ),
-            ("Freeze or unfreeze the display", "The run goes on", self.action_toggle_freeze, None),
-            ("Go to item", "Open an item by its id", self.action_goto, None),
-            ("Export results", "Results, failures, unfinished items", self.action_export, None),
-            ("Stop the run", "Gracefully; running items get a moment", self.action_stop, STOP),
-            ("Play or pause the replay", "From where it stands", self.action_play, SEEK),
-            ("Seek to a time", "A time into the recording", self.action_seek, SEEK),
-            ("Keys", "Every key and what it does", self.action_help, None),
-        ]
-        for title, help_text, callback, needs in commands:
-            if needs is None or self.can(needs):
-                yield SystemCommand(title, help_text, callback)
-        if isinstance(screen, MainScreen):
-            if self.can(RETRY):
-                yield SystemCommand(
-                    "Retry all failed items", "Those the error panel shows", screen.action_retry_all
-                )
-            yield SystemCommand("Filter events", "Type text or qualifiers", screen.action_filter)
-            yield SystemCommand(
-                "Follow new events (on/off)", "In the event log", screen.action_toggle_follow
-            )
-            if len(self.state.pipelines) > 1:
-                yield SystemCommand(
-                    "Switch pipeline", "1, 2, ..., all of them", screen.action_switch_pipeline
-                )
+    def action_command_palette(self) -> None:
+        # What the screen's keys offer, read while it has focus (see KeyCommands).
+        self.commands_offered = key_commands(self.screen)
+        super().action_command_palette()
 
-    def _pause_run(self) -> None:
-        self.post_message(PauseRequested())
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        # Every key is a command already (`antflow_tui.commands`): Textual's Quit and Keys
+        # would list quit and help a second time.
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
 
     # ---------------------------------------------------------------- replay
 

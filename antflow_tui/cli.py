@@ -400,7 +400,7 @@ def replay(file: Path, play: bool, speed: float, keymap: str) -> None:
     from antflow_tui.keys import KeymapError, parse_keymap
 
     try:
-        keys = parse_keymap(keymap)
+        keys = parse_keymap(keymap, mode="replay")
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     app = replay_app(file, AppOptions(keymap=keys), playing=play, speed=speed)

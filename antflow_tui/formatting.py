@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 
 def format_count(value: int) -> str:
     """12345 -> '12,345'."""
@@ -81,12 +79,3 @@ def short_path(filename: str, cwd: str, stdlib: str) -> str:
     if stdlib and filename.startswith(stdlib.rstrip("/") + "/"):
         return "<stdlib>/" + filename[len(stdlib.rstrip("/")) + 1 :]
     return filename
-
-
-def short_paths_in(text: str, cwd: str, stdlib: str) -> str:
-    """`text` (a formatted traceback) with each quoted path shortened as `short_path` does."""
-    return _QUOTED_PATH.sub(lambda m: f'"{short_path(m.group(1), cwd, stdlib)}"', text)
-
-
-_QUOTED_PATH = re.compile(r'"(/[^"\n]+)"')
-"""A path in double quotes, as tracebacks print them (File "/x/y.py", line 3)."""

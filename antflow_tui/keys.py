@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.dom import DOMNode
 
+    from antflow_tui.key_conflicts import Mode
+
 
 class KeymapError(ValueError):
     """A --keymap value cannot be used; the message says why."""
@@ -24,12 +26,14 @@ class KeymapError(ValueError):
 def default_keys() -> dict[str, str]:
     """Binding id -> its default key(s), across the app and all its screens."""
     from antflow_tui.app import AntflowApp
+    from antflow_tui.attach.app import AttachApp
     from antflow_tui.screens.confirm import ConfirmScreen
     from antflow_tui.screens.detail import DetailScreen
     from antflow_tui.screens.export import ExportScreen
     from antflow_tui.screens.goto import GotoScreen
     from antflow_tui.screens.help import HelpScreen
     from antflow_tui.screens.item import ItemScreen
+    from antflow_tui.screens.line import LineScreen
     from antflow_tui.screens.main import MainScreen
     from antflow_tui.screens.seek import SeekScreen
     from antflow_tui.screens.stage import StageScreen
@@ -37,6 +41,7 @@ def default_keys() -> dict[str, str]:
 
     owners: tuple[type[DOMNode], ...] = (
         AntflowApp,
+        AttachApp,
         MainScreen,
         DetailScreen,
         ItemScreen,
@@ -47,6 +52,7 @@ def default_keys() -> dict[str, str]:
         ExportScreen,
         GotoScreen,
         SeekScreen,
+        LineScreen,
     )
     keys: dict[str, str] = {}
     for owner in owners:
@@ -56,14 +62,18 @@ def default_keys() -> dict[str, str]:
     return keys
 
 
-def parse_keymap(text: str) -> dict[str, str]:
+def parse_keymap(text: str, mode: Mode = "live") -> dict[str, str]:
     """``"pause=space,retry=t"`` -> {"pause": "space", "retry": "t"}.
 
     Commas separate pairs, so several keys for one id are joined with ``|``:
     ``pause=space|p``.
 
+    Args:
+        mode: What the app will watch (its keys are checked against each other).
+
     Raises:
-        KeymapError: a pair without ``=``, or an id no binding has.
+        KeymapError: a pair without ``=``, an id no binding has, or a key another
+            binding has where both are active (unless that one is remapped too).
     """
     known = default_keys()
     chosen: dict[str, str] = {}
@@ -77,6 +87,11 @@ def parse_keymap(text: str) -> dict[str, str]:
                 f"no binding has the id {binding_id!r}; ids: {', '.join(sorted(known))}"
             )
         chosen[binding_id] = ",".join(key.strip() for key in keys.split("|"))
+    from antflow_tui.key_conflicts import conflicts
+
+    clashes = conflicts(chosen, mode)
+    if clashes:
+        raise KeymapError("; ".join(clashes))
     return chosen
 
 
@@ -86,10 +101,11 @@ def key_for(app: App[Any], binding_id: str) -> str:
     keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
     if keys is None:
         return "?"
-    return " ".join(_shown(app, key.strip()) for key in keys.split(","))
+    return " ".join(key_display(app, key.strip()) for key in keys.split(","))
 
 
-def _shown(app: App[Any], key: str) -> str:
+def key_display(app: App[Any], key: str) -> str:
+    """A key as the user reads it: 'p', 'ctrl+c', 'space', '['."""
     # Textual shows ctrl+c as "^c"; in a sentence ("press ctrl+c again") the name reads.
     return key if "+" in key else app.get_key_display(Binding(key, ""))
 

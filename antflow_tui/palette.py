@@ -63,6 +63,11 @@ ROLES: Final[Mapping[str, str]] = {
     "log-error": "red",
     "log-warning": "yellow",
     "log-debug": "dim",
+    # Tracebacks: the user's own frames, library frames and their folds.
+    "frame-own": "bold",
+    "frame-own-source": "",
+    "frame-library": "dim",
+    "frame-fold": "dim italic",
 }
 """Every role, with its style outside a theme (`DEFAULT`)."""
 

@@ -606,6 +606,8 @@ class ErrorRow:
 
 
 ERROR_COLUMNS: Final = ("Item", "Stage", "Error", "Message", "Tries")
+MESSAGE_CELL: Final = 2_000
+"""Characters of a message's first line an error row holds."""
 PIPELINE_COLUMN: Final = "Pipe"
 """Heads the column naming each failure's pipeline, shown when a run has several."""
 
@@ -621,7 +623,8 @@ def error_rows(
             literal(item_label(failure.item), "bold"),
             literal(failure.stage, "", 16),
             literal(short_type(failure.type), "", 24),
-            Text(error_message(failure.message, 200), no_wrap=True, overflow="ellipsis"),
+            # Whole (to a bound): the panel cuts it in the middle, keeping its end.
+            Text(error_message(failure.message, MESSAGE_CELL), no_wrap=True, overflow="ellipsis"),
             Text(str(failure.attempt), justify="right"),
         )
         cells[2].stylize(palette("error-type"))

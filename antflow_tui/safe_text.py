@@ -12,6 +12,7 @@ import re
 import reprlib
 from typing import Any, Final
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from antflow.runstream.records import ReprKey
@@ -86,6 +87,42 @@ def item_label(item_id: Any, limit: int = 24) -> str:
         return clean(str(item_id), limit)
     except ValueError:  # past Python's int-to-str digit limit
         return f"<int of {item_id.bit_length():,} bits>"
+
+
+MIDDLE_CUT_FROM: Final = 16
+"""Cells below which a cut keeps the start only (a middle cut would leave too little)."""
+
+
+def fit_middle(text: Text, width: int, *, head_share: float = 0.4) -> Text:
+    """`text` in at most `width` cells, cut in the middle ("…") when longer: an error
+    message's end (the URL, the id, the file) is what tells one failure from the next.
+
+    Args:
+        head_share: The part of the width the start keeps; the end keeps the rest.
+    """
+    if text.cell_len <= width:
+        return text.copy()
+    if width < MIDDLE_CUT_FROM:
+        cut = text.copy()
+        cut.truncate(width, overflow="ellipsis")
+        return cut
+    plain = text.plain
+    keep = width - 1
+    head_cells = int(keep * head_share)
+    head = 0
+    used = 0
+    while head < len(plain) and used + cell_len(plain[head]) <= head_cells:
+        used += cell_len(plain[head])
+        head += 1
+    tail = len(plain)
+    room = keep - used
+    while tail > head and cell_len(plain[tail - 1]) <= room:
+        room -= cell_len(plain[tail - 1])
+        tail -= 1
+    shown = text[:head]
+    shown.append(ELLIPSIS)
+    shown.append_text(text[tail:])
+    return shown
 
 
 def first_line(message: str, limit: int) -> str:

@@ -101,5 +101,3 @@ class AttachApp(AntflowApp):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Detach", "Quit this viewer; the job goes on", self.exit)
-        if self.attached.stop_allowed:
-            yield SystemCommand("Stop the job", "Asks first", self.action_stop_job)

@@ -138,7 +138,7 @@ def attach(
     from antflow_tui.keys import KeymapError, parse_keymap
 
     try:
-        keys = parse_keymap(keymap)
+        keys = parse_keymap(keymap, mode="attach")
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     try:
@@ -205,6 +205,12 @@ def _loopback(host: str) -> bool:
 @click.option("--token", metavar="TOKEN", help="The token for an ADDRESS ($ANTFLOW_TOKEN).")
 @click.option("--allow-control", is_flag=True, help="Let the page pause, retry and stop the job.")
 @click.option("--allow-remote", is_flag=True, help="Listen on an address other machines can reach.")
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="The page's address behind a reverse proxy (https://example.com/antflow); "
+    "by default the page works at whatever address it is opened (a tunnel's too).",
+)
 @click.version_option(__version__, prog_name="antflow-tui")
 def web(
     target: str,
@@ -213,6 +219,7 @@ def web(
     token: str | None,
     allow_control: bool,
     allow_remote: bool,
+    public_url: str | None,
 ) -> None:
     from antflow.runstream.discovery import find
     from antflow_tui.attach.target import TOKEN_VARIABLE, TargetError, parse_target
@@ -223,6 +230,7 @@ def web(
             f"{' and control it' if allow_control else ''}. Use an ssh tunnel "
             f"(ssh -L {port}:localhost:{port} HOST), or pass --allow-remote if you mean it."
         )
+    name = Path(target).name
     if not Path(target).is_file():
         try:
             parsed = parse_target(target, token)
@@ -230,21 +238,42 @@ def web(
             _fail(str(error))
         if parsed.pid is None and parsed.address is None:
             _fail(f"{target!r} is not a process id, an address or a recording file")
-        if parsed.pid is not None and find(parsed.pid) is None:
+        served = None if parsed.pid is None else find(parsed.pid)
+        if parsed.pid is not None and served is None:
             _fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
+        name = Path(served.script).name if served and served.script else target
         if parsed.token:
             # Inherited by each tab's viewer: never in a URL or on a command line.
             os.environ[TOKEN_VARIABLE] = parsed.token
     try:
-        from textual_serve.server import Server
+        from antflow_tui.attach.web import PageServer, PublicUrlError
+        from antflow_tui.attach.web import public_url as page_address
     except ImportError:
         _fail("the web view needs textual-serve: pip install 'antflow[web]'")
+    public = None
+    if public_url is not None:
+        try:
+            public = page_address(public_url)
+        except PublicUrlError as error:
+            raise click.BadParameter(str(error), param_hint="--public-url") from None
     command, shown = web_command(target, allow_control=allow_control)
     if not _loopback(host):
         click.echo(
             f"antflow-tui: WARNING: serving on {host}, reachable from other machines", err=True
         )
     mode = "with control" if allow_control else "read-only"
-    click.echo(f"antflow-tui: {shown} on http://{host}:{port} ({mode})", err=True)
-    Server(command, host=host, port=port, title=f"antflow-tui {shown}").serve()
+    click.echo(f"antflow-tui: {shown} on {public or f'http://{host}:{port}'} ({mode})", err=True)
+    what = "a recording" if Path(target).is_file() else f"the job {shown}, {mode}"
+    server = PageServer(
+        command,
+        host=host,
+        port=port,
+        name=name,
+        what=what,
+        public=public,
+        # Any other Host is a page elsewhere reaching this one through DNS tricks; with
+        # --allow-remote the machine's own names cannot all be known.
+        hosts=None if allow_remote and not _loopback(host) else (host,),
+    )
+    server.serve()
     sys.exit(EXIT_OK)

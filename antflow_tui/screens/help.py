@@ -77,12 +77,26 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ),
             ("clear-filter", "clear the focused panel's filter (leave an opened error group)"),
             ("follow", "follow new events in the event log (on/off)"),
+            (
+                "view-line",
+                "show the selected event log line or error row whole (wrapped; c copies it)",
+            ),
             ("sort", "sort the focused table (stages, errors) by its next column"),
             ("reverse-sort", "sort the focused table the other way"),
             (
                 "group-errors",
                 "errors: group failures by type and message (numbers, ids, URLs masked); "
                 "enter lists a group's items",
+            ),
+            (
+                "item.frames",
+                "an item's tracebacks: show every frame (library frames fold into one line; "
+                "your own frames are marked ›)",
+            ),
+            ("item.copy", "an item's screen: copy its last traceback to the clipboard"),
+            (
+                "item.edit",
+                "an item's screen: open your code where it failed, in $VISUAL or $EDITOR (else vi)",
             ),
         ),
     ),
@@ -96,12 +110,19 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 "group's (asks first)",
             ),
             ("export", "export results, failures and unfinished items as JSON Lines (asks where)"),
-            ("help", "this help"),
+            ("help", "every key and what it does (this screen)"),
             ("", "ctrl+p: every command, searchable"),
         ),
     ),
 )
 
+MEANINGS: dict[str, str] = {
+    binding_id: meaning
+    for _title, rows in HELP_SECTIONS
+    for binding_id, meaning in rows
+    if binding_id
+}
+"""Binding id -> what it does, in the help's words (the command palette's help lines)."""
 
 NEEDED: dict[str, str] = {
     "pause": PAUSE,

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-import sysconfig
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
-from antflow_tui.formatting import short_paths_in
+from antflow_tui.editor import EditorError, editor_command, run_suspended
 from antflow_tui.keys import key_for
 from antflow_tui.messages import RetryRequested
 from antflow_tui.palette import DEFAULT, Palette
@@ -24,8 +25,11 @@ from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.source.base import ANY_ITEM, RETRY, VALUES
 from antflow_tui.state import short_type
 from antflow_tui.story import timeline_rows
+from antflow_tui.tracebacks import Fold, Frame, folded, last_own_frame, parse, traceback_text
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from textual.app import ComposeResult
 
     from antflow.runstream.records import ItemDetail, ItemKey
@@ -52,8 +56,16 @@ class ItemScreen(DetailScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="item.retry"),
         Binding("v", "toggle_value", "Full value", id="item.value"),
+        Binding("enter", "toggle_frames", "All frames", id="item.frames"),
+        Binding("c", "copy_traceback", "Copy", tooltip="Copy the traceback", id="item.copy"),
+        Binding(
+            "o", "open_editor", "Editor", tooltip="Open your code where it failed", id="item.edit"
+        ),
     ]
     NEEDS: ClassVar[dict[str, str]] = {"retry": RETRY, "toggle_value": VALUES}
+    TRACEBACK_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"toggle_frames", "copy_traceback", "open_editor"}
+    )
 
     def __init__(self, source: RunSource, state: RunState, pipeline: int, item: ItemKey) -> None:
         super().__init__(source, state)
@@ -62,6 +74,11 @@ class ItemScreen(DetailScreen):
         self.detail: ItemDetail | None = None
         """The story last read (None until the first arrives)."""
         self._full_value = False
+        self.unfolded = False
+        """Library frames are shown in full (not folded)."""
+        self._folds = False
+        self.launch: Callable[[list[str]], Awaitable[int]] | None = None
+        """Runs the editor's command (None: in the terminal, the app suspended)."""
         self._shown_key: tuple[object, ...] | None = None
         self._read_at = float("-inf")
         self._reading = False
@@ -114,6 +131,7 @@ class ItemScreen(DetailScreen):
             detail.also_in,
             pipelines,
             self._full_value,
+            self.unfolded,
             self.palette,
         )
         if key == self._shown_key:
@@ -128,10 +146,94 @@ class ItemScreen(DetailScreen):
             _value(detail, full=self._full_value, key=value_key, values=self.can(VALUES))
         )
         self.query_one("#item-timeline", Static).update(_timeline(detail, palette))
-        self.query_one("#item-tracebacks", Static).update(_tracebacks(detail, palette))
+        unfold_key = key_for(self.app, "item.frames")
+        self.query_one("#item-tracebacks", Static).update(
+            _tracebacks(detail, palette, unfolded=self.unfolded, unfold_key=unfold_key)
+        )
         has_errors = bool(detail.errors)
+        self._folds = _has_folds(detail)
         self.query_one("#item-tracebacks-heading").display = has_errors
         self.query_one("#item-tracebacks").display = has_errors
+        self.refresh_bindings()  # the traceback keys come with the first traceback
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_frames":
+            return self._folds
+        if action in self.TRACEBACK_ACTIONS:
+            return self.detail is not None and bool(self.detail.errors)
+        return super().check_action(action, parameters)
+
+    def action_toggle_frames(self) -> None:
+        """Show library frames in full, or folded again."""
+        self.unfolded = not self.unfolded
+        if self.detail is not None:
+            self.show_detail(self.detail)
+
+    def action_copy_traceback(self) -> None:
+        """Copy the last attempt's traceback (as it was written) to the clipboard."""
+        if self.detail is None or not self.detail.errors:
+            return
+        error = self.detail.errors[-1]
+        self.app.copy_to_clipboard(error.traceback)
+        lines = len(error.traceback.splitlines())
+        self.notify(
+            f"Copied the traceback of attempt {error.attempt} ({lines} lines) to the clipboard.",
+            timeout=3,
+            markup=False,
+        )
+
+    async def action_open_editor(self) -> None:
+        """Open the user's code in their editor at the frame nearest the last error."""
+        frame = self.editor_frame()
+        if frame is None:
+            self.notify(
+                "None of this item's tracebacks goes through your own code.",
+                timeout=4,
+                markup=False,
+            )
+            return
+        if not _on_this_machine(frame.path):
+            self.notify(
+                f"{clean(frame.path, 120)} is not on this machine.",
+                severity="warning",
+                timeout=4,
+                markup=False,
+            )
+            return
+        try:
+            command = editor_command(frame.path, frame.line, os.environ)
+            if self.launch is not None:
+                await self.launch(command)
+            else:
+                await run_suspended(self.app, command)
+        except EditorError as error:
+            self.notify(str(error), severity="error", timeout=5, markup=False)
+        except SuspendNotSupported:
+            self.notify(
+                "The editor opens only in a terminal: this app is not running in one.",
+                severity="warning",
+                timeout=5,
+                markup=False,
+            )
+        except OSError as error:
+            self.notify(
+                f"Could not run the editor {clean(command[0], 60)!r} ({error.strerror}): set "
+                "$EDITOR.",
+                severity="error",
+                timeout=5,
+                markup=False,
+            )
+
+    def editor_frame(self) -> Frame | None:
+        """The user's frame the editor opens: the last one of the latest traceback that
+        has one."""
+        if self.detail is None:
+            return None
+        for error in reversed(self.detail.errors):
+            frame = last_own_frame(folded(parse(error.traceback)))
+            if frame is not None:
+                return frame
+        return None
 
     def action_retry(self) -> None:
         pipeline = self.pipeline if self.detail is None else self.detail.pipeline
@@ -144,6 +246,21 @@ class ItemScreen(DetailScreen):
         self._shown_key = None
         if self.detail is not None:
             self.show_detail(self.detail)
+
+
+def _has_folds(detail: ItemDetail) -> bool:
+    """Whether a traceback of the item has library frames to fold."""
+    return any(
+        isinstance(piece, Fold)
+        for error in detail.errors
+        for piece in folded(parse(error.traceback))
+    )
+
+
+def _on_this_machine(path: str) -> bool:
+    """Whether a traceback's file is here (a recording or a served job may come from
+    another machine)."""
+    return Path(path).is_file()
 
 
 def _title(detail: ItemDetail, pipelines: int, palette: Palette = DEFAULT) -> Text:
@@ -244,7 +361,13 @@ def _timeline(detail: ItemDetail, palette: Palette = DEFAULT) -> RenderableType:
     return table
 
 
-def _tracebacks(detail: ItemDetail, palette: Palette = DEFAULT) -> RenderableType:
+def _tracebacks(
+    detail: ItemDetail,
+    palette: Palette = DEFAULT,
+    *,
+    unfolded: bool = False,
+    unfold_key: str = "enter",
+) -> RenderableType:
     parts: list[RenderableType] = []
     for number, error in enumerate(detail.errors, start=1):
         head = Text(f"{number}. ", style="bold")
@@ -253,7 +376,12 @@ def _tracebacks(detail: ItemDetail, palette: Palette = DEFAULT) -> RenderableTyp
         head.append(f" in {clean(error.stage, 30)}: ")
         head.append(f"{clean(short_type(error.type), 40)}", style=palette.status("failed"))
         head.append(f": {error_message(error.message, 200)}")
-        traceback = short_paths_in(error.traceback, os.getcwd(), sysconfig.get_paths()["stdlib"])
-        body = Text("\n".join(clean(line) for line in traceback.splitlines()), style="dim")
+        body = traceback_text(
+            error.traceback,
+            unfolded=unfolded,
+            palette=palette,
+            cwd=os.getcwd(),
+            unfold_key=unfold_key,
+        )
         parts.extend([head, body, Text()])
     return Group(*parts)

@@ -70,19 +70,21 @@ class MainScreen(RunScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "toggle_pause", "Pause", id="pause"),
-        Binding("s", "switch_pipeline", "Pipeline", id="switch"),
-        Binding("r", "retry", "Retry", id="retry"),
+        # A tooltip is the command palette's title for a key (see antflow_tui.commands).
+        Binding("s", "switch_pipeline", "Pipeline", tooltip="Switch pipeline", id="switch"),
+        Binding("r", "retry", "Retry", tooltip="Retry the selected failed item", id="retry"),
         Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
         Binding("slash", "filter", "Filter", id="filter"),
-        Binding("f", "toggle_follow", "Follow", show=False, id="follow"),
+        Binding("f", "toggle_follow", "Follow new events", show=False, id="follow"),
+        Binding("v", "view_line", "Full line", id="view-line"),
         Binding("c", "toggle_groups", "Group errors", show=False, id="group-errors"),
         Binding("o,f6", "sort", "Sort", show=False, id="sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False, id="reverse-sort"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
-        Binding("1", "focus_panel('stage-table')", "Stages", show=False, id="panel-1"),
-        Binding("2", "focus_panel('worker-grid')", "Workers", show=False, id="panel-2"),
-        Binding("3", "focus_panel('error-panel')", "Errors", show=False, id="panel-3"),
-        Binding("4", "focus_panel('event-log')", "Events", show=False, id="panel-4"),
+        Binding("1", "focus_panel('stage-table')", "Focus Stages", show=False, id="panel-1"),
+        Binding("2", "focus_panel('worker-grid')", "Focus Workers", show=False, id="panel-2"),
+        Binding("3", "focus_panel('error-panel')", "Focus Errors", show=False, id="panel-3"),
+        Binding("4", "focus_panel('event-log')", "Focus Events", show=False, id="panel-4"),
     ]
 
     NEEDS: ClassVar[dict[str, str]] = {
@@ -111,6 +113,8 @@ class MainScreen(RunScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "switch_pipeline":
             return len(self.state.pipelines) > 1
+        if action == "view_line":
+            return self._focused_panel() in ("error-panel", "event-log")
         return super().check_action(action, parameters)
 
     def compose(self) -> ComposeResult:
@@ -453,6 +457,32 @@ class MainScreen(RunScreen):
         self.notify(
             "Following new events" if following else "Stopped following", timeout=2, markup=False
         )
+
+    # ---------------------------------------------------------------- a line whole
+
+    def action_view_line(self) -> None:
+        """Show the selected log line or failure whole: the panels cut it to one row."""
+        from antflow_tui.screens.line import LineScreen
+        from antflow_tui.whole_line import whole_entry, whole_failure, whole_group
+
+        panel = self._focused_panel()
+        started = self.state.status.started_at if self.state.status else 0.0
+        line = None
+        if panel == "error-panel":
+            errors = self.error_panel
+            if errors.view == "groups":
+                group = errors.group_at(errors.cursor)
+                line = None if group is None else whole_group(group, self.palette)
+            else:
+                failure = errors.failure_at(errors.cursor)
+                line = None if failure is None else whole_failure(failure, started, self.palette)
+        elif panel == "event-log":
+            entry = self.event_log.entry_at(self.event_log.cursor)
+            line = None if entry is None else whole_entry(entry, started, self.palette)
+        if line is None:
+            self.notify("Select a line in Events or a row in Errors.", timeout=3, markup=False)
+            return
+        self.app.push_screen(LineScreen(line))
 
     # ---------------------------------------------------------------- drill down
 

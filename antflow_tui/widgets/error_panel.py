@@ -29,6 +29,7 @@ from antflow_tui.present import (
     error_rows,
     failure_facts,
 )
+from antflow_tui.safe_text import fit_middle
 from antflow_tui.sorting import SortOrder
 from antflow_tui.widgets.row_list import RowList
 
@@ -326,23 +327,30 @@ def _group_widths(width: int) -> tuple[int, ...]:
 
 def _join(cells: list[Text], width: int) -> Text:
     """Lay cells out in the panel's columns."""
-    return _lay_out(cells, _column_widths(width, pipeline=len(cells) > len(ERROR_COLUMNS)))
+    pipeline = len(cells) > len(ERROR_COLUMNS)
+    message = ERROR_COLUMNS.index("Message") + (1 if pipeline else 0)
+    return _lay_out(cells, _column_widths(width, pipeline=pipeline), middle=message)
 
 
 def _join_groups(cells: list[Text], width: int) -> Text:
-    return _lay_out(cells, _group_widths(width))
+    return _lay_out(cells, _group_widths(width), middle=_GROUP_MESSAGE)
 
 
-def _lay_out(cells: list[Text], widths: tuple[int, ...]) -> Text:
+_GROUP_MESSAGE: Final = [key for key, _ in GROUP_COLUMNS].index("message")
+
+
+def _lay_out(cells: list[Text], widths: tuple[int, ...], *, middle: int) -> Text:
+    """The cells in their columns; the message (column `middle`) is cut in its middle, so
+    the end of a long one (its URL, its id) shows too: v shows it whole."""
     line = Text(no_wrap=True, overflow="ellipsis")
     first = True
-    for cell, cell_width in zip(cells, widths, strict=True):
+    for index, (cell, cell_width) in enumerate(zip(cells, widths, strict=True)):
         if not cell_width:
             continue
         if not first:
             line.append(" ")
         first = False
-        piece = cell.copy()
+        piece = fit_middle(cell, cell_width) if index == middle else cell.copy()
         if piece.justify == "right":
             piece.pad_left(max(cell_width - piece.cell_len, 0))
         piece.truncate(cell_width, overflow="ellipsis", pad=True)

@@ -268,7 +268,12 @@ def test_log_lines_zero(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("keymap", "said"),
-    [("pause", "is not ID=KEY"), ("nosuchbinding=x", "no binding has the id 'nosuchbinding'")],
+    [
+        ("pause", "is not ID=KEY"),
+        ("nosuchbinding=x", "no binding has the id 'nosuchbinding'"),
+        # Issue 17.7: pause=q took quit's key without a word.
+        ("pause=q", "'pause' and 'quit' would both be 'q'"),
+    ],
 )
 def test_bad_keymap(tmp_path: Path, keymap: str, said: str) -> None:
     write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")

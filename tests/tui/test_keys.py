@@ -53,3 +53,46 @@ def test_an_unknown_id_lists_the_known_ids() -> None:
 
 def test_keymap_error_is_a_value_error() -> None:
     assert issubclass(KeymapError, ValueError)
+
+
+# Issue 17.7: --keymap pause=q took quit's key without a word.
+def test_a_key_another_binding_has_is_refused_naming_both() -> None:
+    with pytest.raises(KeymapError) as raised:
+        parse_keymap("pause=q")
+    message = str(raised.value)
+    assert "'pause' and 'quit' would both be 'q' on the main screen" in message
+    assert "pause=q,quit=" in message  # how to have it anyway
+
+
+def test_a_key_is_free_once_its_binding_is_remapped_too() -> None:
+    assert parse_keymap("pause=q,quit=x") == {"pause": "q", "quit": "x"}
+
+
+def test_two_ids_given_one_key_are_refused() -> None:
+    with pytest.raises(KeymapError, match="'pause' and 'retry' would both be 'x'"):
+        parse_keymap("pause=x,retry=x")
+
+
+def test_a_panels_own_key_is_refused_for_a_screen_binding() -> None:
+    # j moves the focused panel's cursor: pause=j would never pause.
+    with pytest.raises(KeymapError, match=r"'pause' and 'Down' .* would both be 'j'"):
+        parse_keymap("pause=j")
+
+
+def test_keys_of_different_screens_may_be_the_same() -> None:
+    # s switches pipelines on the main screen only.
+    assert parse_keymap("item.value=s") == {"item.value": "s"}
+
+
+def test_keys_the_run_cannot_use_do_not_clash() -> None:
+    # A live run has no scrubber (space plays a replay); a replay has no pause.
+    assert parse_keymap("pause=space") == {"pause": "space"}
+    assert parse_keymap("replay.play=p", mode="replay") == {"replay.play": "p"}
+    with pytest.raises(KeymapError, match=r"'replay\.play' and 'freeze' would both be 'z'"):
+        parse_keymap("replay.play=z", mode="replay")
+
+
+def test_the_attach_apps_own_key_can_be_remapped() -> None:
+    assert parse_keymap("stop-job=ctrl+x", mode="attach") == {"stop-job": "ctrl+x"}
+    with pytest.raises(KeymapError, match="'stop-job' and 'pause' would both be 'p'"):
+        parse_keymap("stop-job=p", mode="attach")

@@ -28,7 +28,6 @@ from antflow_tui.formatting import (
     format_rate,
     plural,
     short_path,
-    short_paths_in,
 )
 from antflow_tui.present import (
     CELL_PADDING,
@@ -836,7 +835,7 @@ def test_error_rows_show_hostile_data_literally() -> None:
 
 def test_error_rows_cut_a_huge_message() -> None:
     (row,) = error_rows([failure(error="x" * 5_000_000)])
-    assert len(row.cells[3].plain) <= 200
+    assert len(row.cells[3].plain) <= 2_000
     assert row.cells[3].plain.endswith("…")
 
 
@@ -1195,28 +1194,6 @@ def test_short_path(filename: str, shown: str) -> None:
 
 def test_short_path_with_no_cwd_or_stdlib_keeps_the_path() -> None:
     assert short_path("/a/b.py", "", "") == "/a/b.py"
-
-
-def test_short_paths_in_a_traceback() -> None:
-    text = (
-        'File "/home/ana/project/scrape.py", line 3, in fetch\n'
-        'File "/usr/lib/python3.11/asyncio/tasks.py", line 9, in wait_for\n'
-    )
-    assert short_paths_in(text, CWD, STDLIB) == (
-        'File "scrape.py", line 3, in fetch\n'
-        'File "<stdlib>/asyncio/tasks.py", line 9, in wait_for\n'
-    )
-
-
-def test_short_paths_in_leaves_other_paths_whole_when_cwd_is_the_root() -> None:
-    # Running from / (a container's default) must not strip every slash of a traceback.
-    text = 'File "/opt/app/x.py", line 1, in f'
-    assert short_paths_in(text, "/", "") == text
-
-
-def test_short_paths_in_only_shortens_paths_that_start_with_cwd() -> None:
-    text = 'File "/srv/home/ana/project/x.py", line 1, in f'
-    assert short_paths_in(text, CWD, "") == text
 
 
 # ---------------------------------------------------------------------- issue 14

@@ -1,5 +1,7 @@
-"""A real browser on `antflow-tui web`: headless Chromium loads the page of a running job,
-shows its stage table, and closing the tab leaves the job alone.
+"""A real browser on `antflow-tui web`: headless Chromium loads the page of a running job
+through a tunnel to another port (as ``ssh -L 9000:localhost:8000`` gives), shows its
+stage table, loads nothing from outside the machine, and closing the tab leaves the job
+alone.
 
 Opt-in (it starts Chromium, seconds): ``apt-get install chromium``, ``pip install -e
 '.[web]'``, then ``pytest -m browser``. Set ``ANTFLOW_BROWSER_SCREENSHOT=PATH`` to keep
@@ -10,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,14 +26,13 @@ import pytest
 from antflow.runstream import Snapshot, discovery
 from antflow.runstream.client import Viewer
 from tests.tui.browser import browser_page, chromium, headless_chromium
+from tests.tui.forward import forwarding
+from tests.tui.webserving import LIMIT, free_port, listening, stop, wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
 pytestmark = pytest.mark.browser
-
-LIMIT = 60.0
 
 JOB = textwrap.dedent(
     """
@@ -61,39 +61,46 @@ JOB = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the browser saw of the page."""
+
+    received: bytes
+    """What its websockets brought (the app's terminal output)."""
+    screenshot: bytes
+    classes: str
+    """The body's classes."""
+    title: str
+    loaded: list[str]
+    """Every resource the page loaded (scripts, styles, fonts, images)."""
+    tunnel: int
+    """The port the page was opened at."""
 
 
-def wait_for(condition: Callable[[], bool]) -> None:
-    """Poll another process's state (a file, a port): nothing here can signal it."""
-    deadline = time.monotonic() + LIMIT
-    while not condition():
-        assert time.monotonic() < deadline, "the other process never got there"
-        time.sleep(0.1)
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-async def look(devtools: int, url: str) -> tuple[bytes, bytes, str]:
-    """Open the page; wait until its terminal has drawn the stage table; return what the
-    page received, a screenshot and the body's classes."""
-    async with browser_page(devtools, url) as page:
+async def look(devtools: int, port: int) -> Seen:
+    """Open the page through a tunnel to another port; wait until its terminal has drawn
+    the stage table."""
+    async with (
+        forwarding(port) as tunnel,
+        browser_page(devtools, f"http://localhost:{tunnel}/") as page,
+    ):
         async with asyncio.timeout(LIMIT):
             await page.until_received(b"Crawl")
             await page.until_received(b"Stages")
         classes = str(await page.evaluate("document.body.className"))
         # One more animation frame: what xterm.js drew is on the canvas.
         await page.evaluate("new Promise(done => requestAnimationFrame(() => done(1)))")
-        return bytes(page.received), await page.screenshot(), classes
+        loaded = await page.evaluate(
+            "JSON.stringify(performance.getEntriesByType('resource').map(e => e.name))"
+        )
+        return Seen(
+            received=bytes(page.received),
+            screenshot=await page.screenshot(),
+            classes=classes,
+            title=str(await page.evaluate("document.title")),
+            loaded=json.loads(loaded),
+            tunnel=tunnel,
+        )
 
 
 async def still_running(address: str, token: str) -> bool:
@@ -137,11 +144,19 @@ def test_a_browser_shows_the_stage_table_of_a_running_job(
         )
         wait_for(lambda: listening(port))
         with headless_chromium() as devtools:
-            received, png, classes = asyncio.run(look(devtools, f"http://127.0.0.1:{port}/"))
-        assert "-first-byte" in classes  # the page shows the app, not its splash
-        assert b"Pause" not in received  # read-only: the footer offers no pause
+            seen = asyncio.run(look(devtools, port))
+        # Issue 17.12: through a tunnel to another port, the page loads its script and its
+        # websocket connects (it named 127.0.0.1:PORT, the server's own port).
+        assert "-first-byte" in seen.classes  # the page shows the app, not its splash
+        assert b"Pause" not in seen.received  # read-only: the footer offers no pause
+        # Issue 17.13: nothing from outside the machine (the font came from Google), and a
+        # title that names the script.
+        assert seen.loaded, "the page loaded no resource at all"
+        here = f"http://localhost:{seen.tunnel}/"
+        assert all(url.startswith(here) for url in seen.loaded), seen.loaded
+        assert seen.title == "crawler.py · antflow-tui"
         shot = tmp_path / "web.png"
-        shot.write_bytes(png)
+        shot.write_bytes(seen.screenshot)
         kept = os.environ.get("ANTFLOW_BROWSER_SCREENSHOT")
         if kept:
             shutil.copyfile(shot, kept)
@@ -153,11 +168,5 @@ def test_a_browser_shows_the_stage_table_of_a_running_job(
         assert "job done" in out
         assert "Traceback" not in err
     finally:
-        for process in (job, web):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop(job)
+        stop(web)
