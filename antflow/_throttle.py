@@ -85,24 +85,25 @@ class Throttle:
         slot of the rate limit, then run it within the timeout."""
         gate = self.gate
         ticket: Ticket | None = None
+        clock = pipeline._clock
         if gate is not None:
-            if gate.full():
-                ticket = await _waiting(worker, CONCURRENCY, gate.acquire())
-            else:
-                ticket = await gate.acquire()
+            taking = gate.acquire()
+            ticket = await (_waiting(worker, CONCURRENCY, taking) if gate.full() else taking)
         outcome = OTHER
         reservation: Reservation | None = None
         limit = self.limit
         reports = _reports(worker)
-        called = False
+        called: float | None = None
         try:
+            if gate is not None and gate.adaptive:
+                await self._take_turn(pipeline, worker, gate)
             if limit is not None:
                 reservation = await self._take_slot(pipeline, worker, limit, value)
             else:
                 await self._cool_down(pipeline, worker, self.cooldown(pipeline))
             if worker.entry is not entry:
                 raise _GivenUp
-            called = True
+            called = clock()
             output = await self._call(worker, entry, index, value)
             outcome = CLEAN
             return output
@@ -112,10 +113,12 @@ class Throttle:
             raise
         finally:
             if ticket is not None:
-                gate.release(ticket, outcome)  # type: ignore[union-attr]
+                ended = clock()
+                seconds = 0.0 if called is None else ended - called
+                gate.release(ticket, outcome, seconds, ended)  # type: ignore[union-attr]
             if reservation is not None:
                 assert limit is not None
-                limit.settle(reservation, _used(worker, reports, called, outcome))
+                limit.settle(reservation, _used(worker, reports, called is not None, outcome))
 
     async def _call(self, worker: WorkerRecord, entry: Entry, index: int, value: Any) -> Any:
         runtime = self.runtime
@@ -176,6 +179,22 @@ class Throttle:
                 return
             version = cooldown.version
             await _waiting(worker, COOL_DOWN, pipeline._sleep(remaining))
+            if cooldown.version == version:
+                return
+
+    async def _take_turn(
+        self, pipeline: Pipeline, worker: WorkerRecord, gate: ConcurrencyGate
+    ) -> None:
+        """Wait for the call's turn under the adaptive pace, after any cool-down; a
+        cool-down that begins meanwhile sends it back in line after it, so calls never
+        all start together when it ends."""
+        cooldown = self.cooldown(pipeline)
+        while True:
+            await self._cool_down(pipeline, worker, cooldown)
+            version = cooldown.version
+            delay = gate.turn(pipeline._clock())
+            if delay > 0:
+                await _waiting(worker, CONCURRENCY, pipeline._sleep(delay))
             if cooldown.version == version:
                 return
 

@@ -94,7 +94,7 @@ def limit_snapshot(runtimes: Sequence[StageRuntime], timestamp: float) -> LimitS
         stages.append(
             StageLimitState(
                 stage=runtime.name,
-                concurrency=workers if gate is None else gate.limit,
+                concurrency=workers if gate is None else gate.concurrency,
                 max_concurrency=workers if gate is None else gate.maximum,
                 adaptive=gate is not None and gate.adaptive,
                 in_flight=0 if gate is None else gate.in_flight,

@@ -108,30 +108,32 @@ def is_rate_limit_error(error: BaseException, types: tuple[type[BaseException], 
 
 
 def requested_wait(error: BaseException, now: Callable[[], float] = time.time) -> float | None:
-    """The longest wait `error` asks for, in seconds, or None if it asks for none.
+    """The wait `error` asks for, in seconds, or None if it asks for none.
 
-    Read from ``error.retry_after`` (seconds, a `timedelta`, or a header-style string),
-    and from the ``retry-after-ms`` and ``retry-after`` headers of ``error.response`` or
-    ``error.headers`` (names in any case). ``Retry-After`` may be seconds or an HTTP
-    date, compared with `now` (Unix time). Values that are not numbers, are negative or
-    are above `MAX_RETRY_AFTER` are ignored.
+    The first readable one of: the ``retry-after-ms`` header (the exact wait, as openai
+    sends it), the ``Retry-After`` header (seconds, or an HTTP date compared with `now`,
+    Unix time), both read from ``error.response.headers`` or ``error.headers`` in any
+    case, then ``error.retry_after`` (seconds, a `timedelta` or a header-style string).
+    Values that are not numbers, are negative or are above `MAX_RETRY_AFTER` are
+    skipped.
     """
-    waits: list[float] = []
+    sources = _header_sources(error)
+    candidates: list[tuple[Any, float, Callable[[], float] | None]] = [
+        (_header(headers, "retry-after-ms"), 0.001, None) for headers in sources
+    ]
+    candidates.extend((_header(headers, "retry-after"), 1.0, now) for headers in sources)
     try:
         attribute = getattr(error, "retry_after", None)
     except Exception:
         attribute = None
-    if attribute is not None:
-        waits.append(_seconds(attribute, 1.0, now))
-    for headers in _header_sources(error):
-        milliseconds = _header(headers, "retry-after-ms")
-        if milliseconds is not None:
-            waits.append(_seconds(milliseconds, 0.001, None))
-        seconds = _header(headers, "retry-after")
-        if seconds is not None:
-            waits.append(_seconds(seconds, 1.0, now))
-    valid = [wait for wait in waits if 0.0 <= wait <= MAX_RETRY_AFTER]
-    return max(valid) if valid else None
+    candidates.append((attribute, 1.0, now))
+    for value, scale, clock in candidates:
+        if value is None:
+            continue
+        wait = _seconds(value, scale, clock)
+        if 0.0 <= wait <= MAX_RETRY_AFTER:
+            return wait
+    return None
 
 
 def _header_sources(error: BaseException) -> list[Any]:
