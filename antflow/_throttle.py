@@ -202,22 +202,12 @@ class Throttle:
         self, pipeline: Pipeline, worker: WorkerRecord, limit: RateLimit, value: Any
     ) -> Reservation:
         tokens = limit.tokens_for(value)
-        while True:
-            reservation = limit.reserve(tokens)
-            delay = reservation.at - limit.clock()
-            if delay > 0:
-                label = COOL_DOWN if limit.cooldown.until >= reservation.at else limit.name
-                try:
-                    await _waiting(worker, label, pipeline._sleep(delay))
-                except BaseException:
-                    limit.settle(reservation, 0)
-                    raise
-            if limit.cooldown.until <= reservation.at:
-                return reservation
-            # A rate-limit answer came while this call waited, and its slot fell inside
-            # the cool-down: give the slot's tokens back and line up after it.
-            limit.settle(reservation, 0)
-            await self._cool_down(pipeline, worker, limit.cooldown)
+        label = COOL_DOWN if limit.cooldown.remaining() > 0 else limit.name
+        worker.waiting_for = label
+        try:
+            return await limit.admit(tokens, pipeline._sleep)
+        finally:
+            worker.waiting_for = None
 
     # ------------------------------------------------------------------ answers
 

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 _WINDOW_EPSILON: Final = 1e-6
 """Seconds past the moment a window would allow a call: float sums of slot times must
 never land a call on the edge of a server's window."""
+_RECHECK: Final = 0.1
+"""Seconds the first call in line waits at most before looking at the token budget again."""
 _MINUTE: Final = 60.0
 _SECOND: Final = 1.0
 
@@ -106,7 +108,7 @@ class RateLimitState:
     cooldown_remaining: float
     """Seconds before calls may start again after a rate-limit answer (0: none)."""
     waiting: int
-    """Calls given a slot that has not come yet (paced)."""
+    """Calls waiting for their turn (paced, or cooling down)."""
     stages: tuple[str, ...]
     """The stages of the pipeline that use it."""
 
@@ -206,6 +208,10 @@ class RateLimit:
         self._token_sum = 0
         self._horizon = -math.inf
         """Reservations at or before this moment have left `_tokens`."""
+        self._head = False
+        """A call is first in line, waiting for its moment."""
+        self._line: deque[asyncio.Future[None]] = deque()
+        """Calls waiting behind it, in order."""
 
     def __repr__(self) -> str:
         caps = [
@@ -238,13 +244,51 @@ class RateLimit:
             return self._token_cap
         return min(math.ceil(guess), self._token_cap)
 
-    def reserve(self, tokens: int) -> Reservation:
-        """Take the next slot for one call holding `tokens`, in one step.
+    async def admit(self, tokens: int, sleep: Callable[[float], Awaitable[object]]) -> Reservation:
+        """Wait in line for the moment pacing, every window cap and the cool-down allow
+        one more call holding `tokens`, and take it (calls and tokens in one step).
 
-        The slot is the earliest moment at or after now when pacing, every window cap
-        and the cool-down allow the call; later calls line up behind it.
+        Only the first in line waits on time, and it looks again after each wait, so
+        tokens given back meanwhile (see `settle`) shorten its wait.
         """
-        now = self.clock()
+        if self._head or self._line:
+            turn = asyncio.get_running_loop().create_future()
+            self._line.append(turn)
+            try:
+                await turn
+            except BaseException:
+                if turn in self._line:
+                    self._line.remove(turn)
+                elif turn.done() and not turn.cancelled():
+                    self._pass_on()
+                raise
+        self._head = True
+        try:
+            while True:
+                now = self.clock()
+                at = self._earliest(now, tokens)
+                if at <= now:
+                    break
+                # With a token budget, look again now and then: tokens that calls
+                # give back (see `settle`) may let this one start sooner.
+                await sleep(min(at - now, _RECHECK) if self._token_cap else at - now)
+                if self.clock() <= now:
+                    break  # a clock that does not move (tests): take the slot as planned
+            return self._take(max(at, now), tokens)
+        finally:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        self._head = False
+        line = self._line
+        while line:
+            turn = line.popleft()
+            if not turn.done():
+                self._head = True
+                turn.set_result(None)
+                return
+
+    def _earliest(self, now: float, tokens: int) -> float:
         self._forget(now)
         at = max(now, self._next_call, self._next_token, self.cooldown.until)
         calls = self._calls
@@ -261,9 +305,12 @@ class RateLimit:
                     break
                 held -= reservation.tokens
                 at = max(at, reservation.at + _MINUTE + _WINDOW_EPSILON)
+        return at
+
+    def _take(self, at: float, tokens: int) -> Reservation:
         self._next_call = at + self._interval
         self._next_token = at + tokens * self._token_interval
-        calls.append(at)
+        self._calls.append(at)
         reservation = Reservation(at, tokens)
         if self._token_cap:
             self._tokens.append(reservation)
@@ -287,22 +334,14 @@ class RateLimit:
         now = self.clock()
         self._forget(now)
         calls = self._calls
-        waiting = 0
-        for at in reversed(calls):
-            if at <= now:
-                break
-            waiting += 1
-        started = len(calls) - waiting
+        started = len(calls)
         last_second = 0
-        for at in itertools.islice(reversed(calls), waiting, None):
+        for at in reversed(calls):
             if at <= now - _SECOND:
                 break
             last_second += 1
         tokens = self._token_sum
-        for reservation in reversed(self._tokens):
-            if reservation.at <= now:
-                break
-            tokens -= reservation.tokens
+        waiting = len(self._line) + self._head
         return RateLimitState(
             name=self.name,
             per_second=self.per_second,
