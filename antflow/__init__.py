@@ -5,16 +5,21 @@ retries, backpressure, priorities, a StatusTracker event stream and polling dash
 """
 
 from antflow.builder import PipelineBuilder
-from antflow.context import set_task_progress, set_task_status
+from antflow.context import set_task_progress, set_task_status, set_task_usage
 from antflow.exceptions import (
     AntFlowError,
     FeedStoppedError,
     PipelineError,
+    RateLimitExceededError,
     StageValidationError,
     TaskFailedError,
+    TaskTimeoutError,
 )
+from antflow.limits import LimitSnapshot, StageLimitState
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
+from antflow.ratelimit import RateLimit, RateLimitState
+from antflow.retrying import Backoff
 from antflow.runstream.record import record, record_from_environment
 from antflow.runstream.serve import serve, serve_from_environment
 from antflow.stage import Stage
@@ -33,6 +38,7 @@ from antflow.types import (
     StatusType,
     TaskEvent,
     TaskEventType,
+    TaskUsage,
     WorkerMetrics,
     WorkerState,
     WorkerStatus,
@@ -48,19 +54,25 @@ serve_from_environment()
 
 __all__ = [
     "AntFlowError",
+    "Backoff",
     "DashboardProtocol",
     "DashboardSnapshot",
     "ErrorSummary",
     "FailedItem",
     "FeedStoppedError",
     "ItemLocation",
+    "LimitSnapshot",
     "Pipeline",
     "PipelineBuilder",
     "PipelineError",
     "PipelineResult",
     "PipelineStats",
+    "RateLimit",
+    "RateLimitExceededError",
+    "RateLimitState",
     "Stage",
     "StageInfo",
+    "StageLimitState",
     "StageStats",
     "StageValidationError",
     "StatusEvent",
@@ -69,6 +81,8 @@ __all__ = [
     "TaskEvent",
     "TaskEventType",
     "TaskFailedError",
+    "TaskTimeoutError",
+    "TaskUsage",
     "WorkerMetrics",
     "WorkerState",
     "WorkerStatus",
@@ -78,4 +92,5 @@ __all__ = [
     "serve",
     "set_task_progress",
     "set_task_status",
+    "set_task_usage",
 ]

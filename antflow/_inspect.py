@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from antflow.limits import LimitSnapshot, limit_snapshot
 from antflow.types import (
     DashboardSnapshot,
     ErrorSummary,
@@ -134,6 +135,12 @@ class PipelineViews:
             },
             errors_by_type=dict(self._failed_by_type),
         )
+
+    def get_limit_snapshot(self) -> LimitSnapshot:
+        """Every RateLimit the stages use (calls and tokens against their caps, 429s,
+        cool-down) and every stage's concurrency, rate-limited retries, timeouts and
+        usage, in O(limits + stages)."""
+        return limit_snapshot(self._runtimes, self._now())
 
     def get_error_summary(self) -> ErrorSummary:
         """Failures by type and stage: the tracker's (with tracebacks) if there is one."""

@@ -10,13 +10,15 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow._queue import StageQueue
-from antflow.exceptions import TaskNotAwaitableError
+from antflow._throttle import Throttle
+from antflow.exceptions import RateLimitExceededError, TaskNotAwaitableError
 from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState, WorkerStatus
 
 if TYPE_CHECKING:
     from antflow._latency import LatencyTracker
     from antflow.stage import Stage, TaskFunc
-    from antflow.tracker import EmitterBinding
+    from antflow.tracker import EmitterBinding, StatusTracker
+    from antflow.types import TaskUsage
 
 RECENT_ITEMS: Final = 8
 """How many recently finished item ids each worker remembers."""
@@ -60,6 +62,7 @@ class WorkerRecord:
         "stage",
         "task",
         "total_time",
+        "usage",
         "waiting_for",
         "wake",
     )
@@ -90,9 +93,21 @@ class WorkerRecord:
         self.last_active: float | None = None
         self.recent: deque[Any] = deque(maxlen=RECENT_ITEMS)
         self.task: asyncio.Task[None] | None = None
+        self.usage: TaskUsage | None = None
+        """What tasks this worker ran reported with `set_task_usage`, added up."""
         # Bound by the pipeline before anything is recorded (there is only something to
         # record with a tracker): typed as bound, so the hot path checks nothing more.
         self.binding: EmitterBinding = None  # type: ignore[assignment]
+
+    def add_usage(self, usage: TaskUsage) -> None:
+        """A task of this worker reported `usage` (see `set_task_usage`)."""
+        self.usage = usage if self.usage is None else self.usage.plus(usage)
+        stage = self.stage
+        stage.usage = usage if stage.usage is None else stage.usage.plus(usage)
+        tracker = stage.tracker
+        entry = self.entry
+        if tracker is not None and entry is not None:
+            tracker._add_usage(entry.item_id, usage)
 
     @property
     def status(self) -> WorkerStatus:
@@ -146,16 +161,23 @@ class StageRuntime:
         # TaskNotAwaitableError can never heal either: retrying it only wastes the waits.
         self.no_retry: tuple[type[BaseException], ...] = (
             TaskNotAwaitableError,
+            RateLimitExceededError,
             *stage.no_retry_on,
         )
+        self.rate_limit_on: tuple[type[BaseException], ...] = tuple(stage.rate_limit_on)
         self.queue: StageQueue[Entry] = StageQueue(stage.capacity)
         self.next: StageRuntime | None = None
         limits = dict(stage.task_concurrency_limits)
         self.limits = limits
         self.semaphores: tuple[asyncio.Semaphore | None, ...] = ()
         self.new_semaphores()
-        self.simple = len(self.tasks) == 1 and not self.unpack_args and not limits
-        """One task, called plainly: the worker runs it without the general task loop."""
+        self.throttle: Throttle | None = Throttle(self) if Throttle.needed(self) else None
+        """Timeout, rate limit, cool-down and concurrency around each call, if any."""
+        self.simple = (
+            len(self.tasks) == 1 and not self.unpack_args and not limits and not self.throttle
+        )
+        """One task, called plainly with nothing around it: the worker runs it without the
+        general task loop."""
         self.workers = [WorkerRecord(f"{stage.name}-W{i}", self) for i in range(stage.workers)]
         self.latency: LatencyTracker | None = None
         """Task times of finished items, once a monitor asks for them (see
@@ -165,6 +187,10 @@ class StageRuntime:
         self.skipped = 0
         self.retrying = 0
         self.task_retries = 0
+        self.usage: TaskUsage | None = None
+        """What this stage's tasks reported with `set_task_usage`, added up."""
+        self.tracker: StatusTracker | None = None
+        """The pipeline's tracker, once bound (usage reports go to it)."""
         # As `WorkerRecord.binding`: bound before anything is recorded.
         self.queued_binding: EmitterBinding = None  # type: ignore[assignment]
         self.info = StageInfo(

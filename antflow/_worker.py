@@ -12,13 +12,15 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any, Final
 
+import antflow._throttle as throttles
 from antflow import _history as h
 from antflow._delivery import BACKLOG_LIMIT
 from antflow._guard import must_propagate
 from antflow._latency import SAMPLE_EVERY
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
-from antflow.exceptions import TaskNotAwaitableError
+from antflow.exceptions import RateLimitExceededError, TaskNotAwaitableError
+from antflow.retrying import is_rate_limit_error
 
 if TYPE_CHECKING:
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
@@ -286,9 +288,18 @@ async def _run_tasks(
     max_attempts = 1 if per_stage else stage.stage.task_attempts
     index = 0
     attempt = 1
+    limited = 0  # rate-limited attempts of the current task: they use up no attempt
     failure = first_failure
     while True:
-        if failure is None:
+        throttle = stage.throttle
+        if failure is None and throttle is not None:
+            try:
+                output = await throttle.attempt(pipeline, worker, entry, index, value)
+            except BaseException as exc:
+                if must_propagate(exc):
+                    raise
+                failure = (exc, None)
+        elif failure is None:
             awaitable: Any = None
             try:
                 if stage.unpack_args:
@@ -329,12 +340,20 @@ async def _run_tasks(
             shown_attempt = entry.attempt if per_stage else attempt
             if worker.entry is not entry:
                 raise _AttemptFailed(error, shown_attempt)
-            hopeless = isinstance(error, stage.no_retry)
-            more_tries = attempt < max_attempts and not hopeless
+            rate_limited = is_rate_limit_error(error, stage.rate_limit_on)
+            if rate_limited:
+                limited += 1
+                if limited >= stage.stage.rate_limit_attempts:
+                    cause = error
+                    error = RateLimitExceededError(stage.task_names[index], limited, cause)
+                    error.__cause__ = cause
+                    rate_limited = False
+            hopeless = not rate_limited and isinstance(error, stage.no_retry)
+            more_tries = rate_limited or (attempt < max_attempts and not hopeless)
             will_retry = more_tries or (
                 per_stage and entry.attempt < stage.stage.stage_attempts and not hopeless
             )
-            if will_retry:
+            if will_retry and not rate_limited:
                 stage.task_retries += 1
             if tracker is not None:
                 tracker._record_task(
@@ -350,9 +369,17 @@ async def _run_tasks(
                 )
             if not more_tries:
                 raise _AttemptFailed(error, shown_attempt)
-            attempt += 1
-            if stage.stage.task_wait_seconds:
-                await pipeline._sleep(stage.stage.task_wait_seconds)
+            if rate_limited:
+                # No wait here: the stage's next call waits out the cool-down, and so do
+                # those of every worker sharing the limit.
+                throttles.attach_throttle(stage).note_rate_limited(pipeline, error, limited)
+                wait = 0.0
+            else:
+                backoff = stage.stage.backoff
+                wait = stage.stage.task_wait_seconds if backoff is None else backoff.wait(attempt)
+                attempt += 1
+            if wait:
+                await pipeline._sleep(wait)
                 if worker.entry is not entry:
                     # A shutdown gave up on this worker during the wait: no more attempts.
                     raise _AttemptFailed(error, shown_attempt)
@@ -389,6 +416,7 @@ async def _run_tasks(
         value = output
         index += 1
         attempt = 1
+        limited = 0
         began = ended
 
 

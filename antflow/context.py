@@ -1,16 +1,22 @@
-"""`set_task_status` and `set_task_progress`: let a running task say what it is doing and
-how far it got, for dashboards to show."""
+"""`set_task_status`, `set_task_progress` and `set_task_usage`: let a running task say what
+it is doing, how far it got and what it spent, for dashboards and rate limits."""
 
 from __future__ import annotations
 
 import math
 from contextvars import ContextVar
-from typing import Protocol
+from typing import Final, Protocol
+
+from antflow.types import TaskUsage
+
+_MAX_MODEL_NAME: Final = 200
 
 
 class _StatusHolder(Protocol):
     current_task: str | None
     progress: tuple[float, float | None] | None
+
+    def add_usage(self, usage: TaskUsage) -> None: ...
 
 
 # Each worker sets this once in its own asyncio task; tasks it awaits see it.
@@ -52,6 +58,59 @@ def set_task_progress(done: float, total: float | None = None) -> None:
         return
     whole = _finite(total)
     holder.progress = (max(shown, 0.0), whole if whole is not None and whole > 0 else None)
+
+
+def set_task_usage(
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cost: float | None = None,
+    model: str | None = None,
+) -> None:
+    """Report what the current task's call to an API used, once the call has returned.
+
+    Each report adds to the item's usage (``StatusTracker.get_usage``) and to its
+    worker's and stage's totals (``Pipeline.get_limit_snapshot``). A stage with a
+    `RateLimit` that budgets tokens reconciles its estimate for the attempt with what
+    the attempt reported: the budget gets back what was estimated but not used, and is
+    charged what was used beyond the estimate.
+
+    Call it once per API call (a task making two calls reports twice). Like the other
+    display helpers it never fails the task: numbers that are not finite and >= 0 count
+    as 0 (a cost as none). Outside a pipeline worker it does nothing.
+
+    Args:
+        input_tokens: Tokens sent (``usage.prompt_tokens`` / ``usage.input_tokens``).
+        output_tokens: Tokens received (``usage.completion_tokens`` / ``output_tokens``).
+        cost: Money spent on the call, in a unit of your choice.
+        model: The model that answered.
+    """
+    holder = _current_worker.get()
+    if holder is None:
+        return
+    spent = _finite(cost)
+    holder.add_usage(
+        TaskUsage(
+            input_tokens=_tokens(input_tokens),
+            output_tokens=_tokens(output_tokens),
+            cost=spent if spent is not None and spent >= 0 else None,
+            model=_name(model),
+            reports=1,
+        )
+    )
+
+
+def _name(model: object) -> str | None:
+    if model is None:
+        return None
+    try:
+        return str(model)[:_MAX_MODEL_NAME]
+    except Exception:
+        return None
+
+
+def _tokens(value: object) -> int:
+    number = _finite(value)
+    return int(number) if number is not None and number > 0 else 0
 
 
 def _finite(value: object) -> float | None:

@@ -40,3 +40,52 @@ class TaskNotAwaitableError(AntFlowError, TypeError):
 
     Retrying cannot help, so the item fails at once, whatever the retry policy says.
     """
+
+
+class TaskTimeoutError(AntFlowError, TimeoutError):
+    """An attempt of a task ran longer than its stage's `task_timeout` and was cancelled.
+
+    Retried like any failure. Its ``__cause__`` shows where the task was when it was cut.
+
+    Attributes:
+        task_name: The task's name.
+        timeout: The stage's `task_timeout`, in seconds.
+    """
+
+    def __init__(self, task_name: str, timeout: float) -> None:
+        super().__init__(
+            f"task {task_name!r} ran longer than its task_timeout of {timeout:g} s and was "
+            f"cancelled"
+        )
+        self.task_name = task_name
+        self.timeout = timeout
+
+
+class RateLimitExceededError(AntFlowError):
+    """A task was rate-limited (HTTP 429, or a type in `rate_limit_on`) as many times as
+    its stage's `rate_limit_attempts` allow: the item fails with this error.
+
+    Attributes:
+        task_name: The task's name.
+        attempts: The rate-limited attempts made.
+        last_error: The error the last of them raised (also the ``__cause__``).
+    """
+
+    def __init__(self, task_name: str, attempts: int, last_error: BaseException) -> None:
+        super().__init__(
+            f"task {task_name!r} was rate-limited {attempts} times (the stage's "
+            f"rate_limit_attempts); the API kept refusing: {_describe(last_error)}"
+        )
+        self.task_name = task_name
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message``, even for an error whose ``__str__`` raises."""
+    try:
+        text = str(error)
+    except Exception:
+        text = "<the error's message could not be read>"
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name

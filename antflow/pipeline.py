@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+import antflow._throttle as throttles
 from antflow import _history as h
 from antflow._guard import must_propagate
 from antflow._inspect import PipelineViews, _Failure
@@ -664,6 +665,31 @@ class Pipeline(PipelineViews):
             entry.log = self._tracker._open(item_id, runtime.queued_binding, self._now())
         runtime.queue.put_nowait(entry, entry.priority, force=True)
 
+    def set_concurrency(self, stage: str, concurrency: int) -> None:
+        """Let at most `concurrency` calls of `stage` run at once, from now on.
+
+        Takes effect at once, running or not: calls over the new limit finish, and no
+        new one starts until the stage is under it. On an adaptive stage the limit
+        also becomes the highest the adaptation goes. Read it back with
+        `get_limit_snapshot`.
+
+        Raises:
+            ValueError: an unknown stage, or `concurrency` not an int between 1 and the
+                stage's workers.
+        """
+        runtime = self._target(stage)
+        workers = len(runtime.workers)
+        if (
+            isinstance(concurrency, bool)
+            or not isinstance(concurrency, int)
+            or not 1 <= concurrency <= workers
+        ):
+            raise ValueError(
+                f"stage {runtime.name!r} has {workers} workers: its concurrency must be an "
+                f"int from 1 to {workers}, got {concurrency!r}"
+            )
+        throttles.attach_throttle(runtime).set_concurrency(concurrency)
+
     def measure_latency(self) -> None:
         """Keep each stage's task times from now on (p50, p95, max and the slowest items,
         in `antflow.runstream` snapshots); monitors call it, at a small per-item cost."""
@@ -845,6 +871,7 @@ class Pipeline(PipelineViews):
         # From the last stage back, so each worker binding knows the next queue.
         next_queued = None
         for runtime in reversed(self._runtimes):
+            runtime.tracker = tracker
             if tracker is None:
                 # Nothing is recorded without a tracker (see WorkerRecord.binding).
                 runtime.queued_binding = None  # type: ignore[assignment]

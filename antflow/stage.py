@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from antflow.exceptions import StageValidationError
+from antflow.ratelimit import RateLimit
+from antflow.retrying import Backoff
 
 TaskFunc = Callable[..., Awaitable[Any]]
 
@@ -54,6 +56,25 @@ class Stage:
     no_retry_on: Sequence[type[BaseException]] = ()
     """Exception types that fail the item at once, without more attempts (errors that
     will not heal: a prompt over the model's context length, a 404)."""
+    task_timeout: float | None = None
+    """Seconds an attempt of a task may run: a longer one is cancelled and fails with
+    `TaskTimeoutError`, retried like any failure. None: no limit."""
+    backoff: Backoff | None = None
+    """Exponential waits with jitter between attempts of a task (see `Backoff`); None:
+    the fixed `task_wait_seconds`."""
+    rate_limit: RateLimit | None = None
+    """A budget of calls and tokens, shared with every stage given the same object."""
+    rate_limit_on: Sequence[type[BaseException]] = ()
+    """Exception types that mean "rate-limited", besides errors that carry HTTP 429
+    (``exc.response.status_code`` or ``exc.status_code``), which are recognised anyway.
+    A rate-limited attempt is no failure: it uses up none of `task_attempts`, and every
+    worker sharing the limit waits what the server asked before its next call."""
+    rate_limit_attempts: int = 50
+    """Rate-limited attempts of one task on one item, at most: the last one fails the
+    item with `RateLimitExceededError` (an API that never stops answering 429)."""
+    adaptive: bool = False
+    """Adapt how many calls the stage keeps in flight to the API's limits: halved on a
+    rate-limit answer, one more after each clean round, between 1 and `workers`."""
 
     @property
     def capacity(self) -> int:
@@ -109,18 +130,34 @@ class Stage:
                     f"its tasks ({', '.join(names)})"
                 )
             _require_positive_int(label, f"task_concurrency_limits[{key!r}]", limit)
-        no_retry = self.no_retry_on
-        if isinstance(no_retry, str | bytes) or not isinstance(no_retry, Sequence):
-            hint = "a class, not its name" if isinstance(no_retry, str | bytes) else "in a list"
+        _check_error_types(label, "no_retry_on", self.no_retry_on)
+        _check_error_types(label, "rate_limit_on", self.rate_limit_on)
+        _require_positive_int(label, "rate_limit_attempts", self.rate_limit_attempts)
+        timeout = self.task_timeout
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
             raise StageValidationError(
-                f"{label}: no_retry_on must be a list of exception classes ({hint}: "
-                f"no_retry_on=[ValueError]), got {no_retry!r}"
+                f"{label}: task_timeout must be a number of seconds above 0 (or None), "
+                f"got {timeout!r}"
             )
-        for error_type in no_retry:
-            if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):
-                raise StageValidationError(
-                    f"{label}: no_retry_on holds {error_type!r}, which is not an exception class"
-                )
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise StageValidationError(
+                f"{label}: backoff must be an antflow.Backoff (Backoff(initial=1.0, "
+                f"multiplier=2.0, max_wait=60.0)), got {self.backoff!r}"
+            )
+        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise StageValidationError(
+                f"{label}: rate_limit must be an antflow.RateLimit (RateLimit(per_second=10)), "
+                f"got {self.rate_limit!r}"
+            )
+        if not isinstance(self.adaptive, bool):
+            raise StageValidationError(
+                f"{label}: adaptive must be True or False, got {self.adaptive!r}"
+            )
         for hook in ("on_success", "on_failure", "skip_if"):
             value = getattr(self, hook)
             if value is not None and not callable(value):
@@ -133,6 +170,20 @@ def task_name(task: Any) -> str:
         task = task.func
     name = getattr(task, "__name__", None)
     return name if isinstance(name, str) else type(task).__name__
+
+
+def _check_error_types(label: str, field_name: str, types: Any) -> None:
+    if isinstance(types, str | bytes) or not isinstance(types, Sequence):
+        hint = "a class, not its name" if isinstance(types, str | bytes) else "in a list"
+        raise StageValidationError(
+            f"{label}: {field_name} must be a list of exception classes ({hint}: "
+            f"{field_name}=[ValueError]), got {types!r}"
+        )
+    for error_type in types:
+        if not (isinstance(error_type, type) and issubclass(error_type, BaseException)):
+            raise StageValidationError(
+                f"{label}: {field_name} holds {error_type!r}, which is not an exception class"
+            )
 
 
 def _require_positive_int(label: str, field_name: str, value: Any) -> None:

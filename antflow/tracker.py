@@ -31,6 +31,8 @@ from antflow.types import (
 if TYPE_CHECKING:
     from array import array
 
+    from antflow.types import TaskUsage
+
 StatusCallback = Callable[[StatusEvent], Awaitable[None] | None]
 TaskCallback = Callable[[TaskEvent], Awaitable[None] | None]
 
@@ -160,6 +162,8 @@ class StatusTracker:
 
         self._logs: dict[Any, array[float]] = {}
         self._errors: dict[Any, list[h.AttemptError]] = {}
+        self._usage: dict[Any, TaskUsage] = {}
+        """Per item, what its tasks reported with `set_task_usage` (only items that did)."""
         # Items per status kind; the last slot (index -1) collects "not seen yet", so a
         # new log's first move needs no special case.
         self._counts = [0] * (len(STATUSES) + 1)
@@ -225,6 +229,12 @@ class StatusTracker:
         for error in self._errors.get(item_id, ()):
             unique.setdefault(id(error.exception), error)
         return list(unique.values())
+
+    def get_usage(self, item_id: Any) -> TaskUsage | None:
+        """What the item's tasks reported with `set_task_usage`, added up over all its
+        stages and attempts, or None if they reported nothing (or its history was
+        evicted)."""
+        return self._usage.get(item_id)
 
     def has_history(self, item_id: Any) -> bool:
         """True if the tracker holds the item's history (seen, and not evicted)."""
@@ -660,7 +670,12 @@ class StatusTracker:
             if log is not None and log[0] in (h.COMPLETED, h.SKIPPED):
                 del self._logs[oldest]
                 self._errors.pop(oldest, None)
+                self._usage.pop(oldest, None)
                 self._evicted += 1
+
+    def _add_usage(self, item_id: Any, usage: TaskUsage) -> None:
+        known = self._usage.get(item_id)
+        self._usage[item_id] = usage if known is None else known.plus(usage)
 
     def _keep_error(
         self, item_id: Any, position: int, error: BaseException, code: int, timestamp: float

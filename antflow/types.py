@@ -190,8 +190,9 @@ class WorkerState:
     worker with this flag finishes its item first. A shutdown holds workers too, but does
     not set this."""
     waiting_for: str | None = None
-    """While busy: the task whose `task_concurrency_limits` slot the worker is waiting
-    for (that task has not begun yet), else None."""
+    """While busy: what the worker waits for before its task begins (the task whose
+    `task_concurrency_limits` slot it needs, ``concurrency`` for the stage's
+    concurrency, ``cool-down`` after a rate limit, or a `RateLimit`'s name), else None."""
     progress: tuple[float, float | None] | None = None
     """(done, total) the running task reported with `set_task_progress` (total None
     when unknown), else None."""
@@ -348,6 +349,43 @@ class DashboardProtocol(Protocol):
         """Called once, last, with the successful results and the error summary."""
 
 
+@dataclass(frozen=True, slots=True)
+class TaskUsage:
+    """Tokens (and money) that tasks reported with `set_task_usage`, added up: per
+    item in `StatusTracker.get_usage`, per worker and per stage in
+    `Pipeline.get_limit_snapshot`."""
+
+    input_tokens: int = 0
+    """Tokens sent (prompt tokens)."""
+    output_tokens: int = 0
+    """Tokens received (completion tokens)."""
+    cost: float | None = None
+    """Money spent, in whatever unit the tasks report it; None when none reported one."""
+    model: str | None = None
+    """The model named in the latest report that named one."""
+    reports: int = 0
+    """How many reports were added up."""
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def plus(self, other: TaskUsage) -> TaskUsage:
+        """This usage and `other` added up (`other`'s model wins when it names one)."""
+        if self.cost is None:
+            cost = other.cost
+        else:
+            cost = self.cost if other.cost is None else self.cost + other.cost
+        return TaskUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cost=cost,
+            model=other.model if other.model is not None else self.model,
+            reports=self.reports + other.reports,
+        )
+
+
 __all__ = [
     "STATUSES",
     "TASK_EVENT_TYPES",
@@ -365,6 +403,7 @@ __all__ = [
     "StatusType",
     "TaskEvent",
     "TaskEventType",
+    "TaskUsage",
     "WorkerMetrics",
     "WorkerState",
     "WorkerStatus",

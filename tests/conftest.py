@@ -1,12 +1,14 @@
-"""Opt-in test groups: deselected unless the -m expression names their marker."""
+"""Opt-in test groups: deselected unless the -m expression names their marker; the
+``vtime`` fixture (a virtual-time event loop)."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-if TYPE_CHECKING:
-    import pytest
+import pytest
+
+from tests.vtime import VirtualTime
 
 OPT_IN: Final = ("ray", "browser")
 """Markers of tests that need an extra CI does not install (see pyproject's markers)."""
@@ -25,3 +27,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+@pytest.fixture
+def vtime() -> VirtualTime:
+    """Runs a coroutine on a fresh virtual-time event loop (see `tests.vtime`)."""
+    return VirtualTime()

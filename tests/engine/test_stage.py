@@ -66,7 +66,16 @@ def test_stage_signature_matches_the_seeds() -> None:
         "skip_if",
         "queue_capacity",
     ]
-    assert list(params)[13:] == ["no_retry_on"]
+    assert list(params)[13:] == [
+        "no_retry_on",
+        # Issue 21: timeouts, backoff, rate limits and adaptive concurrency.
+        "task_timeout",
+        "backoff",
+        "rate_limit",
+        "rate_limit_on",
+        "rate_limit_attempts",
+        "adaptive",
+    ]
     for required in ("name", "workers", "tasks"):
         assert params[required].default is inspect.Parameter.empty
 
