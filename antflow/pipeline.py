@@ -252,7 +252,9 @@ class Pipeline(PipelineViews):
         self._stop_done = None
         self._update_holds()
         for worker in self._workers.values():
-            worker.task = loop.create_task(run_worker(self, worker), name=f"antflow {worker.name}")
+            task = loop.create_task(run_worker(self, worker), name=f"antflow {worker.name}")
+            task.add_done_callback(_worker_ended)
+            worker.task = task
         total = self._total_items if self._total_items is not None else 0
         try:
             for monitor in list(self._monitors):
@@ -547,7 +549,12 @@ class Pipeline(PipelineViews):
         for runtime in self._runtimes:
             runtime.queue.wake_putters()
         # Its own task, so a caller that is cancelled (or is a worker) cannot cut it short.
-        self._stop_task = loop.create_task(self._stop(graceful, grace), name="antflow shutdown")
+        stop = self._stop(graceful, grace)
+        try:
+            self._stop_task = loop.create_task(stop, name="antflow shutdown")
+        except BaseException:
+            stop.close()  # never scheduled (a closing loop): not "never awaited" at exit
+            raise
         if not inside:
             await self._await_stop()
 
@@ -1051,6 +1058,20 @@ class Pipeline(PipelineViews):
         for waiter in waiters:
             _wake(waiter)
         waiters.clear()
+
+
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """Take a worker task's exception, so Python never reports it "never retrieved".
+
+    A `KeyboardInterrupt` or `SystemExit` from a task has already gone up to the program
+    (the event loop re-raises them); anything else is a bug of ours, logged here and
+    raised by `join()` too.
+    """
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, KeyboardInterrupt | SystemExit):
+        logger.error("worker task %s ended with an error", task.get_name(), exc_info=error)
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,6 +32,7 @@ from tests.engine.helpers import Gates, settle, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 
 def assert_accounted(pipeline: Pipeline, tracker: StatusTracker | None = None) -> None:
@@ -687,6 +690,59 @@ def test_keyboard_interrupt_or_system_exit_in_a_task_stops_the_run(
     assert pipeline.failed_item_ids() == []
     assert 2 in pipeline.get_unfinished_items()
     assert_accounted(pipeline)
+
+
+INTERRUPTED_SCRIPT = """\
+import asyncio, sys
+from antflow import Pipeline, Stage, StatusTracker
+
+async def task(x):
+    await asyncio.sleep(0)
+    if x == 3:
+        raise KeyboardInterrupt
+    return x
+
+async def main(how):
+    pipeline = Pipeline([Stage("A", 2, [task]), Stage("B", 2, [task])], status_tracker=StatusTracker())
+    if how == "run":
+        await pipeline.run(range(10))
+    elif how == "stream":
+        async for _ in pipeline.stream(range(10)):
+            pass
+    elif how == "join":
+        await pipeline.start()
+        await pipeline.feed(range(10))
+        await pipeline.join()
+    else:
+        async with pipeline:
+            await pipeline.start()
+            await pipeline.feed(range(10))
+            await pipeline.join()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+# Issue 18.16: a KeyboardInterrupt raised in a task left asyncio's complaints on stderr at
+# exit ("coroutine 'Pipeline._stop' was never awaited", "Task exception was never
+# retrieved"): only the interrupt's own traceback may be there.
+@pytest.mark.parametrize("how", ["run", "stream", "join", "async with"])
+def test_a_keyboard_interrupt_in_a_task_leaves_no_asyncio_complaint_at_exit(
+    tmp_path: Path, how: str
+) -> None:
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", str(script), how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr
+    for complaint in ("never awaited", "never retrieved", "was destroyed", "Warning"):
+        assert complaint not in done.stderr, done.stderr
 
 
 # ---------------------------------------------------------------- AntFlow compatibility
