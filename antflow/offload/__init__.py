@@ -18,5 +18,6 @@ from antflow.offload._core import RemoteTraceback
 from antflow.offload._dask import on_dask
 from antflow.offload._executor import on_executor
 from antflow.offload._ray import on_ray
+from antflow.offload._remote import RemoteError
 
-__all__ = ["RemoteTraceback", "on_dask", "on_executor", "on_ray"]
+__all__ = ["RemoteError", "RemoteTraceback", "on_dask", "on_executor", "on_ray"]

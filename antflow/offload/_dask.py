@@ -8,7 +8,8 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
-from antflow.offload._core import remote_task, require
+from antflow.offload._core import RemoteTraceback, remote_task, require
+from antflow.offload._remote import rebuild
 from antflow.stage import task_name
 
 if TYPE_CHECKING:
@@ -22,6 +23,10 @@ TOPIC: Final = "antflow-offload"
 """The Dask event topic on which a worker says which call it started: ``[key, address]``."""
 
 _RUNNER_NAME: Final = "antflow_remote_call"
+
+_CARRIED: Final = "antflow: an error that cannot be unpickled"
+"""First argument of the `RuntimeError` the runner raises in place of an error that would
+not make the trip back: ``(_CARRIED, module, qualname, message, traceback text)``."""
 
 _RESERVED: Final = ("key", "pure", "retries")
 """Submit options antflow sets itself: a fresh key per attempt and no Dask-side retries."""
@@ -98,17 +103,38 @@ def on_dask(client: Any, fn: Callable[..., Any], **submit_kwargs: Any) -> TaskFu
 def _remote_runner() -> Callable[..., Any]:
     # Built in a function so that it pickles by value: Dask workers need `distributed`
     # (they have it) but not antflow.
+    carried = _CARRIED
+
     def antflow_remote_call(
         fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        import traceback
+
         from distributed import get_worker
+        from distributed.protocol import pickle
 
         try:
             worker = get_worker()
             worker.log_event(TOPIC, [str(worker.get_current_task()), worker.address])
         except Exception:  # a status line must never cost the call itself
             pass
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            # Dask's own check: what fails it comes back as a bare Exception(repr(error)).
+            try:
+                pickle.loads(pickle.dumps(error))
+            except Exception:
+                kind = type(error)
+                try:
+                    message = str(error)
+                except Exception:
+                    message = "<the error's str() raised>"
+                info = (kind.__module__, kind.__qualname__, message, traceback.format_exc())
+            else:
+                raise
+        # Raised out here, with no __context__: Dask pickles an error's whole chain.
+        raise RuntimeError(carried, *info)
 
     return antflow_remote_call
 
@@ -135,13 +161,19 @@ class _DaskCall:
             future, self._future = self._future, None
             erred = future.status == "error"
             del future
-            if erred:
-                where = self._watch.address(self._key)
-                error.add_note(
-                    f"(raised on Dask as key {self._key}"
-                    + (f" by worker {where})" if where else ")")
-                )
-                error.__traceback__ = _remote_frames(error.__traceback__)
+            if not erred:
+                raise
+            where = self._watch.address(self._key)
+            note = f"(raised on Dask as key {self._key}" + (
+                f" by worker {where})" if where else ")"
+            )
+            args = error.args
+            if type(error) is RuntimeError and len(args) == 5 and args[0] == _CARRIED:
+                remote = rebuild(*(str(part) for part in args[1:]))
+                remote.add_note(note)
+                raise remote from RemoteTraceback(remote.traceback_text)
+            error.add_note(note)
+            error.__traceback__ = _remote_frames(error.__traceback__)
             raise
         finally:
             self._watch.forget(self._key)

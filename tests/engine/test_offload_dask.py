@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from antflow import Pipeline, Stage, StatusTracker
-from antflow.offload import on_dask
+from antflow.offload import RemoteError, on_dask
 from tests.engine import offload_remote as remote
 
 if TYPE_CHECKING:
@@ -114,6 +114,35 @@ async def test_error_keeps_its_type_and_the_remote_frames(dask: tuple[Any, Any])
     assert "distributed" not in failed.traceback.replace("raised on Dask", "")
     # The error keeps no reference to its Dask future: the erred task is released.
     await eventually(lambda: not any(k.startswith("refuse-") for k in cluster.scheduler.tasks))
+
+
+# Issue 18.17: an error Dask cannot send back came as a bare `Exception: HoldsLock(...)`;
+# one that cannot be unpickled likewise.
+@pytest.mark.parametrize(
+    ("fn", "name", "message"),
+    [
+        (remote.holds_lock, "HoldsLock", "locked on 'x'"),
+        (functools.partial(remote.http_error_on, "x"), "HttpError", "HTTP 503: busy on 'x'"),
+    ],
+)
+async def test_an_error_that_cannot_come_back_keeps_its_type_name_and_message(
+    dask: tuple[Any, Any], fn: Callable[..., Any], name: str, message: str
+) -> None:
+    _, client = dask
+    tracker = StatusTracker()
+    stage = Stage("S", 1, [on_dask(client, fn)], task_attempts=1)
+    await Pipeline([stage], status_tracker=tracker).run(["x"])
+
+    (failed,) = tracker.get_failed_items()
+    # Dask's tblib may teach HttpError to unpickle (once one has been sent): then it comes
+    # back as itself, else as a RemoteError named like it; HoldsLock never pickles.
+    assert isinstance(failed.exception, RemoteError) or name == "HttpError"
+    assert (type(failed.exception).__qualname__, failed.error_type) == (name, name)
+    assert type(failed.exception).__module__ == "tests.engine.offload_remote"
+    assert failed.error == message
+    assert 'offload_remote.py", line' in failed.traceback
+    assert f"{name}: {message}" in failed.traceback
+    assert "(raised on Dask as key " in failed.traceback
 
 
 async def test_retry_runs_the_function_again(dask: tuple[Any, Any], tmp_path: Path) -> None:
