@@ -226,3 +226,45 @@ async def test_a_synchronous_client_works_from_its_own_thread() -> None:
     finally:
         await asyncio.to_thread(client.close)
         await asyncio.to_thread(client.cluster.close)
+
+
+# Issue 18.18: a call that never returns survived a forced stop, and its worker kept
+# taking new calls that queued behind it: the next run on the same cluster hung.
+async def test_a_forced_stop_retires_the_worker_of_a_call_that_never_returns() -> None:
+    async with (
+        distributed.LocalCluster(
+            processes=False,
+            n_workers=2,
+            threads_per_worker=1,
+            asynchronous=True,
+            dashboard_address=":0",
+        ) as cluster,
+        distributed.Client(cluster, asynchronous=True) as client,
+    ):
+        gate = remote.SHARED["dask-hung"] = remote.Gate()
+        hung = on_dask(client, functools.partial(remote.gate, "dask-hung"))
+        pipeline = Pipeline([Stage("Hang", 1, [hung])], cancel_grace=30.0)
+        try:
+            await pipeline.start()
+            await pipeline.feed(["stuck"])
+            await eventually(
+                lambda: (
+                    busy_statuses(pipeline)[:1] != []
+                    and busy_statuses(pipeline)[0].startswith("dask: on ")
+                )
+            )
+            (status,) = busy_statuses(pipeline)
+            address = status.removeprefix("dask: on ").split(" · ")[0]
+
+            await pipeline.shutdown(graceful=False)
+
+            assert pipeline.get_unfinished_items() == [0]
+            await eventually(lambda: address not in cluster.scheduler.workers)
+            # The next run on the same cluster goes to the worker that is left.
+            results = await asyncio.wait_for(
+                Pipeline([Stage("Next", 2, [on_dask(client, remote.double)])]).run(range(4)),
+                PATIENCE,
+            )
+            assert [r.value for r in results] == [0, 2, 4, 6]
+        finally:
+            gate.release.set()
