@@ -310,8 +310,7 @@ def _check_header(first: str, path: str | Path) -> None:
     if version != EXPORT_VERSION:
         raise ExportFileError(
             f"{path} is an antflow-tui export of version {version}; this antflow reads "
-            f"version {EXPORT_VERSION}"
-            + (": upgrade antflow" if version > EXPORT_VERSION else "")
+            f"version {EXPORT_VERSION}" + (": upgrade antflow" if version > EXPORT_VERSION else "")
         )
 
 
@@ -320,9 +319,7 @@ def _plan_line(number: int, record: dict[str, Any], status: str) -> RefeedItem |
     if isinstance(item_id, list):
         item_id = _as_tuple(item_id, ID_DEPTH)
         if item_id is None:
-            return SkippedLine(
-                number, None, status, f"its id is nested more than {ID_DEPTH} deep"
-            )
+            return SkippedLine(number, None, status, f"its id is nested more than {ID_DEPTH} deep")
     elif record.get("id_is_tuple") is True:
         return SkippedLine(
             number, item_id, status, "its id is flagged id_is_tuple but is not an array"

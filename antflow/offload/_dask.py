@@ -126,7 +126,7 @@ def _remote_runner() -> Callable[..., Any]:
         except Exception as error:
             # Dask's own check: what fails it comes back as a bare Exception(repr(error)).
             try:
-                pickle.loads(pickle.dumps(error))
+                pickle.loads(pickle.dumps(error))  # type: ignore[no-untyped-call]
             except Exception:
                 kind = type(error)
                 try:
@@ -147,9 +147,7 @@ RELEASE_TIMEOUT: Final = 30.0
 _KEY_POLL: Final = 0.02
 
 
-async def release_worker(
-    client: Any, address: str, *, key: str | None = None, timeout: float = RELEASE_TIMEOUT
-) -> str:
+async def release_worker(client: Any, address: str, *, key: str | None = None) -> str:
     """Free the Dask worker at `address` from a call that may never return.
 
     A Dask worker runs calls in threads, which cannot be interrupted: a call that never
@@ -164,13 +162,12 @@ async def release_worker(
         address: The worker's address (``tcp://10.0.0.5:40123``).
         key: The call's Dask key, already cancelled: the worker is released once the
             scheduler has dropped it, so that it is not run again elsewhere.
-        timeout: Seconds to wait for the scheduler.
 
     Returns:
         ``"restarted"``, ``"retired"`` or ``"kept"``.
 
     Raises:
-        TimeoutError: the scheduler did not do it within `timeout`.
+        TimeoutError: the scheduler did not do it within `RELEASE_TIMEOUT` seconds.
     """
 
     async def on_scheduler(name: str, **kwargs: Any) -> Any:
@@ -192,7 +189,9 @@ async def release_worker(
             # overtake: a worker restarted or retired while the scheduler still runs the
             # call there has the call run again on another worker. Dask sends no answer
             # to a cancel, so ask until the key is gone.
-            while (await on_scheduler("get_task_status", keys=[key])).get(key) is not None:
+            while (  # noqa: ASYNC110 (no event to wait on)
+                await on_scheduler("get_task_status", keys=[key])
+            ).get(key) is not None:
                 await asyncio.sleep(_KEY_POLL)
         try:
             await call(client.restart_workers, workers=[address], raise_for_error=False)
@@ -206,7 +205,7 @@ async def release_worker(
         await call(client.retire_workers, workers=[address], close_workers=True)
         return "retired"
 
-    return await asyncio.wait_for(release(), timeout)
+    return await asyncio.wait_for(release(), RELEASE_TIMEOUT)
 
 
 class _DaskCall:

@@ -99,9 +99,9 @@ class _PoolKeeper:
         """How many times the pool was replaced; each call knows the one it went to."""
         self._settings: dict[str, Any] = {
             "max_workers": pool._max_workers,  # type: ignore[attr-defined]
-            "mp_context": pool._mp_context,  # type: ignore[attr-defined]
-            "initializer": pool._initializer,  # type: ignore[attr-defined]
-            "initargs": pool._initargs,  # type: ignore[attr-defined]
+            "mp_context": pool._mp_context,
+            "initializer": pool._initializer,
+            "initargs": pool._initargs,
             "max_tasks_per_child": getattr(pool, "_max_tasks_per_child", None),
         }
         self._ours: ProcessPoolExecutor | None = None

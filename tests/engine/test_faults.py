@@ -239,12 +239,13 @@ async def test_an_error_out_of_stream_never_leaves_the_pipeline_running() -> Non
     pipeline = Pipeline([Stage("A", 1, [held], queue_capacity=1), Stage("B", 2, [held])])
     # "x" comes in the stream's second chunk, after someone else has fed it (into B,
     # where it stays held).
-    items = list(range(70)) + [{"id": "x", "value": "late"}]
+    items = [*range(70), {"id": "x", "value": "late"}]
     seen: list[Any] = []
 
     async def consume() -> None:
+        # A loop, not extend(): the results seen before the error count.
         async for result in pipeline.stream(items):
-            seen.append(result.value)
+            seen.append(result.value)  # noqa: PERF401
 
     consumer = asyncio.create_task(consume())
     await gates.entered(0)
@@ -703,7 +704,8 @@ async def task(x):
     return x
 
 async def main(how):
-    pipeline = Pipeline([Stage("A", 2, [task]), Stage("B", 2, [task])], status_tracker=StatusTracker())
+    stages = [Stage("A", 2, [task]), Stage("B", 2, [task])]
+    pipeline = Pipeline(stages, status_tracker=StatusTracker())
     if how == "run":
         await pipeline.run(range(10))
     elif how == "stream":

@@ -383,4 +383,3 @@ def test_feed_export_survives_any_lines_and_feeds_no_id_twice(
 
     asyncio.run(drive())
     assert len(set(fed)) == len(fed)
-

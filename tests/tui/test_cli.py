@@ -523,12 +523,16 @@ def test_retry_from_feeds_tuple_ids_back_and_skips_hostile_lines(tmp_path: Path)
     assert ran.code == 1, ran.stderr
     failed = [json.loads(x) for x in night.read_text("utf-8").splitlines()[1:]]
     failed = sorted((x for x in failed if x["status"] == "failed"), key=lambda x: x["id"])
-    assert [(x["id"], x["id_is_tuple"]) for x in failed] == [(["page", 1], True), (["page", 3], True)]
+    assert [(x["id"], x["id_is_tuple"]) for x in failed] == [
+        (["page", 1], True),
+        (["page", 3], True),
+    ]
     hostile = [
-        {"pipeline": "pipeline", "status": "failed", "id": ["page", 1], "stage": "Parse", "value": 1},
-        {"pipeline": "pipeline", "status": "failed", "id": {"page": 5}, "stage": "Parse", "value": 5},
-        {"pipeline": "pipeline", "status": "failed", "id": 7, "stage": ["Parse"], "value": 7},
-    ]  # fmt: skip
+        {"status": "failed", "id": ["page", 1], "stage": "Parse", "value": 1},
+        {"status": "failed", "id": {"page": 5}, "stage": "Parse", "value": 5},
+        {"status": "failed", "id": 7, "stage": ["Parse"], "value": 7},
+    ]
+    hostile = [{"pipeline": "pipeline", **line} for line in hostile]
     with night.open("a", encoding="utf-8") as out:
         out.writelines(json.dumps(line) + "\n" for line in hostile)
 
