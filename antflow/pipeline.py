@@ -131,6 +131,9 @@ class Pipeline(PipelineViews):
         """Live ids, kept only once an explicit id has been fed: until then every id is
         an automatic number, unique by construction, and the hot path pays nothing."""
         self._next_auto = 0
+        self._reserved: dict[Any, int] = {}
+        """Explicit ids of list batches being fed, not all fed yet (how many batches hold
+        each): automatic numbers skip them, so a list that passed its check feeds whole."""
         self._results: dict[int, PipelineResult] = {}
         self._sorted_results: list[PipelineResult] | None = None
         self._sink: asyncio.Queue[PipelineResult] | None = None
@@ -250,7 +253,9 @@ class Pipeline(PipelineViews):
         self._stop_done = None
         self._update_holds()
         for worker in self._workers.values():
-            worker.task = loop.create_task(run_worker(self, worker), name=f"antflow {worker.name}")
+            task = loop.create_task(run_worker(self, worker), name=f"antflow {worker.name}")
+            task.add_done_callback(_worker_ended)
+            worker.task = task
         total = self._total_items if self._total_items is not None else 0
         try:
             for monitor in list(self._monitors):
@@ -267,9 +272,10 @@ class Pipeline(PipelineViews):
 
         A dict item with an ``"id"`` key keeps that id (and, with a ``"value"`` key, passes
         that value to the tasks); any other item's id is its sequence number (or, if an
-        explicit id holds that number, the next number no live item holds). An id that
-        is live (its item in flight, or failed and so retryable) is refused; a batch
-        given as a list or tuple is checked whole before any of it is fed. Feeding the
+        explicit id holds that number, or an explicit id later in the same list, the
+        next number neither holds). An id that is live (its item in flight, or failed and
+        so retryable) is refused; a batch given as a list or tuple is checked whole
+        before any of it is fed. Feeding the
         id of an unfinished item again resumes it: it leaves `get_unfinished_items()`.
 
         Args:
@@ -282,25 +288,36 @@ class Pipeline(PipelineViews):
             PipelineError: the queue is full and the pipeline is not running, so feeding
                 would wait forever; the pipeline is finishing, shutting down or was shut
                 down (the items from the one refused on were not fed); or an item's id is
-                unhashable or live (nothing of a list batch is fed then).
+                unhashable or live. A list batch is checked whole first (ids, and room in
+                a queue nothing takes from yet): when it is refused, none of it is fed.
         """
         runtime = self._target(target_stage)
         self._check_priority(priority)
         if isinstance(items, AsyncIterable) and not isinstance(items, Iterable):
             raise TypeError("feed() got an async iterable; use feed_async() for those")
         self._check_feedable()
-        if isinstance(items, list | tuple):
-            self._check_ids(items)
         queue = runtime.queue
-        for item in items:
-            if (
-                queue._size < queue.capacity
-                and self._running
-                and not (self._stopping or self._closing)
-            ):
-                self._enqueue(runtime, item, priority)
-            elif not await self._feed_one(runtime, item, priority):
-                return
+        reserved = None
+        if isinstance(items, list | tuple):
+            reserved = self._check_ids(items)
+            if not self._running and len(items) > queue.capacity - queue._size:
+                # Checked here, not at the item that no longer fits: all or nothing.
+                raise PipelineError(_wait_forever_message(runtime.name, queue.capacity))
+        if reserved:
+            self._reserve(reserved)
+        try:
+            for item in items:
+                if (
+                    queue._size < queue.capacity
+                    and self._running
+                    and not (self._stopping or self._closing)
+                ):
+                    self._enqueue(runtime, item, priority)
+                elif not await self._feed_one(runtime, item, priority):
+                    return
+        finally:
+            if reserved:
+                self._release(reserved)
 
     async def feed_async(
         self, items: AsyncIterable[Any], target_stage: str | None = None, priority: int = 100
@@ -437,8 +454,9 @@ class Pipeline(PipelineViews):
         """
         self._refuse_if_running()
         items = list(items) if not isinstance(items, Sequence) else items
-        if isinstance(items, list | tuple):
-            self._check_ids(items)
+        # Held for the whole stream, fed a chunk at a time: automatic numbers of an early
+        # chunk must skip the explicit ids of a later one.
+        reserved = self._check_ids(items) if isinstance(items, list | tuple) else None
         display = self._make_display(progress, None, None)
         monitor = Monitor(display, 0.5) if display is not None else None
         if monitor is not None:
@@ -466,6 +484,8 @@ class Pipeline(PipelineViews):
                 sink.put_nowait(done)  # type: ignore[arg-type]
 
         runner: asyncio.Task[None] | None = None
+        if reserved:
+            self._reserve(reserved)
         try:
             await self.start()
             runner = asyncio.get_running_loop().create_task(drive(), name="antflow stream")
@@ -477,12 +497,18 @@ class Pipeline(PipelineViews):
                 yield result
             await runner
         finally:
+            if reserved:
+                self._release(reserved)
             self._sink = None
             self.collect_results = collect
             if runner is not None and not runner.done():
                 await asyncio.shield(self.shutdown(graceful=False))
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
+            elif runner is not None and (self._running or self._stopping):
+                # The feeding raised (an id made live meanwhile by another feeder): the
+                # error goes to the caller, and no worker may outlive it.
+                await asyncio.shield(self.shutdown(graceful=False))
             if monitor is not None and monitor in self._monitors:
                 self._monitors.remove(monitor)
 
@@ -524,7 +550,12 @@ class Pipeline(PipelineViews):
         for runtime in self._runtimes:
             runtime.queue.wake_putters()
         # Its own task, so a caller that is cancelled (or is a worker) cannot cut it short.
-        self._stop_task = loop.create_task(self._stop(graceful, grace), name="antflow shutdown")
+        stop = self._stop(graceful, grace)
+        try:
+            self._stop_task = loop.create_task(stop, name="antflow shutdown")
+        except BaseException:
+            stop.close()  # never scheduled (a closing loop): not "never awaited" at exit
+            raise
         if not inside:
             await self._await_stop()
 
@@ -767,14 +798,14 @@ class Pipeline(PipelineViews):
                 "the pipeline was shut down; start() it again before feeding more items"
             )
 
-    def _check_ids(self, items: Sequence[Any]) -> None:
+    def _check_ids(self, items: Sequence[Any]) -> set[Any] | None:
         """Refuse a batch whose explicit ids are unhashable, repeated or live, before any
-        of it is fed."""
+        of it is fed; returns its explicit ids (None when it has none)."""
         # Set operations rather than a loop of checks: a batch of a million ids costs
         # about one list and one set to build.
         ids = [item["id"] for item in items if isinstance(item, dict) and "id" in item]
         if not ids:
-            return
+            return None
         try:
             unique = set(ids)
         except TypeError:
@@ -791,6 +822,19 @@ class Pipeline(PipelineViews):
         live = self._live
         if live and not live.isdisjoint(unique):
             self._refuse_live(next(i for i in ids if i in live))
+        return unique
+
+    def _reserve(self, ids: set[Any]) -> None:
+        reserved = self._reserved
+        for item_id in ids:
+            reserved[item_id] = reserved.get(item_id, 0) + 1
+
+    def _release(self, ids: set[Any]) -> None:
+        reserved = self._reserved
+        for item_id in ids:
+            held = reserved.pop(item_id, 1) - 1
+            if held > 0:
+                reserved[item_id] = held
 
     def _refuse_live(self, item_id: Any) -> None:
         where = (
@@ -833,9 +877,14 @@ class Pipeline(PipelineViews):
         the tracker) holds: automatic ids never collide with explicit ones."""
         candidate = max(seq, self._next_auto)
         live = self._live
+        reserved = self._reserved
         tracker = self._tracker
         assert live is not None
-        while candidate in live or (tracker is not None and tracker.has_history(candidate)):
+        while (
+            candidate in live
+            or candidate in reserved
+            or (tracker is not None and tracker.has_history(candidate))
+        ):
             candidate += 1
         self._next_auto = candidate + 1
         live.add(candidate)
@@ -850,11 +899,7 @@ class Pipeline(PipelineViews):
         queue = runtime.queue
         while queue.full():
             if not self._running:
-                raise PipelineError(
-                    f"feed() would wait forever: stage {runtime.name!r}'s queue is full "
-                    f"({queue.capacity} items) and the pipeline is not running; call start() "
-                    f"first, or raise the stage's queue_capacity"
-                )
+                raise PipelineError(_wait_forever_message(runtime.name, queue.capacity))
             await queue.wait_for_room()
             if self._stopping or not self._running:
                 raise FeedStoppedError(
@@ -1042,6 +1087,20 @@ class Pipeline(PipelineViews):
         waiters.clear()
 
 
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """Take a worker task's exception, so Python never reports it "never retrieved".
+
+    A `KeyboardInterrupt` or `SystemExit` from a task has already gone up to the program
+    (the event loop re-raises them); anything else is a bug of ours, logged here and
+    raised by `join()` too.
+    """
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, KeyboardInterrupt | SystemExit):
+        logger.error("worker task %s ended with an error", task.get_name(), exc_info=error)
+
+
 def _wake(waiter: asyncio.Future[None] | None) -> None:
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
@@ -1059,6 +1118,13 @@ def _unhashable_message(item_id: Any) -> str:
     return (
         f"item id {item_id!r} is a {type(item_id).__name__}, which cannot be an id (ids must "
         f"be hashable); use a str, an int or a tuple"
+    )
+
+
+def _wait_forever_message(stage: str, capacity: int) -> str:
+    return (
+        f"feed() would wait forever: stage {stage!r}'s queue is full ({capacity} items) and "
+        f"the pipeline is not running; call start() first, or raise the stage's queue_capacity"
     )
 
 

@@ -308,6 +308,9 @@ async def _run(
     if outcome.app_error is not None:
         _say(f"antflow-tui: {outcome.app_error}", err=True)
     code = outcome.exit_code
+    if isinstance(job, PipelineJob) and job.refeed is not None:
+        # As fed: lines the pipeline itself refused are listed too.
+        refeed = job.refeed
     if refeed is not None and refeed.skipped:
         _say("\n".join(refeed_lines(refeed, fed=False)), err=True)
         # Items the export holds but that could not be fed again are left to do (those

@@ -5,7 +5,8 @@ holds (`recorded_failed_line`). The format is described (and read back) by
 `antflow.refeed`: failed and unfinished items carry what feeding them again takes (the
 stage, the value that entered it, the item as it was first fed) and why they failed.
 Values JSON cannot hold are written as their (short) repr with a flag saying so, so an
-export never fails on a user's data; tuples are written as lists.
+export never fails on a user's data; tuples are written as lists, and a tuple id is
+flagged ``id_is_tuple`` so that it is read back as the same tuple.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def _put(record: dict[str, Any], key: str, value: Any) -> None:
         record[f"{key}_is_repr"] = True
 
 
+def _put_id(record: dict[str, Any], item_id: Any) -> None:
+    """The id; a tuple id as an array flagged ``id_is_tuple``, so that `--retry-from` feeds
+    it under the same (tuple) id."""
+    _put(record, "id", item_id)
+    if isinstance(item_id, tuple) and "id_is_repr" not in record:
+        record["id_is_tuple"] = True
+
+
 def _put_known(record: dict[str, Any], key: str, known: tuple[bool, Any]) -> None:
     if known[0]:
         _put(record, key, known[1])
@@ -110,7 +119,7 @@ def header_line(counts: RunCounts, *, script: str, pipelines: Sequence[str]) -> 
 
 def completed_line(pipeline: str, result: PipelineResult) -> str:
     record: dict[str, Any] = {"pipeline": pipeline, "status": "completed"}
-    _put(record, "id", result.id)
+    _put_id(record, result.id)
     _put(record, "value", result.value)
     return _dump(record)
 
@@ -125,7 +134,7 @@ def failed_line(
     """A failed item; `value` is what entered its stage and `fed` the item as fed, each
     as (known, value)."""
     record: dict[str, Any] = {"pipeline": pipeline, "status": "failed"}
-    _put(record, "id", failure.item_id)
+    _put_id(record, failure.item_id)
     record["stage"] = failure.stage
     _put_known(record, "value", value)
     _put_known(record, "input", fed)
@@ -146,7 +155,7 @@ def left_line(
 ) -> str:
     """An item the run left: ``unfinished`` (stopped) or ``abandoned`` (by the script)."""
     record: dict[str, Any] = {"pipeline": pipeline, "status": status}
-    _put(record, "id", item_id)
+    _put_id(record, item_id)
     if pending is not None:
         record["stage"] = pending.stage
         record["state"] = pending.state
@@ -157,7 +166,7 @@ def left_line(
 
 def not_fed_line(pipeline: str, item: NotFed) -> str:
     record: dict[str, Any] = {"pipeline": pipeline, "status": "not_fed"}
-    _put(record, "id", item.item_id)
+    _put_id(record, item.item_id)
     if item.stage is not None:
         record["stage"] = item.stage
     _put(record, "value", item.value)

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 MAX_WORKER_ROWS: Final = 12
 """Workers the full dashboard lists (busy ones first); Live crops what the screen can't fit."""
-RECENT_FAILURES: Final = 5
-"""Failed items the full dashboard lists, newest last."""
+RECENT_FAILURES: Final = 20
+"""Failed items the full dashboard lists by default, newest last (AntFlow's
+``max_items_shown`` default)."""
 BAR_WIDTH: Final = 40
 
 _STAGE_COLUMNS: Final = (
@@ -37,7 +38,7 @@ _STAGE_COLUMNS: Final = (
     "Completed",
     "Failed",
     "Skipped",
-    "Retrying",
+    "Retries",
 )
 _WORKER_STYLES: Final = {"busy": "green", "paused": "yellow", "idle": "dim"}
 
@@ -120,7 +121,9 @@ def stage_table(snapshot: DashboardSnapshot) -> Table:
             _count(stage.completed_items),
             _count(stage.failed_items, alert=True),
             _count(stage.skipped_items),
-            _count(stage.retrying_items),
+            # Attempts tried again, as the app's Retry column: items waiting for a retry
+            # right now are almost always 0 between two frames.
+            _count(stage.task_retries),
         )
     return table
 
@@ -172,8 +175,10 @@ def _counts_line(label: str, counts: Mapping[str, int]) -> Text:
     return line
 
 
-def error_section(summary: ErrorSummary | None, snapshot: DashboardSnapshot) -> RenderableType:
-    """Failure counts by error type and by stage, and the last few failed items.
+def error_section(
+    summary: ErrorSummary | None, snapshot: DashboardSnapshot, limit: int = RECENT_FAILURES
+) -> RenderableType:
+    """Failure counts by error type and by stage, and the last `limit` failed items.
 
     Without a `summary`, the per-stage counts come from the snapshot and the rest is left out.
     """
@@ -187,11 +192,15 @@ def error_section(summary: ErrorSummary | None, snapshot: DashboardSnapshot) -> 
     if summary is not None and summary.total_failed:
         by_type = summary.errors_by_type
         by_stage = summary.errors_by_stage or by_stage
-        failures = _table(title="Last failed items")
+        shown = summary.failed_items[-limit:] if limit > 0 else []
+        hidden = len(summary.failed_items) - len(shown)
+        failures = _table(
+            title="Last failed items", caption=f"+{hidden} more failed" if hidden > 0 else None
+        )
         for title in ("Item", "Stage", "Type"):
             failures.add_column(title, no_wrap=True, overflow="ellipsis")
         failures.add_column("Error", no_wrap=True, overflow="ellipsis", ratio=1)
-        for item in summary.failed_items[-RECENT_FAILURES:]:
+        for item in shown:
             failures.add_row(
                 cell(item.item_id), cell(item.stage), cell(item.error_type), cell(item.error)
             )

@@ -156,8 +156,13 @@ class FullDashboard(_RichDashboard):
     Args:
         console: Where to draw; a new `Console` on stdout by default.
         max_workers: Worker rows shown, busy workers first.
+        max_items_shown: Item rows shown: the last failed items the error section lists
+            (default 20, as AntFlow's); the rest are counted in a "+N more" line.
         refresh_rate: Most redraws per second (default 4).
         clock: Monotonic seconds, for the elapsed time and rate.
+
+    Raises:
+        ValueError: `max_items_shown` is not a non-negative int.
     """
 
     def __init__(
@@ -165,11 +170,18 @@ class FullDashboard(_RichDashboard):
         console: Console | None = None,
         *,
         max_workers: int = _parts.MAX_WORKER_ROWS,
+        max_items_shown: int = _parts.RECENT_FAILURES,
         refresh_rate: float = 4.0,
         clock: Clock = time.monotonic,
     ) -> None:
+        if isinstance(max_items_shown, bool) or not isinstance(max_items_shown, int):
+            raise ValueError(f"max_items_shown must be an int, got {max_items_shown!r}")
+        if max_items_shown < 0:
+            raise ValueError(f"max_items_shown must be 0 or more, got {max_items_shown}")
         super().__init__(console, refresh_rate=refresh_rate, clock=clock)
         self.max_workers = max_workers
+        self.max_items_shown = max_items_shown
+        """Failed items the error section lists, newest last (AntFlow's attribute)."""
         self._pipeline: Pipeline | None = None
         self._errors: ErrorSummary | None = None
         self._errors_at = 0
@@ -194,7 +206,7 @@ class FullDashboard(_RichDashboard):
             _parts.stage_table(snapshot),
             _parts.busy_line(snapshot),
             _parts.worker_table(snapshot, self.max_workers),
-            _parts.error_section(self._errors, snapshot),
+            _parts.error_section(self._errors, snapshot, self.max_items_shown),
         ]
 
     def _refresh_errors(self, tally: Tally) -> None:

@@ -15,8 +15,9 @@ Importing this module imports neither Dask nor Ray: each backend is imported whe
 """
 
 from antflow.offload._core import RemoteTraceback
-from antflow.offload._dask import on_dask
+from antflow.offload._dask import on_dask, release_worker
 from antflow.offload._executor import on_executor
 from antflow.offload._ray import on_ray
+from antflow.offload._remote import RemoteError
 
-__all__ = ["RemoteTraceback", "on_dask", "on_executor", "on_ray"]
+__all__ = ["RemoteError", "RemoteTraceback", "on_dask", "on_executor", "on_ray", "release_worker"]

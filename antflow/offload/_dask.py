@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Final
 
-from antflow.offload._core import remote_task, require
+from antflow.offload._core import RemoteTraceback, remote_task, require
+from antflow.offload._remote import rebuild
 from antflow.stage import task_name
 
 if TYPE_CHECKING:
@@ -18,10 +20,16 @@ if TYPE_CHECKING:
     from antflow.offload._core import Call, Report
     from antflow.stage import TaskFunc
 
+logger = logging.getLogger(__name__)
+
 TOPIC: Final = "antflow-offload"
 """The Dask event topic on which a worker says which call it started: ``[key, address]``."""
 
 _RUNNER_NAME: Final = "antflow_remote_call"
+
+_CARRIED: Final = "antflow: an error that cannot be unpickled"
+"""First argument of the `RuntimeError` the runner raises in place of an error that would
+not make the trip back: ``(_CARRIED, module, qualname, message, traceback text)``."""
 
 _RESERVED: Final = ("key", "pure", "retries")
 """Submit options antflow sets itself: a fresh key per attempt and no Dask-side retries."""
@@ -98,23 +106,110 @@ def on_dask(client: Any, fn: Callable[..., Any], **submit_kwargs: Any) -> TaskFu
 def _remote_runner() -> Callable[..., Any]:
     # Built in a function so that it pickles by value: Dask workers need `distributed`
     # (they have it) but not antflow.
+    carried = _CARRIED
+
     def antflow_remote_call(
         fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        import traceback
+
         from distributed import get_worker
+        from distributed.protocol import pickle
 
         try:
             worker = get_worker()
             worker.log_event(TOPIC, [str(worker.get_current_task()), worker.address])
         except Exception:  # a status line must never cost the call itself
             pass
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            # Dask's own check: what fails it comes back as a bare Exception(repr(error)).
+            try:
+                pickle.loads(pickle.dumps(error))  # type: ignore[no-untyped-call]
+            except Exception:
+                kind = type(error)
+                try:
+                    message = str(error)
+                except Exception:
+                    message = "<the error's str() raised>"
+                info = (kind.__module__, kind.__qualname__, message, traceback.format_exc())
+            else:
+                raise
+        # Raised out here, with no __context__: Dask pickles an error's whole chain.
+        raise RuntimeError(carried, *info)
 
     return antflow_remote_call
 
 
+RELEASE_TIMEOUT: Final = 30.0
+"""Seconds `release_worker` waits for the scheduler to restart or retire a worker."""
+_KEY_POLL: Final = 0.02
+
+
+async def release_worker(client: Any, address: str, *, key: str | None = None) -> str:
+    """Free the Dask worker at `address` from a call that may never return.
+
+    A Dask worker runs calls in threads, which cannot be interrupted: a call that never
+    returns holds its thread for good, and the scheduler keeps sending the worker new
+    calls that queue behind it. A worker with a nanny is restarted (a new process); one
+    without (``processes=False``) is retired from the cluster, unless it is the cluster's
+    last worker, which is kept (retiring it would leave nothing to run later calls).
+    A forced stop calls this for every call still running; a per-attempt timeout may too.
+
+    Args:
+        client: The `distributed.Client` the call went through.
+        address: The worker's address (``tcp://10.0.0.5:40123``).
+        key: The call's Dask key, already cancelled: the worker is released once the
+            scheduler has dropped it, so that it is not run again elsewhere.
+
+    Returns:
+        ``"restarted"``, ``"retired"`` or ``"kept"``.
+
+    Raises:
+        TimeoutError: the scheduler did not do it within `RELEASE_TIMEOUT` seconds.
+    """
+
+    async def on_scheduler(name: str, **kwargs: Any) -> Any:
+        work = getattr(client.scheduler, name)(**kwargs)
+        if client.asynchronous:
+            return await work
+        loop = client.loop.asyncio_loop
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+
+    async def call(method: Callable[..., Any], **kwargs: Any) -> Any:
+        if client.asynchronous:
+            return await method(**kwargs)
+        # A synchronous client's methods block until done: not on the pipeline's loop.
+        return await asyncio.to_thread(method, **kwargs)
+
+    async def release() -> str:
+        if key is not None:
+            # client.cancel goes out on the client's message stream, which an RPC can
+            # overtake: a worker restarted or retired while the scheduler still runs the
+            # call there has the call run again on another worker. Dask sends no answer
+            # to a cancel, so ask until the key is gone.
+            while (  # noqa: ASYNC110 (no event to wait on)
+                await on_scheduler("get_task_status", keys=[key])
+            ).get(key) is not None:
+                await asyncio.sleep(_KEY_POLL)
+        try:
+            await call(client.restart_workers, workers=[address], raise_for_error=False)
+        except ValueError:  # "Restarting workers requires a nanny"
+            pass
+        else:
+            return "restarted"
+        info = await on_scheduler("identity", n_workers=-1)
+        if len(info.get("workers", {})) <= 1:
+            return "kept"
+        await call(client.retire_workers, workers=[address], close_workers=True)
+        return "retired"
+
+    return await asyncio.wait_for(release(), RELEASE_TIMEOUT)
+
+
 class _DaskCall:
-    __slots__ = ("_client", "_future", "_key", "_local", "_watch")
+    __slots__ = ("_client", "_future", "_key", "_local", "_ran_on", "_watch")
 
     def __init__(self, client: Any, future: Any, key: str, watch: _Watch, local: bool) -> None:
         self._client = client
@@ -122,6 +217,8 @@ class _DaskCall:
         self._key = key
         self._watch = watch
         self._local = local
+        self._ran_on: str | None = None
+        """The worker that started the call, once the attempt has ended."""
 
     async def result(self) -> Any:
         try:
@@ -135,15 +232,22 @@ class _DaskCall:
             future, self._future = self._future, None
             erred = future.status == "error"
             del future
-            if erred:
-                where = self._watch.address(self._key)
-                error.add_note(
-                    f"(raised on Dask as key {self._key}"
-                    + (f" by worker {where})" if where else ")")
-                )
-                error.__traceback__ = _remote_frames(error.__traceback__)
+            if not erred:
+                raise
+            where = self._watch.address(self._key)
+            note = f"(raised on Dask as key {self._key}" + (
+                f" by worker {where})" if where else ")"
+            )
+            args = error.args
+            if type(error) is RuntimeError and len(args) == 5 and args[0] == _CARRIED:
+                remote = rebuild(*(str(part) for part in args[1:]))
+                remote.add_note(note)
+                raise remote from RemoteTraceback(remote.traceback_text)
+            error.add_note(note)
+            error.__traceback__ = _remote_frames(error.__traceback__)
             raise
         finally:
+            self._ran_on = self._watch.address(self._key)
             self._watch.forget(self._key)
 
     async def cancel(self) -> None:
@@ -151,6 +255,18 @@ class _DaskCall:
             await self._client.cancel([self._future])
         else:
             await self._on_client_loop(self._client.cancel([self._future], asynchronous=True))
+        address = self._ran_on
+        if address is None:
+            return  # still queued: the scheduler has dropped it
+        # Started, so running in a thread Dask cannot stop: free the worker from it.
+        done = await release_worker(self._client, address, key=self._key)
+        if done == "kept":
+            logger.warning(
+                "the Dask call %s may still be running on %s, the cluster's last worker, "
+                "which has no nanny to restart it: later calls queue behind it until it ends",
+                self._key,
+                address,
+            )
 
     async def _on_client_loop(self, work: Coroutine[Any, Any, Any]) -> Any:
         """Run `work` on the loop of a synchronous client (a thread of its own)."""

@@ -34,8 +34,10 @@ class PipelineJob:
     items: Any
     known_total: int | None
     refeed: RefeedPlan | None = None
-    """From ``--retry-from``: what to feed instead of `items`."""
+    """From ``--retry-from``: what to feed instead of `items` (once fed: what was fed,
+    what was not and why, what a stop left)."""
     _fed_before: int | None = field(default=None, init=False)
+    _refed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if self.refeed is not None:
@@ -49,7 +51,8 @@ class PipelineJob:
         # ends the feeding; join() then waits for the stop to finish.
         with contextlib.suppress(FeedStoppedError):
             if self.refeed is not None:
-                await feed_export(self.pipeline, self.refeed)
+                self.refeed = await feed_export(self.pipeline, self.refeed)
+                self._refed = True
             elif isinstance(self.items, AsyncIterable):
                 await self.pipeline.feed_async(self.items)
             else:
@@ -62,7 +65,10 @@ class PipelineJob:
         before = self._fed_before or 0
         fed = self.pipeline.get_stats().items_fed - before if self._fed_before is not None else 0
         if self.refeed is not None:
-            for item in self.refeed.items[fed:]:
+            # Once fed, the plan says what a stop left; before (or cut short), the items
+            # past those fed.
+            left = self.refeed.not_fed if self._refed else self.refeed.items[fed:]
+            for item in left:
                 as_fed = {"id": item.item_id, "value": item.value}
                 yield NotFed(item.item_id, item.stage, item.value, as_fed)
             return

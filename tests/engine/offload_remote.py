@@ -110,3 +110,38 @@ def overlap(name: str, value: Any) -> Any:
     """Pass `value` through the `Overlap` registered as `name`."""
     counter: Overlap = SHARED[name]
     return counter(value)
+
+
+class HttpError(Exception):
+    """Pickles, but cannot be unpickled: its __init__ takes two arguments and passes one
+    message on (a common pattern), so unpickling calls it with one."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+
+
+def http_error_on(poison: Any, value: Any) -> Any:
+    """Raise an `HttpError` on the `poison` value; return the others."""
+    if value == poison:
+        raise HttpError(503, f"busy on {value!r}")
+    return value
+
+
+class HoldsLock(Exception):
+    """Cannot be pickled at all: it holds a lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def holds_lock(value: Any) -> None:
+    raise HoldsLock(f"locked on {value!r}")
+
+
+def exit_on(poison: Any, value: Any) -> Any:
+    """Kill this process (no exception, no cleanup) on the `poison` value."""
+    if value == poison:
+        os._exit(3)
+    return value

@@ -64,6 +64,7 @@ def stage(name: str, *, completed: int = 0, failed: int = 0, paused: bool = Fals
         failed_items=failed,
         skipped_items=0,
         retrying_items=1,
+        task_retries=69,
         workers=3,
         busy_workers=2,
         paused=paused,
@@ -192,9 +193,30 @@ def test_stage_dashboards_show_each_stage_and_its_counts(kind: type[BaseDashboar
 
     lines = buffer.getvalue().splitlines()
     fetch = next(line for line in lines if "Fetch" in line).split()
-    assert fetch[1:] == ["Fetch", "2/3", "4", "2", "17", "5", "0", "1", "│"]
+    assert fetch[1:] == ["Fetch", "2/3", "4", "2", "17", "5", "0", "69", "│"]
     assert any("Store (paused)" in line for line in lines)
     assert any("busy workers 0/0" in line for line in lines)
+
+
+# Issue 17.9: the column showed items waiting for a stage retry at that instant ("Retrying
+# 0" while Fetch had retried 69 times); it counts attempts tried again, as the app does.
+async def test_the_retries_column_counts_attempts_tried_again() -> None:
+    console, buffer = plain_console()
+    calls: dict[int, int] = {}
+
+    async def flaky(x: int) -> int:
+        calls[x] = calls.get(x, 0) + 1
+        if calls[x] < 3:
+            raise ConnectionError("reset")
+        return x
+
+    stage = Stage("Fetch", 2, [flaky], task_attempts=3, task_wait_seconds=0)
+    await Pipeline([stage]).run(range(5), custom_dashboard=DetailedDashboard(console=console))
+
+    fetch = next(line for line in buffer.getvalue().splitlines() if "Fetch" in line).split()
+    header = next(line for line in buffer.getvalue().splitlines() if "Stage" in line).split()
+    assert header[-2:] == ["Retries", "│"]
+    assert fetch[-2:] == ["10", "│"], "two attempts tried again for each of 5 items"
 
 
 def test_compact_dashboard_leaves_stages_out() -> None:
@@ -290,15 +312,34 @@ def test_full_dashboard_lists_busy_workers_first_and_caps_the_rows() -> None:
 
 def test_full_dashboard_error_section_uses_the_final_summary() -> None:
     console, buffer = plain_console()
-    errors = summary(*(failure(n, f"bad {n}", "Store") for n in range(8)))
+    errors = summary(*(failure(n, f"bad {n}", "Store") for n in range(25)))
 
-    show(FullDashboard(console=console), snapshot(failed=8), errors=errors)
+    show(FullDashboard(console=console), snapshot(failed=25), errors=errors)
 
     out = buffer.getvalue()
-    assert "by type: ValueError 8" in out
-    assert "by stage: Store 8" in out
-    assert "bad 7" in out
-    assert "bad 2" not in out  # only the last few failures are listed
+    assert "by type: ValueError 25" in out
+    assert "by stage: Store 25" in out
+    assert "bad 24" in out
+    assert "bad 4 " not in out  # only the last 20 failures are listed
+    assert "+5 more failed" in out
+
+
+# Issue 16 (AntFlow compat): FullDashboard(max_items_shown=N) and its attribute.
+def test_full_dashboard_max_items_shown_caps_the_failed_items_listed() -> None:
+    assert FullDashboard().max_items_shown == 20, "AntFlow's default"
+    console, buffer = plain_console()
+    errors = summary(*(failure(n, f"bad {n}", "Store") for n in range(8)))
+    dashboard = FullDashboard(console=console, max_items_shown=3)
+
+    show(dashboard, snapshot(failed=8), errors=errors)
+
+    out = buffer.getvalue()
+    assert dashboard.max_items_shown == 3
+    assert [n for n in range(8) if f"bad {n}" in out] == [5, 6, 7]
+    assert "+5 more failed" in out
+    assert "by type: ValueError 8" in out, "the counts still count every failure"
+    with pytest.raises(ValueError, match="max_items_shown must be 0 or more"):
+        FullDashboard(max_items_shown=-1)
 
 
 def test_markup_in_user_data_is_shown_literally() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -26,10 +28,11 @@ from antflow import (
 from antflow.display import ProgressDisplay
 from antflow.display.rich_dashboards import CompactDashboard, DetailedDashboard, FullDashboard
 from antflow.types import ErrorSummary
-from tests.engine.helpers import settle, wait_until
+from tests.engine.helpers import Gates, settle, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 
 def assert_accounted(pipeline: Pipeline, tracker: StatusTracker | None = None) -> None:
@@ -188,6 +191,73 @@ async def test_automatic_ids_never_collide_with_explicit_ones(with_tracker: bool
         assert len(tracker.get_failed_items()) == 5
         assert tracker.get_error_summary().total_failed == 5
         assert_accounted(pipeline, tracker)
+
+
+# Issue 18.15: "b" got the automatic number 1, then the explicit id 1 stopped the feeding
+# half-way with PipelineError, part of the list fed and counted.
+@pytest.mark.parametrize("how", ["feed", "run", "stream"])
+async def test_automatic_numbers_skip_explicit_ids_later_in_the_same_list(how: str) -> None:
+    pipeline = Pipeline([Stage("A", 1, [echo])])
+    items: list[Any] = ["a", "b", {"id": 1, "value": "c"}]
+    if how == "stream":
+        # Past one chunk of the stream's feeding, so the explicit id comes in a later feed.
+        items = [f"v{n}" for n in range(70)] + [{"id": 1, "value": "c"}, {"id": 69, "value": "d"}]
+        results = [result async for result in pipeline.stream(items)]
+    elif how == "run":
+        results = await pipeline.run(items)
+    else:
+        await pipeline.start()
+        await pipeline.feed(items)
+        await pipeline.join()
+        results = pipeline.results
+    ids = [result.id for result in results]
+    assert len(ids) == len(set(ids)) == len(items)
+    assert {1: "c"}.items() <= {r.id: r.value for r in results}.items()
+    assert pipeline.get_stats().items_fed == len(items)
+    assert_accounted(pipeline)
+
+
+async def test_a_list_that_cannot_fit_before_start_is_refused_whole() -> None:
+    pipeline = Pipeline([Stage("A", 1, [echo], queue_capacity=2)])
+    with pytest.raises(PipelineError, match="would wait forever"):
+        await pipeline.feed(["a", "b", "c"])
+    assert pipeline.get_stats().items_fed == 0
+    await pipeline.feed(["a", "b"])
+    await pipeline.start()
+    await pipeline.join()
+    assert [r.value for r in pipeline.results] == ["a", "b"]
+
+
+# Issue 18.15: an error out of the stream's feeding left the pipeline running for good.
+async def test_an_error_out_of_stream_never_leaves_the_pipeline_running() -> None:
+    gates = Gates()
+
+    async def held(x: Any) -> Any:
+        await gates.pass_through(x)
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [held], queue_capacity=1), Stage("B", 2, [held])])
+    # "x" comes in the stream's second chunk, after someone else has fed it (into B,
+    # where it stays held).
+    items = [*range(70), {"id": "x", "value": "late"}]
+    seen: list[Any] = []
+
+    async def consume() -> None:
+        # A loop, not extend(): the results seen before the error count.
+        async for result in pipeline.stream(items):
+            seen.append(result.value)  # noqa: PERF401
+
+    consumer = asyncio.create_task(consume())
+    await gates.entered(0)
+    await pipeline.feed([{"id": "x", "value": "early"}], target_stage="B")
+    for value in range(70):
+        gates.open(value)
+    with pytest.raises(PipelineError, match="item id 'x' is already in the pipeline"):
+        await consumer
+    assert not pipeline.is_running
+    assert pipeline.get_worker_tasks() == {}
+    assert "late" not in seen
+    assert_accounted(pipeline)
 
 
 async def test_an_explicit_id_equal_to_a_live_automatic_one_is_refused() -> None:
@@ -621,6 +691,60 @@ def test_keyboard_interrupt_or_system_exit_in_a_task_stops_the_run(
     assert pipeline.failed_item_ids() == []
     assert 2 in pipeline.get_unfinished_items()
     assert_accounted(pipeline)
+
+
+INTERRUPTED_SCRIPT = """\
+import asyncio, sys
+from antflow import Pipeline, Stage, StatusTracker
+
+async def task(x):
+    await asyncio.sleep(0)
+    if x == 3:
+        raise KeyboardInterrupt
+    return x
+
+async def main(how):
+    stages = [Stage("A", 2, [task]), Stage("B", 2, [task])]
+    pipeline = Pipeline(stages, status_tracker=StatusTracker())
+    if how == "run":
+        await pipeline.run(range(10))
+    elif how == "stream":
+        async for _ in pipeline.stream(range(10)):
+            pass
+    elif how == "join":
+        await pipeline.start()
+        await pipeline.feed(range(10))
+        await pipeline.join()
+    else:
+        async with pipeline:
+            await pipeline.start()
+            await pipeline.feed(range(10))
+            await pipeline.join()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+# Issue 18.16: a KeyboardInterrupt raised in a task left asyncio's complaints on stderr at
+# exit ("coroutine 'Pipeline._stop' was never awaited", "Task exception was never
+# retrieved"): only the interrupt's own traceback may be there.
+@pytest.mark.parametrize("how", ["run", "stream", "join", "async with"])
+def test_a_keyboard_interrupt_in_a_task_leaves_no_asyncio_complaint_at_exit(
+    tmp_path: Path, how: str
+) -> None:
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", str(script), how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert done.stderr.rstrip().endswith("KeyboardInterrupt"), done.stderr
+    for complaint in ("never awaited", "never retrieved", "was destroyed", "Warning"):
+        assert complaint not in done.stderr, done.stderr
 
 
 # ---------------------------------------------------------------- AntFlow compatibility

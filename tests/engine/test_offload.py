@@ -10,12 +10,13 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from antflow import Pipeline, Stage, StatusTracker
-from antflow.offload import RemoteTraceback, on_dask, on_executor, on_ray
+from antflow.offload import RemoteError, RemoteTraceback, on_dask, on_executor, on_ray
 from antflow.offload import _core as core
 from tests.engine import offload_remote as remote
 from tests.engine.helpers import settle, wait_until
@@ -360,3 +361,68 @@ async def test_calls_in_flight_never_exceed_the_stage_workers() -> None:
 
     assert [r.value for r in results] == list(range(8))
     assert counter.peak == 2
+
+
+# ---------------------------------------------------------------- poison items
+
+
+def spawned_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+# Issue 18.17: an error that pickles but cannot be unpickled broke the pool: every other
+# item failed with BrokenProcessPool and the item's own error was lost.
+async def test_an_error_that_cannot_be_unpickled_comes_back_named_like_it() -> None:
+    tracker = StatusTracker()
+    with spawned_pool(2) as pool:
+        task = on_executor(pool, functools.partial(remote.http_error_on, "bad"))
+        stage = Stage("Fetch", 2, [task], task_attempts=1)
+        pipeline = Pipeline([stage], status_tracker=tracker)
+        results = await pipeline.run(["a", "b", "bad", "c", "d"])
+
+    assert sorted(r.value for r in results) == ["a", "b", "c", "d"]
+    (failed,) = tracker.get_failed_items()
+    error = failed.exception
+    assert isinstance(error, RemoteError)
+    assert (type(error).__module__, type(error).__qualname__) == (
+        "tests.engine.offload_remote",
+        "HttpError",
+    )
+    assert failed.error_type == "HttpError"
+    assert failed.error == "HTTP 503: busy on 'bad'"
+    assert 'offload_remote.py", line' in failed.traceback
+    assert "in http_error_on" in failed.traceback
+    assert "HttpError: HTTP 503: busy on 'bad'" in failed.traceback
+    assert tracker.get_error_summary().errors_by_type == {"HttpError": 1}
+
+
+def test_a_remote_error_pickles_as_its_name_message_and_traceback() -> None:
+    import pickle
+
+    error = remote.HttpError(404, "gone")
+    from antflow.offload._remote import carried
+
+    back = pickle.loads(pickle.dumps(carried(error, "the traceback")))
+    assert type(back).__qualname__ == "HttpError"
+    assert (str(back), back.traceback_text) == ("HTTP 404: gone", "the traceback")
+    assert type(back) is type(carried(error, "")), "one class per original type"
+
+
+# Issue 18.17: a process that dies (os._exit) broke the pool for good; every other item
+# failed after all its attempts.
+async def test_a_process_that_dies_fails_only_its_own_item_and_the_pool_is_replaced() -> None:
+    tracker = StatusTracker()
+    with spawned_pool(2) as pool:
+        task = on_executor(pool, functools.partial(remote.exit_on, 3))
+        stage = Stage("Crunch", 2, [task], task_attempts=1)
+        pipeline = Pipeline([stage], status_tracker=tracker)
+        results = await pipeline.run(range(8))
+        # The replacement serves the next run too.
+        again = await Pipeline([Stage("Again", 2, [task])]).run([10, 11])
+
+    assert sorted(r.value for r in results) == [0, 1, 2, 4, 5, 6, 7]
+    (failed,) = tracker.get_failed_items()
+    assert failed.item_id == 3
+    assert isinstance(failed.exception, BrokenProcessPool)
+    assert "the process running exit_on died" in failed.error
+    assert [r.value for r in again] == [10, 11]

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from antflow import Pipeline, Stage, StatusTracker
-from antflow.offload import on_dask
+from antflow.offload import RemoteError, on_dask
 from tests.engine import offload_remote as remote
 
 if TYPE_CHECKING:
@@ -116,6 +116,35 @@ async def test_error_keeps_its_type_and_the_remote_frames(dask: tuple[Any, Any])
     await eventually(lambda: not any(k.startswith("refuse-") for k in cluster.scheduler.tasks))
 
 
+# Issue 18.17: an error Dask cannot send back came as a bare `Exception: HoldsLock(...)`;
+# one that cannot be unpickled likewise.
+@pytest.mark.parametrize(
+    ("fn", "name", "message"),
+    [
+        (remote.holds_lock, "HoldsLock", "locked on 'x'"),
+        (functools.partial(remote.http_error_on, "x"), "HttpError", "HTTP 503: busy on 'x'"),
+    ],
+)
+async def test_an_error_that_cannot_come_back_keeps_its_type_name_and_message(
+    dask: tuple[Any, Any], fn: Callable[..., Any], name: str, message: str
+) -> None:
+    _, client = dask
+    tracker = StatusTracker()
+    stage = Stage("S", 1, [on_dask(client, fn)], task_attempts=1)
+    await Pipeline([stage], status_tracker=tracker).run(["x"])
+
+    (failed,) = tracker.get_failed_items()
+    # Dask's tblib may teach HttpError to unpickle (once one has been sent): then it comes
+    # back as itself, else as a RemoteError named like it; HoldsLock never pickles.
+    assert isinstance(failed.exception, RemoteError) or name == "HttpError"
+    assert (type(failed.exception).__qualname__, failed.error_type) == (name, name)
+    assert type(failed.exception).__module__ == "tests.engine.offload_remote"
+    assert failed.error == message
+    assert 'offload_remote.py", line' in failed.traceback
+    assert f"{name}: {message}" in failed.traceback
+    assert "(raised on Dask as key " in failed.traceback
+
+
 async def test_retry_runs_the_function_again(dask: tuple[Any, Any], tmp_path: Path) -> None:
     _, client = dask
     stage = Stage(
@@ -197,3 +226,45 @@ async def test_a_synchronous_client_works_from_its_own_thread() -> None:
     finally:
         await asyncio.to_thread(client.close)
         await asyncio.to_thread(client.cluster.close)
+
+
+# Issue 18.18: a call that never returns survived a forced stop, and its worker kept
+# taking new calls that queued behind it: the next run on the same cluster hung.
+async def test_a_forced_stop_retires_the_worker_of_a_call_that_never_returns() -> None:
+    async with (
+        distributed.LocalCluster(
+            processes=False,
+            n_workers=2,
+            threads_per_worker=1,
+            asynchronous=True,
+            dashboard_address=":0",
+        ) as cluster,
+        distributed.Client(cluster, asynchronous=True) as client,
+    ):
+        gate = remote.SHARED["dask-hung"] = remote.Gate()
+        hung = on_dask(client, functools.partial(remote.gate, "dask-hung"))
+        pipeline = Pipeline([Stage("Hang", 1, [hung])], cancel_grace=30.0)
+        try:
+            await pipeline.start()
+            await pipeline.feed(["stuck"])
+            await eventually(
+                lambda: (
+                    busy_statuses(pipeline)[:1] != []
+                    and busy_statuses(pipeline)[0].startswith("dask: on ")
+                )
+            )
+            (status,) = busy_statuses(pipeline)
+            address = status.removeprefix("dask: on ").split(" · ")[0]
+
+            await pipeline.shutdown(graceful=False)
+
+            assert pipeline.get_unfinished_items() == [0]
+            await eventually(lambda: address not in cluster.scheduler.workers)
+            # The next run on the same cluster goes to the worker that is left.
+            results = await asyncio.wait_for(
+                Pipeline([Stage("Next", 2, [on_dask(client, remote.double)])]).run(range(4)),
+                PATIENCE,
+            )
+            assert [r.value for r in results] == [0, 2, 4, 6]
+        finally:
+            gate.release.set()

@@ -500,6 +500,71 @@ def test_retry_from_lists_the_lines_it_cannot_feed_again(tmp_path: Path) -> None
     assert "items 1  completed 1  failed 0" in ran.stdout
 
 
+TUPLE_IDS = """\
+import os
+
+from antflow import Pipeline, Stage
+
+FIXED = os.environ.get("FIXED") == "1"
+
+
+async def parse(n):
+    if n % 2 and not FIXED:
+        raise ValueError(f"odd {n}")
+    return n
+
+
+pipeline = Pipeline([Stage("Parse", 2, [parse], task_attempts=1)])
+items = [{"id": ("page", n), "value": n} for n in range(5)]
+"""
+
+
+# Issue 18.13: tuple ids came back as arrays and --retry-from exited 2 on the first one,
+# having fed nothing; a line it cannot feed is skipped with its reason, never the rest.
+def test_retry_from_feeds_tuple_ids_back_and_skips_hostile_lines(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", TUPLE_IDS)
+    night = tmp_path / "night.jsonl"
+    ran = run_cli(tmp_path, "job.py", "--exit-when-done", "--export", str(night))
+    assert ran.code == 1, ran.stderr
+    failed = [json.loads(x) for x in night.read_text("utf-8").splitlines()[1:]]
+    failed = sorted((x for x in failed if x["status"] == "failed"), key=lambda x: x["id"])
+    assert [(x["id"], x["id_is_tuple"]) for x in failed] == [
+        (["page", 1], True),
+        (["page", 3], True),
+    ]
+    hostile = [
+        {"status": "failed", "id": ["page", 1], "stage": "Parse", "value": 1},
+        {"status": "failed", "id": {"page": 5}, "stage": "Parse", "value": 5},
+        {"status": "failed", "id": 7, "stage": ["Parse"], "value": 7},
+    ]
+    hostile = [{"pipeline": "pipeline", **line} for line in hostile]
+    with night.open("a", encoding="utf-8") as out:
+        out.writelines(json.dumps(line) + "\n" for line in hostile)
+
+    again = tmp_path / "again.jsonl"
+    ran = run_cli(
+        tmp_path,
+        "job.py",
+        "--retry-from",
+        str(night),
+        "--export",
+        str(again),
+        "--exit-when-done",
+        env={"FIXED": "1"},
+    )
+    assert ran.code == 1, "lines that could not be fed are left over"
+    assert "items 2  completed 2  failed 0" in ran.stdout
+    assert "3 lines not fed again" in ran.stderr
+    assert "(id ('page', 1), failed): its id is line " in ran.stderr
+    assert "(id {'page': 5}, failed): its id is an object" in ran.stderr
+    assert "(id 7, failed): its stage ['Parse'] is not a stage name" in ran.stderr
+    lines = [json.loads(x) for x in again.read_text("utf-8").splitlines()[1:]]
+    assert sorted((x["id"], x["status"]) for x in lines) == [
+        (["page", 1], "completed"),
+        (["page", 3], "completed"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "said"),
     [("not an export\n", "is not an antflow-tui export"), ("", "is empty")],

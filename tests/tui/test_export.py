@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from antflow.pending import PendingItem
+from antflow.refeed import read_export
 from antflow.types import FailedItem, PipelineResult
 from antflow_tui.accounting import RunCounts
 from antflow_tui.export import (
@@ -181,6 +182,28 @@ def test_ids_json_cannot_hold_are_written_as_their_repr_with_a_flag() -> None:
     assert line["id_is_repr"] is True
     inputs = strict_loads(left_line("p", "unfinished", 1, fed=(True, Opaque())))
     assert (inputs["input"], inputs["input_is_repr"]) == ("Opaque(7)", True)
+
+
+# Issue 18.13: a tuple id was written as a bare array, which --retry-from could not feed.
+def test_a_tuple_id_is_an_array_flagged_id_is_tuple(tmp_path: Path) -> None:
+    line = strict_loads(failed_line("p", failed(("page", ("part", 2)))))
+    assert (line["id"], line["id_is_tuple"]) == (["page", ["part", 2]], True)
+    assert "id_is_tuple" not in strict_loads(completed_line("p", result("page-1", 1)))
+    opaque = strict_loads(completed_line("p", result(("page", frozenset({1})), 1)))
+    assert opaque["id_is_repr"] is True
+    assert "id_is_tuple" not in opaque, "a repr is a string, not an array"
+
+    path = write_export(
+        tmp_path / "run.jsonl",
+        [
+            '{"antflow_export": 1}',
+            failed_line("p", failed(("page", ("part", 2))), value=(True, 1)),
+            not_fed_line("p", NotFed(("page", 3), None, 3, 3)),
+        ],
+    )
+    plan = read_export(tmp_path / "run.jsonl")
+    assert path == 2
+    assert [item.item_id for item in plan.items] == [("page", ("part", 2)), ("page", 3)]
 
 
 def test_a_circular_value_does_not_fail_the_export() -> None:
