@@ -35,11 +35,12 @@ _SUMMARY_LIMIT: Final = 120
 class _RichDashboard(BaseDashboard):
     """Live lifecycle and the final summary; subclasses choose the panel's sections."""
 
+    # AntFlow's signature first: `CompactDashboard(2.0)` is a refresh rate.
     def __init__(
         self,
-        console: Console | None = None,
-        *,
         refresh_rate: float = 4.0,
+        *,
+        console: Console | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.console = console if console is not None else Console()
@@ -128,8 +129,8 @@ class CompactDashboard(_RichDashboard):
     """One panel: overall progress, in flight, failed, rate and elapsed time.
 
     Args:
-        console: Where to draw; a new `Console` on stdout by default.
         refresh_rate: Most redraws per second (default 4).
+        console: Where to draw; a new `Console` on stdout by default.
         clock: Monotonic seconds, for the elapsed time and rate.
     """
 
@@ -141,8 +142,8 @@ class DetailedDashboard(_RichDashboard):
     """The compact panel plus a per-stage table and the busy worker count.
 
     Args:
-        console: Where to draw; a new `Console` on stdout by default.
         refresh_rate: Most redraws per second (default 4).
+        console: Where to draw; a new `Console` on stdout by default.
         clock: Monotonic seconds, for the elapsed time and rate.
     """
 
@@ -154,11 +155,11 @@ class FullDashboard(_RichDashboard):
     """The detailed panel plus a worker table and an error summary.
 
     Args:
-        console: Where to draw; a new `Console` on stdout by default.
-        max_workers: Worker rows shown, busy workers first.
+        refresh_rate: Most redraws per second (default 4).
         max_items_shown: Item rows shown: the last failed items the error section lists
             (default 20, as AntFlow's); the rest are counted in a "+N more" line.
-        refresh_rate: Most redraws per second (default 4).
+        console: Where to draw; a new `Console` on stdout by default.
+        max_workers: Worker rows shown, busy workers first.
         clock: Monotonic seconds, for the elapsed time and rate.
 
     Raises:
@@ -167,18 +168,18 @@ class FullDashboard(_RichDashboard):
 
     def __init__(
         self,
-        console: Console | None = None,
-        *,
-        max_workers: int = _parts.MAX_WORKER_ROWS,
-        max_items_shown: int = _parts.RECENT_FAILURES,
         refresh_rate: float = 4.0,
+        max_items_shown: int = _parts.RECENT_FAILURES,
+        *,
+        console: Console | None = None,
+        max_workers: int = _parts.MAX_WORKER_ROWS,
         clock: Clock = time.monotonic,
     ) -> None:
         if isinstance(max_items_shown, bool) or not isinstance(max_items_shown, int):
             raise ValueError(f"max_items_shown must be an int, got {max_items_shown!r}")
         if max_items_shown < 0:
             raise ValueError(f"max_items_shown must be 0 or more, got {max_items_shown}")
-        super().__init__(console, refresh_rate=refresh_rate, clock=clock)
+        super().__init__(refresh_rate, console=console, clock=clock)
         self.max_workers = max_workers
         self.max_items_shown = max_items_shown
         """Failed items the error section lists, newest last (AntFlow's attribute)."""

@@ -652,3 +652,12 @@ def test_without_updates_the_final_summary_counts_the_results() -> None:
     dashboard.on_finish(_results(4), summary())
 
     assert "Finished: 4 completed, 0 failed" in buffer.getvalue()
+
+
+# AntFlow compat: the Rich dashboards take AntFlow's positional arguments
+# (`FullDashboard(2.0, 5)`: refresh rate, then items shown), the console by keyword only.
+def test_dashboards_take_antflows_positional_arguments() -> None:
+    assert CompactDashboard(2.0).refresh_rate == 2.0
+    assert DetailedDashboard(0.5).refresh_rate == 0.5
+    full = FullDashboard(2.0, 5)
+    assert (full.refresh_rate, full.max_items_shown) == (2.0, 5)
