@@ -7,6 +7,8 @@ import math
 from contextvars import ContextVar
 from typing import Protocol
 
+from antflow._safe import safe_str
+
 
 class _StatusHolder(Protocol):
     current_task: str | None
@@ -28,7 +30,7 @@ def set_task_status(text: str | None) -> None:
     """
     holder = _current_worker.get()
     if holder is not None:
-        holder.current_task = None if text is None else str(text)
+        holder.current_task = None if text is None else safe_str(text)
 
 
 def set_task_progress(done: float, total: float | None = None) -> None:

@@ -12,6 +12,7 @@ import reprlib
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
+from antflow._safe import safe_repr, safe_str
 from antflow.runstream.records import (
     ErrorRecord,
     Event,
@@ -52,7 +53,7 @@ def value_repr(value: Any) -> str:
     try:
         return _values.repr(value)
     except Exception:  # a broken __repr__ must not break the stream
-        return f"<{type(value).__qualname__} (repr failed)>"
+        return safe_repr(value)
 
 
 def error_type(error: BaseException) -> str:
@@ -65,10 +66,7 @@ def error_type(error: BaseException) -> str:
 
 
 def error_message(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return f"<{type(error).__qualname__} (str failed)>"
+    return safe_str(error)
 
 
 def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
@@ -407,4 +405,4 @@ def with_durations(events: list[Event]) -> list[Event]:
 
 def _number_key(item_id: Any) -> Any:
     """A hashable stand-in for an item id in a table of error numbers."""
-    return item_id if type(item_id) in (int, str, float, bool, type(None)) else repr(item_id)
+    return item_id if type(item_id) in (int, str, float, bool, type(None)) else safe_repr(item_id)

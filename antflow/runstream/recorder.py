@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from antflow._safe import safe_repr
 from antflow.runstream import convert
 from antflow.runstream.fileformat import (
     BATCH_TAG,
@@ -447,7 +448,7 @@ class Recorder:
 
 def _key(item_id: Any) -> Any:
     """A hashable stand-in for an item id in the number table."""
-    return item_id if type(item_id) in _SCALAR_TYPES else repr(item_id)
+    return item_id if type(item_id) in _SCALAR_TYPES else safe_repr(item_id)
 
 
 class _Lines:

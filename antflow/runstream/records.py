@@ -17,6 +17,8 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from antflow._safe import safe_repr
+
 FORMAT: Final = "antflow-run"
 """The `Header.format` of every recording."""
 VERSION: Final = 1
@@ -41,7 +43,7 @@ def item_key(item_id: Any) -> ItemKey:
     if item_id is None or isinstance(item_id, int | float | str):
         # bool is an int subclass: kept as it is.
         return item_id
-    return ReprKey(repr(item_id))
+    return ReprKey(safe_repr(item_id))
 
 
 EventKind = Literal[

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import antflow
+from antflow._safe import safe_repr
 from antflow.exceptions import PipelineError
 from antflow.runstream import convert
 from antflow.runstream.records import (
@@ -565,7 +566,7 @@ class RunStream:
             return item
         pipeline = followed.pipeline
         candidates = list(pipeline._failures) + list(followed.tracker._logs)
-        return next((c for c in candidates if repr(c) == item.repr), item)
+        return next((c for c in candidates if safe_repr(c) == item.repr), item)
 
 
 def _drain_raw(tail: EventTail) -> tuple[list[h.RawRecord], int]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from antflow import Pipeline
+from antflow._safe import safe_repr
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -114,7 +115,7 @@ def load_script(spec: str) -> LoadedScript:
     except SystemExit as exit_:
         sys.modules.pop(registered_as, None)
         raise ScriptError(
-            f"{raw_path} called sys.exit({exit_.code!r}) while being imported; move that "
+            f"{raw_path} called sys.exit({safe_repr(exit_.code)}) while being imported; move that "
             f'under `if __name__ == "__main__":`'
         ) from None
     except BaseException as error:
