@@ -26,7 +26,7 @@ import msgspec
 
 from antflow._safe import safe_repr
 from antflow.runstream import convert
-from antflow.runstream.fileformat import (
+from antflow.runstream.filelines import (
     BATCH_TAG,
     FailureCheckpoint,
     Names,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from antflow import _history as h
-from antflow.runstream.fileformat import BATCH_TAG, FailureCheckpoint, Names, encode_record
+from antflow.runstream.filelines import BATCH_TAG, FailureCheckpoint, Names, encode_record
 from antflow.runstream.records import (
     Control,
     End,
