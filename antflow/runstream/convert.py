@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Final
 from antflow import _history as h
 from antflow._safe import safe_repr, safe_str
 from antflow.runstream.records import (
+    MESSAGE_LIMIT,
+    STATUS_LIMIT,
+    TRACEBACK_LIMIT,
     ErrorRecord,
     Event,
     EventKind,
@@ -25,6 +28,7 @@ from antflow.runstream.records import (
     StageConfig,
     StageRow,
     WorkerRow,
+    clip,
     item_key,
 )
 from antflow.tracker import ErrorNote
@@ -66,7 +70,8 @@ def error_type(error: BaseException) -> str:
 
 
 def error_message(error: BaseException) -> str:
-    return safe_str(error)
+    """The exception's message as records carry it (at most `MESSAGE_LIMIT` characters)."""
+    return clip(safe_str(error), MESSAGE_LIMIT)
 
 
 def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
@@ -132,7 +137,7 @@ def snapshot(
                     holding=entry is not None,
                     item=None if entry is None else item_key(entry.item_id),
                     since=None if worker.since is None else worker.since + epoch,
-                    task_status=worker.current_task,
+                    task_status=_status_text(worker.current_task),
                     waiting_for=worker.waiting_for,
                     progress=worker.progress,
                     paused=worker.paused,
@@ -162,6 +167,10 @@ def snapshot(
         abandoned=abandoned,
         stopped=stopped,
     )
+
+
+def _status_text(text: str | None) -> str | None:
+    return text if text is None or len(text) <= STATUS_LIMIT else clip(text, STATUS_LIMIT)
 
 
 def _latency(latency: LatencyTracker | None) -> dict[str, Any]:
@@ -296,7 +305,7 @@ def error_record(
         attempt=code >> h.ATTEMPT_SHIFT,
         type=error_type(note.exception),
         message=error_message(note.exception),
-        traceback=note.traceback,
+        traceback=clip(note.traceback, TRACEBACK_LIMIT, keep_end=True),
         value=value,
     )
 

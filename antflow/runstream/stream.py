@@ -28,6 +28,8 @@ from antflow.exceptions import PipelineError
 from antflow.runstream import convert
 from antflow.runstream.records import (
     FORMAT,
+    LOG_LINE_LIMIT,
+    TRACEBACK_LIMIT,
     VERSION,
     AwaitStack,
     Command,
@@ -45,6 +47,7 @@ from antflow.runstream.records import (
     Retry,
     Snapshot,
     Stop,
+    clip,
     item_key,
 )
 from antflow.runstream.stacks import await_stack
@@ -354,7 +357,11 @@ class RunStream:
                     type=convert.error_type(error),
                     message=convert.error_message(error),
                     traceback=(
-                        self._traceback(followed.tracker, failure.entry.item_id, error)
+                        clip(
+                            self._traceback(followed.tracker, failure.entry.item_id, error),
+                            TRACEBACK_LIMIT,
+                            keep_end=True,
+                        )
                         if tracebacks
                         else ""
                     ),
@@ -387,7 +394,7 @@ class RunStream:
 
     def log(self, text: str, stream: str = "out") -> LogLine:
         """Record a line the script printed or logged (from any thread)."""
-        line = LogLine(at=self.clock(), text=text, stream=stream)
+        line = LogLine(at=self.clock(), text=clip(text, LOG_LINE_LIMIT), stream=stream)
         with self._log_lock:
             self._logs.append(line)
         for callback in list(self.on_record):
