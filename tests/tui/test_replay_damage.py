@@ -113,6 +113,10 @@ async def test_the_replay_app_shows_a_damaged_recording(tmp_path: Path, seed: in
             await pilot.press("space", "left_square_bracket", "right", "t")
             await pilot.press("escape", "colon", "0", "enter", "escape", "space")
             await pilot.pause()
+            status = app.state.status
+            assert status is not None
+            assert status.replay is not None
+            assert status.replay.damaged == opened.damaged
         assert app.return_code in (0, None), how
 
 
