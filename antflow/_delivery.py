@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from antflow._guard import must_propagate
+from antflow._safe import safe_repr
 
 logger = logging.getLogger("antflow.tracker")
 
@@ -42,7 +43,9 @@ class Delivery:
                 except BaseException as error:
                     if isinstance(error, KeyboardInterrupt | SystemExit):
                         raise
-                    logger.exception("StatusTracker listener %r raised; detaching it", listener)
+                    logger.exception(
+                        "StatusTracker listener %s raised; detaching it", safe_repr(listener)
+                    )
                     if listener in self.listeners:
                         self.listeners.remove(listener)
         if callback is not None:
@@ -102,7 +105,9 @@ class Delivery:
                     waiter.set_result(None)
 
     def _report(self, callback: Callable[[Any], Any]) -> None:
-        name = getattr(callback, "__qualname__", repr(callback))
+        name = getattr(callback, "__qualname__", None)
+        if not isinstance(name, str):
+            name = safe_repr(callback)
         self._failures[name] += 1
         count = self._failures[name]
         if count <= _LOGGED_FAILURES_PER_CALLBACK:

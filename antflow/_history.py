@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Final
 
+from antflow._safe import safe_str
 from antflow.types import STATUSES, TASK_EVENT_TYPES, StatusEvent, TaskEvent
 
 # Event kinds: the seven statuses, the four task event types, then the combined records.
@@ -292,7 +293,7 @@ def status_metadata(kind: int, attempt: int, error: BaseException | None) -> dic
         return {"attempt": attempt}
     if kind == FAILED:
         return {
-            "error": "" if error is None else str(error),
+            "error": "" if error is None else safe_str(error),
             "error_type": "" if error is None else type(error).__name__,
             "attempts": attempt,
         }
@@ -300,7 +301,7 @@ def status_metadata(kind: int, attempt: int, error: BaseException | None) -> dic
         return {
             "retry": True,
             "attempt": attempt,
-            "error": "" if error is None else str(error),
+            "error": "" if error is None else safe_str(error),
             "error_type": "" if error is None else type(error).__name__,
         }
     return {}

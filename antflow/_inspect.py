@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from antflow._safe import safe_str
 from antflow.limits import LimitSnapshot, limit_snapshot
 from antflow.types import (
     DashboardSnapshot,
@@ -149,7 +150,7 @@ class PipelineViews:
         failed = [
             FailedItem(
                 item_id=f.entry.item_id,
-                error=str(f.error),
+                error=safe_str(f.error),
                 error_type=type(f.error).__name__,
                 stage=f.stage.name,
                 attempts=f.attempts,

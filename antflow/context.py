@@ -11,6 +11,8 @@ from antflow.types import TaskUsage
 
 _MAX_MODEL_NAME: Final = 200
 
+from antflow._safe import safe_str
+
 
 class _StatusHolder(Protocol):
     current_task: str | None
@@ -34,7 +36,7 @@ def set_task_status(text: str | None) -> None:
     """
     holder = _current_worker.get()
     if holder is not None:
-        holder.current_task = None if text is None else str(text)
+        holder.current_task = None if text is None else safe_str(text)
 
 
 def set_task_progress(done: float, total: float | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from antflow._safe import safe_repr
+
 
 class AntFlowError(Exception):
     """Base class of every error antflow raises itself."""
@@ -30,7 +32,7 @@ class TaskFailedError(AntFlowError):
     """
 
     def __init__(self, task_name: str, original_error: BaseException) -> None:
-        super().__init__(f"task {task_name!r} failed: {original_error!r}")
+        super().__init__(f"task {task_name!r} failed: {safe_repr(original_error)}")
         self.task_name = task_name
         self.original_error = original_error
 

@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from antflow._safe import safe_repr
+
 if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
 
@@ -72,7 +74,8 @@ def notify_started(pipeline: Pipeline) -> None:
             observer.on_start(pipeline)
         except Exception:
             logger.exception(
-                "pipeline observer %r raised; the pipeline starts anyway", observer.on_start
+                "pipeline observer %s raised; the pipeline starts anyway",
+                safe_repr(observer.on_start),
             )
 
 

@@ -29,6 +29,7 @@ from antflow._inspect import PipelineViews, _Failure
 from antflow._latency import LatencyTracker
 from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
+from antflow._safe import safe_repr
 from antflow._worker import run_worker
 from antflow.context import _current_worker
 from antflow.exceptions import FeedStoppedError, PipelineError
@@ -607,12 +608,12 @@ class Pipeline(PipelineViews):
         for worker in self._workers.values():
             if worker.task in stuck:
                 logger.warning(
-                    "worker %s ignored cancellation for %.1f s (task %s, item %r); its item "
+                    "worker %s ignored cancellation for %.1f s (task %s, item %s); its item "
                     "is counted unfinished and the worker is left behind",
                     worker.name,
                     self.cancel_grace,
                     _running_task_name(worker.task, worker.stage.task_names),
-                    None if worker.entry is None else worker.entry.item_id,
+                    None if worker.entry is None else safe_repr(worker.entry.item_id),
                 )
                 worker.task = None
                 worker.in_hook = False
@@ -678,7 +679,9 @@ class Pipeline(PipelineViews):
         """
         failure = self._failures.get(item_id)
         if failure is None:
-            raise PipelineError(f"item {item_id!r} has not failed, so there is nothing to retry")
+            raise PipelineError(
+                f"item {safe_repr(item_id)} has not failed, so there is nothing to retry"
+            )
         if not self._running or self._closing or self._stopping:
             raise PipelineError("the pipeline is not running; start() it before retrying items")
         del self._failures[item_id]
@@ -814,7 +817,7 @@ class Pipeline(PipelineViews):
             seen: set[Any] = set()
             repeated = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
             raise PipelineError(
-                f"item id {repeated!r} appears twice in the items fed; ids must be "
+                f"item id {safe_repr(repeated)} appears twice in the items fed; ids must be "
                 f"unique while their items are in flight or failed"
             )
         if self._live is None:
@@ -843,7 +846,7 @@ class Pipeline(PipelineViews):
             else "is still in flight"
         )
         raise PipelineError(
-            f"item id {item_id!r} is already in the pipeline: an item with that id "
+            f"item id {safe_repr(item_id)} is already in the pipeline: an item with that id "
             f"{where}; give each item a unique id"
         )
 
@@ -1116,8 +1119,8 @@ def _unhashable(item_id: Any) -> bool:
 
 def _unhashable_message(item_id: Any) -> str:
     return (
-        f"item id {item_id!r} is a {type(item_id).__name__}, which cannot be an id (ids must "
-        f"be hashable); use a str, an int or a tuple"
+        f"item id {safe_repr(item_id)} is a {type(item_id).__name__}, which cannot be an id "
+        f"(ids must be hashable); use a str, an int or a tuple"
     )
 
 

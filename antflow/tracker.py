@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
 from antflow._delivery import Delivery, Listener
+from antflow._safe import safe_str
 from antflow.tail import EventTail
 from antflow.types import (
     STATUSES,
@@ -708,7 +709,7 @@ class StatusTracker:
         error_type = type(error).__name__ if error is not None else "Unknown"
         self._failed[item_id] = FailedItem(
             item_id=item_id,
-            error="" if error is None else str(error),
+            error="" if error is None else safe_str(error),
             error_type=error_type,
             stage=stage,
             attempts=attempts,
@@ -764,6 +765,16 @@ _ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep
 def _format_error(error: BaseException) -> str:
     """The error's traceback without the engine's own frames (the worker that caught it):
     a user reads where their task failed, not where antflow noticed."""
+    try:
+        return _engine_frames_left_out(error)
+    except Exception as failure:  # a user exception's own attributes (__notes__...) raising
+        return (
+            f"{type(error).__name__}: {safe_str(error)}\n"
+            f"(its traceback could not be formatted: {type(failure).__name__})\n"
+        )
+
+
+def _engine_frames_left_out(error: BaseException) -> str:
     summary = traceback.TracebackException.from_exception(error)
     seen: set[int] = set()
     current: traceback.TracebackException | None = summary

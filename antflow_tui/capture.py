@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final, TextIO
 
+from antflow._safe import safe_str
+
 LineSink = Callable[[str, bool], None]
 LevelSink = Callable[[str, str], None]
 """Gets each line a logging handler wrote, with its record's level name."""
@@ -87,7 +89,7 @@ class LineWriter(io.TextIOBase):
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
-            text = str(text)
+            text = safe_str(text)
         with self._lock:
             self._partial += text
             if "\n" not in self._partial and len(self._partial) < MAX_LINE:

@@ -22,7 +22,13 @@ from antflow_tui.live.loader import (
     load_script,
     resolve_pipeline,
 )
-from antflow_tui.outcome import EXIT_INCOMPLETE, EXIT_OK, EXIT_SCRIPT_ERROR
+from antflow_tui.outcome import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_SCRIPT_ERROR,
+    VIEWER_FAILED,
+    viewer_exit_code,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,7 +72,8 @@ The same panels and drill-down as live, with a scrubber:
   space play/pause   left/right step 1s   [ ] jump 10s
   < > slower/faster   t seek to a time (1:23, 83, +10, -5, 50%)
 
-Exit status: 0; 2 when FILE is not a recording this antflow-tui can read.
+Exit status: 0; 1 when antflow-tui itself failed; 2 when FILE is not a recording
+this antflow-tui can read.
 """
 
 
@@ -408,7 +415,10 @@ def replay(file: Path, play: bool, speed: float, keymap: str) -> None:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     app = replay_app(file, AppOptions(keymap=keys), playing=play, speed=speed)
     app.run()
-    sys.exit(EXIT_OK)
+    code = viewer_exit_code(app.return_code)
+    if code != EXIT_OK:
+        _say(f"antflow-tui: {VIEWER_FAILED}", err=True)
+    sys.exit(code)
 
 
 def replay_app(

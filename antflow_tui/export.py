@@ -56,7 +56,7 @@ def _as_json(value: Any) -> tuple[Any, bool]:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
         # Non-string dict keys would come back as strings: not the same value.
         same = json.loads(text) == _tuples_as_lists(value)
-    except (TypeError, ValueError, OverflowError, RecursionError):
+    except Exception:  # not JSON, or a user type's own methods raising while we compare
         same = False
     if same:
         return value, False

@@ -129,6 +129,8 @@ def header_lines(
         top.append(f" of {format_clock(replay.end - replay.start)}", style="dim")
         if not replay.complete:
             top.append(" incomplete", style=palette("held"))
+        if replay.damaged:
+            top.append(" damaged", style=palette("held"))
     top.append("  ")
     if counts.total is not None:
         counter = f" {format_count(counts.done)}/{format_count(counts.total)}"

@@ -108,3 +108,13 @@ class RunOutcome:
         if self.stopped_by is not None:
             parts.append(f"stopped by {self.stopped_by}")
         return "  ".join(parts)
+
+
+def viewer_exit_code(return_code: int | None) -> int:
+    """The exit status of an app that only shows a run (a replay, a viewer attached to a
+    job): 0, or 1 when the app itself failed (Textual has printed its traceback)."""
+    return EXIT_OK if return_code in (0, None) else EXIT_INCOMPLETE
+
+
+VIEWER_FAILED = "antflow-tui itself failed (its traceback is above)"
+"""What a replay or a viewer says when its app failed."""

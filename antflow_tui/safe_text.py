@@ -15,6 +15,7 @@ from typing import Any, Final
 from rich.cells import cell_len
 from rich.text import Text
 
+from antflow._safe import safe_repr
 from antflow.runstream.records import ReprKey
 
 ELLIPSIS: Final = "…"
@@ -68,10 +69,9 @@ _long_repr.maxlevel = 6
 def value_repr(value: Any, *, long: bool = False) -> str:
     """A repr of `value` that stays short however big the value is (reprlib)."""
     try:
-        shown = (_long_repr if long else _short_repr).repr(value)
-    except Exception as exc:  # a user's __repr__ may raise; show that instead
-        shown = f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
-    return shown
+        return (_long_repr if long else _short_repr).repr(value)
+    except Exception:  # a user's __repr__ may raise; show that instead
+        return safe_repr(value)
 
 
 def item_label(item_id: Any, limit: int = 24) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from antflow._safe import safe_str
+
 ELLIPSIS: Final = "…"
 DEFAULT_LIMIT: Final = 40
 """Characters of one user value (item id, error, status text) a display shows."""
@@ -43,11 +45,8 @@ def safe_text(value: object, limit: int = DEFAULT_LIMIT) -> str:
     Returns:
         The cleaned, possibly truncated text.
     """
-    try:
-        text = value if isinstance(value, str) else str(value)
-    except Exception:
-        # A user __str__ that raises must not take the whole frame down.
-        text = f"<unprintable {type(value).__name__}>"
+    # A user __str__ that raises must not take the whole frame down.
+    text = value if isinstance(value, str) else safe_str(value)
     scan = max(limit, 1) * _SCAN_FACTOR
     cut = len(text) > scan
     text = _CONTROL.sub(_replace_control, _ESCAPE_SEQUENCE.sub("", text[:scan]))

@@ -14,6 +14,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from antflow._safe import safe_repr
 from antflow.context import _current_worker
 from antflow.stage import task_name
 
@@ -171,4 +172,6 @@ async def _cancel(call: Call, name: str) -> None:
             "cancelling the remote call of %s took over %.0f s; leaving it", name, CANCEL_TIMEOUT
         )
     elif not canceller.cancelled() and canceller.exception() is not None:
-        logger.warning("could not cancel the remote call of %s: %r", name, canceller.exception())
+        logger.warning(
+            "could not cancel the remote call of %s: %s", name, safe_repr(canceller.exception())
+        )

@@ -6,6 +6,7 @@ import inspect
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from antflow._safe import safe_str
 from antflow.offload._core import RemoteTraceback, remote_task, require
 from antflow.stage import task_name
 
@@ -109,7 +110,7 @@ class _RayCall:
             ):
                 raise
             # The dual class RayTaskError(ValueError) would group apart from ValueError.
-            text = _COLOURS.sub("", str(getattr(error, "traceback_str", error)))
+            text = _COLOURS.sub("", safe_str(getattr(error, "traceback_str", error)))
             raise cause from RemoteTraceback(text)
 
     async def cancel(self) -> None:

@@ -12,7 +12,11 @@ import reprlib
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
+from antflow._safe import safe_repr, safe_str
 from antflow.runstream.records import (
+    MESSAGE_LIMIT,
+    STATUS_LIMIT,
+    TRACEBACK_LIMIT,
     ErrorRecord,
     Event,
     EventKind,
@@ -24,6 +28,7 @@ from antflow.runstream.records import (
     StageConfig,
     StageRow,
     WorkerRow,
+    clip,
     item_key,
 )
 from antflow.tracker import ErrorNote
@@ -52,7 +57,7 @@ def value_repr(value: Any) -> str:
     try:
         return _values.repr(value)
     except Exception:  # a broken __repr__ must not break the stream
-        return f"<{type(value).__qualname__} (repr failed)>"
+        return safe_repr(value)
 
 
 def error_type(error: BaseException) -> str:
@@ -65,10 +70,8 @@ def error_type(error: BaseException) -> str:
 
 
 def error_message(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return f"<{type(error).__qualname__} (str failed)>"
+    """The exception's message as records carry it (at most `MESSAGE_LIMIT` characters)."""
+    return clip(safe_str(error), MESSAGE_LIMIT)
 
 
 def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
@@ -134,7 +137,7 @@ def snapshot(
                     holding=entry is not None,
                     item=None if entry is None else item_key(entry.item_id),
                     since=None if worker.since is None else worker.since + epoch,
-                    task_status=worker.current_task,
+                    task_status=_status_text(worker.current_task),
                     waiting_for=worker.waiting_for,
                     progress=worker.progress,
                     paused=worker.paused,
@@ -164,6 +167,10 @@ def snapshot(
         abandoned=abandoned,
         stopped=stopped,
     )
+
+
+def _status_text(text: str | None) -> str | None:
+    return text if text is None or len(text) <= STATUS_LIMIT else clip(text, STATUS_LIMIT)
 
 
 def _latency(latency: LatencyTracker | None) -> dict[str, Any]:
@@ -298,7 +305,7 @@ def error_record(
         attempt=code >> h.ATTEMPT_SHIFT,
         type=error_type(note.exception),
         message=error_message(note.exception),
-        traceback=note.traceback,
+        traceback=clip(note.traceback, TRACEBACK_LIMIT, keep_end=True),
         value=value,
     )
 
@@ -407,4 +414,4 @@ def with_durations(events: list[Event]) -> list[Event]:
 
 def _number_key(item_id: Any) -> Any:
     """A hashable stand-in for an item id in a table of error numbers."""
-    return item_id if type(item_id) in (int, str, float, bool, type(None)) else repr(item_id)
+    return item_id if type(item_id) in (int, str, float, bool, type(None)) else safe_repr(item_id)

@@ -21,14 +21,19 @@ The format (version 1; docs/recording.md has the full description):
 
 Reading never loads the whole file: `Recording` keeps an index of seek points (from the
 end record, or from one scan when it is missing) and reads what a request needs.
+
+Every file read back may be damaged: lines are read bounded and decoded through
+`antflow.runstream.filelines`, a damaged line is passed over (`Recording.damaged`), and
+the end record's index is checked against the file before it is trusted (a line
+dropped, repeated or swapped moves every offset after it): when it does not match, the
+index is rebuilt by a scan, as for a file without an end record.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import sys
-from array import array
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,6 +41,15 @@ import msgspec
 
 from antflow import _history as h
 from antflow.runstream.convert import RawDecoder, with_durations
+from antflow.runstream.filelines import (
+    LINE_LIMIT,
+    Batch,
+    FailureCheckpoint,
+    Lines,
+    Names,
+    batch_of,
+    record_of,
+)
 from antflow.runstream.records import (
     FORMAT,
     VERSION,
@@ -55,50 +69,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-BATCH_TAG: Final = "E"
+
+HEADER_LIMIT: Final = 1 << 20
+"""Longest first line read (bytes): a header is a few hundred."""
 BACKFILL_BYTES: Final = 16 << 20
 """Most bytes `Recording.newest_before` reads walking back for events (a file's idle
 tail is a snapshot group a second: this reaches back most of an hour of it)."""
 
 
-class Names(msgspec.Struct, frozen=True, tag="names", tag_field="record"):
-    """One tracker's name tables (index 0 stands for none), re-written when they grow."""
-
-    scope: int
-    """Which tracker of the run: event batches of this scope use these names."""
-    stages: tuple[str | None, ...]
-    workers: tuple[str | None, ...]
-    tasks: tuple[str | None, ...]
-    next_stage: dict[int, int]
-    """Stage id -> the id of the stage after it (for merged hand-off records)."""
-    pipelines: tuple[int, ...]
-    """The pipelines using this tracker."""
-
-
-class FailureCheckpoint(msgspec.Struct, frozen=True, tag="failures", tag_field="record"):
-    """Every item failed in a pipeline at `at` (tracebacks left out: see its error record)."""
-
-    pipeline: int
-    at: float
-    failures: tuple[ErrorRecord, ...]
-
-
-FileRecord = Record | Names | FailureCheckpoint
-WireKey = int | float | str | bool | None | ReprKey | list[Any]
-RawBatch = tuple[str, int, list[WireKey], list[int], bytes, list[tuple[int, int]]]
-
-_decode_record = msgspec.json.Decoder(FileRecord).decode
-_decode_batch = msgspec.json.Decoder(RawBatch).decode
-_encode = msgspec.json.Encoder().encode
-
-
-def encode_record(record: FileRecord) -> bytes:
-    """One line for a typed record (with its newline)."""
-    return _encode(record) + b"\n"
-
-
 class RecordingError(Exception):
-    """The file is not a recording this antflow can read; the message says why."""
+    """The file is not a recording this antflow can read; the message says why.
+
+    The only error reading a recording raises: `Recording.open` refuses a file that is
+    not one; once open, a damaged line is passed over (`Recording.damaged`), never
+    raised.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +108,20 @@ class _Mark:
     """For ``failures``: whose."""
 
 
+_MARK_LINE: Final = re.compile(
+    rb'\n\{"record":"(snapshot|failures)","pipeline":(\d+),"at":([-+.\deE]+)[,}]'
+)
+"""The start of a seek point's line, with the newline before it (so it is a line's start)."""
+_MARK_PROBE: Final = 128
+"""Bytes read to check a seek point: its line's start."""
+
+
 class Recording:
     """A recording opened for reading. Use `Recording.open(path)`.
 
     Memory holds the header, the pipelines, the name tables and the seek index (a few
-    numbers per second of run), never the events.
+    numbers per second of run), never the events, and at most `LINE_LIMIT` bytes of a
+    line.
     """
 
     def __init__(self, path: str | Path, handle: Any) -> None:
@@ -137,7 +131,10 @@ class Recording:
         self.complete = False
         """False when the run did not close cleanly (no end record)."""
         self.damaged = False
-        """A damaged line was met (reading stopped there, as at a torn last line)."""
+        """A damaged line was met and passed over (or the end record's index did not
+        match the file, and a scan rebuilt it)."""
+        self.index_rebuilt = False
+        """The end record's index did not match the file: a scan rebuilt it."""
         self.torn = False
         """True when the last line was cut short (a killed run)."""
         self.end: End | None = None
@@ -147,7 +144,8 @@ class Recording:
         self._pipelines: dict[int, PipelineStarted] = {}
         self._names: dict[int, Names] = {}
         self._marks: list[_Mark] = []
-        self._size = 0
+        self._data_start = 0
+        """Where the line after the header starts."""
         self._idle_from: dict[int, int] = {}
         self._snapshot_points: tuple[list[_Mark], list[float]] | None = None
         """Snapshot mark index -> the first mark of the stretch without a running pipeline
@@ -170,107 +168,154 @@ class Recording:
         recording = cls(path, handle)
         try:
             recording._index()
+        except OSError as error:
+            handle.close()
+            raise RecordingError(f"cannot read {recording.path}: {error.strerror}") from None
         except BaseException:
             handle.close()
             raise
         return recording
 
     def _index(self) -> None:
-        first = self._file.readline()
+        first = self._file.readline(HEADER_LIMIT + 1)
         if not first.endswith(b"\n"):
+            if len(first) > HEADER_LIMIT:
+                raise RecordingError(
+                    f"{self.path} is not an antflow recording (its first line is longer "
+                    f"than {HEADER_LIMIT:,} bytes)"
+                )
             raise RecordingError(f"{self.path} is empty or was cut short before its header")
+        self._data_start = len(first)
         header = _header(first, self.path)
         self.header = header
         self.started_at = self.ended_at = header.started_at
-        for started in getattr(header, "pipelines", ()):
+        for started in header.pipelines:
             self._pipelines[started.pipeline] = started
-        end = self._read_end()
-        if end is None:
+        found = self._read_end()
+        if found is None:
             self._scan()
             return
-        # A clean close says where everything is: no scan, whatever the file's size.
+        # A clean close says where everything is: no scan, whatever the file's size,
+        # once its index is seen to match the file.
+        end, end_offset = found
         self.end = end
         self.complete = True
         self.ended_at = end.at
         for started in end.pipelines:
             self._pipelines[started.pipeline] = started
+        if not self._take_index(end, end_offset):
+            self.index_rebuilt = self.damaged = True
+            self._names.clear()
+            self._scan()
+            self.ended_at = max(self.ended_at, end.at)
+
+    def _take_index(self, end: End, end_offset: int) -> bool:
+        """Use the end record's index if it matches the file: offsets in order, inside
+        the file, each at the start of a line of the kind (and time) it says."""
         marks = [_Mark(at, offset, "snapshot") for at, offset in end.index]
-        marks.extend(_Mark(at, offset, "failures", n) for at, offset, n in end.checkpoints)
+        checkpoints = [_Mark(at, offset, "failures", n) for at, offset, n in end.checkpoints]
+        if not (
+            _in_order(marks, self._data_start, end_offset)
+            and _in_order(checkpoints, self._data_start, end_offset)
+            and all(self._marks_line(mark) for mark in (*marks, *checkpoints))
+        ):
+            return False
+        names: dict[int, Names] = {}
+        previous = self._data_start - 1
+        for offset in end.names:
+            if not previous < offset < end_offset or not self._starts_line(offset):
+                return False
+            previous = offset
+            record = next((record_of(line) for line in self._lines(offset)), None)
+            if not isinstance(record, Names):
+                return False
+            names[record.scope] = record
+        self._names = names
+        marks.extend(checkpoints)
         marks.sort(key=lambda mark: (mark.at, mark.offset))
         self._marks = marks
-        for offset in end.names:
-            self._file.seek(offset)
-            names = _decode_record(self._file.readline())
-            if isinstance(names, Names):
-                self._names[names.scope] = names
+        return True
+
+    def _starts_line(self, offset: int) -> bool:
+        return os.pread(self._file.fileno(), 1, offset - 1) == b"\n"
+
+    def _marks_line(self, mark: _Mark) -> bool:
+        """Whether a line of the mark's kind starts at its offset: a failure checkpoint
+        of its pipeline at its time, or the first of a snapshot group (whose time is the
+        group's earliest)."""
+        probe = os.pread(self._file.fileno(), _MARK_PROBE, mark.offset - 1)
+        found = _MARK_LINE.match(probe)
+        if found is None or found.group(1).decode() != mark.kind:
+            return False
+        try:
+            at = float(found.group(3))
+        except ValueError:
+            return False
+        if mark.kind == "snapshot":
+            return at >= mark.at
+        return at == mark.at and int(found.group(2)) == mark.pipeline
 
     def _scan(self) -> None:
-        """Without an end record: read the lines that are not event batches (pipelines,
-        names, seek points) to index the file."""
-        full = True
-        handle = self._file
-        handle.seek(0)
-        handle.readline()
-        offset = handle.tell()
+        """Index the file by reading the lines that are not event batches (pipelines,
+        names, seek points); without an end record, or with one that does not match."""
         marks: list[_Mark] = []
         in_group = False
-        for line in handle:
-            start = offset
-            offset += len(line)
-            if not line.endswith(b"\n"):
-                self.torn = True
-                break
+        lines = self._lines(self._data_start)
+        for line in lines:
             group_started = not in_group
             in_group = line.startswith(b'{"record":"snapshot"')
             if line.startswith(b"["):
-                if full:
-                    self.ended_at = max(self.ended_at, _batch_last_time(line))
+                batch = batch_of(line)
+                if batch is None:
+                    self.damaged = True
+                elif batch.times:
+                    self.ended_at = max(self.ended_at, batch.times[-1])
                 continue
-            try:
-                record = _decode_record(line)
-            except msgspec.DecodeError:
-                self.torn = True
-                break
+            record = record_of(line)
+            if record is None:
+                self.damaged = True
+                in_group = False
+                continue
             if isinstance(record, PipelineStarted):
                 self._pipelines[record.pipeline] = record
             elif isinstance(record, Names):
                 self._names[record.scope] = record
             elif isinstance(record, FailureCheckpoint):
-                marks.append(_Mark(record.at, start, "failures", record.pipeline))
-            elif isinstance(record, Snapshot) and full and group_started:
+                marks.append(_Mark(record.at, lines.offset, "failures", record.pipeline))
+            elif isinstance(record, Snapshot) and group_started:
                 # A group of snapshots (one per pipeline) is one seek point.
-                marks.append(_Mark(record.at, start, "snapshot"))
+                marks.append(_Mark(record.at, lines.offset, "snapshot"))
             at = getattr(record, "at", None)
-            if full and at is not None:
+            if at is not None:
                 self.ended_at = max(self.ended_at, at)
-        self._size = offset
+        self.torn = lines.torn
         marks.sort(key=lambda mark: (mark.at, mark.offset))
         self._marks = marks
 
-    def _read_end(self) -> End | None:
-        """The end record, if the last line is one (read from the file's tail)."""
+    def _read_end(self) -> tuple[End, int] | None:
+        """The end record and its offset, if the last line is one (read from the file's
+        tail, at most `LINE_LIMIT` bytes of it)."""
         handle = self._file
         handle.seek(0, os.SEEK_END)
         size = handle.tell()
         chunk = 1 << 16
         while True:
-            start = max(size - chunk, 0)
+            start = max(size - chunk, self._data_start)
             handle.seek(start)
             tail = handle.read(size - start)
             if not tail.endswith(b"\n"):
                 return None
             cut = tail.rfind(b"\n", 0, len(tail) - 1)
-            if cut >= 0 or start == 0:
+            if cut >= 0 or start == self._data_start:
                 last = tail[cut + 1 :]
                 break
+            if chunk >= LINE_LIMIT:
+                return None
             chunk *= 4
         if b'"record":"end"' not in last:
             return None
-        try:
-            record = _decode_record(last)
-        except msgspec.DecodeError:
-            return None
-        return record if isinstance(record, End) else None
+        record = record_of(last)
+        return (record, size - len(last)) if isinstance(record, End) else None
 
     # ---------------------------------------------------------------- reading
 
@@ -349,17 +394,12 @@ class Recording:
         """The group of snapshots (one per pipeline) written at a seek point."""
         group: list[Snapshot] = []
         seen: set[int] = set()
-        handle = self._file
-        handle.seek(mark.offset)
-        for line in handle:
-            if not line.startswith(b'{"record":"snapshot"') or not line.endswith(b"\n"):
+        for line in self._lines(mark.offset):
+            if not line.startswith(b'{"record":"snapshot"'):
                 break
-            try:
-                record = _decode_record(line)
-            except msgspec.DecodeError:
-                break
+            record = record_of(line)
             if not isinstance(record, Snapshot) or record.pipeline in seen:
-                break  # the next group (written straight after this one)
+                break  # the next group (written straight after this one), or damage
             seen.add(record.pipeline)
             group.append(record)
         return group
@@ -377,30 +417,26 @@ class Recording:
             if mark.kind == "failures" and mark.at <= at:
                 checkpoints[mark.pipeline] = mark
         offsets = [m.offset for m in (snapshot_mark, *checkpoints.values()) if m is not None]
-        start = min(offsets) if offsets else self._first_offset()
+        start = min(offsets) if offsets else self._data_start
         never = float("-inf")
         since = {n: mark.at for n, mark in checkpoints.items()}
         snapshots: dict[int, Snapshot] = {}
         failures: dict[int, dict[Any, ErrorRecord]] = {}
         errors: dict[int, ErrorRecord] = {}
-        handle = self._file
-        handle.seek(start)
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
+        for line in self._lines(start):
             if line.startswith(b"["):
                 # Not the end even when this batch is past `at`: the same flush holds
                 # other trackers' batches; a snapshot or checkpoint past it ends the read.
-                try:
-                    self._apply_failures(line, at, since, errors, failures)
-                except _DAMAGED:
+                batch = batch_of(line)
+                if batch is None:
                     self.damaged = True
-                    break  # a damaged line ends what can be read, as a torn one does
+                else:
+                    self._apply_failures(batch, at, since, errors, failures)
                 continue
-            try:
-                record = _decode_record(line)
-            except msgspec.DecodeError:
-                break
+            record = record_of(line)
+            if record is None:
+                self.damaged = True
+                continue
             record_at = getattr(record, "at", never)
             if record_at > at:
                 if isinstance(record, Snapshot | FailureCheckpoint):
@@ -421,23 +457,21 @@ class Recording:
 
     def _apply_failures(
         self,
-        line: bytes,
+        batch: Batch,
         at: float,
         since: dict[int, float],
         errors: dict[int, ErrorRecord],
         failures: dict[int, dict[Any, ErrorRecord]],
-    ) -> bool:
-        """Apply one batch's failures and retries (records up to `at`); False once a
-        record is later than `at`."""
-        _, scope, ids, codes, times, numbered = _decode_batch(line)
-        owners = self._stage_owners(scope)
-        carried = dict(numbered)
+    ) -> None:
+        """Apply one batch's failures and retries (records up to `at`)."""
+        owners = self._stage_owners(batch.scope)
+        carried = batch.errors
         never = float("-inf")
         for index, (item, code, record_at) in enumerate(
-            zip(ids, codes, _floats(times), strict=False)
+            zip(batch.ids, batch.codes, batch.times, strict=True)
         ):
             if record_at > at:
-                return False
+                return
             kind = code & 0xF
             if kind not in _FAILURE_KINDS:
                 continue
@@ -453,7 +487,6 @@ class Recording:
                     held[key] = error
             else:
                 held.pop(key, None)  # queued or begun again: retried
-        return True
 
     def _stage_owners(self, scope: int) -> dict[int, int]:
         """Stage id -> pipeline number for a scope's records (0 when ambiguous)."""
@@ -482,20 +515,15 @@ class Recording:
         others: list[tuple[int, Record]] = []
         position = 0
         dropped = 0
-        handle = self._file
-        handle.seek(self._offset_before(start))
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
+        for line in self._lines(self._offset_before(start)):
             if line.startswith(b"["):
-                try:
-                    scope, raw = _batch_records(line)
-                except _DAMAGED:
+                batch = batch_of(line)
+                if batch is None:
                     self.damaged = True
-                    break
-                for raw_record in raw:
+                    continue
+                for raw_record in _raw_records(batch):
                     if start < raw_record[2] <= stop:
-                        raw_events.append((position, (scope, raw_record)))
+                        raw_events.append((position, (batch.scope, raw_record)))
                         position += 1
                 if len(raw_events) > max(newest, 0):
                     # A record stands for up to three events: keep enough of them.
@@ -503,10 +531,10 @@ class Recording:
                         dropped += _EVENTS_IN.get(skipped[1] & 0xF, 1)
                     raw_events = raw_events[-newest:] if newest > 0 else []
                 continue
-            try:
-                decoded = _decode_record(line)
-            except msgspec.DecodeError:
-                break
+            decoded = record_of(line)
+            if decoded is None:
+                self.damaged = True
+                continue
             record_at = getattr(decoded, "at", None)
             if record_at is None or isinstance(decoded, Names | FailureCheckpoint):
                 continue
@@ -520,11 +548,7 @@ class Recording:
         merged: list[tuple[int, Record]] = list(others)
         decoders = {scope: self._decoder(scope) for _, (scope, _) in raw_events}
         for at_position, (scope, raw_record) in raw_events:
-            try:
-                shown = decoders[scope].events([raw_record])
-            except _DAMAGED:
-                self.damaged = True
-                continue  # ids or codes that name nothing: a damaged record, left out
+            shown = self._events(decoders[scope], [raw_record])
             merged.extend((at_position, event) for event in shown)
         merged.sort(key=lambda pair: pair[0])
         kept = [record for _, record in merged]
@@ -565,18 +589,15 @@ class Recording:
 
     def _events_between(self, begin: int, end: int, start: float, stop: float) -> int:
         """How many event records the lines in [begin, end) hold with start < at <= stop
-        (undecodable lines are passed over: `window` deals with them)."""
-        handle = self._file
-        handle.seek(begin)
+        (damaged lines are passed over: `window` deals with them)."""
         found = 0
-        for line in handle.read(end - begin).split(b"\n"):
-            if not line.startswith(b"["):
-                continue
-            try:
-                times = _floats(_decode_batch(line)[4])
-            except _DAMAGED:
-                continue
-            found += sum(1 for record_at in times if start < record_at <= stop)
+        lines = self._lines(begin)
+        for line in lines:
+            if lines.offset >= end:
+                break
+            batch = batch_of(line)
+            if batch is not None:
+                found += sum(1 for record_at in batch.times if start < record_at <= stop)
         return found
 
     def _file_size(self) -> int:
@@ -589,29 +610,21 @@ class Recording:
         events: list[Event] = []
         errors: dict[int, ErrorRecord] = {}
         key = _key(item)
-        handle = self._file
-        handle.seek(self._first_offset())
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
+        for line in self._lines(self._data_start):
             if not mentions(line):
                 continue
             if line.startswith(b"["):
-                try:
-                    batch = self._batch_events(line)
-                except _DAMAGED:
+                batch = batch_of(line)
+                if batch is None:
                     self.damaged = True
-                    break
+                    continue
                 events.extend(
                     event
-                    for event in batch
+                    for event in self._batch_events(batch)
                     if event.pipeline in (pipeline, 0) and _key(event.item) == key
                 )
                 continue
-            try:
-                record = _decode_record(line)
-            except msgspec.DecodeError:
-                break
+            record = record_of(line)
             if (
                 isinstance(record, ErrorRecord)
                 and record.pipeline in (pipeline, 0)
@@ -642,9 +655,11 @@ class Recording:
 
     # ---------------------------------------------------------------- internals
 
-    def _first_offset(self) -> int:
-        self._file.seek(0)
-        return len(self._file.readline())
+    def _lines(self, offset: int) -> Lines:
+        return Lines(self._file, offset, on_too_long=self._passed_over)
+
+    def _passed_over(self) -> None:
+        self.damaged = True
 
     def _mark_before(self, at: float, kind: str) -> _Mark | None:
         marks = [m for m in self._marks if m.kind == kind]
@@ -653,30 +668,25 @@ class Recording:
 
     def _offset_before(self, at: float) -> int:
         mark = self._mark_before(at, "snapshot")
-        return mark.offset if mark is not None else self._first_offset()
+        return mark.offset if mark is not None else self._data_start
 
     def _records_from(
         self, offset: int, start: float, stop: float, *, file_records: bool = False
     ) -> Iterator[Any]:
-        handle = self._file
-        handle.seek(offset)
-        for line in handle:
-            if not line.endswith(b"\n"):
-                return
+        for line in self._lines(offset):
             if line.startswith(b"["):
-                try:
-                    events = self._batch_events(line)
-                except _DAMAGED:
+                batch = batch_of(line)
+                if batch is None:
                     self.damaged = True
-                    return
-                for event in events:
+                    continue
+                for event in self._batch_events(batch):
                     if start < event.at <= stop:
                         yield event
                 continue
-            try:
-                record = _decode_record(line)
-            except msgspec.DecodeError:
-                return
+            record = record_of(line)
+            if record is None:
+                self.damaged = True
+                continue
             at = getattr(record, "at", None)
             if at is None:
                 continue
@@ -690,9 +700,24 @@ class Recording:
                 continue
             yield record
 
-    def _batch_events(self, line: bytes) -> list[Event]:
-        scope, raw = _batch_records(line)
-        return self._decoder(scope).events(raw)  # type: ignore[arg-type]
+    def _batch_events(self, batch: Batch) -> list[Event]:
+        return self._events(self._decoder(batch.scope), _raw_records(batch))
+
+    def _events(self, decoder: RawDecoder, raw: list[Any]) -> list[Event]:
+        """The events of raw records; a record whose ids or codes name nothing (damage)
+        is left out, the others kept."""
+        try:
+            return decoder.events(raw)
+        except _UNDECODABLE:
+            pass
+        self.damaged = True
+        kept: list[Event] = []
+        for one in raw:
+            try:
+                kept.extend(decoder.events([one]))
+            except _UNDECODABLE:
+                continue
+        return kept
 
     def _decoder(self, scope: int) -> RawDecoder:
         names = self._names.get(scope)
@@ -708,9 +733,9 @@ class Recording:
         )
 
 
-_DAMAGED: Final = (msgspec.DecodeError, ValueError, IndexError, KeyError, TypeError)
-"""What reading a damaged event batch can raise (a bad JSON shape, ids or codes that name
-nothing): the readable part of the file ends there, as at a torn last line."""
+_UNDECODABLE: Final = (IndexError, KeyError, ValueError, TypeError)
+"""What building events from a damaged batch's records raises (codes naming no stage,
+worker, task or kind)."""
 _EVENTS_IN: Final = {h.BEGIN_PER_TASK: 2, h.BEGIN_PER_STAGE: 2, h.FINISH: 2, h.FINISH_HANDOFF: 3}
 """Events a merged record stands for (others stand for one)."""
 _FAILURE_KINDS: Final = frozenset({h.FAILED, h.QUEUED, h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE})
@@ -720,10 +745,20 @@ _STATUS_KINDS: Final = frozenset(
 )
 
 
+def _in_order(marks: list[_Mark], first: int, end: int) -> bool:
+    """Offsets rising inside [first, end), times never going back: as written."""
+    offset, at = first - 1, float("-inf")
+    for mark in marks:
+        if not offset < mark.offset < end or mark.at < at:
+            return False
+        offset, at = mark.offset, mark.at
+    return True
+
+
 def _header(line: bytes, path: str) -> Header:
     try:
         raw = msgspec.json.decode(line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise RecordingError(
             f"{path} is not an antflow recording (its first line is not JSON)"
         ) from None
@@ -732,43 +767,33 @@ def _header(line: bytes, path: str) -> Header:
             f"{path} is not an antflow recording (no '{FORMAT}' header on its first line)"
         )
     version = raw.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if type(version) is not int or version > VERSION:
         raise RecordingError(
-            f"{path} is a recording of format version {version} (written by antflow "
-            f"{raw.get('antflow', '?')}); this antflow reads version {VERSION} and older: "
-            f"upgrade antflow to replay it"
+            f"{path} is a recording of format version {_shown(version)} (written by antflow "
+            f"{_shown(raw.get('antflow', '?'))}); this antflow reads version {VERSION} and "
+            f"older: upgrade antflow to replay it"
         )
     try:
         return msgspec.convert(raw, Header)
-    except msgspec.ValidationError as error:
+    except (msgspec.ValidationError, RecursionError) as error:
         raise RecordingError(f"{path} has a damaged header: {error}") from None
 
 
-def _floats(data: bytes) -> array[float]:
-    values = array("d")
-    values.frombytes(data)
-    if sys.byteorder != "little":
-        values.byteswap()
-    return values
+def _shown(value: Any) -> str:
+    """A header's value in a message: short, whatever it is."""
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _batch_records(line: bytes) -> tuple[int, list[tuple[Any, int, float, None, int | None]]]:
-    """A batch line's scope, and its records as (item, code, time, duration, error number)."""
-    _, scope, ids, codes, times, numbered = _decode_batch(line)
-    errors = dict(numbered)
-    records = [
+def _raw_records(batch: Batch) -> list[tuple[Any, int, float, None, int | None]]:
+    """A batch's records as (item, code, time, duration, error number)."""
+    errors = batch.errors
+    return [
         (item, code, at, None, errors.get(index))
-        for index, (item, code, at) in enumerate(zip(ids, codes, _floats(times), strict=False))
+        for index, (item, code, at) in enumerate(
+            zip(batch.ids, batch.codes, batch.times, strict=True)
+        )
     ]
-    return scope, records
-
-
-def _batch_last_time(line: bytes) -> float:
-    try:
-        times = _decode_batch(line)[4]
-    except msgspec.DecodeError:
-        return float("-inf")
-    return _floats(times)[-1] if times else float("-inf")
 
 
 def _key(item: Any) -> Any:

@@ -30,19 +30,40 @@ VALUES_VARIABLE: Final = "ANTFLOW_RECORD_VALUES"
 
 
 class _LogToStream(logging.Handler):
-    """Log records of the script, as log lines of the recording."""
+    """Log records of the script, as log lines of the recording.
+
+    Recording must not change what the script shows: without a handler of its own, a
+    warning goes to standard error (logging's last resort), and still does with this one
+    on the root logger (the recorder's own warnings, a full disk, too).
+    """
 
     def __init__(self, stream: RunStream) -> None:
         super().__init__()
         self.stream = stream
 
     def emit(self, record: logging.LogRecord) -> None:
+        last_resort = logging.lastResort
+        if (
+            last_resort is not None
+            and record.levelno >= last_resort.level
+            and self._only_handler(record.name)
+        ):
+            last_resort.handle(record)
         if record.name.startswith("antflow.runstream"):
             return  # never record the recorder's own complaints about itself
         try:
             self.stream.log(self.format(record), record.levelname)
         except Exception:  # logging must never fail the program
             self.handleError(record)
+
+    def _only_handler(self, name: str) -> bool:
+        """Whether a record of logger `name` reaches no handler but this one."""
+        logger: logging.Logger | None = logging.getLogger(name)
+        while logger is not None:
+            if any(handler is not self for handler in logger.handlers):
+                return False
+            logger = logger.parent if logger.propagate else None
+        return True
 
 
 def _new_stream(values: bool) -> RunStream:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import queue
 import sys
 import threading
@@ -24,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from antflow._safe import safe_repr
 from antflow.runstream import convert
-from antflow.runstream.fileformat import (
+from antflow.runstream.filelines import (
     BATCH_TAG,
     FailureCheckpoint,
     Names,
@@ -60,6 +63,8 @@ CHECKPOINT_BYTES: Final = 4 << 20
 seek never reads the whole file to find the failures of a run whose failures stopped
 changing."""
 _SCALAR_TYPES: Final = frozenset({int, str, float, bool, type(None)})
+_PLAIN_ID_TYPES: Final = frozenset({int, str, bool, type(None)})
+"""Ids written as they are, without a look at each (a float may be a NaN)."""
 BATCH_RECORDS: Final = 16_384
 """Most records on one batch line, so a reader decodes little more than it needs."""
 
@@ -123,7 +128,11 @@ class Recorder:
         self.closed = False
         self._checkpoint_now = False
         self.broken = False
-        """True once the file could not be written: the recording stops there."""
+        """True once the file could not be written (a full disk, the file deleted): the
+        recording stops there, with one warning, and lets go of what it held."""
+        self._failure: str | None = None
+        """Why the writer thread stopped (said once, by the event loop's side)."""
+        self._given_up = False
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -156,15 +165,12 @@ class Recorder:
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        for callbacks, callback in (
-            (self.stream.on_attach, self._on_attach),
-            (self.stream.on_start, self._on_start),
-            (self.stream.on_record, self._on_record),
-        ):
-            with contextlib.suppress(ValueError):
-                callbacks.remove(callback)  # type: ignore[arg-type]
+        self._detach()
         self._checkpoint_now = True
         self.flush(snapshot=True)
+        if self._given_up:
+            self._writer.join()
+            return
         totals = tuple(
             PipelineTotals(
                 pipeline=number,
@@ -186,10 +192,47 @@ class Recorder:
             pipelines=tuple(self.stream.pipelines()),
         )
         self._write_now(encode_line(end))
-        for scope in self._scopes:
-            scope.tracker._close_journal(scope.reader, scope.errors)
+        self._release_journals()
         self._writes.put(None)
         self._writer.join()
+        if self.broken:
+            self._give_up()
+
+    def _detach(self) -> None:
+        for callbacks, callback in (
+            (self.stream.on_attach, self._on_attach),
+            (self.stream.on_start, self._on_start),
+            (self.stream.on_record, self._on_record),
+        ):
+            with contextlib.suppress(ValueError):
+                callbacks.remove(callback)  # type: ignore[arg-type]
+
+    def _release_journals(self) -> None:
+        for scope in self._scopes:
+            scope.tracker._close_journal(scope.reader, scope.errors)
+        self._scopes = []
+        self._pipelines = {}
+
+    def _give_up(self) -> None:
+        """The file cannot be written: say so once, and let go of everything recording
+        holds (the trackers' journals grow with every event while a recorder reads them),
+        so the run goes on as if it were never recorded."""
+        if self._given_up:
+            return
+        self._given_up = True
+        logger.warning(
+            "recording %s stopped: %s. The run goes on unrecorded.",
+            self.path,
+            self._failure or "the file could not be written",
+        )
+        self._detach()
+        self._release_journals()
+        self._pending.clear()
+        self._numbers.clear()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._writes.get_nowait()
+        self._writes.put(None)  # the writer thread has ended; this only keeps join() true
 
     def _start_flushing(self) -> None:
         try:
@@ -201,7 +244,7 @@ class Recorder:
 
     async def _flush_forever(self) -> None:
         try:
-            while True:
+            while not self._given_up:
                 await asyncio.sleep(self.flush_every)
                 try:
                     self.flush()
@@ -249,6 +292,7 @@ class Recorder:
         if self.closed and self._file is None:
             return
         if self.broken:
+            self._give_up()
             return
         out = _Lines(self._offset)
         pending = []
@@ -303,8 +347,18 @@ class Recorder:
                 for index, error in errors.items()
                 if first <= index < last
             ]
-            batch = [BATCH_TAG, scope, *self._columns(chunk), numbered]
-            lines.append(encode_line(batch, self._encode))
+            ids, codes, times = self._columns(chunk)
+            try:
+                lines.append(
+                    encode_line([BATCH_TAG, scope, ids, codes, times, numbered], self._encode)
+                )
+            except (ValueError, TypeError, OverflowError, RecursionError):
+                # An id JSON cannot hold though its type can (an int of thousands of
+                # digits): every id through the stream's keys, so it costs only itself.
+                ids = [item_key(i) for i in ids]
+                lines.append(
+                    encode_line([BATCH_TAG, scope, ids, codes, times, numbered], self._encode)
+                )
         return lines
 
     @staticmethod
@@ -318,8 +372,9 @@ class Recorder:
         ids = journal[0::3]
         # Ids msgspec would write natively but not as the stream's keys (tuples, dates,
         # dataclasses...) become their repr, as everywhere else; one C-speed pass checks.
-        if not set(map(type, ids)) <= _SCALAR_TYPES:
-            ids = [i if type(i) in _SCALAR_TYPES else item_key(i) for i in ids]
+        # Floats too, as JSON has no NaN (msgspec writes null): a NaN id is "nan".
+        if not set(map(type, ids)) <= _PLAIN_ID_TYPES:
+            ids = [i if type(i) in _PLAIN_ID_TYPES else item_key(i) for i in ids]
         return ids, journal[1::3], times.tobytes()
 
     def _write_now(self, data: bytes) -> None:
@@ -329,19 +384,30 @@ class Recorder:
         self._offset += len(data)
 
     def _write_forever(self) -> None:
-        """The writer thread: whole lines, in order, flushed to the OS as they come."""
-        with self._file:
+        """The writer thread: whole lines, in order, flushed to the OS as they come. A
+        write that fails (a full disk) or a file deleted meanwhile (writes would go on
+        into a file nobody can open) stops it; the event loop's side says so."""
+        try:
             while True:
                 data = self._writes.get()
                 if data is None:
                     return
-                try:
-                    self._file.write(data)
-                    self._file.flush()
-                except OSError:
+                file = self._file
+                file.write(data)
+                file.flush()
+                if os.fstat(file.fileno()).st_nlink == 0:
+                    self._failure = "the file was deleted while it was written"
                     self.broken = True
-                    logger.exception("cannot write the recording %s; recording stops", self.path)
                     return
+        except OSError as error:
+            self._failure = _why(error)
+            self.broken = True
+        finally:
+            try:
+                self._file.close()
+            except OSError as error:  # what the last flush could not write
+                self._failure = self._failure or _why(error)
+                self.broken = True
 
     def _error_lines(self, scope: _Scope) -> list[bytes]:
         if not scope.errors:
@@ -445,9 +511,14 @@ class Recorder:
         return item_key(obj)
 
 
+def _why(error: OSError) -> str:
+    what = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or str(error)
+    return f"{what} (the file holds what was written before)"
+
+
 def _key(item_id: Any) -> Any:
     """A hashable stand-in for an item id in the number table."""
-    return item_id if type(item_id) in _SCALAR_TYPES else repr(item_id)
+    return item_id if type(item_id) in _SCALAR_TYPES else safe_repr(item_id)
 
 
 class _Lines:

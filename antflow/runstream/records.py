@@ -13,14 +13,42 @@ business; what it decodes to is what is here.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, Literal
 
 import msgspec
+
+from antflow._safe import safe_repr
 
 FORMAT: Final = "antflow-run"
 """The `Header.format` of every recording."""
 VERSION: Final = 1
 """The major version written; a reader refuses a newer major version."""
+
+MESSAGE_LIMIT: Final = 16_384
+"""Characters of an error message a record keeps (a 20 MB message would be written into
+the file several times over: its error record, every failure checkpoint, a traceback)."""
+TRACEBACK_LIMIT: Final = 65_536
+"""Characters of a traceback a record keeps: its start and its end (where the error is)."""
+LOG_LINE_LIMIT: Final = 16_384
+"""Characters of a log line a record keeps."""
+STATUS_LIMIT: Final = 1_024
+"""Characters of a worker's task status (`set_task_status`) a snapshot keeps."""
+_ID_BITS: Final = 14_000
+"""Larger ints than this are ids no JSON reader takes back (Python's own int-to-text
+limit is 4,300 digits): kept as their repr."""
+
+
+def clip(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """`text`, or at most `limit` characters of it with a note saying how much was cut
+    (its start, or its start and its end with `keep_end`)."""
+    if len(text) <= limit:
+        return text
+    note = f"\n… [{len(text) - limit:,} of {len(text):,} characters cut] …\n"
+    if not keep_end:
+        return text[:limit] + note
+    head = limit // 4
+    return text[:head] + note + text[len(text) - (limit - head) :]
 
 
 class ReprKey(msgspec.Struct, frozen=True):
@@ -37,11 +65,16 @@ ItemKey = int | float | str | bool | None | ReprKey
 
 
 def item_key(item_id: Any) -> ItemKey:
-    """The stream's form of an item id."""
-    if item_id is None or isinstance(item_id, int | float | str):
-        # bool is an int subclass: kept as it is.
+    """The stream's form of an item id: JSON scalars as they are (bool is an int), and
+    what JSON has no number for (NaN, infinities, ints past thousands of digits), or no
+    type at all, as a repr."""
+    if item_id is None or isinstance(item_id, str) or type(item_id) is ReprKey:
         return item_id
-    return ReprKey(repr(item_id))
+    if isinstance(item_id, float):
+        return item_id if math.isfinite(item_id) else ReprKey(float.__repr__(item_id))
+    if isinstance(item_id, int) and item_id.bit_length() <= _ID_BITS:
+        return item_id
+    return ReprKey(safe_repr(item_id))
 
 
 EventKind = Literal[
@@ -168,6 +201,18 @@ class ErrorRecord(_Record, frozen=True, tag="error"):
     traceback: str
     value: str | None = None
     """Repr of the value the item entered the stage with, when values are recorded."""
+
+
+def bounded_error(error: ErrorRecord) -> ErrorRecord:
+    """`error` with its message and traceback within `MESSAGE_LIMIT` and
+    `TRACEBACK_LIMIT` (records from elsewhere, a served job's)."""
+    if len(error.message) <= MESSAGE_LIMIT and len(error.traceback) <= TRACEBACK_LIMIT:
+        return error
+    return msgspec.structs.replace(
+        error,
+        message=clip(error.message, MESSAGE_LIMIT),
+        traceback=clip(error.traceback, TRACEBACK_LIMIT, keep_end=True),
+    )
 
 
 class StageRow(msgspec.Struct, frozen=True):

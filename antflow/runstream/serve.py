@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from antflow._safe import safe_str
 from antflow.observe import observe, observe_process
 from antflow.runstream import discovery, wire
 from antflow.runstream.records import Control, Gap, LogLine, PipelineStarted, Snapshot
@@ -368,7 +369,7 @@ class RunServer:
             result = await self.stream.execute(request.command)
         except Exception as error:  # a command must never take the server down
             logger.exception("command %r failed", request.command)
-            return wire.Reply(request.id, error=f"{type(error).__name__}: {error}")
+            return wire.Reply(request.id, error=f"{type(error).__name__}: {safe_str(error)}")
         return wire.Reply(request.id, result=result)
 
     async def _send_forever(self, viewer: _Viewer) -> None:

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import antflow
+from antflow._safe import safe_repr
 from antflow.exceptions import PipelineError
 from antflow.runstream import convert
 from antflow.runstream.records import (
     FORMAT,
+    LOG_LINE_LIMIT,
+    TRACEBACK_LIMIT,
     VERSION,
     AwaitStack,
     Command,
@@ -44,6 +47,7 @@ from antflow.runstream.records import (
     Retry,
     Snapshot,
     Stop,
+    clip,
     item_key,
 )
 from antflow.runstream.stacks import await_stack
@@ -353,7 +357,11 @@ class RunStream:
                     type=convert.error_type(error),
                     message=convert.error_message(error),
                     traceback=(
-                        self._traceback(followed.tracker, failure.entry.item_id, error)
+                        clip(
+                            self._traceback(followed.tracker, failure.entry.item_id, error),
+                            TRACEBACK_LIMIT,
+                            keep_end=True,
+                        )
                         if tracebacks
                         else ""
                     ),
@@ -386,7 +394,7 @@ class RunStream:
 
     def log(self, text: str, stream: str = "out") -> LogLine:
         """Record a line the script printed or logged (from any thread)."""
-        line = LogLine(at=self.clock(), text=text, stream=stream)
+        line = LogLine(at=self.clock(), text=clip(text, LOG_LINE_LIMIT), stream=stream)
         with self._log_lock:
             self._logs.append(line)
         for callback in list(self.on_record):
@@ -565,7 +573,7 @@ class RunStream:
             return item
         pipeline = followed.pipeline
         candidates = list(pipeline._failures) + list(followed.tracker._logs)
-        return next((c for c in candidates if repr(c) == item.repr), item)
+        return next((c for c in candidates if safe_repr(c) == item.repr), item)
 
 
 def _drain_raw(tail: EventTail) -> tuple[list[h.RawRecord], int]:

@@ -16,6 +16,8 @@ the first checkpoint).
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import sys
 from array import array
@@ -24,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from antflow import _history as h
-from antflow.runstream.fileformat import BATCH_TAG, FailureCheckpoint, Names, encode_record
+from antflow.runstream.filelines import BATCH_TAG, FailureCheckpoint, Names, encode_record
 from antflow.runstream.records import (
+    LOG_LINE_LIMIT,
     Control,
     End,
     ErrorRecord,
@@ -36,11 +39,15 @@ from antflow.runstream.records import (
     PipelineStarted,
     PipelineTotals,
     Snapshot,
+    bounded_error,
+    clip,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY: Final = 1.0
 """Seconds between snapshot groups (the seek points), as the recorder writes them."""
@@ -126,6 +133,8 @@ class RecordingWriter:
         self._names_offsets: list[int] = []
         self._last_at = header.started_at
         self.closed = False
+        self.failure: str | None = None
+        """Why the file could no longer be written (None while it can)."""
         for started in header.pipelines:
             self._pipelines[started.pipeline] = started
         self._write(encode_record(header))
@@ -134,7 +143,7 @@ class RecordingWriter:
 
     def write(self, record: Any) -> None:
         """Take one record (kinds a recording does not hold are ignored)."""
-        if self.closed:
+        if self.closed or self.failure is not None:
             return
         at = getattr(record, "at", None)
         if isinstance(at, float | int):
@@ -152,7 +161,11 @@ class RecordingWriter:
             if self._pipelines.get(record.pipeline) != record:
                 self._pipelines[record.pipeline] = record
                 self._new_pipelines.append(record)
-        elif isinstance(record, LogLine | Control | Gap):
+        elif isinstance(record, LogLine):
+            if len(record.text) > LOG_LINE_LIMIT:
+                record = msgspec.structs.replace(record, text=clip(record.text, LOG_LINE_LIMIT))
+            self._lines.append(encode_record(record))
+        elif isinstance(record, Control | Gap):
             self._lines.append(encode_record(record))
 
     def failures(self, pipeline: int, at: float, failures: Iterable[ErrorRecord]) -> None:
@@ -161,7 +174,7 @@ class RecordingWriter:
         Their error records are written too, once each, so a replay's item screen has
         the traceback of a failure from before the viewer attached.
         """
-        if self.closed:
+        if self.closed or self.failure is not None:
             return
         kept = tuple(failures)
         for error in kept:
@@ -169,7 +182,9 @@ class RecordingWriter:
         self._checkpoints_due[pipeline] = FailureCheckpoint(
             pipeline=pipeline,
             at=at,
-            failures=tuple(msgspec.structs.replace(error, traceback="") for error in kept),
+            failures=tuple(
+                msgspec.structs.replace(bounded_error(error), traceback="") for error in kept
+            ),
         )
 
     def _error(self, error: ErrorRecord) -> None:
@@ -178,7 +193,7 @@ class RecordingWriter:
         if key in self._errors_written:
             return
         self._errors_written.add(key)
-        self._lines.append(encode_record(error))
+        self._lines.append(encode_record(bounded_error(error)))
 
     # ---------------------------------------------------------------- writing
 
@@ -217,7 +232,11 @@ class RecordingWriter:
             self._index.append((group_at, self._offset + sum(map(len, out))))
             out.extend(encode_record(self._snapshots[n]) for n in sorted(self._snapshots))
         self._write(b"".join(out))
-        self._file.flush()
+        if self.failure is None:
+            try:
+                self._file.flush()
+            except OSError as error:
+                self._failed(error)
 
     def _scope(self, pipeline: int) -> _Scope:
         scope = self._scopes.get(pipeline)
@@ -249,9 +268,19 @@ class RecordingWriter:
         return msgspec.json.encode(line) + b"\n"
 
     def _write(self, data: bytes) -> None:
-        if data:
-            self._file.write(data)
+        if data and self.failure is None:
+            try:
+                self._file.write(data)
+            except OSError as error:
+                self._failed(error)
             self._offset += len(data)
+
+    def _failed(self, error: OSError) -> None:
+        """The file cannot be written (a full disk): say so once, and keep nothing more."""
+        what = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or error
+        self.failure = f"{what} (the file holds what was written before)"
+        logger.warning("recording %s stopped: %s", self.path, self.failure)
+        self._events, self._lines, self._checkpoints_due = {}, [], {}
 
     def close(self, reason: str | None = None) -> None:
         """Write what is left and the end record (with the seek index); close the file.
@@ -293,4 +322,8 @@ class RecordingWriter:
         )
         self._write(encode_record(end))
         self.closed = True
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as error:  # what the last flush could not write
+            if self.failure is None:
+                self._failed(error)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from antflow_tui import __version__
-from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR
+from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR, VIEWER_FAILED, viewer_exit_code
 
 if TYPE_CHECKING:
     from antflow.runstream.discovery import Served
@@ -37,7 +37,7 @@ first); --read-only watches only. When the job ends or the connection drops,
 the screen says so and keeps the last state, and attaches again when the job
 (or a new run of the same script) is back.
 
-Exit status: 0; 2 when no job can be attached to.
+Exit status: 0; 1 when antflow-tui itself failed; 2 when no job can be attached to.
 """
 
 WEB_HELP = """Watch a running job, or a recording, in a web browser.
@@ -171,7 +171,10 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
         click.echo(f"Detached from {source.title}; the job goes on.", err=True)
         for path in source.recordings:
             click.echo(f"Recorded to {path} (antflow-tui replay {path}).", err=True)
-    return EXIT_OK
+    code = viewer_exit_code(app.return_code)
+    if code != EXIT_OK:
+        click.echo(f"antflow-tui: {VIEWER_FAILED}", err=True)
+    return code
 
 
 # ---------------------------------------------------------------------- web

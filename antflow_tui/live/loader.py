@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from antflow import Pipeline
+from antflow._safe import safe_repr, safe_str
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -114,7 +115,7 @@ def load_script(spec: str) -> LoadedScript:
     except SystemExit as exit_:
         sys.modules.pop(registered_as, None)
         raise ScriptError(
-            f"{raw_path} called sys.exit({exit_.code!r}) while being imported; move that "
+            f"{raw_path} called sys.exit({safe_repr(exit_.code)}) while being imported; move that "
             f'under `if __name__ == "__main__":`'
         ) from None
     except BaseException as error:
@@ -263,7 +264,13 @@ def _syntax_message(error: SyntaxError) -> str:
 def script_traceback(error: BaseException, script: Path | None = None) -> str:
     """The exception's traceback with antflow-tui's and importlib's frames trimmed."""
     ours = str(Path(__file__).resolve().parents[1])  # all of antflow_tui
-    summary = traceback.TracebackException.from_exception(error)
+    try:
+        summary = traceback.TracebackException.from_exception(error)
+    except Exception as failure:  # the exception's own attributes (__notes__...) raising
+        return (
+            f"{type(error).__name__}: {safe_str(error)}\n"
+            f"(its traceback could not be formatted: {type(failure).__name__})"
+        )
     frames = [
         frame
         for frame in summary.stack

@@ -67,6 +67,8 @@ class ReplayPosition:
     """Recorded seconds per second of play."""
     complete: bool
     """The recording ends with an end record; False: the run was killed (or still runs)."""
+    damaged: bool = False
+    """Lines of the recording could not be read (they were passed over)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,8 @@ class RecordingLike(Protocol):
 
     header: Header
     complete: bool
+    damaged: bool
+    """Lines were passed over as damaged (so far: it is found out as lines are read)."""
     end: End | None
     """The end record of a clean close."""
     started_at: float
@@ -333,6 +335,7 @@ class ReplaySource:
                 playing=self.playing,
                 speed=self.speed,
                 complete=self.recording.complete,
+                damaged=self.recording.damaged,
             ),
         )
 

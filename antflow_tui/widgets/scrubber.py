@@ -50,6 +50,8 @@ def scrubber_line(
     end = Text(f" {format_clock(length)}")
     if not replay.complete:
         end.append("  incomplete", style=palette("held"))
+    if replay.damaged:
+        end.append("  damaged", style=palette("held"))
     hints = Text()
     for binding, what in (
         ("replay.play", "pause" if replay.playing else "play"),

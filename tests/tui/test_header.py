@@ -335,6 +335,18 @@ def test_an_incomplete_recording_says_so() -> None:
         replay=replay,
     )  # fmt: skip
     assert "incomplete" in top.plain
+    assert "damaged" not in top.plain
+
+
+# Issue 18.11: a recording with lines passed over says so.
+def test_a_damaged_recording_says_so() -> None:
+    replay = ReplayPosition(NOW, NOW + 10, playing=False, speed=1.0, complete=True, damaged=True)
+    top, _ = header_lines(
+        title="etl.py", state="running", elapsed=5, counts=counts(), rate=None, width=160,
+        replay=replay,
+    )  # fmt: skip
+    assert "0:00:05 of 0:00:10 damaged" in top.plain
+    assert "incomplete" not in top.plain
 
 
 def test_the_switcher_names_every_pipeline_with_its_counts_and_marks_the_shown_one() -> None:

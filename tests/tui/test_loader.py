@@ -43,3 +43,21 @@ def test_a_script_called_main_does_not_run_its_main_block(tmp_path: Path) -> Non
     script.write_text('RAN = False\nif __name__ == "__main__":\n    RAN = True\n', "utf-8")
     loaded = load_script(str(script))
     assert loaded.module.RAN is False
+
+
+# Issue 18.8: a script's exception whose __str__ and __notes__ raise still has a text.
+def test_a_script_exception_that_cannot_be_formatted_is_described() -> None:
+    from antflow_tui.live.loader import script_traceback
+
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError
+
+        @property
+        def __notes__(self) -> list[str]:
+            raise RuntimeError
+
+    assert script_traceback(Broken()) == (
+        "Broken: <Broken: str() raised RuntimeError>\n"
+        "(its traceback could not be formatted: RuntimeError)"
+    )

@@ -61,6 +61,13 @@ def test_an_incomplete_recording_says_so() -> None:
     assert "incomplete" not in scrubber_line(replay(), START, 120).plain
 
 
+# Issue 18.11: a recording with lines passed over says so.
+def test_a_damaged_recording_says_so() -> None:
+    damaged = ReplayPosition(START, START + 300.0, False, 1.0, complete=True, damaged=True)
+    assert "damaged" in scrubber_line(damaged, START, 120).plain
+    assert "damaged" not in scrubber_line(replay(), START, 120).plain
+
+
 @pytest.mark.parametrize(
     ("text", "seconds_in"),
     [

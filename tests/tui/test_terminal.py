@@ -17,6 +17,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from tests.tui.ptys import after_the_app, assert_terminal_given_back, start, wait_for_word
+from tests.tui.recorded import RECORDINGS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -298,5 +299,31 @@ def test_a_recorded_run_replays_with_its_failure_and_traceback(tmp_path: Path) -
         replay.send(b"q")
         assert replay.wait() == 0
         assert_terminal_given_back(replay)
+    finally:
+        replay.close()
+
+
+# Issue 18.11: a crash inside the replay app exited 0; a bug of ours is exit 1 and says so.
+def test_a_replay_whose_app_fails_exits_one_and_says_so(tmp_path: Path) -> None:
+    # A bug planted in the replay source (sitecustomize runs at the interpreter's start).
+    (tmp_path / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """\
+            from antflow_tui.source.replay import ReplaySource
+
+            def broken(self, at):
+                raise RuntimeError("a planted bug")
+
+            ReplaySource._jump = broken
+            """
+        )
+    )
+    recording = RECORDINGS / "failures.jsonl"
+    replay = start(["replay", str(recording)], tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    try:
+        assert replay.wait() == 1
+        shown = bytes(replay.output).decode("utf-8", "replace")
+        assert "a planted bug" in shown
+        assert "antflow-tui itself failed (its traceback is above)" in shown
     finally:
         replay.close()

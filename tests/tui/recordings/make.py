@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from antflow import Pipeline, Stage
+from antflow import Pipeline, Stage, observe
 from antflow.runstream.recorder import Recorder
 from antflow_tui.demo import GatedRun, settle
 from antflow_tui.live.runner import Job, MainJob, PipelineJob
@@ -201,6 +201,71 @@ async def two_pipelines(path: Path) -> None:
     await _until(lambda: source.ended_at is not None)
 
 
+class _Point:
+    """An id that is not a JSON scalar: recorded as its repr."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __hash__(self) -> int:
+        return hash(self.x)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Point) and other.x == self.x
+
+    def __repr__(self) -> str:
+        return f"Point({self.x})"
+
+
+async def varied(path: Path) -> None:
+    """Every kind of line and id a recording holds, for the damage tests: int, str, tuple,
+    repr and unicode ids, values, retries, failures with tracebacks, log lines, a control
+    and a second pipeline on the same tracker, over several snapshot groups."""
+    from antflow import StatusTracker
+    from antflow.runstream.records import Pause
+    from antflow.runstream.stream import RunStream
+
+    clock = GatedRun([]).clock
+    tracker = StatusTracker()
+
+    async def fetch(value: Any) -> Any:
+        clock.advance(0.2)
+        if value in (3, 7):
+            raise ConnectionError(f"fetch of {value} refused [red]\u00e9[/red]\nline two")
+        return value
+
+    async def parse(value: Any) -> Any:
+        clock.advance(0.3)
+        if value == 5:
+            raise ValueError("Ünparsable: " + "x" * 300)
+        return value
+
+    stages = [
+        Stage("Fetch", 2, [fetch], task_attempts=2, task_wait_seconds=0),
+        Stage("Parse", 1, [parse], task_attempts=1),
+    ]
+    first = Pipeline(stages, status_tracker=tracker, clock=clock)
+    second = Pipeline(
+        [Stage("Store", 1, [parse], task_attempts=1)], status_tracker=tracker, clock=clock
+    )
+    stream = RunStream(values=True, clock=clock, script="varied.py")
+    recorder = Recorder(path, stream, flush_every=3_600.0)
+    recorder.open()
+    ids: list[Any] = [0, "page-1", (2, "b"), 3, _Point(4), 5, "ünï-6", 7, -8, 9.5]
+    items = [{"id": i, "value": n} for n, i in enumerate(ids)]
+    with observe(stream.attach):
+        for chunk in (items[:4], items[4:]):
+            await first.run(chunk)
+            stream.log("a line the script printed \x1b[31mred\x1b[0m")
+            clock.advance(1.0)
+            recorder.flush(snapshot=True)
+        await stream.execute(Pause())
+        await second.run([5, 6])
+        clock.advance(1.0)
+        recorder.flush(snapshot=True)
+    recorder.close()
+
+
 def _relative(path: Path) -> None:
     """Tracebacks read as from the repository's folder (not this machine's), and the
     header names no process of this machine: the files only change with what they hold.
@@ -237,9 +302,11 @@ async def main() -> None:
     await finished(HERE / "failures.jsonl", {"Fetch": 3, "Parse": 5})
     await two_pipelines(HERE / "two_pipelines.jsonl")
     await lingering(HERE / "lingering.jsonl")
+    await varied(HERE / "varied.jsonl")
     for name in ("mid_run", "paused", "stuck", "finished", "failures", "two_pipelines"):
         _relative(HERE / f"{name}.jsonl")
     _relative(HERE / "lingering.jsonl")
+    _relative(HERE / "varied.jsonl")
 
 
 if __name__ == "__main__":

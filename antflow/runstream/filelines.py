@@ -1,0 +1,179 @@
+"""A recording's lines: the kinds only files hold, and reading lines back safely.
+
+Every file read back may be damaged or hostile (a disk, an editor, an attacker): a line
+cut, dropped, repeated or swapped, a flipped byte, a number out of range, a value of the
+wrong type, arrays nested thousands deep, one line of gigabytes. Reading goes through
+`Lines` (which never holds more than `LINE_LIMIT` bytes of a line) and `record_of` /
+`batch_of` (which return None for a line that is not what it should be), so a damaged
+line costs what it held and the rest of the file reads on.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
+
+import msgspec
+
+from antflow.runstream.records import ErrorRecord, Record, ReprKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+BATCH_TAG: Final = "E"
+LINE_LIMIT: Final = 64 << 20
+"""Longest line a reader takes (bytes): a longer one is passed over as damaged, never
+held. The recorder writes none near it (`antflow.runstream.records.MESSAGE_LIMIT` and
+friends bound what a line holds)."""
+
+
+class Names(msgspec.Struct, frozen=True, tag="names", tag_field="record"):
+    """One tracker's name tables (index 0 stands for none), re-written when they grow."""
+
+    scope: int
+    """Which tracker of the run: event batches of this scope use these names."""
+    stages: tuple[str | None, ...]
+    workers: tuple[str | None, ...]
+    tasks: tuple[str | None, ...]
+    next_stage: dict[int, int]
+    """Stage id -> the id of the stage after it (for merged hand-off records)."""
+    pipelines: tuple[int, ...]
+    """The pipelines using this tracker."""
+
+
+class FailureCheckpoint(msgspec.Struct, frozen=True, tag="failures", tag_field="record"):
+    """Every item failed in a pipeline at `at` (tracebacks left out: see its error record)."""
+
+    pipeline: int
+    at: float
+    failures: tuple[ErrorRecord, ...]
+
+
+FileRecord = Record | Names | FailureCheckpoint
+WireKey = int | float | str | bool | None | ReprKey | list[Any]
+RawBatch = tuple[str, int, list[WireKey], list[int], bytes, list[tuple[int, int]]]
+
+_decode_record = msgspec.json.Decoder(FileRecord).decode
+_decode_batch = msgspec.json.Decoder(RawBatch).decode
+_encode = msgspec.json.Encoder().encode
+_UNREADABLE: Final = (msgspec.DecodeError, RecursionError, ValueError, OverflowError)
+"""What decoding a damaged line raises: bad JSON or shape (a `ValidationError` is a
+`DecodeError`), nesting deeper than the interpreter's stack, numbers out of range."""
+
+
+def encode_record(record: FileRecord) -> bytes:
+    """One line for a typed record (with its newline)."""
+    return _encode(record) + b"\n"
+
+
+def record_of(line: bytes) -> FileRecord | None:
+    """The typed record a line holds (None: a damaged line, or an event batch)."""
+    if line.startswith(b"["):
+        return None
+    try:
+        return _decode_record(line)
+    except _UNREADABLE:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """An event batch line, checked: its columns are as long as each other."""
+
+    scope: int
+    ids: list[Any]
+    codes: list[int]
+    times: array[float]
+    errors: dict[int, int]
+    """Record index -> the number of the error record it carries."""
+
+
+def batch_of(line: bytes) -> Batch | None:
+    """The event batch a line holds (None: not one, or a damaged one: columns of other
+    lengths, codes or times out of range, an id no recorder writes)."""
+    if not line.startswith(b"["):
+        return None
+    try:
+        tag, scope, ids, codes, raw_times, numbered = _decode_batch(line)
+    except _UNREADABLE:
+        return None
+    if tag != BATCH_TAG or len(raw_times) != 8 * len(ids) or len(codes) != len(ids):
+        return None
+    times = floats(raw_times)
+    # One sum tells whether every time is finite (a NaN or an infinity carries through).
+    if not math.isfinite(sum(times)) or (codes and min(codes) < 0):
+        return None
+    if not all(_hashable(item) for item in ids if type(item) is list):
+        return None
+    return Batch(scope, ids, codes, times, dict(numbered))
+
+
+def _hashable(item: list[Any]) -> bool:
+    """A tuple id is an array of scalars and arrays (no objects)."""
+    try:
+        hash(tuple(item))
+    except TypeError:
+        return False
+    return True
+
+
+def floats(data: bytes) -> array[float]:
+    """Little-endian float64s (a batch's times column)."""
+    values = array("d")
+    values.frombytes(data)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
+class Lines:
+    """A file's lines from an offset, each whole and at most `LINE_LIMIT` bytes.
+
+    A longer line is passed over (read through in pieces, never held) and counted in
+    `too_long`; a last line without its newline (a killed writer's) ends the lines and
+    sets `torn`. `offset` is where the line last given starts.
+    """
+
+    def __init__(
+        self,
+        handle: BinaryIO,
+        offset: int,
+        limit: int | None = None,
+        on_too_long: Callable[[], None] | None = None,
+    ) -> None:
+        self._handle = handle
+        self._limit = LINE_LIMIT if limit is None else limit
+        self._on_too_long = on_too_long
+        self.offset = offset
+        self.next_offset = offset
+        self.torn = False
+        self.too_long = 0
+        handle.seek(offset)
+
+    def __iter__(self) -> Iterator[bytes]:
+        readline = self._handle.readline
+        limit = self._limit
+        while True:
+            line = readline(limit)
+            if not line:
+                return
+            self.offset = self.next_offset
+            self.next_offset += len(line)
+            if line.endswith(b"\n"):
+                yield line
+                continue
+            if len(line) < limit:
+                self.torn = True
+                return
+            self.too_long += 1
+            if self._on_too_long is not None:
+                self._on_too_long()
+            while not line.endswith(b"\n"):
+                line = readline(limit)
+                if not line:
+                    self.torn = True
+                    return
+                self.next_offset += len(line)
