@@ -10,6 +10,7 @@ from antflow.exceptions import (
     AntFlowError,
     FeedStoppedError,
     PipelineError,
+    PipelineStopped,
     StageValidationError,
     TaskFailedError,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "PipelineError",
     "PipelineResult",
     "PipelineStats",
+    "PipelineStopped",
     "Stage",
     "StageInfo",
     "StageStats",

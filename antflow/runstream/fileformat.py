@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import reprlib
 import sys
 from array import array
 from dataclasses import dataclass
@@ -732,7 +733,15 @@ def _header(line: bytes, path: str) -> Header:
             f"{path} is not an antflow recording (no '{FORMAT}' header on its first line)"
         )
     version = raw.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        shown = reprlib.repr(version)
+        kind = "" if type(version) is int else f" (a {type(version).__name__})"
+        raise RecordingError(
+            f"{path} has a damaged header: its format version is {shown}{kind}, not a "
+            f"format version (a whole number from 1 up); the file was damaged, or not "
+            f"written by antflow"
+        )
+    if version > VERSION:
         raise RecordingError(
             f"{path} is a recording of format version {version} (written by antflow "
             f"{raw.get('antflow', '?')}); this antflow reads version {VERSION} and older: "

@@ -14,6 +14,7 @@ import pytest
 
 from antflow import Pipeline, Stage, serve
 from antflow.runstream import Pause, PipelineStarted, Resume, Retry, Snapshot, discovery, wire
+from antflow.runstream import outbox
 from antflow.runstream import serve as serving
 from antflow.runstream.client import AttachError, Viewer
 from tests.engine.helpers import Gates, wait_until
@@ -214,7 +215,7 @@ async def test_commands_need_the_control_token() -> None:
 async def test_a_slow_viewer_gets_a_gap_and_a_fresh_snapshot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(serving, "QUEUE_LINES", 20)
+    monkeypatch.setattr(outbox, "QUEUE_BYTES", 20_000)
     async with serve() as server:
         assert server.served is not None
         # A viewer that says hello and then reads nothing while the run floods it.

@@ -185,8 +185,9 @@ def test_with_several_jobs_attach_lists_them(
     assert exited.value.code == 2
     listing = capsys.readouterr().err
     assert "2 jobs are served here; name one: antflow-tui attach PID" in listing
-    assert f"pid {os.getppid()}" in listing
-    assert "job.py --night=2" in listing
+    # Issue 17.9: each job is its script and its pid, not its whole command line.
+    assert f"job.py (pid {os.getppid()}), started " in listing
+    assert "--night" not in listing
     only_one = choose_job(Target(pid=os.getpid()), interactive=False)
     assert only_one.pid == os.getpid()
     found = Target(pid=os.getppid()).locate()
