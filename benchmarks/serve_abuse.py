@@ -143,9 +143,7 @@ async def pre_auth_flood(host: str, port: int, token: str, stop: asyncio.Event) 
 
 async def unread_requests(host: str, port: int, token: str, stop: asyncio.Event) -> None:
     reader, writer = await connect(host, port)
-    writer.transport.get_extra_info("socket").setsockopt(
-        socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
-    )
+    writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     writer.write(hello(token))
     for n in range(4000):
         request = {"record": "item", "id": n, "pipeline": 1, "item": {"repr": f"('item', {n})"}}
