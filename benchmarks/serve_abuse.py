@@ -11,8 +11,8 @@ from loopback, one way per row:
 - ``none``: nobody connects (the reference).
 - ``pre-auth flood``: up to 3,000 connections at once that never say hello, reopened as
   the job closes them.
-- ``unread requests``: a viewer with the read token sends 4,000 requests for an item by
-  its repr key and never reads an answer.
+- ``unread requests``: a viewer with the read token, once the run has gone 2 s, sends
+  4,000 requests for failed items by their repr key and never reads an answer.
 - ``slow viewers``: 64 viewers with the read token, each reading 4 KB a second.
 - ``deep nesting``: 200 connections whose first line is nested 1,000 deep.
 
@@ -142,11 +142,13 @@ async def pre_auth_flood(host: str, port: int, token: str, stop: asyncio.Event) 
 
 
 async def unread_requests(host: str, port: int, token: str, stop: asyncio.Event) -> None:
-    reader, writer = await connect(host, port)
+    _, writer = await connect(host, port)
     writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     writer.write(hello(token))
+    await asyncio.sleep(2.5)  # 0.5 s before the run, 2 s into it: failures to ask about
     for n in range(4000):
-        request = {"record": "item", "id": n, "pipeline": 1, "item": {"repr": f"('item', {n})"}}
+        key = {"repr": f"('item', {3 * n})"}  # every third item failed: long answers
+        request = {"record": "item", "id": n, "pipeline": 1, "item": key}
         writer.write(json.dumps(request).encode() + b"\n")
         with contextlib.suppress(asyncio.TimeoutError):
             # A viewer that sends and never reads: its own buffer may fill; it stops there.
@@ -216,7 +218,9 @@ async def one_round(name: str, seconds: float, root: Path) -> dict[str, float]:
         stderr=subprocess.PIPE,
         env=env,
     )
-    assert job.stdout is not None and job.stdin is not None and job.stderr is not None
+    assert job.stdout is not None
+    assert job.stdin is not None
+    assert job.stderr is not None
     # Its stderr is read as it comes: a job whose stderr pipe filled would block on it.
     errors = asyncio.create_task(job.stderr.read())
     ready = json.loads(await job.stdout.readline())
@@ -247,7 +251,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="the antflow checkout to run")
     parser.add_argument("--only", choices=list(ABUSES), action="append", help="one abuse")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(f"job: antflow from {args.root}, {args.seconds:g} s of feeding per row")
     print(
