@@ -4,7 +4,7 @@ Run by hand:  .venv/bin/python benchmarks/serve_abuse.py [--seconds S] [--root C
 
 A job (another process) serves its run on ``tcp://127.0.0.1:0`` and, for S seconds,
 feeds items with tuple ids through 2 stages x 8 workers; each task opens a file (so a job
-short of descriptors shows as failed items) and every third item fails. Its soft limit
+short of descriptors shows as failed items) and every tenth item fails. Its soft limit
 of open files is 1,024, as on most machines. Meanwhile this process attacks the socket
 from loopback, one way per row:
 
@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 JOB = """
 import asyncio, json, os, resource, sys, time
+import antflow
 from antflow import Pipeline, Stage, StatusTracker, serve
 
 resource.setrlimit(resource.RLIMIT_NOFILE, (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
@@ -62,7 +63,7 @@ async def read_file(item):
 
 async def check(item):
     global planted
-    if item % 3 == 0:
+    if item % 10 == 0:
         planted += 1
         raise ValueError(f"planted failure {item}")
     return item
@@ -70,8 +71,9 @@ async def check(item):
 
 async def main():
     async with serve("tcp://127.0.0.1:0") as server:
-        print(json.dumps({"address": server.address, "token": server.served.read_token}),
-              flush=True)
+        ready = {"address": server.address, "token": server.served.read_token,
+                 "antflow": os.path.dirname(antflow.__file__)}
+        print(json.dumps(ready), flush=True)
         # The attack has begun (read off the loop: the server serves meanwhile).
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         pipeline = Pipeline(
@@ -147,7 +149,7 @@ async def unread_requests(host: str, port: int, token: str, stop: asyncio.Event)
     writer.write(hello(token))
     await asyncio.sleep(2.5)  # 0.5 s before the run, 2 s into it: failures to ask about
     for n in range(4000):
-        key = {"repr": f"('item', {3 * n})"}  # every third item failed: long answers
+        key = {"repr": f"('item', {10 * n})"}  # every tenth item failed: long answers
         request = {"record": "item", "id": n, "pipeline": 1, "item": key}
         writer.write(json.dumps(request).encode() + b"\n")
         with contextlib.suppress(asyncio.TimeoutError):
@@ -217,6 +219,8 @@ async def one_round(name: str, seconds: float, root: Path) -> dict[str, float]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # The job's folder first on its path ('' for python -c): the checkout under test.
+        cwd=root,
     )
     assert job.stdout is not None
     assert job.stdin is not None
@@ -224,6 +228,7 @@ async def one_round(name: str, seconds: float, root: Path) -> dict[str, float]:
     # Its stderr is read as it comes: a job whose stderr pipe filled would block on it.
     errors = asyncio.create_task(job.stderr.read())
     ready = json.loads(await job.stdout.readline())
+    assert Path(ready["antflow"]).parent == root, ready["antflow"]
     host, _, port = ready["address"].removeprefix("tcp://").rpartition(":")
     stop = asyncio.Event()
     attack = asyncio.create_task(ABUSES[name](host.strip("[]"), int(port), ready["token"], stop))
@@ -242,6 +247,8 @@ async def one_round(name: str, seconds: float, root: Path) -> dict[str, float]:
     result: dict[str, float] = json.loads(out)
     result["tracebacks"] = float(err.count("Traceback"))
     result["log_lines"] = float(len(err.splitlines()))
+    if err and "--verbose" in sys.argv:
+        print(f"  {name}: the job's stderr began with:\n    " + "\n    ".join(err.splitlines()[:3]))
     return result
 
 
@@ -250,6 +257,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="the job's feeding time")
     parser.add_argument("--root", type=Path, default=ROOT, help="the antflow checkout to run")
     parser.add_argument("--only", choices=list(ABUSES), action="append", help="one abuse")
+    parser.add_argument("--verbose", action="store_true", help="show the job's first log lines")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -259,7 +267,7 @@ def main() -> None:
         f"{'tracebacks':>10} {'stderr lines':>12}"
     )
     for name in args.only or list(ABUSES):
-        result = asyncio.run(one_round(name, args.seconds, args.root))
+        result = asyncio.run(one_round(name, args.seconds, args.root.resolve()))
         if "crashed" in result:
             print(f"{name:<16} the job crashed (tracebacks {result['tracebacks']:.0f})")
             continue

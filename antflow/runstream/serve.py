@@ -70,6 +70,10 @@ FAILURES_PART: Final = 500
 """Failed items a `Failures` line holds at most."""
 FAILURES_EVERY: Final = 1.0
 """Seconds between resends of the failed items while events are being dropped."""
+HELD_STATE_BYTES: Final = 32 * 1024 * 1024
+"""Bytes of past failure sets that viewers still writing a resynchronisation may hold
+together (a slow viewer holds the set it started with while the job's set moves on);
+past it, the viewers holding the oldest start again from the current set."""
 HISTORY_EVERY: Final = 2.0
 """Seconds between the snapshots kept for a late viewer's trends..."""
 HISTORY_KEPT: Final = 120
@@ -91,6 +95,8 @@ class _Viewer:
     resync: str | None = "join"
     """The state is to be sent afresh: on joining (``join``), or after falling behind
     (``gap``). Until then nothing else is queued for it."""
+    held: tuple[_FailureLines, ...] = ()
+    """The failure sets the resynchronisation it is writing comes from."""
     awaiting: dict[int, bytes] = field(default_factory=dict)
     """Answers to send should the job end before they are made: a stop's, whose success
     may end the job before the stop returns."""
@@ -99,6 +105,19 @@ class _Viewer:
     gaps: int = 0
     """How many times it fell behind and was resynchronised."""
     closed: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _FailureLines:
+    """A pipeline's failed items as `Failures` lines, made once for every viewer."""
+
+    version: int
+    lines: list[bytes]
+    failed: bool
+    """Whether any item has failed."""
+    size: int
+    made: int
+    """Sets are numbered as they are made (the oldest go first)."""
 
 
 class RunServer:
@@ -143,7 +162,8 @@ class RunServer:
         self._pump: asyncio.Task[None] | None = None
         self._socket_path: Path | None = None
         self._pending: deque[bytes] = deque()
-        self._failure_cache: dict[int, tuple[int, list[bytes], bool]] = {}
+        self._failure_cache: dict[int, _FailureLines] = {}
+        self._sets_made = 0
         self._failures_stale = False
         self._failures_sent_at = float("-inf")
         self._history: dict[int, deque[Snapshot]] = {}
@@ -403,20 +423,47 @@ class RunServer:
             dropped = viewer.dropped + len(viewer.outbox.lines)
             lines.append(wire.line(Gap(at=self.stream.clock(), dropped=dropped)))
         viewer.dropped = 0
-        lines.extend(self._state_lines(history=kind == "join"))
-        viewer.outbox.resynchronise(lines)
+        state, viewer.held = self._state_lines(history=kind == "join")
+        viewer.outbox.resynchronise(lines + state)
         viewer.snapshot_at = asyncio.get_running_loop().time()
 
-    def _state_lines(self, *, history: bool) -> list[bytes]:
-        """Pipelines, (the history,) snapshots and failures: the whole state now."""
+    def _state_lines(self, *, history: bool) -> tuple[list[bytes], tuple[_FailureLines, ...]]:
+        """Pipelines, (the history,) snapshots and failures: the whole state now, and
+        the failure sets its lines come from."""
         lines = [wire.line(started) for started in self.stream.pipelines()]
         if history and self._history:
             kept = sorted((s for one in self._history.values() for s in one), key=lambda s: s.at)
             lines.append(wire.line(wire.History(snapshots=tuple(kept))))
         lines.extend(wire.line(snapshot) for snapshot in self.stream.snapshots())
+        held = []
         for started in self.stream.pipelines():
-            lines.extend(self._failure_lines(started.pipeline, skip_empty=True))
-        return lines
+            failures = self._failure_set(started.pipeline)
+            if failures.failed:
+                lines.extend(failures.lines)
+                held.append(failures)
+        return lines, tuple(held)
+
+    def _bound_held_state(self) -> None:
+        """Past failure sets that slow viewers hold (each one's resynchronisation, half
+        written) stay under `HELD_STATE_BYTES` together: the viewers holding the oldest
+        start again from the current sets (one of which they then share)."""
+        current = {id(failures) for failures in self._failure_cache.values()}
+        past: dict[int, tuple[_FailureLines, list[_Viewer]]] = {}
+        for viewer in self._viewers:
+            if not viewer.outbox.state:
+                viewer.held = ()
+                continue
+            for failures in viewer.held:
+                if id(failures) not in current:
+                    past.setdefault(id(failures), (failures, []))[1].append(viewer)
+        total = sum(failures.size for failures, _ in past.values())
+        for failures, holders in sorted(past.values(), key=lambda one: one[0].made):
+            if total <= HELD_STATE_BYTES:
+                break
+            for viewer in holders:
+                if viewer.held:
+                    self._gap(viewer)
+            total -= failures.size
 
     async def _read_requests(self, reader: asyncio.StreamReader, viewer: _Viewer) -> None:
         while not viewer.closed:
@@ -553,6 +600,7 @@ class RunServer:
                 continue
             try:
                 self._broadcast_now(loop.time())
+                self._bound_held_state()
             except Exception:  # one bad tick must not end the serving
                 logger.exception("serving: a broadcast failed; going on")
 
@@ -631,12 +679,15 @@ class RunServer:
             for line in self._failure_lines(started.pipeline)
         ]
 
-    def _failure_lines(self, pipeline: int, *, skip_empty: bool = False) -> list[bytes]:
+    def _failure_lines(self, pipeline: int) -> list[bytes]:
+        return self._failure_set(pipeline).lines
+
+    def _failure_set(self, pipeline: int) -> _FailureLines:
         """A pipeline's failed items as `Failures` lines, in parts of `FAILURES_PART`
         without tracebacks; made once for every viewer until the failures change."""
         version = self.stream.failure_version(pipeline)
         cached = self._failure_cache.get(pipeline)
-        if cached is None or cached[0] != version:
+        if cached is None or cached.version != version:
             failures = self.stream.failures(pipeline, tracebacks=False)
             parts = [
                 tuple(failures[start : start + FAILURES_PART])
@@ -650,13 +701,18 @@ class RunServer:
                 )
                 for n, part in enumerate(parts)
             ]
-            cached = self._failure_cache[pipeline] = (version, lines, bool(failures))
-        return [] if skip_empty and not cached[2] else cached[1]
+            size = sum(len(line) for line in lines)
+            self._sets_made += 1
+            cached = _FailureLines(version, lines, bool(failures), size, self._sets_made)
+            self._failure_cache[pipeline] = cached
+        return cached
 
     def _gap(self, viewer: _Viewer) -> None:
         """The viewer fell behind: forget what it has not read; its writer sends a gap
         and the state afresh when it can."""
         viewer.dropped += viewer.outbox.drop()
+        viewer.outbox.state.clear()
+        viewer.held = ()
         viewer.gaps += 1
         viewer.resync = "gap"
         viewer.outbox.ready.set()

@@ -21,6 +21,7 @@ from antflow.runstream import listen, outbox, wire
 from antflow.runstream import serve as serving
 from antflow.runstream.client import Viewer
 from antflow.runstream.records import ReprKey
+from antflow.runstream.stream import RunStream
 from tests.engine.helpers import wait_until
 
 if TYPE_CHECKING:
@@ -234,6 +235,7 @@ async def test_slow_viewers_are_bounded_in_bytes_each_and_together(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(serving, "TICK", 0.01)
+    monkeypatch.setattr(serving, "HELD_STATE_BYTES", 64 * 1024)
     offered: list[tuple[int, int, int, int]] = []
     real_offer = outbox.Outbox.offer
 
@@ -243,6 +245,21 @@ async def test_slow_viewers_are_bounded_in_bytes_each_and_together(
         return fits
 
     monkeypatch.setattr(outbox.Outbox, "offer", offer)
+    held: list[int] = []
+    real_bound = serving.RunServer._bound_held_state
+
+    def bound(server: RunServer) -> None:
+        real_bound(server)
+        current = {id(one) for one in server._failure_cache.values()}
+        past = {
+            id(one): one.size
+            for viewer in server._viewers
+            for one in viewer.held
+            if id(one) not in current
+        }
+        held.append(sum(past.values()))
+
+    monkeypatch.setattr(serving.RunServer, "_bound_held_state", bound)
     async with serve("tcp://127.0.0.1:0") as server:
         slow = [await raw_viewer(server) for _ in range(8)]
         await wait_until(lambda: server.viewers == 8, steps=100_000)
@@ -256,6 +273,10 @@ async def test_slow_viewers_are_bounded_in_bytes_each_and_together(
         assert max(used for _, _, used, _ in offered) <= outbox.TOTAL_BYTES + 8 * longest
         assert server.queued_bytes <= outbox.TOTAL_BYTES + 8 * longest
         assert all(viewer.gaps > 0 for viewer in server._viewers)
+        # What slow viewers hold of past failure sets (their resynchronisations, half
+        # written) is bounded too.
+        assert held
+        assert max(held) <= serving.HELD_STATE_BYTES
         # A slow viewer that reads again gets a gap, then the run's state afresh.
         reader, _ = slow[0]
         kinds: list[str] = []
@@ -265,3 +286,42 @@ async def test_slow_viewers_are_bounded_in_bytes_each_and_together(
                 kinds[-1] = kinds[-1].lower()
         for _, writer in slow:
             writer.close()
+
+
+# Issue 18.5: a slow viewer holds the run's state it started to write (its failed items
+# among it) while the job's moves on; such viewers together stay bounded too.
+async def test_past_states_held_by_slow_viewers_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serving, "HELD_STATE_BYTES", 250)
+    server = serving.RunServer(RunStream())
+    budget = outbox.Budget()
+
+    def viewer_holding(*sets: Any) -> Any:
+        viewer = serving._Viewer(
+            writer=None,  # type: ignore[arg-type]
+            scopes=(wire.READ,),
+            interval=1.0,
+            who="a viewer",
+            outbox=outbox.Outbox(budget),
+            pace=outbox.RequestPace(lambda: 0.0),
+            resync=None,
+        )
+        viewer.outbox.resynchronise([b"state"])
+        viewer.held = sets
+        server._viewers.add(viewer)
+        return viewer
+
+    oldest, old, newest = (
+        serving._FailureLines(n, [b"x" * 100], failed=True, size=100, made=n) for n in range(3)
+    )
+    server._failure_cache[1] = newest
+    holding = [viewer_holding(oldest), viewer_holding(oldest, old), viewer_holding(old)]
+    current = [viewer_holding(newest), viewer_holding(newest)]
+    server._bound_held_state()
+    assert [v.gaps for v in holding + current] == [0, 0, 0, 0, 0]  # 200 bytes of past sets
+    server._failure_cache[1] = serving._FailureLines(3, [], failed=False, size=0, made=3)
+    server._bound_held_state()  # 300 bytes: those holding the oldest start again
+    assert [v.gaps for v in holding + current] == [1, 1, 0, 0, 0]
+    assert [v.resync for v in holding] == ["gap", "gap", None]
+    assert [len(v.outbox.state) for v in holding] == [0, 0, 1]
