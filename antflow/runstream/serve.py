@@ -63,14 +63,14 @@ HELLO_TIMEOUT: Final = 2.0
 """Seconds a connection may take to say hello (a viewer says it at once)."""
 MAX_VIEWERS: Final = 32
 """Viewers attached at once; more are refused with a message."""
-WRITE_CHUNK: Final = 256 * 1024
+WRITE_CHUNK: Final = 64 * 1024
 """Bytes handed to a viewer's socket before waiting for it to take them: what waits
 beyond stays in the viewer's bounded outbox, where a gap can drop it."""
 FAILURES_PART: Final = 500
 """Failed items a `Failures` line holds at most."""
 FAILURES_EVERY: Final = 1.0
 """Seconds between resends of the failed items while events are being dropped."""
-HELD_STATE_BYTES: Final = 32 * 1024 * 1024
+HELD_STATE_BYTES: Final = 16 * 1024 * 1024
 """Bytes of past failure sets that viewers still writing a resynchronisation may hold
 together (a slow viewer holds the set it started with while the job's set moves on);
 past it, the viewers holding the oldest start again from the current set."""
@@ -527,6 +527,9 @@ class RunServer:
                 await outbox.ready.wait()
                 outbox.ready.clear()
                 while not viewer.closed:
+                    if writer.transport.is_closing():
+                        # The viewer has gone (asyncio would log each write from now on).
+                        return
                     if viewer.resync is not None:
                         self._resync(viewer)
                     data = outbox.take()
@@ -570,7 +573,8 @@ class RunServer:
         for line in viewer.awaiting.values():
             viewer.outbox.answer(line)
         viewer.awaiting.clear()
-        while (data := viewer.outbox.take()) is not None:
+        transport = viewer.writer.transport
+        while not transport.is_closing() and (data := viewer.outbox.take()) is not None:
             viewer.writer.write(data)
 
     # ---------------------------------------------------------------- the pump

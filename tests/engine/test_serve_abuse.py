@@ -325,3 +325,27 @@ async def test_past_states_held_by_slow_viewers_are_bounded(
     assert [v.gaps for v in holding + current] == [1, 1, 0, 0, 0]
     assert [v.resync for v in holding] == ["gap", "gap", None]
     assert [len(v.outbox.state) for v in holding] == [0, 0, 1]
+
+
+# Issue 18.5: viewers that went away while lines waited for them must not cost the job a
+# log line per write ("socket.send() raised exception.", hundreds of them).
+async def test_viewers_gone_with_lines_waiting_cost_no_log_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+
+    async def fail(x: int) -> int:
+        raise ValueError(f"failure {x}")
+
+    async with serve("tcp://127.0.0.1:0") as server:
+        await Pipeline([Stage("A", 4, [fail], task_attempts=1)]).run(range(5_000))
+        for _ in range(4):
+            # Hello, then gone before the state (ten lines of failures) is written.
+            _, writer = await raw_viewer(server)
+            writer.transport.abort()
+        await wait_until(lambda: server.viewers == 0, steps=10_000)
+        assert server.served is not None
+        still = await Viewer.connect(server.address, server.served.read_token)
+        await still.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+    no_tracebacks(caplog)
