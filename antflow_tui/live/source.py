@@ -366,7 +366,12 @@ class LiveSource:
         if total is None and isinstance(job, PipelineJob) and attached.pipeline is job.pipeline:
             total = job.known_total
         stopped = attached.stopped or snapshot.stopped
-        return msgspec.structs.replace(snapshot, stopped=stopped, total_items=total)
+        # The app's own stream knows which unfinished items its stops left (a second
+        # stream, a server's, would count them all as abandoned by the script).
+        abandoned = self.stream.abandoned(snapshot.pipeline)
+        return msgspec.structs.replace(
+            snapshot, stopped=stopped, total_items=total, abandoned=abandoned
+        )
 
     def next_frame(self, now: float) -> Frame | None:
         running = self.running()

@@ -95,6 +95,11 @@ async def test_a_viewers_stop_of_the_apps_run_is_its_own_stop(asked: list[str]) 
         )
         assert await viewer.send(Stop(force=True)) == "Stopped the run at once"
         await until(lambda: source.ended_at is not None)
+        # The viewer sees what the app does: items the stop left unfinished, none that
+        # the script abandoned itself.
+        last = await first(viewer, Snapshot, lambda s: s.stopped and not s.running)
+        assert isinstance(last, Snapshot)
+        assert last.abandoned == 0
         await viewer.close()
     outcome = source.outcome()
     assert outcome.crash is None
