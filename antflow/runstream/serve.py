@@ -70,6 +70,10 @@ FAILURES_PART: Final = 500
 """Failed items a `Failures` line holds at most."""
 FAILURES_EVERY: Final = 1.0
 """Seconds between resends of the failed items while events are being dropped."""
+FINAL_BYTES: Final = 1024 * 1024
+"""Bytes a viewer's socket may be handed at once as the server closes (its answers
+first, then what fits of the last state): 32 viewers that had fallen behind were each
+handed the whole state at the end, 5 MB of failures apiece."""
 HELD_STATE_BYTES: Final = 16 * 1024 * 1024
 """Bytes of past failure sets that viewers still writing a resynchronisation may hold
 together (a slow viewer holds the set it started with while the job's set moves on);
@@ -574,7 +578,11 @@ class RunServer:
             viewer.outbox.answer(line)
         viewer.awaiting.clear()
         transport = viewer.writer.transport
-        while not transport.is_closing() and (data := viewer.outbox.take()) is not None:
+        while (
+            not transport.is_closing()
+            and (viewer.outbox.answers or transport.get_write_buffer_size() < FINAL_BYTES)
+            and (data := viewer.outbox.take()) is not None
+        ):
             viewer.writer.write(data)
 
     # ---------------------------------------------------------------- the pump

@@ -349,3 +349,34 @@ async def test_viewers_gone_with_lines_waiting_cost_no_log_lines(
         await still.close()
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
     no_tracebacks(caplog)
+
+
+# Issue 18.5: as the server closes, each viewer is handed the run's last state at once;
+# 32 that had fallen behind were each handed the whole of it (5 MB of failures apiece).
+async def test_what_viewers_are_handed_as_the_server_closes_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(serving, "FINAL_BYTES", 8 * 1024)
+
+    async def fail(x: int) -> int:
+        raise ValueError(f"failure {x}")
+
+    async with serve("tcp://127.0.0.1:0") as server:
+        behind = [await raw_viewer(server, buffer=1024) for _ in range(3)]
+        await wait_until(lambda: server.viewers == 3, steps=100_000)
+        small_server_buffers(server)
+        await Pipeline([Stage("A", 4, [fail], task_attempts=1)]).run(range(5_000))
+        for viewer in server._viewers:
+            server._gap(viewer)  # behind: the whole state is due, 10 lines of failures
+        handed = []
+        for viewer in list(server._viewers):
+            transport = viewer.writer.transport
+            held = transport.get_write_buffer_size()
+            server._flush(viewer)
+            handed.append(transport.get_write_buffer_size() - held)
+        state = sum(len(line) for line in server._failure_lines(1))
+        longest = max(len(line) for line in server._failure_lines(1))
+        assert state > 10 * serving.FINAL_BYTES
+        assert all(size <= serving.FINAL_BYTES + longest for size in handed)
+        for _, writer in behind:
+            writer.close()
