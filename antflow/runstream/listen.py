@@ -73,10 +73,12 @@ class Complaints:
             return
         first = self._next == float("-inf")
         self._next = now + self.every
-        counts = ", ".join(f"{n:,} {thing}" for thing, n in self._counts.items())
+        counts = "; ".join(f"{thing}: {n:,}" for thing, n in self._counts.items())
         self._counts.clear()
-        since = "" if first else f" in the last {self.every:g} s or so"
-        logger.warning("serving: %s%s (said at most once per %g s)", counts, since, self.every)
+        since = "" if first else " since the last such line"
+        logger.warning(
+            "serving: %s (counted%s; said at most once per %g s)", counts, since, self.every
+        )
 
 
 def connection_limit(wanted: int = CONNECTIONS) -> int:
