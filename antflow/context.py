@@ -7,11 +7,10 @@ import math
 from contextvars import ContextVar
 from typing import Final, Protocol
 
+from antflow._safe import safe_str
 from antflow.types import TaskUsage
 
 _MAX_MODEL_NAME: Final = 200
-
-from antflow._safe import safe_str
 
 
 class _StatusHolder(Protocol):

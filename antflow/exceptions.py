@@ -19,6 +19,31 @@ class FeedStoppedError(PipelineError):
     a script feeding by hand may catch it the same way."""
 
 
+class PipelineStopped(AntFlowError):
+    """The run was stopped from outside the script before it finished: a viewer's Stop
+    (``antflow-tui attach``, ``X``), or another monitor's stop. `Pipeline.run`,
+    `Pipeline.join` and `Pipeline.stream` raise it once the stop is done, as ctrl+c
+    would raise KeyboardInterrupt: a script that does not catch it exits non-zero, and
+    its traceback's last line says who stopped it. `Pipeline.get_unfinished_items`
+    lists what the stop left. A script's own `Pipeline.shutdown` raises nothing.
+
+    Attributes:
+        by: Who stopped the run, e.g. ``a viewer (antflow-tui attach, pid 4242)``.
+        unfinished: Items the stop left unfinished.
+    """
+
+    def __init__(self, by: str, unfinished: int = 0) -> None:
+        noun = "item" if unfinished == 1 else "items"
+        super().__init__(
+            f"stopped by {by} before the run finished: {unfinished:,} {noun} unfinished"
+        )
+        self.by = by
+        self.unfinished = unfinished
+
+    def __reduce__(self) -> tuple[type[PipelineStopped], tuple[str, int]]:
+        return (type(self), (self.by, self.unfinished))
+
+
 class StageValidationError(AntFlowError):
     """A Stage's configuration is invalid; the message names the stage and the bad value."""
 

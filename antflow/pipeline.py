@@ -32,7 +32,7 @@ from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._safe import safe_repr
 from antflow._worker import run_worker
 from antflow.context import _current_worker
-from antflow.exceptions import FeedStoppedError, PipelineError
+from antflow.exceptions import FeedStoppedError, PipelineError, PipelineStopped
 from antflow.observe import displays_suppressed, notify_started
 from antflow.stage import Stage, TaskFunc, task_name
 from antflow.types import (
@@ -147,6 +147,9 @@ class Pipeline(PipelineViews):
         self._stopped = False
         """True after a shutdown, until the next start: feeding then is an error."""
         self._stop_task: asyncio.Task[None] | None = None
+        self._stopped_by: tuple[str, int] | None = None
+        """Who stopped the last run from outside the script (`shutdown`'s `by`), and how
+        many items were unfinished before: run(), join() and stream() raise then."""
         self._bound_tracker: StatusTracker | None = None
         self._paused = False
         self._idle_waiters: list[asyncio.Future[None]] = []
@@ -250,6 +253,7 @@ class Pipeline(PipelineViews):
         self._closing = False
         self._stopping = False
         self._stopped = False
+        self._stopped_by = None
         self._force_stop = None
         self._stop_done = None
         self._update_holds()
@@ -353,8 +357,11 @@ class Pipeline(PipelineViews):
 
         Raises:
             PipelineError: called from one of this pipeline's own workers.
+            PipelineStopped: the run was stopped from outside the script (a viewer, a
+                monitor: `shutdown`'s `by`), once the stop is done.
         """
         if not self._running:
+            self._raise_if_stopped_from_outside()
             return
         if self._called_from_inside():
             raise PipelineError(
@@ -365,6 +372,7 @@ class Pipeline(PipelineViews):
             await self._wait(self._idle_waiters)
         if self._stopping or not self._running:
             await self._await_stop()
+            self._raise_if_stopped_from_outside()
             return
         self._closing = True
         for runtime in self._runtimes:
@@ -378,6 +386,7 @@ class Pipeline(PipelineViews):
             await asyncio.wait(tasks)
         if self._stopping or not self._running:
             await self._await_stop()
+            self._raise_if_stopped_from_outside()
             return
         self._running = False
         self._stopped = True
@@ -387,6 +396,11 @@ class Pipeline(PipelineViews):
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+
+    def _raise_if_stopped_from_outside(self) -> None:
+        if self._stopped_by is not None and not self._stopping:
+            by, unfinished_before = self._stopped_by
+            raise PipelineStopped(by, max(0, len(self._unfinished) - unfinished_before))
 
     async def run(
         self,
@@ -412,6 +426,8 @@ class Pipeline(PipelineViews):
         Raises:
             ValueError: both `progress` and `dashboard`, or an unknown dashboard.
             PipelineError: an item's id is unhashable, repeated or live (nothing starts).
+            PipelineStopped: the run was stopped from outside the script (a viewer, a
+                monitor) before it finished, once the stop is done.
         """
         self._refuse_if_running()
         items = list(items) if not isinstance(items, Sequence) else items
@@ -452,6 +468,10 @@ class Pipeline(PipelineViews):
         A failed item's result has `error` set. Results are not kept in `results`. Leaving
         the loop early shuts the pipeline down once the generator is closed; wrap it in
         ``contextlib.aclosing(...)`` to have that happen at once.
+
+        Raises:
+            PipelineStopped: the run was stopped from outside the script (a viewer, a
+                monitor) before it finished, once the stop is done.
         """
         self._refuse_if_running()
         items = list(items) if not isinstance(items, Sequence) else items
@@ -513,7 +533,9 @@ class Pipeline(PipelineViews):
             if monitor is not None and monitor in self._monitors:
                 self._monitors.remove(monitor)
 
-    async def shutdown(self, graceful: bool = True, grace: float | None = None) -> None:
+    async def shutdown(
+        self, graceful: bool = True, grace: float | None = None, *, by: str | None = None
+    ) -> None:
         """Stop the run; whatever has not finished is listed by `get_unfinished_items()`.
 
         Safe to call from inside the pipeline (a task, a hook, a tracker callback, a
@@ -529,6 +551,11 @@ class Pipeline(PipelineViews):
                 False cancels them at once.
             grace: With `graceful`, at most this many seconds to wait before cancelling
                 what is still running (None: wait as long as it takes).
+            by: Who stops the run, when it is not the script itself: a monitor passes
+                who asked (``"a viewer (antflow-tui attach, pid 4242)"``). Then the
+                script's run(), join() and stream() raise `PipelineStopped` naming it once
+                the stop is done, as ctrl+c would reach the script; the script's own
+                shutdown passes nothing, and they just return.
         """
         inside = self._called_from_inside()
         if self._stopping:
@@ -542,6 +569,8 @@ class Pipeline(PipelineViews):
             self._stopped = True
             return
         loop = asyncio.get_running_loop()
+        if by is not None:
+            self._stopped_by = (by, len(self._unfinished))
         self._stopping = True
         self._stop_done = loop.create_future()
         self._force_stop = loop.create_future()

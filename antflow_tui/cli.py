@@ -283,8 +283,9 @@ async def _run(
     options: AppOptions,
     plan: RefeedPlan | None = None,
 ) -> int:
-    from antflow_tui.live import live_app
+    from antflow_tui.live import LiveSource, live_app
     from antflow_tui.live.runner import MainJob, PipelineJob
+    from antflow_tui.live.serving import served_if_asked
 
     if isinstance(target, PipelineTarget):
         try:
@@ -302,8 +303,11 @@ async def _run(
     if refeed is not None:
         for line in refeed_lines(refeed):
             app.note(line, error=line.startswith("  line"))
+    source = app.source
+    assert isinstance(source, LiveSource)
     try:
-        await app.run_async()
+        async with served_if_asked(source, lambda text, error: app.note(text, error=error)):
+            await app.run_async()
     finally:
         # Normally given back as the app unmounts; a crash of ours must not keep the
         # summary and the tracebacks out of the terminal.

@@ -42,7 +42,13 @@ class Viewer:
 
     @classmethod
     async def connect(
-        cls, address: str, token: str, *, interval: float = 0.25, answer_within: float = 10.0
+        cls,
+        address: str,
+        token: str,
+        *,
+        interval: float = 0.25,
+        answer_within: float = 10.0,
+        client: str = "",
     ) -> Viewer:
         """Connect and say hello.
 
@@ -51,17 +57,21 @@ class Viewer:
             token: The run's read or control token.
             interval: Seconds between the snapshots the server sends.
             answer_within: Seconds to wait for the server to answer.
+            client: What this viewer is (``antflow-tui attach``): a stop it gives
+                reaches the job's script naming it.
 
         Raises:
             AttachError: no one listens there, or the server refused (bad token, version).
         """
         try:
-            return await asyncio.wait_for(cls._connect(address, token, interval), answer_within)
+            return await asyncio.wait_for(
+                cls._connect(address, token, interval, client), answer_within
+            )
         except TimeoutError:
             raise AttachError(f"{address} did not answer within {answer_within:g} s") from None
 
     @classmethod
-    async def _connect(cls, address: str, token: str, interval: float) -> Viewer:
+    async def _connect(cls, address: str, token: str, interval: float, client: str) -> Viewer:
         try:
             if address.startswith("unix:"):
                 reader, writer = await asyncio.open_unix_connection(address[5:], limit=1 << 26)
@@ -75,7 +85,8 @@ class Viewer:
         except OSError as error:
             raise AttachError(f"cannot reach {address}: {error.strerror or error}") from None
         viewer = cls(reader, writer)
-        writer.write(wire.line(wire.Hello(version=wire.PROTOCOL, token=token, interval=interval)))
+        hello = wire.Hello(version=wire.PROTOCOL, token=token, interval=interval, client=client)
+        writer.write(wire.line(hello))
         await writer.drain()
         first = await reader.readline()
         if not first:

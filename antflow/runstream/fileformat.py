@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -767,7 +768,15 @@ def _header(line: bytes, path: str) -> Header:
             f"{path} is not an antflow recording (no '{FORMAT}' header on its first line)"
         )
     version = raw.get("version")
-    if type(version) is not int or version > VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        shown = reprlib.repr(version)
+        kind = "" if type(version) is int else f" (a {type(version).__name__})"
+        raise RecordingError(
+            f"{path} has a damaged header: its format version is {shown}{kind}, not a "
+            f"format version (a whole number from 1 up); the file was damaged, or not "
+            f"written by antflow"
+        )
+    if version > VERSION:
         raise RecordingError(
             f"{path} is a recording of format version {_shown(version)} (written by antflow "
             f"{_shown(raw.get('antflow', '?'))}); this antflow reads version {VERSION} and "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -23,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import antflow
-from antflow._safe import safe_repr
-from antflow.exceptions import PipelineError
+from antflow.exceptions import PipelineError, PipelineStopped
 from antflow.runstream import convert
+from antflow.runstream.lookup import MISSING, ReprIndex
 from antflow.runstream.records import (
     FORMAT,
     LOG_LINE_LIMIT,
@@ -67,6 +68,8 @@ FLOOD_PAUSE: Final = 0.8
 """Under a flood, the part of the time between two `events()` calls the tails skip."""
 STOP_GRACE: Final = 3.0
 """Seconds a graceful `Stop` lets running items finish before cancelling them."""
+MONITOR: Final = "a monitor"
+"""Who a `Stop` comes from when the caller does not say."""
 _NUMBERED_ERRORS: Final = 4_096
 """Exceptions whose numbers are remembered, so events decoded later can refer to them."""
 
@@ -82,6 +85,8 @@ class _Followed:
     stopped_by_command: bool = False
     unfinished_before_stop: int = 0
     """Items the script's own shutdowns had left unfinished when a `Stop` came."""
+    ids_by_repr: ReprIndex = field(default_factory=ReprIndex)
+    """Its live ids that are not JSON scalars, by repr (for item requests)."""
 
 
 @dataclass(slots=True)
@@ -410,14 +415,20 @@ class RunStream:
 
     # ---------------------------------------------------------------- commands in
 
-    async def execute(self, command: Command) -> str:
-        """Carry out a command on the live pipelines; returns the notice to show."""
+    async def execute(self, command: Command, *, by: str = MONITOR) -> str:
+        """Carry out a command on the live pipelines; returns the notice to show.
+
+        Args:
+            command: What to do.
+            by: Who asks (``"a viewer (antflow-tui attach, pid 4242)"``): a `Stop` reaches
+                the script as `antflow.PipelineStopped` naming it.
+        """
         if isinstance(command, Pause | Resume):
             result = self._pause(command)
         elif isinstance(command, Retry):
             result = await self._retry(command)
         elif isinstance(command, Stop):
-            result = await self._stop(command.force)
+            result = await self._stop(command.force, by)
         else:
             raise TypeError(f"unknown command {command!r}")
         control = Control(at=self.clock(), command=command, result=result)
@@ -459,7 +470,8 @@ class RunStream:
             return f"No pipeline {command.pipeline}"
         pipeline = followed.pipeline
         failed = {item_key(i): i for i in pipeline.failed_item_ids()}
-        wanted = [failed[key] for key in command.items if key in failed]
+        # Each failed item once, however often the command names it.
+        wanted = list(dict.fromkeys(failed[key] for key in command.items if key in failed))
         if not wanted:
             if len(command.items) == 1:
                 return "Nothing to retry: that item has not failed"
@@ -468,8 +480,8 @@ class RunStream:
         if restart:
             await pipeline.start()
         count = 0
-        with contextlib.suppress(PipelineError):  # the pipeline finished at this moment
-            for item_id in wanted:
+        for item_id in wanted:
+            with contextlib.suppress(PipelineError):  # retried meanwhile, or just finished
                 pipeline.retry(item_id)
                 count += 1
         if restart:
@@ -480,20 +492,28 @@ class RunStream:
         return f"Retrying {count} {noun}"
 
     async def _rejoin(self, pipeline: Pipeline) -> None:
-        with contextlib.suppress(PipelineError):
+        with contextlib.suppress(PipelineError, PipelineStopped):
             await pipeline.join()
 
-    async def _stop(self, force: bool) -> str:
+    @staticmethod
+    def stop_notice(force: bool) -> str:
+        """What a `Stop` says once done."""
+        return "Stopped the run at once" if force else "Stopped the run"
+
+    async def _stop(self, force: bool, by: str) -> str:
         running = [f for f in self._followed if f.pipeline.is_running]
         for followed in running:
             if not followed.stopped_by_command:
                 followed.stopped_by_command = True
                 followed.unfinished_before_stop = len(followed.pipeline._unfinished)
         await asyncio.gather(
-            *(f.pipeline.shutdown(graceful=not force, grace=self.stop_grace) for f in running),
+            *(
+                f.pipeline.shutdown(graceful=not force, grace=self.stop_grace, by=by)
+                for f in running
+            ),
             return_exceptions=True,
         )
-        return "Stopped the run at once" if force else "Stopped the run"
+        return self.stop_notice(force)
 
     # ---------------------------------------------------------------- internals
 
@@ -571,9 +591,16 @@ class RunStream:
         """The live id an item key stands for (a repr key: the id whose repr it is)."""
         if not isinstance(item, ReprKey):
             return item
-        pipeline = followed.pipeline
-        candidates = list(pipeline._failures) + list(followed.tracker._logs)
-        return next((c for c in candidates if safe_repr(c) == item.repr), item)
+        failures = followed.pipeline._failures
+        tracker = followed.tracker
+        logs = tracker._logs
+        found = followed.ids_by_repr.find(
+            item.repr,
+            lambda: itertools.chain(failures, logs),
+            version=(tracker.failure_changes, len(logs), tracker.evicted_items),
+            is_live=lambda candidate: candidate in failures or candidate in logs,
+        )
+        return item if found is MISSING else found
 
 
 def _drain_raw(tail: EventTail) -> tuple[list[h.RawRecord], int]:

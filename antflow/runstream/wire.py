@@ -10,9 +10,10 @@ at the viewer's interval (they double as heartbeat), `Events` batches, error rec
 lines and controls. A viewer that falls behind gets a `Gap` and a fresh snapshot.
 
 Requests (`ItemRequest`, `StackRequest`, `CommandRequest`) carry an id; each gets one
-`Reply` with that id. A bad token, a wrong version, or a line over `MAX_LINE` bytes
-closes the connection; nothing else happens. Nothing received is ever unpickled or
-evaluated: every line is decoded into one of the types below, or refused.
+`Reply` with that id. A bad token, a wrong version, a line over `MAX_LINE` bytes or
+nested too deep closes the connection; nothing else happens. Nothing
+received is ever unpickled or evaluated: every line is decoded into one of the types
+below, or refused.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ PROTOCOL: Final = 1
 """The protocol version a `Hello` names; a server refuses others."""
 MAX_LINE: Final = 64 * 1024
 """Longest line a server accepts from a viewer (requests are small)."""
+MAX_CLIENT: Final = 80
+"""Characters of a viewer's own description (`Hello.client`) kept."""
 
 READ: Final = "read"
 CONTROL: Final = "control"
@@ -54,6 +57,9 @@ class Hello(_Message, frozen=True, tag="hello"):
     token: str
     interval: float = 0.25
     """Seconds between the snapshots the viewer wants."""
+    client: str = ""
+    """What the viewer is (``antflow-tui attach``), for the job to say who stopped it;
+    as the viewer says, so only shown, never trusted."""
 
 
 class Welcome(_Message, frozen=True, tag="welcome"):
@@ -131,8 +137,35 @@ FromViewer = Hello | Request
 FromServer = Record | Welcome | Refused | Events | Failures | History | Reply
 
 encode = msgspec.json.Encoder().encode
-decode_from_viewer = msgspec.json.Decoder(FromViewer).decode
-decode_from_server = msgspec.json.Decoder(FromServer).decode
+_decode_from_viewer = msgspec.json.Decoder(FromViewer).decode
+_decode_from_server = msgspec.json.Decoder(FromServer).decode
+
+
+def decode_from_viewer(data: bytes) -> FromViewer:
+    """A viewer's line as its message.
+
+    Raises:
+        msgspec.DecodeError: not one of the messages, nested past the recursion limit
+            included (msgspec's decoder bounds its depth by it, and its typed decode
+            never goes deeper than the messages do: only an unknown field's value is
+            walked through, and at worst that raises RecursionError, cleanly).
+    """
+    try:
+        return _decode_from_viewer(data)
+    except RecursionError:
+        raise msgspec.DecodeError("nested too deep") from None
+
+
+def decode_from_server(data: bytes) -> FromServer:
+    """A server's line as its message.
+
+    Raises:
+        msgspec.DecodeError: not one of the messages (a line nested too deep included).
+    """
+    try:
+        return _decode_from_server(data)
+    except RecursionError:
+        raise msgspec.DecodeError("nested too deep") from None
 
 
 def line(message: msgspec.Struct) -> bytes:

@@ -18,6 +18,7 @@ from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR, VIEWER_FAILED, viewe
 if TYPE_CHECKING:
     from antflow.runstream.discovery import Served
     from antflow_tui.app import AppOptions
+    from antflow_tui.attach.source import AttachSource
     from antflow_tui.attach.target import Target
 
 ATTACH_HELP = """Watch a run served by another process, with the same screens as live.
@@ -64,11 +65,15 @@ def _positive(_ctx: click.Context, param: click.Parameter, value: float) -> floa
 
 
 def _job_line(number: int, served: Served) -> str:
+    """A served job as the picker lists it: its script and pid (not its whole command
+    line, which may be long or hold secrets), and when it started."""
     from datetime import datetime
 
+    from antflow_tui.safe_text import clean
+
     started = datetime.fromtimestamp(served.started_at).strftime("%Y-%m-%d %H:%M:%S")
-    command = " ".join(served.argv) or served.script or "?"
-    return f"  {number}. pid {served.pid}  {started}  {command}  ({served.address})"
+    script = served.script or (Path(served.argv[0]).name if served.argv else "a script")
+    return f"  {number}. {clean(script, 60)} (pid {served.pid}), started {started}"
 
 
 def choose_job(target: Target, *, interactive: bool) -> Target:
@@ -77,7 +82,10 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
 
     if target.pid is not None or target.address is not None:
         return target
-    jobs = running_jobs(target.folder)
+    try:
+        jobs = running_jobs(target.folder)
+    except OSError as error:
+        _fail(f"cannot look for served jobs: {error}")
     if not jobs:
         _fail(
             "no running job is served here. Serve one with ANTFLOW_SERVE=1 python job.py "
@@ -156,10 +164,11 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
     from antflow_tui.attach.app import AttachApp
     from antflow_tui.attach.source import AttachSource
 
-    source = AttachSource(target, interval=options.interval, record=record)
+    client = "antflow-tui web" if web else "antflow-tui attach"
+    source = AttachSource(target, interval=options.interval, record=record, client=client)
     try:
         await source.connect()
-    except AttachError as error:
+    except (AttachError, OSError) as error:
         _fail(f"cannot attach: {error}")
     app = AttachApp(source, source, options)
     try:
@@ -168,13 +177,30 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
         await source.close()
     if not web:
         # In a browser tab stdout is the page's channel: nothing is printed there.
-        click.echo(f"Detached from {source.title}; the job goes on.", err=True)
+        click.echo(detached_line(source), err=True)
         for path in source.recordings:
             click.echo(f"Recorded to {path} (antflow-tui replay {path}).", err=True)
     code = viewer_exit_code(app.return_code)
     if code != EXIT_OK:
         click.echo(f"antflow-tui: {VIEWER_FAILED}", err=True)
     return code
+
+
+def detached_line(source: AttachSource) -> str:
+    """What quitting the viewer says of the job: whether it goes on."""
+    from antflow_tui.safe_text import clean
+
+    who = clean(source.title, 80)
+    if source.pid is not None:
+        who += f" (pid {source.pid})"
+    ended = source.ended_at is not None
+    if source.connected and not ended:
+        return f"Detached from {who}; the job goes on."
+    if source.connected:
+        return f"Detached from {who}: its run has ended (the process is still there)."
+    if ended:
+        return f"Detached from {who}: the job has ended."
+    return f"Detached from {who}: its connection had dropped while it ran."
 
 
 # ---------------------------------------------------------------------- web
@@ -241,7 +267,10 @@ def web(
             _fail(str(error))
         if parsed.pid is None and parsed.address is None:
             _fail(f"{target!r} is not a process id, an address or a recording file")
-        served = None if parsed.pid is None else find(parsed.pid)
+        try:
+            served = None if parsed.pid is None else find(parsed.pid)
+        except OSError as error:
+            _fail(f"cannot look for served jobs: {error}")
         if parsed.pid is not None and served is None:
             _fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
         name = Path(served.script).name if served and served.script else target

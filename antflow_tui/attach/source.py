@@ -76,6 +76,7 @@ class AttachSource:
         record: Write what arrives to this recording file (``--record``); a new run of
             the script goes to ``NAME-2.jsonl``, and so on.
         retry_every: Seconds between looks for the job after the connection dropped.
+        client: What this viewer is, as the job is told (a stop it gives names it).
     """
 
     def __init__(
@@ -85,9 +86,11 @@ class AttachSource:
         interval: float = 0.25,
         record: Path | None = None,
         retry_every: float = RETRY_EVERY,
+        client: str = "antflow-tui attach",
     ) -> None:
         self.target = target
         self.interval = interval
+        self.client = client
         self.record = record
         self.retry_every = retry_every
         self.capabilities: frozenset[str] = frozenset()
@@ -153,7 +156,9 @@ class AttachSource:
         found = self.target.locate()
         if found is None:
             raise AttachError(f"no job is served at {self.target.description}")
-        viewer = await Viewer.connect(found.address, found.token, interval=self.interval)
+        viewer = await Viewer.connect(
+            found.address, found.token, interval=self.interval, client=self.client
+        )
         self._attached(viewer, found)
 
     def start(self) -> None:
@@ -205,13 +210,18 @@ class AttachSource:
     async def _find_again(self) -> Viewer:
         """Look for the job until it is back (the same process, or a new run)."""
         while True:
-            found = self.target.locate()
-            if found is None and self.notice != self._lost_notice():
-                self._set_notice(self._lost_notice())
+            try:
+                found = self.target.locate()
+            except OSError as error:  # the runtime folder is not safe (any more)
+                found, trouble = None, f" ({error})"
+            else:
+                trouble = ""
+            if found is None and self.notice != self._lost_notice() + trouble:
+                self._set_notice(self._lost_notice() + trouble)
             if found is not None:
                 try:
                     viewer = await Viewer.connect(
-                        found.address, found.token, interval=self.interval
+                        found.address, found.token, interval=self.interval, client=self.client
                     )
                 except AttachError as error:
                     self._set_notice(f"{self._lost_notice()} ({error})")
@@ -538,8 +548,15 @@ class AttachSource:
             return "Not sent: this viewer may only watch (read-only)."
         try:
             notice = await viewer.send(command)
-        except AttachError:
-            notice = "The connection closed before the job answered."
+        except AttachError as error:
+            if not viewer.closed:
+                notice = f"The job did not answer: {error}."
+            elif isinstance(command, Stop):
+                # A job whose script ends with its run closes the connection as the stop
+                # succeeds (its answer may be lost with it): the stop has done its work.
+                notice = f"Stopped {self._who()}: it has ended."
+            else:
+                notice = "The connection closed before the job answered."
         self._mark()
         return notice
 

@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Final
 
-from antflow.runstream.serve import RunServer
+from antflow.runstream.serve import RunServer, take_over_environment
 from antflow_tui.live.loader import MainTarget, PipelineTarget, ScriptError, resolve_pipeline
 from antflow_tui.live.runner import MainJob, PipelineJob
 from antflow_tui.live.source import LiveSource
@@ -76,10 +76,14 @@ async def run_headless(
         interval=options.interval,
         stop_grace=options.stop_grace,
     )
+    # This run is served here: ANTFLOW_SERVE must not serve it a second time.
+    take_over_environment()
     stream = source.stream
     stream.event_capacity = SERVED_EVENTS
     stream.follow(False)  # the server follows events only while someone watches
-    server = RunServer(stream, address=address, allow_remote=allow_remote)
+    server = RunServer(
+        stream, address=address, allow_remote=allow_remote, execute=source.command_from_viewer
+    )
     try:
         served = await server.start()
     except (OSError, ValueError) as error:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from antflow.exceptions import FeedStoppedError
+from antflow.exceptions import FeedStoppedError, PipelineStopped
 from antflow.pending import PendingItem, pending_items
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
@@ -186,6 +186,8 @@ class LiveSource:
         """How many times the run has ended (a retry after the end starts it again)."""
         self.stopping = False
         self.stop_requested = False
+        self.stopped_by: str | None = None
+        """Who stopped the run from outside the app (a viewer), if anyone did."""
         self.crash: str | None = None
         """The script's traceback, if it raised."""
         self.job_task: asyncio.Task[None] | None = None
@@ -220,6 +222,13 @@ class LiveSource:
         error = None if task.cancelled() else task.exception()
         if isinstance(error, FeedStoppedError) and self.stop_requested:
             # The app's own stop ended the feeding: the rest is "not fed", not a crash.
+            error = None
+        if isinstance(error, PipelineStopped):
+            # A stop reaches the script as an exception, as ctrl+c does: the app's own
+            # (its run is accounted as stopped), or another monitor's (a viewer of a
+            # server the script runs itself), which the summary names.
+            if not self.stop_requested:
+                self.stopped_by = self.stopped_by or error.by
             error = None
         if error is not None:
             self.crash = script_traceback(error)
@@ -279,6 +288,29 @@ class LiveSource:
             pipeline.pause()
         self.dirty = True
 
+    def served_stream(self) -> RunStream:
+        """Another stream of this run, for a server of its own (``ANTFLOW_SERVE=1
+        antflow-tui SCRIPT``): the same pipelines, script name, totals and stops as the
+        app's, with cursors of its own (the app's frames and the viewers each read every
+        event). Close it after the server."""
+        served = _LiveStream(
+            self._decorate,
+            history=self.history,
+            follow_events=False,
+            stop_grace=self.stop_grace,
+            argv=sys.argv,
+            script=self.job.title,
+            clock=self.clock,
+        )
+        for attached in self.attached:
+            served.attach(attached.pipeline)
+
+        def follow(pipeline: Pipeline, _started: object) -> None:
+            served.attach(pipeline)
+
+        self.stream.on_attach.append(follow)
+        return served
+
     def _bound_history(self, tracker: StatusTracker) -> None:
         """--history holds for a tracker the script made itself, unless it keeps less."""
         kept = tracker.max_history_items
@@ -334,7 +366,12 @@ class LiveSource:
         if total is None and isinstance(job, PipelineJob) and attached.pipeline is job.pipeline:
             total = job.known_total
         stopped = attached.stopped or snapshot.stopped
-        return msgspec.structs.replace(snapshot, stopped=stopped, total_items=total)
+        # The app's own stream knows which unfinished items its stops left (a second
+        # stream, a server's, would count them all as abandoned by the script).
+        abandoned = self.stream.abandoned(snapshot.pipeline)
+        return msgspec.structs.replace(
+            snapshot, stopped=stopped, total_items=total, abandoned=abandoned
+        )
 
     def next_frame(self, now: float) -> Frame | None:
         running = self.running()
@@ -492,16 +529,26 @@ class LiveSource:
         await self.stop(force=force)
         return ""
 
-    async def stop(self, *, force: bool = False) -> None:
+    async def command_from_viewer(self, command: Command, by: str) -> str:
+        """A command from a viewer of this run (``antflow-tui attach``): a stop is the
+        app's own, named after the viewer in the summary; the rest as from the app."""
+        if isinstance(command, Stop):
+            await self.stop(force=command.force, by=by)
+            return self.stream.stop_notice(command.force)
+        return await self.send(command)
+
+    async def stop(self, *, force: bool = False, by: str | None = None) -> None:
         """Shut every running pipeline down: gracefully (running items get a short grace
         period), or at once with `force`; then end the script's job. What did not finish
-        is listed as unfinished."""
+        is listed as unfinished. `by`: a viewer that asked for it (the app: None)."""
+        if by is not None and not self.stop_requested:
+            self.stopped_by = by
         self.stop_requested = True
         self.stopping = True
         self.dirty = True
         for attached in self.attached:
             self.mark_stop(attached)
-        await self.stream.execute(Stop(force=force))
+        await self.stream.execute(Stop(force=force), by=by or "antflow-tui")
         self.stopping = False
         self.dirty = True
         task = self.job_task
@@ -550,7 +597,7 @@ class LiveSource:
             crash=self.crash,
             app_error=app_error,
             script_exit=script_exit,
-            stopped_by=stopped_by,
+            stopped_by=stopped_by or self.stopped_by,
         )
 
     def mark_closed(self) -> None:

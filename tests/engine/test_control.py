@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from antflow import (
     Pipeline,
     PipelineError,
     PipelineResult,
+    PipelineStopped,
     Stage,
     StatusTracker,
     observe,
@@ -460,6 +462,86 @@ async def test_join_after_shutdown_returns_and_feed_after_shutdown_feeds_nothing
 
     assert sorted(pipeline.get_unfinished_items()) == [0, 1]
     assert_accounted(pipeline)
+
+
+# Issue 17.2: a stop from outside the script (a viewer's X) looked like success: run()
+# returned and an unchanged script exited 0. It reaches the script as ctrl+c would.
+async def test_a_stop_from_outside_makes_run_raise_naming_who_stopped_it() -> None:
+    gates = Gates()
+    pipeline = Pipeline([gated_stage("A", 1, gates)])
+    running = asyncio.create_task(pipeline.run(range(5)))
+    await gates.entered(0)
+
+    await pipeline.shutdown(graceful=False, by="a viewer (antflow-tui attach, pid 42)")
+
+    with pytest.raises(PipelineStopped) as stopped:
+        await asyncio.wait_for(running, timeout=10)
+    assert stopped.value.by == "a viewer (antflow-tui attach, pid 42)"
+    assert stopped.value.unfinished == 5
+    assert str(stopped.value) == (
+        "stopped by a viewer (antflow-tui attach, pid 42) before the run finished: "
+        "5 items unfinished"
+    )
+    assert sorted(pipeline.get_unfinished_items()) == [0, 1, 2, 3, 4]
+    assert_accounted(pipeline)
+    # It crosses processes whole (an offloaded job's error, a recording's).
+    again = pickle.loads(pickle.dumps(stopped.value))
+    assert (again.by, again.unfinished, str(again)) == (
+        "a viewer (antflow-tui attach, pid 42)",
+        5,
+        str(stopped.value),
+    )
+
+
+async def test_a_stop_from_outside_makes_join_and_stream_raise_too() -> None:
+    gates = Gates()
+    pipeline = Pipeline([gated_stage("A", 1, gates)])
+    await pipeline.start()
+    await pipeline.feed(range(3))
+    await gates.entered(0)
+    joining = asyncio.create_task(pipeline.join())
+    await settle()
+    await pipeline.shutdown(graceful=False, by="a monitor")
+    with pytest.raises(PipelineStopped, match=r"stopped by a monitor .* 3 items unfinished"):
+        await asyncio.wait_for(joining, timeout=10)
+    # Asked again after the stop, join() says so again (until the next start).
+    with pytest.raises(PipelineStopped):
+        await pipeline.join()
+
+    gates = Gates()
+    streamed = Pipeline([gated_stage("A", 1, gates)])
+    seen: list[Any] = []
+
+    async def consume() -> None:
+        # One at a time: what came before the stop is kept when stream() raises.
+        async for result in streamed.stream(range(4)):
+            seen.append(result.id)  # noqa: PERF401
+
+    consuming = asyncio.create_task(consume())
+    gates.open(0)
+    await gates.entered(1)
+    await streamed.shutdown(graceful=False, by="a viewer (pid 7)")
+    with pytest.raises(PipelineStopped, match="a viewer \\(pid 7\\)"):
+        await asyncio.wait_for(consuming, timeout=10)
+    assert seen == [0]
+    assert not streamed.is_running
+
+
+async def test_the_scripts_own_shutdown_raises_nothing_and_a_new_run_starts_clean() -> None:
+    gates = Gates()
+    pipeline = Pipeline([gated_stage("A", 1, gates)])
+    running = asyncio.create_task(pipeline.run(range(2)))
+    await gates.entered(0)
+    await pipeline.shutdown(graceful=False, by="a viewer")
+    with pytest.raises(PipelineStopped):
+        await running
+    gates.open_all()
+    assert [r.id for r in await pipeline.run(range(2, 4))] == [2, 3]
+    gates.close_new()
+    running = asyncio.create_task(pipeline.run(range(4, 6)))
+    await gates.entered(4)
+    await pipeline.shutdown(graceful=False)  # the script's own: run() just returns
+    assert await asyncio.wait_for(running, timeout=10) == []
 
 
 # ---------------------------------------------------------------------- retry an item

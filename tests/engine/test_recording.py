@@ -169,6 +169,25 @@ def test_a_newer_major_version_is_refused_with_a_message_naming_it(tmp_path: Pat
         Recording.open(path)
 
 
+# Issue 18.7: a version "1" or 1.0 was told "version 1; this antflow reads version 1 and
+# older: upgrade antflow".
+@pytest.mark.parametrize(
+    ("version", "shown"),
+    [("1", "'1' (a str)"), (1.0, "1.0 (a float)"), (True, "True (a bool)"), (0, "0,")],
+)
+def test_a_version_that_is_not_a_whole_number_is_a_damaged_header(
+    tmp_path: Path, version: object, shown: str
+) -> None:
+    path = tmp_path / "odd.jsonl"
+    header = {"record": "header", "format": "antflow-run", "version": version}
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(RecordingError) as refused:
+        Recording.open(path)
+    message = str(refused.value)
+    assert f"has a damaged header: its format version is {shown}" in message
+    assert "upgrade" not in message
+
+
 @pytest.mark.parametrize("content", [b"", b'{"record":"hea', b"hello\n", b"[1, 2]\n"])
 def test_what_is_not_a_recording_is_refused(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "x.jsonl"

@@ -12,8 +12,18 @@ from typing import Any
 
 import pytest
 
-from antflow import Pipeline, Stage, serve
-from antflow.runstream import Pause, PipelineStarted, Resume, Retry, Snapshot, discovery, wire
+from antflow import Pipeline, PipelineStopped, Stage, serve
+from antflow.runstream import (
+    Pause,
+    PipelineStarted,
+    Resume,
+    Retry,
+    Snapshot,
+    Stop,
+    discovery,
+    outbox,
+    wire,
+)
 from antflow.runstream import serve as serving
 from antflow.runstream.client import AttachError, Viewer
 from tests.engine.helpers import Gates, wait_until
@@ -214,7 +224,7 @@ async def test_commands_need_the_control_token() -> None:
 async def test_a_slow_viewer_gets_a_gap_and_a_fresh_snapshot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(serving, "QUEUE_LINES", 20)
+    monkeypatch.setattr(outbox, "QUEUE_BYTES", 20_000)
     async with serve() as server:
         assert server.served is not None
         # A viewer that says hello and then reads nothing while the run floods it.
@@ -372,3 +382,164 @@ async def test_the_history_stays_bounded_over_many_pipelines(
         monkeypatch.setattr(server.stream, "snapshot", lambda n: taken.append(n) or real(n))
         server._keep_history()
         assert taken == []
+
+
+def start_served(tmp_path: Path, text: str, setting: str = "1") -> Any:
+    """A script run by plain python with ANTFLOW_SERVE=`setting`."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(text)
+    env = {**os.environ, "ANTFLOW_SERVE": setting, "XDG_RUNTIME_DIR": str(tmp_path)}
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def found_when_served(job: Any) -> discovery.Served:
+    import time
+
+    deadline = time.monotonic() + 60
+    while (served := discovery.find(job.pid)) is None:  # another process: only polling tells
+        assert time.monotonic() < deadline
+        assert job.poll() is None, job.communicate()
+        time.sleep(0.05)
+    return served
+
+
+HANGING_SCRIPT = """
+import asyncio
+
+from antflow import Pipeline, Stage
+
+
+async def work(x):
+    await asyncio.Event().wait()
+
+
+async def main():
+    await Pipeline([Stage("A", 2, [work])]).run(range(5))
+    print("Finished")
+
+
+asyncio.run(main())
+"""
+
+
+# Issue 17.2: a viewer's X looked like success to the job (it printed its "Finished"
+# line and exited 0) and the viewer was told "The connection closed before the job
+# answered." The stop reaches the unchanged script as an exception naming the viewer, and
+# the viewer gets the stop's answer although the job ends with it.
+def test_a_viewers_stop_ends_an_unchanged_script_with_an_error_naming_the_viewer(
+    tmp_path: Path,
+) -> None:
+    job = start_served(tmp_path, HANGING_SCRIPT)
+    try:
+        served = found_when_served(job)
+        assert served.control_token is not None
+        token = served.control_token
+
+        async def stop() -> str:
+            viewer = await Viewer.connect(served.address, token, client="a test viewer")
+            while not (await until_message(viewer, Snapshot)).running:
+                pass
+            return await viewer.send(Stop(force=True))
+
+        assert asyncio.run(stop()) == "Stopped the run at once"
+        out, err = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 1
+    assert "Finished" not in out
+    assert err.strip().splitlines()[-1] == (
+        f"antflow.exceptions.PipelineStopped: stopped by a viewer (a test viewer, pid "
+        f"{os.getpid()}) before the run finished: 5 items unfinished"
+    )
+
+
+async def test_a_viewers_stop_reaches_run_in_this_process_too() -> None:
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return x
+
+    async with serve() as server:
+        assert server.served is not None
+        assert server.served.control_token is not None
+        pipeline = Pipeline([Stage("A", 1, [gated])])
+        run = asyncio.create_task(pipeline.run(range(3)))
+        await gates.entered(0)
+        viewer = await Viewer.connect(server.address, server.served.control_token)
+        assert await viewer.send(Stop(force=True)) == "Stopped the run at once"
+        with pytest.raises(PipelineStopped, match=rf"a viewer \(pid {os.getpid()}\)"):
+            await run
+        await viewer.close()
+
+
+# Issue 18.6: a Retry naming an item twice stopped at the repeat ("Retrying 1 item", 20
+# stayed failed).
+async def test_a_retry_naming_an_item_twice_retries_each_item_once() -> None:
+    attempts: list[int] = []
+    healthy = asyncio.Event()
+
+    async def flaky(x: int) -> int:
+        attempts.append(x)
+        if not healthy.is_set():
+            raise ValueError(f"not yet {x}")
+        return x
+
+    async with serve() as server:
+        assert server.served is not None
+        assert server.served.control_token is not None
+        pipeline = Pipeline([Stage("A", 2, [flaky], task_attempts=1)])
+        await pipeline.run([{"id": n, "value": n} for n in (10, 20, 30)])
+        assert sorted(pipeline.failed_item_ids()) == [10, 20, 30]
+        healthy.set()
+        viewer = await Viewer.connect(server.address, server.served.control_token)
+        assert await viewer.send(Retry(1, (10, 10, 20))) == "Retrying 2 items"
+        await wait_until(lambda: sorted(attempts) == [10, 10, 20, 20, 30], steps=10_000)
+        await wait_until(lambda: not pipeline.is_running, steps=10_000)
+        assert pipeline.failed_item_ids() == [30]
+        await viewer.close()
+
+
+# Issue 18.7: a serve that could not start under ANTFLOW_SERVE showed only at exit, as
+# "Task exception was never retrieved": it is said at start, and the run goes on.
+def test_a_serve_that_cannot_start_is_said_at_once_and_the_run_goes_on(tmp_path: Path) -> None:
+    job = start_served(tmp_path, SERVED_SCRIPT, setting="tcp://0.0.0.0:0")
+    try:
+        assert job.stderr is not None
+        said = job.stderr.readline()  # before the run is let go (stdin): at its start
+        assert said.startswith(
+            "antflow: ANTFLOW_SERVE=tcp://0.0.0.0:0: cannot serve this run: refusing to "
+            "listen on 0.0.0.0: it is not loopback"
+        )
+        assert said.rstrip().endswith("The run goes on without it.")
+        out, err = job.communicate("go\n", timeout=60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 0
+    assert "done" in out
+    assert err == ""
+
+
+# Issue 18.7: tcp://[::1]:0 was published without brackets (tcp://::1:PORT).
+async def test_an_ipv6_address_is_published_with_brackets() -> None:
+    async with serve("tcp://[::1]:0") as server:
+        assert server.served is not None
+        assert server.address.startswith("tcp://[::1]:")
+        assert server.served.address == server.address
+        viewer = await Viewer.connect(server.address, server.served.read_token)
+        assert viewer.welcome.scopes == ("read",)
+        await viewer.close()

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from antflow import Pipeline, Stage, serve
-from antflow.runstream import Pause, Resume, Retry, Stop
+from antflow.runstream import Pause, Resume, Retry, Stop, wire
 from antflow.runstream.fileformat import Recording
 from antflow.runstream.serve import RunServer
 from antflow.runstream.stream import RunStream
 from antflow_tui.attach import AttachSource, Target
+from antflow_tui.attach.command import detached_line
 from antflow_tui.source.base import PAUSE, RETRY, STACKS
 from antflow_tui.source.replay import ReplaySource
 from antflow_tui.view import ViewBuilder
@@ -303,3 +304,47 @@ async def test_failed_items_stay_exact_when_events_are_dropped(tmp_path: Path) -
     await viewer.source.close()
     await server.close()
     stream.close()
+
+
+# Issue 17.2: the viewer toasted "The connection closed before the job answered." while
+# the stop had succeeded: a job that ends with its stop may close before it answers.
+async def test_a_stop_whose_answer_is_lost_with_the_job_reads_as_done(tmp_path: Path) -> None:
+    header = RunStream(script="job.py").header
+
+    async def job_that_ends_with_its_stop(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readline()  # hello
+        welcome = wire.Welcome(scopes=(wire.READ, wire.CONTROL), pid=4242, script="job.py")
+        writer.write(wire.line(welcome) + wire.line(header))
+        await writer.drain()
+        await reader.readline()  # the stop: the job ends, its answer unsent
+        writer.close()
+
+    path = tmp_path / "job.sock"
+    server = await asyncio.start_unix_server(job_that_ends_with_its_stop, path=str(path))
+    viewer = Followed(AttachSource(Target(address=f"unix:{path}", token="t")))
+    await viewer.source.connect()
+    await viewer.until(lambda v: v.source.stop_allowed)
+    assert await viewer.source.send(Stop()) == "Stopped job.py (pid 4242): it has ended."
+    await viewer.source.close()
+    server.close()
+
+
+# Issue 17.9: `q` after the job ended printed "Detached …; the job goes on".
+def test_what_quitting_says_of_the_job() -> None:
+    source = AttachSource(Target(pid=4242))
+    source.target.script = "job.py"
+    source.pid = 4242
+    source.connected = True
+    assert detached_line(source) == "Detached from job.py (pid 4242); the job goes on."
+    source.ended_at = 1.0
+    assert detached_line(source) == (
+        "Detached from job.py (pid 4242): its run has ended (the process is still there)."
+    )
+    source.connected = False
+    assert detached_line(source) == "Detached from job.py (pid 4242): the job has ended."
+    source.ended_at = None
+    assert detached_line(source) == (
+        "Detached from job.py (pid 4242): its connection had dropped while it ran."
+    )

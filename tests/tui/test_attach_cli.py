@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from antflow.runstream import Snapshot, discovery
+from antflow.runstream import Snapshot, Stop, discovery
 from antflow.runstream.client import Viewer
 from antflow_tui.attach.command import web_command
 
@@ -145,6 +145,54 @@ def test_headless_serve_runs_the_script_for_viewers(
     assert "Traceback" not in err
 
 
+# Issue 17.2: a viewer's stop of a headless run is the run's stop, as ctrl+c is: exit 1,
+# the summary names the viewer, and the script's PipelineStopped is no crash.
+def test_a_viewers_stop_of_a_headless_run_is_named_in_the_summary(
+    tmp_path: Path, runtime: dict[str, str]
+) -> None:
+    script = tmp_path / "gated.py"
+    script.write_text(GATED_JOB)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "antflow_tui", str(script), "--headless", "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=runtime,
+    )
+    try:
+        assert job.stderr is not None
+        assert "antflow-tui: serving gated.py on unix:" in job.stderr.readline()
+        os.environ["XDG_RUNTIME_DIR"] = str(tmp_path)
+        try:
+            served = discovery.find(job.pid)
+        finally:
+            os.environ.pop("XDG_RUNTIME_DIR")
+        assert served is not None
+        assert served.control_token is not None
+        token = served.control_token
+
+        async def stop() -> str:
+            viewer = await Viewer.connect(served.address, token, client="antflow-tui attach")
+            while not isinstance(message := await viewer.receive(), Snapshot) or not (
+                message.running
+            ):
+                assert message is not None
+            return await viewer.send(Stop(force=True))
+
+        assert asyncio.run(stop()) == "Stopped the run at once"
+        out, err = job.communicate(timeout=TIMEOUT)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 1, err
+    assert f"stopped by a viewer (antflow-tui attach, pid {os.getpid()})" in out
+    assert "unfinished 6" in out
+    assert "raised" not in err
+    assert "Traceback" not in err
+
+
 async def _first_running_snapshot(address: str, token: str) -> Snapshot:
     viewer = await Viewer.connect(address, token)
     try:
@@ -185,8 +233,9 @@ def test_with_several_jobs_attach_lists_them(
     assert exited.value.code == 2
     listing = capsys.readouterr().err
     assert "2 jobs are served here; name one: antflow-tui attach PID" in listing
-    assert f"pid {os.getppid()}" in listing
-    assert "job.py --night=2" in listing
+    # Issue 17.9: each job is its script and its pid, not its whole command line.
+    assert f"job.py (pid {os.getppid()}), started " in listing
+    assert "--night" not in listing
     only_one = choose_job(Target(pid=os.getpid()), interactive=False)
     assert only_one.pid == os.getpid()
     found = Target(pid=os.getppid()).locate()
