@@ -28,7 +28,12 @@ from antflow.runstream.records import Pause, Resume, Retry, Stop
 from antflow_tui.capture import logging_into, script_streams
 from antflow_tui.formatting import format_duration, plural
 from antflow_tui.keys import key_for, keys_for
-from antflow_tui.messages import PaletteChanged, PauseRequested, RetryRequested
+from antflow_tui.messages import (
+    PaletteChanged,
+    PauseRequested,
+    RetryRequested,
+    ScreenUncovered,
+)
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.source.base import ANY_ITEM, PAUSE, RETRY, SEEK, STOP, ScriptRun, Seekable
 from antflow_tui.stall import StallNotice
@@ -390,13 +395,15 @@ class AntflowApp(App[None]):
         main.event_log.set_context(status.started_at, len(self.state.pipelines))
         with self.batch_update():
             main.add_log(entries, force=force)
-            # A modal (confirm, help, go to) leaves the main screen in view: keep it live.
-            top = self.screen
-            if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
+            # A modal (confirm, help, go to) leaves the screen under it in view: keep it live.
+            shown = self.screen
+            if isinstance(shown, ModalScreen) and len(self.screen_stack) > 1:
+                shown = self.screen_stack[-2]
+            if shown is main:
                 main.show(view, force=force)
                 main.set_banner(*self._banner(view))
-            refresh = getattr(top, "refresh_view", None)
-            if refresh is not None and top.is_mounted:
+            refresh = getattr(shown, "refresh_view", None)
+            if refresh is not None and shown.is_mounted:
                 refresh(force=force)
 
     def redraw(self) -> None:
@@ -404,6 +411,11 @@ class AntflowApp(App[None]):
         self.tick(force=True)
 
     def on_palette_changed(self, _message: PaletteChanged) -> None:
+        self.redraw()
+
+    def on_screen_uncovered(self, _message: ScreenUncovered) -> None:
+        # Only the screen on top is drawn each frame: one coming back (a drill-down
+        # closed) may have missed the run's end, after which no frame comes.
         self.redraw()
 
     def _frozen_banner(self) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.screen import Screen
 
-from antflow_tui.messages import PaletteChanged
+from antflow_tui.messages import PaletteChanged, ScreenUncovered
 from antflow_tui.palette import COMPONENT_CLASSES, Palette, palette_of
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._palette_shown = self.palette
+
+    def on_screen_resume(self) -> None:
+        self.post_message(ScreenUncovered())
 
     def can(self, capability: str) -> bool:
         return capability in self.source.capabilities

@@ -98,6 +98,8 @@ class MainScreen(RunScreen):
         self._banner = ("", "")
         self._keys: dict[str, str] | None = None
         self._pipelines_shown = 0
+        self._view: MainView | None = None
+        """The frame the panels show: every count they show is read from it."""
         self.chosen: int | None = None
         """The pipeline the user switched to (`ALL`: every one; None: follow the newest)."""
 
@@ -151,6 +153,7 @@ class MainScreen(RunScreen):
 
     def show(self, view: MainView, *, force: bool = False) -> None:
         """Bring every panel up to date with `view` (`force`: skip the busy-run throttles)."""
+        self._view = view
         if view.pipelines != self._pipelines_shown:
             self._pipelines_shown = view.pipelines
             self.refresh_bindings()  # the switcher's key shows once there are two
@@ -181,12 +184,16 @@ class MainScreen(RunScreen):
         panel = self.error_panel
         panel.started = view.started
         panel.show(view.failures, pipelines=view.pipelines)
-        self._error_titles(len(view.failures), view.error_counts)
+        self._error_titles()
 
-    def _error_titles(self, total: int, run_counts: Text | None = None) -> None:
+    def _error_titles(self) -> None:
         """The error panel's title (how many it shows, of how many; groups) and its footer
-        (errors by type, of what it shows)."""
+        (errors by type, of what it shows), from the frame the header shows too."""
+        view = self._view
+        if view is None:
+            return
         panel = self.error_panel
+        total = len(view.failures)
         shown = len(panel.shown_failures)
         narrowed = panel.filter is not None or panel.group is not None
         count = f"{shown:,} of {total:,}" if narrowed else f"{total:,}"
@@ -202,10 +209,8 @@ class MainScreen(RunScreen):
         _set_if_changed(panel, "border_title", title)
         if panel.type_counts is not None:
             counts = error_type_counts(panel.type_counts, self.palette)
-        elif run_counts is not None:
-            counts = run_counts
         else:
-            counts = error_type_counts(self.state.failure_counts, self.palette)
+            counts = view.error_counts
         _set_if_changed(panel, "border_subtitle", counts.plain and counts)
 
     def _scrubber_keys(self) -> dict[str, str]:
@@ -361,7 +366,7 @@ class MainScreen(RunScreen):
         """Show the error panel's failures as groups (by type and message), or as items."""
         panel = self.error_panel
         view = panel.toggle_groups()
-        self._error_titles(len(self.state.failures))
+        self._error_titles()
         panel.focus()
         if view == "groups":
             enter = "enter lists a group's items"
@@ -441,7 +446,7 @@ class MainScreen(RunScreen):
             return
         panel = self._focused_panel()
         if panel == "error-panel" and self.error_panel.close_group():
-            self._error_titles(len(self.state.failures))
+            self._error_titles()
             return
         if panel is not None and getattr(self.query_one(f"#{panel}"), "filter", None):
             self._set_filter(panel, None)
@@ -476,7 +481,7 @@ class MainScreen(RunScreen):
         panel = self.error_panel
         if panel.view == "groups":
             if panel.open_group(event.index) is not None:
-                self._error_titles(len(self.state.failures))
+                self._error_titles()
             return
         failure = panel.failure_at(event.index)
         if failure is not None:

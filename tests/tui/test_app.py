@@ -839,3 +839,36 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
         first, second = (a.pipeline for a in app.source.attached)
         assert first.failed_item_ids() == []
         assert second.failed_item_ids() == [1]
+
+
+# ---------------------------------------------------------------------- issue 17
+
+
+# Issue 17.1: the run ended under a drill-down screen; back on the main screen the header
+# said "running" for good (no frame comes after the end) and the panels disagreed.
+async def test_the_main_screen_shows_the_end_that_came_under_a_drill_down() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        assert "running" in text_of(app.screen.query_one("#summary"))
+        await pilot.press("1", "enter")
+        stage = app.screen
+        assert isinstance(stage, StageScreen)
+        for name in ("Fetch", "Parse", "Save"):
+            run.release(name, *range(8))
+        await until(lambda: app.source.ended_at is not None)
+        # The app's own frames (no redraw from the test) bring the stage screen to the end.
+        await until(lambda: "Finished" in text_of(stage.query_one("#stage-now")), steps=200_000)
+        await until(lambda: not app.source.dirty)  # the last frame was taken: none comes
+        await pilot.press("escape")
+        await pilot.pause()
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        summary = text_of(main.query_one("#summary"))
+        assert "finished" in summary
+        assert "running" not in summary
+        assert "completed 7   failed 1" in summary
+        panel = main.query_one(ErrorPanel)
+        assert str(panel.border_title) == "Errors (1)"
+        assert panel.row_count == 1

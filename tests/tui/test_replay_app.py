@@ -345,3 +345,27 @@ async def test_after_a_jump_the_header_has_a_rate_at_once() -> None:
         assert app.state.history_rate is not None
         header = text_of(app.screen.query_one("#summary"))
         assert "/s" in header.splitlines()[0]
+
+
+# Issue 17.1: a replay that reached its end under a drill-down screen left the main screen
+# (header and scrubber) where it stood when the screen was opened.
+async def test_the_main_screen_shows_where_the_replay_went_under_a_drill_down() -> None:
+    app = replay_app("failures", at=2.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot)
+        main = app.screen
+        assert "0:00:02 of 0:00:11" in text_of(main.query_one("#summary"))
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, StageScreen)
+        await pilot.press("right_square_bracket")  # to the end, from the stage screen
+        await until(lambda: app.state.status is not None and app.state.status.ended)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main
+        header = text_of(main.query_one("#summary"))
+        assert "finished" in header
+        assert "0:00:02 of" not in header
+        assert "0:00:11 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━● 0:00:11" in (
+            main.query_one(Scrubber).text
+        )
