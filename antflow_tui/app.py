@@ -775,12 +775,14 @@ class AntflowApp(App[None]):
         self.push_screen(SeekScreen(replay.end - replay.start), chosen)
 
     def action_stop(self) -> None:
-        """ctrl+c: stop the run gracefully; a second press forces it. In a replay, quit."""
-        if not self.can(STOP):
+        """ctrl+c: stop the run gracefully; a second press forces it. Once the run is over
+        (and in a replay), quit, as htop and k9s do."""
+        under_way = self._stopper is not None and not self._stopper.done()
+        over = self.live is not None and not self.run_active and not under_way
+        if over or not self.can(STOP):
             self.exit()
             return
-        stopping = self.live is not None and self.live.stop_requested
-        self.start_stop(force=stopping)
+        self.start_stop(force=self.live is not None and self.live.stop_requested)
 
     def start_stop(self, *, force: bool) -> None:
         """Stop the run in the background, so keys (a forcing second press) still work.

@@ -47,7 +47,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             (
                 "stop",
                 "stop the run gracefully; press again to force (and to quit at once while "
-                "the script blocks the event loop)",
+                "the script blocks the event loop); once the run is over, quit",
             ),
             ("quit", "quit (asks first while the run is active)"),
         ),

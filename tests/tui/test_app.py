@@ -872,3 +872,26 @@ async def test_the_main_screen_shows_the_end_that_came_under_a_drill_down() -> N
         panel = main.query_one(ErrorPanel)
         assert str(panel.border_title) == "Errors (1)"
         assert panel.row_count == 1
+
+
+# Issue 17.4: ctrl+c on a finished run did nothing, not even a notice.
+async def test_ctrl_c_on_a_finished_run_quits() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await finish(app, run)
+        await pilot.press("ctrl+c")
+        await until(lambda: not app.is_running)
+    assert app.outcome().exit_code == 0
+
+
+async def test_ctrl_c_after_a_stop_quits_at_once() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("ctrl+c")
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
+        assert app.is_running, "the first ctrl+c stops the run and keeps the report"
+        await pilot.press("ctrl+c")
+        await until(lambda: not app.is_running)
