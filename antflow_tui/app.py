@@ -34,6 +34,7 @@ from antflow_tui.messages import (
     RetryRequested,
     ScreenUncovered,
 )
+from antflow_tui.safe_text import clean
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.source.base import ANY_ITEM, PAUSE, RETRY, SEEK, STOP, ScriptRun, Seekable
 from antflow_tui.stall import StallNotice
@@ -430,17 +431,16 @@ class AntflowApp(App[None]):
             return f"Stopping: letting running items finish… ({again} again to force)", "stopping"
         paused = view.held
         can_pause = self.can(PAUSE)
-        pause_key = key_for(self, "pause")
         if paused and (state == "pausing" or view.settling):
             return f"Pausing {paused}… running items finish first", "paused"
         if paused == "the whole run":
             if not can_pause:
                 return "Paused: the whole run (as recorded)", "paused"
-            return f"Paused: the whole run ({pause_key} anywhere to resume)", "paused"
+            return f"Paused: the whole run ({key_for(self, 'pause')} to resume)", "paused"
         if paused:
             if not can_pause:
                 return f"Paused: {paused} (as recorded)", "paused"
-            return f"Paused: {paused} ({pause_key} on it to resume)", "paused"
+            return f"Paused: {paused} ({key_for(self, 'pause-selected')} on it to resume)", "paused"
         status = self.state.status
         if status is not None and status.crashed:
             return "The script raised an exception; see the event log", "failed"
@@ -593,27 +593,22 @@ class AntflowApp(App[None]):
     # ---------------------------------------------------------------- controls
 
     async def on_pause_requested(self, message: PauseRequested) -> None:
-        """Pause or resume the run, one stage or one worker, and say so.
-
-        While the whole run is paused, this resumes it, whatever has focus: that is what
-        the banner promises.
-        """
+        """Pause or resume the run, one stage or one worker (at its own level), and say so."""
         if not self.can(PAUSE):
             return
         status = self.state.status
-        run_paused = status is not None and status.paused
         pipeline, stage, worker = message.pipeline, message.stage, message.worker
-        if run_paused:
-            pipeline = None
-            stage = worker = None
         if stage is None and worker is None:
             pipeline = None
-        if not self.state.running:
+            # A run started --paused resumes before anything runs.
+            resuming = status is not None and status.paused
+        else:
+            resuming = False
+        if not self.state.running and not resuming:
             ended = status is not None and status.ended
             notice = "The run has ended: nothing to pause." if ended else "Nothing runs yet."
             self.notify(notice, severity="warning", timeout=3, markup=False)
-            if not run_paused:
-                return
+            return
         held = self._is_paused(pipeline, stage, worker)
         command = (Resume if held else Pause)(pipeline=pipeline, stage=stage, worker=worker)
         notice = await self.source.send(command)
@@ -652,14 +647,46 @@ class AntflowApp(App[None]):
         for pipeline, item in items:
             by_pipeline.setdefault(pipeline, []).append(item)
         notices = []
+        holds = False
         for pipeline, wanted in sorted(by_pipeline.items()):
+            held = self._holding(pipeline, wanted)
             notice = await self.source.send(Retry(pipeline=pipeline, items=tuple(wanted)))
+            if held and notice.startswith("Retrying"):
+                notice = f"{notice}. {held}"
+            else:
+                held = ""
             if len(by_pipeline) > 1:
                 notice = f"{self.state.pipeline_name(pipeline)}: {notice}"
             notices.append(notice)
-        self.notify("\n".join(notices), timeout=3, markup=False)
+            holds = holds or bool(held)
+        # A hold is worth the time to read it: the items will not move until it is lifted.
+        self.notify("\n".join(notices), timeout=8 if holds else 3, markup=False)
         self.redraw()
         return notices
+
+    def _holding(self, pipeline: int, items: list[ItemKey]) -> str:
+        """What pause would hold these items once retried, in words ('' when none does):
+        a retry into a paused stage is otherwise silent, the item just waits there."""
+        status = self.state.status
+        started = self.state.pipelines.get(pipeline)
+        snapshot = self.state.snapshots.get(pipeline)
+        if (status is not None and status.paused) or (snapshot is not None and snapshot.paused):
+            them = "the item waits" if len(items) == 1 else "the items wait"
+            return f"The run is paused: {them} until it resumes ({key_for(self, 'pause')})."
+        if started is None or snapshot is None:
+            return ""
+        from antflow_tui.present import holding_stages
+
+        wanted = set(items)
+        stages = {f.stage for f in self.state.failures_of(pipeline) if f.item in wanted}
+        held = holding_stages(started, snapshot, stages)
+        if not held:
+            return ""
+        names = ", ".join(clean(name, 30) for name in held)
+        where = f"Stage {names} is" if len(held) == 1 else f"Stages {names} are"
+        them = "the item waits" if len(items) == 1 else "the items wait"
+        resume = key_for(self, "pause-selected")
+        return f"{where} paused: {them} there ({resume} on it resumes it)."
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -24,6 +24,7 @@ class KeymapError(ValueError):
 def default_keys() -> dict[str, str]:
     """Binding id -> its default key(s), across the app and all its screens."""
     from antflow_tui.app import AntflowApp
+    from antflow_tui.screens.base import RunScreen
     from antflow_tui.screens.confirm import ConfirmScreen
     from antflow_tui.screens.detail import DetailScreen
     from antflow_tui.screens.export import ExportScreen
@@ -37,6 +38,7 @@ def default_keys() -> dict[str, str]:
 
     owners: tuple[type[DOMNode], ...] = (
         AntflowApp,
+        RunScreen,
         MainScreen,
         DetailScreen,
         ItemScreen,

@@ -38,10 +38,11 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Run",
         (
+            ("pause", "pause/resume the whole run, on every screen"),
             (
-                "pause",
-                "pause/resume what has focus: a stage, a worker, or the whole run (a "
-                "paused run resumes from anywhere)",
+                "pause-selected",
+                "pause/resume the selected stage or worker (on a stage or worker screen: "
+                "that one); pauses end with the run",
             ),
             ("freeze", "freeze the display (work continues)"),
             (
@@ -105,6 +106,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 
 NEEDED: dict[str, str] = {
     "pause": PAUSE,
+    "pause-selected": PAUSE,
     "stop": STOP,
     "retry": RETRY,
     "retry-all": RETRY,

@@ -69,7 +69,7 @@ class MainScreen(RunScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("P", "toggle_pause", "Pause selected", show=False, id="pause-selected"),
         Binding("s", "switch_pipeline", "Pipeline", id="switch"),
         Binding("r", "retry", "Retry", id="retry"),
         Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
@@ -277,19 +277,25 @@ class MainScreen(RunScreen):
     # ---------------------------------------------------------------- pause
 
     def action_toggle_pause(self) -> None:
-        """Pause or resume what has focus: a stage, a worker, or (anywhere else) the run."""
+        """Pause or resume the selected stage or worker (`p` is the whole run's)."""
         panel = self._focused_panel()
-        pipeline: int | None = None
-        stage = worker = None
         shown = self.shown
         if panel == "stage-table" and shown != ALL:
             stage = self.query_one(StageTable).selected_stage
-            pipeline = shown if stage is not None else None
+            if stage is not None:
+                self.post_message(PauseRequested(shown, stage=stage))
+                return
         elif panel == "worker-grid":
             cell = self.query_one(WorkerGrid).selected
             if cell is not None:
-                worker, pipeline = cell.name, cell.pipeline
-        self.post_message(PauseRequested(pipeline, stage, worker))
+                self.post_message(PauseRequested(cell.pipeline, worker=cell.name))
+                return
+        run = key_for(self.app, "pause")
+        self.notify(
+            f"Select a stage (Stages) or a worker (Workers) to pause it; {run} pauses the run.",
+            timeout=3,
+            markup=False,
+        )
 
     # ---------------------------------------------------------------- retry
 

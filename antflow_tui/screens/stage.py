@@ -53,7 +53,7 @@ class StageScreen(DetailScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause stage", id="stage.pause"),
+        Binding("P", "toggle_pause", "Pause stage", id="stage.pause"),
         Binding("r", "retry", "Retry", id="stage.retry"),
     ]
     NEEDS: ClassVar[dict[str, str]] = {"toggle_pause": PAUSE, "retry": RETRY}

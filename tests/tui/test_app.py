@@ -24,7 +24,17 @@ from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.stage_table import StageTable
 from antflow_tui.widgets.worker_grid import WorkerGrid
-from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, stats, text_of, until
+from tests.tui.apps import (
+    ITEMS,
+    busy,
+    finish,
+    gated_app,
+    mid_run,
+    stats,
+    text_of,
+    toasts,
+    until,
+)
 
 if TYPE_CHECKING:
     import pytest
@@ -68,7 +78,7 @@ async def test_exit_when_done_closes_the_app_by_itself() -> None:
     app = gated_app(run, exit_when_done=True)
     async with app.run_test(size=SIZE):
         await finish(app, run)
-        await until(lambda: not app.is_running)
+        await until(lambda: not app.is_running, steps=200_000)
     assert app.outcome().exit_code == 0
     assert app.outcome().completed == len(ITEMS)
 
@@ -121,26 +131,43 @@ async def test_ctrl_c_stops_gracefully_and_a_second_press_forces() -> None:
 # ---------------------------------------------------------------------- pause and freeze
 
 
-async def test_p_pauses_the_focused_stage_worker_or_run() -> None:
+# Issue 17.6: a newcomer's first p (focus starts on the stage table) paused stage Fetch
+# while the header said running. p is the whole run's, everywhere; P the selection's.
+async def test_p_pauses_the_run_whatever_has_focus_and_capital_p_the_selection() -> None:
     run = _run()
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
         pipeline = app.source.current.pipeline  # type: ignore[union-attr]
-        await pilot.press("1", "p")
+        footer = {b.binding.key: b.binding.description for b in app.active_bindings.values()}
+        assert footer["p"] == "Pause run"
+        for panel in ("1", "2", "3", "4"):
+            await pilot.press(panel, "p")
+            assert pipeline.paused
+            assert not pipeline.is_paused(stage="Fetch")
+            banner = text_of(app.screen.query_one("#banner"))
+            assert "Pausing the whole run" in banner
+            await pilot.press("p")
+            assert not pipeline.paused
+        await pilot.press("1", "P")
         assert pipeline.is_paused(stage="Fetch")
-        await pilot.press("p")
-        assert not pipeline.is_paused(stage="Fetch")
-        await pilot.press("2", "right", "p")
-        assert pipeline.is_paused(worker="Fetch-W1")
-        await pilot.press("p")
-        assert not pipeline.is_paused(worker="Fetch-W1")
-        await pilot.press("4", "p")
-        assert pipeline.paused
-        banner = text_of(app.screen.query_one("#banner"))
-        assert "Pausing the whole run" in banner
-        await pilot.press("p")
         assert not pipeline.paused
+        await pilot.press("P")
+        assert not pipeline.is_paused(stage="Fetch")
+        await pilot.press("2", "right", "P")
+        assert pipeline.is_paused(worker="Fetch-W1")
+        await pilot.press("P")
+        assert not pipeline.is_paused(worker="Fetch-W1")
+        await pilot.press("4", "P")
+        assert not pipeline.paused, "P with nothing selected pauses nothing"
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, StageScreen)
+        await pilot.press("p")
+        assert pipeline.paused, "p on a stage screen is the run's too"
+        await pilot.press("p", "P")
+        assert pipeline.is_paused(stage="Fetch")
+        await pilot.press("P")
+        assert not pipeline.is_paused(stage="Fetch")
 
 
 async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -> None:
@@ -149,7 +176,7 @@ async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
-        await pilot.press("4", "p")
+        await pilot.press("p")
         run.release("Fetch", *range(8))
         run.release("Parse", *range(8))
         await until(lambda: not any(busy(app, f"Fetch-W{n}") for n in range(3)))
@@ -653,7 +680,7 @@ async def test_pause_and_resume_after_the_end_do_not_hold_a_retry() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await finish(app, run)
         pipeline = app.source.current.pipeline  # type: ignore[union-attr]
-        await pilot.press("4", "p", "p")
+        await pilot.press("p", "p")
         assert not pipeline.paused
         run.failures.clear()
         await pilot.press("3", "r")
@@ -703,7 +730,7 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
         await until(lambda: len(app.source.attached) == 2)
         app.open_worker("First-W0")
         await pilot.pause()
-        await pilot.press("p")
+        await pilot.press("P")
         assert app.source.attached[0].pipeline.is_paused(worker="First-W0")
         gate.set()
 
@@ -719,13 +746,13 @@ async def test_p_resumes_a_fully_paused_run_from_any_panel() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.current is not None)
         app.redraw()
-        assert "p anywhere to resume" in text_of(app.screen.query_one("#banner"))
+        assert "(p to resume)" in text_of(app.screen.query_one("#banner"))
         pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         await pilot.press("1", "p")
         assert not pipeline.paused
         assert not pipeline.is_paused(stage="Fetch")
-        await pilot.press("p")
-        assert pipeline.is_paused(stage="Fetch"), "once running, p on a stage pauses it"
+        await pilot.press("P")
+        assert pipeline.is_paused(stage="Fetch"), "P on a stage pauses it"
 
 
 async def test_banners_name_the_keys_as_remapped() -> None:
@@ -737,7 +764,7 @@ async def test_banners_name_the_keys_as_remapped() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.current is not None)
         app.redraw()
-        assert "(space anywhere to resume)" in text_of(app.screen.query_one("#banner"))
+        assert "(space to resume)" in text_of(app.screen.query_one("#banner"))
         await pilot.press("x")
         assert "(x to unfreeze)" in text_of(app.screen.query_one("#banner"))
         await pilot.press("x", "space")
@@ -872,6 +899,77 @@ async def test_the_main_screen_shows_the_end_that_came_under_a_drill_down() -> N
         panel = main.query_one(ErrorPanel)
         assert str(panel.border_title) == "Errors (1)"
         assert panel.row_count == 1
+
+
+# Issue 17.3: a stage paused when its queue was empty outlived the run: the banner still
+# said "Paused: stage Fetch" over the finished run, and a retry sat in the paused stage.
+async def test_pauses_end_with_the_run() -> None:
+    run = _run()
+    run.fail("Fetch", 3, "flaky")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.source.current is not None)
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
+        run.release("Fetch", *range(8))
+        await until(lambda: stats(app).stage_stats["Fetch"].completed_items == 7)
+        await pilot.press("1", "P", "2", "P")  # stage Fetch, and worker Fetch-W0
+        assert pipeline.is_paused(stage="Fetch")
+        assert pipeline.is_paused(worker="Fetch-W0")
+        app.redraw()
+        banner = text_of(app.screen.query_one("#banner"))
+        assert "Paused: stage Fetch (P on it to resume)" in banner
+        run.release("Parse", *range(8))
+        run.release("Save", *range(8))
+        await until(lambda: app.source.ended_at is not None)
+        await until(lambda: not app.source.dirty)  # the app's own frame drew the end
+        assert not pipeline.is_paused(stage="Fetch")
+        assert not pipeline.is_paused(worker="Fetch-W0")
+        assert text_of(app.screen.query_one("#banner")).strip() == ""
+        assert "finished" in text_of(app.screen.query_one("#summary"))
+        notes = [e.line.text for e in app.screen.query_one(EventLog).entries if e.line]
+        assert "The run has ended: its pauses end with it (stage Fetch, worker Fetch-W0)." in notes
+        # A retry after the end is not held: the item goes through.
+        run.failures.clear()
+        await pilot.press("3", "r")
+        await until(lambda: app.source.ends == 2)
+        assert stats(app).items_processed == 8
+        assert not any("paused" in toast for toast in toasts(app))
+
+
+# Issue 17.3: a retry into a paused stage was silent: the item just sat there.
+async def test_a_retry_into_a_paused_stage_or_run_says_so() -> None:
+    run = _run()
+    run.fail("Parse", 1, "bad")
+    run.fail("Parse", 2, "bad")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.source.current is not None)
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
+        run.release("Fetch", *range(8))
+        run.release("Parse", *range(8))
+        await until(lambda: stats(app).items_failed == 2)
+        await pilot.press("1", "j", "P")  # stage Parse; Save still holds the run open
+        assert pipeline.is_paused(stage="Parse")
+        app.redraw()
+        run.failures.clear()
+        await pilot.press("3", "r")
+        await until(lambda: bool(toasts(app)))
+        assert toasts(app)[-1] == (
+            "Retrying 1 item. Stage Parse is paused: the item waits there (P on it resumes it)."
+        )
+        await pilot.press("1", "P", "p")  # Parse goes on; the whole run is paused
+        assert not pipeline.is_paused(stage="Parse")
+        assert pipeline.paused
+        app.redraw()
+        await pilot.press("3", "r")
+        await until(lambda: "run is paused" in toasts(app)[-1])
+        assert toasts(app)[-1] == (
+            "Retrying 1 item. The run is paused: the item waits until it resumes (p)."
+        )
+        await pilot.press("p")
+        run.release("Save", *range(8))
+        await until(lambda: app.source.ended_at is not None)
+        assert stats(app).items_processed == 8
 
 
 # Issue 17.4: ctrl+c on a finished run did nothing, not even a notice.

@@ -138,8 +138,8 @@ async def test_keys_that_need_a_live_run_are_hidden_and_do_nothing_in_a_replay()
         shown = footer_keys(app)
         assert "Play/pause" in shown
         assert "Seek" in shown
-        assert not {"Pause", "Retry"} & shown
-        await pilot.press("1", "p", "3", "r", "R")
+        assert not {"Pause run", "Pause selected", "Retry"} & shown
+        await pilot.press("1", "p", "P", "3", "r", "R")
         await pilot.pause()
         assert not [m for m in seen if isinstance(m, PauseRequested | RetryRequested)]
         titles = {command.title for command in app.get_system_commands(app.screen)}
@@ -152,7 +152,7 @@ async def test_a_live_runs_keys_show_and_the_replay_keys_do_not() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
         shown = footer_keys(app)
-        assert {"Pause", "Retry"} <= shown
+        assert {"Pause run", "Retry"} <= shown
         assert "Play/pause" not in shown
         assert not app.screen.query_one(Scrubber).display
 
@@ -226,7 +226,7 @@ async def test_pause_and_retry_go_to_the_source_as_commands() -> None:
     assert isinstance(source, RecordedSource)
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
-        await pilot.press("1", "p")
+        await pilot.press("1", "P")
         await until(lambda: len(source.sent) == 1)
         assert source.sent[0] == Pause(pipeline=1, stage="Fetch")
         await pilot.press("3", "r")
