@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from antflow_tui import header as head
 from antflow_tui import present
+from antflow_tui.pace import Pace, pipeline_pace, run_pace
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.rates import RateMeter
 from antflow_tui.safe_text import clean
@@ -75,6 +76,7 @@ class ViewBuilder:
         """Forget the past frames (a replay jumped: rates and trends start again)."""
         self._overall = RateMeter()
         self._pipeline_meters: dict[int, RateMeter] = {}
+        self._feed_meters: dict[int, RateMeter] = {}
 
     def build(
         self,
@@ -100,6 +102,11 @@ class ViewBuilder:
         if self._overall.rate is None and state.history_rate is not None:
             self._overall.rate = state.history_rate  # attached late, or a replay's jump
         rate = self._overall.update(counts.done, now)
+        eta = None
+        pace = self.pace(state)
+        if pace is not None:
+            rate = pace.rate if pace.rate is not None else rate
+            eta = pace.eta
         if ended:
             # A finished run's rate is its average; the smoothed one decays to nothing.
             rate = counts.done / elapsed if elapsed > 0 else None
@@ -120,6 +127,7 @@ class ViewBuilder:
             elapsed=elapsed,
             counts=counts,
             rate=rate,
+            eta=eta,
             width=width,
             pipeline=shown,
             pipelines=pipelines,
@@ -160,6 +168,43 @@ class ViewBuilder:
             started=status.started_at,
             bottleneck_hint=hint,
         )
+
+    def pace(self, state: RunState) -> Pace | None:
+        """The run's pace now: its running pipelines', each from its bottleneck (None:
+        nothing runs)."""
+        status = state.status
+        now = 0.0 if status is None else status.now
+        paces = []
+        for number, started in state.pipelines.items():
+            snapshot = state.snapshots.get(number)
+            if snapshot is None or not snapshot.running:
+                continue
+            views = present.stage_views(started, snapshot)
+            meter = self._feed_meters.setdefault(number, RateMeter())
+            feed_rate = meter.update(snapshot.fed, snapshot.at)
+            paces.append(
+                pipeline_pace(
+                    views,
+                    now=now,
+                    not_fed=max((snapshot.total_items or 0) - snapshot.fed, 0),
+                    feed_rate=feed_rate,
+                    bottleneck=present.bottleneck_stage(views, self._before(state, number, views)),
+                )
+            )
+        return run_pace(paces) if paces else None
+
+    @staticmethod
+    def _before(
+        state: RunState, number: int, views: Sequence[present.StageView]
+    ) -> dict[str, float | None]:
+        """Each stage's queue a moment ago (for "growing")."""
+        before: dict[str, float | None] = {}
+        for view in views:
+            trend = state.history.trend(number, view.name)
+            before[view.name] = (
+                None if trend is None else trend.queue.level_ago(QUEUE_TREND_SECONDS)
+            )
+        return before
 
     def _one_pipeline(
         self,

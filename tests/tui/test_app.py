@@ -894,7 +894,7 @@ async def test_the_main_screen_shows_the_end_that_came_under_a_drill_down() -> N
         assert isinstance(main, MainScreen)
         summary = text_of(main.query_one("#summary"))
         assert "finished" in summary
-        assert "running" not in summary
+        assert "● running" not in summary
         assert "completed 7   failed 1" in summary
         panel = main.query_one(ErrorPanel)
         assert str(panel.border_title) == "Errors (1)"

@@ -123,8 +123,15 @@ async def test_an_incomplete_recording_says_so_in_the_header_and_the_scrubber() 
     app = replay_app("mid_run")
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
-        assert "incomplete" in text_of(app.screen.query_one("#summary"))
+        header = text_of(app.screen.query_one("#summary"))
+        assert "incomplete" in header
         assert "incomplete" in app.screen.query_one(Scrubber).text
+        # Issue 17.9: at its last moment it said "● running … ETA 12.4s".
+        await pilot.press("right_square_bracket")
+        header = text_of(app.screen.query_one("#summary"))
+        assert "■ cut off  0:00:04 of 0:00:04 incomplete" in header
+        assert "● running" not in header
+        assert "ETA" not in header
 
 
 # ---------------------------------------------------------------------- what a replay hides

@@ -21,7 +21,7 @@ from tests.tui.ptys import after_the_app, assert_terminal_given_back, start, wai
 if TYPE_CHECKING:
     from pathlib import Path
 
-DRAWN = b"in flight"
+DRAWN = b"queued"
 """A word of the header's counts line: the app has drawn its first frame."""
 
 HANGING = """\
