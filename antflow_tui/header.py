@@ -191,6 +191,35 @@ def header_lines(
     )
 
 
+def progress_line(
+    *,
+    title: str,
+    state: RunState,
+    elapsed: float,
+    counts: RunCounts,
+    rate: float | None,
+    eta: float | None = None,
+    held: bool = False,
+) -> str:
+    """The header as one plain line, for a run with no screen (``--headless``, stdout not
+    a terminal): 'job.py  running  0:01:05  520/1,000 52%  8.02/s  ETA 59.8s  completed
+    500   failed 20   ...'."""
+    if counts.total is not None:
+        done = f"{format_count(counts.done)}/{format_count(counts.total)}"
+        done += f" {(counts.fraction or 0.0) * 100:.0f}%"
+    else:
+        done = f"{format_count(counts.done)} done"
+    parts = [clean(title, 40), state.replace("-", " "), format_clock(elapsed), done]
+    parts.append(format_rate(rate))
+    if state in ("running", "pausing", "paused"):
+        words = eta_text(counts, rate, held=held or state != "running", stuck=0, eta=eta)
+        if words:
+            parts.append(words)
+    over = state in ("stopped", "finished", "failed")
+    parts.append(count_line(counts, over=over).plain.strip().replace("   ", "  "))
+    return "  ".join(parts)
+
+
 def count_line(
     counts: RunCounts, *, over: bool, tail: str = "", palette: Palette = DEFAULT
 ) -> Text:

@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from antflow_tui.present import stage_average
+from antflow_tui.present import stage_average, stage_views
+from antflow_tui.rates import RateMeter
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from antflow.runstream.records import PipelineStarted, Snapshot
     from antflow_tui.present import StageView
 
 
@@ -108,6 +110,45 @@ def run_pace(paces: Iterable[Pace]) -> Pace:
     if len(paces) == 1:
         return paces[0]
     return Pace(rate=sum(rates) if rates else None, eta=max(etas) if etas else None)
+
+
+class PaceMeter:
+    """The run's pace from one snapshot of each pipeline after another (it keeps how fast
+    each is fed)."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[int, RateMeter] = {}
+
+    def pace(
+        self,
+        pipelines: Mapping[int, PipelineStarted],
+        snapshots: Mapping[int, Snapshot],
+        now: float,
+        bottleneck: Callable[[int, Sequence[StageView]], str | None] | None = None,
+    ) -> Pace | None:
+        """The pace of the running pipelines (None: none runs).
+
+        Args:
+            bottleneck: The stage seen holding a pipeline back (by its number and
+                stages), when the caller can tell.
+        """
+        paces = []
+        for number, started in pipelines.items():
+            snapshot = snapshots.get(number)
+            if snapshot is None or not snapshot.running:
+                continue
+            views = stage_views(started, snapshot)
+            meter = self._feeds.setdefault(number, RateMeter())
+            paces.append(
+                pipeline_pace(
+                    views,
+                    now=now,
+                    not_fed=max((snapshot.total_items or 0) - snapshot.fed, 0),
+                    feed_rate=meter.update(snapshot.fed, snapshot.at),
+                    bottleneck=None if bottleneck is None else bottleneck(number, views),
+                )
+            )
+        return run_pace(paces) if paces else None
 
 
 def _capacity(view: StageView, hung: int = 0) -> float | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from antflow_tui import header as head
 from antflow_tui import present
-from antflow_tui.pace import Pace, pipeline_pace, run_pace
+from antflow_tui.pace import Pace, PaceMeter
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.rates import RateMeter
 from antflow_tui.safe_text import clean
@@ -76,7 +76,7 @@ class ViewBuilder:
         """Forget the past frames (a replay jumped: rates and trends start again)."""
         self._overall = RateMeter()
         self._pipeline_meters: dict[int, RateMeter] = {}
-        self._feed_meters: dict[int, RateMeter] = {}
+        self._pace = PaceMeter()
 
     def build(
         self,
@@ -174,24 +174,11 @@ class ViewBuilder:
         nothing runs)."""
         status = state.status
         now = 0.0 if status is None else status.now
-        paces = []
-        for number, started in state.pipelines.items():
-            snapshot = state.snapshots.get(number)
-            if snapshot is None or not snapshot.running:
-                continue
-            views = present.stage_views(started, snapshot)
-            meter = self._feed_meters.setdefault(number, RateMeter())
-            feed_rate = meter.update(snapshot.fed, snapshot.at)
-            paces.append(
-                pipeline_pace(
-                    views,
-                    now=now,
-                    not_fed=max((snapshot.total_items or 0) - snapshot.fed, 0),
-                    feed_rate=feed_rate,
-                    bottleneck=present.bottleneck_stage(views, self._before(state, number, views)),
-                )
-            )
-        return run_pace(paces) if paces else None
+
+        def bottleneck(number: int, views: Sequence[present.StageView]) -> str | None:
+            return present.bottleneck_stage(views, self._before(state, number, views))
+
+        return self._pace.pace(state.pipelines, state.snapshots, now, bottleneck)
 
     @staticmethod
     def _before(

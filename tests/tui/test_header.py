@@ -13,6 +13,7 @@ from antflow_tui.header import (
     header_lines,
     pipeline_mark,
     progress_bar,
+    progress_line,
     run_state,
     switcher_line,
 )
@@ -413,3 +414,25 @@ def test_a_top_line_without_room_for_the_rate_moves_it_down_and_never_wraps() ->
     assert top.no_wrap
     assert "163/s" not in top.plain
     assert below.plain.rstrip().endswith("163/s")
+
+
+# Issue 17.5: with no screen, the header's words as one plain line, every few seconds.
+def test_the_progress_line_is_the_header_in_plain_words() -> None:
+    line = progress_line(
+        title="job.py", state="running", elapsed=65, counts=counts(), rate=2.0, eta=40.0
+    )
+    assert line == (
+        "job.py  running  0:01:05  30/100 30%  2.00/s  ETA 40.0s  "
+        "completed 25  failed 3  skipped 2  running 2  queued 3"
+    )
+    paused = progress_line(
+        title="job.py", state="paused", elapsed=65, counts=counts(), rate=2.0, held=True
+    )
+    assert "ETA – (paused)" in paused
+    over = progress_line(
+        title="[b]x\x1b[2J", state="finished", elapsed=65, counts=counts(), rate=None
+    )
+    assert over.startswith("[b]x")
+    assert "\x1b" not in over
+    assert "ETA" not in over
+    assert "not fed 65" in over
