@@ -165,6 +165,8 @@ class StageRuntime:
         self.skipped = 0
         self.retrying = 0
         self.task_retries = 0
+        self.retried_types: dict[type[BaseException], int] = {}
+        """`task_retries` by the class of the error each retried attempt raised."""
         # As `WorkerRecord.binding`: bound before anything is recorded.
         self.queued_binding: EmitterBinding = None  # type: ignore[assignment]
         self.info = StageInfo(

@@ -170,13 +170,15 @@ def _passing(view: StageView) -> float:
 
 
 def _hung(view: StageView, now: float) -> list[float]:
-    """Seconds the stage's items running far past its average may still take: as long
-    again as they have taken (none is known to finish any sooner)."""
+    """Seconds the stage's items running far past what it usually takes (twice its
+    average, and twice its p95) may still take: as long again as they have taken (none
+    is known to finish any sooner)."""
     average = stage_average(view.counts)
     if average is None:
         return []
+    far = 2 * max(average, view.counts.p95 or 0.0)
     return [
         now - worker.since
         for worker in view.workers
-        if worker.holding and worker.since is not None and now - worker.since > 2 * average
+        if worker.holding and worker.since is not None and now - worker.since > far
     ]

@@ -48,6 +48,10 @@ class MainView:
     stage_summaries: dict[str, str]
     failures: Sequence[ErrorRecord]
     error_counts: Text
+    retried: Sequence[ErrorRecord] = ()
+    """The errors of attempts tried again that the state remembers (for the groups)."""
+    retried_total: int = 0
+    """Attempts tried again, every stage's (from the snapshots: none missed)."""
     pipelines: int = 1
     shown: int = 1
     """The pipeline the stage table and the worker grid show (`ALL`: every one)."""
@@ -159,6 +163,12 @@ class ViewBuilder:
             stage_summaries=summaries,
             failures=state.failures,
             error_counts=present.error_type_counts(state.failure_counts, palette),
+            retried=state.retried,
+            retried_total=sum(
+                stage.task_retries
+                for snapshot in state.snapshots.values()
+                for stage in snapshot.stages
+            ),
             pipelines=pipelines,
             shown=shown,
             held=held,

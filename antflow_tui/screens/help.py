@@ -83,7 +83,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             (
                 "group-errors",
                 "errors: group failures by type and message (numbers, ids, URLs masked); "
-                "enter lists a group's items",
+                "enter lists a group's items; attempts tried again follow, marked ↻",
             ),
         ),
     ),

@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.formatting import plural
 from antflow_tui.keys import key_for
 from antflow_tui.messages import PauseRequested, RetryRequested
 from antflow_tui.present import error_type_counts, worker_legend
@@ -183,7 +184,7 @@ class MainScreen(RunScreen):
         _set_if_changed(grid, "border_title", title)
         panel = self.error_panel
         panel.started = view.started
-        panel.show(view.failures, pipelines=view.pipelines)
+        panel.show(view.failures, pipelines=view.pipelines, retried=view.retried)
         self._error_titles()
 
     def _error_titles(self) -> None:
@@ -198,10 +199,19 @@ class MainScreen(RunScreen):
         narrowed = panel.filter is not None or panel.group is not None
         count = f"{shown:,} of {total:,}" if narrowed else f"{total:,}"
         base = f"Errors ({count})" if total else None
-        if panel.view == "groups" and total:
+        # Attempts tried again fail no item, yet say what goes wrong (429s, resets): the
+        # title counts them (from the snapshots: exact), the groups view lists them.
+        retried = plural(view.retried_total, "retried attempt") if view.retried_total else ""
+        if panel.view == "groups" and (total or retried):
             # "Error groups (2) of 5 of 39 failed" read badly: the narrowing says so apart.
             failed = f"{shown:,} failed, of {total:,}" if narrowed else f"{total:,} failed"
             base = f"Error groups ({len(panel.groups):,}) of {failed}"
+            if retried:
+                base += f" · {retried}"
+        elif panel.group_retried:
+            base = f"Retried attempts ({shown:,})"
+        elif retried:
+            base = f"{base or 'Errors'} · {retried} ({key_for(self.app, 'group-errors')} groups)"
         title = self._title("error-panel", base)
         if panel.group is not None:
             kind, pattern = panel.group
@@ -315,9 +325,27 @@ class MainScreen(RunScreen):
                 return entry.event.item, entry.event.pipeline, True
         return None, 0, False
 
+    def _retried_attempts(self) -> bool:
+        """The error panel's selection is of attempts tried again, not of failed items:
+        say there is nothing to retry."""
+        panel = self.error_panel
+        if self._focused_panel() != "error-panel":
+            return False
+        group = panel.group_at(panel.cursor)
+        if not panel.group_retried and (group is None or not group.retried):
+            return False
+        self.notify(
+            "These attempts were tried again already: no item failed for them.",
+            timeout=3,
+            markup=False,
+        )
+        return True
+
     def action_retry(self) -> None:
         """Retry the selected failed item where it failed, in its own pipeline (on a
         group: the group's items, after asking)."""
+        if self._retried_attempts():
+            return
         if self._focused_panel() == "error-panel" and self.error_panel.view == "groups":
             self.action_retry_all()
             return
@@ -339,6 +367,8 @@ class MainScreen(RunScreen):
         """Retry every failed item the error panel shows (its filter applies; on a group
         in the groups view, that group's items); asks first."""
         panel = self.error_panel
+        if self._retried_attempts():
+            return
         if self._focused_panel() == "error-panel" and panel.view == "groups":
             group = panel.group_at(panel.cursor)
             if group is None:

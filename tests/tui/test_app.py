@@ -897,7 +897,7 @@ async def test_the_main_screen_shows_the_end_that_came_under_a_drill_down() -> N
         assert "● running" not in summary
         assert "completed 7   failed 1" in summary
         panel = main.query_one(ErrorPanel)
-        assert str(panel.border_title) == "Errors (1)"
+        assert str(panel.border_title).startswith("Errors (1) · ")
         assert panel.row_count == 1
 
 
@@ -993,3 +993,77 @@ async def test_ctrl_c_after_a_stop_quits_at_once() -> None:
         assert app.is_running, "the first ctrl+c stops the run and keeps the report"
         await pilot.press("ctrl+c")
         await until(lambda: not app.is_running)
+
+
+# Issue 17.8: 60 retried attempts (429s, resets) and an empty Errors panel: transient errors
+# are counted by type in the stage screen and grouped apart ("retried") in the error groups;
+# a replay of the run shows the same.
+async def test_retried_attempts_are_counted_by_type_and_grouped_apart(tmp_path: Path) -> None:
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
+    from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.messages import RetryRequested
+
+    tries: dict[int, int] = {}
+
+    async def fetch(x: int) -> int:
+        tries[x] = tries.get(x, 0) + 1
+        if x == 9:
+            raise ValueError("page 9 is gone")
+        if x < 6 and tries[x] == 1:
+            raise ConnectionResetError(f"reset by peer on item {x}")
+        return x
+
+    recording = tmp_path / "run.jsonl"
+    stage = Stage("Fetch", 2, [fetch], task_attempts=3, task_wait_seconds=0)
+    job = PipelineJob("flaky.py", Pipeline([stage]), list(range(10)), 10)
+    app = live_app(job, AppOptions(interval=0.05, record=recording))
+    seen: list[Any] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
+        app.redraw()
+        await pilot.pause()
+        panel = app.screen.query_one(ErrorPanel)
+        assert str(panel.border_title) == "Errors (1) · 8 retried attempts (c groups)"
+        await pilot.press("3", "c")
+        # Item 9 failed its three attempts: two were tried again, the last failed it.
+        assert str(panel.border_title) == "Error groups (3) of 1 failed · 8 retried attempts"
+        final, retried, again = panel.groups
+        assert (final.type, final.count, final.retried) == ("ValueError", 1, False)
+        assert (retried.type, retried.count, retried.retried) == ("ConnectionResetError", 6, True)
+        assert (again.type, again.count, again.retried) == ("ValueError", 2, True)
+        assert retried.pattern == "reset by peer on item <n>"
+        assert panel.render_row(1, 100).plain.lstrip().startswith("↻6")
+        await pilot.press("j", "r")
+        assert "tried again already" in toasts(app)[-1]
+        await pilot.press("enter")
+        assert panel.group_retried
+        assert str(panel.border_title).startswith("Retried attempts (6) · group")
+        assert sorted(failure.item for failure in panel.shown_failures) == list(range(6))
+        await pilot.press("R")
+        assert not [m for m in seen if isinstance(m, RetryRequested)]
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("1", "enter")
+        now = text_of(app.screen.query_one("#stage-now"))
+        assert "8 attempts tried again: ConnectionResetError 6 · ValueError 2" in now
+    await app.conclude()
+
+    from antflow_tui.cli import replay_app
+
+    replayed = replay_app(recording, AppOptions(interval=0.05))
+    async with replayed.run_test(size=SIZE) as pilot:
+        await until(lambda: replayed.state.status is not None)
+        replayed.redraw()
+        await pilot.pause()
+        panel = replayed.screen.query_one(ErrorPanel)
+        assert str(panel.border_title) == "Errors (1) · 8 retried attempts (c groups)"
+        await pilot.press("3", "c")
+        assert [(g.type, g.count, g.retried) for g in panel.groups] == [
+            ("ValueError", 1, False),
+            ("ConnectionResetError", 6, True),
+            ("ValueError", 2, True),
+        ]
+        await pilot.press("1", "enter")
+        now = text_of(replayed.screen.query_one("#stage-now"))
+        assert "8 attempts tried again: ConnectionResetError 6 · ValueError 2" in now
