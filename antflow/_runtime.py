@@ -191,6 +191,8 @@ class StageRuntime:
         """What this stage's tasks reported with `set_task_usage`, added up."""
         self.tracker: StatusTracker | None = None
         """The pipeline's tracker, once bound (usage reports go to it)."""
+        self.retried_types: dict[type[BaseException], int] = {}
+        """`task_retries` by the class of the error each retried attempt raised."""
         # As `WorkerRecord.binding`: bound before anything is recorded.
         self.queued_binding: EmitterBinding = None  # type: ignore[assignment]
         self.info = StageInfo(

@@ -355,6 +355,8 @@ async def _run_tasks(
             )
             if will_retry and not rate_limited:
                 stage.task_retries += 1
+                kind = type(error)
+                stage.retried_types[kind] = stage.retried_types.get(kind, 0) + 1
             if tracker is not None:
                 tracker._record_task(
                     entry.log,

@@ -33,6 +33,8 @@ class RunCounts:
     has been stopped."""
     total: int | None
     """Items the run expects in all, when known."""
+    running: int = 0
+    """Of `in_flight`, those a worker holds now (the rest wait in stages' queues)."""
 
     @property
     def items(self) -> int:
@@ -46,6 +48,12 @@ class RunCounts:
             + self.abandoned
             + self.not_fed
         )
+
+    @property
+    def queued(self) -> int:
+        """Of `in_flight`, those waiting in a stage's queue (for a worker, or to be tried
+        again)."""
+        return self.in_flight - self.running
 
     @property
     def done(self) -> int:
@@ -74,7 +82,7 @@ def run_counts(
         in_flight_unfinished: The run is over without its pipelines being shut down (an
             emergency exit): what is in flight counts as unfinished.
     """
-    completed = failed = skipped = in_flight = unfinished = abandoned = fed = 0
+    completed = failed = skipped = in_flight = running = unfinished = abandoned = fed = 0
     snapshots = list(snapshots)
     for snapshot in snapshots:
         fed += snapshot.fed
@@ -82,12 +90,14 @@ def run_counts(
         completed += snapshot.processed - snapshot.skipped
         failed += snapshot.failed
         in_flight += snapshot.in_flight
+        held = sum(stage.running for stage in snapshot.stages)
+        running += min(held, snapshot.in_flight)
         left = min(snapshot.abandoned, snapshot.unfinished)
         abandoned += left
         unfinished += snapshot.unfinished - left
     if in_flight_unfinished:
         unfinished += in_flight
-        in_flight = 0
+        in_flight = running = 0
     total = known_total
     not_fed = max(total - fed, 0) if total is not None else 0
     totals = [snapshot.total_items for snapshot in snapshots]
@@ -109,4 +119,5 @@ def run_counts(
         abandoned=abandoned,
         not_fed=not_fed,
         total=total,
+        running=running,
     )

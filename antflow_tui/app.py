@@ -29,6 +29,12 @@ from antflow_tui.capture import logging_into, script_streams
 from antflow_tui.commands import KeyCommand, KeyCommands, key_commands
 from antflow_tui.formatting import format_duration, plural
 from antflow_tui.keys import key_for, keys_for
+from antflow_tui.messages import (
+    PaletteChanged,
+    PauseRequested,
+    RetryRequested,
+)
+from antflow_tui.safe_text import clean
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.source.base import ANY_ITEM, PAUSE, RETRY, SEEK, STOP, ScriptRun, Seekable
 from antflow_tui.stall import StallNotice
@@ -45,7 +51,12 @@ if TYPE_CHECKING:
     from antflow.runstream.records import ItemKey
     from antflow_tui.accounting import RunCounts
     from antflow_tui.fdroute import FdRoute
-    from antflow_tui.messages import PaletteChanged, PauseRequested, RetryRequested
+    from antflow_tui.messages import (
+        PaletteChanged,
+        PauseRequested,
+        RetryRequested,
+        ScreenUncovered,
+    )
     from antflow_tui.outcome import RunOutcome
     from antflow_tui.source.base import RunSource
     from antflow_tui.terminal import TerminalFile
@@ -398,13 +409,15 @@ class AntflowApp(App[None]):
         main.event_log.set_context(status.started_at, len(self.state.pipelines))
         with self.batch_update():
             main.add_log(entries, force=force)
-            # A modal (confirm, help, go to) leaves the main screen in view: keep it live.
-            top = self.screen
-            if top is main or (isinstance(top, ModalScreen) and self.screen_stack[-2] is main):
+            # A modal (confirm, help, go to) leaves the screen under it in view: keep it live.
+            shown = self.screen
+            if isinstance(shown, ModalScreen) and len(self.screen_stack) > 1:
+                shown = self.screen_stack[-2]
+            if shown is main:
                 main.show(view, force=force)
                 main.set_banner(*self._banner(view))
-            refresh = getattr(top, "refresh_view", None)
-            if refresh is not None and top.is_mounted:
+            refresh = getattr(shown, "refresh_view", None)
+            if refresh is not None and shown.is_mounted:
                 refresh(force=force)
 
     def redraw(self) -> None:
@@ -412,6 +425,11 @@ class AntflowApp(App[None]):
         self.tick(force=True)
 
     def on_palette_changed(self, _message: PaletteChanged) -> None:
+        self.redraw()
+
+    def on_screen_uncovered(self, _message: ScreenUncovered) -> None:
+        # Only the screen on top is drawn each frame: one coming back (a drill-down
+        # closed) may have missed the run's end, after which no frame comes.
         self.redraw()
 
     def _frozen_banner(self) -> tuple[str, str]:
@@ -426,17 +444,16 @@ class AntflowApp(App[None]):
             return f"Stopping: letting running items finish… ({again} again to force)", "stopping"
         paused = view.held
         can_pause = self.can(PAUSE)
-        pause_key = key_for(self, "pause")
         if paused and (state == "pausing" or view.settling):
             return f"Pausing {paused}… running items finish first", "paused"
         if paused == "the whole run":
             if not can_pause:
                 return "Paused: the whole run (as recorded)", "paused"
-            return f"Paused: the whole run ({pause_key} anywhere to resume)", "paused"
+            return f"Paused: the whole run ({key_for(self, 'pause')} to resume)", "paused"
         if paused:
             if not can_pause:
                 return f"Paused: {paused} (as recorded)", "paused"
-            return f"Paused: {paused} ({pause_key} on it to resume)", "paused"
+            return f"Paused: {paused} ({key_for(self, 'pause-selected')} on it to resume)", "paused"
         status = self.state.status
         if status is not None and status.crashed:
             return "The script raised an exception; see the event log", "failed"
@@ -589,27 +606,22 @@ class AntflowApp(App[None]):
     # ---------------------------------------------------------------- controls
 
     async def on_pause_requested(self, message: PauseRequested) -> None:
-        """Pause or resume the run, one stage or one worker, and say so.
-
-        While the whole run is paused, this resumes it, whatever has focus: that is what
-        the banner promises.
-        """
+        """Pause or resume the run, one stage or one worker (at its own level), and say so."""
         if not self.can(PAUSE):
             return
         status = self.state.status
-        run_paused = status is not None and status.paused
         pipeline, stage, worker = message.pipeline, message.stage, message.worker
-        if run_paused:
-            pipeline = None
-            stage = worker = None
         if stage is None and worker is None:
             pipeline = None
-        if not self.state.running:
+            # A run started --paused resumes before anything runs.
+            resuming = status is not None and status.paused
+        else:
+            resuming = False
+        if not self.state.running and not resuming:
             ended = status is not None and status.ended
             notice = "The run has ended: nothing to pause." if ended else "Nothing runs yet."
             self.notify(notice, severity="warning", timeout=3, markup=False)
-            if not run_paused:
-                return
+            return
         held = self._is_paused(pipeline, stage, worker)
         command = (Resume if held else Pause)(pipeline=pipeline, stage=stage, worker=worker)
         notice = await self.source.send(command)
@@ -648,12 +660,20 @@ class AntflowApp(App[None]):
         for pipeline, item in items:
             by_pipeline.setdefault(pipeline, []).append(item)
         notices = []
+        holds = False
         for pipeline, wanted in sorted(by_pipeline.items()):
+            held = self._holding(pipeline, wanted)
             notice = await self.source.send(Retry(pipeline=pipeline, items=tuple(wanted)))
+            if held and notice.startswith("Retrying"):
+                notice = f"{notice}. {held}"
+            else:
+                held = ""
             if len(by_pipeline) > 1:
                 notice = f"{self.state.pipeline_name(pipeline)}: {notice}"
             notices.append(notice)
-        self.notify("\n".join(notices), timeout=3, markup=False)
+            holds = holds or bool(held)
+        # A hold is worth the time to read it: the items will not move until it is lifted.
+        self.notify("\n".join(notices), timeout=8 if holds else 3, markup=False)
         self.redraw()
         return notices
 
@@ -661,6 +681,30 @@ class AntflowApp(App[None]):
         # What the screen's keys offer, read while it has focus (see KeyCommands).
         self.commands_offered = key_commands(self.screen)
         super().action_command_palette()
+
+    def _holding(self, pipeline: int, items: list[ItemKey]) -> str:
+        """What pause would hold these items once retried, in words ('' when none does):
+        a retry into a paused stage is otherwise silent, the item just waits there."""
+        status = self.state.status
+        started = self.state.pipelines.get(pipeline)
+        snapshot = self.state.snapshots.get(pipeline)
+        if (status is not None and status.paused) or (snapshot is not None and snapshot.paused):
+            them = "the item waits" if len(items) == 1 else "the items wait"
+            return f"The run is paused: {them} until it resumes ({key_for(self, 'pause')})."
+        if started is None or snapshot is None:
+            return ""
+        from antflow_tui.present import holding_stages
+
+        wanted = set(items)
+        stages = {f.stage for f in self.state.failures_of(pipeline) if f.item in wanted}
+        held = holding_stages(started, snapshot, stages)
+        if not held:
+            return ""
+        names = ", ".join(clean(name, 30) for name in held)
+        where = f"Stage {names} is" if len(held) == 1 else f"Stages {names} are"
+        them = "the item waits" if len(items) == 1 else "the items wait"
+        resume = key_for(self, "pause-selected")
+        return f"{where} paused: {them} there ({resume} on it resumes it)."
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         # Every key is a command already (`antflow_tui.commands`): Textual's Quit and Keys
@@ -746,12 +790,14 @@ class AntflowApp(App[None]):
         self.push_screen(SeekScreen(replay.end - replay.start), chosen)
 
     def action_stop(self) -> None:
-        """ctrl+c: stop the run gracefully; a second press forces it. In a replay, quit."""
-        if not self.can(STOP):
+        """ctrl+c: stop the run gracefully; a second press forces it. Once the run is over
+        (and in a replay), quit, as htop and k9s do."""
+        under_way = self._stopper is not None and not self._stopper.done()
+        over = self.live is not None and not self.run_active and not under_way
+        if over or not self.can(STOP):
             self.exit()
             return
-        stopping = self.live is not None and self.live.stop_requested
-        self.start_stop(force=stopping)
+        self.start_stop(force=self.live is not None and self.live.stop_requested)
 
     def start_stop(self, *, force: bool) -> None:
         """Stop the run in the background, so keys (a forcing second press) still work.

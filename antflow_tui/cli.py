@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
     from antflow.refeed import RefeedPlan
     from antflow_tui.app import AntflowApp, AppOptions
+    from antflow_tui.live.runner import MainJob, PipelineJob
+    from antflow_tui.outcome import RunOutcome
     from antflow_tui.source.replay import RecordingLike
 
 HELP = f"""Run SCRIPT's pipeline and watch it live, full-screen.
@@ -54,6 +57,11 @@ To play a recorded run back (--record, antflow.record(), ANTFLOW_RECORD):
   antflow-tui replay FILE
 To see it as a timeline in Perfetto (ui.perfetto.dev) or chrome://tracing:
   antflow-tui export-trace FILE -o trace.json
+
+\b
+With no terminal to draw on (stdout or stderr redirected, as from cron or CI) or
+to read keys from (stdin), or with --headless, it runs with no screen: a
+progress line on stderr every few seconds, then the summary and the exit status.
 
 \b
 To watch a job running in another process (ANTFLOW_SERVE=1 python job.py, or
@@ -173,9 +181,21 @@ def main(args: Sequence[str] | None = None) -> None:
     metavar="ID=KEY,...",
     help="Remap keys by binding id, e.g. 'pause=space,retry=t' (ids are listed on error).",
 )
-@click.option("--headless", is_flag=True, help="No screen: with --serve, run and serve to viewers.")
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="No screen: a progress line on stderr, then the summary (as when stdout, stderr "
+    "or stdin is not a terminal); with --serve, serve the run to viewers.",
+)
 @click.option(
     "--serve", is_flag=True, help="With --headless: serve the run to `antflow-tui attach`."
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="With no screen: seconds between progress lines on stderr (default 5 on a "
+    "terminal, 30 into a file; 0: none).",
 )
 @click.option(
     "--address",
@@ -200,6 +220,7 @@ def run(
     keymap: str,
     headless: bool,
     serve: bool,
+    progress_every: float | None,
     address: str | None,
     allow_remote: bool,
 ) -> None:
@@ -212,9 +233,9 @@ def run(
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     if record_values and record is None:
         raise click.BadParameter("needs --record FILE", param_hint="--record-values")
-    if headless != serve:
+    if serve and not headless:
         raise click.BadParameter(
-            "--headless and --serve go together: the run goes on with no screen, and "
+            "--serve goes with --headless: the run goes on with no screen, and "
             "`antflow-tui attach` watches it",
             param_hint="--headless/--serve",
         )
@@ -223,6 +244,17 @@ def run(
     if serve and (record or retry_from or paused):
         raise click.BadParameter(
             "not with --headless --serve", param_hint="--record/--retry-from/--paused"
+        )
+    no_terminal = None if headless else _not_a_terminal()
+    if paused and (headless or no_terminal):
+        why = "--headless" if headless else f"{no_terminal} is not a terminal"
+        raise click.BadParameter(
+            f"no screen to resume it from ({why}): the run would never start",
+            param_hint="--paused",
+        )
+    if progress_every is not None and not (headless or no_terminal):
+        raise click.BadParameter(
+            "needs --headless (the screen shows the progress)", param_hint="--progress-every"
         )
     options = AppOptions(
         interval=interval,
@@ -248,17 +280,50 @@ def run(
             f"that pipeline); {loaded.path.name} runs its own main(). Feed the export from "
             f"your main() with `await antflow.refeed.feed_export(pipeline, path)` instead."
         )
-    if serve:
-        from antflow_tui.live.headless import run_headless
+    screenless = None
+    if headless or no_terminal:
+        note = None
+        if no_terminal:
+            from antflow_tui.live.headless import progress_every as default_every
 
-        code = asyncio.run(
-            run_headless(
-                target, loaded.path.name, options, address=address, allow_remote=allow_remote
+            every = default_every() if progress_every is None else progress_every
+            progress = f"a progress line every {every:g}s on stderr, " if every else ""
+            note = (
+                f"antflow-tui: {no_terminal} is not a terminal: running {loaded.path.name} "
+                f"with no screen, as --headless does ({progress}the summary on stdout)."
             )
-        )
-        sys.exit(code)
-    code = asyncio.run(_run(target, loaded.path.name, options, plan))
+        screenless = Screenless(serve, progress_every, address, allow_remote, note)
+    code = asyncio.run(_run(target, loaded.path.name, options, plan, screenless))
     sys.exit(code)
+
+
+@dataclass(frozen=True, slots=True)
+class Screenless:
+    """How to run with no screen (``--headless``, or no terminal)."""
+
+    serve: bool
+    progress_every: float | None
+    address: str | None
+    allow_remote: bool
+    note: str | None = None
+    """Why there is no screen, when no one asked (said once the script has loaded)."""
+
+
+def _not_a_terminal() -> str | None:
+    """Which of stdout, stderr (the app draws there) and stdin (it reads keys there) is
+    not a terminal, if one is not: redirected to a log, run from cron or CI."""
+    for name, stream in (
+        ("stdout", sys.__stdout__),
+        ("stderr", sys.__stderr__),
+        ("stdin", sys.__stdin__),
+    ):
+        try:
+            terminal = stream is not None and stream.isatty()
+        except ValueError:  # closed
+            terminal = False
+        if not terminal:
+            return name
+    return None
 
 
 def _read_refeed(path: Path) -> RefeedPlan:
@@ -282,6 +347,7 @@ async def _run(
     title: str,
     options: AppOptions,
     plan: RefeedPlan | None = None,
+    screenless: Screenless | None = None,
 ) -> int:
     from antflow_tui.live import LiveSource, live_app
     from antflow_tui.live.runner import MainJob, PipelineJob
@@ -299,6 +365,22 @@ async def _run(
     if refeed is not None and not _announce_refeed(refeed):
         left = any(line.status != "abandoned" for line in refeed.skipped)
         return EXIT_INCOMPLETE if left else EXIT_OK
+    if screenless is not None:
+        from antflow_tui.live.headless import run_headless
+
+        if screenless.note is not None:
+            _say(screenless.note, err=True)
+        if refeed is not None:
+            _say("\n".join(refeed_lines(refeed)), err=True)
+        ran = await run_headless(
+            job,
+            options,
+            serve=screenless.serve,
+            address=screenless.address,
+            allow_remote=screenless.allow_remote,
+            progress=screenless.progress_every,
+        )
+        return ran if isinstance(ran, int) else _report(ran, job)
     app = live_app(job, options)
     if refeed is not None:
         for line in refeed_lines(refeed):
@@ -313,15 +395,21 @@ async def _run(
         # summary and the tracebacks out of the terminal.
         if app.fd_route is not None:
             app.fd_route.restore()
-    outcome = await app.conclude()
+    return _report(await app.conclude(), job)
+
+
+def _report(outcome: RunOutcome, job: PipelineJob | MainJob) -> int:
+    """What the run came to, printed once it is over (the screen is gone, if there was
+    one); returns the exit status."""
+    from antflow_tui.live.runner import PipelineJob
+
     if outcome.crash is not None:
         _say(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
     if outcome.app_error is not None:
         _say(f"antflow-tui: {outcome.app_error}", err=True)
     code = outcome.exit_code
-    if isinstance(job, PipelineJob) and job.refeed is not None:
-        # As fed: lines the pipeline itself refused are listed too.
-        refeed = job.refeed
+    # As fed: lines the pipeline itself refused are listed too.
+    refeed = job.refeed if isinstance(job, PipelineJob) else None
     if refeed is not None and refeed.skipped:
         _say("\n".join(refeed_lines(refeed, fed=False)), err=True)
         # Items the export holds but that could not be fed again are left to do (those

@@ -113,6 +113,8 @@ class ErrorGroup:
     """(pipeline, item) of each, oldest first."""
     example: str
     """One of the messages as it was (the newest)."""
+    retried: bool = False
+    """Errors of attempts tried again (no item failed for them), not final failures."""
 
     @property
     def type(self) -> str:
@@ -124,9 +126,13 @@ class ErrorGroup:
 
 
 def group_failures(
-    failures: Iterable[ErrorRecord], key_of: Callable[[ErrorRecord], GroupKey] = group_key
+    failures: Iterable[ErrorRecord],
+    key_of: Callable[[ErrorRecord], GroupKey] = group_key,
+    *,
+    retried: bool = False,
 ) -> list[ErrorGroup]:
-    """Failures grouped, the biggest group first (then the newest)."""
+    """Failures grouped, the biggest group first (then the newest); `retried`: they are
+    errors of attempts tried again."""
     counts: Counter[GroupKey] = Counter()
     first: dict[GroupKey, float] = {}
     last: dict[GroupKey, float] = {}
@@ -152,6 +158,7 @@ def group_failures(
             stages=tuple(stages[key]),
             items=tuple(items[key]),
             example=example[key],
+            retried=retried,
         )
         for key, count in counts.items()
     ]
@@ -227,8 +234,13 @@ def group_cells(group: ErrorGroup, started: float, palette: Palette = DEFAULT) -
     """One group's cells, in `GROUP_COLUMNS` order; times are into the run."""
     error = literal(short_type(group.type), "", 24)
     error.stylize(palette("error-type"))
+    count = Text(format_count(group.count), style="bold", justify="right")
+    if group.retried:
+        # Attempts tried again, not failed items: marked as the stage table marks them.
+        count = Text(f"↻{format_count(group.count)}", style=palette.status("retrying"))
+        count.justify = "right"
     return [
-        Text(format_count(group.count), style="bold", justify="right"),
+        count,
         error,
         Text(group.pattern or "(no message)", no_wrap=True, overflow="ellipsis"),
         literal(", ".join(group.stages), "", 40),

@@ -23,8 +23,18 @@ if TYPE_CHECKING:
     from antflow_tui.source.base import ReplayPosition, RunStatus
 
 RunState = Literal[
-    "starting", "running", "pausing", "paused", "stopping", "stopped", "finished", "failed"
+    "starting",
+    "running",
+    "pausing",
+    "paused",
+    "stopping",
+    "stopped",
+    "finished",
+    "failed",
+    "cut-off",
 ]
+"""The header's word for the run ("cut-off": a recording that ends before its run did,
+at its last moment)."""
 
 MIN_BAR: Final = 10
 """The narrowest progress bar worth drawing."""
@@ -40,6 +50,10 @@ def run_state(status: RunStatus | None, snapshots: Iterable[Snapshot]) -> RunSta
             return "stopped" if status.stop_requested else "finished"
         if status.stopping:
             return "stopping"
+        replay = status.replay
+        if replay is not None and not replay.complete and status.now >= replay.end:
+            # Nothing follows in the file: how the run went on is not known.
+            return "cut-off"
     if any(snapshot.stopping for snapshot in snapshots):
         return "stopping"
     if not snapshots:
@@ -64,16 +78,29 @@ def eta_seconds(counts: RunCounts, rate: float | None) -> float | None:
     return max(counts.total - counts.done, 0) / rate
 
 
-def eta_text(counts: RunCounts, rate: float | None, *, held: bool, stuck: int) -> str:
+def eta_text(
+    counts: RunCounts,
+    rate: float | None,
+    *,
+    held: bool,
+    stuck: int,
+    eta: float | None = None,
+) -> str:
     """'ETA 35.0s', or why there is none worth showing: a pause or a stuck item holds the
-    run, so a time computed from the recent rate would be a guess."""
+    run, so a time computed from the recent rate would be a guess.
+
+    Args:
+        eta: Seconds left as the run's pace says (`antflow_tui.pace`); None: the items
+            left over `rate`.
+    """
     if counts.total is None:
         return ""
     if held:
         return "ETA – (paused)"
     if stuck:
         return f"ETA – ({stuck} stuck)"
-    eta = eta_seconds(counts, rate)
+    if eta is None:
+        eta = eta_seconds(counts, rate)
     return "" if eta is None else f"ETA {format_duration(eta)}"
 
 
@@ -96,6 +123,7 @@ def header_lines(
     counts: RunCounts,
     rate: float | None,
     width: int,
+    eta: float | None = None,
     pipeline: int = 1,
     pipelines: int = 1,
     held: bool = False,
@@ -108,6 +136,8 @@ def header_lines(
     Args:
         pipeline: The number of the pipeline the panels show (of `pipelines`; 0: all of
             them); the counts are the whole run's.
+        rate: Items per second (the run's pace while it runs, its average once over).
+        eta: Seconds left as the run's pace says (None: the items left over `rate`).
         held: Something is paused (the run, a stage or a worker).
         stuck: Workers that look stuck.
         replay: Where a replay stands: the header says "replay" and shows the position
@@ -123,7 +153,8 @@ def header_lines(
         shown = "all pipelines" if pipeline == 0 else f"pipeline {pipeline}"
         top.append(f" ({shown} of {pipelines})", style="dim")
     top.append("  ")
-    top.append(f"● {state}", style=palette(f"state-{state}"))
+    mark = "■" if state == "cut-off" else "●"
+    top.append(f"{mark} {state.replace('-', ' ')}", style=palette(f"state-{state}"))
     top.append(f"  {format_clock(elapsed)}")
     if replay is not None:
         top.append(f" of {format_clock(replay.end - replay.start)}", style="dim")
@@ -139,9 +170,9 @@ def header_lines(
         counter = f" {format_count(counts.done)} done"
     tail = f"  {format_rate(rate)}"
     if state in ("running", "pausing", "paused"):
-        eta = eta_text(counts, rate, held=held or state != "running", stuck=stuck)
-        if eta:
-            tail += f"  {eta}"
+        words = eta_text(counts, rate, held=held or state != "running", stuck=stuck, eta=eta)
+        if words:
+            tail += f"  {words}"
     bar_width = width - top.cell_len - len(counter) - len(tail) - 1
     # On a narrow terminal the rate and ETA move to the second line to leave room for
     # a bar; the first line never wraps.
@@ -162,17 +193,51 @@ def header_lines(
     )
 
 
+def progress_line(
+    *,
+    title: str,
+    state: RunState,
+    elapsed: float,
+    counts: RunCounts,
+    rate: float | None,
+    eta: float | None = None,
+    held: bool = False,
+) -> str:
+    """The header as one plain line, for a run with no screen (``--headless``, stdout not
+    a terminal): 'job.py  running  0:01:05  520/1,000 52%  8.02/s  ETA 59.8s  completed
+    500   failed 20   ...'."""
+    if counts.total is not None:
+        done = f"{format_count(counts.done)}/{format_count(counts.total)}"
+        done += f" {(counts.fraction or 0.0) * 100:.0f}%"
+    else:
+        done = f"{format_count(counts.done)} done"
+    parts = [clean(title, 40), state.replace("-", " "), format_clock(elapsed), done]
+    parts.append(format_rate(rate))
+    if state in ("running", "pausing", "paused"):
+        words = eta_text(counts, rate, held=held or state != "running", stuck=0, eta=eta)
+        if words:
+            parts.append(words)
+    over = state in ("stopped", "finished", "failed")
+    parts.append(count_line(counts, over=over).plain.strip().replace("   ", "  "))
+    return "  ".join(parts)
+
+
 def count_line(
     counts: RunCounts, *, over: bool, tail: str = "", palette: Palette = DEFAULT
 ) -> Text:
-    """'completed 25   failed 3   skipped 2   in flight 5', then what applies of
-    'unfinished', 'abandoned' and (once the run is over) 'not fed'."""
+    """'completed 25   failed 3   skipped 2   running 8   queued 80', then what applies
+    of 'unfinished', 'abandoned' and (once the run is over) 'not fed'.
+
+    What is in flight shows as running and queued apart: their sum stays near the queues'
+    capacity plus the workers for most of a run, and says nothing.
+    """
     line = Text(" ", no_wrap=True, overflow="ellipsis")
     for label, value, style, always in (
         ("completed", counts.completed, palette.status("completed"), True),
         ("failed", counts.failed, palette.status("failed"), True),
         ("skipped", counts.skipped, palette.status("skipped"), True),
-        ("in flight", counts.in_flight, palette.status("in_progress"), True),
+        ("running", counts.running, palette.status("in_progress"), True),
+        ("queued", counts.queued, palette.status("queued"), True),
         ("unfinished", counts.unfinished, palette.status("unfinished"), False),
         ("abandoned", counts.abandoned, palette("abandoned"), False),
         ("not fed", counts.not_fed if over else 0, palette.status("unfinished"), False),

@@ -27,6 +27,7 @@ def default_keys() -> dict[str, str]:
     """Binding id -> its default key(s), across the app and all its screens."""
     from antflow_tui.app import AntflowApp
     from antflow_tui.attach.app import AttachApp
+    from antflow_tui.screens.base import RunScreen
     from antflow_tui.screens.confirm import ConfirmScreen
     from antflow_tui.screens.detail import DetailScreen
     from antflow_tui.screens.export import ExportScreen
@@ -42,6 +43,7 @@ def default_keys() -> dict[str, str]:
     owners: tuple[type[DOMNode], ...] = (
         AntflowApp,
         AttachApp,
+        RunScreen,
         MainScreen,
         DetailScreen,
         ItemScreen,

@@ -36,3 +36,9 @@ class RetryRequested(Message):
 
 class PaletteChanged(Message):
     """The theme changed the screen's data colours: draw the frame again."""
+
+
+class ScreenUncovered(Message):
+    """A screen of the run is on top again (or for the first time): draw it from the run's
+    state now. Frames that came while it was covered were drawn on the screen above it,
+    and a run that has ended sends no more frames."""

@@ -48,6 +48,7 @@ ROLES: Final[Mapping[str, str]] = {
     "state-stopped": "bold magenta",
     "state-finished": "bold green",
     "state-failed": "bold red",
+    "state-cut-off": "bold yellow",
     # Names and marks.
     "stage": "magenta",
     "pipeline": "magenta",

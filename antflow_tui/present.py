@@ -33,7 +33,7 @@ from antflow_tui.state import short_type
 from antflow_tui.trends import sparkline
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
 
     from antflow.runstream.records import (
         ErrorRecord,
@@ -799,6 +799,19 @@ def pause_settling(snapshots: Iterable[Snapshot]) -> bool:
         for stage in snapshot.workers
         for worker in stage
     )
+
+
+def holding_stages(
+    started: PipelineStarted, snapshot: Snapshot, stages: Collection[str]
+) -> list[str]:
+    """Of these stages, those a pause holds items in: the stage's own, or every one of its
+    workers' (in the pipeline's order)."""
+    return [
+        view.name
+        for view in stage_views(started, snapshot)
+        if view.name in stages
+        and (view.counts.paused or bool(view.workers and all(w.paused for w in view.workers)))
+    ]
 
 
 def paused_what(started: PipelineStarted | None, snapshot: Snapshot | None) -> str:

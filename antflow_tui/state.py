@@ -96,6 +96,10 @@ class RunState:
         """Every pipeline's failed items, oldest first (a new list whenever one changes)."""
         self.failure_counts: dict[str, int] = {}
         """`failures` by error type (qualified names)."""
+        self.retried: Sequence[ErrorRecord] = ()
+        """The errors of failed attempts tried again (transient errors: no item failed
+        for them), oldest first: the recent ones the state remembers, apart from the
+        failed items' final errors. The snapshots count them all (`StageRow.retried`)."""
         self._errors: OrderedDict[int, ErrorRecord] = OrderedDict()
         self._error_memory = error_memory
         self._event_rate = RateMeter()
@@ -139,6 +143,8 @@ class RunState:
             self._set_failures(frame.failures, replace=frame.reset)
         elif frame.reset:
             self._set_failures({}, replace=True)
+        if frame.errors or frame.failures is not None or frame.reset:
+            self._set_retried()
         self._events_seen += len(frame.events) + frame.dropped
         rate = self._event_rate.update(self._events_seen, frame.status.now)
         timed: list[tuple[float, Event | LogLine]] = [(event.at, event) for event in frame.events]
@@ -175,6 +181,14 @@ class RunState:
 
         for error in merged:
             self._remember(error)
+
+    def _set_retried(self) -> None:
+        final = {error.number for error in self.failures}
+        self.retried = [
+            error
+            for error in self._errors.values()
+            if error.number and error.number not in final and error.task is not None
+        ]
 
     # ---------------------------------------------------------------- reading
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from antflow_tui import header as head
 from antflow_tui import present
+from antflow_tui.pace import Pace, PaceMeter
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.rates import RateMeter
 from antflow_tui.safe_text import clean
@@ -47,6 +48,10 @@ class MainView:
     stage_summaries: dict[str, str]
     failures: Sequence[ErrorRecord]
     error_counts: Text
+    retried: Sequence[ErrorRecord] = ()
+    """The errors of attempts tried again that the state remembers (for the groups)."""
+    retried_total: int = 0
+    """Attempts tried again, every stage's (from the snapshots: none missed)."""
     pipelines: int = 1
     shown: int = 1
     """The pipeline the stage table and the worker grid show (`ALL`: every one)."""
@@ -75,6 +80,7 @@ class ViewBuilder:
         """Forget the past frames (a replay jumped: rates and trends start again)."""
         self._overall = RateMeter()
         self._pipeline_meters: dict[int, RateMeter] = {}
+        self._pace = PaceMeter()
 
     def build(
         self,
@@ -100,6 +106,11 @@ class ViewBuilder:
         if self._overall.rate is None and state.history_rate is not None:
             self._overall.rate = state.history_rate  # attached late, or a replay's jump
         rate = self._overall.update(counts.done, now)
+        eta = None
+        pace = self.pace(state)
+        if pace is not None:
+            rate = pace.rate if pace.rate is not None else rate
+            eta = pace.eta
         if ended:
             # A finished run's rate is its average; the smoothed one decays to nothing.
             rate = counts.done / elapsed if elapsed > 0 else None
@@ -120,6 +131,7 @@ class ViewBuilder:
             elapsed=elapsed,
             counts=counts,
             rate=rate,
+            eta=eta,
             width=width,
             pipeline=shown,
             pipelines=pipelines,
@@ -151,6 +163,12 @@ class ViewBuilder:
             stage_summaries=summaries,
             failures=state.failures,
             error_counts=present.error_type_counts(state.failure_counts, palette),
+            retried=state.retried,
+            retried_total=sum(
+                stage.task_retries
+                for snapshot in state.snapshots.values()
+                for stage in snapshot.stages
+            ),
             pipelines=pipelines,
             shown=shown,
             held=held,
@@ -160,6 +178,30 @@ class ViewBuilder:
             started=status.started_at,
             bottleneck_hint=hint,
         )
+
+    def pace(self, state: RunState) -> Pace | None:
+        """The run's pace now: its running pipelines', each from its bottleneck (None:
+        nothing runs)."""
+        status = state.status
+        now = 0.0 if status is None else status.now
+
+        def bottleneck(number: int, views: Sequence[present.StageView]) -> str | None:
+            return present.bottleneck_stage(views, self._before(state, number, views))
+
+        return self._pace.pace(state.pipelines, state.snapshots, now, bottleneck)
+
+    @staticmethod
+    def _before(
+        state: RunState, number: int, views: Sequence[present.StageView]
+    ) -> dict[str, float | None]:
+        """Each stage's queue a moment ago (for "growing")."""
+        before: dict[str, float | None] = {}
+        for view in views:
+            trend = state.history.trend(number, view.name)
+            before[view.name] = (
+                None if trend is None else trend.queue.level_ago(QUEUE_TREND_SECONDS)
+            )
+        return before
 
     def _one_pipeline(
         self,

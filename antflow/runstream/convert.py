@@ -62,11 +62,26 @@ def value_repr(value: Any) -> str:
 
 def error_type(error: BaseException) -> str:
     """The exception class, qualified by its module unless it is a builtin."""
-    cls = type(error)
+    return type_name(type(error))
+
+
+def type_name(cls: type[BaseException]) -> str:
+    """An exception class's name as `error_type` gives it."""
     module = cls.__module__
     return (
         cls.__qualname__ if module in ("builtins", "__main__") else f"{module}.{cls.__qualname__}"
     )
+
+
+def _by_type(counts: dict[type[BaseException], int]) -> tuple[tuple[str, int], ...]:
+    """Counts by exception class -> by type name, the most frequent first."""
+    if not counts:
+        return ()
+    named: dict[str, int] = {}
+    for cls, count in list(counts.items()):
+        name = type_name(cls)
+        named[name] = named.get(name, 0) + count
+    return tuple(sorted(named.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
 def error_message(error: BaseException) -> str:
@@ -122,6 +137,7 @@ def snapshot(
                 skipped=stats.skipped_items,
                 retrying=stats.retrying_items,
                 task_retries=stats.task_retries,
+                retried=_by_type(runtime.retried_types),
                 task_seconds=stats.task_seconds,
                 paused=stats.paused,
                 next_items=tuple(item_key(e.item_id) for e in runtime.queue.head(NEXT_ITEMS_SHOWN)),

@@ -227,6 +227,9 @@ class StageRow(msgspec.Struct, frozen=True):
     """Items waiting in the queue for another stage attempt."""
     task_retries: int = 0
     """Task attempts that failed and were tried again."""
+    retried: tuple[tuple[str, int], ...] = ()
+    """`task_retries` by the error type those attempts raised (qualified names, as
+    `ErrorRecord.type`), the most frequent first."""
     task_seconds: float = 0.0
     paused: bool = False
     next_items: tuple[ItemKey, ...] = ()

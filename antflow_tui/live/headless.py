@@ -1,9 +1,15 @@
-"""``antflow-tui SCRIPT --headless --serve``: run a script with no screen, served to viewers.
+"""``antflow-tui SCRIPT --headless [--serve]``: run a script with no screen.
 
-The run is the app's (the same loading, the same accounting, summary and exit status),
-but nothing is drawn: the script prints to the terminal as under plain python, and
-`antflow-tui attach` (or ``web``) watches it from anywhere on the machine. ctrl+c, SIGTERM
-and SIGHUP stop it gracefully; a second ctrl+c forces the stop.
+The run is the app's (the same loading, the same accounting, summary and exit status,
+``--export``, ``--record``, ``--retry-from``), but nothing is drawn: the script prints to
+stdout and stderr as under plain python. Without ``--serve`` a progress line goes to
+stderr every few seconds (what a cron log or a CI job shows); with it, `antflow-tui
+attach` (or ``web``) watches the run from anywhere on the machine. ctrl+c, SIGTERM and
+SIGHUP stop it gracefully; a second ctrl+c forces the stop.
+
+The command line runs this too when there is no terminal to draw on or read keys from
+(stdout redirected to a log, cron, CI): the full-screen app would write its escape codes
+into the log and wait for a key forever.
 """
 
 from __future__ import annotations
@@ -17,17 +23,23 @@ import sys
 from typing import TYPE_CHECKING, Final
 
 from antflow.runstream.serve import RunServer, take_over_environment
-from antflow_tui.live.loader import MainTarget, PipelineTarget, ScriptError, resolve_pipeline
-from antflow_tui.live.runner import MainJob, PipelineJob
+from antflow_tui.header import progress_line, run_state
 from antflow_tui.live.source import LiveSource
 from antflow_tui.outcome import EXIT_SCRIPT_ERROR
+from antflow_tui.pace import PaceMeter
 
 if TYPE_CHECKING:
     from antflow.runstream.stream import RunStream
     from antflow_tui.app import AppOptions
+    from antflow_tui.live.runner import Job
+    from antflow_tui.outcome import RunOutcome
 
 SERVED_EVENTS: Final = 1_000
 """Events a viewer gets per tracker per pump tick (the app's frames take far fewer)."""
+PROGRESS_ON_A_TERMINAL: Final = 5.0
+"""Seconds between progress lines when stderr is a terminal..."""
+PROGRESS_INTO_A_FILE: Final = 30.0
+"""...and when it is a file or a pipe (a night's run logs some 1,000 lines, not 6,000)."""
 
 
 class _LogToViewers(logging.Handler):
@@ -51,54 +63,98 @@ def _say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+def progress_every() -> float:
+    """The default seconds between progress lines, for where stderr goes."""
+    stream = sys.__stderr__
+    terminal = stream is not None and stream.isatty()
+    return PROGRESS_ON_A_TERMINAL if terminal else PROGRESS_INTO_A_FILE
+
+
+class Progress:
+    """The run's progress as one line, from the live source's fresh snapshots."""
+
+    def __init__(self, source: LiveSource) -> None:
+        self.source = source
+        self._pace = PaceMeter()
+
+    def line(self) -> str:
+        source = self.source
+        status = source.status()
+        snapshots = {attached.number: source.snapshot(attached) for attached in source.attached}
+        pipelines = {started.pipeline: started for started in source.stream.pipelines()}
+        counts = source.counts()
+        state = run_state(status, snapshots.values())
+        pace = self._pace.pace(pipelines, snapshots, status.now)
+        elapsed = (status.ended_at or status.now) - status.started_at
+        return progress_line(
+            title=status.title,
+            state=state,
+            elapsed=elapsed,
+            counts=counts,
+            rate=None if pace is None else pace.rate,
+            eta=None if pace is None else pace.eta,
+            held=status.paused,
+        )
+
+
 async def run_headless(
-    target: PipelineTarget | MainTarget,
-    title: str,
+    job: Job,
     options: AppOptions,
     *,
+    serve: bool = False,
     address: str | None = None,
     allow_remote: bool = False,
-) -> int:
-    """Run the script's job, serving it until it ends; returns the exit status."""
-    if isinstance(target, PipelineTarget):
-        try:
-            pipeline, items, total = await resolve_pipeline(target, title)
-        except ScriptError as error:
-            _say(f"antflow-tui: {error}")
-            return EXIT_SCRIPT_ERROR
-        job: PipelineJob | MainJob = PipelineJob(title, pipeline, items, total)
-    else:
-        job = MainJob(title, target.main)
+    progress: float | None = None,
+) -> RunOutcome | int:
+    """Run `job` with no screen until it ends: how it went, or the exit status when it
+    could not start.
+
+    Args:
+        serve: Serve the run to `antflow-tui attach` (and print where).
+        progress: Seconds between progress lines on stderr (0: none; None: the default
+            for where stderr goes). Without `serve` only.
+    """
     source = LiveSource(
         job,
         history=options.history,
         log_lines=options.log_lines,
         interval=options.interval,
         stop_grace=options.stop_grace,
+        record=options.record,
+        record_values=options.record_values,
     )
-    # This run is served here: ANTFLOW_SERVE must not serve it a second time.
-    take_over_environment()
+    # This run is served here or not at all: ANTFLOW_SERVE would serve it a second time
+    # (as antflow-tui, without the script's name and total); it asks this one to serve.
+    setting = take_over_environment()
+    if setting is not None and not serve:
+        serve, address = True, setting or None
     stream = source.stream
     stream.event_capacity = SERVED_EVENTS
-    stream.follow(False)  # the server follows events only while someone watches
-    server = RunServer(
-        stream, address=address, allow_remote=allow_remote, execute=source.command_from_viewer
-    )
-    try:
-        served = await server.start()
-    except (OSError, ValueError) as error:
-        _say(f"antflow-tui: cannot serve: {error}")
-        return EXIT_SCRIPT_ERROR
-    pid = os.getpid()
-    _say(
-        f"antflow-tui: serving {title} on {served.address} (pid {pid}); watch it with\n"
-        f"  antflow-tui attach {pid}\n"
-        f"  antflow-tui web {pid}      (in a browser)"
-    )
+    stream.follow(False)  # a server follows events only while someone watches; no one else
+    server = None
+    if serve:
+        server = RunServer(
+            stream,
+            address=address,
+            allow_remote=allow_remote,
+            execute=source.command_from_viewer,
+        )
+        try:
+            served = await server.start()
+        except (OSError, ValueError) as error:
+            _say(f"antflow-tui: cannot serve: {error}")
+            return EXIT_SCRIPT_ERROR
+        pid = os.getpid()
+        _say(
+            f"antflow-tui: serving {job.title} on {served.address} (pid {pid}); watch it with\n"
+            f"  antflow-tui attach {pid}\n"
+            f"  antflow-tui web {pid}      (in a browser)"
+        )
     ended = asyncio.Event()
     source.on_end = ended.set
     handler = _LogToViewers(stream)
-    logging.getLogger().addHandler(handler)
+    if serve:
+        logging.getLogger().addHandler(handler)
     loop = asyncio.get_running_loop()
     stops: list[asyncio.Task[None]] = []
     signalled: list[str] = []
@@ -111,9 +167,10 @@ async def run_headless(
 
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(number, stop, signal.Signals(number).name)
+    every = 0.0 if serve else (progress_every() if progress is None else progress)
     try:
         source.start()
-        await ended.wait()
+        await _until_ended(ended, Progress(source) if every else None, every)
         await asyncio.gather(*stops, return_exceptions=True)
     finally:
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -122,11 +179,25 @@ async def run_headless(
         if source.run_active:
             await source.stop(force=False)
         source.mark_closed()
-        await server.close()
+        if server is not None:
+            await server.close()
         stream.close()
-    outcome = source.outcome(stopped_by=signalled[0] if signalled else None)
-    if outcome.crash is not None:
-        _say(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n")
-    with contextlib.suppress(OSError):
-        print(outcome.summary(), flush=True)
-    return outcome.exit_code
+    app_error = None
+    if options.export is not None:
+        try:
+            source.export(options.export)
+        except OSError as error:
+            app_error = f"--export could not be written: {error}"
+    return source.outcome(app_error, stopped_by=signalled[0] if signalled else None)
+
+
+async def _until_ended(ended: asyncio.Event, progress: Progress | None, every: float) -> None:
+    """Wait for the run's end, with a progress line every `every` seconds (if any)."""
+    if progress is None:
+        await ended.wait()
+        return
+    while not ended.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ended.wait(), every)
+        if not ended.is_set():
+            _say(progress.line())

@@ -255,10 +255,37 @@ class LiveSource:
         self.ended_at = self.clock()
         self.ends += 1
         self.dirty = True
+        self._lift_pauses()
         if self.recorder is not None:
             self.recorder.flush(snapshot=True)
         if self.on_end is not None:
             self.on_end()
+
+    def _lift_pauses(self) -> None:
+        """Pauses end with the run: a banner saying "Paused" over a finished run, and a
+        retry after the end held in a stage paused long ago, told of nothing that holds."""
+        lifted: list[str] = []
+        if self.paused:
+            self.paused = False
+            lifted.append("the whole run")
+        several = len(self.attached) > 1
+        for attached in self.attached:
+            pipeline = attached.pipeline
+            where = f" of {attached.name}" if several else ""
+            if pipeline.is_paused():
+                pipeline.resume()
+                if "the whole run" not in lifted:
+                    lifted.append(attached.name)
+            for stage, workers in pipeline.get_worker_names().items():
+                if pipeline.is_paused(stage=stage):
+                    pipeline.resume(stage=stage)
+                    lifted.append(f"stage {stage}{where}")
+                for worker in workers:
+                    if pipeline.is_paused(worker=worker):
+                        pipeline.resume(worker=worker)
+                        lifted.append(f"worker {worker}{where}")
+        if lifted:
+            self.note(f"The run has ended: its pauses end with it ({', '.join(lifted)}).")
 
     # ---------------------------------------------------------------- attaching
 

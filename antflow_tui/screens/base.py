@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from antflow_tui.messages import PaletteChanged
+from antflow_tui.messages import PaletteChanged, PauseRequested, ScreenUncovered
 from antflow_tui.palette import COMPONENT_CLASSES, Palette, palette_of
+from antflow_tui.source.base import PAUSE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -20,11 +22,17 @@ if TYPE_CHECKING:
 class RunScreen(Screen[None]):
     """A screen showing a run.
 
+    `p` pauses or resumes the whole run on every screen, whatever has focus; what a screen
+    shows or selects (a stage, a worker) pauses with `P` (see `MainScreen`).
+
     Args:
         source: Where the run comes from (pulls: item stories, worker stacks).
         state: The run's state, updated by the app every frame.
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause_run", "Pause run", id="pause"),
+    ]
     COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
     NEEDS: ClassVar[Mapping[str, str]] = {}
     """Action name -> the source capability it needs; without it the key is hidden."""
@@ -66,9 +74,16 @@ class RunScreen(Screen[None]):
     def on_mount(self) -> None:
         self._palette_shown = self.palette
 
+    def on_screen_resume(self) -> None:
+        self.post_message(ScreenUncovered())
+
     def can(self, capability: str) -> bool:
         return capability in self.source.capabilities
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needed = self.NEEDS.get(action)
+        needed = PAUSE if action == "pause_run" else self.NEEDS.get(action)
         return needed is None or self.can(needed)
+
+    def action_pause_run(self) -> None:
+        """Pause or resume the whole run."""
+        self.post_message(PauseRequested())

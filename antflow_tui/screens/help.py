@@ -38,16 +38,17 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Run",
         (
+            ("pause", "pause/resume the whole run, on every screen"),
             (
-                "pause",
-                "pause/resume what has focus: a stage, a worker, or the whole run (a "
-                "paused run resumes from anywhere)",
+                "pause-selected",
+                "pause/resume the selected stage or worker (on a stage or worker screen: "
+                "that one); pauses end with the run",
             ),
             ("freeze", "freeze the display (work continues)"),
             (
                 "stop",
                 "stop the run gracefully; press again to force (and to quit at once while "
-                "the script blocks the event loop)",
+                "the script blocks the event loop); once the run is over, quit",
             ),
             ("quit", "quit (asks first while the run is active)"),
         ),
@@ -86,7 +87,7 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             (
                 "group-errors",
                 "errors: group failures by type and message (numbers, ids, URLs masked); "
-                "enter lists a group's items",
+                "enter lists a group's items; attempts tried again follow, marked ↻",
             ),
             (
                 "item.frames",
@@ -126,6 +127,7 @@ MEANINGS: dict[str, str] = {
 
 NEEDED: dict[str, str] = {
     "pause": PAUSE,
+    "pause-selected": PAUSE,
     "stop": STOP,
     "retry": RETRY,
     "retry-all": RETRY,

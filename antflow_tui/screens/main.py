@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
+from antflow_tui.formatting import plural
 from antflow_tui.keys import key_for
 from antflow_tui.messages import PauseRequested, RetryRequested
 from antflow_tui.present import error_type_counts, worker_legend
@@ -69,8 +70,15 @@ class MainScreen(RunScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause", id="pause"),
         # A tooltip is the command palette's title for a key (see antflow_tui.commands).
+        Binding(
+            "P",
+            "toggle_pause",
+            "Pause selected",
+            show=False,
+            tooltip="Pause or resume the selected stage or worker",
+            id="pause-selected",
+        ),
         Binding("s", "switch_pipeline", "Pipeline", tooltip="Switch pipeline", id="switch"),
         Binding("r", "retry", "Retry", tooltip="Retry the selected failed item", id="retry"),
         Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
@@ -100,6 +108,8 @@ class MainScreen(RunScreen):
         self._banner = ("", "")
         self._keys: dict[str, str] | None = None
         self._pipelines_shown = 0
+        self._view: MainView | None = None
+        """The frame the panels show: every count they show is read from it."""
         self.chosen: int | None = None
         """The pipeline the user switched to (`ALL`: every one; None: follow the newest)."""
 
@@ -155,6 +165,7 @@ class MainScreen(RunScreen):
 
     def show(self, view: MainView, *, force: bool = False) -> None:
         """Bring every panel up to date with `view` (`force`: skip the busy-run throttles)."""
+        self._view = view
         if view.pipelines != self._pipelines_shown:
             self._pipelines_shown = view.pipelines
             self.refresh_bindings()  # the switcher's key shows once there are two
@@ -184,21 +195,34 @@ class MainScreen(RunScreen):
         _set_if_changed(grid, "border_title", title)
         panel = self.error_panel
         panel.started = view.started
-        panel.show(view.failures, pipelines=view.pipelines)
-        self._error_titles(len(view.failures), view.error_counts)
+        panel.show(view.failures, pipelines=view.pipelines, retried=view.retried)
+        self._error_titles()
 
-    def _error_titles(self, total: int, run_counts: Text | None = None) -> None:
+    def _error_titles(self) -> None:
         """The error panel's title (how many it shows, of how many; groups) and its footer
-        (errors by type, of what it shows)."""
+        (errors by type, of what it shows), from the frame the header shows too."""
+        view = self._view
+        if view is None:
+            return
         panel = self.error_panel
+        total = len(view.failures)
         shown = len(panel.shown_failures)
         narrowed = panel.filter is not None or panel.group is not None
         count = f"{shown:,} of {total:,}" if narrowed else f"{total:,}"
         base = f"Errors ({count})" if total else None
-        if panel.view == "groups" and total:
+        # Attempts tried again fail no item, yet say what goes wrong (429s, resets): the
+        # title counts them (from the snapshots: exact), the groups view lists them.
+        retried = plural(view.retried_total, "retried attempt") if view.retried_total else ""
+        if panel.view == "groups" and (total or retried):
             # "Error groups (2) of 5 of 39 failed" read badly: the narrowing says so apart.
             failed = f"{shown:,} failed, of {total:,}" if narrowed else f"{total:,} failed"
             base = f"Error groups ({len(panel.groups):,}) of {failed}"
+            if retried:
+                base += f" · {retried}"
+        elif panel.group_retried:
+            base = f"Retried attempts ({shown:,})"
+        elif retried:
+            base = f"{base or 'Errors'} · {retried} ({key_for(self.app, 'group-errors')} groups)"
         title = self._title("error-panel", base)
         if panel.group is not None:
             kind, pattern = panel.group
@@ -206,10 +230,8 @@ class MainScreen(RunScreen):
         _set_if_changed(panel, "border_title", title)
         if panel.type_counts is not None:
             counts = error_type_counts(panel.type_counts, self.palette)
-        elif run_counts is not None:
-            counts = run_counts
         else:
-            counts = error_type_counts(self.state.failure_counts, self.palette)
+            counts = view.error_counts
         _set_if_changed(panel, "border_subtitle", counts.plain and counts)
 
     def _scrubber_keys(self) -> dict[str, str]:
@@ -276,19 +298,25 @@ class MainScreen(RunScreen):
     # ---------------------------------------------------------------- pause
 
     def action_toggle_pause(self) -> None:
-        """Pause or resume what has focus: a stage, a worker, or (anywhere else) the run."""
+        """Pause or resume the selected stage or worker (`p` is the whole run's)."""
         panel = self._focused_panel()
-        pipeline: int | None = None
-        stage = worker = None
         shown = self.shown
         if panel == "stage-table" and shown != ALL:
             stage = self.query_one(StageTable).selected_stage
-            pipeline = shown if stage is not None else None
+            if stage is not None:
+                self.post_message(PauseRequested(shown, stage=stage))
+                return
         elif panel == "worker-grid":
             cell = self.query_one(WorkerGrid).selected
             if cell is not None:
-                worker, pipeline = cell.name, cell.pipeline
-        self.post_message(PauseRequested(pipeline, stage, worker))
+                self.post_message(PauseRequested(cell.pipeline, worker=cell.name))
+                return
+        run = key_for(self.app, "pause")
+        self.notify(
+            f"Select a stage (Stages) or a worker (Workers) to pause it; {run} pauses the run.",
+            timeout=3,
+            markup=False,
+        )
 
     # ---------------------------------------------------------------- retry
 
@@ -308,9 +336,27 @@ class MainScreen(RunScreen):
                 return entry.event.item, entry.event.pipeline, True
         return None, 0, False
 
+    def _retried_attempts(self) -> bool:
+        """The error panel's selection is of attempts tried again, not of failed items:
+        say there is nothing to retry."""
+        panel = self.error_panel
+        if self._focused_panel() != "error-panel":
+            return False
+        group = panel.group_at(panel.cursor)
+        if not panel.group_retried and (group is None or not group.retried):
+            return False
+        self.notify(
+            "These attempts were tried again already: no item failed for them.",
+            timeout=3,
+            markup=False,
+        )
+        return True
+
     def action_retry(self) -> None:
         """Retry the selected failed item where it failed, in its own pipeline (on a
         group: the group's items, after asking)."""
+        if self._retried_attempts():
+            return
         if self._focused_panel() == "error-panel" and self.error_panel.view == "groups":
             self.action_retry_all()
             return
@@ -332,6 +378,8 @@ class MainScreen(RunScreen):
         """Retry every failed item the error panel shows (its filter applies; on a group
         in the groups view, that group's items); asks first."""
         panel = self.error_panel
+        if self._retried_attempts():
+            return
         if self._focused_panel() == "error-panel" and panel.view == "groups":
             group = panel.group_at(panel.cursor)
             if group is None:
@@ -365,7 +413,7 @@ class MainScreen(RunScreen):
         """Show the error panel's failures as groups (by type and message), or as items."""
         panel = self.error_panel
         view = panel.toggle_groups()
-        self._error_titles(len(self.state.failures))
+        self._error_titles()
         panel.focus()
         if view == "groups":
             enter = "enter lists a group's items"
@@ -445,7 +493,7 @@ class MainScreen(RunScreen):
             return
         panel = self._focused_panel()
         if panel == "error-panel" and self.error_panel.close_group():
-            self._error_titles(len(self.state.failures))
+            self._error_titles()
             return
         if panel is not None and getattr(self.query_one(f"#{panel}"), "filter", None):
             self._set_filter(panel, None)
@@ -506,7 +554,7 @@ class MainScreen(RunScreen):
         panel = self.error_panel
         if panel.view == "groups":
             if panel.open_group(event.index) is not None:
-                self._error_titles(len(self.state.failures))
+                self._error_titles()
             return
         failure = panel.failure_at(event.index)
         if failure is not None:

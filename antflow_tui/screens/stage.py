@@ -11,12 +11,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
-from antflow_tui.formatting import format_count, format_duration, format_rate
+from antflow_tui.formatting import format_count, format_duration, format_rate, plural
 from antflow_tui.keys import key_for
 from antflow_tui.latency import histogram_chart, histogram_rows, latency_summary
 from antflow_tui.messages import PauseRequested, RetryRequested
 from antflow_tui.palette import DEFAULT, Palette
-from antflow_tui.present import StageView, progress_text, stage_average, stage_views
+from antflow_tui.present import (
+    StageView,
+    error_type_counts,
+    progress_text,
+    stage_average,
+    stage_views,
+)
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.source.base import PAUSE, RETRY
@@ -53,7 +59,7 @@ class StageScreen(DetailScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause stage", id="stage.pause"),
+        Binding("P", "toggle_pause", "Pause stage", id="stage.pause"),
         Binding("r", "retry", "Retry", id="stage.retry"),
     ]
     NEEDS: ClassVar[dict[str, str]] = {"toggle_pause": PAUSE, "retry": RETRY}
@@ -254,10 +260,13 @@ def now_table(
     done.append(format_count(counts.skipped), style=palette.status("skipped"))
     done.append(" skipped", style="dim")
     table.add_row("Finished", done)
-    table.add_row(
-        "Retries",
-        Text(f"{format_count(counts.task_retries)} attempts tried again"),
-    )
+    retries = Text(f"{plural(counts.task_retries, 'attempt')} tried again")
+    if counts.retried:
+        # What the retried attempts raised: transient errors (429s, resets) are seen here
+        # though no item failed for them.
+        retries.append(": ", style="dim")
+        retries.append_text(error_type_counts(dict(counts.retried), palette))
+    table.add_row("Retries", retries)
     waiting = f"{format_count(counts.retrying)} waiting" if counts.retrying else "–"
     table.add_row("Stage retry", Text(waiting))
     queued = ", ".join(item_label(item, 20) for item in counts.next_items)

@@ -42,7 +42,7 @@ class WorkerScreen(DetailScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause worker", id="worker.pause"),
+        Binding("P", "toggle_pause", "Pause worker", id="worker.pause"),
         Binding("enter", "open_item", "Open item", id="worker.open-item"),
     ]
     NEEDS: ClassVar[dict[str, str]] = {"toggle_pause": PAUSE}

@@ -56,6 +56,9 @@ ERROR_MEMORY: Final = 10_000
 """Recent error records kept to name the error of a failure met later."""
 TREND_STEP_SECONDS: Final = 1.0
 """After a jump, the trends are rebuilt from a snapshot a second at most."""
+LOOKBACK_EVENTS: Final = 2_000
+"""Events read before a jump's own for the starts of the attempts that end in it."""
+_ENDS: Final = frozenset({"complete", "retry", "fail"})
 
 
 @dataclass(slots=True)
@@ -200,6 +203,7 @@ class ReplaySource:
         # The trends (sparklines) reach back a few minutes: their snapshots, read through
         # the recording's index, one a second at most.
         history = self.recording.snapshots(at - HISTORY_SECONDS, at, every=TREND_STEP_SECONDS)
+        self._durations_from_before(taken.events, history)
         return Frame(
             status=self._status(),
             pipelines=self._started(),
@@ -284,6 +288,51 @@ class ReplaySource:
             if began is not None:
                 return msgspec.structs.replace(event, duration=event.at - began)
         return event
+
+    def _durations_from_before(self, events: list[Event], history: list[Snapshot]) -> None:
+        """Durations for the attempts ending in a jump's events that began before them
+        (the live log showed them: a replay opened on a run's end must too). Their
+        starts are among the events just before, or, for long attempts, in the workers
+        of the snapshots read for the trends."""
+        missing = [n for n, e in enumerate(events) if e.kind in _ENDS and e.duration is None]
+        if not missing:
+            return
+        earlier, _ = self.recording.newest_before(events[0].at, LOOKBACK_EVENTS)
+        began = {_attempt(r): r.at for r in earlier if isinstance(r, Event) and r.kind == "start"}
+        for index in missing:
+            event = events[index]
+            start = began.get(_attempt(event))
+            if start is None:
+                start = self._held_since(event, history)
+            if start is not None and start <= event.at:
+                events[index] = msgspec.structs.replace(event, duration=event.at - start)
+
+    def _held_since(self, event: Event, history: list[Snapshot]) -> float | None:
+        """When the event's worker began the attempt, as the last snapshot before its end
+        showing the worker on the item says."""
+        started = self._pipelines.get(event.pipeline)
+        if started is None:
+            return None
+        found = next(
+            (
+                (stage, config.workers.index(event.worker))
+                for stage, config in enumerate(started.stages)
+                if config.name == event.stage and event.worker in config.workers
+            ),
+            None,
+        )
+        if found is None:
+            return None
+        stage, position = found
+        for snapshot in reversed(history):
+            if snapshot.pipeline != event.pipeline or snapshot.at > event.at:
+                continue
+            rows = snapshot.workers[stage] if stage < len(snapshot.workers) else ()
+            row = rows[position] if position < len(rows) else None
+            if row is not None and row.holding and row.item == event.item:
+                return row.since
+            return None  # the worker held something else then: the attempt began after
+        return None
 
     def _started(self) -> tuple[PipelineStarted, ...]:
         """The pipelines started by the position (a recording knows them all up front)."""
@@ -444,6 +493,11 @@ def _location(last: Event | None, errors: tuple[ErrorRecord, ...]) -> ItemLocati
     return ItemLocationRecord(
         stage=last.stage, state=_LOCATED[last.kind], worker=worker, value=value
     )
+
+
+def _attempt(event: Event) -> tuple[int, ItemKey, str, str | None, int]:
+    """Which task attempt an event is of (its start and its end share it)."""
+    return (event.pipeline, event.item, event.stage, event.task, event.attempt)
 
 
 def _control_line(control: Control) -> LogLine:

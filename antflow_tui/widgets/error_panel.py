@@ -4,6 +4,10 @@ Two views of one list: items (each failed item) and groups (failures of one type
 messages differ only in numbers, ids and URLs, with their count). Opening a group lists its
 items (`open_group`); the filter applies to the failures in both views. Either view sorts
 by a column (`next_sort`), its heading marked with an arrow.
+
+The groups view also lists, after the failures' groups and marked ↻, the errors of
+attempts that were tried again (transient errors: a 429, a reset connection), grouped the
+same way; opening one lists those attempts.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class ErrorPanel(RowList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._all: Sequence[ErrorRecord] = ()
+        self._retried: Sequence[ErrorRecord] = ()
         self._matching: Sequence[ErrorRecord] = ()
         self._rows: Sequence[ErrorRecord] = ()
         self._newest_first = True
@@ -85,6 +90,9 @@ class ErrorPanel(RowList):
         self.view: ErrorView = "items"
         self.group: GroupKey | None = None
         """The group whose items the list shows (opened from the groups view)."""
+        self.group_retried = False
+        """The opened group is one of retried attempts (its rows are attempts, not failed
+        items)."""
         self.item_order = SortOrder()
         self.group_order = SortOrder()
         self.started = 0.0
@@ -93,14 +101,23 @@ class ErrorPanel(RowList):
         """The shown failures by error type, when a filter or a group narrows them (None:
         every failure is shown; the run's counts apply)."""
 
-    def show(self, failures: Sequence[ErrorRecord], *, pipelines: int = 1) -> None:
-        """Show these failures (oldest first, as the engine lists them)."""
-        if failures is self._all and pipelines == self.pipelines and not self._behind:
-            return  # the same list: nothing failed or was retried since
+    def show(
+        self,
+        failures: Sequence[ErrorRecord],
+        *,
+        pipelines: int = 1,
+        retried: Sequence[ErrorRecord] = (),
+    ) -> None:
+        """Show these failures (oldest first, as the engine lists them), and in the groups
+        view the `retried` attempts' errors too."""
+        same = failures is self._all and retried is self._retried
+        if same and pipelines == self.pipelines and not self._behind:
+            return  # the same lists: nothing failed or was retried since
         if pipelines != self.pipelines:
             self.pipelines = pipelines
             self._line_cache.clear()
         self._all = failures
+        self._retried = retried
         if (
             self.view == "groups"
             and len(self._matching) > REGROUP_LARGE  # the list shown is big already
@@ -129,6 +146,7 @@ class ErrorPanel(RowList):
         """Items <-> groups (leaving an opened group)."""
         self.view = "items" if self.view == "groups" else "groups"
         self.group = None
+        self.group_retried = False
         self._moved()
         return self.view
 
@@ -137,6 +155,7 @@ class ErrorPanel(RowList):
         group = self.group_at(index)
         if group is not None:
             self.group = group.key
+            self.group_retried = group.retried
             self.view = "items"
             self._moved()
         return group
@@ -146,6 +165,7 @@ class ErrorPanel(RowList):
         if self.group is None:
             return False
         self.group = None
+        self.group_retried = False
         self.view = "groups"
         self._moved()
         return True
@@ -187,12 +207,14 @@ class ErrorPanel(RowList):
     def _apply(self) -> None:
         self._behind = False
         chosen = self.filter
-        failures = self._all
+        failures = self._retried if self.group_retried else self._all
+        retried: Sequence[ErrorRecord] = self._retried if self.view == "groups" else ()
         if chosen is not None:
             failures = [f for f in failures if chosen.matches(failure_facts(f))]
+            retried = [f for f in retried if chosen.matches(failure_facts(f))]
         keys = self._group_keys
         if self.group is not None or self.view == "groups":
-            keys.update(failures)
+            keys.update([*failures, *retried])
         if self.group is not None:
             wanted = self.group
             failures = [f for f in failures if keys(f) == wanted]
@@ -201,7 +223,10 @@ class ErrorPanel(RowList):
         self.type_counts = type_counts(failures) if narrowed else None
         if self.view == "groups":
             self._grouped_at = self.clock()
-            self._groups = self._order_groups(group_failures(failures, keys))
+            self._groups = [
+                *self._order_groups(group_failures(failures, keys)),
+                *self._order_groups(group_failures(retried, keys, retried=True)),
+            ]
             self.set_count(len(self._groups))
             return
         self._groups = []
@@ -254,7 +279,7 @@ class ErrorPanel(RowList):
     def row_key(self, index: int) -> object:
         group = self.group_at(index)
         if group is not None:
-            return (group.key, group.count, group.last_seen, group.stages)
+            return (group.key, group.retried, group.count, group.last_seen, group.stages)
         failure = self.failure_at(index)
         if failure is None:
             return None

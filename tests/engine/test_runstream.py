@@ -137,6 +137,33 @@ async def test_events_and_errors_are_plain_records_that_refer_to_each_other() ->
     assert stream.events() == ([], 0)
 
 
+# Issue 17.8: 60 retried attempts (429s, resets) left nothing to see but a count: each
+# stage's snapshot says what its retried attempts raised, by type.
+async def test_a_snapshot_counts_retried_attempts_by_error_type() -> None:
+    calls: dict[int, int] = {}
+
+    async def flaky(x: int) -> int:
+        calls[x] = calls.get(x, 0) + 1
+        if x == 1 and calls[x] < 3:
+            raise ConnectionResetError("reset")
+        if x == 2 and calls[x] < 2:
+            raise ParseError("429")
+        return x
+
+    pipeline = Pipeline(
+        [Stage("Fetch", 2, [flaky], task_attempts=3), Stage("Parse", 1, [parse], task_attempts=1)],
+        sleep=lambda _: asyncio.sleep(0),
+    )
+    stream = RunStream()
+    stream.attach(pipeline)
+    await pipeline.run(range(4))
+    fetch, parsed = stream.snapshot(1).stages
+    assert fetch.task_retries == 3
+    assert fetch.retried == (("ConnectionResetError", 2), (f"{__name__}.ParseError", 1))
+    assert parsed.retried == (), "final failures are not retried attempts"
+    assert sum(count for _, count in fetch.retried) == fetch.task_retries
+
+
 async def test_events_beyond_the_capacity_are_counted_not_built() -> None:
     stream = RunStream(event_capacity=10)
     pipeline = Pipeline([Stage("A", 1, [echo])])

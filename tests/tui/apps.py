@@ -105,3 +105,8 @@ def text_of(widget: Any, width: int = 160) -> str:
     out = io.StringIO()
     Console(width=width, file=out, force_terminal=False, color_system=None).print(content)
     return out.getvalue()
+
+
+def toasts(app: Any) -> list[str]:
+    """The notices the app has shown (still on screen), oldest first."""
+    return [notification.message for notification in app._notifications]

@@ -122,10 +122,12 @@ def start(
     rows: int = 36,
     pass_fds: tuple[int, ...] = (),
     env: dict[str, str] | None = None,
+    stdout: int | None = None,
 ) -> PtyApp:
     """Start ``python -m antflow_tui ARGS`` with a new pseudo-terminal as its controlling
     terminal (so the kernel sends it SIGHUP when the terminal closes); `pass_fds` are
-    descriptors the script may use to tell the test where it is."""
+    descriptors the script may use to tell the test where it is; `stdout`, a descriptor
+    standing for a redirection (``> log``) instead of the terminal."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     before = termios.tcgetattr(slave)
@@ -145,7 +147,7 @@ def start(
         [sys.executable, "-m", "antflow_tui", *args],
         cwd=cwd,
         stdin=slave,
-        stdout=slave,
+        stdout=slave if stdout is None else stdout,
         stderr=slave,
         env=env,
         preexec_fn=controlling_terminal,

@@ -135,3 +135,27 @@ def test_done_and_fraction() -> None:
     assert counts.fraction == 0.4
     assert RunCounts(0, 0, 0, 0, 0, 0, 0, None).fraction is None
     assert RunCounts(15, 0, 0, 0, 0, 0, 0, 10).fraction == 1.0
+
+
+# Issue 17.9: "in flight 88" said nothing; the header shows what runs and what waits apart.
+def test_in_flight_splits_into_running_and_queued() -> None:
+    from antflow.runstream.records import StageRow
+
+    rows = (StageRow(queued=20, running=3, done=0, failed=0), StageRow(9, 2, 0, 0))
+    one = Snapshot(
+        pipeline=1,
+        at=0.0,
+        running=True,
+        paused=False,
+        stopping=False,
+        fed=40,
+        processed=6,
+        failed=0,
+        in_flight=34,
+        unfinished=0,
+        stages=rows,
+    )
+    counts = run_counts([one, snap(fed=2, in_flight=2)], known_total=None)
+    assert (counts.in_flight, counts.running, counts.queued) == (36, 5, 31)
+    over = run_counts([one], known_total=None, in_flight_unfinished=True)
+    assert (over.in_flight, over.running, over.queued) == (0, 0, 0)

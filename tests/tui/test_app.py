@@ -24,7 +24,17 @@ from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.stage_table import StageTable
 from antflow_tui.widgets.worker_grid import WorkerGrid
-from tests.tui.apps import ITEMS, busy, finish, gated_app, mid_run, stats, text_of, until
+from tests.tui.apps import (
+    ITEMS,
+    busy,
+    finish,
+    gated_app,
+    mid_run,
+    stats,
+    text_of,
+    toasts,
+    until,
+)
 
 if TYPE_CHECKING:
     import pytest
@@ -68,7 +78,7 @@ async def test_exit_when_done_closes_the_app_by_itself() -> None:
     app = gated_app(run, exit_when_done=True)
     async with app.run_test(size=SIZE):
         await finish(app, run)
-        await until(lambda: not app.is_running)
+        await until(lambda: not app.is_running, steps=200_000)
     assert app.outcome().exit_code == 0
     assert app.outcome().completed == len(ITEMS)
 
@@ -121,26 +131,43 @@ async def test_ctrl_c_stops_gracefully_and_a_second_press_forces() -> None:
 # ---------------------------------------------------------------------- pause and freeze
 
 
-async def test_p_pauses_the_focused_stage_worker_or_run() -> None:
+# Issue 17.6: a newcomer's first p (focus starts on the stage table) paused stage Fetch
+# while the header said running. p is the whole run's, everywhere; P the selection's.
+async def test_p_pauses_the_run_whatever_has_focus_and_capital_p_the_selection() -> None:
     run = _run()
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
         pipeline = app.source.current.pipeline  # type: ignore[union-attr]
-        await pilot.press("1", "p")
+        footer = {b.binding.key: b.binding.description for b in app.active_bindings.values()}
+        assert footer["p"] == "Pause run"
+        for panel in ("1", "2", "3", "4"):
+            await pilot.press(panel, "p")
+            assert pipeline.paused
+            assert not pipeline.is_paused(stage="Fetch")
+            banner = text_of(app.screen.query_one("#banner"))
+            assert "Pausing the whole run" in banner
+            await pilot.press("p")
+            assert not pipeline.paused
+        await pilot.press("1", "P")
         assert pipeline.is_paused(stage="Fetch")
-        await pilot.press("p")
-        assert not pipeline.is_paused(stage="Fetch")
-        await pilot.press("2", "right", "p")
-        assert pipeline.is_paused(worker="Fetch-W1")
-        await pilot.press("p")
-        assert not pipeline.is_paused(worker="Fetch-W1")
-        await pilot.press("4", "p")
-        assert pipeline.paused
-        banner = text_of(app.screen.query_one("#banner"))
-        assert "Pausing the whole run" in banner
-        await pilot.press("p")
         assert not pipeline.paused
+        await pilot.press("P")
+        assert not pipeline.is_paused(stage="Fetch")
+        await pilot.press("2", "right", "P")
+        assert pipeline.is_paused(worker="Fetch-W1")
+        await pilot.press("P")
+        assert not pipeline.is_paused(worker="Fetch-W1")
+        await pilot.press("4", "P")
+        assert not pipeline.paused, "P with nothing selected pauses nothing"
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, StageScreen)
+        await pilot.press("p")
+        assert pipeline.paused, "p on a stage screen is the run's too"
+        await pilot.press("p", "P")
+        assert pipeline.is_paused(stage="Fetch")
+        await pilot.press("P")
+        assert not pipeline.is_paused(stage="Fetch")
 
 
 async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -> None:
@@ -149,7 +176,7 @@ async def test_pause_resume_and_retry_leave_every_item_in_one_terminal_state() -
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
-        await pilot.press("4", "p")
+        await pilot.press("p")
         run.release("Fetch", *range(8))
         run.release("Parse", *range(8))
         await until(lambda: not any(busy(app, f"Fetch-W{n}") for n in range(3)))
@@ -653,7 +680,7 @@ async def test_pause_and_resume_after_the_end_do_not_hold_a_retry() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await finish(app, run)
         pipeline = app.source.current.pipeline  # type: ignore[union-attr]
-        await pilot.press("4", "p", "p")
+        await pilot.press("p", "p")
         assert not pipeline.paused
         run.failures.clear()
         await pilot.press("3", "r")
@@ -703,7 +730,7 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
         await until(lambda: len(app.source.attached) == 2)
         app.open_worker("First-W0")
         await pilot.pause()
-        await pilot.press("p")
+        await pilot.press("P")
         assert app.source.attached[0].pipeline.is_paused(worker="First-W0")
         gate.set()
 
@@ -719,13 +746,13 @@ async def test_p_resumes_a_fully_paused_run_from_any_panel() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.current is not None)
         app.redraw()
-        assert "p anywhere to resume" in text_of(app.screen.query_one("#banner"))
+        assert "(p to resume)" in text_of(app.screen.query_one("#banner"))
         pipeline = app.source.current.pipeline  # type: ignore[union-attr]
         await pilot.press("1", "p")
         assert not pipeline.paused
         assert not pipeline.is_paused(stage="Fetch")
-        await pilot.press("p")
-        assert pipeline.is_paused(stage="Fetch"), "once running, p on a stage pauses it"
+        await pilot.press("P")
+        assert pipeline.is_paused(stage="Fetch"), "P on a stage pauses it"
 
 
 async def test_banners_name_the_keys_as_remapped() -> None:
@@ -737,7 +764,7 @@ async def test_banners_name_the_keys_as_remapped() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.current is not None)
         app.redraw()
-        assert "(space anywhere to resume)" in text_of(app.screen.query_one("#banner"))
+        assert "(space to resume)" in text_of(app.screen.query_one("#banner"))
         await pilot.press("x")
         assert "(x to unfreeze)" in text_of(app.screen.query_one("#banner"))
         await pilot.press("x", "space")
@@ -839,3 +866,204 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
         first, second = (a.pipeline for a in app.source.attached)
         assert first.failed_item_ids() == []
         assert second.failed_item_ids() == [1]
+
+
+# ---------------------------------------------------------------------- issue 17
+
+
+# Issue 17.1: the run ended under a drill-down screen; back on the main screen the header
+# said "running" for good (no frame comes after the end) and the panels disagreed.
+async def test_the_main_screen_shows_the_end_that_came_under_a_drill_down() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        assert "running" in text_of(app.screen.query_one("#summary"))
+        await pilot.press("1", "enter")
+        stage = app.screen
+        assert isinstance(stage, StageScreen)
+        for name in ("Fetch", "Parse", "Save"):
+            run.release(name, *range(8))
+        await until(lambda: app.source.ended_at is not None)
+        # The app's own frames (no redraw from the test) bring the stage screen to the end.
+        await until(lambda: "Finished" in text_of(stage.query_one("#stage-now")), steps=200_000)
+        await until(lambda: not app.source.dirty)  # the last frame was taken: none comes
+        await pilot.press("escape")
+        await pilot.pause()
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        summary = text_of(main.query_one("#summary"))
+        assert "finished" in summary
+        assert "● running" not in summary
+        assert "completed 7   failed 1" in summary
+        panel = main.query_one(ErrorPanel)
+        assert str(panel.border_title).startswith("Errors (1) · ")
+        assert panel.row_count == 1
+
+
+# Issue 17.3: a stage paused when its queue was empty outlived the run: the banner still
+# said "Paused: stage Fetch" over the finished run, and a retry sat in the paused stage.
+async def test_pauses_end_with_the_run() -> None:
+    run = _run()
+    run.fail("Fetch", 3, "flaky")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.source.current is not None)
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
+        run.release("Fetch", *range(8))
+        await until(lambda: stats(app).stage_stats["Fetch"].completed_items == 7)
+        await pilot.press("1", "P", "2", "P")  # stage Fetch, and worker Fetch-W0
+        assert pipeline.is_paused(stage="Fetch")
+        assert pipeline.is_paused(worker="Fetch-W0")
+        app.redraw()
+        banner = text_of(app.screen.query_one("#banner"))
+        assert "Paused: stage Fetch (P on it to resume)" in banner
+        run.release("Parse", *range(8))
+        run.release("Save", *range(8))
+        await until(lambda: app.source.ended_at is not None)
+        await until(lambda: not app.source.dirty)  # the app's own frame drew the end
+        assert not pipeline.is_paused(stage="Fetch")
+        assert not pipeline.is_paused(worker="Fetch-W0")
+        assert text_of(app.screen.query_one("#banner")).strip() == ""
+        assert "finished" in text_of(app.screen.query_one("#summary"))
+        notes = [e.line.text for e in app.screen.query_one(EventLog).entries if e.line]
+        assert "The run has ended: its pauses end with it (stage Fetch, worker Fetch-W0)." in notes
+        # A retry after the end is not held: the item goes through.
+        run.failures.clear()
+        await pilot.press("3", "r")
+        await until(lambda: app.source.ends == 2)
+        assert stats(app).items_processed == 8
+        assert not any("paused" in toast for toast in toasts(app))
+
+
+# Issue 17.3: a retry into a paused stage was silent: the item just sat there.
+async def test_a_retry_into_a_paused_stage_or_run_says_so() -> None:
+    run = _run()
+    run.fail("Parse", 1, "bad")
+    run.fail("Parse", 2, "bad")
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.source.current is not None)
+        pipeline = app.source.current.pipeline  # type: ignore[union-attr]
+        run.release("Fetch", *range(8))
+        run.release("Parse", *range(8))
+        await until(lambda: stats(app).items_failed == 2)
+        await pilot.press("1", "j", "P")  # stage Parse; Save still holds the run open
+        assert pipeline.is_paused(stage="Parse")
+        app.redraw()
+        run.failures.clear()
+        await pilot.press("3", "r")
+        await until(lambda: bool(toasts(app)))
+        assert toasts(app)[-1] == (
+            "Retrying 1 item. Stage Parse is paused: the item waits there (P on it resumes it)."
+        )
+        await pilot.press("1", "P", "p")  # Parse goes on; the whole run is paused
+        assert not pipeline.is_paused(stage="Parse")
+        assert pipeline.paused
+        app.redraw()
+        await pilot.press("3", "r")
+        await until(lambda: "run is paused" in toasts(app)[-1])
+        assert toasts(app)[-1] == (
+            "Retrying 1 item. The run is paused: the item waits until it resumes (p)."
+        )
+        await pilot.press("p")
+        run.release("Save", *range(8))
+        await until(lambda: app.source.ended_at is not None)
+        assert stats(app).items_processed == 8
+
+
+# Issue 17.4: ctrl+c on a finished run did nothing, not even a notice.
+async def test_ctrl_c_on_a_finished_run_quits() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await finish(app, run)
+        await pilot.press("ctrl+c")
+        await until(lambda: not app.is_running)
+    assert app.outcome().exit_code == 0
+
+
+async def test_ctrl_c_after_a_stop_quits_at_once() -> None:
+    run = _run()
+    app = gated_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await mid_run(app, run)
+        await pilot.press("ctrl+c")
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
+        assert app.is_running, "the first ctrl+c stops the run and keeps the report"
+        await pilot.press("ctrl+c")
+        await until(lambda: not app.is_running)
+
+
+# Issue 17.8: 60 retried attempts (429s, resets) and an empty Errors panel: transient errors
+# are counted by type in the stage screen and grouped apart ("retried") in the error groups;
+# a replay of the run shows the same.
+async def test_retried_attempts_are_counted_by_type_and_grouped_apart(tmp_path: Path) -> None:
+    from antflow import Pipeline, Stage
+    from antflow_tui.app import AppOptions
+    from antflow_tui.live import live_app
+    from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.messages import RetryRequested
+
+    tries: dict[int, int] = {}
+
+    async def fetch(x: int) -> int:
+        tries[x] = tries.get(x, 0) + 1
+        if x == 9:
+            raise ValueError("page 9 is gone")
+        if x < 6 and tries[x] == 1:
+            raise ConnectionResetError(f"reset by peer on item {x}")
+        return x
+
+    recording = tmp_path / "run.jsonl"
+    stage = Stage("Fetch", 2, [fetch], task_attempts=3, task_wait_seconds=0)
+    job = PipelineJob("flaky.py", Pipeline([stage]), list(range(10)), 10)
+    app = live_app(job, AppOptions(interval=0.05, record=recording))
+    seen: list[Any] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await until(lambda: app.source.ended_at is not None, steps=200_000)
+        app.redraw()
+        await pilot.pause()
+        panel = app.screen.query_one(ErrorPanel)
+        assert str(panel.border_title) == "Errors (1) · 8 retried attempts (c groups)"
+        await pilot.press("3", "c")
+        # Item 9 failed its three attempts: two were tried again, the last failed it.
+        assert str(panel.border_title) == "Error groups (3) of 1 failed · 8 retried attempts"
+        final, retried, again = panel.groups
+        assert (final.type, final.count, final.retried) == ("ValueError", 1, False)
+        assert (retried.type, retried.count, retried.retried) == ("ConnectionResetError", 6, True)
+        assert (again.type, again.count, again.retried) == ("ValueError", 2, True)
+        assert retried.pattern == "reset by peer on item <n>"
+        assert panel.render_row(1, 100).plain.lstrip().startswith("↻6")
+        await pilot.press("j", "r")
+        assert "tried again already" in toasts(app)[-1]
+        await pilot.press("enter")
+        assert panel.group_retried
+        assert str(panel.border_title).startswith("Retried attempts (6) · group")
+        assert sorted(failure.item for failure in panel.shown_failures) == list(range(6))
+        await pilot.press("R")
+        assert not [m for m in seen if isinstance(m, RetryRequested)]
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("1", "enter")
+        now = text_of(app.screen.query_one("#stage-now"))
+        assert "8 attempts tried again: ConnectionResetError 6 · ValueError 2" in now
+    await app.conclude()
+
+    from antflow_tui.cli import replay_app
+
+    replayed = replay_app(recording, AppOptions(interval=0.05))
+    async with replayed.run_test(size=SIZE) as pilot:
+        await until(lambda: replayed.state.status is not None)
+        replayed.redraw()
+        await pilot.pause()
+        panel = replayed.screen.query_one(ErrorPanel)
+        assert str(panel.border_title) == "Errors (1) · 8 retried attempts (c groups)"
+        await pilot.press("3", "c")
+        assert [(g.type, g.count, g.retried) for g in panel.groups] == [
+            ("ValueError", 1, False),
+            ("ConnectionResetError", 6, True),
+            ("ValueError", 2, True),
+        ]
+        await pilot.press("1", "enter")
+        now = text_of(replayed.screen.query_one("#stage-now"))
+        assert "8 attempts tried again: ConnectionResetError 6 · ValueError 2" in now

@@ -130,6 +130,7 @@ async def test_the_attached_screen_is_the_live_one(tmp_path: Path) -> None:
         # Trends are each viewer's own history of the snapshots it saw, at its own
         # interval: the one part of the screen that may differ. Compared without them.
         for viewer in (app, attached):
+            viewer.redraw()  # takes what arrived since: no frame may bring trends after
             viewer.state.history.reset()
             viewer.redraw()
         await pilot.pause()
@@ -247,3 +248,38 @@ async def test_export_in_a_browser_downloads_through_the_page(
     assert not list(RealPath.cwd().glob("antflow-export-*.jsonl"))
     await source_of(attached).close()
     await server.close()
+
+
+# Issue 17.1: the job's end (here, the connection dropping) came while a drill-down screen
+# was open; back on the main screen, the banner never said "Disconnected".
+async def test_the_main_screen_shows_a_disconnection_that_came_under_a_drill_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from antflow_tui.screens.stage import StageScreen
+
+    w = await watched(tmp_path)
+    run, app, server, attached, source = w.run, w.app, w.server, w.attached, w.source
+    async with app.run_test(size=SIZE), attached.run_test(size=SIZE) as seen:
+        await until(lambda: live(app).current is not None)
+        await until_same(app, attached)
+        main = attached.screen
+        await seen.press("1", "enter")
+        assert isinstance(attached.screen, StageScreen)
+        # The job is not found again: nothing moves after the disconnection's one frame.
+        monkeypatch.setattr(Target, "locate", lambda _target: None)
+        await server.close()
+        async with asyncio.timeout(LIMIT):
+            while source.connected:
+                source.changed.clear()
+                await source.changed.wait()
+        attached.tick()  # the frame timer: the disconnection is drawn under the stage
+        assert not source.dirty
+        await seen.press("escape")
+        await seen.pause()
+        assert attached.screen is main
+        banner = main.query_one("#banner")
+        assert "Disconnected from demo.py" in str(banner.render())
+    await source.close()
+    for gate in run.gates.values():
+        if not gate.done():
+            gate.cancel()

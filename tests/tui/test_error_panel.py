@@ -42,11 +42,14 @@ async def test_c_groups_failures_enter_lists_a_group_and_escape_goes_back() -> N
         assert panel.row_count == 4
         await pilot.press("3", "c")
         assert panel.view == "groups"
-        assert [(g.pattern, g.count) for g in panel.groups] == [
-            ("HTTP <n> from <url>", 3),
-            ("Parse refused item <n>", 1),
+        # Fetch tries twice: each of its failures had an attempt tried again (listed after
+        # the failures, marked retried).
+        assert [(g.pattern, g.count, g.retried) for g in panel.groups] == [
+            ("HTTP <n> from <url>", 3, False),
+            ("Parse refused item <n>", 1, False),
+            ("HTTP <n> from <url>", 3, True),
         ]
-        assert "Error groups (2) of 4 failed" in str(panel.border_title)
+        assert "Error groups (3) of 4 failed · 3 retried attempts" in str(panel.border_title)
         first = panel.render_line(1).text
         assert "3" in first
         assert "HTTP <n> from <url>" in first
@@ -130,7 +133,7 @@ async def test_o_sorts_the_error_list_and_marks_the_column() -> None:
         assert panel.group_order.column == "count"
         assert "Count▼" in panel.render_line(0).text
         await pilot.press("O")
-        assert [g.count for g in panel.groups] == [1, 3]
+        assert [g.count for g in panel.groups] == [1, 3, 3], "the retried attempts' after"
 
 
 async def test_the_footer_follows_the_filter_and_slash_opens_holding_it() -> None:

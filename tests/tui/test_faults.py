@@ -276,7 +276,7 @@ async def test_quit_while_paused() -> None:
     app = gated_app(run)
     async with app.run_test(size=SIZE) as pilot:
         await mid_run(app, run)
-        await pilot.press("4", "p")
+        await pilot.press("p")
         run.release("Fetch", *range(8))
         run.release("Parse", *range(8))
         run.release("Save", *range(8))

@@ -13,6 +13,7 @@ from antflow_tui.header import (
     header_lines,
     pipeline_mark,
     progress_bar,
+    progress_line,
     run_state,
     switcher_line,
 )
@@ -28,12 +29,13 @@ NOW = 1_000_000.0
 
 
 def counts(**changes: int | None) -> RunCounts:
-    """30 of 100 done: 25 completed, 3 failed, 2 skipped; 5 in flight."""
+    """30 of 100 done: 25 completed, 3 failed, 2 skipped; 5 in flight (2 running)."""
     values: dict[str, int | None] = {
         "completed": 25,
         "failed": 3,
         "skipped": 2,
         "in_flight": 5,
+        "running": 2,
         "unfinished": 0,
         "abandoned": 0,
         "not_fed": 65,
@@ -199,8 +201,9 @@ def test_progress_bar_is_at_least_one_cell(width: int) -> None:
 @pytest.mark.parametrize("state", STATES)
 def test_header_shows_the_state_word_in_its_style(state: str) -> None:
     top, _ = header(state=state)
-    assert f"● {state}" in top.plain
-    start = top.plain.index(f"● {state}")
+    shown = "■ cut off" if state == "cut-off" else f"● {state}"
+    assert shown in top.plain
+    start = top.plain.index(shown)
     styles = [s.style for s in top.spans if s.start == start]
     assert styles == [DEFAULT(f"state-{state}")]
 
@@ -284,10 +287,12 @@ def test_header_shows_a_hostile_title_literally() -> None:
 # ---------------------------------------------------------------------- the counts line
 
 
+# Issue 17.9: "in flight 88" (the queues' capacity plus the workers, for most of a run) said
+# nothing: what runs and what waits are shown apart.
 def test_counts_line_lists_every_count() -> None:
     _, line = header()
     assert line.plain.split() == [
-        "completed", "25", "failed", "3", "skipped", "2", "in", "flight", "5",
+        "completed", "25", "failed", "3", "skipped", "2", "running", "2", "queued", "3",
     ]  # fmt: skip
 
 
@@ -349,6 +354,26 @@ def test_a_damaged_recording_says_so() -> None:
     assert "incomplete" not in top.plain
 
 
+# Issue 17.9: a truncated recording replayed as "● running … ETA 12.4s" at its last moment.
+def test_a_recording_cut_off_says_so_at_its_end_with_no_running_dot_or_eta() -> None:
+    import dataclasses
+
+    cut = ReplayPosition(start=NOW - 60, end=NOW, playing=False, speed=1.0, complete=False)
+    at_end = dataclasses.replace(status(), replay=cut)
+    before_end = dataclasses.replace(at_end, now=NOW - 5)
+    assert run_state(at_end, [snapshot(busy=True)]) == "cut-off"
+    assert run_state(before_end, [snapshot(busy=True)]) == "running", "it ran then"
+    whole = dataclasses.replace(cut, complete=True)
+    assert run_state(dataclasses.replace(at_end, replay=whole), [snapshot()]) == "running"
+    top, _ = header_lines(
+        title="etl.py", state="cut-off", elapsed=60, counts=counts(), rate=2.0, width=160,
+        replay=cut,
+    )  # fmt: skip
+    assert "■ cut off  0:01:00 of 0:01:00 incomplete" in top.plain
+    assert "●" not in top.plain
+    assert "ETA" not in top.plain
+
+
 def test_the_switcher_names_every_pipeline_with_its_counts_and_marks_the_shown_one() -> None:
     entries = [
         (1, "pipeline-1", pipeline_mark(snapshot(running=False)), counts(total=None)),
@@ -401,3 +426,25 @@ def test_a_top_line_without_room_for_the_rate_moves_it_down_and_never_wraps() ->
     assert top.no_wrap
     assert "163/s" not in top.plain
     assert below.plain.rstrip().endswith("163/s")
+
+
+# Issue 17.5: with no screen, the header's words as one plain line, every few seconds.
+def test_the_progress_line_is_the_header_in_plain_words() -> None:
+    line = progress_line(
+        title="job.py", state="running", elapsed=65, counts=counts(), rate=2.0, eta=40.0
+    )
+    assert line == (
+        "job.py  running  0:01:05  30/100 30%  2.00/s  ETA 40.0s  "
+        "completed 25  failed 3  skipped 2  running 2  queued 3"
+    )
+    paused = progress_line(
+        title="job.py", state="paused", elapsed=65, counts=counts(), rate=2.0, held=True
+    )
+    assert "ETA – (paused)" in paused
+    over = progress_line(
+        title="[b]x\x1b[2J", state="finished", elapsed=65, counts=counts(), rate=None
+    )
+    assert over.startswith("[b]x")
+    assert "\x1b" not in over
+    assert "ETA" not in over
+    assert "not fed 65" in over

@@ -15,6 +15,7 @@ from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import Event
 from antflow.runstream.stream import RunStream
+from antflow_tui.source import replay as replay_module
 from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
 from antflow_tui.source.replay import FRAME_EVENTS, ReplaySource
 from antflow_tui.state import RunState
@@ -377,3 +378,30 @@ async def test_a_pipeline_no_snapshot_saw_running_still_ends_the_run_after_it(
         end = recorded.idle_since(recorded.ended_at)
         assert end is not None
         assert end >= second_started
+
+
+# Issue 17.9: a replay opened on its run's end showed its last "task fail" lines without the
+# duration the live log had: their starts were before the events the jump reads.
+@pytest.mark.parametrize("lookback", [replay_module.LOOKBACK_EVENTS, 0])
+def test_attempts_ending_after_a_jump_keep_their_durations(
+    monkeypatch: pytest.MonkeyPatch, lookback: int
+) -> None:
+    opened = recording("failures")
+    source = ReplaySource(opened)
+    frame(source, 0.0)
+    source.seek(opened.ended_at)
+    played = [e for e in frame(source, 0.0).events if e.kind in ("complete", "retry", "fail")]
+    assert all(e.duration is not None for e in played), "played through: paired as they go"
+    durations = {_key(e): e.duration for e in played}
+    # Opened on the end, reading only the last few events: the starts are further back.
+    monkeypatch.setattr(replay_module, "FRAME_EVENTS", 4)
+    monkeypatch.setattr(replay_module, "LOOKBACK_EVENTS", lookback)
+    jumped = frame(ReplaySource(opened, at=opened.ended_at), 0.0)
+    ends = [e for e in jumped.events if e.kind in ("complete", "retry", "fail")]
+    assert ends
+    known = [e for e in ends if e.duration is not None]
+    assert [e.duration for e in known] == [durations[_key(e)] for e in known]
+    if lookback:
+        assert known == ends, "every start is among the events just before"
+    else:
+        assert known, "the snapshots (once a second) saw the long ones running"

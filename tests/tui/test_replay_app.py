@@ -124,8 +124,15 @@ async def test_an_incomplete_recording_says_so_in_the_header_and_the_scrubber() 
     app = replay_app("mid_run")
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
-        assert "incomplete" in text_of(app.screen.query_one("#summary"))
+        header = text_of(app.screen.query_one("#summary"))
+        assert "incomplete" in header
         assert "incomplete" in app.screen.query_one(Scrubber).text
+        # Issue 17.9: at its last moment it said "● running … ETA 12.4s".
+        await pilot.press("right_square_bracket")
+        header = text_of(app.screen.query_one("#summary"))
+        assert "■ cut off  0:00:04 of 0:00:04 incomplete" in header
+        assert "● running" not in header
+        assert "ETA" not in header
 
 
 # ---------------------------------------------------------------------- what a replay hides
@@ -139,8 +146,8 @@ async def test_keys_that_need_a_live_run_are_hidden_and_do_nothing_in_a_replay()
         shown = footer_keys(app)
         assert "Play/pause" in shown
         assert "Seek" in shown
-        assert not {"Pause", "Retry"} & shown
-        await pilot.press("1", "p", "3", "r", "R")
+        assert not {"Pause run", "Pause selected", "Retry"} & shown
+        await pilot.press("1", "p", "P", "3", "r", "R")
         await pilot.pause()
         assert not [m for m in seen if isinstance(m, PauseRequested | RetryRequested)]
         titles = {command.title for command in key_commands(app.screen)}
@@ -153,7 +160,7 @@ async def test_a_live_runs_keys_show_and_the_replay_keys_do_not() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
         shown = footer_keys(app)
-        assert {"Pause", "Retry"} <= shown
+        assert {"Pause run", "Retry"} <= shown
         assert "Play/pause" not in shown
         assert not app.screen.query_one(Scrubber).display
 
@@ -227,7 +234,7 @@ async def test_pause_and_retry_go_to_the_source_as_commands() -> None:
     assert isinstance(source, RecordedSource)
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
-        await pilot.press("1", "p")
+        await pilot.press("1", "P")
         await until(lambda: len(source.sent) == 1)
         assert source.sent[0] == Pause(pipeline=1, stage="Fetch")
         await pilot.press("3", "r")
@@ -346,3 +353,27 @@ async def test_after_a_jump_the_header_has_a_rate_at_once() -> None:
         assert app.state.history_rate is not None
         header = text_of(app.screen.query_one("#summary"))
         assert "/s" in header.splitlines()[0]
+
+
+# Issue 17.1: a replay that reached its end under a drill-down screen left the main screen
+# (header and scrubber) where it stood when the screen was opened.
+async def test_the_main_screen_shows_where_the_replay_went_under_a_drill_down() -> None:
+    app = replay_app("failures", at=2.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn(app, pilot)
+        main = app.screen
+        assert "0:00:02 of 0:00:11" in text_of(main.query_one("#summary"))
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, StageScreen)
+        await pilot.press("right_square_bracket")  # to the end, from the stage screen
+        await until(lambda: app.state.status is not None and app.state.status.ended)
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is main
+        header = text_of(main.query_one("#summary"))
+        assert "finished" in header
+        assert "0:00:02 of" not in header
+        assert "0:00:11 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━● 0:00:11" in (
+            main.query_one(Scrubber).text
+        )

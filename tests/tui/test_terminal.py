@@ -22,7 +22,7 @@ from tests.tui.recorded import RECORDINGS
 if TYPE_CHECKING:
     from pathlib import Path
 
-DRAWN = b"in flight"
+DRAWN = b"queued"
 """A word of the header's counts line: the app has drawn its first frame."""
 
 HANGING = """\
