@@ -31,10 +31,10 @@ class RunScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "pause_run", "Pause run", id="pause"),
+        Binding("p", "pause_run", "Pause run", tooltip="Pause or resume the run", id="pause"),
     ]
     COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
-    NEEDS: ClassVar[Mapping[str, str]] = {}
+    NEEDS: ClassVar[Mapping[str, str]] = {"pause_run": PAUSE}
     """Action name -> the source capability it needs; without it the key is hidden."""
 
     def __init__(
@@ -81,7 +81,7 @@ class RunScreen(Screen[None]):
         return capability in self.source.capabilities
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        needed = PAUSE if action == "pause_run" else self.NEEDS.get(action)
+        needed = self.NEEDS.get(action)
         return needed is None or self.can(needed)
 
     def action_pause_run(self) -> None:

@@ -28,7 +28,7 @@ from antflow_tui.story import timeline_rows
 from antflow_tui.tracebacks import Fold, Frame, folded, last_own_frame, parse, traceback_text
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from textual.app import ComposeResult
 
@@ -62,7 +62,11 @@ class ItemScreen(DetailScreen):
             "o", "open_editor", "Editor", tooltip="Open your code where it failed", id="item.edit"
         ),
     ]
-    NEEDS: ClassVar[dict[str, str]] = {"retry": RETRY, "toggle_value": VALUES}
+    NEEDS: ClassVar[Mapping[str, str]] = {
+        **DetailScreen.NEEDS,
+        "retry": RETRY,
+        "toggle_value": VALUES,
+    }
     TRACEBACK_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"toggle_frames", "copy_traceback", "open_editor"}
     )

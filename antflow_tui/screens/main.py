@@ -31,6 +31,8 @@ from antflow_tui.widgets.summary_bar import SummaryBar
 from antflow_tui.widgets.worker_grid import WorkerGrid
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from textual.app import ComposeResult
 
     from antflow.runstream.records import ItemKey
@@ -95,7 +97,8 @@ class MainScreen(RunScreen):
         Binding("4", "focus_panel('event-log')", "Focus Events", show=False, id="panel-4"),
     ]
 
-    NEEDS: ClassVar[dict[str, str]] = {
+    NEEDS: ClassVar[Mapping[str, str]] = {
+        **RunScreen.NEEDS,
         "toggle_pause": PAUSE,
         "retry": RETRY,
         "retry_all": RETRY,

@@ -33,7 +33,7 @@ from antflow_tui.widgets.row_list import RowList
 from antflow_tui.widgets.slowest_list import SlowestList
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from textual.app import ComposeResult
 
@@ -62,7 +62,11 @@ class StageScreen(DetailScreen):
         Binding("P", "toggle_pause", "Pause stage", id="stage.pause"),
         Binding("r", "retry", "Retry", id="stage.retry"),
     ]
-    NEEDS: ClassVar[dict[str, str]] = {"toggle_pause": PAUSE, "retry": RETRY}
+    NEEDS: ClassVar[Mapping[str, str]] = {
+        **DetailScreen.NEEDS,
+        "toggle_pause": PAUSE,
+        "retry": RETRY,
+    }
 
     def __init__(self, source: RunSource, state: RunState, pipeline: int, stage: str) -> None:
         super().__init__(source, state)

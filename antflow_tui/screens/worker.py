@@ -23,6 +23,8 @@ from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.source.base import PAUSE, STACKS
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from textual.app import ComposeResult
 
     from antflow.runstream.records import AwaitStack, WorkerRow
@@ -45,7 +47,7 @@ class WorkerScreen(DetailScreen):
         Binding("P", "toggle_pause", "Pause worker", id="worker.pause"),
         Binding("enter", "open_item", "Open item", id="worker.open-item"),
     ]
-    NEEDS: ClassVar[dict[str, str]] = {"toggle_pause": PAUSE}
+    NEEDS: ClassVar[Mapping[str, str]] = {**DetailScreen.NEEDS, "toggle_pause": PAUSE}
 
     def __init__(self, source: RunSource, state: RunState, pipeline: int, worker: str) -> None:
         super().__init__(source, state)

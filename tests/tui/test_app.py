@@ -497,7 +497,12 @@ async def test_ctrl_p_opens_the_command_palette_with_our_commands() -> None:
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         titles = {command.title for command in app.commands_offered or []}
-        assert {"Pause", "Retry all", "Go to an item by id", "Stop the run"} <= titles
+        assert {
+            "Pause or resume the run",
+            "Retry all",
+            "Go to an item by id",
+            "Stop the run",
+        } <= titles
 
 
 async def test_a_keymap_remaps_a_binding_by_id() -> None:

@@ -91,7 +91,8 @@ async def test_the_palette_lists_every_key_of_the_main_screen_once_with_its_key(
         "Switch pipeline",
         "Focus Stages",
         "Focus Events",
-        "Pause",
+        "Pause or resume the run",
+        "Pause or resume the selected stage or worker",
         "Help",
         "Quit",
     ):
@@ -126,7 +127,7 @@ async def test_a_remapped_key_shows_in_the_palette() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await drawn(app, pilot)
         lines = await palette_lines(app, pilot)
-    assert "Pause  x" in [first for first, _ in lines]
+    assert "Pause or resume the run  x" in [first for first, _ in lines]
 
 
 async def test_a_drill_down_screen_lists_its_own_keys_and_the_apps() -> None:
