@@ -96,7 +96,8 @@ class Throttle:
         called: float | None = None
         try:
             if gate is not None and gate.adaptive:
-                await self._take_turn(pipeline, worker, gate)
+                assert ticket is not None
+                await self._take_turn(pipeline, worker, gate, ticket)
             if limit is not None:
                 reservation = await self._take_slot(pipeline, worker, limit, value)
             else:
@@ -183,7 +184,7 @@ class Throttle:
                 return
 
     async def _take_turn(
-        self, pipeline: Pipeline, worker: WorkerRecord, gate: ConcurrencyGate
+        self, pipeline: Pipeline, worker: WorkerRecord, gate: ConcurrencyGate, ticket: Ticket
     ) -> None:
         """Wait for the call's turn under the adaptive pace, after any cool-down; a
         cool-down that begins meanwhile sends it back in line after it, so calls never
@@ -192,8 +193,12 @@ class Throttle:
         while True:
             await self._cool_down(pipeline, worker, cooldown)
             version = cooldown.version
-            delay = gate.turn(pipeline._clock())
+            delay = gate.turn(pipeline._clock(), version)
             if delay > 0:
+                # Held back by the pace, the stage wanted more than it: a clean answer
+                # may raise the pace. (Calls slower than the pace's spacing seldom fill
+                # the gate, and growing only on a full gate left them at 86 %.)
+                ticket.busy = True
                 await _waiting(worker, CONCURRENCY, pipeline._sleep(delay))
             if cooldown.version == version:
                 return

@@ -23,6 +23,7 @@ from antflow import (
     StatusTracker,
     set_task_usage,
 )
+from antflow._adaptive import ConcurrencyGate
 from tests.fake_api import FakeApi, TooManyRequests
 
 if TYPE_CHECKING:
@@ -448,3 +449,28 @@ def test_stages_without_limits_stay_on_the_direct_path() -> None:
     assert plain._runtimes[0].simple
     assert limited._runtimes[0].throttle is not None
     assert not limited._runtimes[0].simple
+
+
+# Issue 21 (examples/llm_batch.py made 2.3 calls/s paced at 4): a cool-down voids the
+# start times handed out before it; they are given out again from the cool-down's end
+# instead of queueing behind start times nobody uses any more.
+def test_a_cool_down_gives_the_paced_start_times_out_afresh() -> None:
+    gate = ConcurrencyGate(10, adaptive=True)
+    gate.rate = 4.0
+    waits = [gate.turn(100.0, version=0) for _ in range(4)]
+    assert waits == [0.0, 0.25, 0.5, 0.75]
+    # A 429 cooled the stage down until 101.0: every caller takes its turn again then.
+    again = [gate.turn(101.0, version=1) for _ in range(4)]
+    assert again == [0.0, 0.25, 0.5, 0.75]
+
+
+# Issue 21: slow calls (1-3 s) seldom fill the gate; the pace still climbs back to the
+# limit after a first 429 measured low (a slow start's burst): 86 % with a constant probe.
+def test_adaptive_pace_climbs_back_with_slow_calls(vtime: VirtualTime) -> None:
+    api = FakeApi(per_second=LIMIT, latency=(1.0, 3.0), retry_after_ms=True)
+
+    pipeline = run_stage(vtime, api, ITEMS, workers=50, adaptive=True)
+
+    assert pipeline.get_stats().items_failed == 0
+    assert api.throughput_share() >= 0.87
+    assert api.refused_share() <= 0.01
