@@ -79,7 +79,7 @@ def why_unwritable(error: OSError | sqlite3.Error) -> str:
         return _READ_ONLY
     if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text:
         return f"its index stayed locked by another process ({text}); try again"
-    if primary == _SQLITE_CANTOPEN:
+    if primary == _SQLITE_CANTOPEN or "unable to open" in text:
         return f"its index cannot be opened ({text}; {_ELSEWHERE})"
     if primary == _SQLITE_IOERR:
         return f"the disk failed writing its index ({text})"

@@ -20,7 +20,6 @@ that folder: ``ANTFLOW_HOME=.`` must not make git ignore a whole project.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 import time
@@ -42,7 +41,12 @@ INDEX_FILES: Final = (INDEX, f"{INDEX}-wal", f"{INDEX}-shm", f"{INDEX}-journal")
 LOCK: Final = "index.lock"
 GITIGNORE: Final = ".gitignore"
 GITIGNORE_TEXT: Final = b"# Created by antflow: this folder holds its run history.\n*\n"
-_DIRECTORY: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+# getattr: the engine must still import where these do not exist (Windows).
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_AT_FUNCTIONS: Final = os.open in os.supports_dir_fd
+"""Whether files open relative to a folder's descriptor (not on Windows)."""
+_DIRECTORY: Final = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 _LOCK_POLL: Final = 0.02
 """Seconds between tries of the index lock: a repair takes milliseconds to seconds."""
 
@@ -88,6 +92,8 @@ class Folder:
             HistoryUnavailable: it cannot be made or opened, is a link (``.antflow``),
                 a file, or another user's.
         """
+        if not _AT_FUNCTIONS:
+            raise HistoryUnavailable(self.home, "keeping a run history needs Linux or macOS")
         home = self._open_home(create)
         if home is None:
             yield None
@@ -103,7 +109,7 @@ class Folder:
             os.close(home)
 
     def _open_home(self, create: bool) -> int | None:
-        flags = _DIRECTORY if self.location.chosen else _DIRECTORY | os.O_NOFOLLOW
+        flags = _DIRECTORY if self.location.chosen else _DIRECTORY | _NOFOLLOW
         made = False
         try:
             try:
@@ -141,7 +147,7 @@ class Folder:
         return True
 
     def _write_gitignore(self, home: int) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
         try:
             descriptor = os.open(GITIGNORE, flags, 0o666, dir_fd=home)
         except FileExistsError:
@@ -160,7 +166,7 @@ class Folder:
             if create:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(RUNS, dir_fd=home)
-            return os.open(RUNS, _DIRECTORY | os.O_NOFOLLOW, dir_fd=home)
+            return os.open(RUNS, _DIRECTORY | _NOFOLLOW, dir_fd=home)
         except FileNotFoundError:
             if create:
                 raise HistoryUnavailable(self.home, f"its {RUNS} folder vanished") from None
@@ -212,7 +218,7 @@ class Opened:
             FileExistsError: it exists.
             HistoryUnavailable: it cannot be made.
         """
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
         try:
             os.close(os.open(name, flags, 0o666, dir_fd=self._runs()))
         except FileExistsError:
@@ -258,7 +264,7 @@ class Opened:
             return None
         try:
             # O_NONBLOCK: a FIFO put there must not hang the opening.
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            flags = os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
             descriptor = os.open(name, flags, dir_fd=self.runs)
         except OSError:
             return None
@@ -307,7 +313,9 @@ class Opened:
         Raises:
             HistoryUnavailable: another process held it for more than `timeout` seconds.
         """
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        import fcntl  # POSIX only: the engine must import on Windows too
+
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC
         try:
             descriptor = os.open(LOCK, flags, 0o666, dir_fd=self.home)
         except OSError as error:

@@ -8,6 +8,7 @@ further updates.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,6 +47,9 @@ class RunHandle:
         self._clock = clock
         self._monotonic = monotonic
         self._written_at = monotonic()
+        # The recorder's thread may update while the main thread finishes: a late
+        # update must not write "running" over the end.
+        self._lock = threading.Lock()
         self.failure: HistoryUnavailable | None = None
         """What an update met, after which updates are skipped (`finish` still tries)."""
 
@@ -70,7 +74,7 @@ class RunHandle:
 
     def update_counts(self, counts: Counts, *, force: bool = False) -> bool:
         """Report the running run's counts; written at most every `UPDATE_EVERY`
-        seconds (unless `force`).
+        seconds (unless `force`). A `Counts.done_earlier` of 0 keeps `begin`'s.
 
         Returns:
             Whether the index was written.
@@ -79,44 +83,55 @@ class RunHandle:
             HistoryUnavailable: the first time the index cannot be written; later
                 updates then do nothing.
         """
-        if self.failure is not None or self._run.status != "running":
-            return False
-        now = self._monotonic()
-        if not force and now - self._written_at < UPDATE_EVERY:
-            return False
-        self._written_at = now
-        at = self._clock()
-        duration = max(at - self._run.started_at, 0.0)
-        run = replace(
-            self._run, counts=counts, updated_at=at, duration=duration, rate=rate(counts, duration)
-        )
-        try:
-            self._run = self._store(run)
-        except HistoryUnavailable as error:
-            self.failure = error
-            raise
-        return True
+        with self._lock:
+            if self.failure is not None or self._run.status != "running":
+                return False
+            now = self._monotonic()
+            if not force and now - self._written_at < UPDATE_EVERY:
+                return False
+            self._written_at = now
+            at = self._clock()
+            duration = max(at - self._run.started_at, 0.0)
+            run = replace(
+                self._run,
+                counts=self._with_earlier(counts),
+                updated_at=at,
+                duration=duration,
+                rate=rate(counts, duration),
+            )
+            try:
+                self._run = self._store(run)
+            except HistoryUnavailable as error:
+                self.failure = error
+                raise
+            return True
 
     def finish(self, status: EndStatus, counts: Counts) -> Run:
         """Record how the run ended (`antflow.history.run.end_status` says it from an
-        end record).
+        end record). A `Counts.done_earlier` of 0 keeps `begin`'s.
 
         Raises:
             HistoryUnavailable: the index cannot be written.
         """
-        at = self._clock()
-        duration = max(at - self._run.started_at, 0.0)
-        run = replace(
-            self._run,
-            status=status,
-            counts=counts,
-            ended_at=at,
-            updated_at=at,
-            duration=duration,
-            rate=rate(counts, duration),
-        )
-        self._run = self._store(run)
-        return self._run
+        with self._lock:
+            at = self._clock()
+            duration = max(at - self._run.started_at, 0.0)
+            run = replace(
+                self._run,
+                status=status,
+                counts=self._with_earlier(counts),
+                ended_at=at,
+                updated_at=at,
+                duration=duration,
+                rate=rate(counts, duration),
+            )
+            self._run = self._store(run)
+            return self._run
+
+    def _with_earlier(self, counts: Counts) -> Counts:
+        if counts.done_earlier or not self._run.counts.done_earlier:
+            return counts
+        return replace(counts, done_earlier=self._run.counts.done_earlier)
 
 
 def rate(counts: Counts, duration: float) -> float | None:

@@ -13,6 +13,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Final
 
+from antflow.history.folder import RUNS
 from antflow.history.header import read_header_fields
 from antflow.history.run import (
     Counts,
@@ -38,7 +39,7 @@ them, and a wider one is read only for a run that idled."""
 def run_from_recording(home: Path, run_id: str, descriptor: int) -> Run | None:
     """The row of run `run_id`, whose recording is open at `descriptor` (None: the
     file holds no readable header; see `unreadable_run`)."""
-    path = home / "runs" / recording_name(run_id)
+    path = home / RUNS / recording_name(run_id)
     fields = read_header_fields(descriptor)
     try:
         recording = Recording.open(_path_of(descriptor))
@@ -98,7 +99,7 @@ def unreadable_run(home: Path, run_id: str, size: int) -> Run:
     """A run whose file holds no header: it crashed before writing one, or the file
     is not a recording. Shown crashed; retention deletes it in its turn."""
     started_at = started_at_of(run_id)
-    path = home / "runs" / recording_name(run_id)
+    path = home / RUNS / recording_name(run_id)
     return Run(
         id=run_id,
         started_at=started_at,

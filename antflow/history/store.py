@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from antflow.history import index
 from antflow.history.errors import HistoryError, HistoryUnavailable, RunNotFound
-from antflow.history.folder import Folder, Location, Opened, locate
+from antflow.history.folder import RUNS, Folder, Location, Opened, locate
 from antflow.history.handle import RunHandle, rate
 from antflow.history.resolve import chain, names_last, resolve
 from antflow.history.retention import doomed
@@ -119,7 +119,7 @@ class History:
                 rate=None,
                 resumed_from=resumed_from,
                 fingerprint=fingerprint,
-                path=self.home / "runs" / recording_name(run_id),
+                path=self.home / RUNS / recording_name(run_id),
                 bytes=0,
                 antflow=_version(),
             )

@@ -330,8 +330,9 @@ def test_a_run_is_begun_updated_and_finished(tmp_path: Path) -> None:
     clock.advance(2)
     assert not handle.update_counts(Counts(fed=10, done=4, done_earlier=3))
     monotonic.advance(5)
-    assert handle.update_counts(Counts(fed=10, done=4, done_earlier=3))
+    assert handle.update_counts(Counts(fed=10, done=4))
     run = history.runs()[0]
+    assert run.counts.done_earlier == 3
     assert (run.counts.fed, run.counts.done, run.bytes) == (10, 4, 100)
     assert run.status == "running"
     clock.advance(8)
@@ -362,7 +363,7 @@ def test_a_thousand_runs_are_listed_newest_first(tmp_path: Path) -> None:
             id=new_run_id(START + 3600 + n),
             started_at=START + 3600 + n,
             status="running" if n % 100 == 0 else "finished",
-            pid=dead_pid_value(n),
+            pid=0 if n % 100 == 0 else os.getpid(),  # PID 0: no process, crashed
             counts=Counts(fed=n, done=n),
         )
         for n in range(1_000)
@@ -380,10 +381,6 @@ def test_a_thousand_runs_are_listed_newest_first(tmp_path: Path) -> None:
     assert listed[0].counts.done == 999
     assert {run.status for run in listed if run.counts.done % 100 == 0} == {"crashed"}
     assert [run.id for run in history.runs(limit=3)] == [run.id for run in listed[:3]]
-
-
-def dead_pid_value(n: int) -> int:
-    return 0 if n % 100 == 0 else os.getpid()
 
 
 # ---------------------------------------------------------------------- status
@@ -890,6 +887,7 @@ class FailingWrites(sqlite3.Connection):
         ("database or disk is full", "the disk is full"),
         ("attempt to write a readonly database", "read-only"),
         ("database is locked", "locked by another process"),
+        ("unable to open database file", "its index cannot be opened"),
     ],
 )
 def test_updates_that_cannot_be_written_raise_once(
@@ -913,3 +911,18 @@ def test_updates_that_cannot_be_written_raise_once(
     monkeypatch.undo()
     handle.finish("finished", Counts(fed=2, done=2))
     assert history.runs()[0].status == "finished"
+
+
+# Issue 20.5: an index another process keeps rebuilding is waited for, then given up on
+# with the same error (never a hang).
+def test_an_index_repair_held_by_another_process_times_out(tmp_path: Path) -> None:
+    import fcntl
+
+    history = make_history(tmp_path, busy_timeout=0.05)
+    begin_finished(history)
+    (history.home / "index.db").unlink()
+    with open(history.home / "index.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.raises(HistoryUnavailable, match="rebuilding its index"):
+            history.runs()
+    assert len(history.runs()) == 1
