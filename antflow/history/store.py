@@ -325,9 +325,13 @@ class History:
             return self._upkeep.use(opened, use)
 
     def _shown(self, run: Run, now: float) -> Run:
-        """A row as it is now: a running run whose process is gone is crashed."""
+        """A row as it is now: a running run whose process is gone is crashed, and the
+        size of a run not cleanly ended is its file's now (its row's is as of its last
+        update; its counts stay so, at most `UPDATE_EVERY` seconds old)."""
         if run.status != "running":
             return run
+        with contextlib.suppress(OSError):
+            run = replace(run, bytes=os.lstat(run.path).st_size)
         if process_alive(run.pid, run.process_start):
             duration = max(now - run.started_at, 0.0)
             return replace(run, duration=duration, rate=rate(run.counts, duration))

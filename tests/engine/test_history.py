@@ -411,6 +411,8 @@ def test_a_run_whose_process_died_is_crashed(tmp_path: Path) -> None:
     assert run is not None
     assert run.status == "crashed"
     assert run.pid != os.getpid()
+    run.path.write_bytes(b"x" * 123)  # what it recorded before it died
+    assert history.runs()[0].bytes == 123
     assert history.resolve("last", "job.py").status == "crashed"
 
 
