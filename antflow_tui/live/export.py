@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from antflow.pending import PendingItem
+    from antflow.runstream.stream import RunStream
     from antflow_tui.accounting import RunCounts
     from antflow_tui.export import NotFed
     from antflow_tui.live.source import Attached
 
 
 def pipeline_lines(
+    stream: RunStream,
     attached: Attached,
     name: str,
     abandoned: int,
@@ -55,7 +57,7 @@ def pipeline_lines(
         held = pending_items(pipeline)
     # One search of what was fed for every item that needs its input.
     wanted = [f.item_id for f in failures] + left + [p.item_id for p in held]
-    fed = attached.inputs.inputs_of(wanted)
+    fed = stream.inputs_of(attached.number, wanted)
 
     def fed_as(item_id: Any) -> tuple[bool, Any]:
         try:
@@ -79,6 +81,7 @@ def pipeline_lines(
 
 def export_run(
     path: Path,
+    stream: RunStream,
     attached: Sequence[Attached],
     abandoned: Sequence[int],
     counts: RunCounts,
@@ -94,7 +97,9 @@ def export_run(
     def lines() -> Iterator[str]:
         yield header_line(counts, script=script, pipelines=names)
         for one, name, left in zip(attached, names, abandoned, strict=False):
-            yield from pipeline_lines(one, name, left, in_flight_unfinished=in_flight_unfinished)
+            yield from pipeline_lines(
+                stream, one, name, left, in_flight_unfinished=in_flight_unfinished
+            )
         for item in not_fed:
             yield not_fed_line(names[-1], item)
 
