@@ -78,9 +78,11 @@ def private_reads(root: Path) -> list[tuple[str, int, str]]:
         module = path.relative_to(root).as_posix()
         if module in CORE:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and node.attr in names and not _is_self(node.value):
-                found.append((module, node.lineno, node.attr))
+        found.extend(
+            (module, node.lineno, node.attr)
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Attribute) and node.attr in names and not _is_self(node.value)
+        )
     return found
 
 

@@ -30,13 +30,15 @@ async def test_a_run_goes_idle_running_closing_finished_and_a_shutdown_stopping_
     pipeline.probe.on_ended(lambda: seen.append(pipeline.state))
     assert pipeline.state is PipelineState.IDLE
     await pipeline.start()
-    assert pipeline.state is PipelineState.RUNNING and pipeline.is_running
+    assert pipeline.state is PipelineState.RUNNING
+    assert pipeline.is_running
     await pipeline.feed([1])
     await gates.entered(1)
     joining = pipeline.join()
     gates.open(1)
     await joining
-    assert pipeline.state is PipelineState.FINISHED and not pipeline.is_running
+    assert pipeline.state is PipelineState.FINISHED
+    assert not pipeline.is_running
     with pytest.raises(PipelineError, match="has finished"):
         await pipeline.feed([2])
     await pipeline.start()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from antflow import Pipeline, Stage, observe
 from antflow.runstream import convert
@@ -12,6 +11,9 @@ from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import ErrorRecord, ReprKey, item_key
 from antflow.runstream.stream import RunStream
 from tests.engine.helpers import Gates
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def fails_on_tuples(value: Any) -> Any:
