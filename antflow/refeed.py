@@ -41,18 +41,6 @@ from antflow.export import DONE_STATUSES, EXPORT_VERSION, REFEED_STATUSES
 if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
 
-__all__ = [
-    "DONE_STATUSES",
-    "EXPORT_VERSION",
-    "REFEED_STATUSES",
-    "ExportFileError",
-    "RefeedItem",
-    "RefeedPlan",
-    "SkippedLine",
-    "check_stages",
-    "feed_export",
-    "read_export",
-]
 
 ID_DEPTH: Final = 32
 """Deepest nesting of arrays in an id read back as a tuple; deeper ids are not fed."""
@@ -386,7 +374,9 @@ def _value_of(fed: Any) -> Any:
 
 
 __all__ = [
+    "DONE_STATUSES",
     "EXPORT_VERSION",
+    "REFEED_STATUSES",
     "ExportFileError",
     "RefeedItem",
     "RefeedPlan",

@@ -2,8 +2,11 @@
 
 A monitor (antflow-tui's live source, the recorder, the socket server) creates one
 RunStream per run and attaches it to every pipeline that starts (``antflow.observe``).
-It is the only code on the monitor's side that touches `Pipeline`, `StatusTracker` or an
-exception; everything it returns is a record from `antflow.runstream.records`.
+It reads the engine through its declared surface (`antflow.probe`) and never its private
+state; everything it returns is a record from `antflow.runstream.records`. It numbers the
+run's errors once (`numbers`, shared with a recorder of it), maps item keys back to live
+ids (`live_id`), keeps the inputs fed when asked (`inputs=True`, `input_of`), and tells
+when a pipeline's run ends (`on_ended`).
 
 Cost model: `snapshot()` is O(stages + workers); `events()` rebuilds at most
 `event_capacity` of the newest events from a bounded tail of raw records (the rest are
