@@ -16,6 +16,7 @@ from antflow.exceptions import (
     TaskFailedError,
     TaskTimeoutError,
 )
+from antflow.lifecycle import PipelineState
 from antflow.limits import LimitSnapshot, StageLimitState
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
@@ -67,6 +68,7 @@ __all__ = [
     "PipelineBuilder",
     "PipelineError",
     "PipelineResult",
+    "PipelineState",
     "PipelineStats",
     "PipelineStopped",
     "RateLimit",

@@ -75,6 +75,18 @@ def new_log() -> array[float]:
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorNote:
+    """A new attempt error, as an error sink (a recorder's, a run stream's) receives it."""
+
+    item_id: Any
+    exception: BaseException
+    traceback: str
+    code: int
+    """The code of the record that carried it (stage, worker, task, attempt)."""
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptError:
     """The error of one failed attempt, kept for drill-down."""
 

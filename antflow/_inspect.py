@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from antflow._safe import safe_str
+from antflow.lifecycle import WORKING
 from antflow.limits import LimitSnapshot, limit_snapshot
 from antflow.types import (
     DashboardSnapshot,
@@ -25,13 +26,13 @@ from antflow.types import (
 if TYPE_CHECKING:
     import asyncio
     from collections import Counter
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
+    from antflow.lifecycle import PipelineState
+    from antflow.probe import Counters, Probe
     from antflow.tracker import StatusTracker
-    from antflow.types import StageInfo
-
-_QUEUED_IDS_SHOWN = 5
+    from antflow.types import StageInfo, StageStats
 
 
 @dataclass(slots=True)
@@ -41,6 +42,41 @@ class _Failure:
     error: BaseException
     attempts: int
     timestamp: float
+
+
+def pipeline_stats(counters: Counters, stages: Iterable[StageStats]) -> PipelineStats:
+    """`get_stats`'s value, from the probe's counters and stage counts."""
+    by_name = {stats.stage_name: stats for stats in stages}
+    return PipelineStats(
+        items_processed=counters.processed,
+        items_failed=counters.failed,
+        items_in_flight=counters.in_flight,
+        queue_sizes={name: stats.pending_items for name, stats in by_name.items()},
+        stage_stats=by_name,
+        items_fed=counters.fed,
+        items_skipped=counters.skipped,
+        items_unfinished=counters.unfinished,
+    )
+
+
+def dashboard_snapshot(probe: Probe) -> DashboardSnapshot:
+    """A dashboard's snapshot, from the probe's stage views (as the run stream's is)."""
+    counters = probe.counters()
+    stages = probe.stages()
+    workers = [worker for stage in stages for worker in stage.workers]
+    return DashboardSnapshot(
+        worker_states={w.state.worker_name: w.state for w in workers},
+        worker_metrics={w.metrics.worker_name: w.metrics for w in workers},
+        pipeline_stats=pipeline_stats(counters, [stage.stats for stage in stages]),
+        timestamp=probe.now(),
+        stages=tuple(stage.info for stage in stages),
+        total_items=counters.total_items,
+        paused=counters.paused,
+        running=counters.running,
+        stopping=counters.stopping,
+        queued_ids={stage.info.name: stage.next_ids for stage in stages},
+        errors_by_type=probe.errors_by_type(),
+    )
 
 
 class PipelineViews:
@@ -63,11 +99,11 @@ class PipelineViews:
     _outstanding: int
     _fed: int
     _total_items: int | None
-    _running: bool
-    _stopping: bool
+    _state: PipelineState
     _paused: bool
     _epoch: float
     _now: Callable[[], float]
+    probe: Probe
 
     # ------------------------------------------------------------------ queries
 
@@ -79,9 +115,14 @@ class PipelineViews:
         return list(self._sorted_results)
 
     @property
+    def state(self) -> PipelineState:
+        """Where the pipeline is in its lifecycle (see `antflow.lifecycle`)."""
+        return self._state
+
+    @property
     def is_running(self) -> bool:
         """True between `start()` and the end of `join()` or `shutdown()`."""
-        return self._running
+        return self._state in WORKING
 
     @property
     def paused(self) -> bool:
@@ -90,17 +131,7 @@ class PipelineViews:
 
     def get_stats(self) -> PipelineStats:
         """Current pipeline-wide and per-stage counts."""
-        stage_stats = {runtime.name: runtime.stats() for runtime in self._runtimes}
-        return PipelineStats(
-            items_processed=self._processed,
-            items_failed=self._failed_count,
-            items_in_flight=self._outstanding,
-            queue_sizes={name: stats.pending_items for name, stats in stage_stats.items()},
-            stage_stats=stage_stats,
-            items_fed=self._fed,
-            items_skipped=self._skipped_out,
-            items_unfinished=len(self._unfinished),
-        )
+        return pipeline_stats(self.probe.counters(), self.probe.stage_stats())
 
     def get_worker_names(self) -> dict[str, list[str]]:
         """Worker names by stage: ``{"Fetch": ["Fetch-W0", ...], ...}``."""
@@ -120,22 +151,7 @@ class PipelineViews:
 
     def get_dashboard_snapshot(self) -> DashboardSnapshot:
         """Everything a dashboard shows, in O(stages + workers)."""
-        return DashboardSnapshot(
-            worker_states=self.get_worker_states(),
-            worker_metrics=self.get_worker_metrics(),
-            pipeline_stats=self.get_stats(),
-            timestamp=self._now(),
-            stages=self._stage_infos,
-            total_items=self._total_items,
-            paused=self._paused,
-            running=self._running,
-            stopping=self._stopping,
-            queued_ids={
-                runtime.name: tuple(e.item_id for e in runtime.queue.head(_QUEUED_IDS_SHOWN))
-                for runtime in self._runtimes
-            },
-            errors_by_type=dict(self._failed_by_type),
-        )
+        return dashboard_snapshot(self.probe)
 
     def get_limit_snapshot(self) -> LimitSnapshot:
         """Every RateLimit the stages use (calls and tokens against their caps, 429s,

@@ -20,6 +20,7 @@ from antflow._latency import SAMPLE_EVERY
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
 from antflow.exceptions import RateLimitExceededError, TaskNotAwaitableError
+from antflow.lifecycle import STOPPING
 from antflow.retrying import is_rate_limit_error
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ YIELD_EVERY: Final = 32
 """Items a worker takes back to back from a non-empty queue before yielding to the loop."""
 _SAMPLE_MASK: Final = SAMPLE_EVERY - 1
 """An item whose count ANDs this to 0 has its task time sampled (see `LatencyTracker`)."""
+_STOPPING: Final = STOPPING
 
 
 async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
@@ -76,7 +78,7 @@ async def run_worker(pipeline: Pipeline, worker: WorkerRecord) -> None:
         if worker.task is not me:
             return
         worker.entry = None
-        if pipeline._stopping:
+        if pipeline._state is _STOPPING:
             pipeline._worker_settled()
         tracker = pipeline._tracker
         if tracker is not None and len(tracker._delivery.pending) > BACKLOG_LIMIT:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import antflow._throttle as throttles
+import antflow.lifecycle as lc
 from antflow import _history as h
 from antflow._guard import must_propagate
 from antflow._inspect import PipelineViews, _Failure
@@ -34,6 +35,7 @@ from antflow._worker import run_worker
 from antflow.context import _current_worker
 from antflow.exceptions import FeedStoppedError, PipelineError, PipelineStopped
 from antflow.observe import displays_suppressed, notify_started
+from antflow.probe import Probe, call_listeners
 from antflow.stage import Stage, TaskFunc, task_name
 from antflow.types import (
     DashboardProtocol,
@@ -42,6 +44,7 @@ from antflow.types import (
 
 if TYPE_CHECKING:
     from antflow.builder import PipelineBuilder
+    from antflow.lifecycle import PipelineState
     from antflow.tracker import EmitterBinding, StatusTracker
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,10 @@ Clock = Callable[[], float]
 _STREAM_BUFFER = 1024
 """Results a stream holds for its reader before it stops feeding more items."""
 _STREAM_CHUNK = 64
+
+_RUNNING: Final = lc.RUNNING
+_JOINABLE: Final = frozenset({lc.RUNNING, lc.CLOSING})
+"""Workers run and no shutdown is under way."""
 
 CANCEL_GRACE: Final = 1.0
 """Seconds a forced shutdown waits for cancelled workers before giving up on them."""
@@ -141,11 +148,8 @@ class Pipeline(PipelineViews):
         self._monitors: list[Monitor] = []
         self._total_items: int | None = None
 
-        self._running = False
-        self._closing = False
-        self._stopping = False
-        self._stopped = False
-        """True after a shutdown, until the next start: feeding then is an error."""
+        self._state = lc.IDLE
+        """The lifecycle (see `antflow.lifecycle`): changed by `_move` only."""
         self._stop_task: asyncio.Task[None] | None = None
         self._stopped_by: tuple[str, int] | None = None
         """Who stopped the last run from outside the script (`shutdown`'s `by`), and how
@@ -156,6 +160,12 @@ class Pipeline(PipelineViews):
         self._settle_waiters: list[asyncio.Future[None]] = []
         self._force_stop: asyncio.Future[None] | None = None
         self._stop_done: asyncio.Future[None] | None = None
+        self._fed_listeners: list[Callable[[Any, Any], None]] | None = None
+        """`Probe.on_fed` listeners; None while there are none (one test per item)."""
+        self._ended_listeners: list[Callable[[], None]] = []
+        """`Probe.on_ended` listeners."""
+        self.probe = Probe(self)
+        """What monitors read of this pipeline (see `antflow.probe`)."""
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -209,7 +219,7 @@ class Pipeline(PipelineViews):
 
     @status_tracker.setter
     def status_tracker(self, tracker: StatusTracker | None) -> None:
-        if self._running:
+        if self._state in lc.WORKING:
             raise PipelineError("cannot change the status tracker while the pipeline runs")
         self._tracker = tracker
 
@@ -238,8 +248,7 @@ class Pipeline(PipelineViews):
         Raises:
             PipelineError: the pipeline is already running.
         """
-        if self._running or self._stopping:
-            raise PipelineError("the pipeline is already running; join() or shutdown() it first")
+        self._refuse_if_running()
         notify_started(self)
         loop = asyncio.get_running_loop()
         tracker = self._tracker
@@ -249,10 +258,7 @@ class Pipeline(PipelineViews):
             runtime.queue.reopen()
             runtime.new_semaphores()
         self._bind_tracker()
-        self._running = True
-        self._closing = False
-        self._stopping = False
-        self._stopped = False
+        self._move(lc.RUNNING)
         self._stopped_by = None
         self._force_stop = None
         self._stop_done = None
@@ -305,18 +311,14 @@ class Pipeline(PipelineViews):
         reserved = None
         if isinstance(items, list | tuple):
             reserved = self._check_ids(items)
-            if not self._running and len(items) > queue.capacity - queue._size:
+            if self._state not in lc.WORKING and len(items) > queue.capacity - queue._size:
                 # Checked here, not at the item that no longer fits: all or nothing.
                 raise PipelineError(_wait_forever_message(runtime.name, queue.capacity))
         if reserved:
             self._reserve(reserved)
         try:
             for item in items:
-                if (
-                    queue._size < queue.capacity
-                    and self._running
-                    and not (self._stopping or self._closing)
-                ):
+                if queue._size < queue.capacity and self._state is _RUNNING:
                     self._enqueue(runtime, item, priority)
                 elif not await self._feed_one(runtime, item, priority):
                     return
@@ -336,13 +338,13 @@ class Pipeline(PipelineViews):
                 return
 
     def _refuse_if_running(self) -> None:
-        if self._running or self._stopping:
+        if self._state in lc.ACTIVE:
             raise PipelineError("the pipeline is already running; join() or shutdown() it first")
 
     async def _feed_until_stopped(self, items: Iterable[Any]) -> None:
         """Feed for run() and stream(): a shutdown (from outside, or from inside the
         pipeline, even from a dashboard's on_start) ends the feeding, not the call."""
-        if self._stopping or self._stopped:
+        if self._state in lc.SHUTTING_DOWN or self._state in lc.OVER:
             return
         try:
             await self.feed(items)
@@ -360,7 +362,7 @@ class Pipeline(PipelineViews):
             PipelineStopped: the run was stopped from outside the script (a viewer, a
                 monitor: `shutdown`'s `by`), once the stop is done.
         """
-        if not self._running:
+        if self._state not in lc.WORKING:
             self._raise_if_stopped_from_outside()
             return
         if self._called_from_inside():
@@ -368,13 +370,14 @@ class Pipeline(PipelineViews):
                 "join() was called from inside the pipeline (a task, hook or callback), "
                 "where it would wait for itself; call shutdown() to stop the run instead"
             )
-        while self._outstanding > 0 and not self._stopping:
+        while self._outstanding > 0 and self._state not in lc.SHUTTING_DOWN:
             await self._wait(self._idle_waiters)
-        if self._stopping or not self._running:
+        if self._state not in _JOINABLE:
             await self._await_stop()
             self._raise_if_stopped_from_outside()
             return
-        self._closing = True
+        if self._state is _RUNNING:  # not when another join() got here first
+            self._move(lc.CLOSING)
         for runtime in self._runtimes:
             runtime.queue.close()
         for worker in self._workers.values():
@@ -384,21 +387,21 @@ class Pipeline(PipelineViews):
             # wait(), not gather(): a shutdown landing now cancels the workers, and that
             # must not come out of join() as if the caller had been cancelled.
             await asyncio.wait(tasks)
-        if self._stopping or not self._running:
+        if self._state is not lc.CLOSING:  # a shutdown came, or another join() ended it
             await self._await_stop()
             self._raise_if_stopped_from_outside()
             return
-        self._running = False
-        self._stopped = True
+        self._move(lc.FINISHED)
         await self._stop_monitors()
         if self._tracker is not None:
             await self._tracker._drain()
+        call_listeners(self._ended_listeners, "on_ended")
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
     def _raise_if_stopped_from_outside(self) -> None:
-        if self._stopped_by is not None and not self._stopping:
+        if self._stopped_by is not None and self._state not in lc.SHUTTING_DOWN:
             by, unfinished_before = self._stopped_by
             raise PipelineStopped(by, max(0, len(self._unfinished) - unfinished_before))
 
@@ -447,7 +450,7 @@ class Pipeline(PipelineViews):
             await self.join()
         except BaseException:
             # Only this run's own start is undone: a refused call leaves a running one be.
-            if started and (self._running or self._stopping):
+            if started and self._state in lc.ACTIVE:
                 await asyncio.shield(self.shutdown(graceful=False))
             raise
         finally:
@@ -494,10 +497,10 @@ class Pipeline(PipelineViews):
         async def drive() -> None:
             try:
                 for start in range(0, len(items), _STREAM_CHUNK):
-                    while sink.qsize() >= _STREAM_BUFFER and not self._stopping:
+                    while sink.qsize() >= _STREAM_BUFFER and self._state not in lc.SHUTTING_DOWN:
                         taken.clear()
                         await taken.wait()
-                    if self._stopping or self._stopped:
+                    if self._state in lc.SHUTTING_DOWN or self._state in lc.OVER:
                         break
                     await self._feed_until_stopped(items[start : start + _STREAM_CHUNK])
                 await self.join()
@@ -526,7 +529,7 @@ class Pipeline(PipelineViews):
                 await asyncio.shield(self.shutdown(graceful=False))
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
-            elif runner is not None and (self._running or self._stopping):
+            elif runner is not None and self._state in lc.ACTIVE:
                 # The feeding raised (an id made live meanwhile by another feeder): the
                 # error goes to the caller, and no worker may outlive it.
                 await asyncio.shield(self.shutdown(graceful=False))
@@ -558,20 +561,21 @@ class Pipeline(PipelineViews):
                 shutdown passes nothing, and they just return.
         """
         inside = self._called_from_inside()
-        if self._stopping:
+        if self._state in lc.SHUTTING_DOWN:
             if not graceful:
                 _wake(self._force_stop)
             if not inside:
                 await self._await_stop()
             return
-        if not self._running:
+        if self._state not in lc.WORKING:
             self._abandon_queued()
-            self._stopped = True
+            if self._state is lc.IDLE:
+                self._move(lc.STOPPED)
             return
         loop = asyncio.get_running_loop()
         if by is not None:
             self._stopped_by = (by, len(self._unfinished))
-        self._stopping = True
+        self._move(lc.STOPPING)
         self._stop_done = loop.create_future()
         self._force_stop = loop.create_future()
         self._update_holds()
@@ -610,16 +614,16 @@ class Pipeline(PipelineViews):
                 _, stuck = await asyncio.wait(tasks, timeout=self.cancel_grace)
                 self._give_up(stuck)
             self._abandon_queued()
-            self._running = False
+            self._move(lc.ENDING)
             self._wake_all(self._idle_waiters)
             await self._stop_monitors()
             if graceful and self._tracker is not None:
                 await self._tracker._drain()
         finally:
-            self._stopping = False
-            self._stopped = True
+            self._move(lc.STOPPED)
             self._update_holds()
             _wake(self._stop_done)
+            call_listeners(self._ended_listeners, "on_ended")
 
     async def _await_stop(self) -> None:
         if self._stop_done is not None:
@@ -670,7 +674,7 @@ class Pipeline(PipelineViews):
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._running:
+        if self._state in lc.WORKING:
             await self.shutdown(graceful=exc_info[0] is None)
 
     # ------------------------------------------------------------------ control
@@ -711,7 +715,7 @@ class Pipeline(PipelineViews):
             raise PipelineError(
                 f"item {safe_repr(item_id)} has not failed, so there is nothing to retry"
             )
-        if not self._running or self._closing or self._stopping:
+        if self._state is not _RUNNING:
             raise PipelineError("the pipeline is not running; start() it before retrying items")
         del self._failures[item_id]
         error_type = type(failure.error).__name__
@@ -766,6 +770,20 @@ class Pipeline(PipelineViews):
 
     # ------------------------------------------------------------------ internals
 
+    def _fed_listener_failed(
+        self, listener: Callable[[Any, Any], None], error: BaseException
+    ) -> None:
+        # A new list: `_enqueue` may be iterating the old one.
+        if must_propagate(error):
+            raise error
+        logger.error("an on_fed listener raised; it is detached", exc_info=error)
+        remaining = [one for one in self._fed_listeners or () if one is not listener]
+        self._fed_listeners = remaining or None
+
+    def _move(self, to: PipelineState) -> None:
+        """The one place the lifecycle changes (see `antflow.lifecycle`)."""
+        self._state = lc.move(self._state, to)
+
     def _now(self) -> float:
         """The current time as Unix time (or as the injected clock reads it)."""
         return self._clock() + self._epoch
@@ -803,11 +821,12 @@ class Pipeline(PipelineViews):
 
     def _update_holds(self) -> None:
         newly_held = False
+        stopping = self._state in lc.SHUTTING_DOWN
         for runtime in self._runtimes:
             for worker in runtime.workers:
                 paused = self._paused or runtime.paused or worker.paused_self
                 worker.paused = paused
-                held = self._stopping or paused
+                held = stopping or paused
                 if held and not worker.held:
                     newly_held = True
                 worker.held = held
@@ -819,13 +838,14 @@ class Pipeline(PipelineViews):
                 runtime.queue.wake_putters()
 
     def _check_feedable(self) -> None:
-        if self._closing and not self._running:
+        state = self._state
+        if state is lc.FINISHED:
             raise PipelineError(
                 "the pipeline has finished (join() returned); start() it again before feeding"
             )
-        if self._closing:
+        if state is lc.CLOSING:
             raise PipelineError("the pipeline is finishing (join() was called); cannot feed it")
-        if self._stopped and not self._stopping:
+        if state is lc.STOPPED:
             raise PipelineError(
                 "the pipeline was shut down; start() it again before feeding more items"
             )
@@ -923,17 +943,18 @@ class Pipeline(PipelineViews):
         return candidate
 
     async def _feed_one(self, runtime: StageRuntime, item: Any, priority: int) -> bool:
-        if self._stopping:
+        state = self._state
+        if state is lc.STOPPING or state is lc.ENDING:
             raise FeedStoppedError(
                 "the pipeline is shutting down: this item and the rest were not fed"
             )
         self._check_feedable()
         queue = runtime.queue
         while queue.full():
-            if not self._running:
+            if self._state not in lc.WORKING:
                 raise PipelineError(_wait_forever_message(runtime.name, queue.capacity))
             await queue.wait_for_room()
-            if self._stopping or not self._running:
+            if self._state not in _JOINABLE:
                 raise FeedStoppedError(
                     "the pipeline was shut down while feed() waited for room: this item and "
                     "the rest were not fed"
@@ -990,6 +1011,13 @@ class Pipeline(PipelineViews):
         if tracker is not None:
             entry.log = tracker._open(item_id, runtime.queued_binding, self._now())
         runtime.queue.put_nowait(entry, priority)
+        listeners = self._fed_listeners
+        if listeners is not None:
+            for listener in listeners:
+                try:
+                    listener(item_id, item)
+                except BaseException as error:
+                    self._fed_listener_failed(listener, error)
 
     def _complete(self, entry: Entry, value: Any, skipped: bool) -> None:
         """The item left the last stage: count it, keep its result, stream it."""

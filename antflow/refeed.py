@@ -14,23 +14,11 @@ listed in the plan with the reason, never dropped silently::
         print(f"line {line.line}: {line.reason}")
     await pipeline.join()
 
-The export format (one JSON object per line):
-
-- the header: ``{"antflow_export": 1, "items": ..., "completed": ..., "failed": ...,
-  "unfinished": ..., "abandoned": ..., "not_fed": ...}``;
-- ``{"status": "completed", "id": ..., "value": ...}`` (and ``"skipped"``);
-- ``{"status": "failed", "id": ..., "stage": ..., "value": ..., "input": ...,
-  "error_type": ..., "error": ..., "traceback": ..., "attempts": ...}``;
-- ``{"status": "unfinished", "id": ..., "stage": ..., "value": ..., "input": ...}``;
-- ``{"status": "abandoned", "id": ...}`` (the script stopped waiting for it; not fed
-  again) and ``{"status": "not_fed", "id": ..., "value": ..., "input": ...}``.
-
-``value`` is what entered ``stage``; ``input`` is the item as it was first fed. Either is
-missing when it was not kept. A value JSON cannot hold is written as its repr, with
-``"value_is_repr": true`` (``input_is_repr``, ``id_is_repr`` likewise). A tuple id is
-written as a JSON array with ``"id_is_tuple": true`` and read back as a tuple (nested
-arrays as tuples too); an array id without the flag, from an older export, is read the
-same way, since a list cannot be an id.
+The format is `antflow.export`'s (typed records, one writer; docs/export.md): a header,
+then one item per line. ``value`` is what entered ``stage``; ``input`` is the item as it
+was first fed; either is missing when it was not kept, and flagged ``*_is_repr`` when it
+was written as a repr. An array id without ``id_is_tuple``, from an older export, is read
+as a tuple too, since a list cannot be an id.
 
 Every line is read as hostile: one that cannot be fed (not JSON, an id that cannot be an
 id or repeats an earlier line's, a stage that is not a name, a status that is not a
@@ -48,15 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow.exceptions import FeedStoppedError, PipelineError
+from antflow.export import DONE_STATUSES, EXPORT_VERSION, REFEED_STATUSES
 
 if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
 
-EXPORT_VERSION: Final = 1
-"""The export format this module reads and antflow-tui writes."""
-REFEED_STATUSES: Final = ("failed", "unfinished", "not_fed")
-"""Statuses whose items are fed again."""
-DONE_STATUSES: Final = ("completed", "skipped")
+
 ID_DEPTH: Final = 32
 """Deepest nesting of arrays in an id read back as a tuple; deeper ids are not fed."""
 
@@ -389,7 +374,9 @@ def _value_of(fed: Any) -> Any:
 
 
 __all__ = [
+    "DONE_STATUSES",
     "EXPORT_VERSION",
+    "REFEED_STATUSES",
     "ExportFileError",
     "RefeedItem",
     "RefeedPlan",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
 from antflow._delivery import Delivery, Listener
+from antflow._history import ErrorNote
 from antflow._safe import safe_str
 from antflow.tail import EventTail
 from antflow.types import (
@@ -312,10 +313,10 @@ class StatusTracker:
             self._tail_buffer = None
             self._retap()
 
-    def _open_journal(self) -> tuple[int, list[ErrorNote]]:
-        """Start keeping every record for a recorder: returns its reader number for
-        `_take_journal`, and a list that receives every new attempt error. The recorder
-        must drain both. Several recorders share one journal, each with its own cursor."""
+    def _open_journal(self) -> int:
+        """Start keeping every record for a reader (a recorder, through
+        `antflow.probe.Journal`): returns its reader number for `_take_journal`. Several
+        readers share one journal, each with its own cursor."""
         if self._journal is None:
             self._journal = []
             self._journal_base = 0
@@ -324,10 +325,9 @@ class StatusTracker:
         self._journal_readers_made += 1
         reader = self._journal_readers_made
         self._journal_readers[reader] = self._journal_base + len(self._journal) // 3
-        return reader, self._open_error_sink()
+        return reader
 
-    def _close_journal(self, reader: int, errors: list[ErrorNote]) -> None:
-        self._close_error_sink(errors)
+    def _close_journal(self, reader: int) -> None:
         self._journal_readers.pop(reader, None)
         if not self._journal_readers:
             self._journal = None
@@ -747,18 +747,6 @@ _PAUSED: Final = object()
 """`StatusTracker._recent` while tails are paused: events are counted, not kept."""
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorNote:
-    """A new attempt error, as a recorder's error sink receives it."""
-
-    item_id: Any
-    exception: BaseException
-    traceback: str
-    code: int
-    """The code of the record that carried it (stage, worker, task, attempt)."""
-    timestamp: float
-
-
 _ENGINE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
 
@@ -827,4 +815,4 @@ def _task_event(
     )
 
 
-__all__ = ["StatusTracker"]
+__all__ = ["ErrorNote", "StatusTracker"]

@@ -12,6 +12,7 @@ import reprlib
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow import _history as h
+from antflow._history import ErrorNote
 from antflow._safe import safe_repr, safe_str
 from antflow.runstream.records import (
     MESSAGE_LIMIT,
@@ -31,18 +32,14 @@ from antflow.runstream.records import (
     clip,
     item_key,
 )
-from antflow.tracker import ErrorNote
 from antflow.types import STATUSES, TASK_EVENT_TYPES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
-    from antflow._latency import LatencyTracker
     from antflow.pipeline import Pipeline
-    from antflow.tracker import StatusTracker
-
-NEXT_ITEMS_SHOWN: Final = 5
-"""Queued item ids a snapshot lists per stage."""
+    from antflow.probe import Failure, Probe, StageView, TrackerProbe, WorkerView
+    from antflow.types import StageInfo
 
 _KIND_NAMES: Final[tuple[EventKind, ...]] = STATUSES + TASK_EVENT_TYPES
 
@@ -73,12 +70,10 @@ def type_name(cls: type[BaseException]) -> str:
     )
 
 
-def _by_type(counts: dict[type[BaseException], int]) -> tuple[tuple[str, int], ...]:
+def _by_type(counts: Iterable[tuple[type[BaseException], int]]) -> tuple[tuple[str, int], ...]:
     """Counts by exception class -> by type name, the most frequent first."""
-    if not counts:
-        return ()
     named: dict[str, int] = {}
-    for cls, count in list(counts.items()):
+    for cls, count in counts:
         name = type_name(cls)
         named[name] = named.get(name, 0) + count
     return tuple(sorted(named.items(), key=lambda pair: (-pair[1], pair[0])))
@@ -89,116 +84,129 @@ def error_message(error: BaseException) -> str:
     return clip(safe_str(error), MESSAGE_LIMIT)
 
 
-def stage_configs(pipeline: Pipeline) -> tuple[StageConfig, ...]:
-    return tuple(
-        StageConfig(
-            name=info.name,
-            workers=info.worker_names,
-            tasks=info.task_names,
-            retry=info.retry,
-            task_attempts=info.task_attempts,
-            # JSON has no infinity: a wait that never ends is written as a very long one.
-            task_wait_seconds=min(info.task_wait_seconds, 1e300),
-            stage_attempts=info.stage_attempts,
-            queue_capacity=info.queue_capacity,
-            concurrency_limits=dict(info.task_concurrency_limits),
-            has_skip_if=info.has_skip_if,
-            no_retry_on=info.no_retry_on,
-        )
-        for info in pipeline._stage_infos
+def stage_config(info: StageInfo) -> StageConfig:
+    """A stage's configuration as records carry it (the engine's `StageInfo`)."""
+    return StageConfig(
+        name=info.name,
+        workers=info.worker_names,
+        tasks=info.task_names,
+        retry=info.retry,
+        task_attempts=info.task_attempts,
+        # JSON has no infinity: a wait that never ends is written as a very long one.
+        task_wait_seconds=min(info.task_wait_seconds, 1e300),
+        stage_attempts=info.stage_attempts,
+        queue_capacity=info.queue_capacity,
+        concurrency_limits=dict(info.task_concurrency_limits),
+        has_skip_if=info.has_skip_if,
+        no_retry_on=info.no_retry_on,
     )
 
 
-def pipeline_started(pipeline: Pipeline, number: int, at: float) -> PipelineStarted:
+def pipeline_started(probe: Probe, number: int, at: float) -> PipelineStarted:
     return PipelineStarted(
         pipeline=number,
         at=at,
-        stages=stage_configs(pipeline),
-        total_items=pipeline._total_items,
+        stages=tuple(stage_config(info) for info in probe.stage_infos),
+        total_items=probe.total_items,
     )
 
 
-def snapshot(
-    pipeline: Pipeline, number: int, abandoned: int = 0, *, stopped: bool = False
-) -> Snapshot:
+def stage_row(view: StageView) -> StageRow:
+    """A stage at a snapshot, from the probe's view of it (the one projection
+    `Pipeline.get_dashboard_snapshot` is made of too)."""
+    stats = view.stats
+    latency = view.latency
+    return StageRow(
+        queued=stats.pending_items,
+        running=stats.in_progress_items,
+        done=stats.completed_items,
+        failed=stats.failed_items,
+        skipped=stats.skipped_items,
+        retrying=stats.retrying_items,
+        task_retries=stats.task_retries,
+        retried=_by_type(view.retried),
+        task_seconds=stats.task_seconds,
+        paused=stats.paused,
+        next_items=tuple(item_key(i) for i in view.next_ids),
+        p50=None if latency is None else latency.p50,
+        p95=None if latency is None else latency.p95,
+        max_seconds=None if latency is None else latency.maximum,
+        slowest=() if latency is None else tuple((item_key(i), t) for i, t in latency.slowest),
+        histogram=() if latency is None else latency.histogram,
+    )
+
+
+def worker_row(view: WorkerView) -> WorkerRow:
+    """A worker at a snapshot, from the probe's view of it."""
+    state, metrics = view.state, view.metrics
+    return WorkerRow(
+        status=state.status,
+        holding=view.holding,
+        item=None if not view.holding else item_key(state.current_item_id),
+        since=state.processing_since,
+        task_status=_status_text(state.current_task),
+        waiting_for=state.waiting_for,
+        progress=state.progress,
+        paused=state.paused,
+        processed=metrics.items_processed,
+        failed=metrics.items_failed,
+        busy_seconds=metrics.total_processing_time,
+        last_active=metrics.last_active,
+        recent=tuple(item_key(i) for i in metrics.recent_items),
+    )
+
+
+def snapshot(probe: Probe, number: int, abandoned: int = 0, *, stopped: bool = False) -> Snapshot:
     """The pipeline's state now, from the counters it keeps (O(stages + workers));
     `stopped`: a `Stop` command stopped it."""
-    epoch = pipeline._epoch
-    stages = []
-    workers = []
-    for runtime in pipeline._runtimes:
-        stats = runtime.stats()
-        stages.append(
-            StageRow(
-                queued=stats.pending_items,
-                running=stats.in_progress_items,
-                done=stats.completed_items,
-                failed=stats.failed_items,
-                skipped=stats.skipped_items,
-                retrying=stats.retrying_items,
-                task_retries=stats.task_retries,
-                retried=_by_type(runtime.retried_types),
-                task_seconds=stats.task_seconds,
-                paused=stats.paused,
-                next_items=tuple(item_key(e.item_id) for e in runtime.queue.head(NEXT_ITEMS_SHOWN)),
-                **_latency(runtime.latency),
-            )
-        )
-        rows = []
-        for worker in runtime.workers:
-            entry = worker.entry
-            rows.append(
-                WorkerRow(
-                    status=worker.status,
-                    holding=entry is not None,
-                    item=None if entry is None else item_key(entry.item_id),
-                    since=None if worker.since is None else worker.since + epoch,
-                    task_status=_status_text(worker.current_task),
-                    waiting_for=worker.waiting_for,
-                    progress=worker.progress,
-                    paused=worker.paused,
-                    processed=worker.processed,
-                    failed=worker.failed,
-                    busy_seconds=worker.total_time,
-                    last_active=None if worker.last_active is None else worker.last_active + epoch,
-                    recent=tuple(item_key(i) for i in worker.recent),
-                )
-            )
-        workers.append(tuple(rows))
+    counters = probe.counters()
+    stages = probe.stages()
     return Snapshot(
         pipeline=number,
-        at=pipeline._now(),
-        running=pipeline._running,
-        paused=pipeline._paused,
-        stopping=pipeline._stopping,
-        fed=pipeline._fed,
-        processed=pipeline._processed,
-        failed=pipeline._failed_count,
-        in_flight=pipeline._outstanding,
-        unfinished=len(pipeline._unfinished),
-        skipped=pipeline._skipped_out,
-        total_items=pipeline._total_items,
-        stages=tuple(stages),
-        workers=tuple(workers),
+        at=probe.now(),
+        running=counters.running,
+        paused=counters.paused,
+        stopping=counters.stopping,
+        fed=counters.fed,
+        processed=counters.processed,
+        failed=counters.failed,
+        in_flight=counters.in_flight,
+        unfinished=counters.unfinished,
+        skipped=counters.skipped,
+        total_items=counters.total_items,
+        stages=tuple(stage_row(view) for view in stages),
+        workers=tuple(tuple(worker_row(w) for w in view.workers) for view in stages),
         abandoned=abandoned,
         stopped=stopped,
     )
 
 
+def failure_record(
+    failure: Failure,
+    number: int,
+    pipeline: int,
+    *,
+    traceback: str = "",
+    value: str | None = None,
+) -> ErrorRecord:
+    """A failed item's final error (a stream's `failures`, a recording's checkpoints)."""
+    return ErrorRecord(
+        number=number,
+        pipeline=pipeline,
+        at=failure.at,
+        item=item_key(failure.item_id),
+        stage=failure.stage,
+        task=None,
+        attempt=failure.attempts,
+        type=error_type(failure.error),
+        message=error_message(failure.error),
+        traceback=clip(traceback, TRACEBACK_LIMIT, keep_end=True) if traceback else "",
+        value=value,
+    )
+
+
 def _status_text(text: str | None) -> str | None:
     return text if text is None or len(text) <= STATUS_LIMIT else clip(text, STATUS_LIMIT)
-
-
-def _latency(latency: LatencyTracker | None) -> dict[str, Any]:
-    if latency is None or not latency.count:
-        return {}
-    return {
-        "p50": latency.quantile(0.5),
-        "p95": latency.quantile(0.95),
-        "max_seconds": latency.maximum,
-        "slowest": tuple((item_key(i), s) for i, s in latency.slowest_items()),
-        "histogram": tuple(latency.histogram()),
-    }
 
 
 class RawDecoder:
@@ -227,12 +235,11 @@ class RawDecoder:
     @classmethod
     def for_tracker(
         cls,
-        tracker: StatusTracker,
+        tracker: TrackerProbe,
         pipeline_of: Callable[[str | None], int],
         error_number: Callable[[Any, Any], int | None],
     ) -> RawDecoder:
-        names = (tracker._stages.names, tracker._workers.names, tracker._tasks.names)
-        return cls(names, tracker._successors.after, pipeline_of, error_number)
+        return cls(tracker.names(), tracker.next_stage, pipeline_of, error_number)
 
     def events(self, records: Iterable[h.RawRecord]) -> list[Event]:
         out: list[Event] = []
@@ -298,18 +305,23 @@ class RawDecoder:
         return out
 
 
+def note_stage(note: ErrorNote, tracker: TrackerProbe) -> str:
+    """The stage an attempt error happened in."""
+    return tracker.names()[0][(note.code >> h.STAGE_SHIFT) & h.STAGE_MASK] or ""
+
+
 def error_record(
     note: ErrorNote,
     number: int,
-    tracker: StatusTracker,
+    tracker: TrackerProbe,
     pipeline: int,
     value: str | None = None,
 ) -> ErrorRecord:
     code = note.code
-    stage = tracker._stages.names[(code >> h.STAGE_SHIFT) & h.STAGE_MASK] or ""
+    stage = note_stage(note, tracker)
     kind = code & 0xF
     task = (
-        tracker._tasks.names[(code >> h.TASK_SHIFT) & h.TASK_MASK] if kind >= h.TASK_START else None
+        tracker.names()[2][(code >> h.TASK_SHIFT) & h.TASK_MASK] if kind >= h.TASK_START else None
     )
     return ErrorRecord(
         number=number,
@@ -330,17 +342,18 @@ def item_detail(
     pipeline: Pipeline,
     number: int,
     item_id: Any,
-    known_numbers: Mapping[tuple[int, Any], int],
+    number_of: Callable[[BaseException, Any], int | None],
     *,
     values: bool,
 ) -> ItemDetail:
     """One item's story in `pipeline` from its tracker and its live position.
 
     Args:
-        known_numbers: `ErrorRecord.number` by (``id(exception)``, item) for errors the stream
-            has numbered; other errors of the item are numbered -1, -2, ... here.
+        number_of: The `ErrorRecord.number` the stream gave an (exception, item id), if
+            it numbered it; other errors of the item are numbered -1, -2, ... here.
     """
-    tracker = pipeline.status_tracker
+    probe = pipeline.probe
+    tracker = probe.tracker
     location = pipeline.locate(item_id)
     where = None
     if location is not None:
@@ -352,14 +365,15 @@ def item_detail(
         )
     if tracker is None:
         return ItemDetail(number, item_key(item_id), known=False, location=where)
-    log = tracker._logs.get(item_id)
+    log = tracker.log(item_id)
+    attempt_errors = tracker.attempt_errors(item_id)
     errors: list[ErrorRecord] = []
     numbers: dict[int, int] = {}
-    for attempt_error in tracker._errors.get(item_id, ()):
+    for attempt_error in attempt_errors:
         exception = attempt_error.exception
         if id(exception) in numbers:
             continue
-        found = known_numbers.get((id(exception), _number_key(item_id)))
+        found = number_of(exception, item_id)
         assigned = found if found is not None else -(len(numbers) + 1)
         numbers[id(exception)] = assigned
         code = int(log[attempt_error.position]) if log is not None else 0
@@ -372,7 +386,7 @@ def item_detail(
     events: list[Event] = []
     if log is not None:
         # Errors sit in the tracker beside the log, matched by position.
-        by_position = {e.position: e.exception for e in tracker._errors.get(item_id, ())}
+        by_position = {e.position: e.exception for e in attempt_errors}
         raw = [
             (item_id, int(log[i]), log[i + 1], None, by_position.get(i))
             for i in range(1, len(log), 2)
@@ -384,9 +398,9 @@ def item_detail(
     status = None if log is None or log[0] < 0 else STATUSES[int(log[0])]
     last_status = next((e for e in reversed(events) if e.kind in STATUSES), None)
     evicted: bool | None = False
-    if log is None and tracker.evicted_items:
+    if log is None and tracker.tracker.evicted_items:
         sequential = isinstance(item_id, int) and not isinstance(item_id, bool)
-        evicted = True if sequential and 0 <= item_id < pipeline._seq else None
+        evicted = True if sequential and 0 <= item_id < probe.sequence else None
     return ItemDetail(
         pipeline=number,
         item=item_key(item_id),
@@ -426,8 +440,3 @@ def with_durations(events: list[Event]) -> list[Event]:
                 )
         out.append(event)
     return out
-
-
-def _number_key(item_id: Any) -> Any:
-    """A hashable stand-in for an item id in a table of error numbers."""
-    return item_id if type(item_id) in (int, str, float, bool, type(None)) else safe_repr(item_id)

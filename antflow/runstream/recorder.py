@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
-import os
-import queue
 import sys
-import threading
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from antflow._safe import safe_repr
 from antflow.runstream import convert
 from antflow.runstream.filelines import (
     BATCH_TAG,
@@ -34,22 +29,21 @@ from antflow.runstream.filelines import (
     Names,
 )
 from antflow.runstream.jsonlines import encode_line
+from antflow.runstream.recordingfile import RecordingFile, totals
 from antflow.runstream.records import (
     Control,
-    End,
-    ErrorRecord,
     LogLine,
     PipelineStarted,
-    PipelineTotals,
     item_key,
 )
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from antflow._history import ErrorNote
     from antflow.pipeline import Pipeline
+    from antflow.probe import Journal, TrackerProbe
     from antflow.runstream.stream import RunStream
-    from antflow.tracker import ErrorNote, StatusTracker
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +51,10 @@ FLUSH_EVERY: Final = 0.5
 """Seconds between writes: a killed run loses at most this much."""
 SNAPSHOT_EVERY: Final = 1.0
 """Seconds between snapshots (seek points)."""
-_NUMBERED: Final = 4_096
 CHECKPOINT_BYTES: Final = 4 << 20
 """A failure checkpoint at least every this many bytes (or 4x the last one's size), so a
 seek never reads the whole file to find the failures of a run whose failures stopped
 changing."""
-_SCALAR_TYPES: Final = frozenset({int, str, float, bool, type(None)})
 _PLAIN_ID_TYPES: Final = frozenset({int, str, bool, type(None)})
 """Ids written as they are, without a look at each (a float may be a NaN)."""
 BATCH_RECORDS: Final = 16_384
@@ -74,10 +66,9 @@ class _Scope:
     """One tracker the recording follows."""
 
     number: int
-    tracker: StatusTracker
-    reader: int
-    """This recorder's cursor into the tracker's journal."""
-    errors: list[ErrorNote]
+    tracker: TrackerProbe
+    journal: Journal
+    """This recorder's cursor into the tracker's journal, and its error sink."""
     pipelines: list[int] = field(default_factory=list)
     names_written: tuple[int, int, int, int] = (0, 0, 0, 0)
     failure_changes: int = -1
@@ -109,47 +100,33 @@ class Recorder:
         self.stream = stream
         self.flush_every = flush_every
         self.snapshot_every = snapshot_every
-        self._file: Any = None
+        self.file: RecordingFile | None = None
+        """The file being written (from `open`)."""
         self._scopes: list[_Scope] = []
         self._pipelines: dict[int, tuple[Pipeline, _Scope]] = {}
         # Log lines come from any thread: a deque's append and popleft are atomic.
         self._pending: deque[bytes] = deque()
-        self._numbers: dict[tuple[int, Any], tuple[BaseException, int]] = {}
-        """(id(exception), item key) -> (the exception, its number): items may share an
-        exception object (a failed shared future), so the item is part of the key."""
-        self._error_count = 0
-        self._offset = 0
-        self._index: list[tuple[float, int]] = []
-        self._checkpoints: list[tuple[float, int, int]] = []
-        self._names_offsets: list[int] = []
         self._snapshot_at = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._encode = msgspec.json.Encoder(enc_hook=self._encode_other).encode
         self.closed = False
         self._checkpoint_now = False
-        self.broken = False
+        self._given_up = False
+
+    @property
+    def broken(self) -> bool:
         """True once the file could not be written (a full disk, the file deleted): the
         recording stops there, with one warning, and lets go of what it held."""
-        self._failure: str | None = None
-        """Why the writer thread stopped (said once, by the event loop's side)."""
-        self._given_up = False
+        return self.file is not None and self.file.broken
 
     # ---------------------------------------------------------------- lifecycle
 
     def open(self) -> None:
         """Create the file, write the header, and follow the stream's pipelines."""
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by the writer thread
-        self._writes: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        # Writing a flush's tens of megabytes takes a while; a thread does it (file
-        # writes release the GIL), so the event loop only pays for encoding.
-        self._writer = threading.Thread(
-            target=self._write_forever, name="antflow recorder writer", daemon=True
-        )
-        self._writer.start()
         header = msgspec.structs.replace(
             self.stream.header, pipelines=tuple(self.stream.pipelines())
         )
-        self._write_now(encode_line(header))
+        self.file = RecordingFile(self.path, header, threaded=True)
         for number, pipeline in self.stream.live_pipelines():
             self._follow(pipeline, self.stream.pipelines()[number - 1], write=False)
         self.stream.on_attach.append(self._on_attach)
@@ -159,7 +136,8 @@ class Recorder:
 
     def close(self, reason: str = "finished") -> None:
         """Write what is left, a last snapshot, and the end record; close the file."""
-        if self.closed or self._file is None:
+        file = self.file
+        if self.closed or file is None:
             return
         self.closed = True
         if self._task is not None:
@@ -169,32 +147,15 @@ class Recorder:
         self._checkpoint_now = True
         self.flush(snapshot=True)
         if self._given_up:
-            self._writer.join()
             return
-        totals = tuple(
-            PipelineTotals(
-                pipeline=number,
-                fed=pipeline._fed,
-                processed=pipeline._processed,
-                failed=pipeline._failed_count,
-                unfinished=len(pipeline._unfinished),
-                skipped=pipeline._skipped_out,
-            )
-            for number, (pipeline, _) in sorted(self._pipelines.items())
-        )
-        end = End(
+        last = [self.stream.snapshot(number) for number in sorted(self._pipelines)]
+        self._release_journals()
+        file.close(
             at=self.stream.clock(),
             reason=reason,
-            totals=totals,
-            index=tuple(self._index),
-            checkpoints=tuple(self._checkpoints),
-            names=tuple(self._names_offsets),
+            totals=totals(last),
             pipelines=tuple(self.stream.pipelines()),
         )
-        self._write_now(encode_line(end))
-        self._release_journals()
-        self._writes.put(None)
-        self._writer.join()
         if self.broken:
             self._give_up()
 
@@ -209,7 +170,7 @@ class Recorder:
 
     def _release_journals(self) -> None:
         for scope in self._scopes:
-            scope.tracker._close_journal(scope.reader, scope.errors)
+            scope.journal.close()
         self._scopes = []
         self._pipelines = {}
 
@@ -220,19 +181,17 @@ class Recorder:
         if self._given_up:
             return
         self._given_up = True
+        file = self.file
         logger.warning(
             "recording %s stopped: %s. The run goes on unrecorded.",
             self.path,
-            self._failure or "the file could not be written",
+            (file and file.failure) or "the file could not be written",
         )
         self._detach()
         self._release_journals()
         self._pending.clear()
-        self._numbers.clear()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._writes.get_nowait()
-        self._writes.put(None)  # the writer thread has ended; this only keeps join() true
+        if file is not None:
+            file.abandon()
 
     def _start_flushing(self) -> None:
         try:
@@ -267,12 +226,11 @@ class Recorder:
         self._start_flushing()
 
     def _follow(self, pipeline: Pipeline, started: PipelineStarted, *, write: bool) -> None:
-        tracker = pipeline.status_tracker
+        tracker = pipeline.probe.tracker
         assert tracker is not None  # the stream gives every pipeline a tracker
-        scope = next((s for s in self._scopes if s.tracker is tracker), None)
+        scope = next((s for s in self._scopes if s.tracker.tracker is tracker.tracker), None)
         if scope is None:
-            reader, errors = tracker._open_journal()
-            scope = _Scope(len(self._scopes) + 1, tracker, reader, errors)
+            scope = _Scope(len(self._scopes) + 1, tracker, tracker.open_journal())
             self._scopes.append(scope)
         scope.pipelines.append(started.pipeline)
         scope.names_written = (0, 0, 0, 0)
@@ -289,12 +247,12 @@ class Recorder:
 
     def flush(self, *, snapshot: bool = False) -> None:
         """Write everything that arrived since the last flush (synchronous)."""
-        if self.closed and self._file is None:
+        out = self.file
+        if out is None or self._given_up or (self.closed and out.closed):
             return
-        if self.broken:
+        if out.broken:
             self._give_up()
             return
-        out = _Lines(self._offset)
         pending = []
         while self._pending:
             pending.append(self._pending.popleft())
@@ -306,8 +264,8 @@ class Recorder:
             for line in self._error_lines(scope):
                 out.add(line)
             for line in self._names_lines(scope):
-                self._names_offsets.append(out.add(line))
-            journal, errors = scope.tracker._take_journal(scope.reader)
+                out.add_names(line)
+            journal, errors = scope.journal.take()
             for batch in self._batches(scope.number, journal, errors):
                 out.add(batch)
         for line in pending:
@@ -321,29 +279,26 @@ class Recorder:
             # Seek points are in the engine's clock, as every record's time is.
             snapshot_at = min((snap.at for snap in snaps), default=now)
             for scope, pipeline_number, at, line in self._checkpoint_lines(snapshot_at, out):
-                offset = out.add(line)
-                self._checkpoints.append((at, offset, pipeline_number))
+                offset = out.add_checkpoint(at, pipeline_number, line)
                 scope.checkpoint_offset = offset + len(line)
             if snaps:
-                self._index.append((snapshot_at, out.offset))
-                for snap in snaps:
-                    out.add(encode_line(snap))
-        self._write_now(b"".join(out.lines))
+                out.add_snapshots(snapshot_at, [encode_line(snap) for snap in snaps])
+        out.commit()
         # Only now: the batches above referred to these numbers.
-        while len(self._numbers) > _NUMBERED:
-            del self._numbers[next(iter(self._numbers))]
+        self.stream.numbers.trim()
 
     def _batches(
         self, scope: int, journal: list[Any], errors: dict[int, BaseException]
     ) -> list[bytes]:
         """Event batch lines for a journal take, at most `BATCH_RECORDS` records each."""
         lines = []
+        numbers = self.stream.numbers
         records = len(journal) // 3
         for first in range(0, records, BATCH_RECORDS):
             last = min(first + BATCH_RECORDS, records)
             chunk = journal[3 * first : 3 * last]
             numbered = [
-                (index - first, self._number_of(error, journal[3 * index]))
+                (index - first, numbers.number_of(error, journal[3 * index]) or 0)
                 for index, error in errors.items()
                 if first <= index < last
             ]
@@ -377,47 +332,13 @@ class Recorder:
             ids = [i if type(i) in _PLAIN_ID_TYPES else item_key(i) for i in ids]
         return ids, journal[1::3], times.tobytes()
 
-    def _write_now(self, data: bytes) -> None:
-        if not data or self.broken:
-            return
-        self._writes.put(data)
-        self._offset += len(data)
-
-    def _write_forever(self) -> None:
-        """The writer thread: whole lines, in order, flushed to the OS as they come. A
-        write that fails (a full disk) or a file deleted meanwhile (writes would go on
-        into a file nobody can open) stops it; the event loop's side says so."""
-        try:
-            while True:
-                data = self._writes.get()
-                if data is None:
-                    return
-                file = self._file
-                file.write(data)
-                file.flush()
-                if os.fstat(file.fileno()).st_nlink == 0:
-                    self._failure = "the file was deleted while it was written"
-                    self.broken = True
-                    return
-        except OSError as error:
-            self._failure = _why(error)
-            self.broken = True
-        finally:
-            try:
-                self._file.close()
-            except OSError as error:  # what the last flush could not write
-                self._failure = self._failure or _why(error)
-                self.broken = True
-
     def _error_lines(self, scope: _Scope) -> list[bytes]:
-        if not scope.errors:
+        notes = scope.journal.take_errors()
+        if not notes:
             return []
-        notes, scope.errors[:] = list(scope.errors), []
         lines = []
         for note in notes:
-            self._error_count += 1
-            number = self._error_count
-            self._numbers[(id(note.exception), _key(note.item_id))] = (note.exception, number)
+            number = self.stream.numbers.number(note.exception, note.item_id)
             pipeline_number = self._owner(scope, note)
             value = None
             if self.stream.values and pipeline_number in self._pipelines:
@@ -430,21 +351,16 @@ class Recorder:
     def _owner(self, scope: _Scope, note: ErrorNote) -> int:
         if len(scope.pipelines) == 1:
             return scope.pipelines[0]
-        stage = convert.error_record(note, 0, scope.tracker, 0).stage
+        stage = convert.note_stage(note, scope.tracker)
         owners = [
             number
             for number in scope.pipelines
-            if any(s.name == stage for s in self._pipelines[number][0]._stage_infos)
+            if any(info.name == stage for info in self._pipelines[number][0].probe.stage_infos)
         ]
         return owners[0] if len(owners) == 1 else 0
 
     def _names_lines(self, scope: _Scope) -> list[bytes]:
-        tracker = scope.tracker
-        stages, workers, tasks = (
-            tracker._stages.names,
-            tracker._workers.names,
-            tracker._tasks.names,
-        )
+        stages, workers, tasks = scope.tracker.names()
         sizes = (len(stages), len(workers), len(tasks), len(scope.pipelines))
         if sizes == scope.names_written:
             return []
@@ -454,24 +370,27 @@ class Recorder:
             stages=tuple(stages),
             workers=tuple(workers),
             tasks=tuple(tasks),
-            next_stage=dict(tracker._successors._next),
+            next_stage=scope.tracker.successors(),
             pipelines=tuple(scope.pipelines),
         )
         return [encode_line(names)]
 
-    def _checkpoint_lines(self, now: float, out: _Lines) -> list[tuple[_Scope, int, float, bytes]]:
+    def _checkpoint_lines(
+        self, now: float, out: RecordingFile
+    ) -> list[tuple[_Scope, int, float, bytes]]:
         """Every failed item, for each pipeline whose failures changed since the last
         checkpoint (at most once a second, less often the more failures there are), or
         whose last checkpoint is so far back that a seek would read too much to reach it."""
         lines = []
         closing = self._checkpoint_now
+        numbers = self.stream.numbers
         for scope in self._scopes:
-            changes = scope.tracker.failure_changes
+            changes = scope.tracker.tracker.failure_changes
             since = out.offset - scope.checkpoint_offset
             far = since > max(CHECKPOINT_BYTES, 4 * scope.checkpoint_size)
             if changes == scope.failure_changes and not far:
                 continue
-            failed = sum(len(self._pipelines[n][0]._failures) for n in scope.pipelines)
+            failed = sum(self._pipelines[n][0].probe.counters().failed for n in scope.pipelines)
             soon = now - scope.checkpoint_at < max(self.snapshot_every, failed / 10_000)
             if soon and not (closing or far):
                 continue
@@ -479,21 +398,11 @@ class Recorder:
             scope.checkpoint_at = now
             size = 0
             for number in scope.pipelines:
-                pipeline = self._pipelines[number][0]
                 failures = tuple(
-                    ErrorRecord(
-                        number=self._number_of(failure.error, failure.entry.item_id),
-                        pipeline=number,
-                        at=failure.timestamp,
-                        item=item_key(failure.entry.item_id),
-                        stage=failure.stage.name,
-                        task=None,
-                        attempt=failure.attempts,
-                        type=convert.error_type(failure.error),
-                        message=convert.error_message(failure.error),
-                        traceback="",
+                    convert.failure_record(
+                        failure, numbers.number_of(failure.error, failure.item_id) or 0, number
                     )
-                    for failure in pipeline._failures.values()
+                    for failure in self._pipelines[number][0].probe.failures()
                 )
                 checkpoint = FailureCheckpoint(pipeline=number, at=now, failures=failures)
                 line = encode_line(checkpoint)
@@ -502,36 +411,6 @@ class Recorder:
             scope.checkpoint_size = size
         return lines
 
-    def _number_of(self, error: BaseException, item_id: Any = None) -> int:
-        known = self._numbers.get((id(error), _key(item_id)))
-        return known[1] if known is not None and known[0] is error else 0
-
     def _encode_other(self, obj: Any) -> Any:
         """msgspec's hook for what JSON has no type for: ids become their repr."""
         return item_key(obj)
-
-
-def _why(error: OSError) -> str:
-    what = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or str(error)
-    return f"{what} (the file holds what was written before)"
-
-
-def _key(item_id: Any) -> Any:
-    """A hashable stand-in for an item id in the number table."""
-    return item_id if type(item_id) in _SCALAR_TYPES else safe_repr(item_id)
-
-
-class _Lines:
-    """Lines for one write, and the byte offset each will have in the file."""
-
-    def __init__(self, offset: int) -> None:
-        self.lines: list[bytes] = []
-        self.offset = offset
-        """Where the next line added will start."""
-
-    def add(self, line: bytes) -> int:
-        """Add a line; returns its offset."""
-        start = self.offset
-        self.lines.append(line)
-        self.offset += len(line)
-        return start

@@ -46,7 +46,7 @@ from antflow.runstream.listen import (
     unix_listener,
 )
 from antflow.runstream.outbox import Budget, Outbox, RequestPace
-from antflow.runstream.records import Control, Gap, LogLine, PipelineStarted, Snapshot, Stop
+from antflow.runstream.records import Control, Gap, LogLine, Snapshot, Stop
 from antflow.runstream.stream import RunStream
 
 if TYPE_CHECKING:
@@ -175,10 +175,7 @@ class RunServer:
         self._history_dropped = 0
         """The newest pipeline whose history was let go (older ones are not kept again)."""
         stream.on_record.append(self._on_record)
-        self._monitors: list[Callable[[], None]] = []
-        stream.on_attach.append(self._on_attach)
-        for _, pipeline in stream.live_pipelines():
-            self._watch_end(pipeline)
+        stream.on_ended.append(self._pipeline_finished)
 
     @property
     def viewers(self) -> int:
@@ -299,19 +296,9 @@ class RunServer:
         with contextlib.suppress(ValueError):
             self.stream.on_record.remove(self._on_record)
         with contextlib.suppress(ValueError):
-            self.stream.on_attach.remove(self._on_attach)
-        for remove in self._monitors:
-            remove()
-        self._monitors.clear()
+            self.stream.on_ended.remove(self._pipeline_finished)
 
-    def _on_attach(self, pipeline: Pipeline, _started: PipelineStarted) -> None:
-        self._watch_end(pipeline)
-
-    def _watch_end(self, pipeline: Pipeline) -> None:
-        # The hour-long interval: only the run's end matters here (a snapshot per run).
-        self._monitors.append(pipeline.add_monitor(_RunEnd(self), interval=3600.0))
-
-    def _pipeline_finished(self) -> None:
+    def _pipeline_finished(self, _pipeline: int) -> None:
         """A pipeline's run ended: viewers get its final state at once (the process
         may exit before the next tick)."""
         self._broadcast_now(final=True)
@@ -735,22 +722,6 @@ def _who(client: str, peer: str) -> str:
     """A viewer as the script is told of it (`client` is what the viewer says it is)."""
     said = "".join(ch for ch in client if ch.isprintable())[: wire.MAX_CLIENT]
     return f"a viewer ({said}, {peer})" if said else f"a viewer ({peer})"
-
-
-class _RunEnd:
-    """A dashboard that only tells the server a pipeline's run has ended."""
-
-    def __init__(self, server: RunServer) -> None:
-        self._server = server
-
-    def on_start(self, pipeline: Pipeline, total_items: int) -> None:
-        pass
-
-    def on_update(self, snapshot: object) -> None:
-        pass
-
-    def on_finish(self, results: object, summary: object) -> None:
-        self._server._pipeline_finished()
 
 
 @contextlib.asynccontextmanager

@@ -2,8 +2,11 @@
 
 A monitor (antflow-tui's live source, the recorder, the socket server) creates one
 RunStream per run and attaches it to every pipeline that starts (``antflow.observe``).
-It is the only code on the monitor's side that touches `Pipeline`, `StatusTracker` or an
-exception; everything it returns is a record from `antflow.runstream.records`.
+It reads the engine through its declared surface (`antflow.probe`) and never its private
+state; everything it returns is a record from `antflow.runstream.records`. It numbers the
+run's errors once (`numbers`, shared with a recorder of it), maps item keys back to live
+ids (`live_id`), keeps the inputs fed when asked (`inputs=True`, `input_of`), and tells
+when a pipeline's run ends (`on_ended`).
 
 Cost model: `snapshot()` is O(stages + workers); `events()` rebuilds at most
 `event_capacity` of the newest events from a bounded tail of raw records (the rest are
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import threading
@@ -25,12 +27,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 import antflow
 from antflow.exceptions import PipelineError, PipelineStopped
+from antflow.probe import TrackerProbe
 from antflow.runstream import convert
-from antflow.runstream.lookup import MISSING, ReprIndex
+from antflow.runstream.inputs import InputStore
+from antflow.runstream.numbering import ErrorNumbers
 from antflow.runstream.records import (
     FORMAT,
     LOG_LINE_LIMIT,
-    TRACEBACK_LIMIT,
     VERSION,
     AwaitStack,
     Command,
@@ -43,7 +46,6 @@ from antflow.runstream.records import (
     LogLine,
     Pause,
     PipelineStarted,
-    ReprKey,
     Resume,
     Retry,
     Snapshot,
@@ -52,15 +54,16 @@ from antflow.runstream.records import (
     item_key,
 )
 from antflow.runstream.stacks import await_stack
-from antflow.tracker import StatusTracker
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from antflow import _history as h
+    from antflow._history import ErrorNote
     from antflow.pipeline import Pipeline
+    from antflow.probe import ErrorSink, Probe
     from antflow.tail import EventTail
-    from antflow.tracker import ErrorNote
+    from antflow.tracker import StatusTracker
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +73,6 @@ STOP_GRACE: Final = 3.0
 """Seconds a graceful `Stop` lets running items finish before cancelling them."""
 MONITOR: Final = "a monitor"
 """Who a `Stop` comes from when the caller does not say."""
-_NUMBERED_ERRORS: Final = 4_096
-"""Exceptions whose numbers are remembered, so events decoded later can refer to them."""
 
 
 @dataclass(slots=True)
@@ -85,8 +86,14 @@ class _Followed:
     stopped_by_command: bool = False
     unfinished_before_stop: int = 0
     """Items the script's own shutdowns had left unfinished when a `Stop` came."""
-    ids_by_repr: ReprIndex = field(default_factory=ReprIndex)
-    """Its live ids that are not JSON scalars, by repr (for item requests)."""
+    inputs: InputStore | None = None
+    """What was fed into it, when the stream keeps inputs."""
+    detach: list[Callable[[], None]] = field(default_factory=list)
+    """Removes the stream's listeners from the pipeline."""
+
+    @property
+    def probe(self) -> Probe:
+        return self.pipeline.probe
 
 
 @dataclass(slots=True)
@@ -94,7 +101,8 @@ class _Tracked:
     """One tracker the stream reads (pipelines may share one)."""
 
     tracker: StatusTracker
-    errors: list[ErrorNote]
+    probe: TrackerProbe
+    errors: ErrorSink | None
     tail: EventTail | None = None
     """The newest raw records, for `events()` (None when the stream does not follow
     events: a recorder alone needs none, and a tail costs each event a little)."""
@@ -113,6 +121,9 @@ class RunStream:
         follow_events: Keep the newest events for `events()` (a recorder alone needs not).
         follow_errors: Number the errors for `take_errors()` (a recorder alone, which
             keeps its own, needs not: nobody would take them).
+        inputs: Keep what was fed into each pipeline (`input_of`): the newest items,
+            twice what a pipeline can hold in flight, and failed or unfinished ones for
+            good. Costs each item fed a call.
         stop_grace: Seconds a graceful `Stop` lets running items finish.
         argv: For the header.
         script: For the header.
@@ -127,6 +138,7 @@ class RunStream:
         event_capacity: int = 1_000,
         follow_events: bool = True,
         follow_errors: bool = True,
+        inputs: bool = False,
         stop_grace: float = STOP_GRACE,
         argv: Sequence[str] = (),
         script: str | None = None,
@@ -137,6 +149,7 @@ class RunStream:
         self.event_capacity = event_capacity
         self.follow_events = follow_events
         self.follow_errors = follow_errors
+        self.inputs = inputs
         self.stop_grace = stop_grace
         self.clock = clock or time.time
         self.header = Header(
@@ -153,12 +166,8 @@ class RunStream:
         self._trackers: list[_Tracked] = []
         self._new_pipelines: list[PipelineStarted] = []
         self._errors: list[ErrorRecord] = []
-        self._error_count = 0
-        self._numbers: dict[tuple[int, Any], tuple[BaseException, int]] = {}
-        """id(exception) -> (exception, number); the exception is kept so its id is not
-        reused while the number is remembered."""
-        self._failure_numbers: dict[int, dict[int, tuple[object, int]]] = {}
-        """Per pipeline, the number each failed item's record was given (see `failures`)."""
+        self.numbers = ErrorNumbers()
+        """The run's one numbering of errors (a recorder of this stream uses it too)."""
         self._logs: deque[LogLine] = deque()
         self._log_lock = threading.Lock()
         self._rejoins: set[asyncio.Task[None]] = set()
@@ -171,6 +180,9 @@ class RunStream:
         self.on_record: list[Callable[[LogLine | Control], None]] = []
         """Called with each log line (from any thread) and each command's control record
         (a recorder writes them down)."""
+        self.on_ended: list[Callable[[int], None]] = []
+        """Called with a followed pipeline's number each time its run ends (`join()`
+        returned, or a shutdown is done)."""
 
     # ---------------------------------------------------------------- following pipelines
 
@@ -186,22 +198,22 @@ class RunStream:
         for followed in self._followed:
             if followed.pipeline is pipeline:
                 return followed.started
-        tracker = pipeline.status_tracker
-        if tracker is None:
-            tracker = StatusTracker(max_history_items=self.history)
-            pipeline.status_tracker = tracker
-        elif self.history is not None and (
-            tracker.max_history_items is None or tracker.max_history_items > self.history
-        ):
-            tracker.max_history_items = self.history
+        probe = pipeline.probe
+        tracker = probe.ensure_tracker(self.history)
         pipeline.measure_latency()
         number = len(self._followed) + 1
-        started = convert.pipeline_started(pipeline, number, pipeline._now())
-        self._followed.append(_Followed(pipeline, number, tracker, started))
+        started = convert.pipeline_started(probe, number, probe.now())
+        followed = _Followed(pipeline, number, tracker, started)
+        followed.detach.append(probe.on_ended(lambda: self._ended(number)))
+        if self.inputs:
+            inputs = followed.inputs = InputStore(probe, pipeline.stages)
+            followed.detach.append(probe.on_fed(inputs.add))
+        self._followed.append(followed)
         tracked = next((t for t in self._trackers if t.tracker is tracker), None)
         if tracked is None:
-            errors = tracker._open_error_sink() if self.follow_errors else []
-            tracked = _Tracked(tracker, errors)
+            tracker_probe = TrackerProbe(tracker)
+            errors = tracker_probe.open_error_sink() if self.follow_errors else None
+            tracked = _Tracked(tracker, tracker_probe, errors)
             if self.follow_events:
                 tracked.tail = tracker.open_tail(self.event_capacity)
             self._trackers.append(tracked)
@@ -223,13 +235,21 @@ class RunStream:
                 tracked.tail = None
 
     def close(self) -> None:
-        """Stop following every pipeline (tails and sinks are released)."""
+        """Stop following every pipeline (tails, sinks and listeners are released)."""
         for tracked in self._trackers:
             if tracked.tail is not None:
                 tracked.tail.close()
-            if self.follow_errors:
-                tracked.tracker._close_error_sink(tracked.errors)
+            if tracked.errors is not None:
+                tracked.errors.close()
         self._trackers.clear()
+        for followed in self._followed:
+            for detach in followed.detach:
+                detach()
+            followed.detach.clear()
+
+    def _ended(self, number: int) -> None:
+        for callback in list(self.on_ended):
+            callback(number)
 
     def pipelines(self) -> list[PipelineStarted]:
         """Every pipeline attached so far, in order."""
@@ -266,7 +286,7 @@ class RunStream:
 
     def _snapshot(self, followed: _Followed) -> Snapshot:
         return convert.snapshot(
-            followed.pipeline,
+            followed.probe,
             followed.number,
             self._abandoned(followed),
             stopped=followed.stopped_by_command,
@@ -298,14 +318,14 @@ class RunStream:
         return events, dropped
 
     def _pause_tail(self, tracked: _Tracked, seconds: float) -> None:
-        tracker = tracked.tracker
-        tracker._pause_tails(True)
+        tracker = tracked.probe
+        tracker.pause_tails(True)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            tracker._pause_tails(False)
+            tracker.pause_tails(False)
             return
-        loop.call_later(seconds, tracker._pause_tails, False)
+        loop.call_later(seconds, tracker.pause_tails, False)
 
     def decode(self, tracker: StatusTracker, raw: list[h.RawRecord]) -> list[Event]:
         """Events from raw records of one followed tracker (for the recorder)."""
@@ -320,8 +340,7 @@ class RunStream:
 
     def error_number(self, error: BaseException, item_id: Any = None) -> int | None:
         """The `ErrorRecord.number` given to an item's exception, if it was numbered."""
-        known = self._numbers.get((id(error), convert._number_key(item_id)))
-        return known[1] if known is not None and known[0] is error else None
+        return self.numbers.number_of(error, item_id)
 
     def failure_version(self, pipeline: int) -> int:
         """Changes whenever that pipeline's failed items change (for caching `failures`)."""
@@ -332,49 +351,21 @@ class RunStream:
         (`tracebacks`: with the traceback text, which costs a lookup each)."""
         self._number_errors()
         followed = self._get(pipeline)
-        found = []
-        # Each failed item keeps its number while it stays failed, even once the error
-        # has left the bounded table of numbers (a run with more errors than it keeps).
-        known = self._failure_numbers.get(pipeline, {})
-        kept: dict[int, tuple[object, int]] = {}
-        for failure in followed.pipeline._failures.values():
-            error = failure.error
-            held = known.get(id(failure))
-            if held is not None and held[0] is failure:
-                number = held[1]
-            else:
-                found_number = self.error_number(error, failure.entry.item_id)
-                if found_number is None:
-                    self._error_count += 1
-                    found_number = self._error_count
-                number = found_number
-            kept[id(failure)] = (failure, number)
-            value = convert.value_repr(failure.entry.value) if self.values else None
-            found.append(
-                ErrorRecord(
-                    number=number,
-                    pipeline=pipeline,
-                    at=failure.timestamp,
-                    item=item_key(failure.entry.item_id),
-                    stage=failure.stage.name,
-                    task=None,
-                    attempt=failure.attempts,
-                    type=convert.error_type(error),
-                    message=convert.error_message(error),
-                    traceback=(
-                        clip(
-                            self._traceback(followed.tracker, failure.entry.item_id, error),
-                            TRACEBACK_LIMIT,
-                            keep_end=True,
-                        )
-                        if tracebacks
-                        else ""
-                    ),
-                    value=value,
-                )
+        tracker = TrackerProbe(followed.tracker)
+        failures = followed.probe.failures()
+        numbers = self.numbers.failed(pipeline, failures)
+        return [
+            convert.failure_record(
+                failure,
+                number,
+                pipeline,
+                traceback=(
+                    tracker.traceback_of(failure.item_id, failure.error) if tracebacks else ""
+                ),
+                value=convert.value_repr(failure.value) if self.values else None,
             )
-        self._failure_numbers[pipeline] = kept
-        return found
+            for failure, number in zip(failures, numbers, strict=True)
+        ]
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """One item's story in that pipeline (an unknown pipeline: an empty story)."""
@@ -382,10 +373,34 @@ class RunStream:
         followed = self._find(pipeline)
         if followed is None:
             return ItemDetail(pipeline, item, known=False)
-        known = {key: number for key, (_, number) in self._numbers.items()}
         return convert.item_detail(
-            followed.pipeline, pipeline, self._live_id(followed, item), known, values=self.values
+            followed.pipeline,
+            pipeline,
+            followed.probe.live_id(item),
+            self.numbers.number_of,
+            values=self.values,
         )
+
+    def live_id(self, pipeline: int, item: ItemKey) -> Any:
+        """The live id an item key stands for in that pipeline (`antflow.probe.Probe.live_id`;
+        an unknown pipeline: the key itself)."""
+        followed = self._find(pipeline)
+        return item if followed is None else followed.probe.live_id(item)
+
+    def input_of(self, pipeline: int, item_id: Any) -> tuple[bool, Any]:
+        """(True, the item as it was fed into that pipeline under `item_id`), or (False,
+        None) when it is not kept (see `inputs`)."""
+        followed = self._find(pipeline)
+        if followed is None or followed.inputs is None:
+            return False, None
+        return followed.inputs.input_of(item_id)
+
+    def inputs_of(self, pipeline: int, item_ids: Iterable[Any]) -> dict[Any, Any]:
+        """The items as fed into that pipeline, by id, for those of `item_ids` kept."""
+        followed = self._find(pipeline)
+        if followed is None or followed.inputs is None:
+            return {}
+        return followed.inputs.inputs_of(item_ids)
 
     def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
         """Where that worker's task is suspended now (None when it has no task)."""
@@ -505,7 +520,7 @@ class RunStream:
         for followed in running:
             if not followed.stopped_by_command:
                 followed.stopped_by_command = True
-                followed.unfinished_before_stop = len(followed.pipeline._unfinished)
+                followed.unfinished_before_stop = followed.probe.counters().unfinished
         await asyncio.gather(
             *(
                 f.pipeline.shutdown(graceful=not force, grace=self.stop_grace, by=by)
@@ -532,7 +547,7 @@ class RunStream:
 
     @staticmethod
     def _abandoned(followed: _Followed) -> int:
-        unfinished = len(followed.pipeline._unfinished)
+        unfinished = followed.probe.counters().unfinished
         if not followed.stopped_by_command:
             return unfinished
         return min(followed.unfinished_before_stop, unfinished)
@@ -543,21 +558,18 @@ class RunStream:
             for stage in self._followed[number - 1].started.stages:
                 owners[stage.name] = 0 if stage.name in owners else number
         return convert.RawDecoder.for_tracker(
-            tracked.tracker, lambda stage: owners.get(stage or "", 0), self.error_number
+            tracked.probe, lambda stage: owners.get(stage or "", 0), self.error_number
         )
 
     def _number_errors(self) -> None:
         """Number every new error of every tracker, in the order they happened."""
         for tracked in self._trackers:
-            if not tracked.errors:
+            notes = [] if tracked.errors is None else tracked.errors.take()
+            if not notes:
                 continue
-            notes, tracked.errors[:] = list(tracked.errors), []
             owners = self._decoder_owner(tracked)
             for note in notes:
-                self._error_count += 1
-                number = self._error_count
-                key = (id(note.exception), convert._number_key(note.item_id))
-                self._numbers[key] = (note.exception, number)
+                number = self.numbers.number(note.exception, note.item_id)
                 stage_pipeline = owners(note)
                 value = None
                 if self.values:
@@ -566,10 +578,9 @@ class RunStream:
                         location = followed.pipeline.locate(note.item_id)
                         value = None if location is None else convert.value_repr(location.value)
                 self._errors.append(
-                    convert.error_record(note, number, tracked.tracker, stage_pipeline, value)
+                    convert.error_record(note, number, tracked.probe, stage_pipeline, value)
                 )
-        while len(self._numbers) > _NUMBERED_ERRORS:
-            del self._numbers[next(iter(self._numbers))]
+        self.numbers.trim()
 
     def _decoder_owner(self, tracked: _Tracked) -> Callable[[ErrorNote], int]:
         decoder = self._decoder(tracked)
@@ -579,28 +590,6 @@ class RunStream:
             return events[0].pipeline if events else 0
 
         return owner
-
-    def _traceback(self, tracker: StatusTracker, item_id: Any, error: BaseException) -> str:
-        for attempt_error in reversed(tracker._errors.get(item_id, ())):
-            if attempt_error.exception is error:
-                return attempt_error.traceback
-        return ""
-
-    @staticmethod
-    def _live_id(followed: _Followed, item: ItemKey) -> Any:
-        """The live id an item key stands for (a repr key: the id whose repr it is)."""
-        if not isinstance(item, ReprKey):
-            return item
-        failures = followed.pipeline._failures
-        tracker = followed.tracker
-        logs = tracker._logs
-        found = followed.ids_by_repr.find(
-            item.repr,
-            lambda: itertools.chain(failures, logs),
-            version=(tracker.failure_changes, len(logs), tracker.evicted_items),
-            is_live=lambda candidate: candidate in failures or candidate in logs,
-        )
-        return item if found is MISSING else found
 
 
 def _drain_raw(tail: EventTail) -> tuple[list[h.RawRecord], int]:

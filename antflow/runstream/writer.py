@@ -16,7 +16,6 @@ the first checkpoint).
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sys
@@ -27,17 +26,16 @@ import msgspec
 
 from antflow import _history as h
 from antflow.runstream.filelines import BATCH_TAG, FailureCheckpoint, Names, encode_record
+from antflow.runstream.recordingfile import RecordingFile, totals
 from antflow.runstream.records import (
     LOG_LINE_LIMIT,
     Control,
-    End,
     ErrorRecord,
     Event,
     Gap,
     Header,
     LogLine,
     PipelineStarted,
-    PipelineTotals,
     Snapshot,
     bounded_error,
     clip,
@@ -115,8 +113,8 @@ class RecordingWriter:
     ) -> None:
         self.path = os.fspath(path)
         self.snapshot_every = snapshot_every
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
-        self._offset = 0
+        self.file = RecordingFile(self.path, header, threaded=False)
+        """The file, its offsets and seek index."""
         self._scopes: dict[int, _Scope] = {}
         self._events: dict[int, list[Event]] = {}
         self._lines: list[bytes] = []
@@ -128,22 +126,22 @@ class RecordingWriter:
         self._snapshots_due = False
         self._checkpoints_due: dict[int, FailureCheckpoint] = {}
         self._errors_written: set[object] = set()
-        self._index: list[tuple[float, int]] = []
-        self._checkpoint_offsets: list[tuple[float, int, int]] = []
-        self._names_offsets: list[int] = []
         self._last_at = header.started_at
         self.closed = False
-        self.failure: str | None = None
-        """Why the file could no longer be written (None while it can)."""
+        self._warned = False
         for started in header.pipelines:
             self._pipelines[started.pipeline] = started
-        self._write(encode_record(header))
+
+    @property
+    def failure(self) -> str | None:
+        """Why the file could no longer be written (None while it can)."""
+        return self.file.failure
 
     # ---------------------------------------------------------------- taking records
 
     def write(self, record: Any) -> None:
         """Take one record (kinds a recording does not hold are ignored)."""
-        if self.closed or self.failure is not None:
+        if self.closed or self.file.failure is not None:
             return
         at = getattr(record, "at", None)
         if isinstance(at, float | int):
@@ -174,7 +172,7 @@ class RecordingWriter:
         Their error records are written too, once each, so a replay's item screen has
         the traceback of a failure from before the viewer attached.
         """
-        if self.closed or self.failure is not None:
+        if self.closed or self.file.failure is not None:
             return
         kept = tuple(failures)
         for error in kept:
@@ -202,10 +200,14 @@ class RecordingWriter:
         then the failure checkpoints and a snapshot group when one is due."""
         if self.closed:
             return
-        out: list[bytes] = [encode_record(started) for started in self._new_pipelines]
+        out = self.file
+        for started in self._new_pipelines:
+            out.add(encode_record(started))
         self._new_pipelines = []
         # Error records before the batches that refer to them; names before batches.
-        out.extend(line for line in self._lines if line.startswith(b'{"record":"error"'))
+        for line in self._lines:
+            if line.startswith(b'{"record":"error"'):
+                out.add(line)
         for pipeline, events in sorted(self._events.items()):
             if not events:
                 continue
@@ -213,30 +215,26 @@ class RecordingWriter:
             batch = self._batch(scope, events)
             names = scope.names()
             if names is not None:
-                self._names_offsets.append(self._offset + sum(map(len, out)))
-                out.append(encode_record(names))
-            out.append(batch)
+                out.add_names(encode_record(names))
+            out.add(batch)
         self._events = {}
-        out.extend(line for line in self._lines if not line.startswith(b'{"record":"error"'))
+        for line in self._lines:
+            if not line.startswith(b'{"record":"error"'):
+                out.add(line)
         self._lines = []
         group_at = min((s.at for s in self._snapshots.values()), default=self._last_at)
         # After the events they sum up: a seek applies only later events to them.
         for checkpoint in self._checkpoints_due.values():
-            offset = self._offset + sum(map(len, out))
-            self._checkpoint_offsets.append((checkpoint.at, offset, checkpoint.pipeline))
-            out.append(encode_record(checkpoint))
+            out.add_checkpoint(checkpoint.at, checkpoint.pipeline, encode_record(checkpoint))
         self._checkpoints_due = {}
         if self._snapshots_due and self._snapshots:
             self._snapshots_due = False
             self._snapshot_at = max(s.at for s in self._snapshots.values())
-            self._index.append((group_at, self._offset + sum(map(len, out))))
-            out.extend(encode_record(self._snapshots[n]) for n in sorted(self._snapshots))
-        self._write(b"".join(out))
-        if self.failure is None:
-            try:
-                self._file.flush()
-            except OSError as error:
-                self._failed(error)
+            out.add_snapshots(
+                group_at, [encode_record(self._snapshots[n]) for n in sorted(self._snapshots)]
+            )
+        out.commit()
+        self._check()
 
     def _scope(self, pipeline: int) -> _Scope:
         scope = self._scopes.get(pipeline)
@@ -267,20 +265,12 @@ class RecordingWriter:
         line = [BATCH_TAG, scope.number, items, codes, times.tobytes(), numbered]
         return msgspec.json.encode(line) + b"\n"
 
-    def _write(self, data: bytes) -> None:
-        if data and self.failure is None:
-            try:
-                self._file.write(data)
-            except OSError as error:
-                self._failed(error)
-            self._offset += len(data)
-
-    def _failed(self, error: OSError) -> None:
+    def _check(self) -> None:
         """The file cannot be written (a full disk): say so once, and keep nothing more."""
-        what = "the disk is full" if error.errno == errno.ENOSPC else error.strerror or error
-        self.failure = f"{what} (the file holds what was written before)"
-        logger.warning("recording %s stopped: %s", self.path, self.failure)
-        self._events, self._lines, self._checkpoints_due = {}, [], {}
+        if self.file.failure is not None and not self._warned:
+            self._warned = True
+            logger.warning("recording %s stopped: %s", self.path, self.file.failure)
+            self._events, self._lines, self._checkpoints_due = {}, [], {}
 
     def close(self, reason: str | None = None) -> None:
         """Write what is left and the end record (with the seek index); close the file.
@@ -301,29 +291,11 @@ class RecordingWriter:
                 reason = "stopped"
             else:
                 reason = "finished"
-        end = End(
+        self.closed = True
+        self.file.close(
             at=self._last_at,
             reason=reason,
-            totals=tuple(
-                PipelineTotals(
-                    pipeline=s.pipeline,
-                    fed=s.fed,
-                    processed=s.processed,
-                    failed=s.failed,
-                    unfinished=s.unfinished,
-                    skipped=s.skipped,
-                )
-                for s in snapshots
-            ),
-            index=tuple(self._index),
-            checkpoints=tuple(self._checkpoint_offsets),
-            names=tuple(self._names_offsets),
+            totals=totals(snapshots),
             pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
         )
-        self._write(encode_record(end))
-        self.closed = True
-        try:
-            self._file.close()
-        except OSError as error:  # what the last flush could not write
-            if self.failure is None:
-                self._failed(error)
+        self._check()

@@ -39,7 +39,12 @@ from antflow.runstream.records import (
 )
 from antflow.runstream.writer import RecordingWriter
 from antflow_tui.accounting import run_counts
-from antflow_tui.export import header_line, recorded_failed_line, write_export
+from antflow_tui.export import (
+    ExportRecord,
+    header_line,
+    recorded_failed_line,
+    write_export,
+)
 from antflow_tui.source.base import (
     ANY_ITEM,
     PAUSE,
@@ -569,7 +574,7 @@ class AttachSource:
             for one in started
         ]
 
-        def lines() -> Iterator[str]:
+        def lines() -> Iterator[ExportRecord]:
             yield header_line(counts, script=self.title, pipelines=names)
             for one, name in zip(started, names, strict=True):
                 for failure in self._failures.get(one.pipeline, {}).values():

@@ -7,36 +7,33 @@ as fed, what a stop left unfinished).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from antflow.export import completed_item, failed_item, left_item, not_fed_item, write_export
 from antflow.pending import pending_items
-from antflow_tui.export import (
-    completed_line,
-    failed_line,
-    header_line,
-    left_line,
-    not_fed_line,
-    write_export,
-)
+from antflow_tui.export import header_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
 
+    from antflow.export import ExportItem, ExportRecord
     from antflow.pending import PendingItem
+    from antflow.runstream.stream import RunStream
     from antflow_tui.accounting import RunCounts
     from antflow_tui.export import NotFed
     from antflow_tui.live.source import Attached
 
 
 def pipeline_lines(
+    stream: RunStream,
     attached: Attached,
     name: str,
     abandoned: int,
     *,
     in_flight_unfinished: bool = False,
-) -> Iterator[str]:
-    """Every line of one pipeline the app watched.
+) -> Iterator[ExportItem]:
+    """Every item of one pipeline the app watched.
 
     Args:
         abandoned: Of its unfinished items (oldest first), how many the script's own
@@ -46,7 +43,7 @@ def pipeline_lines(
     """
     pipeline = attached.pipeline
     for result in pipeline.results:
-        yield completed_line(name, result)
+        yield completed_item(name, result)
     failed = set(pipeline.failed_item_ids())
     failures = [f for f in attached.tracker.get_failed_items() if f.item_id in failed]
     left = pipeline.get_unfinished_items()
@@ -55,7 +52,7 @@ def pipeline_lines(
         held = pending_items(pipeline)
     # One search of what was fed for every item that needs its input.
     wanted = [f.item_id for f in failures] + left + [p.item_id for p in held]
-    fed = attached.inputs.inputs_of(wanted)
+    fed = stream.inputs_of(attached.number, wanted)
 
     def fed_as(item_id: Any) -> tuple[bool, Any]:
         try:
@@ -68,17 +65,20 @@ def pipeline_lines(
             value: tuple[bool, Any] = (True, pipeline.get_failed_input(failure.item_id)[1])
         except KeyError:
             value = (False, None)
-        yield failed_line(name, failure, value=value, fed=fed_as(failure.item_id))
+        yield failed_item(name, failure, value=value, fed=fed_as(failure.item_id))
     pending = attached.pending or {}
     for position, item_id in enumerate(left):
-        status = "abandoned" if position < abandoned else "unfinished"
-        yield left_line(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id))
+        status: Literal["abandoned", "unfinished"] = (
+            "abandoned" if position < abandoned else "unfinished"
+        )
+        yield left_item(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id))
     for one in held:
-        yield left_line(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id))
+        yield left_item(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id))
 
 
 def export_run(
     path: Path,
+    stream: RunStream,
     attached: Sequence[Attached],
     abandoned: Sequence[int],
     counts: RunCounts,
@@ -91,11 +91,15 @@ def export_run(
     fed; returns how many item lines were written."""
     names = ["pipeline"] if len(attached) <= 1 else [one.name for one in attached]
 
-    def lines() -> Iterator[str]:
+    def lines() -> Iterator[ExportRecord]:
         yield header_line(counts, script=script, pipelines=names)
         for one, name, left in zip(attached, names, abandoned, strict=False):
-            yield from pipeline_lines(one, name, left, in_flight_unfinished=in_flight_unfinished)
+            yield from pipeline_lines(
+                stream, one, name, left, in_flight_unfinished=in_flight_unfinished
+            )
         for item in not_fed:
-            yield not_fed_line(names[-1], item)
+            yield not_fed_item(
+                names[-1], item.item_id, stage=item.stage, value=item.value, fed=item.fed
+            )
 
     return write_export(path, lines())

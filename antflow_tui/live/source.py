@@ -29,16 +29,13 @@ from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
     ErrorRecord,
     Pause,
-    ReprKey,
     Resume,
     Retry,
     Stop,
-    item_key,
 )
 from antflow.runstream.stream import RunStream
 from antflow_tui.accounting import RunCounts, run_counts
 from antflow_tui.live.export import export_run
-from antflow_tui.live.inputs import FedInputs
 from antflow_tui.live.loader import script_traceback
 from antflow_tui.live.runner import MainJob, PipelineJob, start_job
 from antflow_tui.outcome import RunOutcome
@@ -66,7 +63,6 @@ if TYPE_CHECKING:
         ItemKey,
         Snapshot,
     )
-    from antflow.types import DashboardSnapshot, ErrorSummary, PipelineResult
     from antflow_tui.live.runner import Job
 
 STOP_GRACE_SECONDS: Final = 3.0
@@ -84,7 +80,6 @@ class Attached:
     tracker: StatusTracker
     number: int
     """1 for the first pipeline the run started, 2 for the next..."""
-    inputs: FedInputs
     stopped: bool = False
     """The app stopped it (quit, ctrl+c, a signal) while it ran."""
     pending: dict[Any, PendingItem] | None = None
@@ -109,23 +104,6 @@ class _LiveStream(RunStream):
 
     def snapshots(self) -> list[Snapshot]:
         return [self._decorate(snapshot) for snapshot in super().snapshots()]
-
-
-class _Monitor:
-    """The DashboardProtocol side: a pipeline moved on, so the next frame is not empty."""
-
-    def __init__(self, source: LiveSource) -> None:
-        self._source = source
-
-    def on_start(self, pipeline: Pipeline, total_items: int) -> None:
-        self._source.dirty = True
-
-    def on_update(self, snapshot: DashboardSnapshot) -> None:
-        self._source.dirty = True
-
-    def on_finish(self, results: list[PipelineResult], summary: ErrorSummary) -> None:
-        self._source.dirty = True
-        self._source.pipeline_finished()
 
 
 class LiveSource:
@@ -172,6 +150,7 @@ class LiveSource:
             values=record_values,
             history=history,
             event_capacity=min(log_lines, FRAME_EVENTS),
+            inputs=True,
             stop_grace=stop_grace,
             argv=sys.argv,
             script=job.title,
@@ -198,6 +177,7 @@ class LiveSource:
         """Per pipeline, (its tracker's failure_changes, failed count) when last read."""
         self._bounded: set[int] = set()
         self._first_frame = True
+        self.stream.on_ended.append(lambda _number: self.pipeline_finished())
 
     # ---------------------------------------------------------------- the job
 
@@ -307,10 +287,8 @@ class LiveSource:
                 pipeline=pipeline,
                 tracker=tracker,
                 number=started.pipeline,
-                inputs=FedInputs(pipeline),
             )
         )
-        pipeline.add_monitor(_Monitor(self), self.interval)
         if self.paused:
             pipeline.pause()
         self.dirty = True
@@ -432,8 +410,6 @@ class LiveSource:
             self._failures_read[attached.number] = version
             failures = self.stream.failures(attached.number)
             changed[attached.number] = tuple(failures)
-            # Their inputs may be asked for by an export: keep them for good.
-            attached.inputs.pin(attached.pipeline.failed_item_ids())
         return changed or None
 
     def note(self, text: str, *, error: bool = False, stream: str | None = None) -> None:
@@ -485,17 +461,9 @@ class LiveSource:
                 numbers.append(attached.number)
         return numbers
 
-    @staticmethod
-    def live_id(attached: Attached, item: ItemKey) -> Any:
-        """The live id an item key stands for (a repr stands for an id that is no JSON
-        scalar: looked for among the items the pipeline failed or left)."""
-        if not isinstance(item, ReprKey):
-            return item
-        pipeline = attached.pipeline
-        for item_id in (*pipeline.failed_item_ids(), *pipeline.get_unfinished_items()):
-            if item_key(item_id) == item:
-                return item_id
-        return item
+    def live_id(self, attached: Attached, item: ItemKey) -> Any:
+        """The live id an item key stands for (the run stream's one mapping)."""
+        return self.stream.live_id(attached.number, item)
 
     async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
         return self.stream.worker_stack(pipeline, worker)
@@ -532,8 +500,9 @@ class LiveSource:
         return notice
 
     def pipeline_finished(self) -> None:
-        """A pipeline's run ended (the monitor's finish): once nothing runs any more after
-        a retry restarted the run, it is over again."""
+        """A pipeline's run ended (the stream's `on_ended`): once nothing runs any more
+        after a retry restarted the run, it is over again."""
+        self.dirty = True
         asyncio.get_running_loop().call_soon(self._over_again)
 
     def _over_again(self) -> None:
@@ -601,6 +570,7 @@ class LiveSource:
         attached = list(self.attached)
         return export_run(
             path,
+            self.stream,
             attached,
             [self.snapshot(one).abandoned for one in attached],
             self.counts(in_flight_unfinished=in_flight_unfinished),

@@ -32,7 +32,12 @@ from antflow.runstream.records import (
     Snapshot,
 )
 from antflow_tui.accounting import run_counts
-from antflow_tui.export import header_line, recorded_failed_line, write_export
+from antflow_tui.export import (
+    ExportRecord,
+    header_line,
+    recorded_failed_line,
+    write_export,
+)
 from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus, failure_of
 from antflow_tui.trends import HISTORY_SECONDS
 
@@ -458,7 +463,7 @@ class ReplaySource:
             for one in started
         ]
 
-        def lines() -> Iterator[str]:
+        def lines() -> Iterator[ExportRecord]:
             yield header_line(
                 counts, script=self.recording.header.script or self.name, pipelines=names
             )

@@ -10,21 +10,11 @@ import asyncio
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+# The one fake clock, where antflow-tui's demo gets it too (re-exported for the tests).
+from antflow.testing import FakeClock as FakeClock
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test (or a fake task) says so."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def settle(steps: int = 20) -> None:

@@ -34,18 +34,9 @@ from antflow.display import (
 )
 from antflow.display._tally import Meter
 from antflow.display._text import format_duration, safe_text
+from antflow.testing import FakeClock
 
 RICH_DASHBOARDS = (CompactDashboard, DetailedDashboard, FullDashboard)
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TerminalBuffer(io.StringIO):

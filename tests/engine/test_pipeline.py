@@ -22,23 +22,11 @@ from antflow import (
     WorkerState,
     set_task_status,
 )
+from antflow.testing import FakeClock
 from antflow.types import StageInfo
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def settle(n: int = 30) -> None:
@@ -607,7 +595,7 @@ def test_worker_states_and_metrics_before_start() -> None:
 
 
 async def test_worker_metrics_with_a_fake_clock_are_exact() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     durations = {0: 1.0, 1: 2.0, 2: 6.0}
 
     async def timed(x: int) -> int:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from antflow import Pipeline, PipelineError, Stage, StatusTracker
+from antflow import Pipeline, PipelineError, PipelineState, Stage, StatusTracker
 from tests.engine.helpers import no_wait
 
 MAX_ITEMS = 30
@@ -292,7 +292,7 @@ async def drive(scenario: Scenario) -> Run:
 
     async def feed(values: range, priority: int) -> None:
         for value in values:
-            if run.stopped or pipeline._stopping:
+            if run.stopped or pipeline.state in (PipelineState.STOPPING, PipelineState.ENDING):
                 return
             before = pipeline.get_stats().items_fed
             try:

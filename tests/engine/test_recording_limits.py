@@ -18,8 +18,7 @@ import msgspec
 import pytest
 
 from antflow import Pipeline, Stage, StatusTracker, observe, set_task_status
-from antflow.runstream import ReprKey
-from antflow.runstream import recorder as recorder_module
+from antflow.runstream import ReprKey, recordingfile
 from antflow.runstream.fileformat import Recording
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
@@ -84,7 +83,7 @@ async def test_a_full_disk_stops_the_recording_with_one_warning_and_lets_go(
         disks.append(FullDisk(open(path, mode)))  # noqa: SIM115 - the recorder closes it
         return disks[-1]
 
-    monkeypatch.setattr(recorder_module, "open", open_on_a_disk, raising=False)
+    monkeypatch.setattr(recordingfile, "open", open_on_a_disk, raising=False)
     tracker = StatusTracker(max_history_items=10)
     path = tmp_path / "run.jsonl"
     recorder, stream, pipeline = recorder_of(path, tracker)
@@ -92,11 +91,10 @@ async def test_a_full_disk_stops_the_recording_with_one_warning_and_lets_go(
     with observe(stream.attach):
         await pipeline.run(range(50))
         recorder.flush(snapshot=True)
-        disks[0].limit = recorder._offset  # full once what was flushed so far is written
+        disks[0].limit = recorder.file.offset  # full once what was flushed so far is written
         await pipeline.run(range(100, 150))
         recorder.flush(snapshot=True)  # the writer thread meets the full disk
-        recorder._writes.put(None)
-        recorder._writer.join()  # ...and ends
+        recorder.file.finish()  # ...and ends
         assert recorder.broken
         with caplog.at_level(logging.WARNING):
             recorder.flush()
@@ -126,8 +124,7 @@ async def test_recording_to_dev_full_warns_once_and_the_run_goes_on(
         recorder.open()
         with observe(stream.attach):
             await pipeline.run(range(20))
-            recorder._writes.put(None)
-            recorder._writer.join()
+            recorder.file.finish()
             recorder.flush()
             await pipeline.run(range(20, 40))
             recorder.close()
@@ -149,8 +146,7 @@ async def test_a_recording_deleted_mid_run_is_a_warning(
         await pipeline.run(range(10))
         path.unlink()
         recorder.flush(snapshot=True)
-        recorder._writes.put(None)
-        recorder._writer.join()
+        recorder.file.finish()
         await pipeline.run(range(10, 20))
         recorder.close()
     (warning,) = stopped_warnings(caplog)
@@ -163,7 +159,7 @@ def test_a_viewers_recording_on_a_full_disk_warns_and_keeps_nothing(
 ) -> None:
     header = Header(format="antflow-run", version=1, antflow="0", started_at=1.0)
     writer = RecordingWriter(tmp_path / "viewer.jsonl", header)
-    writer._file = FullDisk(writer._file, limit=0)
+    writer.file._file = FullDisk(writer.file._file, limit=0)
     with caplog.at_level(logging.WARNING):
         for n in range(3):
             writer.write(LogLine(at=2.0 + n, text="a line"))

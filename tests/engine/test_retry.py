@@ -16,22 +16,10 @@ from antflow import (
     StatusTracker,
     TaskEvent,
 )
+from antflow.testing import FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeSleep:
@@ -93,7 +81,7 @@ class FetchError(Exception):
 
 
 async def test_per_task_retry_events_and_waits_until_the_last_attempt_fails() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     sleep = FakeSleep(clock)
     recorder = Recorder()
     calls = 0
@@ -135,7 +123,7 @@ async def test_per_task_retry_events_and_waits_until_the_last_attempt_fails() ->
 
 
 async def test_per_task_retry_events_from_the_tracker_history_match() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     recorder = Recorder()
     calls = 0
 

@@ -20,7 +20,6 @@ from antflow.runstream import (
     Retry,
     Stop,
 )
-from antflow.runstream import stream as stream_module
 from antflow.runstream.stream import RunStream
 from tests.engine.helpers import Gates, wait_until
 
@@ -175,17 +174,14 @@ async def test_events_beyond_the_capacity_are_counted_not_built() -> None:
     assert len(events) + dropped == 50 * 5
 
 
-async def test_failed_items_keep_distinct_numbers_past_the_table_of_numbers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_failed_items_keep_distinct_numbers_past_the_table_of_numbers() -> None:
     # More errors than the stream remembers numbers for: a failed item whose error was
     # forgotten must not share a number (0) with others; screens cache rows by it.
-    monkeypatch.setattr(stream_module, "_NUMBERED_ERRORS", 4)
-
     async def fails(x: int) -> int:
         raise ValueError(f"bad {x}")
 
     stream = RunStream()
+    stream.numbers.keep = 4
     pipeline = Pipeline([Stage("A", 2, [fails], task_attempts=2, task_wait_seconds=0)])
     stream.attach(pipeline)
     await pipeline.run(range(20))
