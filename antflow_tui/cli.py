@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from antflow.refeed import RefeedPlan
-    from antflow_tui.app import AntflowApp, AppOptions
+    from antflow_tui.app import AntflowApp
     from antflow_tui.live.runner import MainJob, PipelineJob
+    from antflow_tui.options import AppOptions
     from antflow_tui.outcome import RunOutcome
     from antflow_tui.source.replay import RecordingLike
 
@@ -224,11 +225,12 @@ def run(
     address: str | None,
     allow_remote: bool,
 ) -> None:
-    from antflow_tui.app import AppOptions
-    from antflow_tui.keys import KeymapError, parse_keymap
+    from antflow_tui.keymap import KeymapError, parse_keymap
+    from antflow_tui.live.source import LiveSource
+    from antflow_tui.options import AppOptions
 
     try:
-        keys = parse_keymap(keymap)
+        keys = parse_keymap(keymap, LiveSource.CAN)
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     if record_values and record is None:
@@ -393,8 +395,9 @@ async def _run(
     finally:
         # Normally given back as the app unmounts; a crash of ours must not keep the
         # summary and the tracebacks out of the terminal.
-        if app.fd_route is not None:
-            app.fd_route.restore()
+        route = None if app.host is None else app.host.fd_route
+        if route is not None:
+            route.restore()
     return _report(await app.conclude(), job)
 
 
@@ -498,11 +501,12 @@ def _fail(message: str) -> NoReturn:
 )
 @click.version_option(__version__, prog_name="antflow-tui")
 def replay(file: Path, play: bool, speed: float, keymap: str) -> None:
-    from antflow_tui.app import AppOptions
-    from antflow_tui.keys import KeymapError, parse_keymap
+    from antflow_tui.keymap import KeymapError, parse_keymap
+    from antflow_tui.options import AppOptions
+    from antflow_tui.source.replay import ReplaySource
 
     try:
-        keys = parse_keymap(keymap, mode="replay")
+        keys = parse_keymap(keymap, ReplaySource.CAN)
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     app = replay_app(file, AppOptions(keymap=keys), playing=play, speed=speed)

@@ -17,9 +17,9 @@ from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR, VIEWER_FAILED, viewe
 
 if TYPE_CHECKING:
     from antflow.runstream.discovery import Served
-    from antflow_tui.app import AppOptions
     from antflow_tui.attach.source import AttachSource
     from antflow_tui.attach.target import Target
+    from antflow_tui.options import AppOptions
 
 ATTACH_HELP = """Watch a run served by another process, with the same screens as live.
 
@@ -141,12 +141,13 @@ def attach(
     keymap: str,
     web: bool,
 ) -> None:
-    from antflow_tui.app import AppOptions
+    from antflow_tui.attach.source import AttachSource
     from antflow_tui.attach.target import TargetError, parse_target
-    from antflow_tui.keys import KeymapError, parse_keymap
+    from antflow_tui.keymap import KeymapError, parse_keymap
+    from antflow_tui.options import AppOptions
 
     try:
-        keys = parse_keymap(keymap, mode="attach")
+        keys = parse_keymap(keymap, AttachSource.CAN)
     except KeymapError as error:
         raise click.BadParameter(str(error), param_hint="--keymap") from None
     try:
@@ -161,7 +162,7 @@ def attach(
 
 async def _attach(target: Target, options: AppOptions, *, record: Path | None, web: bool) -> int:
     from antflow.runstream.client import AttachError
-    from antflow_tui.attach.app import AttachApp
+    from antflow_tui.app import make_app
     from antflow_tui.attach.source import AttachSource
 
     client = "antflow-tui web" if web else "antflow-tui attach"
@@ -170,7 +171,7 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
         await source.connect()
     except (AttachError, OSError) as error:
         _fail(f"cannot attach: {error}")
-    app = AttachApp(source, source, options)
+    app = make_app(source, options)
     try:
         await app.run_async()
     finally:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from antflow_tui.app import AntflowApp, AppOptions
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.live.source import LiveSource
+from antflow_tui.options import AppOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from antflow.types import PipelineStats
+    from antflow_tui.app import AntflowApp
     from antflow_tui.demo import GatedRun
 
 ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]

@@ -522,9 +522,9 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
     import logging
 
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.options import AppOptions
 
     # As `logging.basicConfig()` in a script would: a handler writing to the terminal.
     logger = logging.getLogger("script")
@@ -586,9 +586,9 @@ async def test_page_keys_move_by_a_screenful() -> None:
 
 async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
     from antflow import Pipeline, Stage, StatusTracker
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.options import AppOptions
 
     seen: list[str] = []
 
@@ -613,9 +613,9 @@ async def test_a_users_own_tracker_keeps_its_callbacks_under_the_app() -> None:
 
 async def test_an_evicted_items_screen_says_so() -> None:
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.options import AppOptions
 
     async def noop(value: int) -> int:
         return value
@@ -658,9 +658,9 @@ async def test_a_filter_with_markup_in_it_is_shown_literally() -> None:
 async def test_the_report_shows_the_last_counts_after_a_short_fast_run() -> None:
     """Regression: busy-run throttles skipped the last frame; the report was stale."""
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.options import AppOptions
 
     async def noop(value: int) -> int:
         return value
@@ -713,9 +713,9 @@ async def test_pausing_a_worker_of_an_earlier_pipeline_does_not_crash() -> None:
     """Regression: p on a worker screen paused by name on the newest pipeline, which has
     no such worker."""
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import MainJob
+    from antflow_tui.options import AppOptions
 
     gate = asyncio.Event()
 
@@ -825,9 +825,9 @@ async def test_retry_and_the_item_screen_act_on_the_rows_own_pipeline() -> None:
     """Regression (issue 10): with several pipelines, r on one error row retried that id in
     every pipeline ("Retrying 6 item(s)")."""
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import MainJob
+    from antflow_tui.options import AppOptions
 
     calls: list[tuple[str, int]] = []
     broken = {"first": True, "second": True}
@@ -1005,10 +1005,10 @@ async def test_ctrl_c_after_a_stop_quits_at_once() -> None:
 # a replay of the run shows the same.
 async def test_retried_attempts_are_counted_by_type_and_grouped_apart(tmp_path: Path) -> None:
     from antflow import Pipeline, Stage
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
     from antflow_tui.messages import RetryRequested
+    from antflow_tui.options import AppOptions
 
     tries: dict[int, int] = {}
 

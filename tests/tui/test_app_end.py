@@ -8,10 +8,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from antflow import Pipeline, Stage, StatusTracker
-from antflow_tui.app import AppOptions
 from antflow_tui.demo import GatedRun
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import MainJob, PipelineJob
+from antflow_tui.options import AppOptions
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.widgets.event_log import EventLog
 from tests.tui.apps import ITEMS, gated_app, mid_run, text_of, until

@@ -18,7 +18,7 @@ from antflow.runstream.serve import RunServer
 from antflow.runstream.stream import RunStream
 from antflow_tui.attach import AttachSource, Target
 from antflow_tui.attach.command import detached_line
-from antflow_tui.source.base import PAUSE, RETRY, STACKS
+from antflow_tui.source.base import Can
 from antflow_tui.source.replay import ReplaySource
 from antflow_tui.view import ViewBuilder
 from tests.engine.helpers import FakeClock, Gates, wait_until
@@ -145,9 +145,9 @@ async def test_pause_and_retry_through_the_socket_change_the_engine() -> None:
         for one in (viewer, watcher):
             await one.source.connect()
             await one.until(lambda v: v.state.status is not None)
-        assert viewer.source.capabilities >= {PAUSE, RETRY, STACKS}
+        assert viewer.source.capabilities() >= {Can.PAUSE, Can.RETRY, Can.STACKS, Can.STOP_JOB}
         assert viewer.source.stop_allowed
-        assert watcher.source.capabilities == {STACKS}
+        assert watcher.source.capabilities() == {Can.STACKS, Can.DETACH}
         assert not watcher.source.stop_allowed
         assert "read-only" in await watcher.source.send(Pause())
         assert "read-only" in await watcher.source.send(Stop())
@@ -199,7 +199,7 @@ async def test_a_killed_server_shows_disconnected_and_the_viewer_attaches_again(
     assert viewer.state.status.ended
     # The last state stays: counts, failures, pipelines.
     assert finished(viewer, 2, 1)
-    assert viewer.source.capabilities == frozenset()
+    assert viewer.source.capabilities() == {Can.DETACH}
     assert (await viewer.source.item(1, 1)).status == "failed"
 
     # The same run is back (the same process serving again): attached again, no reset.

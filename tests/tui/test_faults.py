@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from antflow import Pipeline, Stage, StatusTracker, set_task_status
-from antflow_tui.app import AntflowApp, AppOptions
 from antflow_tui.demo import FakeClock, GatedRun
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
+from antflow_tui.options import AppOptions
 from antflow_tui.present import STUCK_WITHOUT_AVERAGE
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.screens.item import ItemScreen
@@ -24,6 +24,8 @@ from tests.tui.apps import ITEMS, gated_app, live, mid_run, stats, text_of, unti
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from antflow_tui.app import AntflowApp
 
 SIZE = (120, 40)
 
@@ -94,10 +96,11 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
     async def parse(value: int) -> int:
         if value == 0:
             assert app is not None
-            assert app.watchdog is not None
+            assert app.host is not None
+            assert app.host.watchdog is not None
             # The fault under test: code that does not await. It holds the loop until the
             # watchdog has seen it (a thread's event, not a timed sleep).
-            app.watchdog.sampled.wait(30)
+            app.host.watchdog.sampled.wait(30)
             fetched.set()
         return value
 
@@ -108,10 +111,12 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
     )
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None, steps=500_000)
-        await until(lambda: app.stalls.last is not None, steps=500_000)
+        assert app.host is not None
+        stalls = app.host.stalls
+        await until(lambda: stalls.last is not None, steps=500_000)
         app.redraw()
         await pilot.pause()
-        stall = app.stalls.last
+        stall = stalls.last
         assert stall is not None
         assert stall.blame is not None
         assert stall.blame.detail == "worker Parse-W0 on item 0"
