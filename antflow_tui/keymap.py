@@ -19,10 +19,11 @@ from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 
 from antflow_tui.keys import KEYS, SCREENS, SCROLL, Key, default_keys
-from antflow_tui.source.base import Can
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping
+
+    from antflow_tui.source.base import Can
 
 PALETTE: Final = Binding("ctrl+p", "command_palette", "Command palette")
 """Textual adds this one to the app itself (`App.COMMAND_PALETTE_BINDING`)."""

@@ -8,12 +8,13 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from antflow_tui import __version__
-from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR, VIEWER_FAILED, viewer_exit_code
+from antflow_tui.arguments import fail, positive
+from antflow_tui.outcome import EXIT_OK, VIEWER_FAILED, viewer_exit_code
 
 if TYPE_CHECKING:
     from antflow.runstream.discovery import Served
@@ -53,17 +54,6 @@ Needs the web extra: pip install 'antflow[web]'.
 """
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"antflow-tui: {message}", err=True)
-    sys.exit(EXIT_SCRIPT_ERROR)
-
-
-def _positive(_ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if not value > 0:
-        raise click.BadParameter(f"must be greater than 0, got {value}", param=param)
-    return value
-
-
 def _job_line(number: int, served: Served) -> str:
     """A served job as the picker lists it: its script and pid (not its whole command
     line, which may be long or hold secrets), and when it started."""
@@ -85,9 +75,9 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
     try:
         jobs = running_jobs(target.folder)
     except OSError as error:
-        _fail(f"cannot look for served jobs: {error}")
+        fail(f"cannot look for served jobs: {error}")
     if not jobs:
-        _fail(
+        fail(
             "no running job is served here. Serve one with ANTFLOW_SERVE=1 python job.py "
             "(or antflow-tui job.py --headless --serve), then attach."
         )
@@ -96,7 +86,7 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
         return target
     listing = "\n".join(_job_line(n, served) for n, served in enumerate(jobs, 1))
     if not interactive:
-        _fail(f"{len(jobs)} jobs are served here; name one: antflow-tui attach PID\n{listing}")
+        fail(f"{len(jobs)} jobs are served here; name one: antflow-tui attach PID\n{listing}")
     click.echo(f"{len(jobs)} jobs are served here:\n{listing}", err=True)
     chosen = click.prompt(
         "Attach to", type=click.IntRange(1, len(jobs)), default=len(jobs), err=True
@@ -105,7 +95,7 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
     return target
 
 
-@click.command(help=ATTACH_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("attach", help=ATTACH_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("where", metavar="[PID|ADDRESS]", required=False)
 @click.option("--token", metavar="TOKEN", help="The token for an ADDRESS ($ANTFLOW_TOKEN).")
 @click.option("--read-only", is_flag=True, help="Only watch: no pause, retry or stop.")
@@ -120,7 +110,7 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
     type=float,
     default=0.25,
     show_default=True,
-    callback=_positive,
+    callback=positive,
     metavar="SECONDS",
     help="Seconds between the snapshots the job sends (and the display's refresh).",
 )
@@ -153,7 +143,7 @@ def attach(
     try:
         target = parse_target(where, token, read_only=read_only)
     except TargetError as error:
-        _fail(str(error))
+        fail(str(error))
     target = choose_job(target, interactive=sys.stdin.isatty() and not web)
     options = AppOptions(interval=interval, keymap=keys)
     code = asyncio.run(_attach(target, options, record=record, web=web))
@@ -170,7 +160,7 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
     try:
         await source.connect()
     except (AttachError, OSError) as error:
-        _fail(f"cannot attach: {error}")
+        fail(f"cannot attach: {error}")
     app = make_app(source, options)
     try:
         await app.run_async()
@@ -228,7 +218,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@click.command(help=WEB_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("web", help=WEB_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("target", metavar="TARGET")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
@@ -255,7 +245,7 @@ def web(
     from antflow_tui.attach.target import TOKEN_VARIABLE, TargetError, parse_target
 
     if not _loopback(host) and not allow_remote:
-        _fail(
+        fail(
             f"refusing to serve on {host}: anyone who can reach it could watch the job"
             f"{' and control it' if allow_control else ''}. Use an ssh tunnel "
             f"(ssh -L {port}:localhost:{port} HOST), or pass --allow-remote if you mean it."
@@ -265,15 +255,15 @@ def web(
         try:
             parsed = parse_target(target, token)
         except TargetError as error:
-            _fail(str(error))
+            fail(str(error))
         if parsed.pid is None and parsed.address is None:
-            _fail(f"{target!r} is not a process id, an address or a recording file")
+            fail(f"{target!r} is not a process id, an address or a recording file")
         try:
             served = None if parsed.pid is None else find(parsed.pid)
         except OSError as error:
-            _fail(f"cannot look for served jobs: {error}")
+            fail(f"cannot look for served jobs: {error}")
         if parsed.pid is not None and served is None:
-            _fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
+            fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
         name = Path(served.script).name if served and served.script else target
         if parsed.token:
             # Inherited by each tab's viewer: never in a URL or on a command line.
@@ -282,7 +272,7 @@ def web(
         from antflow_tui.attach.web import PageServer, PublicUrlError
         from antflow_tui.attach.web import public_url as page_address
     except ImportError:
-        _fail("the web view needs textual-serve: pip install 'antflow[web]'")
+        fail("the web view needs textual-serve: pip install 'antflow[web]'")
     public = None
     if public_url is not None:
         try:
