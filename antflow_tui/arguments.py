@@ -13,7 +13,10 @@ import click
 from antflow_tui.outcome import EXIT_SCRIPT_ERROR
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from pathlib import Path
+
+    from antflow_tui.source.base import Can
 
 
 def fail(message: str) -> NoReturn:
@@ -54,3 +57,14 @@ def is_stdout(path: Path) -> bool:
         return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
     except (OSError, ValueError):
         return False
+
+
+def keymap_option(text: str, can: Collection[Can]) -> dict[str, str]:
+    """--keymap's value, read for a run whose source can do `can` at most (its type's
+    `RunSource.CAN`); a usage error naming --keymap when it cannot be used."""
+    from antflow_tui.keymap import KeymapError, parse_keymap
+
+    try:
+        return parse_keymap(text, can)
+    except KeymapError as error:
+        raise click.BadParameter(str(error), param_hint="--keymap") from None

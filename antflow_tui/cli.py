@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Final
 import click
 
 from antflow_tui import __version__
-from antflow_tui.arguments import fail, is_stdout, positive, say, writable_file
+from antflow_tui.arguments import (
+    fail,
+    is_stdout,
+    keymap_option,
+    positive,
+    say,
+    writable_file,
+)
 from antflow_tui.outcome import EXIT_OK, VIEWER_FAILED, viewer_exit_code
 
 if TYPE_CHECKING:
@@ -126,14 +133,10 @@ this antflow-tui can read.
 )
 @click.version_option(__version__, prog_name="antflow-tui")
 def replay(file: Path, play: bool, speed: float, keymap: str) -> None:
-    from antflow_tui.keymap import KeymapError, parse_keymap
     from antflow_tui.options import AppOptions
     from antflow_tui.source.replay import ReplaySource
 
-    try:
-        keys = parse_keymap(keymap, ReplaySource.CAN)
-    except KeymapError as error:
-        raise click.BadParameter(str(error), param_hint="--keymap") from None
+    keys = keymap_option(keymap, ReplaySource.CAN)
     app = replay_app(file, AppOptions(keymap=keys), playing=play, speed=speed)
     app.run()
     code = viewer_exit_code(app.return_code)

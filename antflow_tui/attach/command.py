@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from antflow_tui import __version__
-from antflow_tui.arguments import fail, positive
+from antflow_tui.arguments import fail, keymap_option, positive
 from antflow_tui.outcome import EXIT_OK, VIEWER_FAILED, viewer_exit_code
 
 if TYPE_CHECKING:
@@ -133,13 +133,9 @@ def attach(
 ) -> None:
     from antflow_tui.attach.source import AttachSource
     from antflow_tui.attach.target import TargetError, parse_target
-    from antflow_tui.keymap import KeymapError, parse_keymap
     from antflow_tui.options import AppOptions
 
-    try:
-        keys = parse_keymap(keymap, AttachSource.CAN)
-    except KeymapError as error:
-        raise click.BadParameter(str(error), param_hint="--keymap") from None
+    keys = keymap_option(keymap, AttachSource.CAN)
     try:
         target = parse_target(where, token, read_only=read_only)
     except TargetError as error:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from antflow_tui import __version__
-from antflow_tui.arguments import fail, positive, say, writable_file
+from antflow_tui.arguments import fail, keymap_option, positive, say, writable_file
 from antflow_tui.live.loader import (
     CONTRACT,
     MainTarget,
@@ -187,14 +187,10 @@ def run(
     address: str | None,
     allow_remote: bool,
 ) -> None:
-    from antflow_tui.keymap import KeymapError, parse_keymap
     from antflow_tui.live.source import LiveSource
     from antflow_tui.options import AppOptions
 
-    try:
-        keys = parse_keymap(keymap, LiveSource.CAN)
-    except KeymapError as error:
-        raise click.BadParameter(str(error), param_hint="--keymap") from None
+    keys = keymap_option(keymap, LiveSource.CAN)
     if record_values and record is None:
         raise click.BadParameter("needs --record FILE", param_hint="--record-values")
     if serve and not headless:

@@ -141,7 +141,7 @@ async def test_quit_after_the_run_ended_does_not_ask(
 
 @pytest.mark.usefixtures("at_mid_run")
 async def test_ctrl_c_stops_gracefully_and_a_second_press_forces(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
+    app: AntflowApp, pilot: Pilot
 ) -> None:
     await pilot.press("ctrl+c")
     await until(lambda: app.source.stop_requested)
@@ -244,9 +244,7 @@ async def test_z_freezes_the_display_but_not_the_run(
 
 
 @pytest.mark.usefixtures("at_mid_run")
-async def test_tab_and_number_keys_move_between_panels(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
-) -> None:
+async def test_tab_and_number_keys_move_between_panels(app: AntflowApp, pilot: Pilot) -> None:
     assert isinstance(app.focused, StageTable)
     await pilot.press("tab")
     assert isinstance(app.focused, WorkerGrid)
@@ -262,9 +260,7 @@ async def test_tab_and_number_keys_move_between_panels(
 
 
 @pytest.mark.usefixtures("at_mid_run")
-async def test_arrows_jk_and_g_move_inside_panels(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
-) -> None:
+async def test_arrows_jk_and_g_move_inside_panels(app: AntflowApp, pilot: Pilot) -> None:
     grid = app.screen.query_one(WorkerGrid)
     await pilot.press("2", "l")
     assert grid.selected.name == "Fetch-W1"  # type: ignore[union-attr]
@@ -291,9 +287,7 @@ async def test_arrows_jk_and_g_move_inside_panels(
 
 
 @pytest.mark.usefixtures("at_mid_run")
-async def test_enter_drills_in_and_escape_goes_back(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
-) -> None:
+async def test_enter_drills_in_and_escape_goes_back(app: AntflowApp, pilot: Pilot) -> None:
     await pilot.press("1", "enter")
     assert isinstance(app.screen, StageScreen)
     assert app.screen.stage == "Fetch"
@@ -365,7 +359,7 @@ async def test_capital_r_retries_every_failure_in_the_filter_after_confirming(
 
 @pytest.mark.usefixtures("at_mid_run")
 async def test_slash_filters_the_focused_panel_and_escape_clears_it(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
+    app: AntflowApp, pilot: Pilot
 ) -> None:
     log = app.screen.query_one(EventLog)
     everything = log.row_count
@@ -410,7 +404,7 @@ async def test_f_toggles_following_the_log(app: AntflowApp, run: GatedRun, pilot
 
 
 @pytest.mark.usefixtures("at_mid_run")
-async def test_colon_goes_to_an_item_by_id(app: AntflowApp, run: GatedRun, pilot: Pilot) -> None:
+async def test_colon_goes_to_an_item_by_id(app: AntflowApp, pilot: Pilot) -> None:
     await pilot.press("colon")
     assert isinstance(app.screen, GotoScreen)
     await type_into(pilot, "page-7")
@@ -487,7 +481,7 @@ async def test_e_after_a_bad_path_lets_the_user_change_it(
 
 @pytest.mark.usefixtures("at_mid_run")
 async def test_question_mark_and_f1_open_help_and_escape_closes_it(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
+    app: AntflowApp, pilot: Pilot
 ) -> None:
     for key in ("question_mark", "f1"):
         await pilot.press(key)
@@ -513,9 +507,7 @@ async def test_ctrl_p_opens_the_command_palette_with_our_commands(
 
 @pytest.mark.parametrize("options", [dict(keymap={"pause": "space"})])
 @pytest.mark.usefixtures("at_mid_run")
-async def test_a_keymap_remaps_a_binding_by_id(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
-) -> None:
+async def test_a_keymap_remaps_a_binding_by_id(app: AntflowApp, pilot: Pilot) -> None:
     pipeline = app.source.current.pipeline  # type: ignore[union-attr]
     await pilot.press("4", "space")
     assert pipeline.paused
@@ -561,7 +553,7 @@ async def test_print_and_logging_from_tasks_go_to_the_event_log() -> None:
 
 
 @pytest.mark.usefixtures("at_mid_run")
-async def test_ctrl_q_quits_like_q(app: AntflowApp, run: GatedRun, pilot: Pilot) -> None:
+async def test_ctrl_q_quits_like_q(app: AntflowApp, pilot: Pilot) -> None:
     await pilot.press("ctrl+q")
     await until(lambda: isinstance(app.screen, ConfirmScreen))
     await pilot.press("y")
@@ -645,9 +637,7 @@ async def test_an_evicted_items_screen_says_so() -> None:
 
 
 @pytest.mark.usefixtures("at_mid_run")
-async def test_a_filter_with_markup_in_it_is_shown_literally(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
-) -> None:
+async def test_a_filter_with_markup_in_it_is_shown_literally(app: AntflowApp, pilot: Pilot) -> None:
     """Regression: the filter text went into a border title as markup; "[/x]" crashed."""
     await pilot.press("4", "slash")
     await type_into(pilot, "[/x] [red]y[/red]")
@@ -790,7 +780,7 @@ async def test_banners_name_the_keys_as_remapped(app: AntflowApp, pilot: Pilot) 
 
 @pytest.mark.usefixtures("at_mid_run")
 async def test_the_worker_panel_border_says_what_its_glyphs_mean(
-    app: AntflowApp, run: GatedRun, pilot: Pilot
+    app: AntflowApp, pilot: Pilot
 ) -> None:
     await pilot.pause()
     title = str(app.screen.query_one(WorkerGrid).border_title)
