@@ -161,16 +161,24 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
     try:
         await app.run_async()
     finally:
-        await source.close()
+        said = await detach(source)
     if not web:
         # In a browser tab stdout is the page's channel: nothing is printed there.
-        click.echo(detached_line(source), err=True)
+        click.echo(said, err=True)
         for path in source.recordings:
             click.echo(f"Recorded to {path} (antflow-tui replay {path}).", err=True)
     code = viewer_exit_code(app.return_code)
     if code != EXIT_OK:
         click.echo(f"antflow-tui: {VIEWER_FAILED}", err=True)
     return code
+
+
+async def detach(source: AttachSource) -> str:
+    """Close the connection (the job goes on); returns what quitting says of the job, as
+    it stood while attached."""
+    said = detached_line(source)
+    await source.close()
+    return said
 
 
 def detached_line(source: AttachSource) -> str:

@@ -17,7 +17,7 @@ from antflow.runstream.fileformat import Recording
 from antflow.runstream.serve import RunServer
 from antflow.runstream.stream import RunStream
 from antflow_tui.attach import AttachSource, Target
-from antflow_tui.attach.command import detached_line
+from antflow_tui.attach.command import detach, detached_line
 from antflow_tui.source.base import Can
 from antflow_tui.source.replay import ReplaySource
 from antflow_tui.view import ViewBuilder
@@ -329,6 +329,25 @@ async def test_a_stop_whose_answer_is_lost_with_the_job_reads_as_done(tmp_path: 
     assert await viewer.source.send(Stop()) == "Stopped job.py (pid 4242): it has ended."
     await viewer.source.close()
     server.close()
+
+
+# Issue 19 (found trying attach): a plain `q` printed "its connection had dropped while it
+# ran": the line was made after closing the connection.
+async def test_detaching_from_a_running_job_says_it_goes_on(tmp_path: Path) -> None:
+    stream = RunStream(script="job.py")
+    server = RunServer(stream, address=f"unix:{tmp_path}/job.sock", token="secret")
+    await server.start()
+    pipeline = Pipeline([Stage("A", 1, [fail_odd])])
+    stream.attach(pipeline)
+    await pipeline.start()
+    viewer = Followed(AttachSource(Target(address=server.address, token="secret")))
+    await viewer.source.connect()
+    await viewer.until(lambda v: v.state.status is not None)
+    said = await detach(viewer.source)
+    assert said == f"Detached from job.py (pid {os.getpid()}); the job goes on."
+    assert not viewer.source.connected
+    await pipeline.shutdown()
+    await server.close()
 
 
 # Issue 17.9: `q` after the job ended printed "Detached …; the job goes on".
