@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from antflow.runstream.records import ItemKey
-    from antflow_tui.accounting import RunCounts
     from antflow_tui.hosting.host import ScriptHost
     from antflow_tui.hosting.terminal import TerminalFile
     from antflow_tui.messages import (
@@ -54,7 +53,6 @@ if TYPE_CHECKING:
         ViewChanged,
         WorkerRequested,
     )
-    from antflow_tui.outcome import RunOutcome
     from antflow_tui.source.base import RunSource
 
 
@@ -131,34 +129,6 @@ class AntflowApp(App[None]):
         self._exit_requested = True
         if self.host is not None:
             self.host.close()
-
-    def note(self, text: str, *, error: bool = False) -> None:
-        """A line for the event log of a hosted run (any thread; a viewer has none)."""
-        if self.host is not None:
-            self.host.note(text, error=error)
-
-    @property
-    def run_active(self) -> bool:
-        """A hosted script still runs, or a pipeline does (retried items, for one)."""
-        return self.host is not None and self.host.run_active
-
-    def counts(self, *, in_flight_unfinished: bool = False) -> RunCounts:
-        """Where every item of the run stands now (the numbers every screen shows)."""
-        if self.host is not None:
-            return self.host.counts(in_flight_unfinished=in_flight_unfinished)
-        return self.state.counts(in_flight_unfinished=in_flight_unfinished)
-
-    def outcome(
-        self, app_error: str | None = None, *, in_flight_unfinished: bool = False
-    ) -> RunOutcome:
-        """How a hosted run ended (call after it has)."""
-        assert self.host is not None, "only a hosted run has an outcome"
-        return self.host.outcome(app_error, in_flight_unfinished=in_flight_unfinished)
-
-    async def conclude(self) -> RunOutcome:
-        """Once the app has closed: stop what still runs, export, account for every item."""
-        assert self.host is not None, "only a hosted run concludes"
-        return await self.host.conclude()
 
     # ---------------------------------------------------------------- the frame
 

@@ -309,7 +309,7 @@ async def _run(
     plan: RefeedPlan | None = None,
     screenless: Screenless | None = None,
 ) -> int:
-    from antflow_tui.live import LiveSource, live_app
+    from antflow_tui.live import live_app
     from antflow_tui.live.runner import MainJob, PipelineJob
     from antflow_tui.live.serving import served_if_asked
 
@@ -342,21 +342,20 @@ async def _run(
         )
         return ran if isinstance(ran, int) else _report(ran, job)
     app = live_app(job, options)
+    host = app.host
+    assert host is not None, "a live app hosts its script"
     if refeed is not None:
         for line in refeed_lines(refeed):
-            app.note(line, error=line.startswith("  line"))
-    source = app.source
-    assert isinstance(source, LiveSource)
+            host.note(line, error=line.startswith("  line"))
     try:
-        async with served_if_asked(source, lambda text, error: app.note(text, error=error)):
+        async with served_if_asked(host.source, lambda text, error: host.note(text, error=error)):
             await app.run_async()
     finally:
         # Normally given back as the app unmounts; a crash of ours must not keep the
         # summary and the tracebacks out of the terminal.
-        route = None if app.host is None else app.host.fd_route
-        if route is not None:
-            route.restore()
-    return _report(await app.conclude(), job)
+        if host.fd_route is not None:
+            host.fd_route.restore()
+    return _report(await host.conclude(), job)
 
 
 def _report(outcome: RunOutcome, job: PipelineJob | MainJob) -> int:

@@ -30,6 +30,7 @@ from tests.tui.apps import (
     busy,
     finish,
     gated_app,
+    hosted,
     mid_run,
     stats,
     text_of,
@@ -96,7 +97,7 @@ async def test_start_shows_the_pipeline_and_finish_shows_the_report(
     await pilot.pause()
     assert "finished" in text_of(app.screen.query_one("#summary"))
     assert isinstance(app.screen, MainScreen)
-    outcome = app.outcome()
+    outcome = hosted(app).outcome()
     assert (outcome.completed, outcome.failed, outcome.unfinished) == (7, 1, 0)
     assert outcome.exit_code == 1
 
@@ -107,8 +108,8 @@ async def test_exit_when_done_closes_the_app_by_itself(
 ) -> None:
     await finish(app, run)
     await until(lambda: not app.is_running, steps=200_000)
-    assert app.outcome().exit_code == 0
-    assert app.outcome().completed == len(ITEMS)
+    assert hosted(app).outcome().exit_code == 0
+    assert hosted(app).outcome().completed == len(ITEMS)
 
 
 @pytest.mark.usefixtures("at_mid_run")
@@ -119,7 +120,7 @@ async def test_quit_while_running_asks_then_stops_and_counts_unfinished(
     await until(lambda: isinstance(app.screen, ConfirmScreen))
     await pilot.press("n")
     await until(lambda: isinstance(app.screen, MainScreen))
-    assert app.run_active, "declining must leave the run going"
+    assert hosted(app).run_active, "declining must leave the run going"
     await pilot.press("q")
     await until(lambda: isinstance(app.screen, ConfirmScreen))
     # The gated tasks never finish: the grace period runs out and they are cancelled.
@@ -128,7 +129,7 @@ async def test_quit_while_running_asks_then_stops_and_counts_unfinished(
     processed, failed, unfinished, fed = _terminal_states(app)
     assert processed + failed + unfinished == fed == len(ITEMS)
     assert unfinished == 6
-    assert app.outcome().exit_code == 1
+    assert hosted(app).outcome().exit_code == 1
 
 
 async def test_quit_after_the_run_ended_does_not_ask(
@@ -147,7 +148,7 @@ async def test_ctrl_c_stops_gracefully_and_a_second_press_forces(
     await until(lambda: app.source.stop_requested)
     await pilot.press("ctrl+c")
     await until(lambda: not app.source.running())
-    assert not app.run_active
+    assert not hosted(app).run_active
     assert isinstance(app.screen, MainScreen), "stopping keeps the report on screen"
     processed, failed, unfinished, fed = _terminal_states(app)
     assert (processed, failed, unfinished, fed) == (1, 1, 6, 8)
@@ -558,7 +559,7 @@ async def test_ctrl_q_quits_like_q(app: AntflowApp, pilot: Pilot) -> None:
     await until(lambda: isinstance(app.screen, ConfirmScreen))
     await pilot.press("y")
     await until(lambda: not app.is_running, steps=200_000)
-    assert app.outcome().unfinished == 6
+    assert hosted(app).outcome().unfinished == 6
 
 
 async def test_page_keys_move_by_a_screenful() -> None:
@@ -971,7 +972,7 @@ async def test_ctrl_c_on_a_finished_run_quits(app: AntflowApp, run: GatedRun, pi
     await finish(app, run)
     await pilot.press("ctrl+c")
     await until(lambda: not app.is_running)
-    assert app.outcome().exit_code == 0
+    assert hosted(app).outcome().exit_code == 0
 
 
 @pytest.mark.usefixtures("at_mid_run")
@@ -1037,7 +1038,7 @@ async def test_retried_attempts_are_counted_by_type_and_grouped_apart(tmp_path: 
         await pilot.press("1", "enter")
         now = text_of(app.screen.query_one("#stage-now"))
         assert "8 attempts tried again: ConnectionResetError 6 · ValueError 2" in now
-    await app.conclude()
+    await hosted(app).conclude()
 
     from antflow_tui.cli import replay_app
 
