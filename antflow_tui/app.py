@@ -28,7 +28,7 @@ from antflow_tui.replay_keys import ReplayKeys
 from antflow_tui.screens.base import RunScreen
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.source.base import ANY_ITEM, Can
-from antflow_tui.state import RunState
+from antflow_tui.source.state import RunState
 from antflow_tui.view import ViewBuilder
 from antflow_tui.widgets.scrubber import JUMP_SECONDS, STEP_SECONDS
 

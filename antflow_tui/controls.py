@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import ItemKey
     from antflow_tui.app import AntflowApp
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 
 def pipeline_with(state: RunState, *, stage: str | None = None, worker: str | None = None) -> int:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import AwaitStack, Command, ItemKey
     from antflow_tui.attach.target import Found, Target
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 RETRY_EVERY: Final = 1.0
 """Seconds between looks for the job while it cannot be reached."""

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     )
     from antflow.types import DashboardSnapshot, ErrorSummary, PipelineResult
     from antflow_tui.live.runner import Job
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 STOP_GRACE_SECONDS: Final = 3.0
 """How long a quit lets running items finish before cancelling them."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from textual.binding import BindingType
 
     from antflow_tui.source.base import Can, RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 
 class RunScreen(Screen[None]):

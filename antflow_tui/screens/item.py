@@ -22,7 +22,7 @@ from antflow_tui.present import error_message
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.source.base import ANY_ITEM, Can
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 from antflow_tui.story import timeline_rows
 from antflow_tui.tracebacks import Fold, Frame, folded, last_own_frame, parse, traceback_text
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import ItemDetail, ItemKey
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 
 STORY_SECONDS: Final = 0.4

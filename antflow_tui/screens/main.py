@@ -26,7 +26,7 @@ from antflow_tui.present import error_type_counts, worker_legend
 from antflow_tui.safe_text import clean
 from antflow_tui.screens.base import RunScreen
 from antflow_tui.source.base import Can
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 from antflow_tui.view import ALL
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from antflow.runstream.records import ItemKey
     from antflow_tui.error_groups import ErrorGroup
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import LogEntry, RunState
+    from antflow_tui.source.state import LogEntry, RunState
     from antflow_tui.view import MainView
 
 PANELS: tuple[tuple[str, str], ...] = (

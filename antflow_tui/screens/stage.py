@@ -25,7 +25,7 @@ from antflow_tui.present import (
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
 from antflow_tui.source.base import Can
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 from antflow_tui.trends import sparkline
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.row_list import RowList
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import ErrorRecord, StageConfig
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
     from antflow_tui.trends import StageTrend
 
 SPARK_WIDTH: Final = 24

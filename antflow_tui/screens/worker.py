@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import AwaitStack, WorkerRow
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 STACK_SECONDS: Final = 0.2
 """How often the worker screen asks for the worker's await stack again."""

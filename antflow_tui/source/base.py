@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         PipelineStarted,
         Snapshot,
     )
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 ANY_ITEM: Final = 0
 """The pipeline number that asks `RunSource.item` for the newest pipeline knowing the item."""

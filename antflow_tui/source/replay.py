@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         Record,
         Snapshot,
     )
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 FAR_SECONDS: Final = 30.0
 """A jump forward at least this far seeks instead of reading every record on the way."""

@@ -16,7 +16,7 @@ from antflow_tui.export import header_line, recorded_failed_line, write_export
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 
 def export_seen(path: Path, seen: RunState) -> int:

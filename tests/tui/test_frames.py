@@ -22,7 +22,7 @@ from antflow_tui.attach import AttachSource, Target
 from antflow_tui.source.base import ANY_ITEM
 from antflow_tui.source.frames import RecordFrames
 from antflow_tui.source.replay import FAR_SECONDS, ReplaySource
-from antflow_tui.state import RunState
+from antflow_tui.source.state import RunState
 from tests.engine.helpers import FakeClock, wait_until
 from tests.tui.attaching import Followed
 from tests.tui.recorded import recording

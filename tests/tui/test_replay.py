@@ -18,7 +18,7 @@ from antflow.runstream.stream import RunStream
 from antflow_tui.source import replay as replay_module
 from antflow_tui.source.base import FRAME_EVENTS, Can
 from antflow_tui.source.replay import ReplaySource
-from antflow_tui.state import RunState
+from antflow_tui.source.state import RunState
 from tests.engine.helpers import FakeClock
 from tests.tui.recorded import RECORDINGS, recording
 

@@ -1,6 +1,6 @@
 """RunState: the one reducer from a source's frames to what the screens show.
 
-Every source (live, replay) feeds the same `RunState`, and every screen reads it: the
+Every source (live, replay, attach) feeds the same `RunState`, and every screen reads it: the
 latest snapshot of each pipeline, the failed items and their counts by error type, the
 run's status on the source's one clock. Each is kept here once; counts are derived from
 snapshots when asked (`counts`), never kept a second time.
