@@ -19,7 +19,7 @@ from rich.text import Text
 from antflow_tui.formatting import format_clock, format_count
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import clean, literal
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence

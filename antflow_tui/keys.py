@@ -1,109 +1,297 @@
-"""Binding ids: every screen's bindings by id, and `--keymap` parsing.
+"""Every key of the app, as data: the screens and panels look theirs up here.
 
-Each binding has an id so a user can remap it (Textual keymaps), e.g.
-``antflow-tui --keymap "pause=space,retry=t" script.py``.
+Each binding a user may remap has an id (Textual keymaps), e.g.
+``antflow-tui --keymap "pause=space,retry=t" script.py``. A key's `needs` names what the
+run's source must be able to do for it to work (`antflow_tui.source.base.Can`); without
+it the key is hidden. Keys are grouped by where they are bound (`KEYS`), and `SCREENS`
+says which groups are active together, so a --keymap can be checked for keys it would
+take from another binding (`antflow_tui.keymap`) without building a screen.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from textual.binding import Binding
 
+from antflow_tui.source.base import Can
+
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from textual.app import App
-    from textual.dom import DOMNode
-
-    from antflow_tui.key_conflicts import Mode
+    from textual.binding import BindingType
 
 
-class KeymapError(ValueError):
-    """A --keymap value cannot be used; the message says why."""
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One binding, as data."""
+
+    keys: str
+    """Its default key(s), comma-separated."""
+    action: str
+    description: str
+    """What the footer calls it."""
+    id: str | None = None
+    """The id a --keymap names it by (None: it cannot be remapped)."""
+    show: bool = True
+    """Shown in the footer."""
+    tooltip: str = ""
+    """The command palette's title for it (default: its description)."""
+    priority: bool = False
+    """Works whatever has focus (checked before the focused widget's keys)."""
+    needs: Can | None = None
+    """What the source must be able to do for the key to work (else it is hidden)."""
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.keys,
+            self.action,
+            self.description,
+            show=self.show,
+            tooltip=self.tooltip,
+            priority=self.priority,
+            id=self.id,
+        )
 
 
-@cache
+_REPLAY = Can.SEEK
+
+KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
+    "app": (
+        Key("q", "quit", "Quit", id="quit"),
+        Key("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
+        Key("ctrl+c", "stop", "Stop the run", show=False, priority=True, id="stop"),
+        Key("colon", "goto", "Go to", tooltip="Go to an item by id", id="goto"),
+        Key("z", "toggle_freeze", "Freeze", tooltip="Freeze the display", id="freeze"),
+        Key("e", "export", "Export", show=False, id="export"),
+        Key("question_mark,f1", "help", "Help", id="help"),
+        # Not in the footer: the footer of an attached run reads as the live one's.
+        Key("X", "stop_job", "Stop the job", show=False, id="stop-job", needs=Can.STOP_JOB),
+        # A replay's scrubber: from any panel (a priority binding), but not while typing.
+        Key("space", "play", "Play/pause", priority=True, id="replay.play", needs=_REPLAY),
+        Key(
+            "left",
+            "step(-1)",
+            "Back 1s",
+            show=False,
+            priority=True,
+            id="replay.back",
+            needs=_REPLAY,
+        ),
+        Key(
+            "right",
+            "step(1)",
+            "On 1s",
+            show=False,
+            priority=True,
+            id="replay.forward",
+            needs=_REPLAY,
+        ),
+        Key(
+            "left_square_bracket",
+            "jump(-1)",
+            "Back 10s",
+            show=False,
+            id="replay.jump-back",
+            needs=_REPLAY,
+        ),
+        Key(
+            "right_square_bracket",
+            "jump(1)",
+            "On 10s",
+            show=False,
+            id="replay.jump-forward",
+            needs=_REPLAY,
+        ),
+        Key("less_than_sign", "speed(-1)", "Slower", show=False, id="replay.slower", needs=_REPLAY),
+        Key(
+            "greater_than_sign", "speed(1)", "Faster", show=False, id="replay.faster", needs=_REPLAY
+        ),
+        Key("t", "seek", "Seek", tooltip="Seek to a time", id="replay.seek", needs=_REPLAY),
+    ),
+    # Every screen of a run (`RunScreen`).
+    "run": (
+        Key(
+            "p",
+            "pause_run",
+            "Pause run",
+            tooltip="Pause or resume the run",
+            id="pause",
+            needs=Can.PAUSE,
+        ),
+    ),
+    "main": (
+        # A tooltip is the command palette's title for a key (see antflow_tui.commands).
+        Key(
+            "P",
+            "toggle_pause",
+            "Pause selected",
+            show=False,
+            tooltip="Pause or resume the selected stage or worker",
+            id="pause-selected",
+            needs=Can.PAUSE,
+        ),
+        Key("s", "switch_pipeline", "Pipeline", tooltip="Switch pipeline", id="switch"),
+        Key(
+            "r",
+            "retry",
+            "Retry",
+            tooltip="Retry the selected failed item",
+            id="retry",
+            needs=Can.RETRY,
+        ),
+        Key("R", "retry_all", "Retry all", show=False, id="retry-all", needs=Can.RETRY),
+        Key("slash", "filter", "Filter", id="filter"),
+        Key("f", "toggle_follow", "Follow new events", show=False, id="follow"),
+        Key("v", "view_line", "Full line", id="view-line"),
+        Key("c", "toggle_groups", "Group errors", show=False, id="group-errors"),
+        Key("o,f6", "sort", "Sort", show=False, id="sort"),
+        Key("O", "reverse_sort", "Reverse sort", show=False, id="reverse-sort"),
+        Key("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
+        Key("1", "focus_panel('stage-table')", "Focus Stages", show=False, id="panel-1"),
+        Key("2", "focus_panel('worker-grid')", "Focus Workers", show=False, id="panel-2"),
+        Key("3", "focus_panel('error-panel')", "Focus Errors", show=False, id="panel-3"),
+        Key("4", "focus_panel('event-log')", "Focus Events", show=False, id="panel-4"),
+    ),
+    # The drill-down screens' own (`DetailScreen`).
+    "detail": (
+        Key("escape", "app.pop_screen", "Back", id="back"),
+        Key("j,down", "scroll(1)", "Down", show=False),
+        Key("k,up", "scroll(-1)", "Up", show=False),
+        Key("g,home", "scroll_home", "Top", show=False),
+        Key("G,end", "scroll_end", "Bottom", show=False),
+    ),
+    "item": (
+        Key("r", "retry", "Retry", id="item.retry", needs=Can.RETRY),
+        Key("v", "toggle_value", "Full value", id="item.value", needs=Can.VALUES),
+        Key("enter", "toggle_frames", "All frames", id="item.frames"),
+        Key("c", "copy_traceback", "Copy", tooltip="Copy the traceback", id="item.copy"),
+        Key("o", "open_editor", "Editor", tooltip="Open your code where it failed", id="item.edit"),
+    ),
+    "worker": (
+        Key("P", "toggle_pause", "Pause worker", id="worker.pause", needs=Can.PAUSE),
+        Key("enter", "open_item", "Open item", id="worker.open-item"),
+    ),
+    "stage": (
+        Key("P", "toggle_pause", "Pause stage", id="stage.pause", needs=Can.PAUSE),
+        Key("r", "retry", "Retry", id="stage.retry", needs=Can.RETRY),
+    ),
+    "confirm": (
+        Key("y", "answer(True)", "Yes", id="confirm.yes"),
+        Key("n,escape", "answer(False)", "No", id="confirm.no"),
+    ),
+    "help": (Key("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),),
+    "export": (Key("escape", "dismiss(None)", "Cancel", id="export.cancel"),),
+    "goto": (Key("escape", "dismiss(None)", "Cancel", id="goto.cancel"),),
+    "seek": (Key("escape", "dismiss(None)", "Cancel", id="seek.cancel"),),
+    "line": (
+        Key("escape,q,v", "dismiss", "Close", id="line.close"),
+        Key("c", "copy", "Copy", tooltip="Copy the line", id="line.copy"),
+        Key("j", "scroll(1)", "Down", show=False),
+        Key("k", "scroll(-1)", "Up", show=False),
+    ),
+    # Panels: their keys move inside them, and win over the screen's while they have focus.
+    "stage-table": (
+        Key("j", "cursor_down", "Down", show=False),
+        Key("k", "cursor_up", "Up", show=False),
+        Key("g", "scroll_top", "First", show=False),
+        Key("G", "scroll_bottom", "Last", show=False),
+    ),
+    "worker-grid": (
+        Key("left,h", "move(-1, 0)", "Left", show=False),
+        Key("right,l", "move(1, 0)", "Right", show=False),
+        Key("up,k", "move(0, -1)", "Up", show=False),
+        Key("down,j", "move(0, 1)", "Down", show=False),
+        Key("pageup", "page(-1)", "Page up", show=False),
+        Key("pagedown", "page(1)", "Page down", show=False),
+        Key("home,g", "first", "First", show=False),
+        Key("end,G", "last", "Last", show=False),
+        Key("enter", "choose", "Open", show=False),
+    ),
+    "row-list": (
+        Key("up,k", "cursor_up", "Up", show=False),
+        Key("down,j", "cursor_down", "Down", show=False),
+        Key("pageup", "page_up", "Page up", show=False),
+        Key("pagedown", "page_down", "Page down", show=False),
+        Key("home,g", "first", "First", show=False),
+        Key("end,G", "last", "Last", show=False),
+        Key("enter", "choose", "Open", show=False),
+    ),
+}
+"""Where each key is bound -> its keys, in footer order."""
+
+SCROLL: Final = "scroll"
+"""A scrolling body (Textual's `VerticalScroll`): its own keys are Textual's."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenKeys:
+    """Which keys are active together on one screen."""
+
+    words: str
+    """What a message calls it: 'main screen'."""
+    groups: tuple[str, ...]
+    """Its own key groups (`KEYS`), its bases' first."""
+    panels: tuple[str, ...] = ()
+    """The panels that take focus there (a group of `KEYS`, or `SCROLL`)."""
+    modal: bool = False
+    """A dialog: it takes none of the app's keys."""
+
+
+SCREENS: Final[tuple[ScreenKeys, ...]] = (
+    ScreenKeys("main screen", ("run", "main"), ("stage-table", "worker-grid", "row-list")),
+    ScreenKeys("item screen", ("run", "detail", "item"), (SCROLL,)),
+    ScreenKeys("worker screen", ("run", "detail", "worker"), (SCROLL,)),
+    ScreenKeys("stage screen", ("run", "detail", "stage"), (SCROLL, "row-list")),
+    ScreenKeys("confirm screen", ("confirm",), modal=True),
+    ScreenKeys("help screen", ("help",), (SCROLL,), modal=True),
+    ScreenKeys("export screen", ("export",), modal=True),
+    ScreenKeys("goto screen", ("goto",), modal=True),
+    ScreenKeys("seek screen", ("seek",), modal=True),
+    ScreenKeys("line screen", ("line",), (SCROLL,), modal=True),
+)
+"""Every screen, for the keymap's checks (`antflow_tui.keymap`)."""
+
+
+def bindings(group: str) -> list[BindingType]:
+    """A class's BINDINGS: the keys of one group of `KEYS`."""
+    return [key.binding() for key in KEYS[group]]
+
+
+def needs(*groups: str) -> dict[str, Can]:
+    """Action name -> what the source must be able to do for it, in these groups."""
+    return {
+        _action_name(key.action): key.needs
+        for group in groups
+        for key in KEYS[group]
+        if key.needs is not None
+    }
+
+
+def needed(binding_id: str) -> Can | None:
+    """What the source must be able to do for the binding with this id to work."""
+    return next((key.needs for keys in KEYS.values() for key in keys if key.id == binding_id), None)
+
+
 def default_keys() -> dict[str, str]:
     """Binding id -> its default key(s), across the app and all its screens."""
-    from antflow_tui.app import AntflowApp
-    from antflow_tui.attach.app import AttachApp
-    from antflow_tui.screens.base import RunScreen
-    from antflow_tui.screens.confirm import ConfirmScreen
-    from antflow_tui.screens.detail import DetailScreen
-    from antflow_tui.screens.export import ExportScreen
-    from antflow_tui.screens.goto import GotoScreen
-    from antflow_tui.screens.help import HelpScreen
-    from antflow_tui.screens.item import ItemScreen
-    from antflow_tui.screens.line import LineScreen
-    from antflow_tui.screens.main import MainScreen
-    from antflow_tui.screens.seek import SeekScreen
-    from antflow_tui.screens.stage import StageScreen
-    from antflow_tui.screens.worker import WorkerScreen
-
-    owners: tuple[type[DOMNode], ...] = (
-        AntflowApp,
-        AttachApp,
-        RunScreen,
-        MainScreen,
-        DetailScreen,
-        ItemScreen,
-        WorkerScreen,
-        StageScreen,
-        ConfirmScreen,
-        HelpScreen,
-        ExportScreen,
-        GotoScreen,
-        SeekScreen,
-        LineScreen,
-    )
-    keys: dict[str, str] = {}
-    for owner in owners:
-        for binding in owner.BINDINGS:
-            if isinstance(binding, Binding) and binding.id:
-                keys.setdefault(binding.id, binding.key)
-    return keys
-
-
-def parse_keymap(text: str, mode: Mode = "live") -> dict[str, str]:
-    """``"pause=space,retry=t"`` -> {"pause": "space", "retry": "t"}.
-
-    Commas separate pairs, so several keys for one id are joined with ``|``:
-    ``pause=space|p``.
-
-    Args:
-        mode: What the app will watch (its keys are checked against each other).
-
-    Raises:
-        KeymapError: a pair without ``=``, an id no binding has, or a key another
-            binding has where both are active (unless that one is remapped too).
-    """
-    known = default_keys()
-    chosen: dict[str, str] = {}
-    for pair in filter(None, (part.strip() for part in text.split(","))):
-        binding_id, equals, keys = pair.partition("=")
-        binding_id, keys = binding_id.strip(), keys.strip()
-        if not equals or not binding_id or not keys:
-            raise KeymapError(f"{pair!r} is not ID=KEY (for example pause=space)")
-        if binding_id not in known:
-            raise KeymapError(
-                f"no binding has the id {binding_id!r}; ids: {', '.join(sorted(known))}"
-            )
-        chosen[binding_id] = ",".join(key.strip() for key in keys.split("|"))
-    from antflow_tui.key_conflicts import conflicts
-
-    clashes = conflicts(chosen, mode)
-    if clashes:
-        raise KeymapError("; ".join(clashes))
-    return chosen
+    found: dict[str, str] = {}
+    for keys in KEYS.values():
+        for key in keys:
+            if key.id:
+                found.setdefault(key.id, key.keys)
+    return found
 
 
 def key_for(app: App[Any], binding_id: str) -> str:
     """The key(s) bound to `binding_id` now (a keymap's choice over the default), as the
     footer shows them: 'p', 'ctrl+c', 'space'."""
-    keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
-    if keys is None:
+    keys = _keys_now(app, binding_id)
+    if not keys:
         return "?"
-    return " ".join(key_display(app, key.strip()) for key in keys.split(","))
+    return " ".join(key_display(app, key) for key in keys)
 
 
 def key_display(app: App[Any], key: str) -> str:
@@ -114,5 +302,15 @@ def key_display(app: App[Any], key: str) -> str:
 
 def keys_for(app: App[Any], binding_id: str) -> tuple[str, ...]:
     """The keys bound to `binding_id` now, as Textual names them ('ctrl+c')."""
-    keys = getattr(app, "keymap_overrides", {}).get(binding_id) or default_keys().get(binding_id)
-    return tuple(key.strip() for key in (keys or "").split(",") if key.strip())
+    return _keys_now(app, binding_id)
+
+
+def _keys_now(app: App[Any], binding_id: str) -> tuple[str, ...]:
+    overrides: Mapping[str, str] = getattr(app, "keymap_overrides", {})
+    keys = overrides.get(binding_id) or default_keys().get(binding_id) or ""
+    return tuple(key.strip() for key in keys.split(",") if key.strip())
+
+
+def _action_name(action: str) -> str:
+    """'app.step(-1)' -> 'step'."""
+    return action.partition("(")[0].rpartition(".")[2]

@@ -1,4 +1,5 @@
-"""Messages screens post to the app for controls: the app turns them into `send`s."""
+"""Messages screens post up to the app: controls (the app turns them into `send`s), where
+to go (the app's navigation opens the screen), and frames to draw."""
 
 from __future__ import annotations
 
@@ -32,6 +33,37 @@ class RetryRequested(Message):
     def __init__(self, items: tuple[tuple[int, ItemKey], ...]) -> None:
         super().__init__()
         self.items = items
+
+
+class ItemRequested(Message):
+    """Open an item's screen (`pipeline` `ANY_ITEM`: the newest pipeline that knows it)."""
+
+    def __init__(self, pipeline: int, item: ItemKey) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.item = item
+
+
+class StageRequested(Message):
+    """Open a stage's screen."""
+
+    def __init__(self, pipeline: int, stage: str) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.stage = stage
+
+
+class WorkerRequested(Message):
+    """Open a worker's screen."""
+
+    def __init__(self, pipeline: int, worker: str) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.worker = worker
+
+
+class ViewChanged(Message):
+    """What the screen shows changed (a filter, the pipeline shown): draw a frame now."""
 
 
 class PaletteChanged(Message):

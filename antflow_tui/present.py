@@ -29,7 +29,7 @@ from antflow_tui.formatting import (
 from antflow_tui.levels import ERROR, INFO, WARNING, event_level, line_level
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import ansi_text, clean, first_line, item_label, literal
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 from antflow_tui.trends import sparkline
 
 if TYPE_CHECKING:

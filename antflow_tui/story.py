@@ -11,7 +11,7 @@ from antflow_tui.formatting import format_duration, plural
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.present import error_message
 from antflow_tui.safe_text import clean, literal
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

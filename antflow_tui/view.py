@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from antflow.runstream.records import ErrorRecord
     from antflow_tui.accounting import RunCounts
     from antflow_tui.source.base import ReplayPosition
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 QUEUE_TREND_SECONDS: Final = 2.0
 """How far back a queue counts as "growing" against (for the bottleneck)."""

@@ -15,12 +15,12 @@ from rich.text import Text
 from antflow_tui.formatting import format_clock, format_duration
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import ansi_text, clean, item_label
-from antflow_tui.state import short_type
+from antflow_tui.source.state import short_type
 
 if TYPE_CHECKING:
     from antflow.runstream.records import ErrorRecord
     from antflow_tui.error_groups import ErrorGroup
-    from antflow_tui.state import LogEntry
+    from antflow_tui.source.state import LogEntry
 
 LONGEST: Final = 100_000
 """Characters of one line shown (a multi-megabyte message is cut there, and says so)."""

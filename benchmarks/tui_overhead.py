@@ -60,9 +60,9 @@ async def headless(n: int) -> dict[str, Any]:
 
 
 async def in_app(n: int, interval: float) -> dict[str, Any]:
-    from antflow_tui.app import AppOptions
     from antflow_tui.live import live_app
     from antflow_tui.live.runner import PipelineJob
+    from antflow_tui.options import AppOptions
 
     pipeline = build_pipeline()
     app = live_app(

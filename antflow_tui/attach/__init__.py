@@ -8,8 +8,7 @@ runs.
 
 from __future__ import annotations
 
-from antflow_tui.attach.app import AttachApp
 from antflow_tui.attach.source import AttachSource
 from antflow_tui.attach.target import Target, TargetError, parse_target
 
-__all__ = ["AttachApp", "AttachSource", "Target", "TargetError", "parse_target"]
+__all__ = ["AttachSource", "Target", "TargetError", "parse_target"]

@@ -8,18 +8,19 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from antflow_tui import __version__
-from antflow_tui.outcome import EXIT_OK, EXIT_SCRIPT_ERROR, VIEWER_FAILED, viewer_exit_code
+from antflow_tui.arguments import fail, keymap_option, positive
+from antflow_tui.outcome import EXIT_OK, VIEWER_FAILED, viewer_exit_code
 
 if TYPE_CHECKING:
     from antflow.runstream.discovery import Served
-    from antflow_tui.app import AppOptions
     from antflow_tui.attach.source import AttachSource
     from antflow_tui.attach.target import Target
+    from antflow_tui.options import AppOptions
 
 ATTACH_HELP = """Watch a run served by another process, with the same screens as live.
 
@@ -53,17 +54,6 @@ Needs the web extra: pip install 'antflow[web]'.
 """
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"antflow-tui: {message}", err=True)
-    sys.exit(EXIT_SCRIPT_ERROR)
-
-
-def _positive(_ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if not value > 0:
-        raise click.BadParameter(f"must be greater than 0, got {value}", param=param)
-    return value
-
-
 def _job_line(number: int, served: Served) -> str:
     """A served job as the picker lists it: its script and pid (not its whole command
     line, which may be long or hold secrets), and when it started."""
@@ -85,9 +75,9 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
     try:
         jobs = running_jobs(target.folder)
     except OSError as error:
-        _fail(f"cannot look for served jobs: {error}")
+        fail(f"cannot look for served jobs: {error}")
     if not jobs:
-        _fail(
+        fail(
             "no running job is served here. Serve one with ANTFLOW_SERVE=1 python job.py "
             "(or antflow-tui job.py --headless --serve), then attach."
         )
@@ -96,7 +86,7 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
         return target
     listing = "\n".join(_job_line(n, served) for n, served in enumerate(jobs, 1))
     if not interactive:
-        _fail(f"{len(jobs)} jobs are served here; name one: antflow-tui attach PID\n{listing}")
+        fail(f"{len(jobs)} jobs are served here; name one: antflow-tui attach PID\n{listing}")
     click.echo(f"{len(jobs)} jobs are served here:\n{listing}", err=True)
     chosen = click.prompt(
         "Attach to", type=click.IntRange(1, len(jobs)), default=len(jobs), err=True
@@ -105,7 +95,7 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
     return target
 
 
-@click.command(help=ATTACH_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("attach", help=ATTACH_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("where", metavar="[PID|ADDRESS]", required=False)
 @click.option("--token", metavar="TOKEN", help="The token for an ADDRESS ($ANTFLOW_TOKEN).")
 @click.option("--read-only", is_flag=True, help="Only watch: no pause, retry or stop.")
@@ -120,7 +110,7 @@ def choose_job(target: Target, *, interactive: bool) -> Target:
     type=float,
     default=0.25,
     show_default=True,
-    callback=_positive,
+    callback=positive,
     metavar="SECONDS",
     help="Seconds between the snapshots the job sends (and the display's refresh).",
 )
@@ -141,18 +131,15 @@ def attach(
     keymap: str,
     web: bool,
 ) -> None:
-    from antflow_tui.app import AppOptions
+    from antflow_tui.attach.source import AttachSource
     from antflow_tui.attach.target import TargetError, parse_target
-    from antflow_tui.keys import KeymapError, parse_keymap
+    from antflow_tui.options import AppOptions
 
-    try:
-        keys = parse_keymap(keymap, mode="attach")
-    except KeymapError as error:
-        raise click.BadParameter(str(error), param_hint="--keymap") from None
+    keys = keymap_option(keymap, AttachSource.CAN)
     try:
         target = parse_target(where, token, read_only=read_only)
     except TargetError as error:
-        _fail(str(error))
+        fail(str(error))
     target = choose_job(target, interactive=sys.stdin.isatty() and not web)
     options = AppOptions(interval=interval, keymap=keys)
     code = asyncio.run(_attach(target, options, record=record, web=web))
@@ -161,7 +148,7 @@ def attach(
 
 async def _attach(target: Target, options: AppOptions, *, record: Path | None, web: bool) -> int:
     from antflow.runstream.client import AttachError
-    from antflow_tui.attach.app import AttachApp
+    from antflow_tui.app import make_app
     from antflow_tui.attach.source import AttachSource
 
     client = "antflow-tui web" if web else "antflow-tui attach"
@@ -169,21 +156,29 @@ async def _attach(target: Target, options: AppOptions, *, record: Path | None, w
     try:
         await source.connect()
     except (AttachError, OSError) as error:
-        _fail(f"cannot attach: {error}")
-    app = AttachApp(source, source, options)
+        fail(f"cannot attach: {error}")
+    app = make_app(source, options)
     try:
         await app.run_async()
     finally:
-        await source.close()
+        said = await detach(source)
     if not web:
         # In a browser tab stdout is the page's channel: nothing is printed there.
-        click.echo(detached_line(source), err=True)
+        click.echo(said, err=True)
         for path in source.recordings:
             click.echo(f"Recorded to {path} (antflow-tui replay {path}).", err=True)
     code = viewer_exit_code(app.return_code)
     if code != EXIT_OK:
         click.echo(f"antflow-tui: {VIEWER_FAILED}", err=True)
     return code
+
+
+async def detach(source: AttachSource) -> str:
+    """Close the connection (the job goes on); returns what quitting says of the job, as
+    it stood while attached."""
+    said = detached_line(source)
+    await source.close()
+    return said
 
 
 def detached_line(source: AttachSource) -> str:
@@ -227,7 +222,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@click.command(help=WEB_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("web", help=WEB_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("target", metavar="TARGET")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
@@ -254,7 +249,7 @@ def web(
     from antflow_tui.attach.target import TOKEN_VARIABLE, TargetError, parse_target
 
     if not _loopback(host) and not allow_remote:
-        _fail(
+        fail(
             f"refusing to serve on {host}: anyone who can reach it could watch the job"
             f"{' and control it' if allow_control else ''}. Use an ssh tunnel "
             f"(ssh -L {port}:localhost:{port} HOST), or pass --allow-remote if you mean it."
@@ -264,15 +259,15 @@ def web(
         try:
             parsed = parse_target(target, token)
         except TargetError as error:
-            _fail(str(error))
+            fail(str(error))
         if parsed.pid is None and parsed.address is None:
-            _fail(f"{target!r} is not a process id, an address or a recording file")
+            fail(f"{target!r} is not a process id, an address or a recording file")
         try:
             served = None if parsed.pid is None else find(parsed.pid)
         except OSError as error:
-            _fail(f"cannot look for served jobs: {error}")
+            fail(f"cannot look for served jobs: {error}")
         if parsed.pid is not None and served is None:
-            _fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
+            fail(f"no run is served by pid {parsed.pid} (ANTFLOW_SERVE=1 serves one)")
         name = Path(served.script).name if served and served.script else target
         if parsed.token:
             # Inherited by each tab's viewer: never in a URL or on a command line.
@@ -281,7 +276,7 @@ def web(
         from antflow_tui.attach.web import PageServer, PublicUrlError
         from antflow_tui.attach.web import public_url as page_address
     except ImportError:
-        _fail("the web view needs textual-serve: pip install 'antflow[web]'")
+        fail("the web view needs textual-serve: pip install 'antflow[web]'")
     public = None
     if public_url is not None:
         try:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict, deque
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
 
@@ -28,7 +26,6 @@ from antflow.runstream.client import AttachError, Viewer
 from antflow.runstream.records import (
     Control,
     ErrorRecord,
-    Event,
     Gap,
     Header,
     ItemDetail,
@@ -38,41 +35,22 @@ from antflow.runstream.records import (
     Stop,
 )
 from antflow.runstream.writer import RecordingWriter
-from antflow_tui.accounting import run_counts
-from antflow_tui.export import (
-    ExportRecord,
-    header_line,
-    recorded_failed_line,
-    write_export,
-)
-from antflow_tui.source.base import (
-    ANY_ITEM,
-    PAUSE,
-    RETRY,
-    STACKS,
-    VALUES,
-    Frame,
-    RunStatus,
-    failure_of,
-)
+from antflow_tui.source.base import ANY_ITEM, Can, Frame, RunSource, RunStatus
+from antflow_tui.source.frames import RecordFrames
+from antflow_tui.source.seen import export_seen
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from pathlib import Path
 
     from antflow.runstream.records import AwaitStack, Command, ItemKey
     from antflow_tui.attach.target import Found, Target
+    from antflow_tui.source.state import RunState
 
-FRAME_EVENTS: Final = 120
-"""Most events a frame carries; past this the log says how many it skipped."""
-ERROR_MEMORY: Final = 10_000
-"""Recent error records kept to name the error of a failure met later."""
-STORIES: Final = 64
-"""Item stories kept to show after the connection dropped."""
 RETRY_EVERY: Final = 1.0
 """Seconds between looks for the job while it cannot be reached."""
 
 
-class AttachSource:
+class AttachSource(RunSource):
     """The run served at `target`, followed over a socket.
 
     Args:
@@ -83,6 +61,10 @@ class AttachSource:
         retry_every: Seconds between looks for the job after the connection dropped.
         client: What this viewer is, as the job is told (a stop it gives names it).
     """
+
+    CAN: ClassVar[frozenset[Can]] = frozenset(
+        {Can.PAUSE, Can.RETRY, Can.STOP_JOB, Can.DETACH, Can.STACKS, Can.VALUES}
+    )
 
     def __init__(
         self,
@@ -98,9 +80,6 @@ class AttachSource:
         self.client = client
         self.record = record
         self.retry_every = retry_every
-        self.capabilities: frozenset[str] = frozenset()
-        self.stop_allowed = False
-        """The token grants control: the job may be stopped (the app asks first)."""
         self.viewer: Viewer | None = None
         self.connected = False
         self.connections = 0
@@ -119,27 +98,31 @@ class AttachSource:
         self._control = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._last_at = 0.0
         self.ended_at: float | None = None
         self._ends = 0
-        self._pipelines: dict[int, PipelineStarted] = {}
-        self._snapshots: dict[int, Snapshot] = {}
-        self._failures: dict[int, OrderedDict[Any, ErrorRecord]] = {}
-        self._failure_parts: dict[int, OrderedDict[Any, ErrorRecord]] = {}
-        self._errors: OrderedDict[int, ErrorRecord] = OrderedDict()
-        self._stories: OrderedDict[tuple[int, Any], ItemDetail] = OrderedDict()
+        self._records = RecordFrames()
+        self._scoped = False
+        """The header of this connection has come: what the token grants holds."""
+        self._failure_parts: dict[int, list[ErrorRecord]] = {}
         self._checkpointed: set[int] = set()
-        # What arrived since the last frame.
-        self._new_snapshots: dict[int, Snapshot] = {}
-        self._history: list[Snapshot] = []
-        """The server's snapshots of the last minutes (for trends), until the next frame."""
-        self._events: deque[Event] = deque(maxlen=FRAME_EVENTS)
-        self._dropped = 0
-        self._new_errors: list[ErrorRecord] = []
-        self._logs: list[LogLine] = []
-        self._changed_failures: set[int] = set()
         self._reset = False
         self.dirty = False
+
+    def capabilities(self) -> frozenset[Can]:
+        """What the token grants, while attached (detached: nothing but detaching)."""
+        if self.header is None or not self._scoped:
+            return frozenset({Can.DETACH})
+        found = {Can.DETACH, Can.STACKS}
+        if self._control:
+            found |= {Can.PAUSE, Can.RETRY, Can.STOP_JOB}
+        if self.header.values:
+            found.add(Can.VALUES)
+        return frozenset(found)
+
+    @property
+    def stop_allowed(self) -> bool:
+        """The token grants control: the job may be stopped (the app asks first)."""
+        return self.can(Can.STOP_JOB)
 
     # ---------------------------------------------------------------- connecting
 
@@ -239,10 +222,10 @@ class AttachSource:
         """The connection closed: keep the last state, say so."""
         self.viewer = None
         self.connected = False
-        self.capabilities = frozenset()
-        self.stop_allowed = False
-        if not any(s.running for s in self._snapshots.values()) and self.ended_at is None:
-            self.ended_at = self._last_at
+        self._scoped = False
+        snapshots = self._records.snapshots.values()
+        if not any(s.running for s in snapshots) and self.ended_at is None:
+            self.ended_at = self._records.last_at
             self._ends += 1
         self._set_notice(self._lost_notice())
         self._note(self.notice)
@@ -270,64 +253,43 @@ class AttachSource:
         if isinstance(message, Header):
             self._header(message)
             return
-        at = getattr(message, "at", None)
-        if isinstance(at, float | int):
-            self._last_at = max(self._last_at, float(at))
+        records = self._records
         recorder = self.recorder
         if isinstance(message, wire.Events):
-            for event in message.events:
-                self._event(event)
-            self._dropped += message.dropped
+            self._checkpointed -= records.take(message.events)
+            records.dropped(message.dropped)
             if recorder is not None:
                 for event in message.events:
                     recorder.write(event)
+        elif isinstance(message, wire.History):
+            records.trends(message.snapshots)
+        elif isinstance(message, wire.Failures):
+            # A big set comes in parts: it replaces the old one once the last has come.
+            if message.part == 0:
+                self._failure_parts[message.pipeline] = []
+            parts = self._failure_parts.setdefault(message.pipeline, [])
+            parts.extend(message.failures)
+            if message.last:
+                records.set_failures(message.pipeline, self._failure_parts.pop(message.pipeline))
+                self._checkpointed.discard(message.pipeline)
+        elif isinstance(message, Gap):
+            # Records were skipped; the state follows afresh (failed items included).
+            records.take((message,))
+            self._forget_failures()
+            if recorder is not None:
+                recorder.write(message)
         elif isinstance(message, Snapshot):
-            self._snapshots[message.pipeline] = message
-            self._new_snapshots[message.pipeline] = message
+            records.take((message,))
             self._over_or_not(message)
             if recorder is not None:
                 if message.pipeline not in self._checkpointed:
                     self._checkpointed.add(message.pipeline)
-                    kept = self._failures.get(message.pipeline)
+                    kept = records.failures.get(message.pipeline)
                     failed = () if kept is None else tuple(kept.values())
                     recorder.failures(message.pipeline, message.at, failed)
                 recorder.write(message)
-        elif isinstance(message, wire.History):
-            self._history.extend(message.snapshots)
-        elif isinstance(message, PipelineStarted):
-            self._pipelines[message.pipeline] = message
-            if recorder is not None:
-                recorder.write(message)
-        elif isinstance(message, ErrorRecord):
-            self._remember(message)
-            self._new_errors.append(message)
-            if recorder is not None:
-                recorder.write(message)
-        elif isinstance(message, wire.Failures):
-            # A big set comes in parts: it replaces the old one once the last has come.
-            if message.part == 0:
-                self._failure_parts[message.pipeline] = OrderedDict()
-            parts = self._failure_parts.setdefault(message.pipeline, OrderedDict())
-            parts.update((_key(error.item), error) for error in message.failures)
-            for error in message.failures:
-                if error.number not in self._errors:
-                    self._remember(error)  # without its traceback: the story has it
-            if message.last:
-                self._failures[message.pipeline] = self._failure_parts.pop(message.pipeline)
-                self._changed_failures.add(message.pipeline)
-                self._checkpointed.discard(message.pipeline)
-        elif isinstance(message, LogLine):
-            self._logs.append(message)
-            if recorder is not None:
-                recorder.write(message)
-        elif isinstance(message, Control):
-            self._logs.append(_control_line(message))
-            if recorder is not None:
-                recorder.write(message)
-        elif isinstance(message, Gap):
-            # Records were skipped; the state follows afresh (failed items included).
-            self._dropped += message.dropped
-            self._forget_failures()
+        elif isinstance(message, PipelineStarted | ErrorRecord | LogLine | Control):
+            records.take((message,))
             if recorder is not None:
                 recorder.write(message)
         self._mark()
@@ -337,7 +299,7 @@ class AttachSource:
         retry, or the script's next pipeline)."""
         if snapshot.running:
             self.ended_at = None
-        elif self.ended_at is None and not any(s.running for s in self._snapshots.values()):
+        elif self.ended_at is None and not any(s.running for s in self._records.snapshots.values()):
             self.ended_at = snapshot.at
             self._ends += 1
 
@@ -350,46 +312,24 @@ class AttachSource:
         )
         self.header = header
         self.target.remember(header.pid or self.pid, header.script, header.argv)
-        self.capabilities = self._capabilities(header)
-        self.stop_allowed = self._control
+        self._scoped = True
+        records = self._records
         if new_run:
             if previous is not None:
-                self._start_over()
-            self._last_at = max(self._last_at, header.started_at)
+                records.start_over()
+                self._ends = 0
+                self._reset = True
+            records.last_at = max(records.last_at, header.started_at)
             if previous is not None:
                 self._note(f"Attached to a new run of {self._who()}.")
             self.runs += 1
             self._open_recording(header)
         elif self.recorder is not None:
             # Attached again to the same run: what happened meanwhile is not recorded.
-            self.recorder.write(Gap(at=self._last_at, dropped=0))
+            self.recorder.write(Gap(at=records.last_at, dropped=0))
         self.ended_at = None
         self._forget_failures()
         self._mark()
-
-    def _capabilities(self, header: Header) -> frozenset[str]:
-        found = {STACKS}
-        if self._control:
-            found |= {PAUSE, RETRY}
-        if header.values:
-            found.add(VALUES)
-        return frozenset(found)
-
-    def _start_over(self) -> None:
-        self._pipelines.clear()
-        self._snapshots.clear()
-        self._failures.clear()
-        self._errors.clear()
-        self._stories.clear()
-        self._new_snapshots.clear()
-        self._history.clear()
-        self._events.clear()
-        self._dropped = 0
-        self._new_errors.clear()
-        self._logs.clear()
-        self._last_at = 0.0
-        self._ends = 0
-        self._reset = True
 
     def _open_recording(self, header: Header) -> None:
         if self.record is None:
@@ -405,35 +345,12 @@ class AttachSource:
 
     def _forget_failures(self) -> None:
         """Before a resync: every pipeline's failures come again (or none are left)."""
-        for number in set(self._failures) | set(self._pipelines):
-            self._failures[number] = OrderedDict()
-            self._changed_failures.add(number)
+        self._records.forget_failures()
         self._checkpointed.clear()
 
-    def _event(self, event: Event) -> None:
-        if len(self._events) == self._events.maxlen:
-            self._dropped += 1
-        self._events.append(event)
-        failed = self._failures.setdefault(event.pipeline, OrderedDict())
-        key = _key(event.item)
-        if event.kind == "failed":
-            error = self._errors.get(event.error) if event.error is not None else None
-            failed.pop(key, None)
-            failed[key] = failure_of(event, error)
-        elif event.kind in ("queued", "in_progress") and key in failed:
-            del failed[key]  # retried
-        else:
-            return
-        self._changed_failures.add(event.pipeline)
-        self._checkpointed.discard(event.pipeline)
-
-    def _remember(self, error: ErrorRecord) -> None:
-        self._errors[error.number] = error
-        while len(self._errors) > ERROR_MEMORY:
-            self._errors.popitem(last=False)
-
     def _note(self, text: str) -> None:
-        self._logs.append(LogLine(at=self._last_at, text=f"(attach) {text}", stream="err"))
+        at = self._records.last_at
+        self._records.note(LogLine(at=at, text=f"(attach) {text}", stream="err"))
         self._mark()
 
     def _mark(self) -> None:
@@ -447,53 +364,34 @@ class AttachSource:
         if not self.dirty or self.header is None:
             return None
         self.dirty = False
-        changed = self._changed_failures
-        failures = {n: tuple(self._failures.get(n, {}).values()) for n in changed}
-        frame = Frame(
-            status=self.status(),
-            pipelines=tuple(self._pipelines[n] for n in sorted(self._pipelines)),
-            snapshots=self._new_snapshots,
-            history=tuple(self._history),
-            events=tuple(self._events),
-            dropped=self._dropped,
-            errors=tuple(self._new_errors),
-            failures=failures or None,
-            logs=tuple(self._logs),
-            reset=self._reset,
-        )
-        self._new_snapshots = {}
-        self._history = []
-        self._events.clear()
-        self._dropped = 0
-        self._new_errors = []
-        self._logs = []
-        self._changed_failures = set()
-        self._reset = False
-        return frame
+        reset, self._reset = self._reset, False
+        return self._records.frame(self.status(), reset=reset)
 
     def status(self) -> RunStatus:
         header = self.header
-        snapshots = list(self._snapshots.values())
+        last_at = self._records.last_at
+        snapshots = list(self._records.snapshots.values())
         moving = [s for s in snapshots if s.running]
         return RunStatus(
             title=self.title,
-            now=self._last_at,
-            started_at=header.started_at if header is not None else self._last_at,
+            now=last_at,
+            started_at=header.started_at if header is not None else last_at,
             ended_at=self.ended_at,
             ends=self._ends,
             active=self.connected and bool(moving),
             paused=bool(moving) and all(s.paused for s in moving),
             stop_requested=any(s.stopped for s in snapshots),
             stopping=any(s.stopping for s in moving),
+            notice=self.notice,
         )
 
     # ---------------------------------------------------------------- pulls
 
     async def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
-        numbers = sorted(self._pipelines) or [1]
+        numbers = sorted(self._records.pipelines) or [1]
         viewer = self.viewer
         if viewer is None:
-            return self._kept_story(pipeline, item, numbers)
+            return self._records.kept_story(pipeline, item)
         asked = numbers if pipeline == ANY_ITEM or len(numbers) > 1 else [pipeline]
         details: dict[int, ItemDetail] = {}
         try:
@@ -502,7 +400,7 @@ class AttachSource:
                 if detail is not None:
                     details[number] = detail
         except AttachError:
-            return self._kept_story(pipeline, item, numbers)
+            return self._records.kept_story(pipeline, item)
         knowing = [n for n in numbers if n in details and details[n].known]
         if pipeline == ANY_ITEM:
             pipeline = knowing[-1] if knowing else numbers[-1]
@@ -510,30 +408,8 @@ class AttachSource:
         also_in = tuple(n for n in knowing if n != pipeline)
         if also_in != detail.also_in:
             detail = msgspec.structs.replace(detail, also_in=also_in)
-        self._stories[(pipeline, _key(item))] = detail
-        while len(self._stories) > STORIES:
-            self._stories.popitem(last=False)
+        self._records.keep_story(detail)
         return detail
-
-    def _kept_story(self, pipeline: int, item: ItemKey, numbers: list[int]) -> ItemDetail:
-        """Once detached: the story last shown, or what the failures say of the item."""
-        key = _key(item)
-        wanted = list(reversed(numbers)) if pipeline == ANY_ITEM else [pipeline]
-        for number in wanted:
-            story = self._stories.get((number, key))
-            if story is not None:
-                return story
-            error = self._failures.get(number, {}).get(key)
-            if error is not None:
-                return ItemDetail(
-                    pipeline=number,
-                    item=item,
-                    known=True,
-                    status="failed",
-                    stage=error.stage,
-                    errors=(error,),
-                )
-        return ItemDetail(pipeline=wanted[0] if wanted else 1, item=item, known=False)
 
     async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
         viewer = self.viewer
@@ -565,28 +441,6 @@ class AttachSource:
         self._mark()
         return notice
 
-    def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
+    def export(self, path: Path, seen: RunState, *, in_flight_unfinished: bool = False) -> int:
         """The counts and the failed items as last seen, with their errors."""
-        counts = run_counts(self._snapshots.values(), known_total=None)
-        started = [self._pipelines[n] for n in sorted(self._pipelines)]
-        names = [
-            one.name or ("pipeline" if len(started) == 1 else f"pipeline-{one.pipeline}")
-            for one in started
-        ]
-
-        def lines() -> Iterator[ExportRecord]:
-            yield header_line(counts, script=self.title, pipelines=names)
-            for one, name in zip(started, names, strict=True):
-                for failure in self._failures.get(one.pipeline, {}).values():
-                    yield recorded_failed_line(name, failure)
-
-        return write_export(Path(path), lines())
-
-
-def _key(item: Any) -> Any:
-    return tuple(item) if isinstance(item, list) else item
-
-
-def _control_line(control: Control) -> LogLine:
-    """A control someone gave the job (this viewer or another), as a log line."""
-    return LogLine(at=control.at, text=f"(control) {control.result}", stream="control")
+        return export_seen(path, seen)

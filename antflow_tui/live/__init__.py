@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from antflow_tui.app import AntflowApp, AppOptions, make_app
+from antflow_tui.app import AntflowApp, make_app
+from antflow_tui.hosting.host import ScriptHost
 from antflow_tui.live.source import LiveSource
+from antflow_tui.options import AppOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,8 +23,9 @@ if TYPE_CHECKING:
 def live_app(
     job: Job, options: AppOptions | None = None, *, clock: Callable[[], float] = time.time
 ) -> AntflowApp:
-    """The app running `job` live (the command line's and the tests' factory), on `clock`
-    (a test's fake one), recording it when the options ask (``--record``)."""
+    """The app running `job` live, hosting its script (the command line's and the tests'
+    factory), on `clock` (a test's fake one), recording it when the options ask
+    (``--record``)."""
     options = options or AppOptions()
     source = LiveSource(
         job,
@@ -35,7 +38,7 @@ def live_app(
         record=options.record,
         record_values=options.record_values,
     )
-    return make_app(source, options)
+    return make_app(source, options, ScriptHost(source, options))
 
 
 __all__ = ["LiveSource", "live_app"]

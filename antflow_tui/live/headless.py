@@ -30,8 +30,8 @@ from antflow_tui.pace import PaceMeter
 
 if TYPE_CHECKING:
     from antflow.runstream.stream import RunStream
-    from antflow_tui.app import AppOptions
     from antflow_tui.live.runner import Job
+    from antflow_tui.options import AppOptions
     from antflow_tui.outcome import RunOutcome
 
 SERVED_EVENTS: Final = 1_000

@@ -18,6 +18,7 @@ import sys
 import traceback
 from collections.abc import AsyncIterable, Callable, Iterable, Sized
 from dataclasses import dataclass
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,11 +90,13 @@ def load_script(spec: str) -> LoadedScript:
         raise ScriptError(f"no such file: {raw_path}")
     if path.is_dir():
         raise ScriptError(f"{raw_path} is a directory; give the Python file to run")
-    if path.suffix != ".py":
+    # An executable script may have no suffix (`./nightly`, with a shebang line).
+    if path.suffix not in (".py", ""):
         raise ScriptError(f"{raw_path} is not a Python file (expected a .py script)")
     path = path.resolve()
     module_name, registered_as = _module_names(path)
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    loader = SourceFileLoader(module_name, str(path))
+    module_spec = importlib.util.spec_from_file_location(module_name, path, loader=loader)
     if module_spec is None or module_spec.loader is None:
         raise ScriptError(f"cannot load {raw_path} as a Python module")
     module = importlib.util.module_from_spec(module_spec)

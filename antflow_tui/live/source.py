@@ -19,7 +19,7 @@ import asyncio
 import sys
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
 
@@ -40,16 +40,7 @@ from antflow_tui.live.loader import script_traceback
 from antflow_tui.live.runner import MainJob, PipelineJob, start_job
 from antflow_tui.outcome import RunOutcome
 from antflow_tui.safe_text import item_label, value_repr
-from antflow_tui.source.base import (
-    ANY_ITEM,
-    PAUSE,
-    RETRY,
-    STACKS,
-    STOP,
-    VALUES,
-    Frame,
-    RunStatus,
-)
+from antflow_tui.source.base import ANY_ITEM, FRAME_EVENTS, Can, Frame, RunSource, RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,12 +55,10 @@ if TYPE_CHECKING:
         Snapshot,
     )
     from antflow_tui.live.runner import Job
+    from antflow_tui.source.state import RunState
 
 STOP_GRACE_SECONDS: Final = 3.0
 """How long a quit lets running items finish before cancelling them."""
-FRAME_EVENTS: Final = 120
-"""Most events one frame takes into the log. A person reads far fewer; past this the
-log shows how many it skipped, and building events for all of them would cost the run."""
 
 
 @dataclass(slots=True)
@@ -106,7 +95,7 @@ class _LiveStream(RunStream):
         return [self._decorate(snapshot) for snapshot in super().snapshots()]
 
 
-class LiveSource:
+class LiveSource(RunSource):
     """Runs `job` and serves it to the UI as frames of records.
 
     Args:
@@ -122,7 +111,9 @@ class LiveSource:
         record_values: Record the items' values too, as reprs (``--record-values``).
     """
 
-    capabilities: frozenset[str] = frozenset({PAUSE, RETRY, STOP, STACKS, VALUES})
+    CAN: ClassVar[frozenset[Can]] = frozenset(
+        {Can.PAUSE, Can.RETRY, Can.STOP, Can.STACKS, Can.VALUES}
+    )
 
     def __init__(
         self,
@@ -565,7 +556,10 @@ class LiveSource:
             in_flight_unfinished=in_flight_unfinished,
         )
 
-    def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
+    def export(
+        self, path: Path, seen: RunState | None = None, *, in_flight_unfinished: bool = False
+    ) -> int:
+        """The whole run, from the engine (`seen` is not needed: the engine knows more)."""
         over = self.ended_at is not None or in_flight_unfinished
         attached = list(self.attached)
         return export_run(

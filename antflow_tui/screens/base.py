@@ -1,22 +1,24 @@
 """RunScreen: what every screen of a run shares: its source and state, its data colours,
-and keys hidden when the source cannot do what they ask."""
+keys hidden when the source cannot do what they ask, and a view the app brings up to date
+each frame."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from antflow_tui.keys import bindings, needs
 from antflow_tui.messages import PaletteChanged, PauseRequested, ScreenUncovered
 from antflow_tui.palette import COMPONENT_CLASSES, Palette, palette_of
-from antflow_tui.source.base import PAUSE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from textual.binding import BindingType
+
+    from antflow_tui.source.base import Can, RunSource
+    from antflow_tui.source.state import RunState
 
 
 class RunScreen(Screen[None]):
@@ -30,12 +32,10 @@ class RunScreen(Screen[None]):
         state: The run's state, updated by the app every frame.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "pause_run", "Pause run", tooltip="Pause or resume the run", id="pause"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("run")
     COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
-    NEEDS: ClassVar[Mapping[str, str]] = {"pause_run": PAUSE}
-    """Action name -> the source capability it needs; without it the key is hidden."""
+    NEEDS: ClassVar[Mapping[str, Can]] = needs("run")
+    """Action name -> what the source must be able to do for it; else its key is hidden."""
 
     def __init__(
         self,
@@ -77,12 +77,13 @@ class RunScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.post_message(ScreenUncovered())
 
-    def can(self, capability: str) -> bool:
-        return capability in self.source.capabilities
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         needed = self.NEEDS.get(action)
-        return needed is None or self.can(needed)
+        return needed is None or self.source.can(needed)
+
+    def refresh_view(self, *, force: bool = False) -> None:
+        """Bring the screen up to date with the run; the app calls it every frame the
+        screen is in view (`force`: now, skipping throttles)."""
 
     def action_pause_run(self) -> None:
         """Pause or resume the whole run."""

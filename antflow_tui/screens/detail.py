@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from antflow_tui.keys import bindings
 from antflow_tui.screens.base import RunScreen
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rich.console import RenderableType
+    from textual.binding import BindingType
 
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 
 class DetailScreen(RunScreen):
@@ -26,20 +27,11 @@ class DetailScreen(RunScreen):
     Subclasses implement `refresh_view`, which the app calls every frame.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="back"),
-        Binding("j,down", "scroll(1)", "Down", show=False),
-        Binding("k,up", "scroll(-1)", "Up", show=False),
-        Binding("g,home", "scroll_home", "Top", show=False),
-        Binding("G,end", "scroll_end", "Bottom", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("detail")
 
     def __init__(self, source: RunSource, state: RunState) -> None:
         super().__init__(source, state, classes="detail")
         self._shown: dict[str, object] = {}
-
-    def refresh_view(self, *, force: bool = False) -> None:
-        """Bring the screen up to date with the run (`force`: now, skipping throttles)."""
 
     def show_section(self, selector: str, key: object, build: Callable[[], RenderableType]) -> None:
         """Update a section only when `key` (what it is built from) changed: each

@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from antflow_tui.keys import bindings
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
 
 class GotoScreen(ModalScreen[str | None]):
     """Ask for an item id; dismisses with the text typed (None when cancelled)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="goto.cancel"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("goto")
 
     DEFAULT_CSS = """
     GotoScreen {

@@ -6,18 +6,19 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from antflow_tui.keys import key_for
+from antflow_tui import keys
+from antflow_tui.keys import bindings, key_for
 from antflow_tui.palette import COMPONENT_CLASSES, palette_of
 from antflow_tui.present import BOTTLENECK_MARK, WORKER_LEGEND, WORKER_MARKS
-from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
+from antflow_tui.source.base import Can
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
 # (binding id, what it does), grouped as the help shows them. Keys come from the live
 # bindings, so a remapped key shows as remapped.
@@ -125,36 +126,26 @@ MEANINGS: dict[str, str] = {
 }
 """Binding id -> what it does, in the help's words (the command palette's help lines)."""
 
-NEEDED: dict[str, str] = {
-    "pause": PAUSE,
-    "pause-selected": PAUSE,
-    "stop": STOP,
-    "retry": RETRY,
-    "retry-all": RETRY,
-    "replay.play": SEEK,
-    "replay.back": SEEK,
-    "replay.forward": SEEK,
-    "replay.jump-back": SEEK,
-    "replay.jump-forward": SEEK,
-    "replay.slower": SEEK,
-    "replay.faster": SEEK,
-    "replay.seek": SEEK,
-}
-"""Keys the help lists only when the run's source can do what they ask."""
+ONLY_WITH: dict[str, Can] = {"stop": Can.STOP}
+"""Keys that work on every run, told of only where they do what the help says (ctrl+c
+quits a run it cannot stop)."""
+
+
+def needed(binding_id: str) -> Can | None:
+    """What the source must be able to do for the help to list this key."""
+    return ONLY_WITH.get(binding_id) or keys.needed(binding_id)
 
 
 class HelpScreen(ModalScreen[None]):
     """Every key and what it does (those the run's source can act on).
 
     Args:
-        capabilities: What the source can do (see `antflow_tui.source.base`).
+        capabilities: What the source can do (`RunSource.capabilities`).
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("help")
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -171,7 +162,7 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, capabilities: frozenset[str] = frozenset(NEEDED.values())) -> None:
+    def __init__(self, capabilities: frozenset[Can] = frozenset(Can)) -> None:
         super().__init__()
         self.capabilities = capabilities
 
@@ -193,7 +184,7 @@ class HelpScreen(ModalScreen[None]):
             rows = [
                 (binding_id, meaning)
                 for binding_id, meaning in every_row
-                if NEEDED.get(binding_id, "") in self.capabilities or binding_id not in NEEDED
+                if needed(binding_id) in (None, *self.capabilities)
             ]
             if not rows:
                 continue

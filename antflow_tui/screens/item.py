@@ -11,19 +11,18 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import SuspendNotSupported
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.editor import EditorError, editor_command, run_suspended
-from antflow_tui.keys import key_for
+from antflow_tui.keys import bindings, key_for, needs
 from antflow_tui.messages import RetryRequested
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.present import error_message
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
-from antflow_tui.source.base import ANY_ITEM, RETRY, VALUES
-from antflow_tui.state import short_type
+from antflow_tui.source.base import ANY_ITEM, Can
+from antflow_tui.source.state import short_type
 from antflow_tui.story import timeline_rows
 from antflow_tui.tracebacks import Fold, Frame, folded, last_own_frame, parse, traceback_text
 
@@ -31,10 +30,11 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
     from antflow.runstream.records import ItemDetail, ItemKey
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 
 STORY_SECONDS: Final = 0.4
@@ -53,20 +53,8 @@ class ItemScreen(DetailScreen):
         item: The item's id, as the run's records carry it.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "retry", "Retry", id="item.retry"),
-        Binding("v", "toggle_value", "Full value", id="item.value"),
-        Binding("enter", "toggle_frames", "All frames", id="item.frames"),
-        Binding("c", "copy_traceback", "Copy", tooltip="Copy the traceback", id="item.copy"),
-        Binding(
-            "o", "open_editor", "Editor", tooltip="Open your code where it failed", id="item.edit"
-        ),
-    ]
-    NEEDS: ClassVar[Mapping[str, str]] = {
-        **DetailScreen.NEEDS,
-        "retry": RETRY,
-        "toggle_value": VALUES,
-    }
+    BINDINGS: ClassVar[list[BindingType]] = bindings("item")
+    NEEDS: ClassVar[Mapping[str, Can]] = {**DetailScreen.NEEDS, **needs("item")}
     TRACEBACK_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"toggle_frames", "copy_traceback", "open_editor"}
     )
@@ -142,12 +130,12 @@ class ItemScreen(DetailScreen):
             return
         self._shown_key = key
         palette = self.palette
-        retry_key = key_for(self.app, "item.retry") if self.can(RETRY) else None
+        retry_key = key_for(self.app, "item.retry") if self.source.can(Can.RETRY) else None
         self.query_one("#item-title", Static).update(_title(detail, pipelines, palette))
         self.query_one("#item-facts", Static).update(_facts(detail, pipelines, retry_key))
         value_key = key_for(self.app, "item.value")
         self.query_one("#item-value", Static).update(
-            _value(detail, full=self._full_value, key=value_key, values=self.can(VALUES))
+            _value(detail, full=self._full_value, key=value_key, values=self.source.can(Can.VALUES))
         )
         self.query_one("#item-timeline", Static).update(_timeline(detail, palette))
         unfold_key = key_for(self.app, "item.frames")

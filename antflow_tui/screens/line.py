@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from antflow_tui.keys import key_for
+from antflow_tui.keys import bindings, key_for
 from antflow_tui.palette import COMPONENT_CLASSES
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
     from antflow_tui.whole_line import WholeLine
 
@@ -27,12 +27,7 @@ class LineScreen(ModalScreen[None]):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = set(COMPONENT_CLASSES)
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,v", "dismiss", "Close", id="line.close"),
-        Binding("c", "copy", "Copy", tooltip="Copy the line", id="line.copy"),
-        Binding("j", "scroll(1)", "Down", show=False),
-        Binding("k", "scroll(-1)", "Up", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("line")
 
     DEFAULT_CSS = """
     LineScreen {

@@ -7,20 +7,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from antflow_tui.filters import Filter, FilterError, parse_filter
 from antflow_tui.formatting import plural
-from antflow_tui.keys import key_for
-from antflow_tui.messages import PauseRequested, RetryRequested
+from antflow_tui.keys import bindings, key_for, needs
+from antflow_tui.messages import (
+    ItemRequested,
+    PauseRequested,
+    RetryRequested,
+    StageRequested,
+    ViewChanged,
+    WorkerRequested,
+)
 from antflow_tui.present import error_type_counts, worker_legend
 from antflow_tui.safe_text import clean
 from antflow_tui.screens.base import RunScreen
-from antflow_tui.source.base import PAUSE, RETRY
-from antflow_tui.state import short_type
+from antflow_tui.source.base import Can
+from antflow_tui.source.state import short_type
 from antflow_tui.view import ALL
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
@@ -34,11 +40,12 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
     from antflow.runstream.records import ItemKey
     from antflow_tui.error_groups import ErrorGroup
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import LogEntry, RunState
+    from antflow_tui.source.state import LogEntry, RunState
     from antflow_tui.view import MainView
 
 PANELS: tuple[tuple[str, str], ...] = (
@@ -71,38 +78,8 @@ class MainScreen(RunScreen):
     every pipeline's.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # A tooltip is the command palette's title for a key (see antflow_tui.commands).
-        Binding(
-            "P",
-            "toggle_pause",
-            "Pause selected",
-            show=False,
-            tooltip="Pause or resume the selected stage or worker",
-            id="pause-selected",
-        ),
-        Binding("s", "switch_pipeline", "Pipeline", tooltip="Switch pipeline", id="switch"),
-        Binding("r", "retry", "Retry", tooltip="Retry the selected failed item", id="retry"),
-        Binding("R", "retry_all", "Retry all", show=False, id="retry-all"),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("f", "toggle_follow", "Follow new events", show=False, id="follow"),
-        Binding("v", "view_line", "Full line", id="view-line"),
-        Binding("c", "toggle_groups", "Group errors", show=False, id="group-errors"),
-        Binding("o,f6", "sort", "Sort", show=False, id="sort"),
-        Binding("O", "reverse_sort", "Reverse sort", show=False, id="reverse-sort"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
-        Binding("1", "focus_panel('stage-table')", "Focus Stages", show=False, id="panel-1"),
-        Binding("2", "focus_panel('worker-grid')", "Focus Workers", show=False, id="panel-2"),
-        Binding("3", "focus_panel('error-panel')", "Focus Errors", show=False, id="panel-3"),
-        Binding("4", "focus_panel('event-log')", "Focus Events", show=False, id="panel-4"),
-    ]
-
-    NEEDS: ClassVar[Mapping[str, str]] = {
-        **RunScreen.NEEDS,
-        "toggle_pause": PAUSE,
-        "retry": RETRY,
-        "retry_all": RETRY,
-    }
+    BINDINGS: ClassVar[list[BindingType]] = bindings("main")
+    NEEDS: ClassVar[Mapping[str, Can]] = {**RunScreen.NEEDS, **needs("main")}
 
     def __init__(self, source: RunSource, state: RunState, log_lines: int) -> None:
         super().__init__(source, state, id="main")
@@ -262,9 +239,7 @@ class MainScreen(RunScreen):
         self._redraw()
 
     def _redraw(self) -> None:
-        redraw = getattr(self.app, "redraw", None)
-        if redraw is not None:
-            redraw()
+        self.post_message(ViewChanged())
 
     def set_banner(self, text: str, variant: str) -> None:
         if (text, variant) == self._banner:
@@ -420,7 +395,9 @@ class MainScreen(RunScreen):
         panel.focus()
         if view == "groups":
             enter = "enter lists a group's items"
-            retry = f", {key_for(self.app, 'retry-all')} retries it" if self.can(RETRY) else ""
+            retry = ""
+            if self.source.can(Can.RETRY):
+                retry = f", {key_for(self.app, 'retry-all')} retries it"
             self.notify(f"Errors grouped by type and message: {enter}{retry}.", timeout=3)
 
     def action_sort(self) -> None:
@@ -542,15 +519,11 @@ class MainScreen(RunScreen):
         if self.shown == ALL:
             self.show_pipeline(event.pipeline)  # a row of the all-pipelines table
             return
-        from antflow_tui.screens.stage import StageScreen
-
-        self.app.push_screen(StageScreen(self.source, self.state, event.pipeline, event.stage))
+        self.post_message(StageRequested(event.pipeline, event.stage))
 
     @on(WorkerGrid.WorkerChosen)
     def _open_worker(self, event: WorkerGrid.WorkerChosen) -> None:
-        from antflow_tui.screens.worker import WorkerScreen
-
-        self.app.push_screen(WorkerScreen(self.source, self.state, event.pipeline, event.worker))
+        self.post_message(WorkerRequested(event.pipeline, event.worker))
 
     @on(RowList.Chosen, "#error-panel")
     def _open_failure(self, event: RowList.Chosen) -> None:
@@ -561,19 +534,13 @@ class MainScreen(RunScreen):
             return
         failure = panel.failure_at(event.index)
         if failure is not None:
-            self.open_item(failure.pipeline, failure.item)
+            self.post_message(ItemRequested(failure.pipeline, failure.item))
 
     @on(RowList.Chosen, "#event-log")
     def _open_logged_item(self, event: RowList.Chosen) -> None:
         entry = self.event_log.entry_at(event.index)
         if entry is not None and entry.event is not None:
-            self.open_item(entry.event.pipeline, entry.event.item)
-
-    def open_item(self, pipeline: int, item: ItemKey) -> None:
-        """Open an item's screen (`pipeline` 0: the newest pipeline that knows it)."""
-        from antflow_tui.screens.item import ItemScreen
-
-        self.app.push_screen(ItemScreen(self.source, self.state, pipeline, item))
+            self.post_message(ItemRequested(entry.event.pipeline, entry.event.item))
 
 
 def _group_key_words(key: tuple[str, str]) -> str:

@@ -6,15 +6,16 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from antflow_tui.formatting import format_clock
+from antflow_tui.keys import bindings
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d+):(\d{1,2}(?:\.\d+)?)$")
 _SECONDS = re.compile(r"^(\d+(?:\.\d+)?)s?$")
@@ -60,9 +61,7 @@ class SeekScreen(ModalScreen[str | None]):
         length: The recording's length in seconds (shown as a hint).
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="seek.cancel"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("seek")
 
     DEFAULT_CSS = """
     SeekScreen {

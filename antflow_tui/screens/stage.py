@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from rich.table import Table
 from rich.text import Text
 from textual import on
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.formatting import format_count, format_duration, format_rate, plural
-from antflow_tui.keys import key_for
+from antflow_tui.keys import bindings, key_for, needs
 from antflow_tui.latency import histogram_chart, histogram_rows, latency_summary
-from antflow_tui.messages import PauseRequested, RetryRequested
+from antflow_tui.messages import ItemRequested, PauseRequested, RetryRequested
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.present import (
     StageView,
@@ -25,8 +24,8 @@ from antflow_tui.present import (
 )
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
-from antflow_tui.source.base import PAUSE, RETRY
-from antflow_tui.state import short_type
+from antflow_tui.source.base import Can
+from antflow_tui.source.state import short_type
 from antflow_tui.trends import sparkline
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.row_list import RowList
@@ -36,10 +35,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
-    from antflow.runstream.records import ErrorRecord, ItemKey, StageConfig
+    from antflow.runstream.records import ErrorRecord, StageConfig
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
     from antflow_tui.trends import StageTrend
 
 SPARK_WIDTH: Final = 24
@@ -58,15 +58,8 @@ class StageScreen(DetailScreen):
         stage: The stage's name.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("P", "toggle_pause", "Pause stage", id="stage.pause"),
-        Binding("r", "retry", "Retry", id="stage.retry"),
-    ]
-    NEEDS: ClassVar[Mapping[str, str]] = {
-        **DetailScreen.NEEDS,
-        "toggle_pause": PAUSE,
-        "retry": RETRY,
-    }
+    BINDINGS: ClassVar[list[BindingType]] = bindings("stage")
+    NEEDS: ClassVar[Mapping[str, Can]] = {**DetailScreen.NEEDS, **needs("stage")}
 
     def __init__(self, source: RunSource, state: RunState, pipeline: int, stage: str) -> None:
         super().__init__(source, state)
@@ -90,7 +83,7 @@ class StageScreen(DetailScreen):
 
     def on_mount(self) -> None:
         panel = self.query_one(ErrorPanel)
-        if self.can(RETRY):
+        if self.source.can(Can.RETRY):
             retry = key_for(self.app, "stage.retry")
             # A Text: a key name is no markup.
             panel.border_title = Text(f"Failures in this stage (enter opens, {retry} retries)")
@@ -188,18 +181,13 @@ class StageScreen(DetailScreen):
     def _open_failure(self, event: RowList.Chosen) -> None:
         failure = self.query_one(ErrorPanel).failure_at(event.index)
         if failure is not None:
-            self._open(failure.pipeline, failure.item)
+            self.post_message(ItemRequested(failure.pipeline, failure.item))
 
     @on(RowList.Chosen, "#stage-slowest")
     def _open_slow(self, event: RowList.Chosen) -> None:
         entry = self.query_one(SlowestList).entry_at(event.index)
         if entry is not None:
-            self._open(self.pipeline, entry[0])
-
-    def _open(self, pipeline: int, item: ItemKey) -> None:
-        from antflow_tui.screens.item import ItemScreen
-
-        self.app.push_screen(ItemScreen(self.source, self.state, pipeline, item))
+            self.post_message(ItemRequested(self.pipeline, entry[0]))
 
 
 # ---------------------------------------------------------------------- sections

@@ -10,26 +10,27 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.formatting import format_count, format_duration, short_path
-from antflow_tui.messages import PauseRequested
+from antflow_tui.keys import bindings, needs
+from antflow_tui.messages import ItemRequested, PauseRequested
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.present import stage_views
 from antflow_tui.safe_text import clean, item_label
 from antflow_tui.screens.detail import DetailScreen
-from antflow_tui.source.base import PAUSE, STACKS
+from antflow_tui.source.base import Can
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from textual.app import ComposeResult
+    from textual.binding import BindingType
 
     from antflow.runstream.records import AwaitStack, WorkerRow
     from antflow_tui.source.base import RunSource
-    from antflow_tui.state import RunState
+    from antflow_tui.source.state import RunState
 
 STACK_SECONDS: Final = 0.2
 """How often the worker screen asks for the worker's await stack again."""
@@ -43,11 +44,8 @@ class WorkerScreen(DetailScreen):
         worker: The worker's name.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("P", "toggle_pause", "Pause worker", id="worker.pause"),
-        Binding("enter", "open_item", "Open item", id="worker.open-item"),
-    ]
-    NEEDS: ClassVar[Mapping[str, str]] = {**DetailScreen.NEEDS, "toggle_pause": PAUSE}
+    BINDINGS: ClassVar[list[BindingType]] = bindings("worker")
+    NEEDS: ClassVar[Mapping[str, Can]] = {**DetailScreen.NEEDS, **needs("worker")}
 
     def __init__(self, source: RunSource, state: RunState, pipeline: int, worker: str) -> None:
         super().__init__(source, state)
@@ -61,7 +59,7 @@ class WorkerScreen(DetailScreen):
         yield Static(id="worker-title", classes="detail-title", markup=False)
         with VerticalScroll(id="worker-body", classes="detail-body"):
             yield Static(id="worker-facts", classes="detail-section")
-            heading = "Await stack (live)" if self.can(STACKS) else "Await stack"
+            heading = "Await stack (live)" if self.source.can(Can.STACKS) else "Await stack"
             yield Static(heading, classes="detail-heading")
             yield Static(id="worker-stack", classes="detail-section")
         yield Footer()
@@ -94,7 +92,7 @@ class WorkerScreen(DetailScreen):
             "#worker-title", (stage, row), lambda: _title(self.worker, stage, row, palette)
         )
         self.show_section("#worker-facts", (row, shown_now), lambda: _facts(row, now, palette))
-        if not self.can(STACKS):
+        if not self.source.can(Can.STACKS):
             self.show_section("#worker-stack", "none", _no_stacks)
             return
         moment = time.monotonic()
@@ -119,9 +117,7 @@ class WorkerScreen(DetailScreen):
         if found is None or not found[1].holding:
             self.notify("This worker holds no item right now.", timeout=2, markup=False)
             return
-        from antflow_tui.screens.item import ItemScreen
-
-        self.app.push_screen(ItemScreen(self.source, self.state, self.pipeline, found[1].item))
+        self.post_message(ItemRequested(self.pipeline, found[1].item))
 
 
 def _title(worker: str, stage: str, row: WorkerRow | None, palette: Palette = DEFAULT) -> Text:

@@ -1,5 +1,8 @@
-"""Where the UI reads a run from: the `RunSource` protocol (`base`) and its sources.
+"""Where the UI reads a run from: `base.RunSource` (what a source can do, said by its
+type) and the frames it hands the app's one reducer, `state.RunState`.
 
 - `antflow_tui.live`: the run this process starts (a script's pipelines, on our loop);
-- `antflow_tui.source.replay`: a recording (`antflow-tui replay FILE`).
+- `replay`: a recording (`antflow-tui replay FILE`), and `antflow_tui.attach`: a job
+  served by another process. Both are transports of run records, which `frames`
+  (RecordFrames) turns into frames; their exports are `seen`'s, of what the app has seen.
 """

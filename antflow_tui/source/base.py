@@ -15,18 +15,19 @@ and only an open drill-down screen wants them. Controls go back through `send`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
-
-from antflow.runstream.records import ErrorRecord
+from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from pathlib import Path
 
     from antflow.runstream.records import (
         AwaitStack,
         Command,
+        ErrorRecord,
         Event,
         ItemDetail,
         ItemKey,
@@ -34,24 +35,16 @@ if TYPE_CHECKING:
         PipelineStarted,
         Snapshot,
     )
-    from antflow_tui.accounting import RunCounts
-    from antflow_tui.outcome import RunOutcome
-
-PAUSE: Final = "pause"
-"""The source can pause and resume the run, a stage or a worker (`Pause`, `Resume`)."""
-RETRY: Final = "retry"
-"""The source can feed failed items again (`Retry`)."""
-STOP: Final = "stop"
-"""The source can stop the run (`Stop`)."""
-STACKS: Final = "stacks"
-"""`worker_stack` can say where a worker's task waits."""
-VALUES: Final = "values"
-"""Item details carry the item's value (as a repr)."""
-SEEK: Final = "seek"
-"""The source is a recording: it can play, pause and seek (see `Seekable`)."""
+    from antflow_tui.source.state import RunState
 
 ANY_ITEM: Final = 0
 """The pipeline number that asks `RunSource.item` for the newest pipeline knowing the item."""
+FRAME_EVENTS: Final = 120
+"""Most events one frame carries into the log. A person reads far fewer; past this the
+log shows how many it skipped, and building events for all of them would cost the run."""
+ERROR_MEMORY: Final = 10_000
+"""Recent error records a reducer keeps to name the error of an event or a failure met
+later (`RunState`, `RecordFrames`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +93,9 @@ class RunStatus:
     length); otherwise the pipelines' own totals count."""
     replay: ReplayPosition | None = None
     """Set for a recording: where the replay stands."""
+    notice: str = ""
+    """What the screen says about the source itself ('' when nothing): an attached job's
+    connection that has dropped."""
 
     @property
     def ended(self) -> bool:
@@ -138,132 +134,87 @@ class Frame:
     """The frame does not follow on from the last one (a seek): forget the events shown."""
 
 
-@runtime_checkable
-class RunSource(Protocol):
-    """What the UI reads a run from, and sends controls to."""
+class Can(StrEnum):
+    """What a source can do beyond reading a run (`RunSource.can`)."""
 
-    capabilities: frozenset[str]
-    """What it can do beyond reading: `PAUSE`, `RETRY`, `STOP`, `STACKS`, `VALUES`, `SEEK`."""
+    PAUSE = "pause"
+    """Pause and resume the run, a stage or a worker (`send` a `Pause`, a `Resume`)."""
+    RETRY = "retry"
+    """Feed failed items again (`send` a `Retry`)."""
+    STOP = "stop"
+    """Stop the run from here: it is this process's own (quit and ctrl+c stop it)."""
+    STOP_JOB = "stop-job"
+    """Stop another process's job from here (`send` a `Stop`, after asking)."""
+    DETACH = "detach"
+    """The run is another process's job: quitting only detaches, and the job goes on."""
+    STACKS = "stacks"
+    """Say where a worker's task waits (`worker_stack`)."""
+    VALUES = "values"
+    """Item details carry the item's value (as a repr)."""
+    SEEK = "seek"
+    """Play a recording, hold it and move through it (`play`, `seek`, `set_speed`)."""
 
+
+class RunSource(ABC):
+    """What the UI reads a run from, and sends controls to.
+
+    What a source can do is said by its type (`CAN`) and asked with `can`; the methods
+    behind each capability raise `NotImplementedError` on a source that cannot.
+    """
+
+    CAN: ClassVar[frozenset[Can]] = frozenset()
+    """What a source of this type can do; the most it can, for a source whose answer
+    changes as it goes (see `capabilities`)."""
+
+    def capabilities(self) -> frozenset[Can]:
+        """What it can do now: what its type says, unless the source's answer changes while
+        it runs (an attached job's: what its token grants, while connected)."""
+        return self.CAN
+
+    def can(self, what: Can) -> bool:
+        return what in self.capabilities()
+
+    @abstractmethod
     def next_frame(self, now: float) -> Frame | None:
         """The frame for this moment, or None when nothing changed since the last one.
 
         Args:
             now: The app's monotonic time (a replay plays on by the time passed).
         """
-        ...
 
+    @abstractmethod
     async def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """One item's story in that pipeline (`ANY_ITEM`: the newest pipeline knowing it)."""
-        ...
 
     async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
-        """Where that worker's task waits now (None: it has no task, or the source cannot
-        tell)."""
-        ...
+        """Where that worker's task waits now (None: it has no task); `Can.STACKS`."""
+        raise NotImplementedError
 
     async def send(self, command: Command) -> str:
-        """Carry out a control; returns the notice to show."""
-        ...
+        """Carry out a control; returns the notice to show (`Can.PAUSE`, `RETRY`, `STOP`,
+        `STOP_JOB`, by the command)."""
+        raise NotImplementedError
 
-    def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
+    def play(self, playing: bool) -> None:
+        """Play on from the position, or hold it (`Can.SEEK`)."""
+        raise NotImplementedError
+
+    def seek(self, at: float) -> None:
+        """Jump to `at` (Unix time, clamped to the recording); the next frame resets."""
+        raise NotImplementedError
+
+    def set_speed(self, speed: float) -> None:
+        """Recorded seconds per second of play."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def export(self, path: Path, seen: RunState, *, in_flight_unfinished: bool = False) -> int:
         """Write the run as an antflow-tui export (JSON Lines) to `path`; returns the number
         of items written.
 
         Args:
+            seen: What the app has seen of the run: all a source fed by records (a
+                recording, an attached job) has to write (`antflow_tui.source.seen`).
             in_flight_unfinished: The run ends without being stopped (an emergency exit):
                 write what is in flight as unfinished.
         """
-        ...
-
-
-@runtime_checkable
-class Seekable(Protocol):
-    """A source that plays a recording (capability `SEEK`): the scrubber's controls."""
-
-    def play(self, playing: bool) -> None:
-        """Play on from the position, or hold it."""
-        ...
-
-    def seek(self, at: float) -> None:
-        """Jump to `at` (Unix time, clamped to the recording); the next frame resets."""
-        ...
-
-    def set_speed(self, speed: float) -> None:
-        """Recorded seconds per second of play."""
-        ...
-
-
-@runtime_checkable
-class ScriptRun(Protocol):
-    """A source that runs a script in this process (the live source): what the app does
-    with it besides reading frames (start it, lead the script's output into it, stop it,
-    account for it when it is over)."""
-
-    on_end: Callable[[], None] | None
-    """Called each time the run ends (the app exports, and may close)."""
-    stop_requested: bool
-
-    @property
-    def run_active(self) -> bool:
-        """The script still runs, or one of its pipelines does."""
-        ...
-
-    def start(self) -> None:
-        """Start the script (on the running loop)."""
-        ...
-
-    def note(self, text: str, *, error: bool = False, stream: str | None = None) -> None:
-        """A line for the event log (the script's output, or ours); from any thread.
-
-        Args:
-            stream: The `LogLine.stream` it goes out as (a logging level name); default
-                ``err`` for an error, else ``out``.
-        """
-        ...
-
-    def describe_task(self, name: str) -> str:
-        """What the run knows of an asyncio task (from the watchdog's thread)."""
-        ...
-
-    def counts(self, *, in_flight_unfinished: bool = False) -> RunCounts:
-        """Where every item stands now, read fresh (from any thread)."""
-        ...
-
-    def outcome(
-        self,
-        app_error: str | None = None,
-        *,
-        in_flight_unfinished: bool = False,
-        stopped_by: str | None = None,
-    ) -> RunOutcome:
-        """How the run ended, for the summary and the exit status."""
-        ...
-
-    async def stop(self, *, force: bool = False) -> None:
-        """Stop the run and the script; returns once they have."""
-        ...
-
-    def mark_closed(self) -> None:
-        """The app has closed: the run ends now, if it had not."""
-        ...
-
-
-def failure_of(event: Event, known: ErrorRecord | None) -> ErrorRecord:
-    """The failure a `failed` event stands for: its error record when the source holds
-    it, else one that names only where and when (a source that follows failed items from
-    events may not have the error: it came before the viewer, or was dropped)."""
-    if known is not None:
-        return known
-    return ErrorRecord(
-        number=0,
-        pipeline=event.pipeline,
-        at=event.at,
-        item=event.item,
-        stage=event.stage,
-        task=None,
-        attempt=event.attempt,
-        type="",
-        message="",
-        traceback="",
-    )

@@ -12,72 +12,38 @@ from the file, as of the position.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 import msgspec
 
-from antflow.runstream.records import (
-    Control,
-    End,
-    ErrorRecord,
-    Event,
-    Gap,
-    ItemDetail,
-    ItemLocationRecord,
-    LogLine,
-    PipelineStarted,
-    Snapshot,
-)
-from antflow_tui.accounting import run_counts
-from antflow_tui.export import (
-    ExportRecord,
-    header_line,
-    recorded_failed_line,
-    write_export,
-)
-from antflow_tui.source.base import SEEK, VALUES, Frame, ReplayPosition, RunStatus, failure_of
+from antflow.runstream.records import Event, ItemDetail, ItemLocationRecord
+from antflow_tui.source.base import FRAME_EVENTS, Can, Frame, ReplayPosition, RunSource, RunStatus
+from antflow_tui.source.frames import ATTEMPT_ENDS, RecordFrames, attempt_of
+from antflow_tui.source.seen import export_seen
 from antflow_tui.trends import HISTORY_SECONDS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import MutableSequence
+    from pathlib import Path
 
     from antflow.runstream.fileformat import SeekPoint
     from antflow.runstream.records import (
-        AwaitStack,
-        Command,
+        End,
+        ErrorRecord,
         Header,
         ItemKey,
+        PipelineStarted,
         Record,
+        Snapshot,
     )
+    from antflow_tui.source.state import RunState
 
-FRAME_EVENTS: Final = 120
-"""Most events a frame carries; past this the log says how many it skipped."""
 FAR_SECONDS: Final = 30.0
 """A jump forward at least this far seeks instead of reading every record on the way."""
-ERROR_MEMORY: Final = 10_000
-"""Recent error records kept to name the error of a failure met later."""
 TREND_STEP_SECONDS: Final = 1.0
 """After a jump, the trends are rebuilt from a snapshot a second at most."""
 LOOKBACK_EVENTS: Final = 2_000
 """Events read before a jump's own for the starts of the attempts that end in it."""
-_ENDS: Final = frozenset({"complete", "retry", "fail"})
-
-
-@dataclass(slots=True)
-class _Taken:
-    """What one window of a recording brought."""
-
-    events: list[Event] = field(default_factory=list)
-    errors: list[ErrorRecord] = field(default_factory=list)
-    logs: list[LogLine] = field(default_factory=list)
-    snapshots: dict[int, Snapshot] = field(default_factory=dict)
-    every_snapshot: list[Snapshot] = field(default_factory=list)
-    """All of them, in order (the trends want each step, not only the last)."""
-    dropped: int = 0
-    failures_changed: set[int] = field(default_factory=set)
 
 
 class RecordingLike(Protocol):
@@ -107,7 +73,7 @@ class RecordingLike(Protocol):
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail: ...
 
 
-class ReplaySource:
+class ReplaySource(RunSource):
     """Plays `recording` back as frames.
 
     Args:
@@ -117,6 +83,8 @@ class ReplaySource:
         playing: Start playing at once.
         speed: Recorded seconds per second of play.
     """
+
+    CAN: ClassVar[frozenset[Can]] = frozenset({Can.SEEK, Can.VALUES})
 
     def __init__(
         self,
@@ -129,8 +97,6 @@ class ReplaySource:
     ) -> None:
         self.recording = recording
         self.name = name
-        header = recording.header
-        self.capabilities: frozenset[str] = frozenset({SEEK, VALUES} if header.values else {SEEK})
         self.start = recording.started_at
         self.end = max(recording.ended_at, self.start)
         self.position = self.start
@@ -139,17 +105,14 @@ class ReplaySource:
         self._wanted: float | None = self.start if at is None else at
         self._first = True
         self._last_now: float | None = None
-        self._pipelines: dict[int, PipelineStarted] = {
-            started.pipeline: started for started in recording.pipelines()
-        }
-        self._snapshots: dict[int, Snapshot] = {}
-        self._failures: dict[int, OrderedDict[ItemKey, ErrorRecord]] = {}
-        self._errors: OrderedDict[int, ErrorRecord] = OrderedDict()
-        self._end: End | None = None
+        self._records = RecordFrames(trend_every_snapshot=True)
+        # A recording knows its pipelines up front (they show as the position reaches them).
+        self._records.take(recording.pipelines())
         self._dirty = True
-        self._stories: OrderedDict[tuple[int, ItemKey], ItemDetail] = OrderedDict()
-        self._starts: OrderedDict[tuple[int, ItemKey, str, str | None, int], float] = OrderedDict()
-        """When each task attempt seen starting began (for its duration at its end)."""
+
+    def capabilities(self) -> frozenset[Can]:
+        # Values only when the run recorded them.
+        return self.CAN if self.recording.header.values else self.CAN - {Can.VALUES}
 
     # ---------------------------------------------------------------- scrubber
 
@@ -191,122 +154,55 @@ class ReplaySource:
         """Start over from the recording's state at `at` (a reset frame)."""
         point = self.recording.seek(at)
         self.position = at
-        self._snapshots = dict(point.snapshots)
-        self._failures = {
-            number: OrderedDict((failure.item, failure) for failure in failures)
-            for number, failures in point.failures.items()
-        }
-        self._errors.clear()
-        self._starts.clear()
-        self._end = None
+        records = self._records
+        records.seek(point.snapshots, point.failures)
         self._dirty = False
         # The newest events at or before the position, however long before it they were
         # (the log after a jump is the same whichever way the position was reached).
-        taken = self._apply(*self.recording.newest_before(at, FRAME_EVENTS), failures=False)
-        if at >= self.end and self._end is None:
-            self._end = self.recording.end
+        newest, dropped = self.recording.newest_before(at, FRAME_EVENTS)
+        records.take(newest, following=False)
+        records.dropped(dropped)
+        if at >= self.end and records.end is None:
+            records.end = self.recording.end
         # The trends (sparklines) reach back a few minutes: their snapshots, read through
         # the recording's index, one a second at most.
         history = self.recording.snapshots(at - HISTORY_SECONDS, at, every=TREND_STEP_SECONDS)
-        self._durations_from_before(taken.events, history)
-        return Frame(
-            status=self._status(),
-            pipelines=self._started(),
-            snapshots=dict(self._snapshots),
-            history=tuple(history),
-            events=tuple(taken.events),
-            dropped=taken.dropped,
-            errors=tuple(taken.errors),
-            failures={n: tuple(f.values()) for n, f in self._failures.items()},
-            logs=tuple(taken.logs),
-            reset=True,
-        )
+        self._durations_from_before(records.events, history)
+        records.trends(history)
+        return records.frame(self._status(), pipelines=self._started(), reset=True)
 
     def _advance(self, to: float) -> Frame:
         """Apply the records after the position, up to `to`."""
         start, self.position = self.position, to
         self._dirty = False
-        taken = self._take(start, to, failures=True) if to > start else _Taken()
-        if taken.dropped:
-            # Events were counted, not built: the failures come from the seek points.
-            point = self.recording.seek(to)
-            self._failures = {
-                number: OrderedDict((failure.item, failure) for failure in failures)
-                for number, failures in point.failures.items()
-            }
-            taken.failures_changed.update(self._failures)
-        return Frame(
-            status=self._status(),
-            pipelines=self._started(),
-            snapshots=taken.snapshots,
-            history=tuple(taken.every_snapshot),
-            events=tuple(taken.events),
-            dropped=taken.dropped,
-            errors=tuple(taken.errors),
-            failures={n: tuple(self._failures.get(n, {}).values()) for n in taken.failures_changed}
-            or None,
-            logs=tuple(taken.logs),
-        )
+        records = self._records
+        if to > start:
+            # At most a frame's worth of events (the recording builds no more).
+            taken, dropped = self.recording.window(start, to, FRAME_EVENTS)
+            records.take(taken)
+            records.dropped(dropped)
+            if dropped:
+                # Events were counted, not built: the failures come from the seek points.
+                failures = self.recording.seek(to).failures
+                for number in set(records.failures) | set(failures):
+                    records.set_failures(number, failures.get(number, ()))
+        return records.frame(self._status(), pipelines=self._started())
 
-    def _take(self, start: float, stop: float, *, failures: bool) -> _Taken:
-        """The records with start < at <= stop, at most a frame's worth of events (the
-        recording builds no more), applied to what the replay keeps."""
-        return self._apply(*self.recording.window(start, stop, FRAME_EVENTS), failures=failures)
-
-    def _apply(self, records: list[Record], dropped: int, *, failures: bool) -> _Taken:
-        """Apply records read from the recording to what the replay keeps."""
-        taken = _Taken(dropped=dropped)
-        for record in records:
-            if isinstance(record, Event):
-                taken.events.append(self._with_duration(record))
-                if failures and self._track_failure(record):
-                    taken.failures_changed.add(record.pipeline)
-            elif isinstance(record, Snapshot):
-                taken.snapshots[record.pipeline] = record
-                taken.every_snapshot.append(record)
-                self._snapshots[record.pipeline] = record
-            elif isinstance(record, ErrorRecord):
-                self._remember(record)
-                taken.errors.append(record)
-            elif isinstance(record, LogLine):
-                taken.logs.append(record)
-            elif isinstance(record, Control):
-                taken.logs.append(_control_line(record))
-            elif isinstance(record, Gap):
-                taken.dropped += record.dropped
-            elif isinstance(record, PipelineStarted):
-                self._pipelines[record.pipeline] = record
-            elif isinstance(record, End):
-                self._end = record
-        return taken
-
-    def _with_duration(self, event: Event) -> Event:
-        """The event, with how long its task attempt ran (a recording keeps when each
-        attempt started and ended, not the difference)."""
-        key = (event.pipeline, event.item, event.stage, event.task, event.attempt)
-        if event.kind == "start":
-            self._starts[key] = event.at
-            while len(self._starts) > ERROR_MEMORY:
-                self._starts.popitem(last=False)
-        elif event.kind in ("complete", "retry", "fail") and event.duration is None:
-            began = self._starts.pop(key, None)
-            if began is not None:
-                return msgspec.structs.replace(event, duration=event.at - began)
-        return event
-
-    def _durations_from_before(self, events: list[Event], history: list[Snapshot]) -> None:
+    def _durations_from_before(
+        self, events: MutableSequence[Event], history: list[Snapshot]
+    ) -> None:
         """Durations for the attempts ending in a jump's events that began before them
         (the live log showed them: a replay opened on a run's end must too). Their
         starts are among the events just before, or, for long attempts, in the workers
         of the snapshots read for the trends."""
-        missing = [n for n, e in enumerate(events) if e.kind in _ENDS and e.duration is None]
+        missing = [n for n, e in enumerate(events) if e.kind in ATTEMPT_ENDS and e.duration is None]
         if not missing:
             return
         earlier, _ = self.recording.newest_before(events[0].at, LOOKBACK_EVENTS)
-        began = {_attempt(r): r.at for r in earlier if isinstance(r, Event) and r.kind == "start"}
+        began = {attempt_of(r): r.at for r in earlier if isinstance(r, Event) and r.kind == "start"}
         for index in missing:
             event = events[index]
-            start = began.get(_attempt(event))
+            start = began.get(attempt_of(event))
             if start is None:
                 start = self._held_since(event, history)
             if start is not None and start <= event.at:
@@ -315,7 +211,7 @@ class ReplaySource:
     def _held_since(self, event: Event, history: list[Snapshot]) -> float | None:
         """When the event's worker began the attempt, as the last snapshot before its end
         showing the worker on the item says."""
-        started = self._pipelines.get(event.pipeline)
+        started = self._records.pipelines.get(event.pipeline)
         if started is None:
             return None
         found = next(
@@ -341,35 +237,13 @@ class ReplaySource:
 
     def _started(self) -> tuple[PipelineStarted, ...]:
         """The pipelines started by the position (a recording knows them all up front)."""
-        return tuple(
-            self._pipelines[n]
-            for n in sorted(self._pipelines)
-            if self._pipelines[n].at <= self.position
-        )
-
-    def _track_failure(self, event: Event) -> bool:
-        """Keep the failed items as of the position; True when they changed."""
-        failed = self._failures.setdefault(event.pipeline, OrderedDict())
-        if event.kind == "failed":
-            error = self._errors.get(event.error) if event.error is not None else None
-            failed[event.item] = failure_of(event, error)
-            if error is not None and error.attempt != event.attempt:
-                failed[event.item] = msgspec.structs.replace(error, attempt=event.attempt)
-            return True
-        if event.kind in ("queued", "in_progress") and event.item in failed:
-            del failed[event.item]  # retried
-            return True
-        return False
-
-    def _remember(self, error: ErrorRecord) -> None:
-        self._errors[error.number] = error
-        while len(self._errors) > ERROR_MEMORY:
-            self._errors.popitem(last=False)
+        known = self._records.pipelines
+        return tuple(known[n] for n in sorted(known) if known[n].at <= self.position)
 
     def _status(self) -> RunStatus:
         header = self.recording.header
         ended_at = self._ended_at()
-        moving = [s for s in self._snapshots.values() if s.running]
+        moving = [s for s in self._records.snapshots.values() if s.running]
         end = self.recording.end
         reason = "" if end is None or ended_at is None else end.reason
         return RunStatus(
@@ -398,10 +272,11 @@ class ReplaySource:
         after its run while the app stays open (the user looking at the result): the run
         ended when its pipelines last stopped running, as a live run ends when its script
         does, so elapsed time and rates are the run's own, not the file's."""
-        end = self._end if self._end is not None and self.position >= self._end.at else None
+        recorded = self._records.end
+        end = recorded if recorded is not None and self.position >= recorded.at else None
         if self.recording.end is None:
             return None  # a killed run's file never says its script ended
-        if any(started.at > self.position for started in self._pipelines.values()):
+        if any(started.at > self.position for started in self._records.pipelines.values()):
             return None  # a pipeline is still to start: the script runs on
         idle = self.recording.idle_since(self.position)
         if idle is not None:
@@ -412,7 +287,7 @@ class ReplaySource:
 
     async def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """The item's recorded story up to the position (read from the file once)."""
-        numbers = sorted(self._pipelines)
+        numbers = sorted(self._records.pipelines)
         if pipeline == 0:
             knowing = [n for n in numbers if self._story(n, item).known]
             pipeline = knowing[-1] if knowing else (numbers[-1] if numbers else 1)
@@ -439,39 +314,17 @@ class ReplaySource:
         )
 
     def _story(self, pipeline: int, item: ItemKey) -> ItemDetail:
-        key = (pipeline, item)
-        story = self._stories.get(key)
+        """The item's whole recorded story (read from the file once)."""
+        story = self._records.story(pipeline, item)
         if story is None:
-            story = self._stories[key] = self.recording.item(pipeline, item)
-            while len(self._stories) > 64:
-                self._stories.popitem(last=False)
+            story = self.recording.item(pipeline, item)
+            self._records.keep_story(story)
         return story
 
-    async def worker_stack(self, pipeline: int, worker: str) -> AwaitStack | None:
-        return None
-
-    async def send(self, command: Command) -> str:
-        return "A recording cannot be controlled."
-
-    def export(self, path: Path, *, in_flight_unfinished: bool = False) -> int:
+    def export(self, path: Path, seen: RunState, *, in_flight_unfinished: bool = False) -> int:
         """The failed items as of the position, with their errors (and their values as
         reprs, when the recording kept them)."""
-        counts = run_counts(self._snapshots.values(), known_total=None)
-        started = self._started()
-        names = [
-            one.name or ("pipeline" if len(started) == 1 else f"pipeline-{one.pipeline}")
-            for one in started
-        ]
-
-        def lines() -> Iterator[ExportRecord]:
-            yield header_line(
-                counts, script=self.recording.header.script or self.name, pipelines=names
-            )
-            for one, name in zip(started, names, strict=True):
-                for failure in self._failures.get(one.pipeline, {}).values():
-                    yield recorded_failed_line(name, failure)
-
-        return write_export(Path(path), lines())
+        return export_seen(path, seen)
 
 
 _STATUS_KINDS: Final = frozenset(
@@ -498,13 +351,3 @@ def _location(last: Event | None, errors: tuple[ErrorRecord, ...]) -> ItemLocati
     return ItemLocationRecord(
         stage=last.stage, state=_LOCATED[last.kind], worker=worker, value=value
     )
-
-
-def _attempt(event: Event) -> tuple[int, ItemKey, str, str | None, int]:
-    """Which task attempt an event is of (its start and its end share it)."""
-    return (event.pipeline, event.item, event.stage, event.task, event.attempt)
-
-
-def _control_line(control: Control) -> LogLine:
-    """A control given to the recorded run, as a log line."""
-    return LogLine(at=control.at, text=f"(control) {control.result}", stream="control")

@@ -20,7 +20,7 @@ from antflow_tui.formatting import format_count
 from antflow_tui.levels import ERROR, KEPT
 from antflow_tui.palette import screen_palette
 from antflow_tui.present import dropped_line, event_facts, event_line, line_facts, note_line
-from antflow_tui.state import LogEntry
+from antflow_tui.source.state import LogEntry
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
@@ -19,25 +18,19 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from antflow_tui.keys import bindings
 from antflow_tui.palette import Palette, screen_palette
 from antflow_tui.widgets.strips import text_strip
 
 if TYPE_CHECKING:
     from textual import events
+    from textual.binding import BindingType
 
 
 class RowList(ScrollView, can_focus=True):
     """A scrolling list of rows with a cursor; subclasses render the rows."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor_up", "Up", show=False),
-        Binding("down,j", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
-        Binding("enter", "choose", "Open", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("row-list")
 
     DEFAULT_CSS = """
     RowList {

@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from antflow_tui.source.base import ReplayPosition
 
 MIN_TRACK: Final = 10
+STEP_SECONDS: Final = 1.0
+"""How far the replay's left and right keys move."""
+JUMP_SECONDS: Final = 10.0
+"""How far the replay's [ and ] keys move."""
+SPEEDS: Final = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+"""The replay speeds < and > step through."""
+
+
+def next_speed(speed: float, direction: int) -> float:
+    """The speed after `speed` in `SPEEDS`: faster (`direction` 1) or slower (-1)."""
+    if direction > 0:
+        return next((s for s in SPEEDS if s > speed), SPEEDS[-1])
+    return next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
 
 
 def scrubber_line(

@@ -10,10 +10,10 @@ import time
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
+from antflow_tui.keys import bindings
 from antflow_tui.present import (
     SPARK_COLUMNS,
     STAGE_COLUMNS,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from textual import events
+    from textual.binding import BindingType
 
     from antflow_tui.filters import Filter
 
@@ -47,12 +48,7 @@ ASCENDING_FIRST: Final = frozenset({"stage"})
 class StageTable(DataTable[Text]):
     """The stage table. Rows are keyed by stage name; only changed cells are updated."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("g", "scroll_top", "First", show=False),
-        Binding("G", "scroll_bottom", "Last", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("stage-table")
 
     class StageChosen(Message):
         """Enter was pressed on a stage (or, in the all-pipelines table, a pipeline)."""

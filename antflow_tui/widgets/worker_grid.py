@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from antflow_tui.keys import bindings
 from antflow_tui.palette import screen_palette
 from antflow_tui.present import WorkerCell, natural_cell_width, worker_cell_text, worker_facts
 from antflow_tui.safe_text import clean
@@ -26,6 +26,8 @@ from antflow_tui.widgets.strips import text_strip
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from textual.binding import BindingType
 
     from antflow_tui.filters import Filter
 
@@ -47,17 +49,7 @@ class _Line:
 class WorkerGrid(ScrollView, can_focus=True):
     """The worker cells; arrows (or h/j/k/l) move the cursor, enter opens a worker."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left,h", "move(-1, 0)", "Left", show=False),
-        Binding("right,l", "move(1, 0)", "Right", show=False),
-        Binding("up,k", "move(0, -1)", "Up", show=False),
-        Binding("down,j", "move(0, 1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
-        Binding("enter", "choose", "Open", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("worker-grid")
 
     DEFAULT_CSS = """
     WorkerGrid {

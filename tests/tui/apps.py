@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from antflow_tui.app import AntflowApp, AppOptions
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.live.source import LiveSource
+from antflow_tui.options import AppOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from antflow.types import PipelineStats
+    from antflow_tui.app import AntflowApp
     from antflow_tui.demo import GatedRun
+    from antflow_tui.hosting.host import ScriptHost
 
 ITEMS = [{"id": f"page-{n}", "value": n} for n in range(8)]
 
@@ -110,3 +112,9 @@ def text_of(widget: Any, width: int = 160) -> str:
 def toasts(app: Any) -> list[str]:
     """The notices the app has shown (still on screen), oldest first."""
     return [notification.message for notification in app._notifications]
+
+
+def hosted(app: AntflowApp) -> ScriptHost:
+    """The host of the app's script (a live app's)."""
+    assert app.host is not None
+    return app.host

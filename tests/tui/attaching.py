@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from antflow_tui.state import RunState
+from antflow_tui.source.state import RunState
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 from antflow.runstream.fileformat import Recording
 from antflow.runstream.records import AwaitStack
-from antflow_tui.app import AntflowApp, AppOptions, make_app
-from antflow_tui.source.base import PAUSE, RETRY, STACKS, STOP, VALUES
+from antflow_tui.app import AntflowApp, make_app
+from antflow_tui.options import AppOptions
+from antflow_tui.source.base import Can
 from antflow_tui.source.replay import ReplaySource
 
 if TYPE_CHECKING:
@@ -35,10 +36,16 @@ def recording(name: str) -> Recording:
 class RecordedSource(ReplaySource):
     """A recording shown as the live run it was, held at one moment."""
 
+    CAN: ClassVar[frozenset[Can]] = frozenset(
+        {Can.PAUSE, Can.RETRY, Can.STOP, Can.STACKS, Can.VALUES}
+    )
+
+    def capabilities(self) -> frozenset[Can]:
+        return self.CAN
+
     def __init__(self, name: str, *, at: float | None = None) -> None:
         opened = recording(name)
         super().__init__(opened, name=f"{name}.jsonl", at=opened.ended_at if at is None else at)
-        self.capabilities = frozenset({PAUSE, RETRY, STOP, STACKS, VALUES})
         self.sent: list[Command] = []
         stacks = RECORDINGS / f"{name}.stacks.json"
         self._stacks: dict[str, Any] = (

@@ -8,13 +8,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from antflow import Pipeline, Stage, StatusTracker
-from antflow_tui.app import AppOptions
 from antflow_tui.demo import GatedRun
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import MainJob, PipelineJob
+from antflow_tui.options import AppOptions
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.widgets.event_log import EventLog
-from tests.tui.apps import ITEMS, gated_app, mid_run, text_of, until
+from tests.tui.apps import ITEMS, gated_app, hosted, mid_run, text_of, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,7 +55,7 @@ async def test_sys_exit_zero_mid_run_stops_the_pipeline_and_exits_one() -> None:
         await pilot.pause()
         assert "stopped" in header(app)
         assert any("called sys.exit() while a pipeline was running" in n for n in notes(app))
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert outcome.crash is None, "sys.exit is no exception of the script's"
     assert (outcome.unfinished, outcome.script_exit, outcome.exit_code) == (6, 0, 1)
     assert outcome.summary().endswith("script exit code 0")
@@ -74,7 +74,7 @@ async def test_sys_exit_with_a_code_after_the_run_exits_one_and_shows_the_code()
     app = live_app(MainJob("exits.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert (outcome.completed, outcome.script_exit, outcome.exit_code) == (3, 3, 1)
     assert "script exit code 3" in outcome.summary()
 
@@ -90,7 +90,7 @@ async def test_sys_exit_zero_after_the_run_exits_zero() -> None:
     app = live_app(MainJob("exits.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert (outcome.completed, outcome.exit_code) == (3, 0)
 
 
@@ -115,11 +115,11 @@ async def test_leaving_stream_early_abandons_the_rest_and_exits_zero(tmp_path: P
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
         await pilot.pause()
-        counts = app.counts()
+        counts = hosted(app).counts()
         assert counts.abandoned > 0
         assert counts.unfinished == 0
         assert f"abandoned {counts.abandoned}" in header(app)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert outcome.failed == 0
     assert outcome.abandoned == counts.abandoned
     assert outcome.exit_code == 0
@@ -140,8 +140,8 @@ async def test_stopped_runs_count_never_fed_items_alike_everywhere(tmp_path: Pat
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.current is not None)
         # 2 Fetch workers hold an item each and its queue 20 more: feeding waits.
-        await until(lambda: app.counts().in_flight == 22)
-        before = app.counts()
+        await until(lambda: hosted(app).counts().in_flight == 22)
+        before = hosted(app).counts()
         assert (before.in_flight, before.not_fed) == (22, 18)
         await pilot.press("q")
         await until(lambda: isinstance(app.screen, ConfirmScreen))
@@ -153,7 +153,7 @@ async def test_stopped_runs_count_never_fed_items_alike_everywhere(tmp_path: Pat
         app.redraw()
         await pilot.pause()
         shown = header(app)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert (outcome.unfinished, outcome.not_fed, outcome.items) == (22, 18, 40)
     assert "unfinished 22" in shown
     assert "not fed 18" in shown
@@ -251,7 +251,7 @@ async def test_the_script_raising_still_exits_two() -> None:
     app = live_app(MainJob("fails.py", main), AppOptions(interval=0.05))
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert outcome.exit_code == 2
     assert "LookupError: no such bucket" in (outcome.crash or "")
 
@@ -266,10 +266,10 @@ async def test_the_quit_dialog_keeps_its_numbers_up_to_date() -> None:
         await until(lambda: isinstance(app.screen, ConfirmScreen))
         dialog = app.screen
         asked = text_of(dialog.query_one("#question"))
-        before = app.counts().in_flight
+        before = hosted(app).counts().in_flight
         assert f"{before} items in flight" in asked
         run.release("Save", 1)  # page-1 goes through: one fewer in flight
-        await until(lambda: app.counts().in_flight == before - 1)
+        await until(lambda: hosted(app).counts().in_flight == before - 1)
         dialog._ask_again()  # what its half-second timer does
         assert f"{before - 1} items in flight" in text_of(dialog.query_one("#question"))
         await pilot.press("n")

@@ -17,8 +17,8 @@ from antflow.runstream.fileformat import Recording
 from antflow.runstream.serve import RunServer
 from antflow.runstream.stream import RunStream
 from antflow_tui.attach import AttachSource, Target
-from antflow_tui.attach.command import detached_line
-from antflow_tui.source.base import PAUSE, RETRY, STACKS
+from antflow_tui.attach.command import detach, detached_line
+from antflow_tui.source.base import Can
 from antflow_tui.source.replay import ReplaySource
 from antflow_tui.view import ViewBuilder
 from tests.engine.helpers import FakeClock, Gates, wait_until
@@ -145,9 +145,9 @@ async def test_pause_and_retry_through_the_socket_change_the_engine() -> None:
         for one in (viewer, watcher):
             await one.source.connect()
             await one.until(lambda v: v.state.status is not None)
-        assert viewer.source.capabilities >= {PAUSE, RETRY, STACKS}
+        assert viewer.source.capabilities() >= {Can.PAUSE, Can.RETRY, Can.STACKS, Can.STOP_JOB}
         assert viewer.source.stop_allowed
-        assert watcher.source.capabilities == {STACKS}
+        assert watcher.source.capabilities() == {Can.STACKS, Can.DETACH}
         assert not watcher.source.stop_allowed
         assert "read-only" in await watcher.source.send(Pause())
         assert "read-only" in await watcher.source.send(Stop())
@@ -199,7 +199,7 @@ async def test_a_killed_server_shows_disconnected_and_the_viewer_attaches_again(
     assert viewer.state.status.ended
     # The last state stays: counts, failures, pipelines.
     assert finished(viewer, 2, 1)
-    assert viewer.source.capabilities == frozenset()
+    assert viewer.source.capabilities() == {Can.DETACH}
     assert (await viewer.source.item(1, 1)).status == "failed"
 
     # The same run is back (the same process serving again): attached again, no reset.
@@ -329,6 +329,25 @@ async def test_a_stop_whose_answer_is_lost_with_the_job_reads_as_done(tmp_path: 
     assert await viewer.source.send(Stop()) == "Stopped job.py (pid 4242): it has ended."
     await viewer.source.close()
     server.close()
+
+
+# Issue 19 (found trying attach): a plain `q` printed "its connection had dropped while it
+# ran": the line was made after closing the connection.
+async def test_detaching_from_a_running_job_says_it_goes_on(tmp_path: Path) -> None:
+    stream = RunStream(script="job.py")
+    server = RunServer(stream, address=f"unix:{tmp_path}/job.sock", token="secret")
+    await server.start()
+    pipeline = Pipeline([Stage("A", 1, [fail_odd])])
+    stream.attach(pipeline)
+    await pipeline.start()
+    viewer = Followed(AttachSource(Target(address=server.address, token="secret")))
+    await viewer.source.connect()
+    await viewer.until(lambda v: v.state.status is not None)
+    said = await detach(viewer.source)
+    assert said == f"Detached from job.py (pid {os.getpid()}); the job goes on."
+    assert not viewer.source.connected
+    await pipeline.shutdown()
+    await server.close()
 
 
 # Issue 17.9: `q` after the job ended printed "Detached …; the job goes on".

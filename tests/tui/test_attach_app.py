@@ -11,17 +11,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from antflow.runstream.serve import RunServer
-from antflow_tui.app import AppOptions
-from antflow_tui.attach import AttachApp, AttachSource, Target
+from antflow_tui.app import AntflowApp, make_app
+from antflow_tui.attach import AttachSource, Target
 from antflow_tui.demo import GatedRun
 from antflow_tui.live.source import _LiveStream
+from antflow_tui.options import AppOptions
 from antflow_tui.screens.confirm import ConfirmScreen
 from tests.tui.apps import ITEMS, finish, gated_app, live, until
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from antflow_tui.app import AntflowApp
 
 SIZE = (120, 36)
 LIMIT = 20.0
@@ -51,10 +50,10 @@ async def served(run: GatedRun, app: AntflowApp, address: str) -> RunServer:
     return server
 
 
-def attached_app(address: str, **options: Any) -> AttachApp:
+def attached_app(address: str, **options: Any) -> AntflowApp:
     source = AttachSource(Target(address=address, token="secret"), interval=0.05)
     settings = {"interval": 0.05, "stop_grace": 0.0, **options}
-    return AttachApp(source, source, AppOptions(**settings))
+    return make_app(source, AppOptions(**settings))
 
 
 def _shown(failure: Any) -> tuple[Any, ...]:
@@ -62,7 +61,7 @@ def _shown(failure: Any) -> tuple[Any, ...]:
     return (failure.pipeline, failure.item, failure.stage, failure.type, failure.message)
 
 
-def source_of(app: AttachApp) -> AttachSource:
+def source_of(app: AntflowApp) -> AttachSource:
     assert isinstance(app.source, AttachSource)
     return app.source
 
@@ -74,7 +73,7 @@ class Watched:
     run: GatedRun
     app: AntflowApp
     server: RunServer
-    attached: AttachApp
+    attached: AntflowApp
     source: AttachSource
 
 
@@ -89,7 +88,7 @@ async def watched(tmp_path: Path) -> Watched:
     return Watched(run, app, server, attached, source)
 
 
-async def until_same(live_app: AntflowApp, attached: AttachApp) -> None:
+async def until_same(live_app: AntflowApp, attached: AntflowApp) -> None:
     """Until the attached app holds what the live one does (waiting on what arrives)."""
     source = source_of(attached)
 
@@ -178,7 +177,7 @@ async def test_a_read_only_viewer_has_no_control_keys(tmp_path: Path) -> None:
     server = await served(run, app, address)
     assert server.served is not None
     source = AttachSource(Target(address=address, token=server.served.read_token))
-    attached = AttachApp(source, source, AppOptions(interval=0.05))
+    attached = make_app(source, AppOptions(interval=0.05))
     await source.connect()
     async with app.run_test(size=SIZE), attached.run_test(size=SIZE) as seen:
         await until(lambda: live(app).current is not None)
@@ -233,7 +232,7 @@ async def test_export_in_a_browser_downloads_through_the_page(
         delivered.update(settings)
         return "key"
 
-    monkeypatch.setattr(AttachApp, "is_web", property(lambda _self: True))
+    monkeypatch.setattr(AntflowApp, "is_web", property(lambda _self: True))
     monkeypatch.setattr(attached, "deliver_binary", deliver)
     async with app.run_test(size=SIZE), attached.run_test(size=SIZE) as seen:
         await finish(app, run, failing={"Fetch": 2})

@@ -1,4 +1,4 @@
-"""Unit tests of antflow_tui.capture: one log line per printed line, and a stdin that says
+"""Unit tests of antflow_tui.hosting.capture: one log line per printed line, and a stdin that says
 it belongs to the app."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from antflow_tui.capture import (
+from antflow_tui.hosting.capture import (
     MAX_LINE,
     LineWriter,
     OwnedStdin,
@@ -100,7 +100,7 @@ def test_logged_lines_carry_their_level_and_the_handler_gets_its_stream_back() -
     """Issue 14: the event log filters and keeps lines by level."""
     import logging
 
-    from antflow_tui.capture import logging_into
+    from antflow_tui.hosting.capture import logging_into
 
     logger = logging.getLogger("t14.levels")
     logger.propagate = False
@@ -138,7 +138,7 @@ def test_records_no_handler_takes_come_with_their_level() -> None:
     """A script that never set logging up: warnings would go to stderr (lastResort)."""
     import logging
 
-    from antflow_tui.capture import logging_into
+    from antflow_tui.hosting.capture import logging_into
 
     logger = logging.getLogger("t14.unconfigured")
     logger.propagate = False

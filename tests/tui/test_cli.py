@@ -311,6 +311,36 @@ def test_help_explains_the_contract_and_exit_statuses(tmp_path: Path) -> None:
         assert option in text
 
 
+# Issue 19.6: the commands were dispatched by hand: --help did not list them.
+def test_help_lists_the_commands_after_the_scripts_options(tmp_path: Path) -> None:
+    ran = run_cli(tmp_path, "-h")
+    assert ran.code == 0
+    assert ran.stdout.startswith("Usage: antflow-tui [OPTIONS] SCRIPT[:NAME]\n")
+    assert "antflow-tui COMMAND [ARGS]..." in ran.stdout
+    commands = ran.stdout.split("\nCommands:\n", 1)[1]
+    listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
+    assert listed == ["replay", "attach", "web", "export-trace"]
+    assert ran.stdout.index("--interval") < ran.stdout.index("Commands:")
+
+
+# Issue 19.6: a script named like a command could not be run.
+@pytest.mark.parametrize("name", ["replay", "attach", "web", "export-trace", "runs"])
+def test_a_script_named_like_a_command_runs_as_a_path(tmp_path: Path, name: str) -> None:
+    write(tmp_path, name, TWO_STAGES + "items = [1, 2]\n")
+    ran = run_cli(tmp_path, f"./{name}", "--progress-every", "0")
+    assert ran.code == 0, ran.stderr
+    assert "completed 2" in ran.stdout
+
+
+def test_a_command_with_an_option_before_the_script_still_runs_the_script(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "job.py", TWO_STAGES + "items = [1]\n")
+    ran = run_cli(tmp_path, "--progress-every", "0", "job.py")
+    assert ran.code == 0, ran.stderr
+    assert "completed 1" in ran.stdout
+
+
 # ---------------------------------------------------------------------- the happy path
 
 FIVE_ITEMS_ONE_FAILS = """\

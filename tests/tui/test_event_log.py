@@ -6,7 +6,7 @@ from __future__ import annotations
 from antflow.runstream.records import Event, LogLine
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.source.base import Frame, RunStatus
-from antflow_tui.state import LogEntry, RunState
+from antflow_tui.source.state import LogEntry, RunState
 from antflow_tui.widgets.event_log import EventLog
 from tests.tui.apps import until
 from tests.tui.recorded import recorded_app

@@ -10,20 +10,22 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from antflow import Pipeline, Stage, StatusTracker, set_task_status
-from antflow_tui.app import AntflowApp, AppOptions
 from antflow_tui.demo import FakeClock, GatedRun
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
+from antflow_tui.options import AppOptions
 from antflow_tui.present import STUCK_WITHOUT_AVERAGE
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.screens.item import ItemScreen
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
 from antflow_tui.widgets.worker_grid import WorkerGrid
-from tests.tui.apps import ITEMS, gated_app, live, mid_run, stats, text_of, until
+from tests.tui.apps import ITEMS, gated_app, hosted, live, mid_run, stats, text_of, until
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from antflow_tui.app import AntflowApp
 
 SIZE = (120, 40)
 
@@ -72,7 +74,7 @@ async def test_hanging_tasks_show_as_stuck_and_quitting_counts_them_unfinished()
         await until(lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await until(lambda: not app.is_running, steps=200_000)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     accounted(app)
     assert (outcome.completed, outcome.unfinished, outcome.exit_code) == (0, 5, 1)
 
@@ -94,10 +96,11 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
     async def parse(value: int) -> int:
         if value == 0:
             assert app is not None
-            assert app.watchdog is not None
+            assert app.host is not None
+            assert app.host.watchdog is not None
             # The fault under test: code that does not await. It holds the loop until the
             # watchdog has seen it (a thread's event, not a timed sleep).
-            app.watchdog.sampled.wait(30)
+            app.host.watchdog.sampled.wait(30)
             fetched.set()
         return value
 
@@ -108,10 +111,12 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
     )
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.ended_at is not None, steps=500_000)
-        await until(lambda: app.stalls.last is not None, steps=500_000)
+        assert app.host is not None
+        stalls = app.host.stalls
+        await until(lambda: stalls.last is not None, steps=500_000)
         app.redraw()
         await pilot.pause()
-        stall = app.stalls.last
+        stall = stalls.last
         assert stall is not None
         assert stall.blame is not None
         assert stall.blame.detail == "worker Parse-W0 on item 0"
@@ -123,7 +128,7 @@ async def test_a_task_blocking_the_loop_is_blamed_once_and_the_run_recovers() ->
         assert "Parse-W0" in told[0]
         assert "Fetch" not in told[0]
         assert "blocked" in text_of(app.screen.query_one("#banner"))
-    assert app.outcome().completed == 4
+    assert hosted(app).outcome().completed == 4
 
 
 # ---------------------------------------------------------------------- hostile strings
@@ -196,8 +201,10 @@ async def test_a_bug_in_the_app_stops_the_run_gracefully_and_still_exports(tmp_p
 
     with pytest.raises(RuntimeError, match="widget bug"):
         await run_until_the_bug()
-    assert app.run_active or app.source.running(), "the app's crash alone must not end the run"
-    outcome = await app.conclude()
+    assert hosted(app).run_active or app.source.running(), (
+        "the app's crash alone must not end the run"
+    )
+    outcome = await hosted(app).conclude()
     accounted(app)
     assert outcome.app_error is not None
     assert outcome.exit_code == 1
@@ -232,7 +239,7 @@ async def test_quit_at_the_start_before_anything_ran() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: app.source.current is not None)
         await _quit(app, pilot)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     accounted(app)
     assert (outcome.items, outcome.completed, outcome.unfinished) == (8, 0, 8)
 
@@ -265,7 +272,7 @@ async def test_quit_while_the_feeding_waits_for_room_is_a_stop_not_a_crash(
         assert json.loads(header)["in_flight"] == 0
         assert len(lines) == 20
         await _quit(app, pilot)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     accounted(app)
     assert outcome.crash is None
     assert (outcome.unfinished, outcome.not_fed, outcome.exit_code) == (3, 17, 1)
@@ -282,7 +289,7 @@ async def test_quit_while_paused() -> None:
         run.release("Save", *range(8))
         await until(lambda: stats(app).stage_stats["Fetch"].busy_workers == 0)
         await _quit(app, pilot)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     accounted(app)
     assert outcome.completed + outcome.failed + outcome.unfinished == 8
     assert outcome.unfinished > 0
@@ -299,7 +306,7 @@ async def test_quit_during_a_shutdown() -> None:
         await until(lambda: app.source.stopping)
         await pilot.press("q")
         await until(lambda: not app.is_running, steps=200_000)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     accounted(app)
     assert (outcome.completed, outcome.failed, outcome.unfinished) == (1, 1, 6)
     assert outcome.exit_code == 1
@@ -314,7 +321,7 @@ async def test_quit_after_the_end_keeps_the_outcome() -> None:
             run.release(stage, *range(8))
         await until(lambda: app.source.ended_at is not None)
         await _quit(app, pilot)
-    outcome = await app.conclude()
+    outcome = await hosted(app).conclude()
     assert (outcome.completed, outcome.exit_code) == (8, 0)
 
 

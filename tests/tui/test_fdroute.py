@@ -1,4 +1,4 @@
-"""Unit tests of antflow_tui.fdroute: descriptors 1 and 2 into the log, and back."""
+"""Unit tests of antflow_tui.hosting.fdroute: descriptors 1 and 2 into the log, and back."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 
-from antflow_tui.fdroute import FdRoute
+from antflow_tui.hosting.fdroute import FdRoute
 
 
 def test_writes_to_descriptors_one_and_two_arrive_as_lines_then_the_descriptors_come_back() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from antflow.runstream.records import ErrorRecord, ItemDetail
-from antflow_tui.app import AntflowApp, AppOptions, make_app
+from antflow_tui.app import AntflowApp, make_app
+from antflow_tui.options import AppOptions
 from antflow_tui.screens.item import ItemScreen
 from tests.tui.apps import text_of, until
 from tests.tui.recorded import RecordedSource

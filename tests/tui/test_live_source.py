@@ -11,7 +11,7 @@ from antflow.runstream.records import Pause, Resume, Retry, Stop
 from antflow_tui.demo import GatedRun, settle
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.live.source import LiveSource
-from antflow_tui.state import RunState
+from antflow_tui.source.state import RunState
 from tests.tui.apps import ITEMS, until
 
 if TYPE_CHECKING:

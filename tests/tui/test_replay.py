@@ -16,9 +16,9 @@ from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import Event
 from antflow.runstream.stream import RunStream
 from antflow_tui.source import replay as replay_module
-from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
-from antflow_tui.source.replay import FRAME_EVENTS, ReplaySource
-from antflow_tui.state import RunState
+from antflow_tui.source.base import FRAME_EVENTS, Can
+from antflow_tui.source.replay import ReplaySource
+from antflow_tui.source.state import RunState
 from tests.engine.helpers import FakeClock
 from tests.tui.recorded import RECORDINGS, recording
 
@@ -183,8 +183,8 @@ def test_the_failures_follow_events_and_carry_their_error() -> None:
 
 def test_a_replay_cannot_pause_retry_or_stop() -> None:
     source = ReplaySource(recording("failures"))
-    assert SEEK in source.capabilities
-    assert not {PAUSE, RETRY, STOP} & source.capabilities
+    assert source.can(Can.SEEK)
+    assert not {Can.PAUSE, Can.RETRY, Can.STOP, Can.STOP_JOB} & source.capabilities()
 
 
 # ---------------------------------------------------------------------- pulls
@@ -212,21 +212,25 @@ async def test_an_items_story_is_told_up_to_the_position() -> None:
     assert not unknown.known
 
 
-async def test_a_replay_has_no_stacks_and_refuses_commands() -> None:
+async def test_a_replay_has_no_stacks_and_takes_no_commands() -> None:
     source = ReplaySource(recording("mid_run"))
-    assert await source.worker_stack(1, "Fetch-W0") is None
+    assert not source.can(Can.STACKS)
+    with pytest.raises(NotImplementedError):
+        await source.worker_stack(1, "Fetch-W0")
     from antflow.runstream.records import Stop
 
-    assert "cannot" in await source.send(Stop())
+    with pytest.raises(NotImplementedError):
+        await source.send(Stop())
 
 
 def test_export_writes_the_failures_as_of_the_position(tmp_path: Path) -> None:
     source = ReplaySource(recording("failures"))
-    frame(source, 0.0)
+    state = RunState()
+    state.apply(frame(source, 0.0))
     source.seek(source.end)
-    frame(source, 0.0)
+    state.apply(frame(source, 0.0))
     path = tmp_path / "out.jsonl"
-    assert source.export(path) == 2
+    assert source.export(path, state) == 2
     header, *lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert header["failed"] == 2
     assert {line["id"] for line in lines} == {"page-3", "page-5"}

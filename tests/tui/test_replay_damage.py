@@ -22,7 +22,8 @@ import pytest
 
 from antflow.runstream import filelines
 from antflow.runstream.fileformat import HEADER_LIMIT, Recording, RecordingError
-from antflow_tui.app import AppOptions, make_app
+from antflow_tui.app import make_app
+from antflow_tui.options import AppOptions
 from antflow_tui.source.replay import ReplaySource
 from tests.tui.apps import until
 from tests.tui.damage import MUTATIONS, exercise, mutate

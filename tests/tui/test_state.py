@@ -1,4 +1,4 @@
-"""Unit tests of antflow_tui.state: frames in, the one state every screen reads out."""
+"""Unit tests of antflow_tui.source.state: frames in, the one state every screen reads out."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from antflow.runstream.records import (
     StageConfig,
 )
 from antflow_tui.source.base import Frame, RunStatus
-from antflow_tui.state import RunState, short_type
+from antflow_tui.source.state import RunState, short_type
 
 NOW = 1_700_000_000.0
 

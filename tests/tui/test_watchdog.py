@@ -1,4 +1,4 @@
-"""Unit tests of antflow_tui.watchdog on a real event loop, blocked on purpose.
+"""Unit tests of antflow_tui.hosting.watchdog on a real event loop, blocked on purpose.
 
 Blocking code here waits on a `threading.Event` the watchdog sets (it has sampled, it
 called `emergency`): the loop is held exactly until the watchdog has acted, with no timed
@@ -11,7 +11,7 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING
 
-from antflow_tui.watchdog import LoopStall, Watchdog
+from antflow_tui.hosting.watchdog import LoopStall, Watchdog
 
 if TYPE_CHECKING:
     from collections.abc import Callable

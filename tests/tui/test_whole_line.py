@@ -14,7 +14,7 @@ from antflow_tui.screens.line import LineScreen
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
-from tests.tui.apps import ITEMS, busy, gated_app, stats, text_of, until
+from tests.tui.apps import ITEMS, busy, gated_app, hosted, stats, text_of, until
 
 if TYPE_CHECKING:
     from typing import Any
@@ -109,7 +109,7 @@ async def test_v_shows_a_long_log_line_whole() -> None:
     line = "PipelineError: item 'page-9' is live: " + "x" * 600 + " THE END"
     async with app.run_test(size=SIZE) as pilot:
         await until(lambda: busy(app, "Fetch-W2"))
-        app.note(line, error=True)
+        hosted(app).note(line, error=True)
         log = app.screen.query_one(EventLog)
         await until(lambda: any(e.line and e.line.text == line for e in log.entries))
         await pilot.press("4", "end", "v")

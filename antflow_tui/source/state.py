@@ -1,6 +1,6 @@
 """RunState: the one reducer from a source's frames to what the screens show.
 
-Every source (live, replay) feeds the same `RunState`, and every screen reads it: the
+Every source (live, replay, attach) feeds the same `RunState`, and every screen reads it: the
 latest snapshot of each pipeline, the failed items and their counts by error type, the
 run's status on the source's one clock. Each is kept here once; counts are derived from
 snapshots when asked (`counts`), never kept a second time.
@@ -17,6 +17,7 @@ from antflow.runstream.records import Event
 from antflow_tui.accounting import RunCounts, run_counts
 from antflow_tui.levels import INFO, event_level, line_level
 from antflow_tui.rates import RateMeter
+from antflow_tui.source.base import ERROR_MEMORY
 from antflow_tui.trends import RunHistory
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 RECENT_SECONDS: Final = 30.0
 """How far back `recent_rate` looks."""
-ERROR_MEMORY: Final = 10_000
-"""Recent error records kept so the log can show what an event's error was."""
 
 _sequence = count()
 

@@ -12,13 +12,13 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, NoReturn
 
+from antflow_tui.hosting.terminal import restore_terminal
 from antflow_tui.keys import key_for
 from antflow_tui.outcome import EXIT_INCOMPLETE
 from antflow_tui.safe_text import clean
-from antflow_tui.terminal import restore_terminal
 
 if TYPE_CHECKING:
-    from antflow_tui.app import AntflowApp
+    from antflow_tui.hosting.host import ScriptHost
 
 
 def _write(fd: int, text: str) -> None:
@@ -28,45 +28,46 @@ def _write(fd: int, text: str) -> None:
             data = data[os.write(fd, data) :]
 
 
-def show_hint(app: AntflowApp, blame: str) -> None:
+def show_hint(host: ScriptHost, blame: str) -> None:
     """On the screen's top line, over the app: the loop is blocked, press again to quit.
 
     Written straight to the terminal: the app cannot draw while its loop is held.
     """
-    terminal = app.terminal
+    terminal = host.terminal
     if terminal is None:
         return
     what = f" ({clean(blame, 100)})" if blame else ""
     text = (
         f" antflow-tui: the script is blocking the event loop{what}; press "
-        f"{key_for(app, 'stop')} again to quit now "
+        f"{key_for(host.app, 'stop')} again to quit now "
     )
     # Save the cursor, top-left, white on red, clear to the end of the line, restore.
     terminal.write(f"\x1b7\x1b[1;1H\x1b[0;97;41m{text}\x1b[K\x1b[0m\x1b8")
 
 
-def emergency_exit(app: AntflowApp, reason: str) -> NoReturn:
+def emergency_exit(host: ScriptHost, reason: str) -> NoReturn:
     """Give the terminal back, write the export and the summary from what the run's
     counters say now, and exit with status 1. Runs on the watchdog thread."""
-    route = app.fd_route
+    route = host.fd_route
     if route is not None:
         route.restore()
     problems: list[str] = []
     try:
-        app.write_export(in_flight_unfinished=True)
+        host.app.write_export(in_flight_unfinished=True)
     except Exception as error:  # whatever it is, the user must get their terminal back
         problems.append(f"--export could not be written: {error}")
-    restore_terminal(app.terminal, app.terminal_attrs)
+    restore_terminal(host.terminal, host.terminal_attrs)
     try:
-        app.stopped_by = reason
-        summary = app.outcome(in_flight_unfinished=True).summary()
+        host.stopped_by = reason
+        summary = host.outcome(in_flight_unfinished=True).summary()
     except Exception as error:
         summary = ""
         problems.append(f"the run's counts could not be read: {error}")
     lines = [f"antflow-tui: stopped at once: {reason}."]
-    stall = app.stalls.last
-    if app.watchdog is not None and app.watchdog.blame is not None:
-        lines.append(f"The event loop was held by {clean(app.watchdog.blame.describe(), 200)}.")
+    stall = host.stalls.last
+    watchdog = host.watchdog
+    if watchdog is not None and watchdog.blame is not None:
+        lines.append(f"The event loop was held by {clean(watchdog.blame.describe(), 200)}.")
     elif stall is not None and stall.blame is not None:
         lines.append(f"The event loop was last held by {clean(stall.blame.describe(), 200)}.")
     lines.extend(f"antflow-tui: {problem}" for problem in problems)

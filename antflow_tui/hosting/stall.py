@@ -11,7 +11,7 @@ from antflow_tui.formatting import format_duration
 from antflow_tui.safe_text import clean
 
 if TYPE_CHECKING:
-    from antflow_tui.watchdog import LoopStall
+    from antflow_tui.hosting.watchdog import LoopStall
 
 SHOW_SECONDS: Final = 10.0
 """How long the banner stays up after the loop runs again."""
