@@ -10,22 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from antflow import Pipeline, Stage, StatusTracker, set_task_progress, set_task_status
+from antflow.testing import FakeClock
+
+DEMO_START: Final = 1_700_000_000.0
+"""The demo's clock starts at a real-looking Unix time (2023-11-14), so snapshots show
+times of day as a run would."""
 
 
-class FakeClock:
-    """A clock that moves only when told (`advance`)."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+def _demo_clock() -> FakeClock:
+    return FakeClock(DEMO_START)
 
 
 _DOING = {"Fetch": "fetching", "Parse": "parsing", "Save": "saving"}
@@ -49,7 +45,7 @@ class GatedRun:
     items: list[Any]
     workers: tuple[int, int, int] = (3, 2, 1)
     history: int | None = 1_000
-    clock: FakeClock = field(default_factory=FakeClock)
+    clock: FakeClock = field(default_factory=_demo_clock)
     gates: dict[tuple[str, Any], asyncio.Future[None]] = field(default_factory=dict)
     failures: dict[tuple[str, Any], str] = field(default_factory=dict)
     calls: defaultdict[tuple[str, Any], int] = field(default_factory=lambda: defaultdict(int))

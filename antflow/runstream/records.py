@@ -433,6 +433,3 @@ class ItemDetail(msgspec.Struct, frozen=True):
 
 Record = Header | PipelineStarted | Event | ErrorRecord | Snapshot | LogLine | Control | Gap | End
 """Every record a run stream carries."""
-
-CAPABILITIES: Final = frozenset({"pause", "retry", "stop", "stacks", "values", "seek"})
-"""What a source can do beyond reading records; keys for capability checks."""

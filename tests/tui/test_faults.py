@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from antflow import Pipeline, Stage, StatusTracker, set_task_status
-from antflow_tui.demo import FakeClock, GatedRun
+from antflow.testing import FakeClock
+from antflow_tui.demo import DEMO_START, GatedRun
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.options import AppOptions
@@ -50,7 +51,7 @@ def screen_text(app: AntflowApp) -> str:
 
 
 async def test_hanging_tasks_show_as_stuck_and_quitting_counts_them_unfinished() -> None:
-    clock = FakeClock()
+    clock = FakeClock(DEMO_START)
     never: asyncio.Future[None] | None = None
 
     async def hang(value: int) -> int:
