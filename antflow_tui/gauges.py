@@ -63,7 +63,9 @@ def cap_text(cap: float) -> str:
 
 def gauge_bar(used: float, cap: float, width: int = GAUGE_WIDTH) -> str:
     """How much of `cap` `used` is, in `width` cells between ▕ and ▏ ('▕██████▁▁▏')."""
-    share = min(max(used / cap, 0.0), 1.0) if cap > 0 else 0.0
+    if cap <= 0:
+        return "▕" + "▁" * width + "▏"
+    share = min(max(used / cap, 0.0), 1.0)
     full = round(share * width)
     if used > 0 and full == 0:
         full = 1  # something used shows, however little

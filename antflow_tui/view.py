@@ -179,7 +179,10 @@ class ViewBuilder:
             now=now,
             started=status.started_at,
             bottleneck_hint=hint,
-            limit_lines=tuple(gauges.limit_lines(state.snapshots.values(), now, width, palette)),
+            # The bar's lines start one cell in, as the header's do.
+            limit_lines=tuple(
+                gauges.limit_lines(state.snapshots.values(), now, width - 1, palette)
+            ),
         )
 
     def pace(self, state: RunState) -> Pace | None:

@@ -25,6 +25,7 @@ from antflow_tui.gauges import (
     limit_line,
     seconds_left,
     usage_words,
+    waiting_words,
 )
 from antflow_tui.keys import bindings, key_for, needs
 from antflow_tui.latency import histogram_chart, histogram_rows, latency_summary
@@ -161,7 +162,7 @@ class StageScreen(DetailScreen):
         self.show_section(
             "#stage-workers",
             (key, int(until)),
-            lambda: workers_table(view, until - started_at, self.palette),
+            lambda: workers_table(view, until - started_at, self.palette, now=until),
         )
         failures = self.state.failures_of(self.pipeline)
         if failures is not self._failures_from:
@@ -270,7 +271,7 @@ def config_table(config: StageConfig | None) -> Table | Text:
     limits = ", ".join(
         f"{clean(name, 30)} ≤ {limit}" for name, limit in config.concurrency_limits.items()
     )
-    table.add_row("Limits", Text(limits or "–"))
+    table.add_row("Task limits", Text(limits or "–"))
     table.add_row("Queue capacity", Text(format_count(config.queue_capacity)))
     table.add_row("skip_if", Text("yes" if config.has_skip_if else "–"))
     return table
@@ -376,15 +377,19 @@ def limits_section(
             shared = ", ".join(clean(name, 30) for name in others)
             table.add_row("", Text(f"shared with {shared}", style="dim"))
     if limits is not None:
-        retried = Text(format_count(max(limits.rate_limited_retries, 0)), style="bold")
-        retried.append(" calls answered with a rate limit, tried again (no attempt used)")
+        answered = max(limits.rate_limited_retries, 0)
+        retried = Text(format_count(answered), style="bold")
+        calls = "call" if answered == 1 else "calls"
+        retried.append(f" {calls} answered with a rate limit, tried again (no attempt used)")
         left = cooldown_left(limits.cooldown_until, now)
         if left > 0:
             retried.append(f" · cool-down {seconds_left(left)}", style=palette("held"))
         table.add_row("429s", retried)
         if limits.task_timeout is not None:
-            cut = Text(format_count(max(limits.timeouts, 0)), style="bold")
-            cut.append(f" attempts cut at {format_duration(limits.task_timeout)} (task_timeout)")
+            timeouts = max(limits.timeouts, 0)
+            cut = Text(format_count(timeouts), style="bold")
+            attempts = "attempt" if timeouts == 1 else "attempts"
+            cut.append(f" {attempts} cut at {format_duration(limits.task_timeout)} (task_timeout)")
             table.add_row("Timeouts", cut)
     if view.counts.usage is not None:
         table.add_row("Tokens", Text(usage_words(view.counts.usage)))
@@ -414,8 +419,11 @@ def latency_section(view: StageView | None, palette: Palette = DEFAULT) -> Text:
     return text
 
 
-def workers_table(view: StageView | None, elapsed: float, palette: Palette = DEFAULT) -> Table:
-    """Each worker: what it does now, its share of the stage's items, how busy it was."""
+def workers_table(
+    view: StageView | None, elapsed: float, palette: Palette = DEFAULT, *, now: float = 0.0
+) -> Table:
+    """Each worker: what it does now (what it waits for, when it waits its turn), its
+    share of the stage's items, how busy it was."""
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold dim")
     for column, justify in (
         ("Worker", "left"),
@@ -439,7 +447,11 @@ def workers_table(view: StageView | None, elapsed: float, palette: Palette = DEF
         if worker.progress is not None:
             doing.append(progress_text(worker.progress), style=palette("progress"))
             doing.append(" ")
-        if worker.task_status:
+        if look == "busy" and worker.waiting_for is not None:
+            look = "waiting"
+            words = waiting_words(worker.waiting_for, view.config, view.counts.limits, now)
+            doing.append(words, style="italic")
+        elif worker.task_status:
             doing.append(clean(worker.task_status, 40), style="italic")
         table.add_row(
             Text(clean(name, 24)),
