@@ -209,6 +209,7 @@ def test_retried_items_are_paced_by_the_stages_rate_limit(vtime: VirtualTime) ->
 # item's recorded story carries it.
 def test_a_recording_keeps_each_items_usage(vtime: VirtualTime, tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
+    live: list[Usage | None] = []
 
     async def ask(value: int) -> int:
         await asyncio.sleep(0.1)
@@ -224,6 +225,7 @@ def test_a_recording_keeps_each_items_usage(vtime: VirtualTime, tmp_path: Path) 
         recorder.open()
         with observe(stream.attach):
             await Pipeline([Stage("Ask", 2, [ask]), Stage("Keep", 1, [_echo])]).run(range(4))
+        live.append(stream.item(1, 2).usage)  # what an item screen (or a viewer) reads
         recorder.close()
 
     vtime.run(main())
@@ -240,5 +242,6 @@ def test_a_recording_keeps_each_items_usage(vtime: VirtualTime, tmp_path: Path) 
     assert story.usage == Usage(
         input_tokens=103, output_tokens=8, cost=0.25, model="m-2", reports=2
     )
+    assert live == [story.usage]
     assert other.usage == Usage(input_tokens=100, output_tokens=7, model="m-2", reports=1)
     assert len(records) == 4

@@ -101,3 +101,21 @@ def test_a_replay_shows_the_limits_the_live_run_showed(vtime: VirtualTime, tmp_p
             trend = state.history.limit(1, "fake-llm")
             assert trend is not None
             assert trend.tokens.samples()
+
+
+# Issue 21: an item's usage in a replay: what it reported, once the replay reaches the
+# item's last recorded event (before, what it had reported then is not known).
+async def test_a_replayed_items_usage_shows_from_its_last_event() -> None:
+    from antflow.runstream.records import Usage
+    from tests.tui.recorded import recording
+
+    opened = recording("limited")
+    done = ReplaySource(opened, at=opened.ended_at)
+    done.next_frame(0.0)  # the replay stands where it was asked to
+    detail = await done.item(1, "doc-00")
+    assert detail.status == "completed"
+    assert detail.usage == Usage(input_tokens=120, output_tokens=80, model="fake-1", reports=1)
+    early = ReplaySource(opened, at=opened.started_at + 0.01)
+    early.next_frame(0.0)
+    assert (await early.item(1, "doc-00")).status == "in_progress"
+    assert (await early.item(1, "doc-00")).usage is None
