@@ -63,52 +63,67 @@ class LimitSnapshot:
 
 def limit_snapshot(runtimes: Sequence[StageRuntime], timestamp: float) -> LimitSnapshot:
     """The snapshot of `runtimes`, stamped `timestamp`."""
+    return LimitSnapshot(
+        limits=rate_limit_states(runtimes),
+        stages=tuple(
+            throttled_stage_state(runtime) or _unthrottled(runtime) for runtime in runtimes
+        ),
+        timestamp=timestamp,
+    )
+
+
+def rate_limit_states(runtimes: Sequence[StageRuntime]) -> tuple[RateLimitState, ...]:
+    """Every distinct `RateLimit` of these stages, in the order they first use it, with
+    the names of the stages using it."""
     users: dict[int, tuple[RateLimit, list[str]]] = {}
-    stages: list[StageLimitState] = []
     for runtime in runtimes:
         throttle = runtime.throttle
-        workers = len(runtime.workers)
-        if throttle is None:
-            stages.append(
-                StageLimitState(
-                    stage=runtime.name,
-                    concurrency=workers,
-                    max_concurrency=workers,
-                    adaptive=False,
-                    in_flight=0,
-                    rate_limited_retries=0,
-                    timeouts=0,
-                    rate_limited_last_minute=0,
-                    cooldown_remaining=0.0,
-                    limit=None,
-                    task_timeout=None,
-                    usage=runtime.usage,
-                )
-            )
-            continue
-        limit = throttle.limit
+        limit = None if throttle is None else throttle.limit
         if limit is not None:
             users.setdefault(id(limit), (limit, []))[1].append(runtime.name)
-        gate = throttle.gate
-        cooldown = throttle.current_cooldown()
-        stages.append(
-            StageLimitState(
-                stage=runtime.name,
-                concurrency=workers if gate is None else gate.concurrency,
-                max_concurrency=workers if gate is None else gate.maximum,
-                adaptive=gate is not None and gate.adaptive,
-                in_flight=0 if gate is None else gate.in_flight,
-                rate_limited_retries=throttle.rate_limited_retries,
-                timeouts=throttle.timeouts,
-                rate_limited_last_minute=0 if cooldown is None else cooldown.hits_last_minute(),
-                cooldown_remaining=0.0 if cooldown is None else cooldown.remaining(),
-                limit=None if limit is None else limit.name,
-                task_timeout=throttle.timeout,
-                usage=runtime.usage,
-            )
-        )
-    return LimitSnapshot(
-        limits=tuple(limit.state(tuple(names)) for limit, names in users.values()),
-        stages=tuple(stages),
-        timestamp=timestamp,
+    return tuple(limit.state(tuple(names)) for limit, names in users.values())
+
+
+def throttled_stage_state(runtime: StageRuntime) -> StageLimitState | None:
+    """The stage's concurrency, rate-limit answers and timeouts; None for a stage that
+    has none of them (no timeout, rate limit or adaptive concurrency, no concurrency set
+    by hand, never answered with a rate limit): it costs a monitor one test."""
+    throttle = runtime.throttle
+    if throttle is None:
+        return None
+    workers = len(runtime.workers)
+    limit = throttle.limit
+    gate = throttle.gate
+    cooldown = throttle.current_cooldown()
+    return StageLimitState(
+        stage=runtime.name,
+        concurrency=workers if gate is None else gate.concurrency,
+        max_concurrency=workers if gate is None else gate.maximum,
+        adaptive=gate is not None and gate.adaptive,
+        in_flight=0 if gate is None else gate.in_flight,
+        rate_limited_retries=throttle.rate_limited_retries,
+        timeouts=throttle.timeouts,
+        rate_limited_last_minute=0 if cooldown is None else cooldown.hits_last_minute(),
+        cooldown_remaining=0.0 if cooldown is None else cooldown.remaining(),
+        limit=None if limit is None else limit.name,
+        task_timeout=throttle.timeout,
+        usage=runtime.usage,
+    )
+
+
+def _unthrottled(runtime: StageRuntime) -> StageLimitState:
+    workers = len(runtime.workers)
+    return StageLimitState(
+        stage=runtime.name,
+        concurrency=workers,
+        max_concurrency=workers,
+        adaptive=False,
+        in_flight=0,
+        rate_limited_retries=0,
+        timeouts=0,
+        rate_limited_last_minute=0,
+        cooldown_remaining=0.0,
+        limit=None,
+        task_timeout=None,
+        usage=runtime.usage,
     )

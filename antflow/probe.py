@@ -9,8 +9,10 @@ engine's insides is a change to this file, not to seven readers.
 
 What it offers, per pipeline (`Probe`, ``pipeline.probe``):
 
-- counters (`Counters`) and stages (`StageView`: counts, workers, latency), the one
-  projection both snapshots (`DashboardSnapshot`, the run stream's `Snapshot`) are made of;
+- counters (`Counters`) and stages (`StageView`: counts, workers, latency, and its
+  concurrency, rate-limit answers, timeouts and usage), the one projection both snapshots
+  (`DashboardSnapshot`, the run stream's `Snapshot`) are made of; the rate limits the
+  stages share (`rate_limits`);
 - failures (`Failure`), unfinished ids, items in flight (`PendingItem`);
 - id resolution: the live id an item key stands for (`live_id`), the one mapping back
   from the keys of `antflow.runstream.records.item_key`;
@@ -18,7 +20,7 @@ What it offers, per pipeline (`Probe`, ``pipeline.probe``):
   run ended: `join()` or a shutdown is done). Nobody listening costs one test per item.
 
 and per tracker (`TrackerProbe`): the name tables, a lossless journal with a cursor per
-reader (`Journal`), error sinks (`ErrorSink`), item histories, pausing the tails.
+reader (`Journal`), error sinks (`ErrorSink`), item histories and usage, pausing the tails.
 
 Cost model: counters are O(1), stages O(stages + workers), failures O(failures),
 `in_flight` O(items in flight); nothing here changes the engine's state except the
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from antflow._guard import must_propagate
 from antflow.lifecycle import SHUTTING_DOWN, WORKING
+from antflow.limits import rate_limit_states, throttled_stage_state
 from antflow.runstream.lookup import MISSING, ReprIndex
 from antflow.runstream.records import ReprKey
 from antflow.tracker import StatusTracker
@@ -44,8 +47,10 @@ if TYPE_CHECKING:
     from antflow._history import AttemptError, ErrorNote
     from antflow._inspect import _Failure
     from antflow.lifecycle import PipelineState
+    from antflow.limits import StageLimitState
     from antflow.pipeline import Pipeline
-    from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState
+    from antflow.ratelimit import RateLimitState
+    from antflow.types import StageInfo, StageStats, TaskUsage, WorkerMetrics, WorkerState
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +126,11 @@ class StageView:
     latency: LatencyView | None
     """None until a monitor asked for latency (`Pipeline.measure_latency`) and an item
     finished."""
+    limits: StageLimitState | None = None
+    """Its concurrency, rate-limit answers and timeouts; None for a stage with no
+    timeout, rate limit or adaptive concurrency (see `antflow.limits`)."""
+    usage: TaskUsage | None = None
+    """What its tasks reported with `set_task_usage`, added up (None: nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,9 +248,16 @@ class Probe:
                             histogram=tuple(latency.histogram()),
                         )
                     ),
+                    limits=throttled_stage_state(runtime),
+                    usage=runtime.usage,
                 )
             )
         return tuple(views)
+
+    def rate_limits(self) -> tuple[RateLimitState, ...]:
+        """Every `RateLimit` the stages use, in the order they first use it, O(limits +
+        stages) (nothing when none has one)."""
+        return rate_limit_states(self._pipeline._runtimes)
 
     def errors_by_type(self) -> dict[str, int]:
         """Failed items by the class name of their error."""
@@ -431,6 +448,10 @@ class TrackerProbe:
         """A lossless journal of every record from now on, with its own cursor."""
         return Journal(self.tracker)
 
+    def open_usage_sink(self) -> UsageSink:
+        """Every item that reports usage (`set_task_usage`) from now on."""
+        return UsageSink(self.tracker)
+
     def open_error_sink(self) -> ErrorSink:
         """A lossless buffer of every new attempt error from now on."""
         return ErrorSink(self.tracker)
@@ -448,6 +469,14 @@ class TrackerProbe:
         """The errors of the item's failed attempts with their log positions, oldest
         first (an exception may appear twice: its task event's and its status's)."""
         return self.tracker._errors.get(item_id, ())
+
+    def usage(self, item_id: Any) -> TaskUsage | None:
+        """What the item's tasks reported with `set_task_usage`, added up (None: nothing,
+        or its history was evicted)."""
+        try:
+            return self.tracker.get_usage(item_id)
+        except TypeError:  # an unhashable id reported nothing
+            return None
 
     def traceback_of(self, item_id: Any, error: BaseException) -> str:
         """The formatted traceback of one of the item's errors ('' when not kept)."""
@@ -479,6 +508,33 @@ class ErrorSink:
         """Stop receiving errors."""
         self._tracker._close_error_sink(self._notes)
         self._notes.clear()
+
+
+class UsageSink:
+    """The items that reported usage since the last `take`, with what they reported so
+    far (reports are per API call: no cost per event)."""
+
+    __slots__ = ("_ids", "_tracker")
+
+    def __init__(self, tracker: StatusTracker) -> None:
+        self._tracker = tracker
+        self._ids = tracker._open_usage_sink()
+
+    def take(self) -> list[tuple[Any, TaskUsage]]:
+        """(item id, its usage added up so far) of each item that reported since the last
+        call, once each, in the order they first reported (an item whose history was
+        evicted meanwhile is left out)."""
+        if not self._ids:
+            return []
+        ids = list(dict.fromkeys(self._ids))
+        self._ids.clear()
+        usage = self._tracker._usage
+        return [(item_id, usage[item_id]) for item_id in ids if item_id in usage]
+
+    def close(self) -> None:
+        """Stop receiving reports."""
+        self._tracker._close_usage_sink(self._ids)
+        self._ids.clear()
 
 
 class Journal:
@@ -518,5 +574,6 @@ __all__ = [
     "Probe",
     "StageView",
     "TrackerProbe",
+    "UsageSink",
     "WorkerView",
 ]

@@ -166,6 +166,8 @@ class StatusTracker:
         self._errors: dict[Any, list[h.AttemptError]] = {}
         self._usage: dict[Any, TaskUsage] = {}
         """Per item, what its tasks reported with `set_task_usage` (only items that did)."""
+        self._usage_sinks: list[list[Any]] = []
+        """Ids of items that reported usage since each reader last took them (recorders)."""
         # Items per status kind; the last slot (index -1) collects "not seen yet", so a
         # new log's first move needs no special case.
         self._counts = [0] * (len(STATUSES) + 1)
@@ -677,6 +679,18 @@ class StatusTracker:
     def _add_usage(self, item_id: Any, usage: TaskUsage) -> None:
         known = self._usage.get(item_id)
         self._usage[item_id] = usage if known is None else known.plus(usage)
+        for sink in self._usage_sinks:
+            sink.append(item_id)
+
+    def _open_usage_sink(self) -> list[Any]:
+        """A lossless list of the ids of items that report usage, as they report (one
+        append per `set_task_usage` call, none when nothing listens)."""
+        ids: list[Any] = []
+        self._usage_sinks = [*self._usage_sinks, ids]
+        return ids
+
+    def _close_usage_sink(self, ids: list[Any]) -> None:
+        self._usage_sinks = [sink for sink in self._usage_sinks if sink is not ids]
 
     def _keep_error(
         self, item_id: Any, position: int, error: BaseException, code: int, timestamp: float

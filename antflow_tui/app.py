@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from antflow_tui.hosting.host import ScriptHost
     from antflow_tui.hosting.terminal import TerminalFile
     from antflow_tui.messages import (
+        ConcurrencyRequested,
         ItemRequested,
         PaletteChanged,
         PauseRequested,
@@ -300,6 +301,10 @@ class AntflowApp(App[None]):
     async def on_retry_requested(self, message: RetryRequested) -> None:
         if self.source.can(Can.RETRY):
             await self.controls.retry(message.items)
+
+    async def on_concurrency_requested(self, message: ConcurrencyRequested) -> None:
+        if self.source.can(Can.CONCURRENCY):
+            await self.controls.concurrency(message.pipeline, message.stage, message.change)
 
     def action_toggle_freeze(self) -> None:
         """Freeze the display (the run goes on), or unfreeze it."""

@@ -1,13 +1,14 @@
-"""The run's controls (pause, resume, retry, stopping an attached job), sent to the
-source as the screens ask for them; and what they read from the run's state first, as
-pure functions of `RunState`: where a stage or a worker is, whether that level is paused,
-what would hold a retried item."""
+"""The run's controls (pause, resume, retry, a stage's concurrency, stopping an attached
+job), sent to the source as the screens ask for them; and what they read from the run's
+state first, as pure functions of `RunState`: where a stage or a worker is, whether that
+level is paused, what would hold a retried item, what concurrency `-` and `+` ask for."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from antflow.runstream.records import Pause, Resume, Retry, Stop
+from antflow.runstream.records import Pause, Resume, Retry, SetConcurrency, Stop
+from antflow_tui.gauges import next_concurrency
 from antflow_tui.keys import key_for
 from antflow_tui.present import holding_stages, stage_views
 from antflow_tui.safe_text import clean
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import ItemKey
     from antflow_tui.app import AntflowApp
+    from antflow_tui.present import StageView
     from antflow_tui.source.state import RunState
 
 
@@ -76,6 +78,29 @@ def holding(
     return f"{where} paused: {them} there ({stage_key} on it resumes it)."
 
 
+def stage_view(state: RunState, pipeline: int, stage: str) -> StageView | None:
+    """That stage of that pipeline at the latest snapshot."""
+    started = state.pipelines.get(pipeline)
+    snapshot = state.snapshots.get(pipeline)
+    if started is None or snapshot is None:
+        return None
+    return next((view for view in stage_views(started, snapshot) if view.name == stage), None)
+
+
+def concurrency_bound(stage: str, wanted: int, workers: int, *, pause_key: str) -> str:
+    """Why `wanted` cannot be asked for, in words ('' when it can): a stage runs at
+    least one call at a time, and at most one per worker."""
+    name = clean(stage, 40)
+    if wanted < 1:
+        return f"{name} already makes 1 call at a time, the fewest ({pause_key} on it pauses it)."
+    if wanted > workers:
+        return (
+            f"{name} may already make {workers:,} calls at once, one per worker: more "
+            f"need more workers (Stage(workers=...))."
+        )
+    return ""
+
+
 class Controls:
     """The run's controls, as the screens ask for them: sent to the source as commands,
     with the source's notice shown (and what would hold a retried item).
@@ -86,6 +111,11 @@ class Controls:
 
     def __init__(self, app: AntflowApp) -> None:
         self.app = app
+        self._asked: dict[tuple[int, str], tuple[float, int]] = {}
+        """(pipeline, stage) -> (the time of the snapshot it was read from, the
+        concurrency last asked for): a second press before a new snapshot goes on from
+        what the first asked, not again from the snapshot (an attached job's come a few
+        times a second)."""
 
     async def pause(self, pipeline: int | None, stage: str | None, worker: str | None) -> None:
         """Pause or resume the run, one stage or one worker (at its own level), and say so."""
@@ -133,6 +163,32 @@ class Controls:
         app.notify("\n".join(notices), timeout=8 if holds else 3, markup=False)
         app.redraw()
         return notices
+
+    async def concurrency(self, pipeline: int, stage: str, change: int) -> None:
+        """One call fewer (`change` -1) or more (1) at once in a stage, within 1 and its
+        workers; at a bound, say so and send nothing."""
+        app, state = self.app, self.app.state
+        view = stage_view(state, pipeline, stage)
+        snapshot = state.snapshots.get(pipeline)
+        if view is None or snapshot is None:
+            app.notify(f"No stage {clean(stage, 40)} in this run.", timeout=3, markup=False)
+            return
+        workers = len(view.config.workers)
+        limits = view.counts.limits
+        asked = self._asked.get((pipeline, stage))
+        if asked is not None and asked[0] == snapshot.at:
+            current = asked[1]
+            wanted = current - 1 if change < 0 else current + 1
+        else:
+            wanted = next_concurrency(limits, workers, change)
+        bound = concurrency_bound(stage, wanted, workers, pause_key=key_for(app, "pause-selected"))
+        if bound:
+            app.notify(bound, timeout=4, markup=False)
+            return
+        self._asked[(pipeline, stage)] = (snapshot.at, wanted)
+        notice = await app.source.send(SetConcurrency(pipeline=pipeline, stage=stage, limit=wanted))
+        app.notify(notice, timeout=3, markup=False)
+        app.redraw()
 
     def stop_job(self) -> None:
         """Stop an attached job's pipelines (the viewer stays attached); asks first."""

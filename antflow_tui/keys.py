@@ -143,6 +143,25 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
             needs=Can.RETRY,
         ),
         Key("R", "retry_all", "Retry all", show=False, id="retry-all", needs=Can.RETRY),
+        # Not in the footer here (it is full): the stage screen's shows them.
+        Key(
+            "minus",
+            "concurrency(-1)",
+            "Fewer calls",
+            show=False,
+            tooltip="Fewer calls at once in the selected stage",
+            id="concurrency-down",
+            needs=Can.CONCURRENCY,
+        ),
+        Key(
+            "plus",
+            "concurrency(1)",
+            "More calls",
+            show=False,
+            tooltip="More calls at once in the selected stage",
+            id="concurrency-up",
+            needs=Can.CONCURRENCY,
+        ),
         Key("slash", "filter", "Filter", id="filter"),
         Key("f", "toggle_follow", "Follow new events", show=False, id="follow"),
         Key("v", "view_line", "Full line", id="view-line"),
@@ -177,6 +196,22 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
     "stage": (
         Key("P", "toggle_pause", "Pause stage", id="stage.pause", needs=Can.PAUSE),
         Key("r", "retry", "Retry", id="stage.retry", needs=Can.RETRY),
+        Key(
+            "minus",
+            "concurrency(-1)",
+            "Fewer calls",
+            tooltip="Fewer calls at once in this stage",
+            id="stage.concurrency-down",
+            needs=Can.CONCURRENCY,
+        ),
+        Key(
+            "plus",
+            "concurrency(1)",
+            "More calls",
+            tooltip="More calls at once in this stage",
+            id="stage.concurrency-up",
+            needs=Can.CONCURRENCY,
+        ),
     ),
     "confirm": (
         Key("y", "answer(True)", "Yes", id="confirm.yes"),

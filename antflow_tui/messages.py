@@ -27,6 +27,16 @@ class PauseRequested(Message):
         self.worker = worker
 
 
+class ConcurrencyRequested(Message):
+    """Change how many calls a stage makes at once: `change` -1 for fewer, 1 for more."""
+
+    def __init__(self, pipeline: int, stage: str, change: int) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.stage = stage
+        self.change = change
+
+
 class RetryRequested(Message):
     """Retry failed items, each in its own pipeline: (pipeline number, item) pairs."""
 

@@ -61,6 +61,9 @@ ROLES: Final[Mapping[str, str]] = {
     # Trends in the stage table, and log lines by level.
     "trend-rate": "green",
     "trend-queue": "yellow",
+    # Rate-limit gauges (antflow_tui.gauges): used of a cap, and a cap nearly reached.
+    "gauge": "green",
+    "gauge-full": "yellow",
     "log-error": "red",
     "log-warning": "yellow",
     "log-debug": "dim",

@@ -26,6 +26,7 @@ from antflow_tui.formatting import (
     format_duration,
     format_rate,
 )
+from antflow_tui.gauges import concurrency_text, tokens_cell, waiting_words
 from antflow_tui.levels import ERROR, INFO, WARNING, event_level, line_level
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import ansi_text, clean, first_line, item_label, literal
@@ -43,14 +44,16 @@ if TYPE_CHECKING:
         PipelineStarted,
         Snapshot,
         StageConfig,
+        StageLimits,
+        Usage,
         WorkerRow,
     )
     from antflow.runstream.records import StageRow as StageCounts
 
 WorkerLook = Literal["idle", "busy", "waiting", "pausing", "paused", "stuck", "blocked"]
-"""How a worker cell looks; "waiting" holds an item but waits for a task's
-`task_concurrency_limits` slot; "blocked" holds a finished item while the next stage's
-queue is full (backpressure)."""
+"""How a worker cell looks; "waiting" holds an item but waits its turn (a task's
+`task_concurrency_limits` slot, the stage's concurrency, a rate limit or its cool-down);
+"blocked" holds a finished item while the next stage's queue is full (backpressure)."""
 
 STUCK_FACTOR: Final = 10.0
 """A worker is stuck once on one item this many times its stage's average task time..."""
@@ -65,6 +68,7 @@ STUCK_WITHOUT_AVERAGE: Final = 60.0
 STAGE_COLUMNS: Final = (
     ("stage", "Stage"),
     ("workers", "Busy"),
+    ("concurrency", "Conc"),
     ("queued", "Queued"),
     ("queue_trend", "Queue depth"),
     ("running", "Run"),
@@ -72,21 +76,30 @@ STAGE_COLUMNS: Final = (
     ("failed", "Fail"),
     ("skipped", "Skip"),
     ("retrying", "Retry"),
+    ("rate_limited", "429s"),
+    ("timeouts", "T/out"),
     ("rate", "Rate"),
     ("throughput", "Throughput"),
+    ("tokens", "Tokens"),
     ("avg", "Avg"),
     ("p50", "p50"),
     ("p95", "p95"),
     ("max", "Max"),
 )
 """Column keys and headings, in the order shown; the table shows those that fit its width
-(`fit_stage_columns`)."""
+(`fit_stage_columns`), and the `OPTIONAL_COLUMNS` only when some stage has what they show."""
+
+OPTIONAL_COLUMNS: Final = frozenset({"concurrency", "rate_limited", "timeouts", "tokens"})
+"""Columns of what only some runs have (issue 21): a stage's concurrency and its 429s
+(a stage with a rate limit, adaptive concurrency or a concurrency set by hand), its
+timeouts (a stage with `task_timeout`), the tokens its tasks reported."""
 
 SPARK_WIDTH: Final = 11
 """Cells of a sparkline in the stage table."""
 
 STAGE_WIDTHS: Final[Mapping[str, int]] = {
     "workers": 5,
+    "concurrency": 7,
     "queued": 7,
     "queue_trend": SPARK_WIDTH,
     "running": 4,
@@ -94,8 +107,11 @@ STAGE_WIDTHS: Final[Mapping[str, int]] = {
     "failed": 5,
     "skipped": 5,
     "retrying": 6,
+    "rate_limited": 5,
+    "timeouts": 6,
     "rate": 7,
     "throughput": SPARK_WIDTH,
+    "tokens": 7,
     "avg": 6,
     "p50": 6,
     "p95": 6,
@@ -113,9 +129,13 @@ STAGE_PRIORITY: Final[Mapping[str, int]] = {
     "done": 1,
     "failed": 1,
     "rate": 2,
+    "concurrency": 2,
     "p95": 3,
+    "rate_limited": 3,
     "throughput": 4,
     "retrying": 5,
+    "tokens": 5,
+    "timeouts": 5,
     "queue_trend": 6,
     "avg": 7,
     "max": 7,
@@ -125,7 +145,8 @@ STAGE_PRIORITY: Final[Mapping[str, int]] = {
 }
 """Which columns a narrow table keeps (lowest first). At 80 columns: stage, busy, queued,
 done, fail, rate, p95 (the tail Avg hides), the throughput sparkline and retries; Avg,
-p50, Max, the queue sparkline, Run and Skip come back as the terminal widens."""
+p50, Max, the queue sparkline, Run and Skip come back as the terminal widens. A run with
+limits keeps its stages' concurrency and 429s before the sparkline."""
 
 SPARK_COLUMNS: Final = frozenset({"queue_trend", "throughput"})
 """Columns that draw a trend, not a value: not sortable."""
@@ -133,13 +154,20 @@ CELL_PADDING: Final = 2
 """Cells a DataTable adds around each column."""
 
 
-def fit_stage_columns(width: int, stage_width: int) -> tuple[str, ...]:
+def fit_stage_columns(
+    width: int, stage_width: int, optional: Collection[str] = ()
+) -> tuple[str, ...]:
     """The stage table's columns that fit in `width` cells, in `STAGE_COLUMNS` order.
 
     Args:
         stage_width: The first column's width (it fits the longest stage name).
+        optional: The `OPTIONAL_COLUMNS` that some stage has something to show in.
     """
-    widths = {key: STAGE_WIDTHS.get(key, stage_width) + CELL_PADDING for key, _ in STAGE_COLUMNS}
+    widths = {
+        key: STAGE_WIDTHS.get(key, stage_width) + CELL_PADDING
+        for key, _ in STAGE_COLUMNS
+        if key not in OPTIONAL_COLUMNS or key in optional
+    }
     chosen: set[str] = set()
     used = 0
     for key in sorted(widths, key=lambda key: STAGE_PRIORITY[key]):
@@ -193,6 +221,8 @@ class StageRow:
     """The row's pipeline (in the all-pipelines view a row is a whole pipeline)."""
     sort_keys: Mapping[str, float | str] = field(default_factory=dict)
     """What each sortable column sorts by (a number, or the stage's name)."""
+    optional: frozenset[str] = frozenset()
+    """The `OPTIONAL_COLUMNS` this row has something to show in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,9 +293,11 @@ def stage_rows(
         trend = (sparks or {}).get(name) or StageSparks()
         average = stage_average(counts)
         rate = rates.get(name)
+        limits = counts.limits
         cells = (
             label,
             busy,
+            _concurrency(limits, palette),
             _number(counts.queued, palette("held") if name == bottleneck else "", "queued"),
             _spark(trend.queue, palette("trend-queue"), peak=True),
             _number(counts.running, palette.status("in_progress"), "running"),
@@ -274,8 +306,19 @@ def stage_rows(
             _number(counts.skipped, palette.status("skipped"), "skipped"),
             # Task attempts that failed and were tried again, per-task and per-stage alike.
             _number(counts.task_retries, palette.status("retrying"), "retrying"),
+            _limit_count(
+                None if limits is None else limits.rate_limited_retries,
+                palette.status("retry"),
+                "rate_limited",
+            ),
+            _limit_count(
+                None if limits is None or limits.task_timeout is None else limits.timeouts,
+                palette.status("fail"),
+                "timeouts",
+            ),
             Text(_fit_rate(rate, STAGE_WIDTHS["rate"]), justify="right"),
             _spark(trend.throughput, palette("trend-rate")),
+            _tokens(counts.usage),
             _seconds(average),
             _seconds(counts.p50),
             _seconds(counts.p95),
@@ -296,8 +339,51 @@ def stage_rows(
             "p95": _known(counts.p95),
             "max": _known(counts.max_seconds),
         }
-        rows.append(StageRow(name, cells, name == bottleneck, counts.paused, stage.pipeline, keys))
+        optional: set[str] = set()
+        if limits is not None:
+            optional |= {"concurrency", "rate_limited"}
+            keys["concurrency"] = limits.concurrency
+            keys["rate_limited"] = limits.rate_limited_retries
+            if limits.task_timeout is not None:
+                optional.add("timeouts")
+                keys["timeouts"] = limits.timeouts
+        if counts.usage is not None:
+            optional.add("tokens")
+            keys["tokens"] = counts.usage.input_tokens + counts.usage.output_tokens
+        rows.append(
+            StageRow(
+                name,
+                cells,
+                name == bottleneck,
+                counts.paused,
+                stage.pipeline,
+                keys,
+                frozenset(optional),
+            )
+        )
     return rows
+
+
+def _concurrency(limits: StageLimits | None, palette: Palette) -> Text:
+    """'13/24': calls at once now, of the most allowed (bold when the stage uses all its
+    workers' worth; '–' for a stage without limits beside stages with)."""
+    if limits is None:
+        return Text("–", style="dim", justify="right")
+    text = Text(concurrency_text(limits), justify="right")
+    if limits.adaptive:
+        text.stylize(palette("gauge"))
+    return text
+
+
+def _limit_count(value: int | None, style: Style, column: str) -> Text:
+    if value is None:
+        return Text("–", style="dim", justify="right")
+    return _number(value, style, column)
+
+
+def _tokens(usage: Usage | None) -> Text:
+    shown = tokens_cell(usage)
+    return Text(shown or "–", style="" if shown else "dim", justify="right")
 
 
 def _spark(values: Sequence[float], style: Style, *, peak: bool = False) -> Text:
@@ -355,6 +441,7 @@ def pipeline_rows(
         cells = (
             name,
             busy_text,
+            Text(""),
             _number(queued, "", "queued"),
             Text(""),
             _number(running, palette.status("in_progress"), "running"),
@@ -362,7 +449,10 @@ def pipeline_rows(
             _number(snapshot.failed, palette.status("failed"), "failed"),
             _number(snapshot.skipped, palette.status("skipped"), "skipped"),
             _number(retries, palette.status("retrying"), "retrying"),
+            Text(""),
+            Text(""),
             Text(_fit_rate(rate, STAGE_WIDTHS["rate"]), justify="right"),
+            Text(""),
             Text(""),
             _seconds(average),
             # A pipeline's stages each have their own distribution: no one percentile.
@@ -441,7 +531,9 @@ def worker_cells(
     cells = []
     for stage in stages:
         for name, row in zip(stage.config.workers, stage.workers, strict=False):
-            look, status_text, seconds = _worker_look(row, now, averages.get(stage.name))
+            look, status_text, seconds = _worker_look(
+                row, now, averages.get(stage.name), stage.config, stage.counts.limits
+            )
             cells.append(
                 WorkerCell(
                     name=name,
@@ -459,7 +551,11 @@ def worker_cells(
 
 
 def _worker_look(
-    row: WorkerRow, now: float, average: float | None
+    row: WorkerRow,
+    now: float,
+    average: float | None,
+    config: StageConfig | None = None,
+    limits: StageLimits | None = None,
 ) -> tuple[WorkerLook, str, float | None]:
     seconds = None if row.since is None else now - row.since
     look: WorkerLook
@@ -469,7 +565,7 @@ def _worker_look(
         if row.waiting_for is not None:
             # Its task has not begun: the time is spent waiting, not stuck.
             look = "pausing" if row.paused else "waiting"
-            status_text = f"waiting for a {clean(row.waiting_for, 40)} slot"
+            status_text = waiting_words(row.waiting_for, config, limits, now)
         elif seconds is not None and is_stuck(seconds, average):
             look = "stuck"
     elif row.status == "paused" or row.paused:
@@ -499,7 +595,12 @@ WORKER_MARKS: Final[Mapping[str, str]] = {
 }
 WORKER_LEGEND: Final[tuple[tuple[WorkerLook, str, str], ...]] = (
     ("busy", "running", "running an item"),
-    ("waiting", "waiting", "holds an item, waiting for a task_concurrency_limits slot"),
+    (
+        "waiting",
+        "waiting",
+        "holds an item, waiting its turn: a task's or the stage's concurrency, a rate limit, "
+        "or the cool-down after a 429",
+    ),
     ("stuck", "stuck", "far longer on one item than its stage usually takes"),
     ("blocked", "blocked", "done with its item; the next stage's queue is full"),
     ("pausing", "pausing", "paused; finishing its item first"),

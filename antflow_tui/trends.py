@@ -1,5 +1,6 @@
-"""Trends: each stage's throughput and queue depth over the last minutes, from successive
-snapshots, in bounded memory; the sparklines and the bottleneck hint drawn from them.
+"""Trends: each stage's throughput and queue depth (and, with limits, its concurrency and
+each rate limit's use) over the last minutes, from successive snapshots, in bounded
+memory; the sparklines and the bottleneck hint drawn from them.
 
 A `Series` keeps values in time buckets: one second each at first, and when the buckets
 would outgrow `CAPACITY`, neighbours merge two by two (the period doubles) up to
@@ -23,7 +24,7 @@ from antflow_tui.rates import RateMeter
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from antflow.runstream.records import PipelineStarted, Snapshot
+    from antflow.runstream.records import LimitRow, PipelineStarted, Snapshot
 
 CAPACITY: Final = 60
 """Buckets a series keeps."""
@@ -189,24 +190,51 @@ class Series:
 
 
 class StageTrend:
-    """One stage's throughput (items finished per second) and queue depth over time."""
+    """One stage's throughput (items finished per second) and queue depth over time, and
+    its concurrency once it has limits (issue 21)."""
 
-    __slots__ = ("finished", "meter", "queue")
+    __slots__ = ("concurrency", "finished", "meter", "queue")
 
     def __init__(self) -> None:
         self.finished = Series(summed=True)
         self.queue = Series(summed=False)
         self.meter = RateMeter()
         """The smoothed rate the stage table shows."""
+        self.concurrency: Series | None = None
+        """Calls it lets run at once, from its first snapshot with limits on."""
 
-    def add(self, at: float, finished: int, queued: int) -> None:
+    def add(self, at: float, finished: int, queued: int, concurrency: int | None = None) -> None:
         self.finished.add(at, finished)
         self.queue.add(at, queued)
         self.meter.update(finished, at)
+        if concurrency is not None:
+            if self.concurrency is None:
+                self.concurrency = Series(summed=False)
+            self.concurrency.add(at, concurrency)
 
     @property
     def rate(self) -> float | None:
         return self.meter.rate
+
+
+class LimitTrend:
+    """One RateLimit over time: tokens and calls used of it, and its 429s (levels, as the
+    snapshots give them: each over the last minute or second)."""
+
+    __slots__ = ("calls", "refused", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens = Series(summed=False)
+        """Tokens over the last minute."""
+        self.calls = Series(summed=False)
+        """Calls over the last second."""
+        self.refused = Series(summed=False)
+        """Rate-limit answers over the last minute."""
+
+    def add(self, at: float, row: LimitRow) -> None:
+        self.tokens.add(at, max(row.tokens_last_minute, 0))
+        self.calls.add(at, max(row.calls_last_second, 0))
+        self.refused.add(at, max(row.rate_limited_last_minute, 0))
 
 
 class RunHistory:
@@ -214,11 +242,13 @@ class RunHistory:
 
     def __init__(self) -> None:
         self._trends: dict[tuple[int, str], StageTrend] = {}
+        self._limits: dict[tuple[int, str], LimitTrend] = {}
         self._seen: dict[int, float] = {}
 
     def reset(self) -> None:
         """Forget everything (a replay jumped)."""
         self._trends.clear()
+        self._limits.clear()
         self._seen.clear()
 
     def observe(self, started: PipelineStarted, snapshot: Snapshot) -> None:
@@ -233,10 +263,23 @@ class RunHistory:
             if trend is None:
                 trend = self._trends[(number, config.name)] = StageTrend()
             finished = counts.done + counts.failed + counts.skipped
-            trend.add(snapshot.at, finished, counts.queued)
+            limits = counts.limits
+            concurrency = None if limits is None else limits.concurrency
+            trend.add(snapshot.at, finished, counts.queued, concurrency)
+        for row in snapshot.limits:
+            # By pipeline too: a limit two pipelines share comes in each one's snapshots,
+            # whose times need not follow each other.
+            limit = self._limits.get((number, row.name))
+            if limit is None:
+                limit = self._limits[(number, row.name)] = LimitTrend()
+            limit.add(snapshot.at, row)
 
     def trend(self, pipeline: int, stage: str) -> StageTrend | None:
         return self._trends.get((pipeline, stage))
+
+    def limit(self, pipeline: int, name: str) -> LimitTrend | None:
+        """A RateLimit's trend, as that pipeline's snapshots gave it."""
+        return self._limits.get((pipeline, name))
 
 
 # ---------------------------------------------------------------------- drawing

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from antflow_tui import gauges, present
 from antflow_tui import header as head
-from antflow_tui import present
 from antflow_tui.pace import Pace, PaceMeter
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.rates import RateMeter
@@ -68,6 +68,8 @@ class MainView:
     bottleneck_hint: str = ""
     """What holds the run back, and how its queue moved ('Transcode: queue growing 40/s
     for 2m00s'); '' when nothing does."""
+    limit_lines: tuple[Text, ...] = ()
+    """A gauge line per rate limit of the run (none without)."""
 
 
 class ViewBuilder:
@@ -177,6 +179,10 @@ class ViewBuilder:
             now=now,
             started=status.started_at,
             bottleneck_hint=hint,
+            # The bar's lines start one cell in, as the header's do.
+            limit_lines=tuple(
+                gauges.limit_lines(state.snapshots.values(), now, width - 1, palette)
+            ),
         )
 
     def pace(self, state: RunState) -> Pace | None:

@@ -14,8 +14,11 @@ handles all of it:
 * `task_timeout`: a call that never answers fails with TaskTimeoutError, and is retried;
 * `no_retry_on`: a prompt over the context length fails at once (retrying cannot help).
 
-Watch the stage table's Generate row and the worker grid (each bar: tokens streamed of
-the most asked for); enter on Generate shows its task times and slowest items.
+Watch the limit line under the header (the token budget used, 429s a minute, the
+cool-down after one counting down), the Generate row's Conc column (the calls it makes at
+once as `adaptive=True` finds its level) and the worker grid (what each worker waits
+for; each bar: tokens streamed of the most asked for). `-` and `+` on Generate change
+its concurrency; enter on it shows the limit's history, its timeouts and tokens used.
 
     antflow-tui examples/llm_batch.py
     python examples/llm_batch.py

@@ -23,11 +23,14 @@ from antflow.runstream.records import (
     EventKind,
     ItemDetail,
     ItemLocationRecord,
+    LimitRow,
     PipelineStarted,
     ReprKey,
     Snapshot,
     StageConfig,
+    StageLimits,
     StageRow,
+    Usage,
     WorkerRow,
     clip,
     item_key,
@@ -37,11 +40,16 @@ from antflow.types import STATUSES, TASK_EVENT_TYPES
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from antflow.limits import StageLimitState
     from antflow.pipeline import Pipeline
     from antflow.probe import Failure, Probe, StageView, TrackerProbe, WorkerView
-    from antflow.types import StageInfo
+    from antflow.ratelimit import RateLimitState
+    from antflow.types import StageInfo, TaskUsage
 
 _KIND_NAMES: Final[tuple[EventKind, ...]] = STATUSES + TASK_EVENT_TYPES
+
+LIMIT_NAME: Final = 200
+"""Characters of a RateLimit's name a snapshot keeps (a name is the user's to choose)."""
 
 _values = reprlib.Repr()
 _values.maxstring = 200
@@ -111,11 +119,12 @@ def pipeline_started(probe: Probe, number: int, at: float) -> PipelineStarted:
     )
 
 
-def stage_row(view: StageView) -> StageRow:
-    """A stage at a snapshot, from the probe's view of it (the one projection
-    `Pipeline.get_dashboard_snapshot` is made of too)."""
+def stage_row(view: StageView, now: float = 0.0) -> StageRow:
+    """A stage at a snapshot taken at `now`, from the probe's view of it (the one
+    projection `Pipeline.get_dashboard_snapshot` is made of too)."""
     stats = view.stats
     latency = view.latency
+    limits = view.limits
     return StageRow(
         queued=stats.pending_items,
         running=stats.in_progress_items,
@@ -133,7 +142,63 @@ def stage_row(view: StageView) -> StageRow:
         max_seconds=None if latency is None else latency.maximum,
         slowest=() if latency is None else tuple((item_key(i), t) for i, t in latency.slowest),
         histogram=() if latency is None else latency.histogram,
+        limits=None if limits is None else stage_limits(limits, now),
+        usage=usage_record(view.usage),
     )
+
+
+def stage_limits(state: StageLimitState, now: float) -> StageLimits:
+    """A stage's concurrency, rate-limit answers and timeouts as records carry them (a
+    cool-down as the moment it ends, so a replay counts it down between snapshots)."""
+    return StageLimits(
+        concurrency=state.concurrency,
+        max_concurrency=state.max_concurrency,
+        adaptive=state.adaptive,
+        in_flight=state.in_flight,
+        rate_limited_retries=state.rate_limited_retries,
+        timeouts=state.timeouts,
+        rate_limited_last_minute=state.rate_limited_last_minute,
+        cooldown_until=_until(now, state.cooldown_remaining),
+        limit=None if state.limit is None else clip(state.limit, LIMIT_NAME),
+        task_timeout=state.task_timeout,
+    )
+
+
+def limit_row(state: RateLimitState, now: float) -> LimitRow:
+    """One RateLimit as records carry it."""
+    return LimitRow(
+        name=clip(state.name, LIMIT_NAME),
+        per_second=state.per_second,
+        per_minute=state.per_minute,
+        tokens_per_minute=state.tokens_per_minute,
+        calls_last_second=state.calls_last_second,
+        calls_last_minute=state.calls_last_minute,
+        tokens_last_minute=state.tokens_last_minute,
+        rate_limited_last_minute=state.rate_limited_last_minute,
+        cooldown_until=_until(now, state.cooldown_remaining),
+        waiting=state.waiting,
+        stages=state.stages,
+    )
+
+
+def usage_record(usage: TaskUsage | None) -> Usage | None:
+    """What tasks reported with `set_task_usage`, as records carry it (None: nothing)."""
+    return None if usage is None else usage_of(usage)
+
+
+def usage_of(usage: TaskUsage) -> Usage:
+    """A `TaskUsage` as records carry it."""
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost=usage.cost,
+        model=usage.model,
+        reports=usage.reports,
+    )
+
+
+def _until(now: float, remaining: float) -> float | None:
+    return now + remaining if remaining > 0 else None
 
 
 def worker_row(view: WorkerView) -> WorkerRow:
@@ -161,9 +226,10 @@ def snapshot(probe: Probe, number: int, abandoned: int = 0, *, stopped: bool = F
     `stopped`: a `Stop` command stopped it."""
     counters = probe.counters()
     stages = probe.stages()
+    now = probe.now()
     return Snapshot(
         pipeline=number,
-        at=probe.now(),
+        at=now,
         running=counters.running,
         paused=counters.paused,
         stopping=counters.stopping,
@@ -174,10 +240,11 @@ def snapshot(probe: Probe, number: int, abandoned: int = 0, *, stopped: bool = F
         unfinished=counters.unfinished,
         skipped=counters.skipped,
         total_items=counters.total_items,
-        stages=tuple(stage_row(view) for view in stages),
+        stages=tuple(stage_row(view, now) for view in stages),
         workers=tuple(tuple(worker_row(w) for w in view.workers) for view in stages),
         abandoned=abandoned,
         stopped=stopped,
+        limits=tuple(limit_row(state, now) for state in probe.rate_limits()),
     )
 
 
@@ -412,6 +479,7 @@ def item_detail(
         location=where,
         evicted=evicted,
         retryable=location is not None and location.state == "failed",
+        usage=usage_record(tracker.usage(item_id)),
     )
 
 

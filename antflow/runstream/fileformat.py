@@ -60,10 +60,12 @@ from antflow.runstream.records import (
     Header,
     ItemDetail,
     ItemKey,
+    ItemUsage,
     PipelineStarted,
     Record,
     ReprKey,
     Snapshot,
+    Usage,
 )
 
 if TYPE_CHECKING:
@@ -610,6 +612,7 @@ class Recording:
         mentions = _mentions(item)
         events: list[Event] = []
         errors: dict[int, ErrorRecord] = {}
+        usage: Usage | None = None
         key = _key(item)
         for line in self._lines(self._data_start):
             if not mentions(line):
@@ -632,6 +635,12 @@ class Recording:
                 and _key(record.item) == key
             ):
                 errors[record.number] = record
+            elif (
+                isinstance(record, ItemUsage)
+                and record.pipeline in (pipeline, 0)
+                and _key(record.item) == key
+            ):
+                usage = record.usage  # the latest holds: each adds up all before it
         events = with_durations(events)
         last = next((e for e in reversed(events) if e.kind in _STATUS_KINDS), None)
         return ItemDetail(
@@ -643,6 +652,7 @@ class Recording:
             events=tuple(events),
             errors=tuple(errors.values()),
             retryable=False,
+            usage=usage,
         )
 
     def close(self) -> None:

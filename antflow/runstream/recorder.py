@@ -32,6 +32,7 @@ from antflow.runstream.jsonlines import encode_line
 from antflow.runstream.recordingfile import RecordingFile, totals
 from antflow.runstream.records import (
     Control,
+    ItemUsage,
     LogLine,
     PipelineStarted,
     item_key,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
     from antflow._history import ErrorNote
     from antflow.pipeline import Pipeline
-    from antflow.probe import Journal, TrackerProbe
+    from antflow.probe import Journal, TrackerProbe, UsageSink
     from antflow.runstream.stream import RunStream
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class _Scope:
     tracker: TrackerProbe
     journal: Journal
     """This recorder's cursor into the tracker's journal, and its error sink."""
+    usage: UsageSink
+    """The items that reported usage (`set_task_usage`) since the last flush."""
     pipelines: list[int] = field(default_factory=list)
     names_written: tuple[int, int, int, int] = (0, 0, 0, 0)
     failure_changes: int = -1
@@ -171,6 +174,7 @@ class Recorder:
     def _release_journals(self) -> None:
         for scope in self._scopes:
             scope.journal.close()
+            scope.usage.close()
         self._scopes = []
         self._pipelines = {}
 
@@ -230,7 +234,9 @@ class Recorder:
         assert tracker is not None  # the stream gives every pipeline a tracker
         scope = next((s for s in self._scopes if s.tracker.tracker is tracker.tracker), None)
         if scope is None:
-            scope = _Scope(len(self._scopes) + 1, tracker, tracker.open_journal())
+            scope = _Scope(
+                len(self._scopes) + 1, tracker, tracker.open_journal(), tracker.open_usage_sink()
+            )
             self._scopes.append(scope)
         scope.pipelines.append(started.pipeline)
         scope.names_written = (0, 0, 0, 0)
@@ -268,6 +274,8 @@ class Recorder:
             journal, errors = scope.journal.take()
             for batch in self._batches(scope.number, journal, errors):
                 out.add(batch)
+            for line in self._usage_lines(scope):
+                out.add(line)
         for line in pending:
             if b'"record":"pipeline"' not in line:
                 out.add(line)
@@ -347,6 +355,27 @@ class Recorder:
             record = convert.error_record(note, number, scope.tracker, pipeline_number, value)
             lines.append(encode_line(record))
         return lines
+
+    def _usage_lines(self, scope: _Scope) -> list[bytes]:
+        """What each item that reported usage since the last flush has reported so far
+        (after the batch holding the attempt that reported it: a replay's item screen
+        shows it from then on)."""
+        reported = scope.usage.take()
+        if not reported:
+            return []
+        pipeline = scope.pipelines[0] if len(scope.pipelines) == 1 else 0
+        now = self._pipelines[scope.pipelines[-1]][0].probe.now()
+        return [
+            encode_line(
+                ItemUsage(
+                    pipeline=pipeline,
+                    at=now,
+                    item=item_key(item_id),
+                    usage=convert.usage_of(usage),
+                )
+            )
+            for item_id, usage in reported
+        ]
 
     def _owner(self, scope: _Scope, note: ErrorNote) -> int:
         if len(scope.pipelines) == 1:

@@ -242,6 +242,11 @@ class StageRow(msgspec.Struct, frozen=True):
     """(item, seconds) of the slowest finished items, slowest first."""
     histogram: tuple[tuple[float, int], ...] = ()
     """(upper bound in seconds, sampled count) of each non-empty bucket of task times."""
+    limits: StageLimits | None = None
+    """Its concurrency, rate-limit answers and timeouts; None for a stage with no
+    timeout, rate limit or adaptive concurrency (issue 21)."""
+    usage: Usage | None = None
+    """What its tasks reported with `set_task_usage`, added up (None: nothing)."""
 
 
 class WorkerRow(msgspec.Struct, frozen=True):
@@ -292,6 +297,8 @@ class Snapshot(_Record, frozen=True, tag="snapshot"):
     stopped: bool = False
     """A `Stop` command stopped this pipeline: items it was never fed count as not fed
     (without one, a pipeline the script ended early abandoned them)."""
+    limits: tuple[LimitRow, ...] = ()
+    """Every `antflow.RateLimit` its stages use, in the order they first use it."""
 
 
 class LogLine(_Record, frozen=True, tag="log"):
@@ -345,6 +352,103 @@ class End(_Record, frozen=True, tag="end"):
     """Every pipeline of the run (files only): a reader needs no scan."""
 
 
+# ---------------------------------------------------------------------- limits (issue 21)
+
+
+class Usage(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What tasks reported with `set_task_usage`, added up (`antflow.TaskUsage`)."""
+
+    input_tokens: int = 0
+    """Tokens sent (prompt tokens)."""
+    output_tokens: int = 0
+    """Tokens received (completion tokens)."""
+    cost: float | None = None
+    """Money spent, in the unit the tasks report it in; None when none reported one."""
+    model: str | None = None
+    """The model named in the latest report that named one."""
+    reports: int = 0
+    """How many reports were added up."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class StageLimits(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A stage's concurrency, rate-limit answers and timeouts at a snapshot (for a stage
+    with a timeout, a rate limit, adaptive concurrency or a concurrency set by hand, or
+    one that was answered with a rate limit)."""
+
+    concurrency: int
+    """Calls it lets run at once now (adapted, or as set)."""
+    max_concurrency: int
+    """The most `concurrency` may be: its workers, or what `SetConcurrency` set."""
+    adaptive: bool = False
+    """`concurrency` adapts to rate-limit answers (``Stage(adaptive=True)``)."""
+    in_flight: int = 0
+    """Calls holding a concurrency slot now (waiting for their turn or running)."""
+    rate_limited_retries: int = 0
+    """Calls answered with a rate limit and tried again (they use up no attempt)."""
+    timeouts: int = 0
+    """Attempts cut by its `task_timeout`."""
+    rate_limited_last_minute: int = 0
+    """Rate-limit answers over the last minute on its cool-down (its RateLimit's, which
+    other stages may share)."""
+    cooldown_until: float | None = None
+    """When its calls may start again after a rate-limit answer (None: no cool-down)."""
+    limit: str | None = None
+    """The name of its `RateLimit`, if any."""
+    task_timeout: float | None = None
+    """Its `task_timeout` in seconds, if any."""
+
+
+class LimitRow(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One `antflow.RateLimit` at a snapshot: its caps, and what was used of them."""
+
+    name: str
+    per_second: float | None = None
+    """Its cap on calls per second, if any."""
+    per_minute: float | None = None
+    """Its cap on calls per minute, if any."""
+    tokens_per_minute: float | None = None
+    """Its cap on tokens per minute, if any."""
+    calls_last_second: int = 0
+    """Calls started over the last second."""
+    calls_last_minute: int = 0
+    """Calls started over the last minute."""
+    tokens_last_minute: int = 0
+    """Tokens of the calls started over the last minute (as reported, or as estimated
+    for calls not reported yet)."""
+    rate_limited_last_minute: int = 0
+    """Rate-limit answers (HTTP 429) over the last minute, every stage's sharing it."""
+    cooldown_until: float | None = None
+    """When calls may start again after a rate-limit answer (None: no cool-down)."""
+    waiting: int = 0
+    """Calls waiting for their turn (paced, or cooling down)."""
+    stages: tuple[str, ...] = ()
+    """The pipeline's stages that use it."""
+
+
+class ItemUsage(_Record, frozen=True, tag="usage"):
+    """What an item's tasks reported with `set_task_usage` so far, added up over its
+    stages and attempts (a recording writes one as an attempt that reported ends; the
+    latest holds)."""
+
+    pipeline: int
+    at: float
+    item: ItemKey
+    usage: Usage
+
+
+class SetConcurrency(_Command, frozen=True, tag="set-concurrency"):
+    """Let at most `limit` calls of a stage run at once (``Pipeline.set_concurrency``);
+    on an adaptive stage, also the most it adapts to."""
+
+    pipeline: int
+    stage: str
+    limit: int
+
+
 # ---------------------------------------------------------------------- commands
 
 
@@ -377,7 +481,7 @@ class Stop(_Command, frozen=True, tag="stop"):
     force: bool = False
 
 
-Command = Pause | Resume | Retry | Stop
+Command = Pause | Resume | Retry | Stop | SetConcurrency
 
 
 # ---------------------------------------------------------------------- pulls
@@ -429,7 +533,20 @@ class ItemDetail(msgspec.Struct, frozen=True):
     """The script's own shutdown left it unfinished (see `Snapshot.abandoned`)."""
     also_in: tuple[int, ...] = ()
     """Other pipelines of the run that know an item with this id."""
+    usage: Usage | None = None
+    """What its tasks reported with `set_task_usage` (None: nothing, or not known)."""
 
 
-Record = Header | PipelineStarted | Event | ErrorRecord | Snapshot | LogLine | Control | Gap | End
+Record = (
+    Header
+    | PipelineStarted
+    | Event
+    | ErrorRecord
+    | Snapshot
+    | LogLine
+    | Control
+    | Gap
+    | End
+    | ItemUsage
+)
 """Every record a run stream carries."""

@@ -48,6 +48,7 @@ from antflow.runstream.records import (
     PipelineStarted,
     Resume,
     Retry,
+    SetConcurrency,
     Snapshot,
     Stop,
     clip,
@@ -444,6 +445,8 @@ class RunStream:
             result = await self._retry(command)
         elif isinstance(command, Stop):
             result = await self._stop(command.force, by)
+        elif isinstance(command, SetConcurrency):
+            result = self._set_concurrency(command)
         else:
             raise TypeError(f"unknown command {command!r}")
         control = Control(at=self.clock(), command=command, result=result)
@@ -478,6 +481,21 @@ class RunStream:
                 what = f"stage {command.stage}" if command.stage else f"worker {command.worker}"
                 return f"{verb} {what}"
         return f"No stage or worker named {command.stage or command.worker}"
+
+    def _set_concurrency(self, command: SetConcurrency) -> str:
+        followed = self._find(command.pipeline)
+        if followed is None:
+            return f"No pipeline {command.pipeline}"
+        pipeline = followed.pipeline
+        workers = pipeline.get_worker_names().get(command.stage)
+        if workers is None:
+            return f"No stage named {command.stage}"
+        try:
+            pipeline.set_concurrency(command.stage, command.limit)
+        except ValueError as error:
+            return str(error)
+        calls = "1 call" if command.limit == 1 else f"{command.limit:,} calls"
+        return f"{command.stage}: at most {calls} at once (of {len(workers):,} workers)"
 
     async def _retry(self, command: Retry) -> str:
         followed = self._find(command.pipeline)

@@ -31,6 +31,7 @@ from antflow.runstream.records import (
     Pause,
     Resume,
     Retry,
+    SetConcurrency,
     Stop,
 )
 from antflow.runstream.stream import RunStream
@@ -112,7 +113,7 @@ class LiveSource(RunSource):
     """
 
     CAN: ClassVar[frozenset[Can]] = frozenset(
-        {Can.PAUSE, Can.RETRY, Can.STOP, Can.STACKS, Can.VALUES}
+        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.STOP, Can.STACKS, Can.VALUES}
     )
 
     def __init__(
@@ -470,6 +471,8 @@ class LiveSource(RunSource):
             notice = await self.stream.execute(command)
         elif isinstance(command, Retry):
             notice = await self._retry(command)
+        elif isinstance(command, SetConcurrency):
+            notice = await self.stream.execute(command)
         elif isinstance(command, Stop):
             await self.stop(force=command.force)
             notice = "Stopped the run"

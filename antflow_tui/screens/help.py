@@ -111,6 +111,16 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 "retry every failed item in the error panel's filter, or the selected "
                 "group's (asks first)",
             ),
+            (
+                "concurrency-down",
+                "the selected stage makes fewer calls at once (one fewer than now; on its "
+                "screen too)",
+            ),
+            (
+                "concurrency-up",
+                "the selected stage may make more calls at once (up to its workers; an "
+                "adaptive stage adapts below it)",
+            ),
             ("export", "export results, failures and unfinished items as JSON Lines (asks where)"),
             ("help", "every key and what it does (this screen)"),
             ("", "ctrl+p: every command, searchable"),

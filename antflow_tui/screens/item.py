@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.editor import EditorError, editor_command, run_suspended
+from antflow_tui.gauges import usage_words
 from antflow_tui.keys import bindings, key_for, needs
 from antflow_tui.messages import RetryRequested
 from antflow_tui.palette import DEFAULT, Palette
@@ -121,6 +122,7 @@ class ItemScreen(DetailScreen):
             None if detail.location is None else detail.location.state,
             detail.abandoned,
             detail.also_in,
+            detail.usage,
             pipelines,
             self._full_value,
             self.unfolded,
@@ -311,6 +313,10 @@ def _facts(detail: ItemDetail, pipelines: int, retry_key: str | None = "r") -> R
         if where.worker:
             lines.append(f" on {clean(where.worker, 30)}")
         lines.append("\n")
+    if detail.usage is not None:
+        # What its tasks reported with set_task_usage, every stage and attempt added up.
+        lines.append("Usage: ", style="dim")
+        lines.append(f"{usage_words(detail.usage)}\n")
     if detail.retryable and retry_key is not None:
         lines.append(
             f"Failed: press {retry_key} to feed it again into the stage where it failed.",

@@ -15,6 +15,7 @@ from antflow_tui.filters import Filter, FilterError, parse_filter
 from antflow_tui.formatting import plural
 from antflow_tui.keys import bindings, key_for, needs
 from antflow_tui.messages import (
+    ConcurrencyRequested,
     ItemRequested,
     PauseRequested,
     RetryRequested,
@@ -30,6 +31,7 @@ from antflow_tui.source.state import short_type
 from antflow_tui.view import ALL
 from antflow_tui.widgets.error_panel import ErrorPanel
 from antflow_tui.widgets.event_log import EventLog
+from antflow_tui.widgets.limits_bar import LimitsBar
 from antflow_tui.widgets.row_list import RowList
 from antflow_tui.widgets.scrubber import Scrubber
 from antflow_tui.widgets.stage_table import StageTable
@@ -110,6 +112,7 @@ class MainScreen(RunScreen):
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
         yield Static(id="banner", markup=False)
+        yield LimitsBar(id="limits")
         yield StageTable(id="stage-table")
         with Horizontal(id="middle"):
             yield WorkerGrid(id="worker-grid")
@@ -150,6 +153,7 @@ class MainScreen(RunScreen):
             self._pipelines_shown = view.pipelines
             self.refresh_bindings()  # the switcher's key shows once there are two
         self.query_one(SummaryBar).show(view.header)
+        self.query_one(LimitsBar).show(view.limit_lines)
         self.query_one(Scrubber).show(view.replay, view.now, self._scrubber_keys())
         table = self.query_one(StageTable)
         heading = "Pipeline" if view.shown == ALL else "Stage"
@@ -292,6 +296,30 @@ class MainScreen(RunScreen):
         run = key_for(self.app, "pause")
         self.notify(
             f"Select a stage (Stages) or a worker (Workers) to pause it; {run} pauses the run.",
+            timeout=3,
+            markup=False,
+        )
+
+    # ---------------------------------------------------------------- concurrency
+
+    def action_concurrency(self, change: int) -> None:
+        """One call fewer (-1) or more (1) at once in the selected stage (or the selected
+        worker's)."""
+        panel = self._focused_panel()
+        shown = self.shown
+        if panel == "stage-table" and shown != ALL:
+            stage = self.query_one(StageTable).selected_stage
+            if stage is not None:
+                self.post_message(ConcurrencyRequested(shown, stage, change))
+                return
+        elif panel == "worker-grid":
+            cell = self.query_one(WorkerGrid).selected
+            if cell is not None:
+                self.post_message(ConcurrencyRequested(cell.pipeline, cell.stage, change))
+                return
+        self.notify(
+            "Select a stage (Stages) or one of its workers (Workers) to change how many "
+            "calls it makes at once.",
             timeout=3,
             markup=False,
         )

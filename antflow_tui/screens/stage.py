@@ -1,4 +1,5 @@
-"""StageScreen: one stage's configuration, live numbers, task times, workers and failures."""
+"""StageScreen: one stage's configuration, live numbers, limits (concurrency, rate limit,
+429s, timeouts, tokens, with their history), task times, workers and failures."""
 
 from __future__ import annotations
 
@@ -10,10 +11,30 @@ from textual import on
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
-from antflow_tui.formatting import format_count, format_duration, format_rate, plural
+from antflow_tui.formatting import (
+    fit_count,
+    format_count,
+    format_duration,
+    format_rate,
+    plural,
+)
+from antflow_tui.gauges import (
+    concurrency_words,
+    cooldown_left,
+    finite,
+    limit_line,
+    seconds_left,
+    usage_words,
+    waiting_words,
+)
 from antflow_tui.keys import bindings, key_for, needs
 from antflow_tui.latency import histogram_chart, histogram_rows, latency_summary
-from antflow_tui.messages import ItemRequested, PauseRequested, RetryRequested
+from antflow_tui.messages import (
+    ConcurrencyRequested,
+    ItemRequested,
+    PauseRequested,
+    RetryRequested,
+)
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.present import (
     StageView,
@@ -37,10 +58,10 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
     from textual.binding import BindingType
 
-    from antflow.runstream.records import ErrorRecord, StageConfig
+    from antflow.runstream.records import ErrorRecord, LimitRow, StageConfig
     from antflow_tui.source.base import RunSource
     from antflow_tui.source.state import RunState
-    from antflow_tui.trends import StageTrend
+    from antflow_tui.trends import LimitTrend, StageTrend
 
 SPARK_WIDTH: Final = 24
 """Cells of the stage screen's sparklines."""
@@ -74,6 +95,7 @@ class StageScreen(DetailScreen):
             with Horizontal(id="stage-top"):
                 yield Static(id="stage-config", classes="detail-section")
                 yield Static(id="stage-now", classes="detail-section")
+            yield Static(id="stage-limits", classes="detail-section")
             with Horizontal(id="stage-times"):
                 yield Static(id="stage-latency", classes="detail-section")
                 yield SlowestList(id="stage-slowest")
@@ -129,6 +151,7 @@ class StageScreen(DetailScreen):
             (key, rate, spans),
             lambda: now_table(view, rate, trend, self.palette),
         )
+        self._show_limits(view, trend)
         latency = None if view is None else view.counts
         self.show_section("#stage-latency", latency, lambda: latency_section(view, self.palette))
         self.query_one(SlowestList).show(() if view is None else view.counts.slowest)
@@ -139,7 +162,7 @@ class StageScreen(DetailScreen):
         self.show_section(
             "#stage-workers",
             (key, int(until)),
-            lambda: workers_table(view, until - started_at, self.palette),
+            lambda: workers_table(view, until - started_at, self.palette, now=until),
         )
         failures = self.state.failures_of(self.pipeline)
         if failures is not self._failures_from:
@@ -149,6 +172,37 @@ class StageScreen(DetailScreen):
         panel = self.query_one(ErrorPanel)
         panel.show(self._failures)
         panel.set_class(not panel.row_count, "-empty")
+
+    def _show_limits(self, view: StageView | None, trend: StageTrend | None) -> None:
+        """The stage's concurrency, rate limit, 429s, timeouts and tokens, with their
+        history (only for a stage that has any of them)."""
+        limits = None if view is None else view.counts.limits
+        usage = None if view is None else view.counts.usage
+        section = self.query_one("#stage-limits", Static)
+        section.display = limits is not None or usage is not None
+        if not section.display or view is None:
+            return
+        snapshot = self.state.snapshots.get(self.pipeline)
+        row = None
+        if snapshot is not None and limits is not None and limits.limit is not None:
+            row = next((one for one in snapshot.limits if one.name == limits.limit), None)
+        limit_trend = None if row is None else self.state.history.limit(self.pipeline, row.name)
+        status = self.state.status
+        now = 0.0 if status is None else status.now
+        keys = ""
+        if self.source.can(Can.CONCURRENCY):
+            down = key_for(self.app, "stage.concurrency-down")
+            up = key_for(self.app, "stage.concurrency-up")
+            keys = f"{down} / {up} change it"
+        spans = (
+            None if trend is None or trend.concurrency is None else trend.concurrency.values[-1:],
+            None if limit_trend is None else limit_trend.tokens.values[-1:],
+        )
+        self.show_section(
+            "#stage-limits",
+            (view.counts.limits, view.counts.usage, row, spans, round(now, 1), keys),
+            lambda: limits_section(view, row, trend, limit_trend, now, keys, self.palette),
+        )
 
     def _pipeline_started(self) -> float:
         started = self.state.pipelines.get(self.pipeline)
@@ -168,6 +222,10 @@ class StageScreen(DetailScreen):
 
     def action_toggle_pause(self) -> None:
         self.post_message(PauseRequested(self.pipeline, stage=self.stage))
+
+    def action_concurrency(self, change: int) -> None:
+        """One call fewer (-1) or more (1) at once in this stage."""
+        self.post_message(ConcurrencyRequested(self.pipeline, self.stage, change))
 
     def action_retry(self) -> None:
         panel = self.query_one(ErrorPanel)
@@ -213,7 +271,7 @@ def config_table(config: StageConfig | None) -> Table | Text:
     limits = ", ".join(
         f"{clean(name, 30)} ≤ {limit}" for name, limit in config.concurrency_limits.items()
     )
-    table.add_row("Limits", Text(limits or "–"))
+    table.add_row("Task limits", Text(limits or "–"))
     table.add_row("Queue capacity", Text(format_count(config.queue_capacity)))
     table.add_row("skip_if", Text("yes" if config.has_skip_if else "–"))
     return table
@@ -266,6 +324,81 @@ def now_table(
     return table
 
 
+def limits_section(
+    view: StageView,
+    row: LimitRow | None,
+    trend: StageTrend | None,
+    limit_trend: LimitTrend | None,
+    now: float,
+    keys: str = "",
+    palette: Palette = DEFAULT,
+) -> Table:
+    """The stage's limits: its concurrency (and how it moved), its rate limit's gauges and
+    history, its 429s and timeouts, the tokens its tasks reported.
+
+    Args:
+        row: The stage's RateLimit at the snapshot, if it has one.
+        keys: What changes the concurrency ('- / + change it'; '' when nothing can).
+    """
+    limits = view.counts.limits
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column()
+    table.add_row(Text("Limits", style="bold"), "")
+    if limits is not None:
+        line = Text(concurrency_words(limits, len(view.workers)), style="bold")
+        history = [] if trend is None or trend.concurrency is None else trend.concurrency.samples()
+        if history:
+            top = max(limits.max_concurrency, 1)
+            line.append(f"  {sparkline(history, SPARK_WIDTH, top=top)}", style=palette("gauge"))
+        line.append(f"  {format_count(max(limits.in_flight, 0))} in flight", style="dim")
+        if keys:
+            line.append(f" · {keys}", style="dim")
+        table.add_row("Concurrency", line)
+    if row is not None:
+        table.add_row("Rate limit", limit_line(row, now, 200, palette))
+        if limit_trend is not None:
+            token_cap = finite(row.tokens_per_minute)
+            # (label, series, the value of a full block (None: the highest shown), style)
+            for label, series, cap, style in (
+                ("  tokens/min", limit_trend.tokens if token_cap else None, token_cap, "gauge"),
+                ("  calls/s", limit_trend.calls, finite(row.per_second), "gauge"),
+                ("  429s/min", limit_trend.refused, None, "status-retry"),
+            ):
+                if series is None:
+                    continue
+                samples = series.samples()
+                spark = Text(sparkline(samples, SPARK_WIDTH, top=cap), style=palette(style))
+                if samples:
+                    spark.append(f"  now {fit_count(round(samples[-1]), 5)}", style="dim")
+                table.add_row(label, spark)
+        others = [name for name in row.stages if name != view.name]
+        if others:
+            shared = ", ".join(clean(name, 30) for name in others)
+            table.add_row("", Text(f"shared with {shared}", style="dim"))
+    if limits is not None:
+        answered = max(limits.rate_limited_retries, 0)
+        retried = Text(format_count(answered), style="bold")
+        calls = "call" if answered == 1 else "calls"
+        retried.append(f" {calls} answered with a rate limit, tried again (no attempt used)")
+        left = cooldown_left(limits.cooldown_until, now)
+        if left > 0:
+            retried.append(f" · cool-down {seconds_left(left)}", style=palette("held"))
+        table.add_row("429s", retried)
+        if limits.task_timeout is not None:
+            timeouts = max(limits.timeouts, 0)
+            cut = Text(format_count(timeouts), style="bold")
+            attempts = "attempt" if timeouts == 1 else "attempts"
+            cut.append(f" {attempts} cut at {format_duration(limits.task_timeout)} (task_timeout)")
+            table.add_row("Timeouts", cut)
+    if view.counts.usage is not None:
+        table.add_row("Tokens", Text(usage_words(view.counts.usage)))
+    if trend is not None and trend.concurrency is not None and trend.concurrency.span:
+        span = format_duration(trend.concurrency.span)
+        table.add_row("", Text(f"sparklines: the last {span}", style="dim"))
+    return table
+
+
 def latency_section(view: StageView | None, palette: Palette = DEFAULT) -> Text:
     """Task times: avg, p50, p95, max, and the distribution as a bar chart."""
     if view is None:
@@ -286,8 +419,11 @@ def latency_section(view: StageView | None, palette: Palette = DEFAULT) -> Text:
     return text
 
 
-def workers_table(view: StageView | None, elapsed: float, palette: Palette = DEFAULT) -> Table:
-    """Each worker: what it does now, its share of the stage's items, how busy it was."""
+def workers_table(
+    view: StageView | None, elapsed: float, palette: Palette = DEFAULT, *, now: float = 0.0
+) -> Table:
+    """Each worker: what it does now (what it waits for, when it waits its turn), its
+    share of the stage's items, how busy it was."""
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold dim")
     for column, justify in (
         ("Worker", "left"),
@@ -311,7 +447,11 @@ def workers_table(view: StageView | None, elapsed: float, palette: Palette = DEF
         if worker.progress is not None:
             doing.append(progress_text(worker.progress), style=palette("progress"))
             doing.append(" ")
-        if worker.task_status:
+        if look == "busy" and worker.waiting_for is not None:
+            look = "waiting"
+            words = waiting_words(worker.waiting_for, view.config, view.counts.limits, now)
+            doing.append(words, style="italic")
+        elif worker.task_status:
             doing.append(clean(worker.task_status, 40), style="italic")
         table.add_row(
             Text(clean(name, 24)),

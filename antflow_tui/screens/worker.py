@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from antflow_tui.formatting import format_count, format_duration, short_path
+from antflow_tui.gauges import waiting_words
 from antflow_tui.keys import bindings, needs
 from antflow_tui.messages import ItemRequested, PauseRequested
 from antflow_tui.palette import DEFAULT, Palette
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from textual.binding import BindingType
 
     from antflow.runstream.records import AwaitStack, WorkerRow
+    from antflow_tui.present import StageView
     from antflow_tui.source.base import RunSource
     from antflow_tui.source.state import RunState
 
@@ -70,6 +72,10 @@ class WorkerScreen(DetailScreen):
 
     def row(self) -> tuple[str, WorkerRow] | None:
         """The worker's stage and its row in the latest snapshot."""
+        found = self._view_and_row()
+        return None if found is None else (found[0].name, found[1])
+
+    def _view_and_row(self) -> tuple[StageView, WorkerRow] | None:
         started = self.state.pipelines.get(self.pipeline)
         snapshot = self.state.snapshots.get(self.pipeline)
         if started is None or snapshot is None:
@@ -77,19 +83,25 @@ class WorkerScreen(DetailScreen):
         for view in stage_views(started, snapshot):
             for name, row in zip(view.config.workers, view.workers, strict=False):
                 if name == self.worker:
-                    return view.name, row
+                    return view, row
         return None
 
     def refresh_view(self, *, force: bool = False) -> None:
-        found = self.row()
+        found = self._view_and_row()
         status = self.state.status
         now = status.now if status is not None else 0.0
-        stage, row = found if found is not None else ("", None)
+        view, row = found if found is not None else (None, None)
+        stage = "" if view is None else view.name
         # Times shown to a tenth of a second: the key moves when the text would.
         shown_now = round(now, 1) if row is not None else None
         palette = self.palette
+        waiting = None
+        if view is not None and row is not None and row.waiting_for is not None:
+            waiting = waiting_words(row.waiting_for, view.config, view.counts.limits, now)
         self.show_section(
-            "#worker-title", (stage, row), lambda: _title(self.worker, stage, row, palette)
+            "#worker-title",
+            (stage, row, waiting),
+            lambda: _title(self.worker, stage, row, palette, waiting),
         )
         self.show_section("#worker-facts", (row, shown_now), lambda: _facts(row, now, palette))
         if not self.source.can(Can.STACKS):
@@ -120,15 +132,22 @@ class WorkerScreen(DetailScreen):
         self.post_message(ItemRequested(self.pipeline, found[1].item))
 
 
-def _title(worker: str, stage: str, row: WorkerRow | None, palette: Palette = DEFAULT) -> Text:
+def _title(
+    worker: str,
+    stage: str,
+    row: WorkerRow | None,
+    palette: Palette = DEFAULT,
+    waiting: str | None = None,
+) -> Text:
+    """'Worker Ask-W3  of stage Ask  busy' (`waiting`: what it waits for, in words)."""
     title = Text("Worker ")
     title.append(clean(worker, 40), style="bold")
     if row is not None:
         title.append(f"  of stage {clean(stage, 30)}  ")
         look = "pausing" if row.status == "busy" and row.paused else row.status
         shown = look
-        if look == "busy" and row.waiting_for is not None:
-            look, shown = "waiting", f"waiting for a {clean(row.waiting_for, 40)} slot"
+        if look == "busy" and waiting is not None:
+            look, shown = "waiting", waiting
         title.append(shown, style=palette.look(look))
     return title
 

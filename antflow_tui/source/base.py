@@ -141,6 +141,8 @@ class Can(StrEnum):
     """Pause and resume the run, a stage or a worker (`send` a `Pause`, a `Resume`)."""
     RETRY = "retry"
     """Feed failed items again (`send` a `Retry`)."""
+    CONCURRENCY = "concurrency"
+    """Change how many calls a stage makes at once (`send` a `SetConcurrency`)."""
     STOP = "stop"
     """Stop the run from here: it is this process's own (quit and ctrl+c stop it)."""
     STOP_JOB = "stop-job"
@@ -191,8 +193,8 @@ class RunSource(ABC):
         raise NotImplementedError
 
     async def send(self, command: Command) -> str:
-        """Carry out a control; returns the notice to show (`Can.PAUSE`, `RETRY`, `STOP`,
-        `STOP_JOB`, by the command)."""
+        """Carry out a control; returns the notice to show (`Can.PAUSE`, `RETRY`,
+        `CONCURRENCY`, `STOP`, `STOP_JOB`, by the command)."""
         raise NotImplementedError
 
     def play(self, playing: bool) -> None:

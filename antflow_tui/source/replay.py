@@ -301,6 +301,9 @@ class ReplaySource(RunSource):
         also_in = tuple(
             n for n in numbers if n != pipeline and len(numbers) > 1 and self._story(n, item).known
         )
+        # A recording keeps what the item had reported by its end; before the position
+        # reaches its last event, what it had reported then is not known.
+        reached_end = bool(events) and len(events) == len(story.events)
         return ItemDetail(
             pipeline=pipeline,
             item=item,
@@ -311,6 +314,7 @@ class ReplaySource(RunSource):
             errors=errors,
             location=location,
             also_in=also_in,
+            usage=story.usage if reached_end else None,
         )
 
     def _story(self, pipeline: int, item: ItemKey) -> ItemDetail:

@@ -1,7 +1,8 @@
 """StageTable: one row per stage (or, for all pipelines, per pipeline), updated cell by cell.
 
-It shows the columns that fit its width (`present.fit_stage_columns`), and sorts by one
-of them when asked (the arrow in that column's heading says which way).
+It shows the columns that fit its width (`present.fit_stage_columns`), those of limits
+and tokens only when some stage has them, and sorts by one of them when asked (the arrow
+in that column's heading says which way).
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ class StageTable(DataTable[Text]):
         names = max((row.cells[0].cell_len for row in rows), default=5)
         stage_width = min(max(names, len(self._heading) + 1), 28)
         width = self.size.width or (self.app.size.width - BORDER)
-        return fit_stage_columns(width, stage_width), stage_width
+        optional = frozenset().union(*(row.optional for row in rows))
+        return fit_stage_columns(width, stage_width, optional), stage_width
 
     def _add_columns(self, columns: tuple[str, ...], stage_width: int) -> None:
         # Fixed widths (see present.STAGE_WIDTHS); the stage column fits the longest name.

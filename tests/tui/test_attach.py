@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from antflow import Pipeline, Stage, serve
-from antflow.runstream import Pause, Resume, Retry, Stop, wire
+from antflow.runstream import Pause, Resume, Retry, SetConcurrency, Stop, wire
 from antflow.runstream.fileformat import Recording
 from antflow.runstream.serve import RunServer
 from antflow.runstream.stream import RunStream
@@ -367,3 +367,44 @@ def test_what_quitting_says_of_the_job() -> None:
     assert detached_line(source) == (
         "Detached from job.py (pid 4242): its connection had dropped while it ran."
     )
+
+
+# Issue 21: an attached viewer changes a stage's concurrency with the control token (the
+# engine's limit moves, and every viewer's snapshots show it); one with the read token is
+# refused, and its keys are not offered.
+async def test_set_concurrency_through_the_socket_needs_the_control_token() -> None:
+    gates = Gates()
+    async with serve():
+        pipeline = Pipeline([gated_stage(gates, workers=4)])
+        await pipeline.start()
+        viewer = Followed(AttachSource(Target(pid=os.getpid())))
+        watcher = Followed(AttachSource(Target(pid=os.getpid(), read_only=True)))
+        for one in (viewer, watcher):
+            await one.source.connect()
+            await one.until(lambda v: v.state.status is not None)
+        assert Can.CONCURRENCY in viewer.source.capabilities()
+        assert Can.CONCURRENCY not in watcher.source.capabilities()
+
+        refused = await watcher.source.send(SetConcurrency(pipeline=1, stage="A", limit=1))
+        assert "read-only" in refused
+        assert pipeline.get_limit_snapshot().stages[0].max_concurrency == 4
+
+        notice = await viewer.source.send(SetConcurrency(pipeline=1, stage="A", limit=2))
+        assert notice == "A: at most 2 calls at once (of 4 workers)"
+        assert pipeline.get_limit_snapshot().stages[0].max_concurrency == 2
+
+        def limited(followed: Followed) -> bool:
+            snapshot = followed.snapshot()
+            limits = None if snapshot is None else snapshot.stages[0].limits
+            return limits is not None and limits.max_concurrency == 2
+
+        await viewer.until(limited)
+        await watcher.until(limited)
+        # Out of bounds, the engine's own words come back, and nothing changes.
+        beyond = await viewer.source.send(SetConcurrency(pipeline=1, stage="A", limit=9))
+        assert "from 1 to 4, got 9" in beyond
+        assert pipeline.get_limit_snapshot().stages[0].max_concurrency == 2
+        gates.open_all()
+        await pipeline.join()
+        for one in (viewer, watcher):
+            await one.source.close()

@@ -31,6 +31,7 @@ from antflow_tui.formatting import (
 )
 from antflow_tui.present import (
     CELL_PADDING,
+    OPTIONAL_COLUMNS,
     STAGE_COLUMNS,
     STAGE_WIDTHS,
     STUCK_WITHOUT_AVERAGE,
@@ -504,9 +505,15 @@ def test_stage_rows_cells_follow_the_columns() -> None:
         "max": "–",
         "queue_trend": " " * 11,
         "throughput": " " * 11,
+        # A stage without limits or usage, in columns only runs with them show.
+        "concurrency": "–",
+        "rate_limited": "–",
+        "timeouts": "–",
+        "tokens": "–",
     }
     assert rows[0].bottleneck is False
     assert rows[0].paused is False
+    assert rows[0].optional == frozenset()
 
 
 def test_stage_rows_without_rate_or_finished_items_show_dashes() -> None:
@@ -1233,13 +1240,36 @@ def test_stage_columns_fit_80_and_grow_with_the_width() -> None:
     assert sum(widths.values()) <= 78
     # A longer name: the retries go first.
     assert "retrying" not in fit_stage_columns(78, 8)
-    assert set(fit_stage_columns(200, 8)) == {key for key, _ in STAGE_COLUMNS}
-    previous: set[str] = set()
-    for width in range(20, 200, 7):
-        chosen = set(fit_stage_columns(width, 8))
-        assert chosen >= previous
-        assert "stage" in chosen
-        previous = chosen
+    everything = {key for key, _ in STAGE_COLUMNS}
+    assert set(fit_stage_columns(200, 8)) == everything - OPTIONAL_COLUMNS
+    assert set(fit_stage_columns(240, 8, OPTIONAL_COLUMNS)) == everything
+    for optional in (frozenset(), OPTIONAL_COLUMNS):
+        previous: set[str] = set()
+        for width in range(20, 240, 7):
+            chosen = set(fit_stage_columns(width, 8, optional))
+            assert chosen >= previous
+            assert "stage" in chosen
+            previous = chosen
+
+
+# Issue 21: a run with limits keeps each stage's concurrency and 429s at 80 columns,
+# before the throughput sparkline; a run without them shows no such columns.
+def test_limit_columns_fit_80_columns_when_a_stage_has_limits() -> None:
+    narrow = fit_stage_columns(78, 8, {"concurrency", "rate_limited", "timeouts", "tokens"})
+    assert narrow == (
+        "stage",
+        "workers",
+        "concurrency",
+        "queued",
+        "done",
+        "failed",
+        "rate_limited",
+        "rate",
+        "p95",
+    )
+    assert "concurrency" not in fit_stage_columns(160, 8)
+    wide = fit_stage_columns(158, 8, {"concurrency", "rate_limited", "timeouts", "tokens"})
+    assert {"concurrency", "rate_limited", "timeouts", "tokens", "throughput"} <= set(wide)
 
 
 def test_sort_stage_rows_by_a_column_unknowns_last() -> None:

@@ -209,3 +209,29 @@ def test_sorted_stage_table_at_80_columns(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(replay_app("failures", at=7.0), terminal_size=(80, 24), run_before=before)
+
+
+# Issue 21: a rate-limited run just after a 429: a gauge line under the header (tokens
+# used of the budget, calls a second, 429s a minute, the cool-down counting down), and
+# the stage table's Conc, 429s, T/out and Tokens columns for the stage with limits.
+def test_main_screen_of_a_rate_limited_run(snap_compare: Any) -> None:
+    assert snap_compare(recorded_app("limited"), terminal_size=(130, 36), run_before=_drawn)
+
+
+# Issue 21: at 80x24 the gauge line keeps the budget, the 429s and the cool-down, and the
+# table its stages' concurrency and 429s.
+def test_main_screen_of_a_rate_limited_run_80x24(snap_compare: Any) -> None:
+    assert snap_compare(recorded_app("limited"), terminal_size=(80, 24), run_before=_drawn)
+
+
+# Issue 21: the stage screen of the stage with limits: its concurrency (and how the
+# adaptation moved it), its rate limit's gauges and history, 429s, timeouts and tokens;
+# the footer offers - and +.
+def test_stage_screen_of_a_rate_limited_stage(snap_compare: Any) -> None:
+    async def before(pilot: Any) -> None:
+        await _drawn(pilot)
+        await pilot.press("1", "down", "enter")
+        await until(lambda: isinstance(pilot.app.screen, StageScreen))
+        await pilot.pause()
+
+    assert snap_compare(recorded_app("limited"), terminal_size=(130, 44), run_before=before)

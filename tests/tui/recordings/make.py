@@ -24,6 +24,8 @@ from antflow.runstream.recorder import Recorder
 from antflow_tui.demo import GatedRun, settle
 from antflow_tui.live.runner import Job, MainJob, PipelineJob
 from antflow_tui.live.source import LiveSource
+from tests.tui.limited import LimitedRun
+from tests.vtime import VirtualTime
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -266,6 +268,22 @@ async def varied(path: Path) -> None:
     recorder.close()
 
 
+async def limited(path: Path) -> None:
+    """A rate-limited run (`tests.tui.limited`, in virtual time), recorded every half
+    second until just after its first 429: the cool-down counting down, the adaptive
+    concurrency cut back, a call cut by its timeout, tokens reported."""
+    run = LimitedRun()
+    source = run.source()
+    recorder = Recorder(path, source.stream)
+    source.recorder = recorder  # opened as the source starts
+    source.start()
+    await run.refused.wait()
+    assert run.pipeline.get_limit_snapshot().stages[1].rate_limited_retries == 1
+    recorder.flush(snapshot=True)
+    _killed(source, recorder, path)  # the recording ends mid-run: the stop is not in it
+    await _stop(source)
+
+
 def _relative(path: Path) -> None:
     """Tracebacks read as from the repository's folder (not this machine's), and the
     header names no process of this machine: the files only change with what they hold.
@@ -291,6 +309,12 @@ def _relative(path: Path) -> None:
     path.write_bytes(b"".join(new_lines))
 
 
+def make_limited() -> None:
+    """The rate-limited recording, on a virtual-time loop of its own."""
+    VirtualTime().run(limited(HERE / "limited.jsonl"))
+    _relative(HERE / "limited.jsonl")
+
+
 async def main() -> None:
     stacks = await mid_run(HERE / "mid_run.jsonl")
     (HERE / "mid_run.stacks.json").write_text(
@@ -311,3 +335,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    make_limited()
