@@ -24,6 +24,7 @@ from antflow import (
     set_task_usage,
 )
 from antflow._adaptive import ConcurrencyGate
+from antflow.testing import FakeClock
 from tests.fake_api import FakeApi, TooManyRequests
 
 if TYPE_CHECKING:
@@ -474,3 +475,14 @@ def test_adaptive_pace_climbs_back_with_slow_calls(vtime: VirtualTime) -> None:
     assert pipeline.get_stats().items_failed == 0
     assert api.throughput_share() >= 0.87
     assert api.refused_share() <= 0.01
+
+
+# Issue 21 (a gauge read "calls 5/s" against an API that takes 4): a call given a slot
+# ahead of now has not started and is not counted as a call of the last second.
+def test_calls_given_a_later_slot_are_not_counted_yet() -> None:
+    clock = FakeClock(100.0)
+    limit = RateLimit(per_second=4, name="api", clock=clock)
+    for at in (99.2, 99.5, 99.9, 100.4):  # the last one's slot is still ahead
+        limit._calls.append(at)
+    state = limit.state()
+    assert (state.calls_last_second, state.calls_last_minute) == (3, 3)
