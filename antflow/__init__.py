@@ -12,6 +12,7 @@ from antflow.exceptions import (
     PipelineError,
     PipelineStopped,
     RateLimitExceededError,
+    ResumeError,
     StageValidationError,
     TaskFailedError,
     TaskTimeoutError,
@@ -22,6 +23,7 @@ from antflow.observe import observe
 from antflow.pipeline import Pipeline
 from antflow.ratelimit import RateLimit, RateLimitState
 from antflow.retrying import Backoff
+from antflow.runstream.keeping import history_from_environment, keep_history
 from antflow.runstream.record import record, record_from_environment
 from antflow.runstream.serve import serve, serve_from_environment
 from antflow.stage import Stage
@@ -50,9 +52,11 @@ __version__ = "0.1.0"
 
 
 # ANTFLOW_RECORD=FILE records an unmodified script, ANTFLOW_SERVE=1 serves it to
-# antflow-tui attach: see antflow.runstream.record and antflow.runstream.serve.
+# antflow-tui attach, ANTFLOW_HISTORY=1 keeps it in the run history and ANTFLOW_RESUME=last
+# resumes its last run: see antflow.runstream.record, .serve and .keeping.
 record_from_environment()
 serve_from_environment()
+history_from_environment()
 
 __all__ = [
     "AntFlowError",
@@ -74,6 +78,7 @@ __all__ = [
     "RateLimit",
     "RateLimitExceededError",
     "RateLimitState",
+    "ResumeError",
     "Stage",
     "StageInfo",
     "StageLimitState",
@@ -91,6 +96,7 @@ __all__ = [
     "WorkerState",
     "WorkerStatus",
     "__version__",
+    "keep_history",
     "observe",
     "record",
     "serve",

@@ -56,6 +56,7 @@ def pipeline_stats(counters: Counters, stages: Iterable[StageStats]) -> Pipeline
         items_fed=counters.fed,
         items_skipped=counters.skipped,
         items_unfinished=counters.unfinished,
+        items_done_earlier=counters.done_earlier,
     )
 
 

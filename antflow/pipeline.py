@@ -45,6 +45,7 @@ from antflow.types import (
 if TYPE_CHECKING:
     from antflow.builder import PipelineBuilder
     from antflow.lifecycle import PipelineState
+    from antflow.resume import PipelinePlan, Resumed
     from antflow.tracker import EmitterBinding, StatusTracker
 
 logger = logging.getLogger(__name__)
@@ -78,9 +79,13 @@ class Pipeline(PipelineViews):
         cancel_grace: Seconds a forced shutdown waits for cancelled workers; a worker
             whose task ignores cancellation is then given up on (its item counted
             unfinished, a warning naming the task).
+        version: Your pipeline's version (a str or an int), part of its fingerprint
+            with its stage and task names: raise it when a change makes what earlier
+            runs stored unfit to resume from (a stage's output means something else).
 
     Raises:
-        PipelineError: no stages, a non-Stage, or two stages with the same name.
+        PipelineError: no stages, a non-Stage, two stages with the same name, or a
+            version that is not a str or an int.
         StageValidationError: a stage's configuration is invalid.
     """
 
@@ -93,6 +98,7 @@ class Pipeline(PipelineViews):
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         cancel_grace: float = CANCEL_GRACE,
+        version: str | int | None = None,
     ) -> None:
         stages = list(stages) if stages is not None else []
         if not stages:
@@ -105,6 +111,8 @@ class Pipeline(PipelineViews):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise PipelineError(f"stage names must be unique; repeated: {', '.join(duplicates)}")
+        if isinstance(version, bool) or not isinstance(version, str | int | None):
+            raise PipelineError(f"version must be a str or an int (or None), got {version!r}")
 
         self.stages = stages
         self.collect_results = collect_results
@@ -115,6 +123,8 @@ class Pipeline(PipelineViews):
         self._epoch = 0.0 if clock else time.time() - time.perf_counter()
         self._sleep = sleep or asyncio.sleep
         self.cancel_grace = cancel_grace
+        self.version = version
+        """Part of the pipeline's fingerprint (see `antflow.resume`)."""
 
         self._runtimes = [StageRuntime(stage, index) for index, stage in enumerate(stages)]
         for current, following in zip(self._runtimes, self._runtimes[1:], strict=False):
@@ -162,6 +172,13 @@ class Pipeline(PipelineViews):
         self._stop_done: asyncio.Future[None] | None = None
         self._fed_listeners: list[Callable[[Any, Any], None]] | None = None
         """`Probe.on_fed` listeners; None while there are none (one test per item)."""
+        self._completed_listeners: list[Callable[[Any, Any], None]] | None = None
+        """`Probe.on_completed` listeners; None while there are none (one test per item)."""
+        self._resume: PipelinePlan | None = None
+        """What a resumed run does with each item fed (`resume_from`); None: nothing, and
+        feeding takes its usual path."""
+        self._done_earlier = 0
+        """Items fed that a resumed run had completed (not run, not counted in `_fed`)."""
         self._ended_listeners: list[Callable[[], None]] = []
         """`Probe.on_ended` listeners."""
         self.probe = Probe(self)
@@ -317,6 +334,10 @@ class Pipeline(PipelineViews):
         if reserved:
             self._reserve(reserved)
         try:
+            if self._resume is not None and runtime.index == 0:
+                for item in items:
+                    await self._feed_one_planned(runtime, item, priority)
+                return
             for item in items:
                 if queue._size < queue.capacity and self._state is _RUNNING:
                     self._enqueue(runtime, item, priority)
@@ -334,7 +355,9 @@ class Pipeline(PipelineViews):
         self._check_priority(priority)
         self._check_feedable()
         async for item in items:
-            if not await self._feed_one(runtime, item, priority):
+            if self._resume is not None and runtime.index == 0:
+                await self._feed_one_planned(runtime, item, priority)
+            elif not await self._feed_one(runtime, item, priority):
                 return
 
     def _refuse_if_running(self) -> None:
@@ -440,7 +463,7 @@ class Pipeline(PipelineViews):
         monitor = Monitor(display, dashboard_update_interval) if display is not None else None
         if monitor is not None:
             self._monitors.append(monitor)
-        self._total_items = self._fed + len(items)
+        self._total_items = self._fed + self._done_earlier + len(items)
         first_seq = self._seq
         started = False
         try:
@@ -492,7 +515,7 @@ class Pipeline(PipelineViews):
         done = object()
         collect, self.collect_results = self.collect_results, False
         self._sink = sink
-        self._total_items = self._fed + len(items)
+        self._total_items = self._fed + self._done_earlier + len(items)
 
         async def drive() -> None:
             try:
@@ -1019,6 +1042,155 @@ class Pipeline(PipelineViews):
                 except BaseException as error:
                     self._fed_listener_failed(listener, error)
 
+    # ------------------------------------------------------------------ resuming
+
+    def resume_from(self, plan: PipelinePlan | None) -> None:
+        """Feed items as a resumed run does, from the next item fed into the first stage.
+
+        An item whose id `plan` says completed earlier is not run: it is counted done
+        earlier (``get_stats().items_done_earlier``, a ``done_earlier`` status in the
+        tracker), and `run()`/`stream()` return its stored result, if one was stored (its
+        JSON form: a tuple comes back as a list). An item that passed a durable stage
+        enters the stage after it, with that stage's stored output. Every other item is
+        fed as usual. Items fed into a later stage (``feed(..., target_stage=...)``)
+        are fed as usual too.
+
+        `antflow.keep_history` gives each pipeline its plan as it starts; a script calls
+        this itself only to apply a plan of its own making (`antflow.resume`).
+
+        Args:
+            plan: What a resume does with each item id; None: feed as usual again.
+
+        Raises:
+            PipelineError: `plan` was made for a pipeline of other stages.
+        """
+        if plan is not None:
+            plan.check_stages([stage.name for stage in self.stages])
+        self._resume = plan
+
+    async def _feed_one_planned(self, first: StageRuntime, item: Any, priority: int) -> None:
+        """Feed one item into the first stage as the resume plan says (see `resume_from`).
+
+        The id decides where the item goes, and giving it one takes its number, so the
+        item goes into its queue at once (over capacity by one at most), and the feeding
+        waits for room there afterwards.
+        """
+        state = self._state
+        if state is lc.STOPPING or state is lc.ENDING:
+            raise FeedStoppedError(
+                "the pipeline is shutting down: this item and the rest were not fed"
+            )
+        self._check_feedable()
+        if self._state not in lc.WORKING and first.queue.full():
+            raise PipelineError(_wait_forever_message(first.name, first.queue.capacity))
+        runtime = self._enqueue_planned(first, item, priority)
+        if runtime is None:
+            return
+        queue = runtime.queue
+        while queue._size > queue.capacity and self._state in lc.WORKING:
+            await queue.wait_for_room()
+            if self._state not in _JOINABLE:
+                raise FeedStoppedError(
+                    "the pipeline was shut down while feed() waited for room: the items "
+                    "after this one were not fed"
+                )
+
+    def _enqueue_planned(
+        self, first: StageRuntime, item: Any, priority: int
+    ) -> StageRuntime | None:
+        """`_enqueue` under a resume plan: the item is counted done earlier (None), or
+        queued where the plan says (its stage's runtime). Kept apart from `_enqueue`, the
+        hot path of a run without a plan, which pays nothing for plans."""
+        plan = self._resume
+        assert plan is not None
+        tracker = self._tracker
+        if tracker is not None and self._bound_tracker is not tracker:
+            self._bind_tracker()
+        seq = self._seq
+        explicit = isinstance(item, dict) and "id" in item
+        if explicit:
+            item_id = item["id"]
+            value = item.get("value", item)
+        else:
+            item_id = seq if self._live is None else self._auto_id(seq)
+            value = item
+        route = plan.route(item_id, automatic=not explicit)
+        if route is not None and route.stage is None:
+            self._seq = seq + 1
+            if not explicit and self._live is not None:
+                self._live.discard(item_id)
+            self._count_done_earlier(item_id, seq, route)
+            return None
+        resumed = self._claim(item_id) if explicit else False
+        self._seq = seq + 1
+        runtime = first
+        if route is not None:
+            runtime = self._runtimes[route.stage]  # type: ignore[index]
+            value = route.value
+        entry = Entry(item_id, seq, value, priority)
+        if not resumed:
+            self._fed += 1
+        self._outstanding += 1
+        if tracker is not None:
+            entry.log = tracker._open(item_id, runtime.queued_binding, self._now())
+        runtime.queue.put_nowait(entry, priority, force=True)
+        listeners = self._fed_listeners
+        if listeners is not None:
+            for listener in listeners:
+                try:
+                    listener(item_id, item)
+                except BaseException as error:
+                    self._fed_listener_failed(listener, error)
+        return runtime
+
+    def _count_done_earlier(self, item_id: Any, seq: int, route: Resumed) -> None:
+        """An item a resumed run completed: counted, shown, and its stored result
+        returned (in feed order, like every result)."""
+        self._done_earlier += 1
+        tracker = self._tracker
+        if tracker is not None:
+            tracker._record_done_earlier(item_id, self._runtimes[-1].queued_binding, self._now())
+            if tracker.max_history_items is not None:
+                tracker._item_finished(item_id)
+        if not route.stored:
+            return
+        result = PipelineResult(item_id, route.value, seq, {"done_earlier": True})
+        if self.collect_results:
+            self._results[seq] = result
+            self._sorted_results = None
+        if self._sink is not None:
+            self._sink.put_nowait(result)
+
+    def _tell_completed(
+        self, listeners: list[Callable[[Any, Any], None]], item_id: Any, value: Any
+    ) -> None:
+        for listener in listeners:
+            try:
+                listener(item_id, value)
+            except BaseException as error:
+                if must_propagate(error):
+                    raise
+                logger.error("an on_completed listener raised; it is detached", exc_info=error)
+                remaining = [one for one in self._completed_listeners or () if one is not listener]
+                self._completed_listeners = remaining or None
+
+    @staticmethod
+    def _tell_output(runtime: StageRuntime, item_id: Any, value: Any) -> None:
+        """A stage gave an item's output: tell `Probe.on_stage_output`'s listeners."""
+        for listener in runtime.output_listeners or ():
+            try:
+                listener(item_id, value)
+            except BaseException as error:
+                if must_propagate(error):
+                    raise
+                logger.error(
+                    "an on_stage_output listener of stage %r raised; it is detached",
+                    runtime.name,
+                    exc_info=error,
+                )
+                remaining = [one for one in runtime.output_listeners or () if one is not listener]
+                runtime.output_listeners = remaining or None
+
     def _complete(self, entry: Entry, value: Any, skipped: bool) -> None:
         """The item left the last stage: count it, keep its result, stream it."""
         self._processed += 1
@@ -1034,6 +1206,9 @@ class Pipeline(PipelineViews):
         tracker = self._tracker
         if tracker is not None and tracker.max_history_items is not None:
             tracker._item_finished(entry.item_id)
+        listeners = self._completed_listeners
+        if listeners is not None:
+            self._tell_completed(listeners, entry.item_id, value)
         self._settle_one()
 
     def _item_failed(

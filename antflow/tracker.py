@@ -168,7 +168,7 @@ class StatusTracker:
         """Per item, what its tasks reported with `set_task_usage` (only items that did)."""
         # Items per status kind; the last slot (index -1) collects "not seen yet", so a
         # new log's first move needs no special case.
-        self._counts = [0] * (len(STATUSES) + 1)
+        self._counts = [0] * (h.DONE_EARLIER + 2)
         self._failed: dict[Any, FailedItem] = {}
         self._failed_by_type: Counter[str] = Counter()
         self._failed_by_stage: Counter[str] = Counter()
@@ -202,7 +202,8 @@ class StatusTracker:
 
     def get_stats(self) -> dict[str, int]:
         """How many items are in each status right now (every status, zeros included)."""
-        return dict(zip(STATUSES, self._counts, strict=False))
+        counts = self._counts
+        return {status: counts[kind] for status, kind in h.KIND_OF.items()}
 
     def get_history(self, item_id: Any) -> list[StatusEvent]:
         """Every status event of the item, oldest first ([] if unknown or evicted)."""
@@ -455,6 +456,14 @@ class StatusTracker:
         self._record_status(log, item_id, h.QUEUED, binding, 1, timestamp)
         return log
 
+    def _record_done_earlier(self, item_id: Any, binding: EmitterBinding, timestamp: float) -> None:
+        """Record that a resumed run counted the item done earlier (`binding`: the last
+        stage's queue)."""
+        log = self._logs.get(item_id)
+        if log is None:
+            log = self._logs[item_id] = h.new_log()
+        self._record_status(log, item_id, h.DONE_EARLIER, binding, 1, timestamp)
+
     def _record_status(
         self,
         log: array[float],
@@ -668,7 +677,7 @@ class StatusTracker:
             oldest = order.popleft()
             log = self._logs.get(oldest)
             # Only evict what is still finished: a failed or re-fed item stays.
-            if log is not None and log[0] in (h.COMPLETED, h.SKIPPED):
+            if log is not None and log[0] in _DONE:
                 del self._logs[oldest]
                 self._errors.pop(oldest, None)
                 self._usage.pop(oldest, None)
@@ -743,6 +752,8 @@ class StatusTracker:
         return h.decode(item_id, log, self._errors.get(item_id), names, self._successors)
 
 
+_DONE: Final = (h.COMPLETED, h.SKIPPED, h.DONE_EARLIER)
+"""Statuses of items that left the pipeline for good (their histories may be evicted)."""
 _PAUSED: Final = object()
 """`StatusTracker._recent` while tails are paused: events are counted, not kept."""
 
@@ -785,7 +796,7 @@ def _status_event(
     return StatusEvent(
         item_id,
         binding.stage,
-        STATUSES[kind],
+        h.STATUS_OF[kind],
         binding.worker,
         timestamp,
         h.status_metadata(kind, attempt, error),

@@ -44,10 +44,12 @@ from antflow import _history as h
 from antflow.runstream.convert import RawDecoder, with_durations
 from antflow.runstream.filelines import (
     LINE_LIMIT,
+    OUTCOMES_PREFIX,
     Batch,
     FailureCheckpoint,
     Lines,
     Names,
+    Outcomes,
     batch_of,
     record_of,
 )
@@ -265,6 +267,8 @@ class Recording:
         for line in lines:
             group_started = not in_group
             in_group = line.startswith(b'{"record":"snapshot"')
+            if line.startswith(OUTCOMES_PREFIX):
+                continue  # read by `outcomes` alone
             if line.startswith(b"["):
                 batch = batch_of(line)
                 if batch is None:
@@ -425,6 +429,8 @@ class Recording:
         failures: dict[int, dict[Any, ErrorRecord]] = {}
         errors: dict[int, ErrorRecord] = {}
         for line in self._lines(start):
+            if line.startswith(OUTCOMES_PREFIX):
+                continue
             if line.startswith(b"["):
                 # Not the end even when this batch is past `at`: the same flush holds
                 # other trackers' batches; a snapshot or checkpoint past it ends the read.
@@ -517,6 +523,8 @@ class Recording:
         position = 0
         dropped = 0
         for line in self._lines(self._offset_before(start)):
+            if line.startswith(OUTCOMES_PREFIX):
+                continue
             if line.startswith(b"["):
                 batch = batch_of(line)
                 if batch is None:
@@ -537,7 +545,7 @@ class Recording:
                 self.damaged = True
                 continue
             record_at = getattr(decoded, "at", None)
-            if record_at is None or isinstance(decoded, Names | FailureCheckpoint):
+            if record_at is None or isinstance(decoded, Names | FailureCheckpoint | Outcomes):
                 continue
             if record_at > stop:
                 if isinstance(decoded, Snapshot):
@@ -612,7 +620,7 @@ class Recording:
         errors: dict[int, ErrorRecord] = {}
         key = _key(item)
         for line in self._lines(self._data_start):
-            if not mentions(line):
+            if not mentions(line) or line.startswith(OUTCOMES_PREFIX):
                 continue
             if line.startswith(b"["):
                 batch = batch_of(line)
@@ -645,6 +653,24 @@ class Recording:
             retryable=False,
         )
 
+    def outcomes(self) -> Iterator[Outcomes]:
+        """The file's outcomes lines (results and durable stages' outputs, see
+        `Outcomes`), in file order: a scan that decodes no other line. A damaged line is
+        passed over (`damaged`), so its items count as not stored."""
+        for line in self._lines(self._data_start):
+            if not line.startswith(OUTCOMES_PREFIX):
+                continue
+            record = record_of(line)
+            if (
+                not isinstance(record, Outcomes)
+                or len(record.ids) != len(record.values)
+                or not all(0 <= index < len(record.ids) for index in record.unstored)
+                or not all(_hashable_key(item) for item in record.ids if type(item) is list)
+            ):
+                self.damaged = True
+                continue
+            yield record
+
     def close(self) -> None:
         self._file.close()
 
@@ -675,6 +701,8 @@ class Recording:
         self, offset: int, start: float, stop: float, *, file_records: bool = False
     ) -> Iterator[Any]:
         for line in self._lines(offset):
+            if line.startswith(OUTCOMES_PREFIX):
+                continue
             if line.startswith(b"["):
                 batch = batch_of(line)
                 if batch is None:
@@ -742,7 +770,16 @@ _EVENTS_IN: Final = {h.BEGIN_PER_TASK: 2, h.BEGIN_PER_STAGE: 2, h.FINISH: 2, h.F
 _FAILURE_KINDS: Final = frozenset({h.FAILED, h.QUEUED, h.BEGIN_PER_TASK, h.BEGIN_PER_STAGE})
 """Record kinds that change which items are failed."""
 _STATUS_KINDS: Final = frozenset(
-    {"queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"}
+    {
+        "queued",
+        "in_progress",
+        "completed",
+        "failed",
+        "retrying",
+        "skipped",
+        "unfinished",
+        "done_earlier",
+    }
 )
 
 
@@ -803,6 +840,14 @@ def _raw_records(batch: Batch) -> list[tuple[Any, int, float, None, int | None]]
             zip(batch.ids, batch.codes, batch.times, strict=True)
         )
     ]
+
+
+def _hashable_key(item: list[Any]) -> bool:
+    try:
+        hash(tuple(item))
+    except TypeError:
+        return False
+    return True
 
 
 def _key(item: Any) -> Any:
