@@ -43,6 +43,7 @@ from antflow.types import (
 )
 
 if TYPE_CHECKING:
+    from antflow._queue import StageQueue
     from antflow.builder import PipelineBuilder
     from antflow.lifecycle import PipelineState
     from antflow.resume import PipelinePlan, Resumed
@@ -60,6 +61,9 @@ _STREAM_CHUNK = 64
 _RUNNING: Final = lc.RUNNING
 _JOINABLE: Final = frozenset({lc.RUNNING, lc.CLOSING})
 """Workers run and no shutdown is under way."""
+
+_DONE_EARLIER_STREAK: Final = 1024
+"""Items counted done earlier back to back before the feeding yields to the loop."""
 
 CANCEL_GRACE: Final = 1.0
 """Seconds a forced shutdown waits for cancelled workers before giving up on them."""
@@ -179,6 +183,10 @@ class Pipeline(PipelineViews):
         feeding takes its usual path."""
         self._done_earlier = 0
         """Items fed that a resumed run had completed (not run, not counted in `_fed`)."""
+        self._earlier_results: list[Any] = []
+        """Their stored results not made yet, flat: item id, sequence number, JSON."""
+        self._read_result: Callable[[Any], tuple[bool, Any]] = _no_result
+        """Reads a stored result (the last plan's `PipelinePlan.result`)."""
         self._ended_listeners: list[Callable[[], None]] = []
         """`Probe.on_ended` listeners."""
         self.probe = Probe(self)
@@ -335,8 +343,7 @@ class Pipeline(PipelineViews):
             self._reserve(reserved)
         try:
             if self._resume is not None and runtime.index == 0:
-                for item in items:
-                    await self._feed_one_planned(runtime, item, priority)
+                await self._feed_planned(runtime, items, priority)
                 return
             for item in items:
                 if queue._size < queue.capacity and self._state is _RUNNING:
@@ -356,7 +363,9 @@ class Pipeline(PipelineViews):
         self._check_feedable()
         async for item in items:
             if self._resume is not None and runtime.index == 0:
-                await self._feed_one_planned(runtime, item, priority)
+                queue = self._feed_one_planned(runtime, item, priority)
+                if queue is not None:
+                    await self._wait_planned(queue)
             elif not await self._feed_one(runtime, item, priority):
                 return
 
@@ -1066,27 +1075,49 @@ class Pipeline(PipelineViews):
         """
         if plan is not None:
             plan.check_stages([stage.name for stage in self.stages])
+            self._read_result = plan.result
         self._resume = plan
 
-    async def _feed_one_planned(self, first: StageRuntime, item: Any, priority: int) -> None:
-        """Feed one item into the first stage as the resume plan says (see `resume_from`).
+    async def _feed_planned(self, first: StageRuntime, items: Iterable[Any], priority: int) -> None:
+        """Feed items into the first stage as the resume plan says (see `resume_from`).
 
-        The id decides where the item goes, and giving it one takes its number, so the
+        An item's id decides where it goes, and giving it one takes its number, so an
         item goes into its queue at once (over capacity by one at most), and the feeding
-        waits for room there afterwards.
+        waits for room there afterwards. Items done earlier need no room: the loop
+        yields to others now and then, as a resume may count a million of them.
         """
-        state = self._state
-        if state is lc.STOPPING or state is lc.ENDING:
-            raise FeedStoppedError(
-                "the pipeline is shutting down: this item and the rest were not fed"
-            )
-        self._check_feedable()
-        if self._state not in lc.WORKING and first.queue.full():
-            raise PipelineError(_wait_forever_message(first.name, first.queue.capacity))
+        counted = 0
+        for item in items:
+            queue = self._feed_one_planned(first, item, priority)
+            if queue is not None:
+                await self._wait_planned(queue)
+                continue
+            counted += 1
+            if counted >= _DONE_EARLIER_STREAK:
+                counted = 0
+                await asyncio.sleep(0)
+
+    def _feed_one_planned(
+        self, first: StageRuntime, item: Any, priority: int
+    ) -> StageQueue[Entry] | None:
+        """Feed one item as the plan says; returns the queue it went into if that is now
+        over capacity (None: it has room, or the item was done earlier)."""
+        if self._state is not _RUNNING:
+            state = self._state
+            if state is lc.STOPPING or state is lc.ENDING:
+                raise FeedStoppedError(
+                    "the pipeline is shutting down: this item and the rest were not fed"
+                )
+            self._check_feedable()
+            if state not in lc.WORKING and first.queue.full():
+                raise PipelineError(_wait_forever_message(first.name, first.queue.capacity))
         runtime = self._enqueue_planned(first, item, priority)
-        if runtime is None:
-            return
-        queue = runtime.queue
+        if runtime is None or runtime.queue._size <= runtime.queue.capacity:
+            return None
+        return runtime.queue
+
+    async def _wait_planned(self, queue: StageQueue[Entry]) -> None:
+        """Wait until `queue`, over capacity by the item just fed, has room again."""
         while queue._size > queue.capacity and self._state in lc.WORKING:
             await queue.wait_for_room()
             if self._state not in _JOINABLE:
@@ -1149,17 +1180,33 @@ class Pipeline(PipelineViews):
         self._done_earlier += 1
         tracker = self._tracker
         if tracker is not None:
-            tracker._record_done_earlier(item_id, self._runtimes[-1].queued_binding, self._now())
-            if tracker.max_history_items is not None:
-                tracker._item_finished(item_id)
+            binding = self._runtimes[-1].queued_binding
+            tracker._record_done_earlier(item_id, binding, self._clock() + self._epoch)
         if not route.stored:
             return
-        result = PipelineResult(item_id, route.value, seq, {"done_earlier": True})
-        if self.collect_results:
-            self._results[seq] = result
-            self._sorted_results = None
         if self._sink is not None:
-            self._sink.put_nowait(result)
+            read, value = self._read_result(route.value)
+            if read:
+                self._sink.put_nowait(PipelineResult(item_id, value, seq, {"done_earlier": True}))
+        elif self.collect_results:
+            # Made when `results` is read: a resume may count a million items before it
+            # feeds its first one.
+            earlier = self._earlier_results
+            earlier.append(item_id)
+            earlier.append(seq)
+            earlier.append(route.value)
+            self._sorted_results = None
+
+    def _take_earlier_results(self) -> None:
+        """Make the results of the items counted done earlier (see `_count_done_earlier`)."""
+        earlier, self._earlier_results = self._earlier_results, []
+        result = self._read_result
+        results = self._results
+        for index in range(0, len(earlier), 3):
+            read, value = result(earlier[index + 2])
+            if read:
+                item_id, seq = earlier[index], earlier[index + 1]
+                results[seq] = PipelineResult(item_id, value, seq, {"done_earlier": True})
 
     def _tell_completed(
         self, listeners: list[Callable[[Any, Any], None]], item_id: Any, value: Any
@@ -1320,6 +1367,10 @@ class Pipeline(PipelineViews):
         for waiter in waiters:
             _wake(waiter)
         waiters.clear()
+
+
+def _no_result(raw: Any) -> tuple[bool, Any]:
+    return False, None
 
 
 def _worker_ended(task: asyncio.Task[None]) -> None:

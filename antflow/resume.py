@@ -156,17 +156,19 @@ def _listed(names: Sequence[str]) -> str:
 # ---------------------------------------------------------------------- a pipeline's plan
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resumed:
-    """What a resume does with one item fed (`PipelinePlan.route`)."""
+    """What a resume does with one item fed (`PipelinePlan.route`). Not frozen: one is
+    made per item fed, and a frozen dataclass costs three times as much to make."""
 
     stage: int | None
     """None: done earlier, not run; else the index of the stage it enters."""
     value: Any
-    """Its stored result (done earlier), or the value it enters `stage` with."""
+    """The value it enters `stage` with; done earlier, its stored result still as JSON
+    (`msgspec.Raw`: `result` decodes it once it is asked for), or None."""
     stored: bool
-    """Whether `value` is a stored result (done earlier items only: one whose result
-    was not stored is counted, but returns nothing)."""
+    """Whether `value` holds something (done earlier items only: one whose result was
+    not stored is counted, but returns nothing)."""
 
 
 class PipelinePlan:
@@ -235,12 +237,7 @@ class PipelinePlan:
         except TypeError:  # an unhashable id: the engine refuses it
             return None
         if done is not _ABSENT:
-            if done is None:
-                return Resumed(None, None, stored=False)
-            try:
-                return Resumed(None, _decode(done), stored=True)
-            except (msgspec.DecodeError, RecursionError, ValueError):
-                return Resumed(None, None, stored=False)
+            return _NO_RESULT if done is None else Resumed(None, done, stored=True)
         for index, outputs in self._durable:
             raw = outputs.get(key)
             if raw is None:
@@ -250,6 +247,15 @@ class PipelinePlan:
             except (msgspec.DecodeError, RecursionError, ValueError):
                 continue
         return None
+
+    @staticmethod
+    def result(raw: Any) -> tuple[bool, Any]:
+        """(True, the result) a done earlier item's `Resumed.value` holds, or (False,
+        None) when it cannot be read (a damaged file)."""
+        try:
+            return True, _decode(raw)
+        except (msgspec.DecodeError, RecursionError, ValueError, TypeError):
+            return False, None
 
     def _warn_count(self) -> None:
         self._warned_count = True
@@ -471,6 +477,7 @@ def plan_for(
 
 
 _ABSENT: Final[Any] = object()
+_NO_RESULT: Final = Resumed(None, None, stored=False)
 
 
 __all__ = [

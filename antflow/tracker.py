@@ -458,11 +458,38 @@ class StatusTracker:
 
     def _record_done_earlier(self, item_id: Any, binding: EmitterBinding, timestamp: float) -> None:
         """Record that a resumed run counted the item done earlier (`binding`: the last
-        stage's queue)."""
+        stage's queue). It is finished at once: a bounded tracker counts it and tells
+        its tails, journal and callbacks, but keeps no history of it (a resume may count
+        a million items so before it feeds the first)."""
         log = self._logs.get(item_id)
-        if log is None:
-            log = self._logs[item_id] = h.new_log()
-        self._record_status(log, item_id, h.DONE_EARLIER, binding, 1, timestamp)
+        if log is not None or self.max_history_items is None:
+            if log is None:
+                log = self._logs[item_id] = h.new_log()
+            self._record_status(log, item_id, h.DONE_EARLIER, binding, 1, timestamp)
+            if self.max_history_items is not None:
+                self._item_finished(item_id)
+            return
+        counts = self._counts
+        counts[-1] -= 1  # from "not seen", as a new log's first move
+        counts[h.DONE_EARLIER] += 1
+        self._evicted += 1
+        code = h.DONE_EARLIER | binding.base | h.ATTEMPT_ONE
+        recent = self._recent
+        if recent is not None:
+            journal = self._journal
+            if journal is not None:
+                journal.append(item_id)
+                journal.append(code)
+                journal.append(timestamp)
+            if recent is not journal:
+                if recent is not _PAUSED:
+                    recent.append((item_id, code, timestamp, None, None))
+                self._recent_events += 1
+        if self._live:
+            self._delivery.send(
+                self._on_status_change,
+                _status_event(item_id, h.DONE_EARLIER, binding, 1, timestamp, None),
+            )
 
     def _record_status(
         self,
