@@ -462,8 +462,8 @@ def plan_for(
         reference: ``last``, ``last~N``, a run id or the start of one.
 
     Raises:
-        ResumeError: no kept run matches, or the history cannot be read; the message
-            says what it holds.
+        ResumeError: no kept run matches, the history cannot be read, or the run is
+            still running; the message says what the history holds.
     """
     try:
         run = history.resolve(reference, script)
@@ -472,6 +472,11 @@ def plan_for(
         raise ResumeError(f"cannot resume: {error}") from None
     except HistoryUnavailable as error:
         raise ResumeError(f"cannot resume: {error}") from None
+    if run.status == "running":
+        raise ResumeError(
+            f"cannot resume run {run.id}: it is still running (process {run.pid}), and "
+            f"resuming it would run its items twice; stop it first, or wait for it to end"
+        )
     plan = read_plan(chain)
     return plan, plan.description
 
