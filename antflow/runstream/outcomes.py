@@ -47,7 +47,6 @@ _SHORT: Final = VALUE_LIMIT // 4
 """Characters of a string stored without a look (UTF-8 takes at most 4 bytes each)."""
 _PLAIN_ID_TYPES: Final = frozenset({int, str, bool, type(None)})
 _NOT_JSON: Final = "JSON cannot hold it"
-_TOO_LONG: Final = f"it takes more than {VALUE_LIMIT >> 20} MiB as JSON"
 
 
 def json_value(value: Any) -> tuple[msgspec.Raw | None, str]:
@@ -59,7 +58,8 @@ def json_value(value: Any) -> tuple[msgspec.Raw | None, str]:
     except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return None, _NOT_JSON
     if len(data) > VALUE_LIMIT:
-        return None, _TOO_LONG
+        limit = f"{VALUE_LIMIT >> 20} MiB" if VALUE_LIMIT >= 1 << 20 else f"{VALUE_LIMIT:,} bytes"
+        return None, f"it takes more than {limit} as JSON"
     return msgspec.Raw(data), ""
 
 
