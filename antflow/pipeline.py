@@ -1208,18 +1208,15 @@ class Pipeline(PipelineViews):
                 item_id, seq = earlier[index], earlier[index + 1]
                 results[seq] = PipelineResult(item_id, value, seq, {"done_earlier": True})
 
-    def _tell_completed(
-        self, listeners: list[Callable[[Any, Any], None]], item_id: Any, value: Any
+    def _completed_listener_failed(
+        self, listener: Callable[[Any, Any], None], error: BaseException
     ) -> None:
-        for listener in listeners:
-            try:
-                listener(item_id, value)
-            except BaseException as error:
-                if must_propagate(error):
-                    raise
-                logger.error("an on_completed listener raised; it is detached", exc_info=error)
-                remaining = [one for one in self._completed_listeners or () if one is not listener]
-                self._completed_listeners = remaining or None
+        # A new list: `_complete` may be iterating the old one.
+        if must_propagate(error):
+            raise error
+        logger.error("an on_completed listener raised; it is detached", exc_info=error)
+        remaining = [one for one in self._completed_listeners or () if one is not listener]
+        self._completed_listeners = remaining or None
 
     @staticmethod
     def _tell_output(runtime: StageRuntime, item_id: Any, value: Any) -> None:
@@ -1255,7 +1252,11 @@ class Pipeline(PipelineViews):
             tracker._item_finished(entry.item_id)
         listeners = self._completed_listeners
         if listeners is not None:
-            self._tell_completed(listeners, entry.item_id, value)
+            for listener in listeners:
+                try:
+                    listener(entry.item_id, value)
+                except BaseException as error:
+                    self._completed_listener_failed(listener, error)
         self._settle_one()
 
     def _item_failed(
