@@ -1,6 +1,7 @@
 """Recordings: the run stream as a JSON Lines file, and reading one back with seeking.
 
-The format (version 1; docs/recording.md has the full description):
+The format (version 2, which reads version 1 files as well; docs/recording.md has the
+full description):
 
 - Every line is one JSON value; lines are appended whole and flushed at least every half
   second, so a killed run leaves a readable file whose torn last line is ignored.
@@ -17,6 +18,8 @@ The format (version 1; docs/recording.md has the full description):
   record may stand for several events (in_progress + task start; task complete +
   completed + queued next). Task durations are not stored: a reader pairs starts with
   their ends.
+- A kept run adds `Outcomes` lines (results, and durable stages' outputs, for a resume),
+  read by `Recording.outcomes` alone: every other read passes them over unread.
 - The `End` record of a clean close holds totals and a seek index.
 
 Reading never loads the whole file: `Recording` keeps an index of seek points (from the
