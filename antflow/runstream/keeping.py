@@ -168,6 +168,8 @@ class RunKeeper:
             self._pipelines.append(pipeline)
             if part is not None:
                 pipeline.resume_from(part)
+        if self.history is None:
+            return  # nothing to keep: no stream, no tracker, nothing per item
         if not self._begun:
             self._begun = True
             self.stream.attach(pipeline)
@@ -404,7 +406,9 @@ _environment_observer: Callable[[], None] | None = None
 def history_from_environment() -> None:
     """With ``ANTFLOW_HISTORY=1`` or ``ANTFLOW_RESUME`` set, keep this process's run in
     the history (from its first pipeline's start), resuming the run named; finished at
-    exit. A variable that means nothing is one warning, and nothing is kept."""
+    exit. A variable that means nothing is one warning, and nothing is kept. A resume
+    that cannot be (no such run, the pipeline changed) ends the process at the first
+    pipeline's start, before anything runs: its message on stderr, exit status 2."""
     global _environment_observer
     try:
         request = history_request()
@@ -416,6 +420,15 @@ def history_from_environment() -> None:
     state: dict[str, RunKeeper] = {}
 
     def on_start(pipeline: Pipeline) -> None:
+        try:
+            keep(pipeline)
+        except ResumeError as refused:
+            # Asked for on the command line: refused as a command line refuses, with
+            # its message and exit status 2, not a traceback through the script.
+            print(f"antflow: {refused}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+
+    def keep(pipeline: Pipeline) -> None:
         keeper = state.get("keeper")
         if keeper is None:
             script = _script()
