@@ -263,9 +263,11 @@ def test_items_done_earlier_fill_the_bar_but_not_the_rate() -> None:
         "[##########] 10/10 100.0%  2.0 items/s  0 failed  6 done earlier"
     )
     console, buffer = plain_console()
-    dashboard = CompactDashboard(console=console, clock=clock)
-    dashboard.on_start(None, 10)  # type: ignore[arg-type]
-    dashboard.on_update(snapshot(processed=4, failed=0, total=10, done_earlier=6))
+    show(
+        CompactDashboard(console=console, clock=clock),
+        snapshot(processed=4, failed=0, total=10, done_earlier=6),
+        errors=summary(),
+    )
     assert "done earlier 6" in buffer.getvalue()
 
 

@@ -757,3 +757,69 @@ def test_ids_the_recording_writes_as_reprs_are_matched_through_item_keys() -> No
     assert (unstored.stage, unstored.stored) == (None, False)
     assert plan.route(("doc", 2)) is None
     assert plan.route(["unhashable"]) is None
+
+
+# Issue 20.5: ANTFLOW_RESUME is a command line's request: refused, it ends the process
+# before anything runs, with its message and exit status 2, not a traceback.
+def test_a_plain_run_refused_a_resume_says_why_and_exits_2(home: Path, tmp_path: Path) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, os
+            from antflow import Pipeline, Stage
+
+            async def work(n):
+                print("ran", n)
+                return n
+
+            stages = [Stage(os.environ.get("STAGE", "Work"), 1, [work])]
+            print(len(asyncio.run(Pipeline(stages).run(range(3)))))
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTFLOW_RESUME": "last"}
+
+    def run(**more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script)],
+            env={**env, **more},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+
+    nothing = run()
+    assert nothing.returncode == 2
+    assert nothing.stdout == ""
+    assert nothing.stderr == f"antflow: cannot resume: no run of plain.py in {home} yet\n"
+    kept = run(ANTFLOW_RESUME="", ANTFLOW_HISTORY="1")
+    assert kept.returncode == 0, kept.stderr
+    changed = run(STAGE="Renamed")
+    assert changed.returncode == 2
+    assert "Traceback" not in changed.stderr
+    assert "(stage 'Work' renamed 'Renamed')" in changed.stderr
+    assert changed.stderr.endswith(
+        "set ANTFLOW_RESUME_ACCEPT_CHANGES=1 to resume it anyway, or run it afresh without "
+        "ANTFLOW_RESUME\n"
+    )
+    accepted = run(STAGE="Renamed", ANTFLOW_RESUME_ACCEPT_CHANGES="1")
+    assert (accepted.returncode, accepted.stdout) == (0, "3\n")
+
+
+# Issue 20.3: a script's pipelines are matched by the order they start in.
+async def test_each_pipeline_of_a_run_resumes_its_own_items(home: Path) -> None:
+    calls: Counter[str] = Counter()
+
+    async def two(failing: str) -> tuple[Pipeline, Pipeline]:
+        first, second = job(calls), job(calls, failing=lambda doc: doc in failing)
+        async with antflow.keep_history(resume="last" if not failing else None, script=SCRIPT):
+            await first.run(["a", "b"])
+            await second.run(["x", "y"])
+        return first, second
+
+    await two(failing="y")
+    first, second = await two(failing="")
+    assert first.get_stats().items_done_earlier == 2
+    assert (second.get_stats().items_done_earlier, second.get_stats().items_processed) == (1, 1)
+    assert (calls["ask y"], calls["save y"]) == (1, 2)
