@@ -183,6 +183,8 @@ class Pipeline(PipelineViews):
         feeding takes its usual path."""
         self._done_earlier = 0
         """Items fed that a resumed run had completed (not run, not counted in `_fed`)."""
+        self._earlier_ids: list[Any] = []
+        """Items counted done earlier that the tracker has not been told of yet."""
         self._earlier_results: list[Any] = []
         """Their stored results not made yet, flat: item id, sequence number, JSON."""
         self._read_result: Callable[[Any], tuple[bool, Any]] = _no_result
@@ -364,6 +366,7 @@ class Pipeline(PipelineViews):
         async for item in items:
             if self._resume is not None and runtime.index == 0:
                 queue = self._feed_one_planned(runtime, item, priority)
+                self._tell_done_earlier()
                 if queue is not None:
                     await self._wait_planned(queue)
             elif not await self._feed_one(runtime, item, priority):
@@ -1087,15 +1090,19 @@ class Pipeline(PipelineViews):
         yields to others now and then, as a resume may count a million of them.
         """
         counted = 0
-        for item in items:
-            queue = self._feed_one_planned(first, item, priority)
-            if queue is not None:
-                await self._wait_planned(queue)
-                continue
-            counted += 1
-            if counted >= _DONE_EARLIER_STREAK:
-                counted = 0
-                await asyncio.sleep(0)
+        try:
+            for item in items:
+                queue = self._feed_one_planned(first, item, priority)
+                if queue is not None:
+                    await self._wait_planned(queue)
+                    continue
+                counted += 1
+                if counted >= _DONE_EARLIER_STREAK:
+                    counted = 0
+                    self._tell_done_earlier()
+                    await asyncio.sleep(0)
+        finally:
+            self._tell_done_earlier()
 
     def _feed_one_planned(
         self, first: StageRuntime, item: Any, priority: int
@@ -1154,6 +1161,8 @@ class Pipeline(PipelineViews):
             return None
         resumed = self._claim(item_id) if explicit else False
         self._seq = seq + 1
+        if self._earlier_ids:
+            self._tell_done_earlier()  # their events come before this item's
         runtime = first
         if route is not None:
             runtime = self._runtimes[route.stage]  # type: ignore[index]
@@ -1178,10 +1187,8 @@ class Pipeline(PipelineViews):
         """An item a resumed run completed: counted, shown, and its stored result
         returned (in feed order, like every result)."""
         self._done_earlier += 1
-        tracker = self._tracker
-        if tracker is not None:
-            binding = self._runtimes[-1].queued_binding
-            tracker._record_done_earlier(item_id, binding, self._clock() + self._epoch)
+        if self._tracker is not None:
+            self._earlier_ids.append(item_id)
         if not route.stored:
             return
         if self._sink is not None:
@@ -1196,6 +1203,17 @@ class Pipeline(PipelineViews):
             earlier.append(seq)
             earlier.append(route.value)
             self._sorted_results = None
+
+    def _tell_done_earlier(self) -> None:
+        """Tell the tracker of the items counted done earlier since the last time (in
+        bulk, at one time: a streak of them takes a millisecond)."""
+        item_ids = self._earlier_ids
+        if not item_ids:
+            return
+        self._earlier_ids = []
+        tracker = self._tracker
+        if tracker is not None:
+            tracker._record_done_earlier(item_ids, self._runtimes[-1].queued_binding, self._now())
 
     def _take_earlier_results(self) -> None:
         """Make the results of the items counted done earlier (see `_count_done_earlier`)."""

@@ -428,7 +428,7 @@ def _take(lines: Iterable[Outcomes], kept: dict[int, _Kept]) -> None:
             ids = [_file_key(item) for item in ids]
         values: list[msgspec.Raw | None] = list(line.values)
         for index in line.unstored:
-            values[index] = None
+            values[index] = None  # written as null
         if line.stage is None:
             done = pipeline.done
             if line.unstored:
@@ -440,9 +440,14 @@ def _take(lines: Iterable[Outcomes], kept: dict[int, _Kept]) -> None:
                 done.update(zip(ids, values, strict=True))
         else:
             outputs = pipeline.outputs.setdefault(line.stage, {})
-            outputs.update(
-                (key, value) for key, value in zip(ids, values, strict=True) if value is not None
-            )
+            if line.unstored:
+                outputs.update(
+                    (key, value)
+                    for key, value in zip(ids, values, strict=True)
+                    if value is not None
+                )
+            else:
+                outputs.update(zip(ids, line.values, strict=True))
 
 
 def _file_key(item: Any) -> Any:

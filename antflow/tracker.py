@@ -13,6 +13,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -456,40 +457,46 @@ class StatusTracker:
         self._record_status(log, item_id, h.QUEUED, binding, 1, timestamp)
         return log
 
-    def _record_done_earlier(self, item_id: Any, binding: EmitterBinding, timestamp: float) -> None:
-        """Record that a resumed run counted the item done earlier (`binding`: the last
-        stage's queue). It is finished at once: a bounded tracker counts it and tells
-        its tails, journal and callbacks, but keeps no history of it (a resume may count
-        a million items so before it feeds the first)."""
-        log = self._logs.get(item_id)
-        if log is not None or self.max_history_items is None:
-            if log is None:
-                log = self._logs[item_id] = h.new_log()
-            self._record_status(log, item_id, h.DONE_EARLIER, binding, 1, timestamp)
-            if self.max_history_items is not None:
-                self._item_finished(item_id)
+    def _record_done_earlier(
+        self, item_ids: list[Any], binding: EmitterBinding, timestamp: float
+    ) -> None:
+        """Record that a resumed run counted these items done earlier (`binding`: the
+        last stage's queue), all at `timestamp`. They are finished at once: a bounded
+        tracker counts them and tells its tails, journal and callbacks, but keeps no
+        history of them. In bulk: a resume may count a million items before it feeds
+        its first."""
+        logs = self._logs
+        bounded = self.max_history_items is not None
+        if not bounded or not logs.keys().isdisjoint(item_ids):
+            for item_id in item_ids:
+                log = logs.get(item_id)
+                if log is None:
+                    log = logs[item_id] = h.new_log()
+                self._record_status(log, item_id, h.DONE_EARLIER, binding, 1, timestamp)
+                if bounded:
+                    self._item_finished(item_id)
             return
+        count = len(item_ids)
         counts = self._counts
-        counts[-1] -= 1  # from "not seen", as a new log's first move
-        counts[h.DONE_EARLIER] += 1
-        self._evicted += 1
+        counts[-1] -= count  # from "not seen", as a new log's first move
+        counts[h.DONE_EARLIER] += count
+        self._evicted += count
         code = h.DONE_EARLIER | binding.base | h.ATTEMPT_ONE
         recent = self._recent
         if recent is not None:
             journal = self._journal
             if journal is not None:
-                journal.append(item_id)
-                journal.append(code)
-                journal.append(timestamp)
+                journal.extend(chain.from_iterable(zip(item_ids, repeat(code), repeat(timestamp))))
             if recent is not journal:
                 if recent is not _PAUSED:
-                    recent.append((item_id, code, timestamp, None, None))
-                self._recent_events += 1
+                    recent.extend((item_id, code, timestamp, None, None) for item_id in item_ids)
+                self._recent_events += count
         if self._live:
-            self._delivery.send(
-                self._on_status_change,
-                _status_event(item_id, h.DONE_EARLIER, binding, 1, timestamp, None),
-            )
+            for item_id in item_ids:
+                self._delivery.send(
+                    self._on_status_change,
+                    _status_event(item_id, h.DONE_EARLIER, binding, 1, timestamp, None),
+                )
 
     def _record_status(
         self,

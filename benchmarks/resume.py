@@ -1,10 +1,10 @@
 """How soon a resume of a big run feeds its first item.
 
-Run by hand:  .venv/bin/python benchmarks/resume.py [N]
+Run by hand:  .venv/bin/python benchmarks/resume.py [N] [DONE]
 
 1. A kept run (``antflow.keep_history``) of N items (default 1,000,000) through three
-   no-op stages, the middle one durable, stopped once half of them completed: N/2
-   results and about N/2 durable outputs stored, the rest unfinished.
+   no-op stages, the middle one durable, stopped once a share DONE of them completed
+   (default 0.5): their results and their durable outputs stored, the rest unfinished.
 2. The same script resumed (``resume="last"``) in a fresh process: the time from the
    start of the resume to the first item fed into a stage (target <= 2 s), which comes
    after every item done earlier was counted, split into reading the plan and the
@@ -33,13 +33,14 @@ JOB = textwrap.dedent(
 
     N = int(sys.argv[1])
     RESUME = sys.argv[2] == "resume"
+    STOP = int(N * float(sys.argv[3]))
     times = {"import": time.perf_counter() - began}
 
     async def noop(value):
         return value
 
     async def last(value):
-        if not RESUME and pipeline.get_stats().items_processed >= N // 2:
+        if not RESUME and pipeline.get_stats().items_processed >= STOP:
             await pipeline.shutdown(graceful=False)
         return value
 
@@ -83,14 +84,14 @@ JOB = textwrap.dedent(
 )
 
 
-def run(folder: Path, n: int, mode: str) -> dict[str, object]:
+def run(folder: Path, n: int, mode: str, done: float) -> dict[str, object]:
     env = {**os.environ, "ANTFLOW_HOME": str(folder / "history"), "PYTHONPATH": str(ROOT)}
     env.pop("ANTFLOW_HISTORY", None)
     env.pop("ANTFLOW_RESUME", None)
     script = folder / "job.py"
     script.write_text(JOB)
     done = subprocess.run(
-        [sys.executable, str(script), str(n), mode],
+        [sys.executable, str(script), str(n), mode, str(done)],
         env=env,
         cwd=folder,
         capture_output=True,
@@ -102,17 +103,18 @@ def run(folder: Path, n: int, mode: str) -> dict[str, object]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    done = float(sys.argv[2]) if len(sys.argv) > 2 else 0.5
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         began = time.perf_counter()
-        first = run(folder, n, "first")
+        first = run(folder, n, "first", done)
         size = sum(f.stat().st_size for f in (folder / "history" / "runs").iterdir())
         print(
             f"{n:,} items kept, stopped at {first['processed']:,} completed "
             f"({first['unfinished']:,} unfinished) in {time.perf_counter() - began:.1f} s; "
             f"recording {size / 1e6:,.0f} MB"
         )
-        resumed = run(folder, n, "resume")
+        resumed = run(folder, n, "resume", done)
         print(f"resumed: {resumed['resumed_with']}")
         print(f"  import antflow         {resumed['import'] * 1000:>8.0f} ms")
         print(f"  read the plan          {resumed['plan'] * 1000:>8.0f} ms")

@@ -135,6 +135,26 @@ class _Stored:
                 self.stage,
             )
 
+    def drop(self, done: set[Any]) -> None:
+        """Forget the values of the items in `done` (they completed: a resume needs no
+        output of theirs)."""
+        ids = self.ids
+        if not ids or done.isdisjoint(ids):
+            return
+        kept = [index for index, item_id in enumerate(ids) if item_id not in done]
+        gone = set(self.unstored)
+        values = self.values
+        self.ids = [ids[index] for index in kept]
+        self.values = [values[index] for index in kept]
+        self.unstored = [place for place, index in enumerate(kept) if index in gone]
+        self.cuts, self.size = [], 0
+        for place, value in enumerate(self.values):
+            if type(value) is str or type(value) is msgspec.Raw:
+                self.size += len(value)
+                if self.size >= LINE_BYTES:
+                    self.cuts.append(place + 1)
+                    self.size = 0
+
     def lines(self, encode: Callable[[Any], bytes]) -> list[bytes]:
         """What came since the last call, as `Outcomes` lines."""
         if not self.ids:
@@ -197,6 +217,8 @@ class OutcomeKeeper:
 
     def __init__(self) -> None:
         self._stored: list[_Stored] = []
+        self._durable: set[int] = set()
+        """The pipelines with a durable stage."""
         self._detach: list[Callable[[], None]] = []
         self._encode = msgspec.json.Encoder(enc_hook=item_key).encode
 
@@ -211,12 +233,22 @@ class OutcomeKeeper:
             if config.durable:
                 outputs = _Stored(started.pipeline, config.name)
                 self._stored.append(outputs)
+                self._durable.add(started.pipeline)
                 self._detach.append(probe.on_stage_output(config.name, outputs.add))
 
     def lines(self) -> list[bytes]:
-        """Every outcome since the last call, as lines."""
+        """Every outcome since the last call, as lines. A durable stage's output is left
+        out when its item completed since (its result is written in the same flush, and
+        a resume needs no more of it): a run whose items pass through quickly stores
+        each value once."""
+        done: dict[int, set[Any]] = {}
         lines: list[bytes] = []
         for stored in self._stored:
+            if stored.stage is None:
+                if stored.pipeline in self._durable:
+                    done[stored.pipeline] = set(stored.ids)
+            else:
+                stored.drop(done.get(stored.pipeline, set()))
             lines.extend(stored.lines(self._encode))
         return lines
 
