@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from antflow._queue import StageQueue
     from antflow.builder import PipelineBuilder
     from antflow.lifecycle import PipelineState
-    from antflow.resume import PipelinePlan, Resumed
+    from antflow.resume import PipelinePlan
     from antflow.tracker import EmitterBinding, StatusTracker
 
 logger = logging.getLogger(__name__)
@@ -1092,9 +1092,12 @@ class Pipeline(PipelineViews):
         counted = 0
         try:
             for item in items:
-                queue = self._feed_one_planned(first, item, priority)
-                if queue is not None:
-                    await self._wait_planned(queue)
+                if self._state is not _RUNNING:
+                    self._check_planned_feed(first)
+                runtime = self._enqueue_planned(first, item, priority)
+                if runtime is not None:
+                    if runtime.queue._size > runtime.queue.capacity:
+                        await self._wait_planned(runtime.queue)
                     continue
                 counted += 1
                 if counted >= _DONE_EARLIER_STREAK:
@@ -1110,18 +1113,22 @@ class Pipeline(PipelineViews):
         """Feed one item as the plan says; returns the queue it went into if that is now
         over capacity (None: it has room, or the item was done earlier)."""
         if self._state is not _RUNNING:
-            state = self._state
-            if state is lc.STOPPING or state is lc.ENDING:
-                raise FeedStoppedError(
-                    "the pipeline is shutting down: this item and the rest were not fed"
-                )
-            self._check_feedable()
-            if state not in lc.WORKING and first.queue.full():
-                raise PipelineError(_wait_forever_message(first.name, first.queue.capacity))
+            self._check_planned_feed(first)
         runtime = self._enqueue_planned(first, item, priority)
         if runtime is None or runtime.queue._size <= runtime.queue.capacity:
             return None
         return runtime.queue
+
+    def _check_planned_feed(self, first: StageRuntime) -> None:
+        """Refuse a planned feed as `_feed_one` refuses one (the pipeline not running)."""
+        state = self._state
+        if state is lc.STOPPING or state is lc.ENDING:
+            raise FeedStoppedError(
+                "the pipeline is shutting down: this item and the rest were not fed"
+            )
+        self._check_feedable()
+        if state not in lc.WORKING and first.queue.full():
+            raise PipelineError(_wait_forever_message(first.name, first.queue.capacity))
 
     async def _wait_planned(self, queue: StageQueue[Entry]) -> None:
         """Wait until `queue`, over capacity by the item just fed, has room again."""
@@ -1154,10 +1161,15 @@ class Pipeline(PipelineViews):
             value = item
         route = plan.route(item_id, automatic=not explicit)
         if route is not None and route.stage is None:
+            # Inline: a resume may count a million items so before it feeds one.
             self._seq = seq + 1
             if not explicit and self._live is not None:
                 self._live.discard(item_id)
-            self._count_done_earlier(item_id, seq, route)
+            self._done_earlier += 1
+            if tracker is not None:
+                self._earlier_ids.append(item_id)
+            if route.stored:
+                self._keep_earlier_result(item_id, seq, route.value)
             return None
         resumed = self._claim(item_id) if explicit else False
         self._seq = seq + 1
@@ -1183,16 +1195,11 @@ class Pipeline(PipelineViews):
                     self._fed_listener_failed(listener, error)
         return runtime
 
-    def _count_done_earlier(self, item_id: Any, seq: int, route: Resumed) -> None:
-        """An item a resumed run completed: counted, shown, and its stored result
-        returned (in feed order, like every result)."""
-        self._done_earlier += 1
-        if self._tracker is not None:
-            self._earlier_ids.append(item_id)
-        if not route.stored:
-            return
+    def _keep_earlier_result(self, item_id: Any, seq: int, stored: Any) -> None:
+        """Return the stored result of an item done earlier, as any result (in feed order
+        from `run()`, as it comes from `stream()`)."""
         if self._sink is not None:
-            read, value = self._read_result(route.value)
+            read, value = self._read_result(stored)
             if read:
                 self._sink.put_nowait(PipelineResult(item_id, value, seq, {"done_earlier": True}))
         elif self.collect_results:
@@ -1201,7 +1208,7 @@ class Pipeline(PipelineViews):
             earlier = self._earlier_results
             earlier.append(item_id)
             earlier.append(seq)
-            earlier.append(route.value)
+            earlier.append(stored)
             self._sorted_results = None
 
     def _tell_done_earlier(self) -> None:
