@@ -29,13 +29,14 @@ import antflow
 from antflow import Pipeline, PipelineResult, ResumeError, Stage, StatusTracker, observe
 from antflow.history import Counts, History, Run
 from antflow.resume import Fingerprint, PipelinePlan, changes, plan_for, read_plan
+from antflow.runstream import keeping as keeping_module
 from antflow.runstream import outcomes as outcomes_module
 from antflow.runstream import recordingfile
 from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import Event, ReprKey
 from antflow.runstream.stream import RunStream
-from tests.engine.helpers import no_wait
+from tests.engine.helpers import no_wait, wait_until
 from tests.engine.test_recording_limits import FullDisk
 
 if TYPE_CHECKING:
@@ -824,3 +825,44 @@ async def test_each_pipeline_of_a_run_resumes_its_own_items(home: Path) -> None:
     assert first.get_stats().items_done_earlier == 2
     assert (second.get_stats().items_done_earlier, second.get_stats().items_processed) == (1, 1)
     assert (calls["ask y"], calls["save y"]) == (1, 2)
+
+
+# Issue 20.5: a kept run's row is updated while it runs (a crash leaves counts as of the
+# last update), and finished at its end.
+async def test_a_kept_runs_row_is_updated_while_it_runs(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keeping_module, "UPDATE_EVERY", 0.0)
+    updated = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+
+    async def held(n: int) -> int:
+        if n == 3:
+            await release.wait()
+        return n
+
+    pipeline = Pipeline([Stage("Work", 1, [held])])
+    async with antflow.keep_history(script=SCRIPT) as keeper:
+        running = asyncio.ensure_future(pipeline.run(range(5)))
+        await wait_until(lambda: keeper.handle is not None)
+        handle = keeper.handle
+        assert handle is not None
+        write = handle.update_counts
+
+        def noted(counts: Counts, *, force: bool = False) -> bool:
+            written = write(counts, force=force)
+            if counts.done == 3:
+                loop.call_soon_threadsafe(updated.set)
+            return written
+
+        handle.update_counts = noted  # type: ignore[method-assign]
+        await asyncio.wait_for(updated.wait(), timeout=30)
+        row = History().get(handle.run_id)
+        assert row is not None
+        assert (row.status, row.counts.done, row.counts.fed) == ("running", 3, 5)
+        release.set()
+        await running
+    final = History().get(handle.run_id)
+    assert final is not None
+    assert (final.status, final.counts.done) == ("finished", 5)
