@@ -403,12 +403,13 @@ def _stream(script: str | None) -> RunStream:
 _environment_observer: Callable[[], None] | None = None
 
 
-def history_from_environment() -> None:
+def keep_from_environment() -> None:
     """With ``ANTFLOW_HISTORY=1`` or ``ANTFLOW_RESUME`` set, keep this process's run in
     the history (from its first pipeline's start), resuming the run named; finished at
     exit. A variable that means nothing is one warning, and nothing is kept. A resume
     that cannot be (no such run, the pipeline changed) ends the process at the first
-    pipeline's start, before anything runs: its message on stderr, exit status 2."""
+    pipeline's start, before anything runs: its message on stderr, exit status 2.
+    (`antflow.runstream.keepenv.history_from_environment` calls it when one is set.)"""
     global _environment_observer
     try:
         request = history_request()
@@ -479,8 +480,8 @@ __all__ = [
     "HistoryRequest",
     "ResumeError",
     "RunKeeper",
-    "history_from_environment",
     "history_request",
+    "keep_from_environment",
     "keep_history",
     "take_over_environment",
 ]
