@@ -451,8 +451,13 @@ def _take(lines: Iterable[Outcomes], kept: dict[int, _Kept]) -> None:
 
 
 def _file_key(item: Any) -> Any:
-    """An id as read back, hashable (a damaged or foreign file may hold arrays)."""
-    return tuple(item) if type(item) is list else item
+    """An id as read back, as `item_key` gives it for the live id: an array (a tuple id
+    as another writer may put it) as the tuple's repr key, as the recorder writes it."""
+    return item_key(_tuple(item)) if type(item) is list else item
+
+
+def _tuple(item: Any) -> Any:
+    return tuple(_tuple(part) for part in item) if type(item) is list else item
 
 
 def plan_for(

@@ -866,3 +866,40 @@ async def test_a_kept_runs_row_is_updated_while_it_runs(
     final = History().get(handle.run_id)
     assert final is not None
     assert (final.status, final.counts.done) == ("finished", 5)
+
+
+# Issue 20.3: a recording read back may be damaged or hostile: a bad outcomes line costs
+# its own items (they run again), never the plan.
+def test_damaged_outcomes_lines_cost_only_their_items(tmp_path: Path) -> None:
+    header = (
+        '{"record":"header","format":"antflow-run","version":2,"antflow":"0","started_at":1,'
+        '"pipelines":[{"record":"pipeline","pipeline":1,"at":1,"stages":[{"name":"A",'
+        '"workers":["A-W0"],"tasks":["a"],"retry":"per_task","task_attempts":1,'
+        '"task_wait_seconds":0,"stage_attempts":1,"queue_capacity":1}]}]}'
+    )
+    good = '{"record":"outcomes","pipeline":1,"stage":null,"ids":[1,[2,"x"]],"values":[10,20]}'
+    bad = [
+        '{"record":"outcomes","pipeline":1,"stage":null,"ids":[3,4],"values":[30]}',
+        '{"record":"outcomes","pipeline":1,"stage":null,"ids":[5],"values":[50],"unstored":[9]}',
+        '{"record":"outcomes","pipeline":1,"stage":null,"ids":[[6,{"a":1}]],"values":[60]}',
+        '{"record":"outcomes","pipeline":1,"stage":null,"ids":[7],"values":[nope]}',
+        '{"record":"outcomes","pipeline":1,"stage":null,"ids":[8],"values":[' + "[" * 5000,
+    ]
+    torn = '{"record":"outcomes","pipeline":1,"stage":null,"ids":[9],"values":[90'
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join([header, *bad, good]) + "\n" + torn)
+    plan = read_plan([_run_at(path)])
+    assert plan.done_earlier == 2
+    with Recording.open(path) as recording:
+        assert len(list(recording.outcomes())) == 1
+        assert recording.damaged
+
+    async def a(n: int) -> int:
+        return n
+
+    part = plan.for_pipeline(1, Pipeline([Stage("A", 1, [a])]))
+    assert part is not None
+    assert [part.route(i) is not None for i in range(1, 10)] == [True] + [False] * 8
+    tuple_id = part.route((2, "x"))
+    assert tuple_id is not None
+    assert PipelinePlan.result(tuple_id.value) == (True, 20)
