@@ -4,6 +4,8 @@ Items flow through stages; each stage is a pool of workers running async tasks, 
 retries, backpressure, priorities, a StatusTracker event stream and polling dashboards.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from antflow.builder import PipelineBuilder
 from antflow.context import set_task_progress, set_task_status, set_task_usage
 from antflow.exceptions import (
@@ -12,6 +14,7 @@ from antflow.exceptions import (
     PipelineError,
     PipelineStopped,
     RateLimitExceededError,
+    ResumeError,
     StageValidationError,
     TaskFailedError,
     TaskTimeoutError,
@@ -22,6 +25,7 @@ from antflow.observe import observe
 from antflow.pipeline import Pipeline
 from antflow.ratelimit import RateLimit, RateLimitState
 from antflow.retrying import Backoff
+from antflow.runstream.keepenv import history_from_environment
 from antflow.runstream.record import record, record_from_environment
 from antflow.runstream.serve import serve, serve_from_environment
 from antflow.stage import Stage
@@ -46,13 +50,28 @@ from antflow.types import (
     WorkerStatus,
 )
 
+if TYPE_CHECKING:
+    from antflow.runstream.keeping import keep_history
+
 __version__ = "0.1.0"
 
 
+def __getattr__(name: str) -> Any:
+    # The run history is imported when first used: `import antflow` need not pay for
+    # SQLite and the resume reader (about 20 ms) in a script that keeps no history.
+    if name == "keep_history":
+        from antflow.runstream.keeping import keep_history
+
+        return keep_history
+    raise AttributeError(f"module 'antflow' has no attribute {name!r}")
+
+
 # ANTFLOW_RECORD=FILE records an unmodified script, ANTFLOW_SERVE=1 serves it to
-# antflow-tui attach: see antflow.runstream.record and antflow.runstream.serve.
+# antflow-tui attach, ANTFLOW_HISTORY=1 keeps it in the run history and ANTFLOW_RESUME=last
+# resumes its last run: see antflow.runstream.record, .serve and .keeping.
 record_from_environment()
 serve_from_environment()
+history_from_environment()
 
 __all__ = [
     "AntFlowError",
@@ -74,6 +93,7 @@ __all__ = [
     "RateLimit",
     "RateLimitExceededError",
     "RateLimitState",
+    "ResumeError",
     "Stage",
     "StageInfo",
     "StageLimitState",
@@ -91,6 +111,7 @@ __all__ = [
     "WorkerState",
     "WorkerStatus",
     "__version__",
+    "keep_history",
     "observe",
     "record",
     "serve",

@@ -40,10 +40,24 @@ FINISH: Final = 13
 """The last task completes (its attempt in the record), then the stage completes."""
 FINISH_HANDOFF: Final = 14
 """As FINISH, then the item is queued at the next stage (see `Successors`)."""
+DONE_EARLIER: Final = 15
+"""A status: a run this one resumes completed the item, so it was not run again
+(recorded at the last stage, terminal)."""
 NO_STATUS: Final = -1
 
-KIND_NAMES: Final = STATUSES + TASK_EVENT_TYPES
-KIND_OF: Final = {name: kind for kind, name in enumerate(STATUSES)}
+KIND_NAMES: Final[tuple[str, ...]] = (
+    *STATUSES[: UNFINISHED + 1],
+    *TASK_EVENT_TYPES,
+    *("",) * (FINISH_HANDOFF - BEGIN_PER_TASK + 1),  # merged records: several events each
+    "done_earlier",
+)
+"""The event a one-event record of each kind stands for, by kind."""
+STATUS_KINDS: Final = (*range(UNFINISHED + 1), DONE_EARLIER)
+"""The kinds that are statuses, in `antflow.types.STATUSES` order."""
+KIND_OF: Final = dict(zip(STATUSES, STATUS_KINDS, strict=True))
+"""A status's kind."""
+STATUS_OF: Final = {kind: status for status, kind in KIND_OF.items()}
+"""A status kind's name."""
 # Code layout, low bits first: kind 4 | stage 12 | worker 16 | task 10 | attempt 11 = 53
 # bits, the integers a double represents exactly.
 STAGE_SHIFT: Final = 4
@@ -177,7 +191,7 @@ class _Decoder:
         return StatusEvent(
             record.item_id,
             record.stage,
-            STATUSES[status],
+            STATUS_OF[status],
             record.worker,
             record.timestamp,
             status_metadata(status, attempt, error),
@@ -224,7 +238,7 @@ class _Decoder:
                     StatusEvent(record.item_id, next_stage, "queued", None, record.timestamp, {})
                 )
             return events
-        if kind < TASK_START:
+        if kind < TASK_START or kind == DONE_EARLIER:
             if kind == IN_PROGRESS:
                 self.stage_attempt = record.attempt
             return [self.status(record, kind, record.attempt)]

@@ -56,6 +56,7 @@ def pipeline_stats(counters: Counters, stages: Iterable[StageStats]) -> Pipeline
         items_fed=counters.fed,
         items_skipped=counters.skipped,
         items_unfinished=counters.unfinished,
+        items_done_earlier=counters.done_earlier,
     )
 
 
@@ -89,6 +90,8 @@ class PipelineViews:
     _tracker: StatusTracker | None
     _results: dict[int, PipelineResult]
     _sorted_results: list[PipelineResult] | None
+    _earlier_results: list[Any]
+    _take_earlier_results: Callable[[], None]
     _failures: dict[Any, _Failure]
     _failed_by_type: Counter[str]
     _unfinished: dict[Any, None]
@@ -110,6 +113,8 @@ class PipelineViews:
     @property
     def results(self) -> list[PipelineResult]:
         """Collected results of the items that went through, in input order."""
+        if self._earlier_results:
+            self._take_earlier_results()
         if self._sorted_results is None:
             self._sorted_results = [self._results[seq] for seq in sorted(self._results)]
         return list(self._sorted_results)

@@ -15,6 +15,8 @@ from antflow.exceptions import RateLimitExceededError, TaskNotAwaitableError
 from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState, WorkerStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from antflow._latency import LatencyTracker
     from antflow.stage import Stage, TaskFunc
     from antflow.tracker import EmitterBinding, StatusTracker
@@ -193,6 +195,9 @@ class StageRuntime:
         """The pipeline's tracker, once bound (usage reports go to it)."""
         self.retried_types: dict[type[BaseException], int] = {}
         """`task_retries` by the class of the error each retried attempt raised."""
+        self.output_listeners: list[Callable[[Any, Any], None]] | None = None
+        """`Probe.on_stage_output` listeners; None while there are none (one test per
+        item)."""
         # As `WorkerRecord.binding`: bound before anything is recorded.
         self.queued_binding: EmitterBinding = None  # type: ignore[assignment]
         self.info = StageInfo(
@@ -208,6 +213,7 @@ class StageRuntime:
             worker_names=tuple(w.name for w in self.workers),
             has_skip_if=stage.skip_if is not None,
             no_retry_on=tuple(t.__qualname__ for t in stage.no_retry_on),
+            durable=stage.durable,
         )
 
     def new_semaphores(self) -> None:

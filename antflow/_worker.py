@@ -136,6 +136,8 @@ async def _process(
                 tracker._record_status(
                     entry.log, item_id, h.SKIPPED, worker.binding, entry.attempt, clock() + epoch
                 )
+            if stage.output_listeners is not None:
+                pipeline._tell_output(stage, item_id, entry.value)
             await _hand_on(pipeline, worker, stage, entry, entry.value, skipped=True)
             return
 
@@ -218,6 +220,8 @@ async def _process(
             latency.add(seconds, item_id, not seen & _SAMPLE_MASK)
     worker.last_active = finished
     worker.since = worker.current_task = worker.progress = None
+    if stage.output_listeners is not None:
+        pipeline._tell_output(stage, item_id, result)
     following = stage.next
     # The common case hands the item straight on, recorded with the finish in one go.
     direct = (

@@ -108,6 +108,23 @@ class RateLimitExceededError(AntFlowError):
         self.last_error = last_error
 
 
+class ResumeError(AntFlowError):
+    """A run cannot resume the run it was asked to: none is kept under that name, its
+    history cannot be read, or the pipeline changed since (`changes` says how). The
+    message says what, and what to do.
+
+    Raised by `antflow.keep_history` on entry, or by `Pipeline.start()` (so by `run()`
+    and `stream()`) when the pipeline that starts differs from the one resumed: nothing
+    has run then.
+    """
+
+    def __init__(self, message: str, changes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.changes = changes
+        """What differs between the pipeline resumed and this one, one change each
+        (``stage 'Parse' renamed 'Parse2'``); empty for other refusals."""
+
+
 def _describe(error: BaseException) -> str:
     """``Type: message``, even for an error whose ``__str__`` raises."""
     try:

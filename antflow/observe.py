@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from antflow._safe import safe_repr
+from antflow.exceptions import ResumeError
 
 if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
@@ -44,7 +45,8 @@ def observe(on_start: PipelineStarted, *, suppress_displays: bool = False) -> It
     Args:
         on_start: Called synchronously from `Pipeline.start()`, before workers run. It may
             attach a monitor (`Pipeline.add_monitor`) or a tracker listener. If it raises,
-            the error is logged and the pipeline starts anyway.
+            the error is logged and the pipeline starts anyway; a `ResumeError` (a resume
+            refused: the pipeline changed) is raised by `start()` instead.
         suppress_displays: Do not draw the built-in dashboards (``progress=``,
             ``dashboard=``) of pipelines started inside: the observer owns the screen.
     """
@@ -69,9 +71,12 @@ def observe_process(on_start: PipelineStarted) -> Callable[[], None]:
 
 
 def notify_started(pipeline: Pipeline) -> None:
+    """Tell every observer; one that refuses a resume (`ResumeError`) refuses the start."""
     for observer in (*_process_observers, *_observers.get()):
         try:
             observer.on_start(pipeline)
+        except ResumeError:
+            raise
         except Exception:
             logger.exception(
                 "pipeline observer %s raised; the pipeline starts anyway",

@@ -43,8 +43,10 @@ from antflow.types import (
 )
 
 if TYPE_CHECKING:
+    from antflow._queue import StageQueue
     from antflow.builder import PipelineBuilder
     from antflow.lifecycle import PipelineState
+    from antflow.resume import PipelinePlan
     from antflow.tracker import EmitterBinding, StatusTracker
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,9 @@ _STREAM_CHUNK = 64
 _RUNNING: Final = lc.RUNNING
 _JOINABLE: Final = frozenset({lc.RUNNING, lc.CLOSING})
 """Workers run and no shutdown is under way."""
+
+_DONE_EARLIER_STREAK: Final = 1024
+"""Items counted done earlier back to back before the feeding yields to the loop."""
 
 CANCEL_GRACE: Final = 1.0
 """Seconds a forced shutdown waits for cancelled workers before giving up on them."""
@@ -78,9 +83,13 @@ class Pipeline(PipelineViews):
         cancel_grace: Seconds a forced shutdown waits for cancelled workers; a worker
             whose task ignores cancellation is then given up on (its item counted
             unfinished, a warning naming the task).
+        version: Your pipeline's version (a str or an int), part of its fingerprint
+            with its stage and task names: raise it when a change makes what earlier
+            runs stored unfit to resume from (a stage's output means something else).
 
     Raises:
-        PipelineError: no stages, a non-Stage, or two stages with the same name.
+        PipelineError: no stages, a non-Stage, two stages with the same name, or a
+            version that is not a str or an int.
         StageValidationError: a stage's configuration is invalid.
     """
 
@@ -93,6 +102,7 @@ class Pipeline(PipelineViews):
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         cancel_grace: float = CANCEL_GRACE,
+        version: str | int | None = None,
     ) -> None:
         stages = list(stages) if stages is not None else []
         if not stages:
@@ -105,6 +115,8 @@ class Pipeline(PipelineViews):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise PipelineError(f"stage names must be unique; repeated: {', '.join(duplicates)}")
+        if isinstance(version, bool) or not isinstance(version, str | int | None):
+            raise PipelineError(f"version must be a str or an int (or None), got {version!r}")
 
         self.stages = stages
         self.collect_results = collect_results
@@ -115,6 +127,8 @@ class Pipeline(PipelineViews):
         self._epoch = 0.0 if clock else time.time() - time.perf_counter()
         self._sleep = sleep or asyncio.sleep
         self.cancel_grace = cancel_grace
+        self.version = version
+        """Part of the pipeline's fingerprint (see `antflow.resume`)."""
 
         self._runtimes = [StageRuntime(stage, index) for index, stage in enumerate(stages)]
         for current, following in zip(self._runtimes, self._runtimes[1:], strict=False):
@@ -162,6 +176,19 @@ class Pipeline(PipelineViews):
         self._stop_done: asyncio.Future[None] | None = None
         self._fed_listeners: list[Callable[[Any, Any], None]] | None = None
         """`Probe.on_fed` listeners; None while there are none (one test per item)."""
+        self._completed_listeners: list[Callable[[Any, Any], None]] | None = None
+        """`Probe.on_completed` listeners; None while there are none (one test per item)."""
+        self._resume: PipelinePlan | None = None
+        """What a resumed run does with each item fed (`resume_from`); None: nothing, and
+        feeding takes its usual path."""
+        self._done_earlier = 0
+        """Items fed that a resumed run had completed (not run, not counted in `_fed`)."""
+        self._earlier_ids: list[Any] = []
+        """Items counted done earlier that the tracker has not been told of yet."""
+        self._earlier_results: list[Any] = []
+        """Their stored results not made yet, flat: item id, sequence number, JSON."""
+        self._read_result: Callable[[Any], tuple[bool, Any]] = _no_result
+        """Reads a stored result (the last plan's `PipelinePlan.result`)."""
         self._ended_listeners: list[Callable[[], None]] = []
         """`Probe.on_ended` listeners."""
         self.probe = Probe(self)
@@ -317,6 +344,9 @@ class Pipeline(PipelineViews):
         if reserved:
             self._reserve(reserved)
         try:
+            if self._resume is not None and runtime.index == 0:
+                await self._feed_planned(runtime, items, priority)
+                return
             for item in items:
                 if queue._size < queue.capacity and self._state is _RUNNING:
                     self._enqueue(runtime, item, priority)
@@ -334,7 +364,12 @@ class Pipeline(PipelineViews):
         self._check_priority(priority)
         self._check_feedable()
         async for item in items:
-            if not await self._feed_one(runtime, item, priority):
+            if self._resume is not None and runtime.index == 0:
+                queue = self._feed_one_planned(runtime, item, priority)
+                self._tell_done_earlier()
+                if queue is not None:
+                    await self._wait_planned(queue)
+            elif not await self._feed_one(runtime, item, priority):
                 return
 
     def _refuse_if_running(self) -> None:
@@ -440,7 +475,7 @@ class Pipeline(PipelineViews):
         monitor = Monitor(display, dashboard_update_interval) if display is not None else None
         if monitor is not None:
             self._monitors.append(monitor)
-        self._total_items = self._fed + len(items)
+        self._total_items = self._fed + self._done_earlier + len(items)
         first_seq = self._seq
         started = False
         try:
@@ -492,7 +527,7 @@ class Pipeline(PipelineViews):
         done = object()
         collect, self.collect_results = self.collect_results, False
         self._sink = sink
-        self._total_items = self._fed + len(items)
+        self._total_items = self._fed + self._done_earlier + len(items)
 
         async def drive() -> None:
             try:
@@ -1019,6 +1054,212 @@ class Pipeline(PipelineViews):
                 except BaseException as error:
                     self._fed_listener_failed(listener, error)
 
+    # ------------------------------------------------------------------ resuming
+
+    def resume_from(self, plan: PipelinePlan | None) -> None:
+        """Feed items as a resumed run does, from the next item fed into the first stage.
+
+        An item whose id `plan` says completed earlier is not run: it is counted done
+        earlier (``get_stats().items_done_earlier``, a ``done_earlier`` status in the
+        tracker), and `run()`/`stream()` return its stored result, if one was stored (its
+        JSON form: a tuple comes back as a list). An item that passed a durable stage
+        enters the stage after it, with that stage's stored output. Every other item is
+        fed as usual. Items fed into a later stage (``feed(..., target_stage=...)``)
+        are fed as usual too.
+
+        `antflow.keep_history` gives each pipeline its plan as it starts; a script calls
+        this itself only to apply a plan of its own making (`antflow.resume`).
+
+        Args:
+            plan: What a resume does with each item id; None: feed as usual again.
+
+        Raises:
+            PipelineError: `plan` was made for a pipeline of other stages.
+        """
+        if plan is not None:
+            plan.check_stages([stage.name for stage in self.stages])
+            self._read_result = plan.result
+        self._resume = plan
+
+    async def _feed_planned(self, first: StageRuntime, items: Iterable[Any], priority: int) -> None:
+        """Feed items into the first stage as the resume plan says (see `resume_from`).
+
+        An item's id decides where it goes, and giving it one takes its number, so an
+        item goes into its queue at once (over capacity by one at most), and the feeding
+        waits for room there afterwards. Items done earlier need no room: the loop
+        yields to others now and then, as a resume may count a million of them.
+        """
+        counted = 0
+        try:
+            for item in items:
+                if self._state is not _RUNNING:
+                    self._check_planned_feed(first)
+                runtime = self._enqueue_planned(first, item, priority)
+                if runtime is not None:
+                    if runtime.queue._size > runtime.queue.capacity:
+                        await self._wait_planned(runtime.queue)
+                    continue
+                counted += 1
+                if counted >= _DONE_EARLIER_STREAK:
+                    counted = 0
+                    self._tell_done_earlier()
+                    await asyncio.sleep(0)
+        finally:
+            self._tell_done_earlier()
+
+    def _feed_one_planned(
+        self, first: StageRuntime, item: Any, priority: int
+    ) -> StageQueue[Entry] | None:
+        """Feed one item as the plan says; returns the queue it went into if that is now
+        over capacity (None: it has room, or the item was done earlier)."""
+        if self._state is not _RUNNING:
+            self._check_planned_feed(first)
+        runtime = self._enqueue_planned(first, item, priority)
+        if runtime is None or runtime.queue._size <= runtime.queue.capacity:
+            return None
+        return runtime.queue
+
+    def _check_planned_feed(self, first: StageRuntime) -> None:
+        """Refuse a planned feed as `_feed_one` refuses one (the pipeline not running)."""
+        state = self._state
+        if state is lc.STOPPING or state is lc.ENDING:
+            raise FeedStoppedError(
+                "the pipeline is shutting down: this item and the rest were not fed"
+            )
+        self._check_feedable()
+        if state not in lc.WORKING and first.queue.full():
+            raise PipelineError(_wait_forever_message(first.name, first.queue.capacity))
+
+    async def _wait_planned(self, queue: StageQueue[Entry]) -> None:
+        """Wait until `queue`, over capacity by the item just fed, has room again."""
+        while queue._size > queue.capacity and self._state in lc.WORKING:
+            await queue.wait_for_room()
+            if self._state not in _JOINABLE:
+                raise FeedStoppedError(
+                    "the pipeline was shut down while feed() waited for room: the items "
+                    "after this one were not fed"
+                )
+
+    def _enqueue_planned(
+        self, first: StageRuntime, item: Any, priority: int
+    ) -> StageRuntime | None:
+        """`_enqueue` under a resume plan: the item is counted done earlier (None), or
+        queued where the plan says (its stage's runtime). Kept apart from `_enqueue`, the
+        hot path of a run without a plan, which pays nothing for plans."""
+        plan = self._resume
+        assert plan is not None
+        tracker = self._tracker
+        if tracker is not None and self._bound_tracker is not tracker:
+            self._bind_tracker()
+        seq = self._seq
+        explicit = isinstance(item, dict) and "id" in item
+        if explicit:
+            item_id = item["id"]
+            value = item.get("value", item)
+        else:
+            item_id = seq if self._live is None else self._auto_id(seq)
+            value = item
+        route = plan.route(item_id, automatic=not explicit)
+        if route is not None and route.stage is None:
+            # Inline: a resume may count a million items so before it feeds one.
+            self._seq = seq + 1
+            if not explicit and self._live is not None:
+                self._live.discard(item_id)
+            self._done_earlier += 1
+            if tracker is not None:
+                self._earlier_ids.append(item_id)
+            if route.stored:
+                self._keep_earlier_result(item_id, seq, route.value)
+            return None
+        resumed = self._claim(item_id) if explicit else False
+        self._seq = seq + 1
+        if self._earlier_ids:
+            self._tell_done_earlier()  # their events come before this item's
+        runtime = first
+        if route is not None:
+            runtime = self._runtimes[route.stage]  # type: ignore[index]
+            value = route.value
+        entry = Entry(item_id, seq, value, priority)
+        if not resumed:
+            self._fed += 1
+        self._outstanding += 1
+        if tracker is not None:
+            entry.log = tracker._open(item_id, runtime.queued_binding, self._now())
+        runtime.queue.put_nowait(entry, priority, force=True)
+        listeners = self._fed_listeners
+        if listeners is not None:
+            for listener in listeners:
+                try:
+                    listener(item_id, item)
+                except BaseException as error:
+                    self._fed_listener_failed(listener, error)
+        return runtime
+
+    def _keep_earlier_result(self, item_id: Any, seq: int, stored: Any) -> None:
+        """Return the stored result of an item done earlier, as any result (in feed order
+        from `run()`, as it comes from `stream()`)."""
+        if self._sink is not None:
+            read, value = self._read_result(stored)
+            if read:
+                self._sink.put_nowait(PipelineResult(item_id, value, seq, {"done_earlier": True}))
+        elif self.collect_results:
+            # Made when `results` is read: a resume may count a million items before it
+            # feeds its first one.
+            earlier = self._earlier_results
+            earlier.append(item_id)
+            earlier.append(seq)
+            earlier.append(stored)
+            self._sorted_results = None
+
+    def _tell_done_earlier(self) -> None:
+        """Tell the tracker of the items counted done earlier since the last time (in
+        bulk, at one time: a streak of them takes a millisecond)."""
+        item_ids = self._earlier_ids
+        if not item_ids:
+            return
+        self._earlier_ids = []
+        tracker = self._tracker
+        if tracker is not None:
+            tracker._record_done_earlier(item_ids, self._runtimes[-1].queued_binding, self._now())
+
+    def _take_earlier_results(self) -> None:
+        """Make the results of the items counted done earlier (see `_count_done_earlier`)."""
+        earlier, self._earlier_results = self._earlier_results, []
+        result = self._read_result
+        results = self._results
+        for index in range(0, len(earlier), 3):
+            read, value = result(earlier[index + 2])
+            if read:
+                item_id, seq = earlier[index], earlier[index + 1]
+                results[seq] = PipelineResult(item_id, value, seq, {"done_earlier": True})
+
+    def _completed_listener_failed(
+        self, listener: Callable[[Any, Any], None], error: BaseException
+    ) -> None:
+        # A new list: `_complete` may be iterating the old one.
+        if must_propagate(error):
+            raise error
+        logger.error("an on_completed listener raised; it is detached", exc_info=error)
+        remaining = [one for one in self._completed_listeners or () if one is not listener]
+        self._completed_listeners = remaining or None
+
+    @staticmethod
+    def _tell_output(runtime: StageRuntime, item_id: Any, value: Any) -> None:
+        """A stage gave an item's output: tell `Probe.on_stage_output`'s listeners."""
+        for listener in runtime.output_listeners or ():
+            try:
+                listener(item_id, value)
+            except BaseException as error:
+                if must_propagate(error):
+                    raise
+                logger.error(
+                    "an on_stage_output listener of stage %r raised; it is detached",
+                    runtime.name,
+                    exc_info=error,
+                )
+                remaining = [one for one in runtime.output_listeners or () if one is not listener]
+                runtime.output_listeners = remaining or None
+
     def _complete(self, entry: Entry, value: Any, skipped: bool) -> None:
         """The item left the last stage: count it, keep its result, stream it."""
         self._processed += 1
@@ -1034,6 +1275,13 @@ class Pipeline(PipelineViews):
         tracker = self._tracker
         if tracker is not None and tracker.max_history_items is not None:
             tracker._item_finished(entry.item_id)
+        listeners = self._completed_listeners
+        if listeners is not None:
+            for listener in listeners:
+                try:
+                    listener(entry.item_id, value)
+                except BaseException as error:
+                    self._completed_listener_failed(listener, error)
         self._settle_one()
 
     def _item_failed(
@@ -1145,6 +1393,10 @@ class Pipeline(PipelineViews):
         for waiter in waiters:
             _wake(waiter)
         waiters.clear()
+
+
+def _no_result(raw: Any) -> tuple[bool, Any]:
+    return False, None
 
 
 def _worker_ended(task: asyncio.Task[None]) -> None:

@@ -16,8 +16,10 @@ What it offers, per pipeline (`Probe`, ``pipeline.probe``):
 - failures (`Failure`), unfinished ids, items in flight (`PendingItem`);
 - id resolution: the live id an item key stands for (`live_id`), the one mapping back
   from the keys of `antflow.runstream.records.item_key`;
-- two events: `on_fed` (each item fed, with the id the engine gave it) and `on_ended` (a
-  run ended: `join()` or a shutdown is done). Nobody listening costs one test per item.
+- events: `on_fed` (each item fed, with the id the engine gave it), `on_completed`
+  (each item that left the last stage, with its result), `on_stage_output` (each item
+  that passed a stage, with its output) and `on_ended` (a run ended: `join()` or a
+  shutdown is done). Nobody listening costs one test per item each.
 
 and per tracker (`TrackerProbe`): the name tables, a lossless journal with a cursor per
 reader (`Journal`), error sinks (`ErrorSink`), item histories and usage, pausing the tails.
@@ -77,6 +79,8 @@ class Counters:
     skipped: int
     total_items: int | None
     """Items the run expects in all, when known (``run(items)``)."""
+    done_earlier: int = 0
+    """Items fed that a run this one resumes had completed: not run, not in `fed`."""
 
     @property
     def running(self) -> bool:
@@ -200,6 +204,7 @@ class Probe:
             unfinished=len(p._unfinished),
             skipped=p._skipped_out,
             total_items=p._total_items,
+            done_earlier=p._done_earlier,
         )
 
     @property
@@ -211,6 +216,16 @@ class Probe:
     def sequence(self) -> int:
         """Items numbered so far (every feed takes the next number; see `Pipeline`)."""
         return self._pipeline._seq
+
+    @property
+    def version(self) -> str | int | None:
+        """The pipeline's version (`Pipeline(version=...)`), part of its fingerprint."""
+        return self._pipeline.version
+
+    @property
+    def resuming(self) -> bool:
+        """A resume plan applies to what is fed (`Pipeline.resume_from`)."""
+        return self._pipeline._resume is not None
 
     @property
     def stage_infos(self) -> tuple[StageInfo, ...]:
@@ -373,6 +388,49 @@ class Probe:
         def remove() -> None:
             remaining = [one for one in pipeline._fed_listeners or () if one is not listener]
             pipeline._fed_listeners = remaining or None  # none: nothing per item
+
+        return remove
+
+    def on_completed(self, listener: Callable[[Any, Any], None]) -> Callable[[], None]:
+        """Call ``listener(item_id, result)`` for every item that completes from now on
+        (leaves the last stage, run or skipped through it), with what it returns to
+        `run()`. Not for items counted done earlier (see `Pipeline.resume_from`).
+
+        A listener records and returns; one that raises is logged and detached.
+
+        Returns:
+            A function that detaches it.
+        """
+        pipeline = self._pipeline
+        pipeline._completed_listeners = [*(pipeline._completed_listeners or ()), listener]
+
+        def remove() -> None:
+            remaining = [one for one in pipeline._completed_listeners or () if one is not listener]
+            pipeline._completed_listeners = remaining or None  # none: nothing per item
+
+        return remove
+
+    def on_stage_output(
+        self, stage: str, listener: Callable[[Any, Any], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(item_id, output)`` for every item that passes `stage` from now
+        on (run, or skipped through: its input is then its output), before the next
+        stage sees it.
+
+        A listener records and returns; one that raises is logged and detached.
+
+        Returns:
+            A function that detaches it.
+
+        Raises:
+            ValueError: no stage has that name.
+        """
+        runtime = self._pipeline._target(stage)
+        runtime.output_listeners = [*(runtime.output_listeners or ()), listener]
+
+        def remove() -> None:
+            remaining = [one for one in runtime.output_listeners or () if one is not listener]
+            runtime.output_listeners = remaining or None  # none: nothing per item
 
         return remove
 

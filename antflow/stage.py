@@ -75,6 +75,11 @@ class Stage:
     adaptive: bool = False
     """Adapt how many calls the stage keeps in flight to the API's limits: halved on a
     rate-limit answer, one more after each clean round, between 1 and `workers`."""
+    durable: bool = False
+    """Keep each item's output of this stage in the run history (as JSON), so a resumed
+    run feeds an item that passed it into the next stage with that output, without
+    running this stage again: mark the expensive stage (an LLM call) durable. Only a run
+    kept in the history stores outputs (see `antflow.keep_history`)."""
 
     @property
     def capacity(self) -> int:
@@ -154,10 +159,11 @@ class Stage:
                 f"{label}: rate_limit must be an antflow.RateLimit (RateLimit(per_second=10)), "
                 f"got {self.rate_limit!r}"
             )
-        if not isinstance(self.adaptive, bool):
-            raise StageValidationError(
-                f"{label}: adaptive must be True or False, got {self.adaptive!r}"
-            )
+        for flag in ("adaptive", "durable"):
+            if not isinstance(getattr(self, flag), bool):
+                raise StageValidationError(
+                    f"{label}: {flag} must be True or False, got {getattr(self, flag)!r}"
+                )
         for hook in ("on_success", "on_failure", "skip_if"):
             value = getattr(self, hook)
             if value is not None and not callable(value):

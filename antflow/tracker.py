@@ -13,6 +13,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -170,7 +171,7 @@ class StatusTracker:
         """Ids of items that reported usage since each reader last took them (recorders)."""
         # Items per status kind; the last slot (index -1) collects "not seen yet", so a
         # new log's first move needs no special case.
-        self._counts = [0] * (len(STATUSES) + 1)
+        self._counts = [0] * (h.DONE_EARLIER + 2)
         self._failed: dict[Any, FailedItem] = {}
         self._failed_by_type: Counter[str] = Counter()
         self._failed_by_stage: Counter[str] = Counter()
@@ -204,7 +205,8 @@ class StatusTracker:
 
     def get_stats(self) -> dict[str, int]:
         """How many items are in each status right now (every status, zeros included)."""
-        return dict(zip(STATUSES, self._counts, strict=False))
+        counts = self._counts
+        return {status: counts[kind] for status, kind in h.KIND_OF.items()}
 
     def get_history(self, item_id: Any) -> list[StatusEvent]:
         """Every status event of the item, oldest first ([] if unknown or evicted)."""
@@ -457,6 +459,47 @@ class StatusTracker:
         self._record_status(log, item_id, h.QUEUED, binding, 1, timestamp)
         return log
 
+    def _record_done_earlier(
+        self, item_ids: list[Any], binding: EmitterBinding, timestamp: float
+    ) -> None:
+        """Record that a resumed run counted these items done earlier (`binding`: the
+        last stage's queue), all at `timestamp`. They are finished at once: a bounded
+        tracker counts them and tells its tails, journal and callbacks, but keeps no
+        history of them. In bulk: a resume may count a million items before it feeds
+        its first."""
+        logs = self._logs
+        bounded = self.max_history_items is not None
+        if not bounded or not logs.keys().isdisjoint(item_ids):
+            for item_id in item_ids:
+                log = logs.get(item_id)
+                if log is None:
+                    log = logs[item_id] = h.new_log()
+                self._record_status(log, item_id, h.DONE_EARLIER, binding, 1, timestamp)
+                if bounded:
+                    self._item_finished(item_id)
+            return
+        count = len(item_ids)
+        counts = self._counts
+        counts[-1] -= count  # from "not seen", as a new log's first move
+        counts[h.DONE_EARLIER] += count
+        self._evicted += count
+        code = h.DONE_EARLIER | binding.base | h.ATTEMPT_ONE
+        recent = self._recent
+        if recent is not None:
+            journal = self._journal
+            if journal is not None:
+                journal.extend(chain.from_iterable(zip(item_ids, repeat(code), repeat(timestamp))))
+            if recent is not journal:
+                if recent is not _PAUSED:
+                    recent.extend((item_id, code, timestamp, None, None) for item_id in item_ids)
+                self._recent_events += count
+        if self._live:
+            for item_id in item_ids:
+                self._delivery.send(
+                    self._on_status_change,
+                    _status_event(item_id, h.DONE_EARLIER, binding, 1, timestamp, None),
+                )
+
     def _record_status(
         self,
         log: array[float],
@@ -670,7 +713,7 @@ class StatusTracker:
             oldest = order.popleft()
             log = self._logs.get(oldest)
             # Only evict what is still finished: a failed or re-fed item stays.
-            if log is not None and log[0] in (h.COMPLETED, h.SKIPPED):
+            if log is not None and log[0] in _DONE:
                 del self._logs[oldest]
                 self._errors.pop(oldest, None)
                 self._usage.pop(oldest, None)
@@ -757,6 +800,8 @@ class StatusTracker:
         return h.decode(item_id, log, self._errors.get(item_id), names, self._successors)
 
 
+_DONE: Final = (h.COMPLETED, h.SKIPPED, h.DONE_EARLIER)
+"""Statuses of items that left the pipeline for good (their histories may be evicted)."""
 _PAUSED: Final = object()
 """`StatusTracker._recent` while tails are paused: events are counted, not kept."""
 
@@ -799,7 +844,7 @@ def _status_event(
     return StatusEvent(
         item_id,
         binding.stage,
-        STATUSES[kind],
+        h.STATUS_OF[kind],
         binding.worker,
         timestamp,
         h.status_metadata(kind, attempt, error),

@@ -17,9 +17,18 @@ if TYPE_CHECKING:
     from antflow.pipeline import Pipeline
 
 StatusType = Literal[
-    "queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"
+    "queued",
+    "in_progress",
+    "completed",
+    "failed",
+    "retrying",
+    "skipped",
+    "unfinished",
+    "done_earlier",
 ]
-"""Where an item stands in a stage. ``unfinished``: a shutdown came before it finished."""
+"""Where an item stands in a stage. ``unfinished``: a shutdown came before it finished.
+``done_earlier``: a run this one resumes completed it, so it was not run again (its event
+names the last stage)."""
 
 TaskEventType = Literal["start", "complete", "retry", "fail"]
 """What happened to one task attempt."""
@@ -38,7 +47,10 @@ STATUSES: tuple[StatusType, ...] = (
     "retrying",
     "skipped",
     "unfinished",
+    "done_earlier",
 )
+"""Every status. The first seven are indexed by their record kind (`antflow._history`);
+``done_earlier`` is kind 15, after the task event kinds."""
 TASK_EVENT_TYPES: tuple[TaskEventType, ...] = ("start", "complete", "retry", "fail")
 
 _WORKER_INDEX = re.compile(r"-W(\d+)$")
@@ -167,6 +179,9 @@ class PipelineStats:
     """Of `items_processed`, those the last stage skipped."""
     items_unfinished: int = 0
     """Items left unfinished by a shutdown; `Pipeline.get_unfinished_items()` lists them."""
+    items_done_earlier: int = 0
+    """Items the script fed that a run this one resumes had completed: not run again,
+    and not counted in `items_fed` (see `Pipeline.resume_from`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +256,8 @@ class StageInfo:
     has_skip_if: bool = False
     no_retry_on: tuple[str, ...] = ()
     """Names of the exception types that are never retried."""
+    durable: bool = False
+    """The stage's outputs are kept for a resume (`Stage.durable`)."""
 
 
 @dataclass(frozen=True, slots=True)

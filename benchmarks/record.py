@@ -3,8 +3,9 @@
 Run by hand:  .venv/bin/python benchmarks/record.py [N] [BIG]
 
 1. benchmarks/engine.py's pipeline (N no-op items, 3 stages x 10 workers) with a bounded
-   tracker, as antflow-tui runs it: without a recorder, then recording to a file. Target:
-   recording costs <= 10 % of the throughput.
+   tracker, as antflow-tui runs it: without a recorder, then recording to a file, then
+   recording with the outcomes a kept run stores for a resume (each item's result).
+   Target: recording costs <= 10 % of the throughput.
 2. Bytes per event on disk (target <= 60), and msgspec against the stdlib json for the
    same event batches.
 3. A recording of BIG items (default 1,000,000): seeking to 20 times across it (target
@@ -41,7 +42,7 @@ async def noop(value: object) -> object:
     return value
 
 
-async def run(n: int, path: Path | None) -> float:
+async def run(n: int, path: Path | None, *, outcomes: bool = False) -> float:
     tracker = StatusTracker(max_history_items=10_000)
     pipeline = Pipeline(
         [Stage(f"S{i}", WORKERS, [noop]) for i in range(STAGES)],
@@ -51,7 +52,7 @@ async def run(n: int, path: Path | None) -> float:
     recorder = None
     if path is not None:
         stream = RunStream(follow_events=False)
-        recorder = Recorder(path, stream)
+        recorder = Recorder(path, stream, outcomes=outcomes)
         recorder.open()
         with observe(stream.attach):
             began = time.perf_counter()
@@ -67,17 +68,22 @@ async def run(n: int, path: Path | None) -> float:
 
 def cost(n: int, folder: Path) -> None:
     rounds = 5
-    plain = recorded = 0.0
+    plain = recorded = kept = 0.0
     path = folder / "cost.jsonl"
     for _ in range(rounds):
         plain = max(plain, asyncio.run(run(n, None)))
         recorded = max(recorded, asyncio.run(run(n, path)))
+        kept = max(kept, asyncio.run(run(n, folder / "kept.jsonl", outcomes=True)))
     shape = f"{STAGES} stages x {WORKERS} workers"
     print(f"{n:,} no-op items, {shape}, bounded tracker (best of {rounds})")
     print(f"  headless               {plain:>9,.0f} items/s")
     print(
         f"  recording              {recorded:>9,.0f} items/s  "
         f"cost {(1 - recorded / plain) * 100:4.1f} % (target <= 10 %)"
+    )
+    print(
+        f"  + outcomes (history)   {kept:>9,.0f} items/s  "
+        f"cost {(1 - kept / plain) * 100:4.1f} % (results stored for a resume)"
     )
     with Recording.open(path) as recording:
         events = sum(1 for r in recording.records() if isinstance(r, Event))

@@ -93,6 +93,7 @@ def overview(tally: Tally) -> RenderableType:
         str(tally.in_flight),
         ("  completed ", "dim"),
         str(tally.processed),
+        *((("  done earlier ", "dim"), str(tally.done_earlier)) if tally.done_earlier else ()),
         ("  failed ", "dim"),
         (str(tally.failed), "red" if tally.failed else ""),
         "  ",

@@ -31,11 +31,13 @@ class Tally:
     """Seconds since the run started."""
     rate: float | None
     """Items this run finished per second, or None before time has passed."""
+    done_earlier: int = 0
+    """Items a run this one resumes had completed (not run again, not in the rate)."""
 
     @property
     def done(self) -> int:
-        """Items finished either way: processed plus failed."""
-        return self.processed + self.failed
+        """Items finished any way: processed, failed, or done earlier."""
+        return self.processed + self.failed + self.done_earlier
 
     @property
     def fraction(self) -> float | None:
@@ -93,5 +95,6 @@ class Meter:
             total=total or None,
             elapsed=elapsed,
             rate=max(done, 0) / elapsed if elapsed > 0 else None,
+            done_earlier=stats.items_done_earlier,
         )
         return self.last

@@ -35,12 +35,14 @@ def progress_line(tally: Tally, bar_width: int = 30) -> str:
     """
     rate = format_rate(tally.rate)
     fraction = tally.fraction
+    earlier = f"  {tally.done_earlier} done earlier" if tally.done_earlier else ""
     if fraction is None:
-        return f"{tally.done} done  {rate}  {tally.failed} failed"
+        return f"{tally.done} done  {rate}  {tally.failed} failed{earlier}"
     filled = math.floor(fraction * bar_width)
     bar = "#" * filled + "-" * (bar_width - filled)
     return (
-        f"[{bar}] {tally.done}/{tally.total} {fraction * 100:5.1f}%  {rate}  {tally.failed} failed"
+        f"[{bar}] {tally.done}/{tally.total} {fraction * 100:5.1f}%  {rate}  {tally.failed} "
+        f"failed{earlier}"
     )
 
 

@@ -9,7 +9,7 @@ building the tracker's own event objects first.
 from __future__ import annotations
 
 import reprlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from antflow import _history as h
 from antflow._history import ErrorNote
@@ -35,7 +35,7 @@ from antflow.runstream.records import (
     clip,
     item_key,
 )
-from antflow.types import STATUSES, TASK_EVENT_TYPES
+from antflow.types import STATUSES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from antflow.ratelimit import RateLimitState
     from antflow.types import StageInfo, TaskUsage
 
-_KIND_NAMES: Final[tuple[EventKind, ...]] = STATUSES + TASK_EVENT_TYPES
+_KIND_NAMES: Final = cast("tuple[EventKind, ...]", h.KIND_NAMES)
 
 LIMIT_NAME: Final = 200
 """Characters of a RateLimit's name a snapshot keeps (a name is the user's to choose)."""
@@ -107,6 +107,7 @@ def stage_config(info: StageInfo) -> StageConfig:
         concurrency_limits=dict(info.task_concurrency_limits),
         has_skip_if=info.has_skip_if,
         no_retry_on=info.no_retry_on,
+        durable=info.durable,
     )
 
 
@@ -116,6 +117,7 @@ def pipeline_started(probe: Probe, number: int, at: float) -> PipelineStarted:
         at=at,
         stages=tuple(stage_config(info) for info in probe.stage_infos),
         total_items=probe.total_items,
+        version=probe.version,
     )
 
 
@@ -245,6 +247,7 @@ def snapshot(probe: Probe, number: int, abandoned: int = 0, *, stopped: bool = F
         abandoned=abandoned,
         stopped=stopped,
         limits=tuple(limit_row(state, now) for state in probe.rate_limits()),
+        done_earlier=counters.done_earlier,
     )
 
 
@@ -339,7 +342,7 @@ class RawDecoder:
                 if kind == h.FINISH_HANDOFF:
                     following = stages[self._next_stage(stage_id)] or ""
                     add(Event(pipeline, at, item, "queued", following))
-            elif kind < h.TASK_START:
+            elif kind < h.TASK_START or kind == h.DONE_EARLIER:
                 add(
                     Event(
                         pipeline,
@@ -462,7 +465,7 @@ def item_detail(
             tracker, lambda _stage: number, lambda e, _item: numbers.get(id(e))
         )
         events = with_durations(decoder.events(raw))
-    status = None if log is None or log[0] < 0 else STATUSES[int(log[0])]
+    status = None if log is None or log[0] < 0 else h.STATUS_OF[int(log[0])]
     last_status = next((e for e in reversed(events) if e.kind in STATUSES), None)
     evicted: bool | None = False
     if log is None and tracker.tracker.evicted_items:

@@ -52,8 +52,30 @@ class FailureCheckpoint(msgspec.Struct, frozen=True, tag="failures", tag_field="
     failures: tuple[ErrorRecord, ...]
 
 
-FileRecord = Record | Names | FailureCheckpoint
 WireKey = int | float | str | bool | None | ReprKey | list[Any]
+
+
+class Outcomes(msgspec.Struct, frozen=True, tag="outcomes", tag_field="record"):
+    """What items gave, kept for a resume: the results of items that completed (left
+    the last stage; `stage` None), or the outputs of a durable stage (`stage` names it),
+    in the order they came. Written with the event batches of the same flush, and before
+    them, so an item whose completion a batch shows is in an outcomes line too."""
+
+    pipeline: int
+    stage: str | None
+    ids: list[WireKey]
+    """Item ids, as event batches write them."""
+    values: list[msgspec.Raw]
+    """Each item's result (or output) as JSON, undecoded until used; null where
+    `unstored` says there is none."""
+    unstored: list[int] = []
+    """Indexes of the items whose value was not stored: not JSON, or over the bound."""
+
+
+FileRecord = Record | Names | FailureCheckpoint | Outcomes
+OUTCOMES_PREFIX: Final = b'{"record":"outcomes",'
+"""How an outcomes line starts: a reader looking for other records passes it over
+without decoding its values."""
 RawBatch = tuple[str, int, list[WireKey], list[int], bytes, list[tuple[int, int]]]
 
 _decode_record = msgspec.json.Decoder(FileRecord).decode

@@ -29,7 +29,7 @@ ENVIRONMENT_VARIABLE: Final = "ANTFLOW_RECORD"
 VALUES_VARIABLE: Final = "ANTFLOW_RECORD_VALUES"
 
 
-class _LogToStream(logging.Handler):
+class LogToStream(logging.Handler):
     """Log records of the script, as log lines of the recording.
 
     Recording must not change what the script shows: without a handler of its own, a
@@ -73,7 +73,9 @@ def _new_stream(values: bool) -> RunStream:
     )
 
 
-def _reason(stream: RunStream) -> str:
+def run_reason(stream: RunStream) -> str:
+    """How a run that ended without an error ended, as its pipelines say: ``interrupted``
+    (one still runs), ``stopped`` (items left unfinished) or ``finished``."""
     snapshots = stream.snapshots()
     if any(s.running for s in snapshots):
         return "interrupted"
@@ -99,7 +101,7 @@ async def record(path: str | Path, *, values: bool = False) -> AsyncIterator[Rec
     stream = _new_stream(values)
     recorder = Recorder(path, stream)
     recorder.open()
-    handler = _LogToStream(stream)
+    handler = LogToStream(stream)
     logging.getLogger().addHandler(handler)
     reason = "finished"
     try:
@@ -110,7 +112,7 @@ async def record(path: str | Path, *, values: bool = False) -> AsyncIterator[Rec
         raise
     finally:
         logging.getLogger().removeHandler(handler)
-        recorder.close(reason if reason == "error" else _reason(stream))
+        recorder.close(reason if reason == "error" else run_reason(stream))
         stream.close()
 
 
@@ -129,8 +131,8 @@ def record_from_environment() -> None:
         if not state["open"]:
             state["open"] = True
             recorder.open()
-            logging.getLogger().addHandler(_LogToStream(stream))
-            atexit.register(lambda: recorder.close(_reason(stream)))
+            logging.getLogger().addHandler(LogToStream(stream))
+            atexit.register(lambda: recorder.close(run_reason(stream)))
         stream.attach(pipeline)
 
     observe_process(on_start)

@@ -29,6 +29,7 @@ from antflow.runstream.filelines import (
     Names,
 )
 from antflow.runstream.jsonlines import encode_line
+from antflow.runstream.outcomes import OutcomeKeeper
 from antflow.runstream.recordingfile import RecordingFile, totals
 from antflow.runstream.records import (
     Control,
@@ -89,6 +90,9 @@ class Recorder:
         stream: The run stream whose pipelines (present and future) are recorded.
         flush_every: Seconds between writes (a task on the running loop does them).
         snapshot_every: Seconds between snapshots.
+        outcomes: Also store each completed item's result and each durable stage's
+            outputs, for a resume (`antflow.runstream.outcomes`).
+        history: What the run history keeps in the header (``Header.history``).
     """
 
     def __init__(
@@ -98,6 +102,8 @@ class Recorder:
         *,
         flush_every: float = FLUSH_EVERY,
         snapshot_every: float = SNAPSHOT_EVERY,
+        outcomes: bool = False,
+        history: dict[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.stream = stream
@@ -115,6 +121,8 @@ class Recorder:
         self.closed = False
         self._checkpoint_now = False
         self._given_up = False
+        self._outcomes = OutcomeKeeper() if outcomes else None
+        self._history = history
 
     @property
     def broken(self) -> bool:
@@ -127,7 +135,7 @@ class Recorder:
     def open(self) -> None:
         """Create the file, write the header, and follow the stream's pipelines."""
         header = msgspec.structs.replace(
-            self.stream.header, pipelines=tuple(self.stream.pipelines())
+            self.stream.header, pipelines=tuple(self.stream.pipelines()), history=self._history
         )
         self.file = RecordingFile(self.path, header, threaded=True)
         for number, pipeline in self.stream.live_pipelines():
@@ -172,6 +180,8 @@ class Recorder:
                 callbacks.remove(callback)  # type: ignore[arg-type]
 
     def _release_journals(self) -> None:
+        if self._outcomes is not None:
+            self._outcomes.close()
         for scope in self._scopes:
             scope.journal.close()
             scope.usage.close()
@@ -241,6 +251,8 @@ class Recorder:
         scope.pipelines.append(started.pipeline)
         scope.names_written = (0, 0, 0, 0)
         self._pipelines[started.pipeline] = (pipeline, scope)
+        if self._outcomes is not None:
+            self._outcomes.follow(pipeline, started)
         if write:
             self._pending.append(encode_line(started))
         # A first snapshot, so a replay has the pipeline's state from its start.
@@ -265,6 +277,11 @@ class Recorder:
         # Pipeline records before the events that need their stage names.
         for line in pending:
             if b'"record":"pipeline"' in line:
+                out.add(line)
+        if self._outcomes is not None:
+            # Before the event batches: an item whose completion a batch shows is in an
+            # outcomes line too, wherever a kill cuts the file.
+            for line in self._outcomes.lines():
                 out.add(line)
         for scope in self._scopes:
             for line in self._error_lines(scope):

@@ -204,6 +204,7 @@ def totals(snapshots: Iterable[Snapshot]) -> tuple[PipelineTotals, ...]:
             failed=s.failed,
             unfinished=s.unfinished,
             skipped=s.skipped,
+            done_earlier=s.done_earlier,
         )
         for s in snapshots
     )

@@ -22,8 +22,9 @@ from antflow._safe import safe_repr
 
 FORMAT: Final = "antflow-run"
 """The `Header.format` of every recording."""
-VERSION: Final = 1
-"""The major version written; a reader refuses a newer major version."""
+VERSION: Final = 2
+"""The major version written; a reader refuses a newer major version. Version 2 added
+outcomes lines and the ``done_earlier`` event (issue 20); version 1 files read as ever."""
 
 MESSAGE_LIMIT: Final = 16_384
 """Characters of an error message a record keeps (a 20 MB message would be written into
@@ -86,6 +87,7 @@ EventKind = Literal[
     "retrying",
     "skipped",
     "unfinished",
+    "done_earlier",
     # Task events (TaskEvent.event_type)
     "start",
     "complete",
@@ -93,7 +95,16 @@ EventKind = Literal[
     "fail",
 ]
 STATUS_KINDS: Final = frozenset(
-    {"queued", "in_progress", "completed", "failed", "retrying", "skipped", "unfinished"}
+    {
+        "queued",
+        "in_progress",
+        "completed",
+        "failed",
+        "retrying",
+        "skipped",
+        "unfinished",
+        "done_earlier",
+    }
 )
 TASK_KINDS: Final = frozenset({"start", "complete", "retry", "fail"})
 
@@ -127,6 +138,8 @@ class StageConfig(msgspec.Struct, frozen=True):
     has_skip_if: bool = False
     no_retry_on: tuple[str, ...] = ()
     """Exception types that fail an item at once, without more attempts."""
+    durable: bool = False
+    """Its outputs are kept for a resume (`antflow.Stage.durable`)."""
 
 
 class Header(_Record, frozen=True, tag="header"):
@@ -144,6 +157,8 @@ class Header(_Record, frozen=True, tag="header"):
     """Whether error records carry the item's value (as a repr)."""
     pipelines: tuple[PipelineStarted, ...] = ()
     """The pipelines already started when the stream began (more follow as records)."""
+    history: dict[str, Any] | None = None
+    """What the run history keeps of a kept run (`antflow.history.header`), if it is one."""
 
 
 class PipelineStarted(_Record, frozen=True, tag="pipeline"):
@@ -157,6 +172,8 @@ class PipelineStarted(_Record, frozen=True, tag="pipeline"):
     """Items the run expects in all, when it is known (``run(items)``)."""
     name: str = ""
     """A label for the pipeline ('' for the default ``pipeline-N``)."""
+    version: str | int | None = None
+    """`antflow.Pipeline`'s version, part of its fingerprint with the stage and task names."""
 
 
 # ---------------------------------------------------------------------- what happens
@@ -299,6 +316,10 @@ class Snapshot(_Record, frozen=True, tag="snapshot"):
     (without one, a pipeline the script ended early abandoned them)."""
     limits: tuple[LimitRow, ...] = ()
     """Every `antflow.RateLimit` its stages use, in the order they first use it."""
+    done_earlier: int = 0
+    """Items the script fed that a run this one resumes had completed: not run again,
+    and not counted in `fed`; `total_items` counts them (items still to feed:
+    ``total_items - fed - done_earlier``)."""
 
 
 class LogLine(_Record, frozen=True, tag="log"):
@@ -333,6 +354,7 @@ class PipelineTotals(msgspec.Struct, frozen=True):
     failed: int
     unfinished: int
     skipped: int = 0
+    done_earlier: int = 0
 
 
 class End(_Record, frozen=True, tag="end"):

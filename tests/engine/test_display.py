@@ -34,6 +34,7 @@ from antflow.display import (
 )
 from antflow.display._tally import Meter
 from antflow.display._text import format_duration, safe_text
+from antflow.display.progress import progress_line
 from antflow.testing import FakeClock
 
 RICH_DASHBOARDS = (CompactDashboard, DetailedDashboard, FullDashboard)
@@ -75,6 +76,7 @@ def snapshot(
     workers: tuple[WorkerState, ...] = (),
     stages: tuple[StageStats, ...] | None = None,
     timestamp: float = 1000.0,
+    done_earlier: int = 0,
 ) -> DashboardSnapshot:
     if stages is None:
         stages = (stage("Fetch", completed=7, failed=1), stage("Store", completed=processed))
@@ -87,6 +89,7 @@ def snapshot(
             items_in_flight=3,
             queue_sizes={s.stage_name: s.pending_items for s in stages},
             stage_stats={s.stage_name: s for s in stages},
+            items_done_earlier=done_earlier,
         ),
         timestamp=timestamp,
         total_items=total,
@@ -246,6 +249,26 @@ def test_rate_and_elapsed_come_from_the_dashboard_clock() -> None:
     out = buffer.getvalue()
     assert "5.0 items/s" in out
     assert "in 2.0s" in out
+
+
+# Issue 20.4: a resumed run's items done earlier count towards the bar, not the rate.
+def test_items_done_earlier_fill_the_bar_but_not_the_rate() -> None:
+    clock = FakeClock()
+    meter = Meter(clock)
+    meter.start()
+    clock.now = 2.0
+    tally = meter.read(snapshot(processed=4, failed=0, total=10, done_earlier=6))
+    assert (tally.done, tally.fraction, tally.rate) == (10, 1.0, 2.0)
+    assert progress_line(tally, 10) == (
+        "[##########] 10/10 100.0%  2.0 items/s  0 failed  6 done earlier"
+    )
+    console, buffer = plain_console()
+    show(
+        CompactDashboard(console=console, clock=clock),
+        snapshot(processed=4, failed=0, total=10, done_earlier=6),
+        errors=summary(),
+    )
+    assert "done earlier 6" in buffer.getvalue()
 
 
 def test_the_rate_counts_only_this_run() -> None:

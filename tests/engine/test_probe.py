@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from antflow import Pipeline, Stage, observe
 from antflow.runstream import convert
@@ -102,3 +105,41 @@ async def test_the_stream_and_its_recording_number_an_error_alike(tmp_path: Path
     assert [e.number for e in taken] == [1, 2]
     failures = stream.failures(1)
     assert [f.number for f in failures] == [1, 2]
+
+
+# Issue 20.1: what a kept run stores comes through two probe events: each completed
+# item with its result, each item out of a stage with its output. A listener that raises
+# is logged and detached; the run goes on.
+async def test_completed_and_stage_output_listeners_are_told_and_detached_on_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def double(value: int) -> int:
+        return value * 2
+
+    pipeline = Pipeline(
+        [Stage("A", 1, [double], skip_if=lambda v: v == 3), Stage("B", 1, [double])]
+    )
+    completed: list[tuple[Any, Any]] = []
+    outputs: list[tuple[Any, Any]] = []
+    stop_completed = pipeline.probe.on_completed(lambda i, v: completed.append((i, v)))
+    pipeline.probe.on_stage_output("A", lambda i, v: outputs.append((i, v)))
+
+    def broken(item_id: Any, value: Any) -> None:
+        raise RuntimeError("a broken listener")
+
+    pipeline.probe.on_completed(broken)
+    pipeline.probe.on_stage_output("B", broken)
+    with caplog.at_level(logging.ERROR):
+        results = await pipeline.run([1, 2, 3])
+    assert [r.value for r in results] == [4, 8, 6]
+    assert sorted(completed) == [(0, 4), (1, 8), (2, 6)]
+    assert sorted(outputs) == [(0, 2), (1, 4), (2, 3)]  # a skipped item's output: its input
+    said = sorted(r.getMessage() for r in caplog.records)
+    assert said == [
+        "an on_completed listener raised; it is detached",
+        "an on_stage_output listener of stage 'B' raised; it is detached",
+    ]
+    stop_completed()
+    assert pipeline._completed_listeners is None
+    with pytest.raises(ValueError, match="Stage 'C' not found"):
+        pipeline.probe.on_stage_output("C", broken)

@@ -75,6 +75,8 @@ def test_stage_signature_matches_the_seeds() -> None:
         "rate_limit_on",
         "rate_limit_attempts",
         "adaptive",
+        # Issue 20: outputs kept for a resume.
+        "durable",
     ]
     for required in ("name", "workers", "tasks"):
         assert params[required].default is inspect.Parameter.empty

@@ -31,6 +31,8 @@ ALL_STATUSES = (
     "retrying",
     "skipped",
     "unfinished",
+    # Issue 20: items a resumed run counts done earlier.
+    "done_earlier",
 )
 TERMINAL = ("completed", "failed", "retrying")
 
@@ -196,6 +198,7 @@ async def test_get_status_get_by_status_and_get_stats_while_running() -> None:
         "retrying": 0,
         "skipped": 0,
         "unfinished": 0,
+        "done_earlier": 0,
     }
     current = tracker.get_status(0)
     assert current is not None
@@ -242,6 +245,7 @@ async def test_get_stats_counts_every_terminal_kind() -> None:
         "retrying": 0,
         "skipped": 1,
         "unfinished": 0,
+        "done_earlier": 0,
     }
 
 
