@@ -4,6 +4,7 @@ Items flow through stages; each stage is a pool of workers running async tasks, 
 retries, backpressure, priorities, a StatusTracker event stream and polling dashboards.
 """
 
+from antflow.budget import Budget, BudgetState
 from antflow.builder import PipelineBuilder
 from antflow.context import set_task_progress, set_task_status, set_task_usage
 from antflow.exceptions import (
@@ -11,6 +12,7 @@ from antflow.exceptions import (
     FeedStoppedError,
     PipelineError,
     PipelineStopped,
+    PriceFileError,
     RateLimitExceededError,
     StageValidationError,
     TaskFailedError,
@@ -20,6 +22,7 @@ from antflow.lifecycle import PipelineState
 from antflow.limits import LimitSnapshot, StageLimitState
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
+from antflow.prices import ModelPrice, Prices, load_prices, use_prices
 from antflow.ratelimit import RateLimit, RateLimitState
 from antflow.retrying import Backoff
 from antflow.runstream.record import record, record_from_environment
@@ -45,6 +48,7 @@ from antflow.types import (
     WorkerState,
     WorkerStatus,
 )
+from antflow.usage import set_task_usage_from
 
 __version__ = "0.1.0"
 
@@ -57,6 +61,8 @@ serve_from_environment()
 __all__ = [
     "AntFlowError",
     "Backoff",
+    "Budget",
+    "BudgetState",
     "DashboardProtocol",
     "DashboardSnapshot",
     "ErrorSummary",
@@ -64,6 +70,7 @@ __all__ = [
     "FeedStoppedError",
     "ItemLocation",
     "LimitSnapshot",
+    "ModelPrice",
     "Pipeline",
     "PipelineBuilder",
     "PipelineError",
@@ -71,6 +78,8 @@ __all__ = [
     "PipelineState",
     "PipelineStats",
     "PipelineStopped",
+    "PriceFileError",
+    "Prices",
     "RateLimit",
     "RateLimitExceededError",
     "RateLimitState",
@@ -91,10 +100,13 @@ __all__ = [
     "WorkerState",
     "WorkerStatus",
     "__version__",
+    "load_prices",
     "observe",
     "record",
     "serve",
     "set_task_progress",
     "set_task_status",
     "set_task_usage",
+    "set_task_usage_from",
+    "use_prices",
 ]

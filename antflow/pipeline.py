@@ -32,9 +32,11 @@ from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._safe import safe_repr
 from antflow._worker import run_worker
+from antflow.budget import BUDGET, Budget, StageBudget
 from antflow.context import _current_worker
 from antflow.exceptions import FeedStoppedError, PipelineError, PipelineStopped
 from antflow.observe import displays_suppressed, notify_started
+from antflow.prices import prices_from_environment
 from antflow.probe import Probe, call_listeners
 from antflow.stage import Stage, TaskFunc, task_name
 from antflow.types import (
@@ -78,10 +80,14 @@ class Pipeline(PipelineViews):
         cancel_grace: Seconds a forced shutdown waits for cancelled workers; a worker
             whose task ignores cancellation is then given up on (its item counted
             unfinished, a warning naming the task).
+        budget: A cap on what the run spends (see `Budget`): past it, the run pauses
+            until the budget is raised.
 
     Raises:
-        PipelineError: no stages, a non-Stage, or two stages with the same name.
+        PipelineError: no stages, a non-Stage, two stages with the same name, or a
+            budget that is not a `Budget`.
         StageValidationError: a stage's configuration is invalid.
+        PriceFileError: ``ANTFLOW_PRICES`` names a price file that cannot be used.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class Pipeline(PipelineViews):
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         cancel_grace: float = CANCEL_GRACE,
+        budget: Budget | None = None,
     ) -> None:
         stages = list(stages) if stages is not None else []
         if not stages:
@@ -166,6 +173,11 @@ class Pipeline(PipelineViews):
         """`Probe.on_ended` listeners."""
         self.probe = Probe(self)
         """What monitors read of this pipeline (see `antflow.probe`)."""
+        self._budget: Budget | None = None
+        if budget is not None:
+            self.set_budget(budget)
+        # Told now, before anything runs, rather than at the first usage report.
+        prices_from_environment()
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -757,6 +769,36 @@ class Pipeline(PipelineViews):
             )
         throttles.attach_throttle(runtime).set_concurrency(concurrency)
 
+    @property
+    def budget(self) -> Budget | None:
+        """The cap on what the run spends, if any: ``pipeline.budget.raise_to(usd=20)``
+        lets a run paused by it go on (see `Budget`)."""
+        return self._budget
+
+    def set_budget(self, budget: Budget | None) -> None:
+        """Cap what the run spends with `budget` from now on (None: no cap), running or
+        not; calls waiting for the budget it replaces go on.
+
+        Raises:
+            PipelineError: `budget` is not a `Budget` (or None).
+        """
+        if budget is not None and not isinstance(budget, Budget):
+            raise PipelineError(
+                f"budget must be an antflow.Budget (Budget(usd=5.0)) or None, got {budget!r}"
+            )
+        old = self._budget
+        self._budget = budget
+        for runtime in self._runtimes:
+            throttle = runtime.throttle
+            if throttle is not None and throttle.budget is not None:
+                throttle.budget.detached = True
+            if budget is not None:
+                throttles.attach_throttle(runtime).budget = StageBudget(budget, runtime)
+            elif throttle is not None:
+                throttle.budget = None
+        if old is not None:
+            old.wake()
+
     def measure_latency(self) -> None:
         """Keep each stage's task times from now on (p50, p95, max and the slowest items,
         in `antflow.runstream` snapshots); monitors call it, at a small per-item cost."""
@@ -1061,7 +1103,11 @@ class Pipeline(PipelineViews):
         self._wake_all(self._settle_waiters)
 
     async def _settled(self) -> None:
-        while any(w.entry is not None or w.in_hook for w in self._workers.values()):
+        # A call the budget holds has not begun: the stop does not wait for the budget.
+        while any(
+            (w.entry is not None and w.waiting_for != BUDGET) or w.in_hook
+            for w in self._workers.values()
+        ):
             await self._wait(self._settle_waiters)
 
     def _abandon_queued(self) -> None:

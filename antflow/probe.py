@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from antflow._history import AttemptError, ErrorNote
     from antflow._inspect import _Failure
+    from antflow.budget import BudgetState
     from antflow.lifecycle import PipelineState
     from antflow.pipeline import Pipeline
     from antflow.types import StageInfo, StageStats, WorkerMetrics, WorkerState
@@ -241,6 +242,12 @@ class Probe:
                 )
             )
         return tuple(views)
+
+    def budget(self) -> BudgetState | None:
+        """The pipeline's budget now: spent, reserved, limits, paused by it and why,
+        calls without a price (None: it has no budget), O(1)."""
+        budget = self._pipeline.budget
+        return None if budget is None else budget.state()
 
     def errors_by_type(self) -> dict[str, int]:
         """Failed items by the class name of their error."""

@@ -75,6 +75,10 @@ class Stage:
     adaptive: bool = False
     """Adapt how many calls the stage keeps in flight to the API's limits: halved on a
     rate-limit answer, one more after each clean round, between 1 and `workers`."""
+    max_tokens: int | None = None
+    """Tokens a call of the stage may use at most (its prompt and the answer's
+    ``max_tokens``): what a pipeline's `Budget` reserves before each call when the
+    stage's `rate_limit` has no ``estimate``. None: that estimate, or nothing."""
 
     @property
     def capacity(self) -> int:
@@ -154,6 +158,8 @@ class Stage:
                 f"{label}: rate_limit must be an antflow.RateLimit (RateLimit(per_second=10)), "
                 f"got {self.rate_limit!r}"
             )
+        if self.max_tokens is not None:
+            _require_positive_int(label, "max_tokens", self.max_tokens)
         if not isinstance(self.adaptive, bool):
             raise StageValidationError(
                 f"{label}: adaptive must be True or False, got {self.adaptive!r}"
