@@ -400,10 +400,10 @@ def _model_price(path: str, name: str, entry: Any, lines: dict[tuple[str, ...], 
         line = lines.get(("models", name, key), header)
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
+            hint = f"did you mean {close[0]}? The" if close else "the"
             raise PriceFileError(
                 path,
-                f"unknown key {_quoted(key)} in {table}: {hint}the keys are {', '.join(known)}",
+                f"unknown key {_quoted(key)} in {table}; {hint} keys are {', '.join(known)}",
                 line,
             )
         problem = _price_problem(value)
