@@ -94,11 +94,14 @@ class Throttle:
         while hold is None and budget.detached and self.budget is not None:
             budget = self.budget  # replaced while the call waited: wait for the new one
             hold = await budget.reserve(pipeline, worker, value)
+        ended_well = False
         try:
-            return await self._attempt(pipeline, worker, entry, index, value)
+            output = await self._attempt(pipeline, worker, entry, index, value)
+            ended_well = True
+            return output
         finally:
             if hold is not None:
-                budget.release(worker, hold)
+                budget.release(worker, hold, ended_well)
 
     async def _attempt(
         self, pipeline: Pipeline, worker: WorkerRecord, entry: Entry, index: int, value: Any

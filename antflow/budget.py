@@ -10,13 +10,16 @@ and the call's reservation shrinks by as much; the rest of it comes back when th
 ends. Raising the budget (`Budget.raise_to`) lets the waiting calls go on.
 
 Overshoot: a call is let through only if its reservation fits, so the budget is passed
-only by what calls use beyond what they reserved. With estimates that hold (the prompt
-plus the request's max_tokens) and the model's price known, nothing is overspent; a
-stage with no estimate reserves nothing, and then at most the calls it has running when
-the budget is reached overspend, each by all it uses.
+only by what calls use beyond what they reserved, and only by the calls running when it
+is reached. With estimates that hold (the prompt plus the request's max_tokens) and the
+model's price known, nothing is overspent. A stage with no estimate learns one: its
+first call goes alone, then each call reserves the most a call of the stage has used so
+far; each call running when the budget is reached may pass it by what it uses beyond
+that.
 
-A stage *costs* once it has an estimate or has reported a usage; a stage that never
-reported one (parsing, scoring) is never held by the budget.
+A stage *costs* once it has an estimate or has reported a usage. A stage with no
+estimate whose first call returns without reporting one (parsing, scoring) costs
+nothing: the budget does not hold it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from antflow.lifecycle import SHUTTING_DOWN
 from antflow.prices import current_prices
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from antflow._runtime import StageRuntime, WorkerRecord
     from antflow.pipeline import Pipeline
@@ -94,13 +97,18 @@ class BudgetState:
 
 
 class Hold:
-    """What one call still reserves of a budget."""
+    """What one call still reserves of a budget, and what it reported."""
 
-    __slots__ = ("tokens", "usd")
+    __slots__ = ("probing", "reports", "tokens", "usd", "used_tokens", "used_usd")
 
     def __init__(self, tokens: int, usd: float) -> None:
         self.tokens = tokens
         self.usd = usd
+        self.used_tokens = 0
+        self.used_usd = 0.0
+        self.reports = 0
+        self.probing = False
+        """The stage's first call, made alone to learn what a call uses."""
 
 
 class Budget:
@@ -270,6 +278,9 @@ class Budget:
             self.unpriced += usage.unpriced
             self._tell_unpriced(usage.model)
         if hold is not None:
+            hold.reports += 1
+            hold.used_tokens += tokens
+            hold.used_usd += cost or 0.0
             held = min(hold.tokens, tokens)
             hold.tokens -= held
             self.reserved_tokens -= held
@@ -371,25 +382,57 @@ class Budget:
 
 class StageBudget:
     """One stage's side of a pipeline's `Budget`: its estimates, and the reservation of
-    each call its workers are making."""
+    each call its workers are making.
 
-    __slots__ = ("budget", "costly", "detached", "holds", "rate", "runtime")
+    A stage with no estimate (no RateLimit ``estimate``, no ``max_tokens``) learns one:
+    its first call goes alone, and each call then reserves the most a call of the stage
+    has used so far. A stage whose first call ends well without a usage report costs
+    nothing: its calls are not held any more (until one reports a usage).
+    """
+
+    __slots__ = (
+        "budget",
+        "costly",
+        "detached",
+        "estimated",
+        "free",
+        "holds",
+        "learned_tokens",
+        "learned_usd",
+        "probe",
+        "rate",
+        "runtime",
+    )
 
     def __init__(self, budget: Budget, runtime: StageRuntime) -> None:
         stage = runtime.stage
         self.budget = budget
         self.runtime = runtime
         limit = stage.rate_limit
-        self.costly = (limit is not None and limit.estimate is not None) or bool(stage.max_tokens)
+        self.estimated = (limit is not None and limit.estimate is not None) or bool(
+            stage.max_tokens
+        )
+        """Its calls' tokens are estimated before they start."""
+        self.costly = self.estimated
         """The stage's calls cost: it has an estimate, or reported a usage."""
+        self.free = False
+        """A call ended well without reporting a usage, and none ever reported one."""
+        self.probe: asyncio.Future[None] | None = None
+        """Done when the first call, made alone, ends (while the stage is not known to
+        cost or not)."""
         self.rate = 0.0
         """The most US dollars per token a report of the stage cost."""
+        self.learned_tokens = 0
+        """The most tokens one call of the stage used (its estimate when it has none)."""
+        self.learned_usd = 0.0
+        """The most US dollars one call of the stage cost."""
         self.holds: dict[WorkerRecord, Hold] = {}
         self.detached = False
         """The pipeline no longer has this budget: calls waiting go on."""
 
     def tokens_for(self, value: Any) -> int:
-        """The tokens a call on `value` reserves (0: no estimate).
+        """The tokens a call on `value` reserves: its estimate, else the most a call
+        used so far.
 
         Raises:
             TypeError: the RateLimit's `estimate` returned something that is not a number
@@ -399,13 +442,15 @@ class StageBudget:
         limit = stage.rate_limit
         if limit is not None and limit.estimate is not None:
             return limit.tokens_for(value)
-        return stage.max_tokens or 0
+        return stage.max_tokens or self.learned_tokens
 
     def usd_for(self, tokens: int) -> float | None:
         """The dollars `tokens` may cost (None: nothing to price them by): at the
         dearest token of the stage's model (the latest one it reported), else of its
         dearest report so far, else, while it has named no model, of the dearest model
-        in the price file."""
+        in the price file. A stage with no estimate reserves the dearest call so far."""
+        if not self.estimated and self.learned_usd > 0:
+            return self.learned_usd
         if not tokens:
             return None
         prices = current_prices()
@@ -424,43 +469,76 @@ class StageBudget:
     async def reserve(self, pipeline: Pipeline, worker: WorkerRecord, value: Any) -> Hold | None:
         """Wait until the call fits the budget and reserve its estimate (None: the stage
         does not cost, or the budget was taken off the pipeline)."""
-        if not self.costly:
-            return None
+        while not self.costly:
+            if self.free:
+                return None
+            probe = self.probe
+            if probe is None:
+                hold = self.budget.take(0, None)
+                hold.probing = True
+                self.probe = asyncio.get_running_loop().create_future()
+                self.holds[worker] = hold
+                return hold
+            await self._parked(pipeline, worker, asyncio.shield(probe))
+            if self.detached:
+                return None
         budget = self.budget
         tokens = self.tokens_for(value)
         usd = self.usd_for(tokens) if budget.usd is not None else 0.0
         if not budget.fits(tokens, usd or 0.0):
             budget.waiting += 1
-            worker.waiting_for = BUDGET
-            # A graceful stop waits for items in hand, but not for calls the budget holds.
-            pipeline._worker_settled()
             try:
                 while True:
-                    await budget.wait(tokens, usd or 0.0)
+                    await self._parked(pipeline, worker, budget.wait(tokens, usd or 0.0))
                     if self.detached:
                         return None
                     if pipeline._state not in SHUTTING_DOWN and budget.fits(tokens, usd or 0.0):
                         break
             finally:
                 budget.waiting -= 1
-                worker.waiting_for = None
         hold = budget.take(tokens, usd)
         self.holds[worker] = hold
         return hold
 
+    @staticmethod
+    async def _parked(pipeline: Pipeline, worker: WorkerRecord, waiting: Awaitable[None]) -> None:
+        worker.waiting_for = BUDGET
+        # A graceful stop waits for items in hand, but not for calls the budget holds.
+        pipeline._worker_settled()
+        try:
+            await waiting
+        finally:
+            worker.waiting_for = None
+
     def charge(self, worker: WorkerRecord, usage: TaskUsage) -> None:
         """A task of the stage reported `usage` (see `set_task_usage`)."""
+        if not self.costly and not self.estimated:
+            logger.warning(
+                "stage %r reports a usage but has no token estimate: the budget holds the "
+                "most a call of it has used so far, and calls running may pass it by more; "
+                "give the stage max_tokens=... or its RateLimit an estimate",
+                self.runtime.name,
+            )
         self.costly = True
+        self.free = False
         cost = usage.cost
         tokens = usage.total_tokens
         if cost and tokens and cost > self.rate * tokens:
             self.rate = cost / tokens
         self.budget.charge(self.holds.get(worker), usage)
 
-    def release(self, worker: WorkerRecord, hold: Hold) -> None:
-        """The worker's call ended."""
+    def release(self, worker: WorkerRecord, hold: Hold, ended_well: bool) -> None:
+        """The worker's call ended (`ended_well`: it returned)."""
         if self.holds.get(worker) is hold:
             del self.holds[worker]
+        self.learned_tokens = max(self.learned_tokens, hold.used_tokens)
+        self.learned_usd = max(self.learned_usd, hold.used_usd)
+        if hold.probing:
+            if ended_well and not hold.reports and not self.costly:
+                self.free = True
+            probe, self.probe = self.probe, None
+            if probe is not None and not probe.done():
+                probe.set_result(None)
         self.budget.release(hold)
 
 

@@ -218,6 +218,8 @@ class FakeLLM:
     seed: int = 0
     answered: list[tuple[Any, int, int]] = field(default_factory=list)
     """(key, prompt tokens, answer tokens) of each call answered, in order."""
+    started: list[tuple[Any, int]] = field(default_factory=list)
+    """(key, calls answered by then) of each call accepted, in order."""
     running: int = 0
     """Calls being answered now."""
     most_running: int = 0
@@ -230,6 +232,7 @@ class FakeLLM:
         """Answer one request, or raise `TooManyRequests` over the hidden limit."""
         if self.limit is not None:
             await self.limit.call(key, prompt_tokens + max_tokens)
+        self.started.append((key, len(self.answered)))
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:

@@ -27,7 +27,7 @@ from antflow import (
     set_task_usage_from,
     use_prices,
 )
-from tests.fake_api import FakeApi, FakeLLM
+from tests.fake_api import FakeApi, FakeLLM, TooManyRequests
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -218,9 +218,10 @@ def test_estimates_too_low_overspend_at_most_what_calls_running_used_beyond_them
     assert state.spent_usd == pytest.approx(answered_cost(llm))
 
 
-# Issue 22: a stage with no estimate reserves nothing: the budget stops it once spent,
-# and the overshoot is at most the calls it had running then.
-def test_a_stage_without_an_estimate_overspends_at_most_its_calls_running(
+# Issue 22: a stage with no estimate learns one: its first call goes alone, then each
+# call reserves the most a call used so far; the overshoot is at most what the calls
+# running when the budget is reached used beyond that.
+def test_a_stage_without_an_estimate_learns_one_from_its_first_call(
     vtime: VirtualTime, priced: Prices
 ) -> None:
     llm = FakeLLM()
@@ -244,10 +245,13 @@ def test_a_stage_without_an_estimate_overspends_at_most_its_calls_running(
 
     state = vtime.run(main())
 
-    assert state.spent_usd >= 0.1
-    most = max(call_cost(p, a) for _, p, a in llm.answered)
-    assert state.overshoot_usd <= WORKERS * most
-    assert state.unreserved == state.calls  # no estimate: no dollars could be held
+    assert llm.started[0][1] == 0
+    assert llm.started[1][1] == 1  # the second call waited for the first one's answer
+    assert llm.most_running == WORKERS
+    assert state.unreserved == 1  # only the first call went without a reservation
+    costs = [call_cost(p, a) for _, p, a in llm.answered]
+    assert state.spent_usd == pytest.approx(sum(costs))
+    assert state.overshoot_usd <= WORKERS * (max(costs) - costs[0])
 
 
 # Issue 22: a run stopped while paused by its budget leaves the calls it holds
@@ -537,3 +541,45 @@ def test_without_a_budget_stages_stay_on_the_direct_path() -> None:
     state = budgeted.probe.budget()
     assert state is not None
     assert (state.usd, state.spent_usd, state.paused) == (1.0, 0.0, False)
+
+
+# Issue 22: a first call refused (429) or failed says nothing of what calls cost: the
+# stage is not taken for free, and the next call goes alone again.
+def test_a_first_call_that_fails_does_not_make_a_stage_free(vtime: VirtualTime) -> None:
+    budget = Budget(usd=0.03)
+    refused: list[int] = []
+    started: list[tuple[int, int]] = []
+    reported: list[int] = []
+
+    async def ask(key: int) -> int:
+        started.append((key, len(reported)))
+        await asyncio.sleep(1.0)
+        if not refused:
+            refused.append(key)
+            raise TooManyRequests({"retry-after": "1"})
+        if len(refused) == 1:
+            refused.append(key)
+            raise ValueError("a failure, retried")
+        set_task_usage(input_tokens=900, output_tokens=100, cost=0.01, model="own")
+        reported.append(key)
+        return key
+
+    async def main() -> BudgetState:
+        loop = asyncio.get_running_loop()
+        stage = Stage("Ask", 5, [ask], queue_capacity=50, task_wait_seconds=0.0)
+        pipeline = Pipeline([stage], budget=budget, clock=loop.time)
+        stopped = stall(budget)
+        await pipeline.start()
+        await pipeline.feed(range(50))
+        await stopped.wait()
+        state = pipeline.probe.budget()
+        assert state is not None
+        await pipeline.shutdown()
+        return state
+
+    state = vtime.run(main())
+
+    # Three calls alone: the 429, the failure, then the first that reported.
+    assert [count for _, count in started[:4]] == [0, 0, 0, 1]
+    assert state.spent_usd <= 0.03 + 1e-9
+    assert state.unreserved == 3
