@@ -90,10 +90,10 @@ class Throttle:
         if budget is None:
             return await self._attempt(pipeline, worker, entry, index, value)
         # Before the gate and the rate limit: a call the budget holds takes no slot.
-        hold = await budget.reserve(pipeline, worker, value)
+        hold = await budget.reserve(worker, value)
         while hold is None and budget.detached and self.budget is not None:
             budget = self.budget  # replaced while the call waited: wait for the new one
-            hold = await budget.reserve(pipeline, worker, value)
+            hold = await budget.reserve(worker, value)
         ended_well = False
         try:
             output = await self._attempt(pipeline, worker, entry, index, value)

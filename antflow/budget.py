@@ -31,14 +31,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from antflow._guard import must_propagate
-from antflow.lifecycle import SHUTTING_DOWN
 from antflow.prices import current_prices
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from antflow._runtime import StageRuntime, WorkerRecord
-    from antflow.pipeline import Pipeline
     from antflow.types import TaskUsage
 
 logger = logging.getLogger(__name__)
@@ -399,15 +397,28 @@ class StageBudget:
         "holds",
         "learned_tokens",
         "learned_usd",
+        "on_parked",
         "probe",
         "rate",
         "runtime",
+        "stopping",
     )
 
-    def __init__(self, budget: Budget, runtime: StageRuntime) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        runtime: StageRuntime,
+        on_parked: Callable[[], None],
+        stopping: Callable[[], bool],
+    ) -> None:
         stage = runtime.stage
         self.budget = budget
         self.runtime = runtime
+        self.on_parked = on_parked
+        """Called when a call begins to wait: a graceful stop waits for items in hand,
+        but not for calls the budget holds (see `Pipeline._settled`)."""
+        self.stopping = stopping
+        """Whether the pipeline is shutting down: calls held then stay held."""
         limit = stage.rate_limit
         self.estimated = (limit is not None and limit.estimate is not None) or bool(
             stage.max_tokens
@@ -466,7 +477,7 @@ class StageBudget:
             return tokens * prices.highest_per_token
         return None
 
-    async def reserve(self, pipeline: Pipeline, worker: WorkerRecord, value: Any) -> Hold | None:
+    async def reserve(self, worker: WorkerRecord, value: Any) -> Hold | None:
         """Wait until the call fits the budget and reserve its estimate (None: the stage
         does not cost, or the budget was taken off the pipeline)."""
         while not self.costly:
@@ -479,7 +490,7 @@ class StageBudget:
                 self.probe = asyncio.get_running_loop().create_future()
                 self.holds[worker] = hold
                 return hold
-            await self._parked(pipeline, worker, asyncio.shield(probe))
+            await self._parked(worker, asyncio.shield(probe))
             if self.detached:
                 return None
         budget = self.budget
@@ -489,10 +500,10 @@ class StageBudget:
             budget.waiting += 1
             try:
                 while True:
-                    await self._parked(pipeline, worker, budget.wait(tokens, usd or 0.0))
+                    await self._parked(worker, budget.wait(tokens, usd or 0.0))
                     if self.detached:
                         return None
-                    if pipeline._state not in SHUTTING_DOWN and budget.fits(tokens, usd or 0.0):
+                    if not self.stopping() and budget.fits(tokens, usd or 0.0):
                         break
             finally:
                 budget.waiting -= 1
@@ -500,11 +511,9 @@ class StageBudget:
         self.holds[worker] = hold
         return hold
 
-    @staticmethod
-    async def _parked(pipeline: Pipeline, worker: WorkerRecord, waiting: Awaitable[None]) -> None:
+    async def _parked(self, worker: WorkerRecord, waiting: Awaitable[None]) -> None:
         worker.waiting_for = BUDGET
-        # A graceful stop waits for items in hand, but not for calls the budget holds.
-        pipeline._worker_settled()
+        self.on_parked()
         try:
             await waiting
         finally:

@@ -793,7 +793,9 @@ class Pipeline(PipelineViews):
             if throttle is not None and throttle.budget is not None:
                 throttle.budget.detached = True
             if budget is not None:
-                throttles.attach_throttle(runtime).budget = StageBudget(budget, runtime)
+                throttles.attach_throttle(runtime).budget = StageBudget(
+                    budget, runtime, self._worker_settled, self._shutting_down
+                )
             elif throttle is not None:
                 throttle.budget = None
         if old is not None:
@@ -1098,6 +1100,9 @@ class Pipeline(PipelineViews):
         self._outstanding -= 1
         if self._outstanding <= 0:
             self._wake_all(self._idle_waiters)
+
+    def _shutting_down(self) -> bool:
+        return self._state in lc.SHUTTING_DOWN
 
     def _worker_settled(self) -> None:
         self._wake_all(self._settle_waiters)

@@ -10,6 +10,10 @@ Time is the running loop's (virtual under `tests.vtime`).
 
 Every call is logged, so tests can check what the API saw: throughput, the share of
 429s, retries made before the wait they were given, and tokens in every window.
+
+`FakeLLM` answers like a chat API: OpenAI-shaped completions (the dated model name, a
+``usage`` with prompt, completion and cached tokens) after a random latency, behind a
+`FakeApi` limit when given one; it logs each call started and answered.
 """
 
 from __future__ import annotations
