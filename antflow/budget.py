@@ -66,10 +66,11 @@ class BudgetState:
     reserved_tokens: int
     """Tokens held by calls running that have not reported them yet."""
     paused: bool
-    """The run is paused by its budget: calls wait for it to be raised (or for calls
-    running to give back what they reserved and did not use)."""
+    """The run is paused by its budget: calls wait for it, and no call is running that
+    could give back what it reserved; only a raise lets the run go on."""
     waiting: int
-    """Calls waiting for the budget."""
+    """Calls held back by the budget (for a while when calls running may still give
+    back what they reserved and did not use)."""
     running: int
     """Calls running that hold a reservation."""
     calls: int
@@ -81,7 +82,7 @@ class BudgetState:
     """Calls let through without a dollar reservation: no token estimate, or no price to
     turn it into dollars."""
     reason: str | None
-    """Why the run is paused, in a sentence (None when it is not)."""
+    """Why calls are held back, in a sentence (None when none is)."""
 
     @property
     def overshoot_usd(self) -> float:
@@ -218,7 +219,6 @@ class Budget:
 
     def state(self) -> BudgetState:
         """The budget now, O(1)."""
-        paused = self.waiting > 0
         return BudgetState(
             usd=self._usd,
             tokens=self._tokens,
@@ -226,13 +226,13 @@ class Budget:
             spent_tokens=self.spent_tokens,
             reserved_usd=max(self.reserved_usd, 0.0),
             reserved_tokens=self.reserved_tokens,
-            paused=paused,
+            paused=self.waiting > 0 and not self.running,
             waiting=self.waiting,
             running=self.running,
             calls=self.calls,
             unpriced=self.unpriced,
             unreserved=self.unreserved,
-            reason=self._reason() if paused else None,
+            reason=self._reason() if self.waiting else None,
         )
 
     # ------------------------------------------------------------------ engine side

@@ -101,10 +101,17 @@ def test_a_budget_pauses_at_its_limit_and_a_raise_continues_it(
     llm = FakeLLM()
     budget = Budget(usd=0.25)
     tracker = StatusTracker()
+    held: list[BudgetState] = []
+    ask = asker(llm)
+
+    async def watched(key: int) -> str:
+        # What a monitor would read while calls run: held back is not paused.
+        held.append(budget.state())
+        return await ask(key)
 
     async def main() -> tuple[Pipeline, BudgetState, list[str | None], int]:
         loop = asyncio.get_running_loop()
-        stage = Stage("Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS, **ESTIMATES[how]())
+        stage = Stage("Ask", WORKERS, [watched], queue_capacity=ITEMS, **ESTIMATES[how]())
         pipeline = Pipeline([stage], budget=budget, clock=loop.time, status_tracker=tracker)
         stopped = stall(budget)
         await pipeline.start()
@@ -133,6 +140,12 @@ def test_a_budget_pauses_at_its_limit_and_a_raise_continues_it(
     assert paused.reason is not None
     assert "of $0.2500 spent" in paused.reason
     assert paused.unpriced == paused.unreserved == 0
+    while_running = [state for state in held if state.waiting]
+    assert while_running
+    for state in while_running:
+        assert not state.paused
+        assert state.running > 0
+        assert state.reason is not None
     stats = pipeline.get_stats()
     assert (stats.items_processed, stats.items_failed, stats.items_unfinished) == (ITEMS, 0, 0)
     assert llm.calls_per_key() == dict.fromkeys(range(ITEMS), 1)
