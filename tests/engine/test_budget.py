@@ -290,10 +290,13 @@ def test_a_run_stopped_while_paused_by_its_budget_resumes_with_nothing_lost(
         await pipeline.shutdown()  # graceful: it does not wait for the budget
         completed = [result.id for result in pipeline.results]
         unfinished = pipeline.get_unfinished_items()
-        budget.raise_to(usd=50.0)
+        # Started again before the budget is raised, it pauses again, and says so.
+        stopped = stall(budget)
         await pipeline.start()
         by_id = {item["id"]: item for item in items}
         await pipeline.feed([by_id[item_id] for item_id in unfinished])
+        await stopped.wait()
+        budget.raise_to(usd=50.0)
         await pipeline.join()
         return pipeline, completed, unfinished
 
