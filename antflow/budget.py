@@ -143,7 +143,7 @@ class Budget:
         self._need: tuple[int, float] = (0, 0.0)
         """What the latest call refused needed (for `BudgetState.reason`)."""
         self._told = False
-        """The pause was logged (once per pause: a call let through forgets it)."""
+        """The pause was logged (once per pause: it is over when no call waits)."""
         self._unpriced_models: set[str | None] = set()
         self._waiters: list[asyncio.Future[None]] = []
         self._paused_listeners: list[Callable[[BudgetState], None]] = []
@@ -255,7 +255,6 @@ class Budget:
 
     def take(self, tokens: int, usd: float | None) -> Hold:
         """Let a call through, reserving `tokens` and `usd` (None: no dollar estimate)."""
-        self._told = False  # the run moves: its next pause is told again
         self.calls += 1
         self.running += 1
         if usd is None:
@@ -508,6 +507,8 @@ class StageBudget:
                         break
             finally:
                 budget.waiting -= 1
+                if not budget.waiting:
+                    budget._told = False  # the pause is over: the next one is told again
         hold = budget.take(tokens, usd)
         self.holds[worker] = hold
         return hold
