@@ -56,10 +56,14 @@ def too_low(key: int) -> int:
     return prompt_tokens(key) // 2
 
 
+def limit(estimate: Any) -> dict[str, Any]:
+    return {"rate_limit": RateLimit(tokens_per_minute=1e9, estimate=estimate)}
+
+
 SETUPS: dict[str, Any] = {
-    "RateLimit estimate": lambda: {"rate_limit": RateLimit(tokens_per_minute=1e9, estimate=holding)},
+    "RateLimit estimate": lambda: limit(holding),
     "max_tokens=1900": lambda: {"max_tokens": 1_500 + MAX_TOKENS},
-    "estimate too low": lambda: {"rate_limit": RateLimit(tokens_per_minute=1e9, estimate=too_low)},
+    "estimate too low": lambda: limit(too_low),
     "no estimate": lambda: {},
 }
 
