@@ -485,7 +485,8 @@ class StageBudget:
                 return None
             probe = self.probe
             if probe is None:
-                hold = self.budget.take(0, None)
+                # Unreserved only if it turns out to cost (see `release`).
+                hold = self.budget.take(0, 0.0)
                 hold.probing = True
                 self.probe = asyncio.get_running_loop().create_future()
                 self.holds[worker] = hold
@@ -547,6 +548,8 @@ class StageBudget:
         if hold.probing:
             if ended_well and not hold.reports and not self.costly:
                 self.free = True
+            if hold.reports and self.budget.usd is not None:
+                self.budget.unreserved += 1
             probe, self.probe = self.probe, None
             if probe is not None and not probe.done():
                 probe.set_result(None)
