@@ -21,8 +21,8 @@ from antflow.retrying import DEFAULT_BACKOFF, is_rate_limit_error, requested_wai
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from antflow._budgeting import StageBudget
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
-    from antflow.budget import StageBudget
     from antflow.pipeline import Pipeline
 
 CONCURRENCY: Final = "concurrency"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import antflow._throttle as throttles
 import antflow.lifecycle as lc
 from antflow import _history as h
+from antflow._budgeting import StageBudget
 from antflow._guard import must_propagate
 from antflow._inspect import PipelineViews, _Failure
 from antflow._latency import LatencyTracker
@@ -32,7 +33,7 @@ from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._safe import safe_repr
 from antflow._worker import run_worker
-from antflow.budget import BUDGET, Budget, StageBudget
+from antflow.budget import BUDGET, Budget
 from antflow.context import _current_worker
 from antflow.exceptions import FeedStoppedError, PipelineError, PipelineStopped
 from antflow.observe import displays_suppressed, notify_started
