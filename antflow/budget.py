@@ -349,7 +349,7 @@ class Budget:
         parts = []
         limit = self._usd
         if limit is not None and not self._usd_fits(usd):
-            text = f"{_dollars(self.spent_usd)} of {_dollars(limit)} spent"
+            text = f"{_dollars(self.spent_usd)} of {_limit(limit)} spent"
             if self.reserved_usd > 0:
                 text += f", {_dollars(self.reserved_usd)} held by calls running"
             if usd > 0:
@@ -401,7 +401,12 @@ def _token_limit(value: Any) -> int:
 
 
 def _dollars(amount: float) -> str:
-    return f"${amount:,.2f}" if abs(amount) >= 1 else f"${amount:.4f}"
+    """To a hundredth of a cent below $100: a spend near its limit must not round to it."""
+    return f"${amount:,.2f}" if abs(amount) >= 100 else f"${amount:,.4f}"
+
+
+def _limit(amount: float) -> str:
+    return f"${amount:,.2f}" if round(amount, 2) == amount else _dollars(amount)
 
 
 __all__ = ["BUDGET", "Budget", "BudgetState"]

@@ -138,7 +138,7 @@ def test_a_budget_pauses_at_its_limit_and_a_raise_continues_it(
     assert paused.overshoot_usd == 0
     assert paused.spent_usd > 0.25 - reserved  # and it went as far as it could
     assert paused.reason is not None
-    assert "of $0.2500 spent" in paused.reason
+    assert "of $0.25 spent" in paused.reason
     assert paused.unpriced == paused.unreserved == 0
     while_running = [state for state in held if state.waiting]
     assert while_running
