@@ -6,6 +6,7 @@ retries, backpressure, priorities, a StatusTracker event stream and polling dash
 
 from typing import TYPE_CHECKING, Any
 
+from antflow.budget import Budget, BudgetState
 from antflow.builder import PipelineBuilder
 from antflow.context import set_task_progress, set_task_status, set_task_usage
 from antflow.exceptions import (
@@ -13,6 +14,7 @@ from antflow.exceptions import (
     FeedStoppedError,
     PipelineError,
     PipelineStopped,
+    PriceFileError,
     RateLimitExceededError,
     ResumeError,
     StageValidationError,
@@ -23,6 +25,7 @@ from antflow.lifecycle import PipelineState
 from antflow.limits import LimitSnapshot, StageLimitState
 from antflow.observe import observe
 from antflow.pipeline import Pipeline
+from antflow.prices import ModelPrice, Prices, load_prices, use_prices
 from antflow.ratelimit import RateLimit, RateLimitState
 from antflow.retrying import Backoff
 from antflow.runstream.keepenv import history_from_environment
@@ -49,6 +52,7 @@ from antflow.types import (
     WorkerState,
     WorkerStatus,
 )
+from antflow.usage import set_task_usage_from
 
 if TYPE_CHECKING:
     from antflow.runstream.keeping import keep_history
@@ -76,6 +80,8 @@ history_from_environment()
 __all__ = [
     "AntFlowError",
     "Backoff",
+    "Budget",
+    "BudgetState",
     "DashboardProtocol",
     "DashboardSnapshot",
     "ErrorSummary",
@@ -83,6 +89,7 @@ __all__ = [
     "FeedStoppedError",
     "ItemLocation",
     "LimitSnapshot",
+    "ModelPrice",
     "Pipeline",
     "PipelineBuilder",
     "PipelineError",
@@ -90,6 +97,8 @@ __all__ = [
     "PipelineState",
     "PipelineStats",
     "PipelineStopped",
+    "PriceFileError",
+    "Prices",
     "RateLimit",
     "RateLimitExceededError",
     "RateLimitState",
@@ -112,10 +121,13 @@ __all__ = [
     "WorkerStatus",
     "__version__",
     "keep_history",
+    "load_prices",
     "observe",
     "record",
     "serve",
     "set_task_progress",
     "set_task_status",
     "set_task_usage",
+    "set_task_usage_from",
+    "use_prices",
 ]

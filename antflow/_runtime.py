@@ -110,6 +110,9 @@ class WorkerRecord:
         entry = self.entry
         if tracker is not None and entry is not None:
             tracker._add_usage(entry.item_id, usage)
+        throttle = stage.throttle
+        if throttle is not None and throttle.budget is not None:
+            throttle.budget.charge(self, usage)
 
     @property
     def status(self) -> WorkerStatus:

@@ -21,6 +21,7 @@ from antflow.retrying import DEFAULT_BACKOFF, is_rate_limit_error, requested_wai
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from antflow._budgeting import StageBudget
     from antflow._runtime import Entry, StageRuntime, WorkerRecord
     from antflow.pipeline import Pipeline
 
@@ -48,6 +49,8 @@ class Throttle:
             ConcurrencyGate(stage.workers, adaptive=True) if stage.adaptive else None
         )
         self._cooldown: Cooldown | None = self.limit.cooldown if self.limit else None
+        self.budget: StageBudget | None = None
+        """The stage's side of the pipeline's `Budget`, if it has one."""
         self.rate_limited_retries = 0
         """Rate-limited attempts that were tried again."""
         self.timeouts = 0
@@ -81,8 +84,28 @@ class Throttle:
     async def attempt(
         self, pipeline: Pipeline, worker: WorkerRecord, entry: Entry, index: int, value: Any
     ) -> Any:
-        """Make one call of task `index` on `value`: wait for room, the cool-down and a
-        slot of the rate limit, then run it within the timeout."""
+        """Make one call of task `index` on `value`: wait for the budget, room, the
+        cool-down and a slot of the rate limit, then run it within the timeout."""
+        budget = self.budget
+        if budget is None:
+            return await self._attempt(pipeline, worker, entry, index, value)
+        # Before the gate and the rate limit: a call the budget holds takes no slot.
+        hold = await budget.reserve(worker, value)
+        while hold is None and budget.detached and self.budget is not None:
+            budget = self.budget  # replaced while the call waited: wait for the new one
+            hold = await budget.reserve(worker, value)
+        ended_well = False
+        try:
+            output = await self._attempt(pipeline, worker, entry, index, value)
+            ended_well = True
+            return output
+        finally:
+            if hold is not None:
+                budget.release(worker, hold, ended_well)
+
+    async def _attempt(
+        self, pipeline: Pipeline, worker: WorkerRecord, entry: Entry, index: int, value: Any
+    ) -> Any:
         gate = self.gate
         ticket: Ticket | None = None
         clock = pipeline._clock

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Final, Protocol
 
 from antflow._safe import safe_str
+from antflow.prices import current_prices
 from antflow.types import TaskUsage
 
 _MAX_MODEL_NAME: Final = 200
@@ -66,6 +68,9 @@ def set_task_usage(
     output_tokens: int = 0,
     cost: float | None = None,
     model: str | None = None,
+    *,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> None:
     """Report what the current task's call to an API used, once the call has returned.
 
@@ -73,31 +78,55 @@ def set_task_usage(
     worker's and stage's totals (``Pipeline.get_limit_snapshot``). A stage with a
     `RateLimit` that budgets tokens reconciles its estimate for the attempt with what
     the attempt reported: the budget gets back what was estimated but not used, and is
-    charged what was used beyond the estimate.
+    charged what was used beyond the estimate. A pipeline's `Budget` is charged too.
+
+    Without `cost`, the report is priced by its model's prices (``ANTFLOW_PRICES``,
+    `antflow.use_prices`); a report with neither has no cost and counts as unpriced.
+    To pass an API's response as it is, see `set_task_usage_from`.
 
     Call it once per API call (a task making two calls reports twice). Like the other
     display helpers it never fails the task: numbers that are not finite and >= 0 count
     as 0 (a cost as none). Outside a pipeline worker it does nothing.
 
     Args:
-        input_tokens: Tokens sent (``usage.prompt_tokens`` / ``usage.input_tokens``).
+        input_tokens: Tokens sent (``usage.prompt_tokens`` / ``usage.input_tokens``),
+            cached ones included.
         output_tokens: Tokens received (``usage.completion_tokens`` / ``output_tokens``).
-        cost: Money spent on the call, in a unit of your choice.
-        model: The model that answered.
+        cost: US dollars the call cost, when the task knows it better than the prices.
+        model: The model that answered (what prices the report).
+        cached_input_tokens: Of `input_tokens`, those read from the prompt cache.
+        cache_write_tokens: Of `input_tokens`, those written to the prompt cache.
     """
     holder = _current_worker.get()
     if holder is None:
         return
     spent = _finite(cost)
-    holder.add_usage(
+    report_usage(
+        holder,
         TaskUsage(
             input_tokens=_tokens(input_tokens),
             output_tokens=_tokens(output_tokens),
             cost=spent if spent is not None and spent >= 0 else None,
             model=_name(model),
             reports=1,
-        )
+            cached_input_tokens=_tokens(cached_input_tokens),
+            cache_write_tokens=_tokens(cache_write_tokens),
+        ),
     )
+
+
+def current_holder() -> _StatusHolder | None:
+    """The worker running the current task, if any."""
+    return _current_worker.get()
+
+
+def report_usage(holder: _StatusHolder, usage: TaskUsage) -> None:
+    """Give one report to `holder`, priced by its model when it has no cost."""
+    if usage.cost is None:
+        prices = current_prices()
+        cost = None if prices is None else prices.cost_of(usage)
+        usage = replace(usage, cost=cost, unpriced=int(cost is None))
+    holder.add_usage(usage)
 
 
 def _name(model: object) -> str | None:

@@ -125,6 +125,27 @@ class ResumeError(AntFlowError):
         (``stage 'Parse' renamed 'Parse2'``); empty for other refusals."""
 
 
+class PriceFileError(AntFlowError, ValueError):
+    """A price file (``ANTFLOW_PRICES``, ``antflow-tui --prices``) cannot be used: the
+    message names the file, the line or key, and what to write instead.
+
+    Attributes:
+        path: The file.
+        problem: What is wrong, and what to write instead.
+        line: The line the problem is on (from 1), when known.
+    """
+
+    def __init__(self, path: str, problem: str, line: int | None = None) -> None:
+        where = path if line is None else f"{path}, line {line}"
+        super().__init__(f"price file {where}: {problem}")
+        self.path = path
+        self.problem = problem
+        self.line = line
+
+    def __reduce__(self) -> tuple[type[PriceFileError], tuple[str, str, int | None]]:
+        return (type(self), (self.path, self.problem, self.line))
+
+
 def _describe(error: BaseException) -> str:
     """``Type: message``, even for an error whose ``__str__`` raises."""
     try:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import antflow._throttle as throttles
 import antflow.lifecycle as lc
 from antflow import _history as h
+from antflow._budgeting import StageBudget
 from antflow._guard import must_propagate
 from antflow._inspect import PipelineViews, _Failure
 from antflow._latency import LatencyTracker
@@ -32,9 +33,11 @@ from antflow._monitor import Monitor
 from antflow._runtime import Entry, StageRuntime, WorkerRecord
 from antflow._safe import safe_repr
 from antflow._worker import run_worker
+from antflow.budget import BUDGET, Budget
 from antflow.context import _current_worker
 from antflow.exceptions import FeedStoppedError, PipelineError, PipelineStopped
 from antflow.observe import displays_suppressed, notify_started
+from antflow.prices import prices_from_environment
 from antflow.probe import Probe, call_listeners
 from antflow.stage import Stage, TaskFunc, task_name
 from antflow.types import (
@@ -86,11 +89,14 @@ class Pipeline(PipelineViews):
         version: Your pipeline's version (a str or an int), part of its fingerprint
             with its stage and task names: raise it when a change makes what earlier
             runs stored unfit to resume from (a stage's output means something else).
+        budget: A cap on what the run spends (see `Budget`): past it, the run pauses
+            until the budget is raised.
 
     Raises:
-        PipelineError: no stages, a non-Stage, two stages with the same name, or a
-            version that is not a str or an int.
+        PipelineError: no stages, a non-Stage, two stages with the same name, a
+            version that is not a str or an int, or a budget that is not a `Budget`.
         StageValidationError: a stage's configuration is invalid.
+        PriceFileError: ``ANTFLOW_PRICES`` names a price file that cannot be used.
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class Pipeline(PipelineViews):
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         cancel_grace: float = CANCEL_GRACE,
         version: str | int | None = None,
+        budget: Budget | None = None,
     ) -> None:
         stages = list(stages) if stages is not None else []
         if not stages:
@@ -193,6 +200,11 @@ class Pipeline(PipelineViews):
         """`Probe.on_ended` listeners."""
         self.probe = Probe(self)
         """What monitors read of this pipeline (see `antflow.probe`)."""
+        self._budget: Budget | None = None
+        if budget is not None:
+            self.set_budget(budget)
+        # Told now, before anything runs, rather than at the first usage report.
+        prices_from_environment()
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -792,6 +804,38 @@ class Pipeline(PipelineViews):
             )
         throttles.attach_throttle(runtime).set_concurrency(concurrency)
 
+    @property
+    def budget(self) -> Budget | None:
+        """The cap on what the run spends, if any: ``pipeline.budget.raise_to(usd=20)``
+        lets a run paused by it go on (see `Budget`)."""
+        return self._budget
+
+    def set_budget(self, budget: Budget | None) -> None:
+        """Cap what the run spends with `budget` from now on (None: no cap), running or
+        not; calls waiting for the budget it replaces go on.
+
+        Raises:
+            PipelineError: `budget` is not a `Budget` (or None).
+        """
+        if budget is not None and not isinstance(budget, Budget):
+            raise PipelineError(
+                f"budget must be an antflow.Budget (Budget(usd=5.0)) or None, got {budget!r}"
+            )
+        old = self._budget
+        self._budget = budget
+        for runtime in self._runtimes:
+            throttle = runtime.throttle
+            if throttle is not None and throttle.budget is not None:
+                throttle.budget.detached = True
+            if budget is not None:
+                throttles.attach_throttle(runtime).budget = StageBudget(
+                    budget, runtime, self._worker_settled, self._shutting_down
+                )
+            elif throttle is not None:
+                throttle.budget = None
+        if old is not None:
+            old.wake()
+
     def measure_latency(self) -> None:
         """Keep each stage's task times from now on (p50, p95, max and the slowest items,
         in `antflow.runstream` snapshots); monitors call it, at a small per-item cost."""
@@ -1305,11 +1349,18 @@ class Pipeline(PipelineViews):
         if self._outstanding <= 0:
             self._wake_all(self._idle_waiters)
 
+    def _shutting_down(self) -> bool:
+        return self._state in lc.SHUTTING_DOWN
+
     def _worker_settled(self) -> None:
         self._wake_all(self._settle_waiters)
 
     async def _settled(self) -> None:
-        while any(w.entry is not None or w.in_hook for w in self._workers.values()):
+        # A call the budget holds has not begun: the stop does not wait for the budget.
+        while any(
+            (w.entry is not None and w.waiting_for != BUDGET) or w.in_hook
+            for w in self._workers.values()
+        ):
             await self._wait(self._settle_waiters)
 
     def _abandon_queued(self) -> None:

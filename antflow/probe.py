@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from antflow._history import AttemptError, ErrorNote
     from antflow._inspect import _Failure
+    from antflow.budget import BudgetState
     from antflow.lifecycle import PipelineState
     from antflow.limits import StageLimitState
     from antflow.pipeline import Pipeline
@@ -273,6 +274,12 @@ class Probe:
         """Every `RateLimit` the stages use, in the order they first use it, O(limits +
         stages) (nothing when none has one)."""
         return rate_limit_states(self._pipeline._runtimes)
+
+    def budget(self) -> BudgetState | None:
+        """The pipeline's budget now: spent, reserved, limits, paused by it and why,
+        calls without a price (None: it has no budget), O(1)."""
+        budget = self._pipeline.budget
+        return None if budget is None else budget.state()
 
     def errors_by_type(self) -> dict[str, int]:
         """Failed items by the class name of their error."""

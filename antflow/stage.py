@@ -80,6 +80,10 @@ class Stage:
     run feeds an item that passed it into the next stage with that output, without
     running this stage again: mark the expensive stage (an LLM call) durable. Only a run
     kept in the history stores outputs (see `antflow.keep_history`)."""
+    max_tokens: int | None = None
+    """Tokens a call of the stage may use at most (its prompt and the answer's
+    ``max_tokens``): what a pipeline's `Budget` reserves before each call when the
+    stage's `rate_limit` has no ``estimate``. None: that estimate, or nothing."""
 
     @property
     def capacity(self) -> int:
@@ -164,6 +168,8 @@ class Stage:
                 raise StageValidationError(
                     f"{label}: {flag} must be True or False, got {getattr(self, flag)!r}"
                 )
+        if self.max_tokens is not None:
+            _require_positive_int(label, "max_tokens", self.max_tokens)
         for hook in ("on_success", "on_failure", "skip_if"):
             value = getattr(self, hook)
             if value is not None and not callable(value):

@@ -377,11 +377,19 @@ class TaskUsage:
     output_tokens: int = 0
     """Tokens received (completion tokens)."""
     cost: float | None = None
-    """Money spent, in whatever unit the tasks report it; None when none reported one."""
+    """US dollars spent: as the tasks said (``cost=``), or priced by their model (see
+    `antflow.prices`); None when no report had a cost."""
     model: str | None = None
     """The model named in the latest report that named one."""
     reports: int = 0
     """How many reports were added up."""
+    cached_input_tokens: int = 0
+    """Of `input_tokens`, those read from the provider's prompt cache (billed lower)."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`, those written to the provider's prompt cache."""
+    unpriced: int = 0
+    """Reports whose cost is unknown: no ``cost=``, and no price for their model (see
+    `antflow.prices`). `cost` leaves them out."""
 
     @property
     def total_tokens(self) -> int:
@@ -400,6 +408,9 @@ class TaskUsage:
             cost=cost,
             model=other.model if other.model is not None else self.model,
             reports=self.reports + other.reports,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            unpriced=self.unpriced + other.unpriced,
         )
 
 

@@ -1,5 +1,5 @@
 """Opt-in test groups: deselected unless the -m expression names their marker; the
-``vtime`` fixture (a virtual-time event loop)."""
+``vtime`` fixture (a virtual-time event loop); no test's prices leak into another."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Final
 
 import pytest
 
+import antflow.prices as prices_module
 from tests.vtime import VirtualTime
 
 OPT_IN: Final = ("ray", "browser")
@@ -33,3 +34,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def vtime() -> VirtualTime:
     """Runs a coroutine on a fresh virtual-time event loop (see `tests.vtime`)."""
     return VirtualTime()
+
+
+@pytest.fixture(autouse=True)
+def _own_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no prices (`antflow.use_prices` is process-wide), and an
+    ``ANTFLOW_PRICES`` of the shell running the tests does not apply."""
+    monkeypatch.delenv(prices_module.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setattr(prices_module, "_active", None)
+    monkeypatch.setattr(prices_module, "_chosen", False)
+    monkeypatch.setattr(prices_module, "_from_environment", None)

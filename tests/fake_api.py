@@ -10,6 +10,10 @@ Time is the running loop's (virtual under `tests.vtime`).
 
 Every call is logged, so tests can check what the API saw: throughput, the share of
 429s, retries made before the wait they were given, and tokens in every window.
+
+`FakeLLM` answers like a chat API: OpenAI-shaped completions (the dated model name, a
+``usage`` with prompt, completion and cached tokens) after a random latency, behind a
+`FakeApi` limit when given one; it logs each call started and answered.
 """
 
 from __future__ import annotations
@@ -168,3 +172,85 @@ class FakeApi:
                 start += 1
             best = max(best, end - start + 1)
         return best
+
+
+# ---------------------------------------------------------------------- a fake LLM
+
+
+class FakeDetails:
+    """``usage.prompt_tokens_details`` of an OpenAI chat completion."""
+
+    def __init__(self, cached_tokens: int) -> None:
+        self.cached_tokens = cached_tokens
+
+
+class FakeUsage:
+    """``usage`` of an OpenAI chat completion (the SDK's ``CompletionUsage``)."""
+
+    def __init__(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.total_tokens = prompt_tokens + completion_tokens
+        self.prompt_tokens_details = FakeDetails(cached_tokens)
+
+
+class FakeCompletion:
+    """An OpenAI chat completion as the SDK returns it: the dated model name, a usage."""
+
+    def __init__(self, model: str, usage: FakeUsage, text: str) -> None:
+        self.model = model
+        self.usage = usage
+        self.text = text
+
+
+@dataclass
+class FakeLLM:
+    """A chat API answering with OpenAI-shaped completions, in the loop's time.
+
+    A call on `key` with a prompt of `prompt_tokens` answers between `answer` tokens
+    (never more than the request's `max_tokens`) after a latency in `latency`;
+    `cached_share` of the prompt is read from the cache. Given a `FakeApi` as `limit`,
+    calls over its hidden limit are answered 429 first.
+    """
+
+    model: str = "fake-mini-2024-07-18"
+    """The name answers carry (dated, as OpenAI's are)."""
+    latency: tuple[float, float] = (0.5, 2.0)
+    answer: tuple[int, int] = (50, 400)
+    cached_share: float = 0.0
+    limit: FakeApi | None = None
+    seed: int = 0
+    answered: list[tuple[Any, int, int]] = field(default_factory=list)
+    """(key, prompt tokens, answer tokens) of each call answered, in order."""
+    started: list[tuple[Any, int]] = field(default_factory=list)
+    """(key, calls answered by then) of each call accepted, in order."""
+    running: int = 0
+    """Calls being answered now."""
+    most_running: int = 0
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    async def create(self, key: Any, prompt_tokens: int, max_tokens: int) -> FakeCompletion:
+        """Answer one request, or raise `TooManyRequests` over the hidden limit."""
+        if self.limit is not None:
+            await self.limit.call(key, prompt_tokens + max_tokens)
+        self.started.append((key, len(self.answered)))
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            await asyncio.sleep(self._rng.uniform(*self.latency))
+        finally:
+            self.running -= 1
+        answer = min(self._rng.randint(*self.answer), max_tokens)
+        cached = int(prompt_tokens * self.cached_share)
+        self.answered.append((key, prompt_tokens, answer))
+        return FakeCompletion(self.model, FakeUsage(prompt_tokens, answer, cached), f"re {key}")
+
+    def calls_per_key(self) -> dict[Any, int]:
+        """How many times each key was answered."""
+        counts: dict[Any, int] = {}
+        for key, _, _ in self.answered:
+            counts[key] = counts.get(key, 0) + 1
+        return counts

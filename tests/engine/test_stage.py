@@ -77,6 +77,8 @@ def test_stage_signature_matches_the_seeds() -> None:
         "adaptive",
         # Issue 20: outputs kept for a resume.
         "durable",
+        # Issue 22: what a pipeline's budget reserves per call.
+        "max_tokens",
     ]
     for required in ("name", "workers", "tasks"):
         assert params[required].default is inspect.Parameter.empty
@@ -392,3 +394,11 @@ def test_pipeline_accepts_positional_arguments() -> None:
     assert pipeline.stages == [stage]
     assert pipeline.collect_results is False
     assert pipeline.status_tracker is None
+
+
+# Issue 22: max_tokens, what a budget reserves per call, is a whole number of tokens.
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "400", True])
+def test_max_tokens_must_be_a_whole_number_of_tokens(bad: Any) -> None:
+    message = validation_message(max_tokens=bad)
+    assert message.startswith("Stage 'Fetch': max_tokens must be an integer >= 1, got ")
+    make_stage(max_tokens=400).validate()
