@@ -100,6 +100,11 @@ def _when(binding_id: str) -> str:
     return "" if need is None else _WHEN[need]
 
 
+def _replay_last(section: tuple[str, tuple[tuple[str, str], ...]]) -> bool:
+    """Sections whose every key is a replay's read best after those of every run."""
+    return all(binding_id and needed(binding_id) is Can.SEEK for binding_id, _ in section[1])
+
+
 def page() -> str:
     """The whole page, as Markdown."""
     defaults = default_keys()
@@ -122,7 +127,7 @@ def page() -> str:
         "keys as bound.",
         "",
     ]
-    for title, rows in HELP_SECTIONS:
+    for title, rows in sorted(HELP_SECTIONS, key=_replay_last):
         lines += [f"## {title}", "", "| Key | What it does | Id | Only in |", "|---|---|---|---|"]
         for binding_id, meaning in rows:
             if binding_id:
