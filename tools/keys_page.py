@@ -159,14 +159,14 @@ def page() -> str:
         "Bindings without an id cannot be remapped.",
         "",
     ]
-    for group, keys in KEYS.items():
+    for group, bound in KEYS.items():
         lines += [
             f"### {_PLACES.get(group, group)}",
             "",
             "| Key | Does | Id | Only in |",
             "|---|---|---|---|",
         ]
-        for key in keys:
+        for key in bound:
             does = key.tooltip or key.description
             binding_id = f"`{key.id}`" if key.id else ""
             when = "" if key.needs is None else _WHEN[key.needs]
