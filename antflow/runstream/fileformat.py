@@ -49,6 +49,7 @@ from antflow.runstream.filelines import (
     Lines,
     Names,
     batch_of,
+    packed_mention,
     record_of,
 )
 from antflow.runstream.records import (
@@ -821,10 +822,13 @@ def _mentions(item: ItemKey) -> Callable[[bytes], bool]:
     base64); a repr key may have been written as an array, so it matches every line."""
     if isinstance(item, ReprKey):
         return lambda line: True
+    in_packed = packed_mention(item)
     text = msgspec.json.encode(item)
     if isinstance(item, str):
-        return lambda line: text in line
-    patterns = tuple(
-        left + text + right for left in (b"[", b",", b":") for right in (b",", b"]", b"}")
-    )
-    return lambda line: any(pattern in line for pattern in patterns)
+        in_text = lambda line: text in line  # noqa: E731
+    else:
+        patterns = tuple(
+            left + text + right for left in (b"[", b",", b":") for right in (b",", b"]", b"}")
+        )
+        in_text = lambda line: any(pattern in line for pattern in patterns)  # noqa: E731
+    return lambda line: in_packed(line) if line.startswith(b'["R"') else in_text(line)
