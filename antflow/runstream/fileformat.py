@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from antflow import _history as h
+from antflow.runstream.compactfile import RecordingBytes, open_bytes
 from antflow.runstream.convert import RawDecoder, with_durations
 from antflow.runstream.filelines import (
     LINE_LIMIT,
@@ -126,7 +127,7 @@ class Recording:
     line.
     """
 
-    def __init__(self, path: str | Path, handle: Any) -> None:
+    def __init__(self, path: str | Path, handle: RecordingBytes) -> None:
         self.path = os.fspath(path)
         self._file = handle
         self.header: Header
@@ -164,12 +165,13 @@ class Recording:
                 one of a newer major version.
         """
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - kept open for reading on demand
+            handle = open_bytes(path, HEADER_LIMIT)
         except OSError as error:
             raise RecordingError(f"cannot open {os.fspath(path)}: {error.strerror}") from None
         recording = cls(path, handle)
         try:
             recording._index()
+            recording.damaged = recording.damaged or handle.damaged
         except OSError as error:
             handle.close()
             raise RecordingError(f"cannot read {recording.path}: {error.strerror}") from None
@@ -239,13 +241,13 @@ class Recording:
         return True
 
     def _starts_line(self, offset: int) -> bool:
-        return os.pread(self._file.fileno(), 1, offset - 1) == b"\n"
+        return self._file.pread(1, offset - 1) == b"\n"
 
     def _marks_line(self, mark: _Mark) -> bool:
         """Whether a line of the mark's kind starts at its offset: a failure checkpoint
         of its pipeline at its time, or the first of a snapshot group (whose time is the
         group's earliest)."""
-        probe = os.pread(self._file.fileno(), _MARK_PROBE, mark.offset - 1)
+        probe = self._file.pread(_MARK_PROBE, mark.offset - 1)
         found = _MARK_LINE.match(probe)
         if found is None or found.group(1).decode() != mark.kind:
             return False
@@ -603,7 +605,7 @@ class Recording:
         return found
 
     def _file_size(self) -> int:
-        return os.fstat(self._file.fileno()).st_size
+        return self._file.size
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """One item's whole recorded story (a scan of the file, decoding only the lines
@@ -824,11 +826,17 @@ def _mentions(item: ItemKey) -> Callable[[bytes], bool]:
         return lambda line: True
     in_packed = packed_mention(item)
     text = msgspec.json.encode(item)
-    if isinstance(item, str):
-        in_text = lambda line: text in line  # noqa: E731
-    else:
-        patterns = tuple(
+    patterns = (
+        (text,)
+        if isinstance(item, str)
+        else tuple(
             left + text + right for left in (b"[", b",", b":") for right in (b",", b"]", b"}")
         )
-        in_text = lambda line: any(pattern in line for pattern in patterns)  # noqa: E731
-    return lambda line: in_packed(line) if line.startswith(b'["R"') else in_text(line)
+    )
+
+    def mentions(line: bytes) -> bool:
+        if line.startswith(b'["R"'):
+            return in_packed(line)
+        return any(pattern in line for pattern in patterns)
+
+    return mentions

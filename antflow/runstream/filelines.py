@@ -14,7 +14,7 @@ import math
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 
 import msgspec
 
@@ -22,6 +22,8 @@ from antflow.runstream.records import ErrorRecord, Record, ReprKey
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from antflow.runstream.compactfile import RecordingBytes
 
 BATCH_TAG: Final = "E"
 """An event batch in columns: item ids, codes, times (float64, base64)."""
@@ -164,7 +166,9 @@ def _packed_batch(line: bytes) -> Batch | None:
         sum(item for item in ids if type(item) is float)
     ):
         return None
-    return _checked(scope, ids, codes, array("d", raw_times), numbered)
+    return _checked(
+        scope, ids, cast("list[int]", codes), array("d", cast("list[float]", raw_times)), numbered
+    )
 
 
 def _checked(
@@ -206,7 +210,7 @@ class Lines:
 
     def __init__(
         self,
-        handle: BinaryIO,
+        handle: RecordingBytes | BinaryIO,
         offset: int,
         limit: int | None = None,
         on_too_long: Callable[[], None] | None = None,
