@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from antflow.runstream import convert
+from antflow.runstream.compaction import compact_later
 from antflow.runstream.filelines import BATCH_TAG, FailureCheckpoint, Names, encode_packed
 from antflow.runstream.jsonlines import encode_line
 from antflow.runstream.recordingfile import RecordingFile, totals
@@ -34,6 +35,7 @@ from antflow.runstream.records import (
 )
 
 if TYPE_CHECKING:
+    import threading
     from pathlib import Path
 
     from antflow._history import ErrorNote
@@ -82,6 +84,8 @@ class Recorder:
         stream: The run stream whose pipelines (present and future) are recorded.
         flush_every: Seconds between writes (a task on the running loop does them).
         snapshot_every: Seconds between snapshots.
+        compact: Compact the file once it is closed with its end record (on a thread:
+            `antflow.runstream.compaction`), as the run history keeps its runs.
     """
 
     def __init__(
@@ -91,8 +95,12 @@ class Recorder:
         *,
         flush_every: float = FLUSH_EVERY,
         snapshot_every: float = SNAPSHOT_EVERY,
+        compact: bool = False,
     ) -> None:
         self.path = path
+        self.compact = compact
+        self.compaction: threading.Thread | None = None
+        """The thread compacting the file after `close` (with ``compact``)."""
         self.stream = stream
         self.flush_every = flush_every
         self.snapshot_every = snapshot_every
@@ -154,6 +162,8 @@ class Recorder:
         )
         if self.broken:
             self._give_up()
+        elif self.compact:
+            self.compaction = compact_later(self.path)
 
     def _detach(self) -> None:
         for callbacks, callback in (
