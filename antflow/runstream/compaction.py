@@ -75,7 +75,13 @@ class Compacted:
     """The recording was compacted already: nothing was written."""
 
 
-def compact(path: str | Path, *, unfinished: bool = False, level: int = LEVEL) -> Compacted:
+def compact(
+    path: str | Path,
+    *,
+    unfinished: bool = False,
+    level: int = LEVEL,
+    frame_bytes: int = FRAME_BYTES,
+) -> Compacted:
     """Compact the recording at `path` in place (see the module docstring).
 
     Args:
@@ -83,6 +89,8 @@ def compact(path: str | Path, *, unfinished: bool = False, level: int = LEVEL) -
         unfinished: Compact it without an end record too: its writer is known to be gone
             (a crashed run). Never pass it for a recording a live process may write.
         level: zlib's level, 1 (fastest) to 9.
+        frame_bytes: About how many bytes of lines a frame holds (smaller frames: a read
+            decompresses less, the file compresses a little less).
 
     Raises:
         CompactionError: not a recording, one still being written (no end record, or it
@@ -96,7 +104,7 @@ def compact(path: str | Path, *, unfinished: bool = False, level: int = LEVEL) -
         raise CompactionError(f"cannot open {where}: {error.strerror}") from None
     try:
         with os.fdopen(descriptor, "rb") as source:
-            return _compact(where, source, unfinished, level, began)
+            return _compact(where, source, unfinished, level, frame_bytes, began)
     except OSError as error:
         raise CompactionError(f"cannot compact {where}: {_why(error)}") from None
 
@@ -146,7 +154,9 @@ def _wait_for_compactions() -> None:
 # ---------------------------------------------------------------- compacting
 
 
-def _compact(where: str, source: BinaryIO, unfinished: bool, level: int, began: float) -> Compacted:
+def _compact(
+    where: str, source: BinaryIO, unfinished: bool, level: int, frame_bytes: int, began: float
+) -> Compacted:
     fileno = source.fileno()
     status = os.fstat(fileno)
     first = source.readline(HEADER_LIMIT + 1)
@@ -169,7 +179,7 @@ def _compact(where: str, source: BinaryIO, unfinished: bool, level: int, began: 
             target.write(first)
             target.write(MAGIC)
             source.seek(len(first))
-            for data in _frames(source):
+            for data in _frames(source, frame_bytes):
                 payload = frame_payload(data, level)
                 target.write(frame_head(len(payload), len(data)))
                 target.write(payload)
@@ -188,13 +198,12 @@ def _compact(where: str, source: BinaryIO, unfinished: bool, level: int, began: 
     return Compacted(where, status.st_size, after, time.perf_counter() - began)
 
 
-def _frames(source: BinaryIO) -> Iterator[bytes]:
-    """The recording's bytes after its header, in runs of whole lines of about
-    `FRAME_BYTES` (a line longer than `MAX_FRAME_RAW` is cut: only a damaged file has
-    one)."""
+def _frames(source: BinaryIO, size: int) -> Iterator[bytes]:
+    """The recording's bytes after its header, in runs of whole lines of about `size`
+    bytes (a line longer than `MAX_FRAME_RAW` is cut: only a damaged file has one)."""
     carry = b""
     while True:
-        chunk = source.read(FRAME_BYTES)
+        chunk = source.read(size)
         data = carry + chunk
         if not chunk:
             if data:

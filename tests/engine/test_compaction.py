@@ -236,10 +236,10 @@ def test_a_recording_written_to_meanwhile_is_left_alone(
     path = copy_of(recorded, tmp_path)
     frames = compaction._frames
 
-    def still_written(source: Any) -> Any:
+    def still_written(source: Any, size: int) -> Any:
         with path.open("ab") as writer:
             writer.write(b'{"record":"log","at":1.0,"text":"late"}\n')
-        yield from frames(source)
+        yield from frames(source, size)
 
     monkeypatch.setattr(compaction, "_frames", still_written)
     with pytest.raises(CompactionError, match="written to while it was compacted"):
@@ -253,7 +253,7 @@ def test_a_recording_written_to_meanwhile_is_left_alone(
 
 def compacted_bytes(recorded: tuple[Path, bytes], folder: Path) -> bytes:
     path = copy_of(recorded, folder)
-    compact(path)
+    compact(path, frame_bytes=64 << 10)
     return path.read_bytes()
 
 
@@ -270,7 +270,6 @@ def frame_offsets(data: bytes) -> list[int]:
 def test_a_frame_that_does_not_decompress_costs_only_its_lines(
     recorded: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(compaction, "FRAME_BYTES", 64 << 10)
     data = bytearray(compacted_bytes(recorded, tmp_path))
     offsets = frame_offsets(bytes(data))
     assert len(offsets) > 3
@@ -290,7 +289,6 @@ def test_a_frame_that_does_not_decompress_costs_only_its_lines(
 def test_a_compacted_file_cut_short_gives_a_readable_prefix(
     recorded: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    monkeypatch.setattr(compaction, "FRAME_BYTES", 64 << 10)
     data = compacted_bytes(recorded, tmp_path)
     offsets = frame_offsets(data)
     cut = {
