@@ -275,8 +275,14 @@ def blank(length: int) -> bytes:
 
 
 def frame_payload(data: bytes, level: int = LEVEL) -> bytes:
-    """A frame's stored bytes for `data` (whole lines): packed batches in columns, then
-    zlib (which lets go of the GIL while it compresses)."""
+    """A frame's stored bytes for `data` (whole lines): `frame_body`, then zlib (which
+    lets go of the GIL while it compresses)."""
+    return zlib.compress(frame_body(data), level)
+
+
+def frame_body(data: bytes) -> bytes:
+    """What a frame compresses for `data` (whole lines): a table of the packed batches'
+    places, the lines without those batches' base64 words, then the words in columns."""
     entries: list[bytes] = []
     skeleton: list[bytes] = []
     columns: list[bytes] = []
@@ -295,8 +301,7 @@ def frame_payload(data: bytes, level: int = LEVEL) -> bytes:
         columns.append(times)
         at = end
     skeleton.append(data[at:])
-    body = b"".join([_COUNT.pack(len(entries)), *entries, *skeleton, *columns])
-    return zlib.compress(body, level)
+    return b"".join([_COUNT.pack(len(entries)), *entries, *skeleton, *columns])
 
 
 def frame_bytes(payload: bytes, raw: int) -> bytes | None:
