@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol
 import msgspec
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 MAGIC: Final = b"\x00antflow-compacted 1\n"
@@ -52,14 +53,14 @@ FRAME_BYTES: Final = 2 << 20
 MAX_FRAME_RAW: Final = 96 << 20
 """Largest uncompressed frame read back: a frame holds whole lines, and a line is at most
 `antflow.runstream.filelines.LINE_LIMIT` (64 MB) read back."""
-LEVEL: Final = 6
+LEVEL: Final = 1
 """zlib's compression level (see docs/recording.md for the figures that chose it)."""
 
-_PACKED: Final = re.compile(rb'(?m)^\["R",\d{1,19},"([A-Za-z0-9+/]*={0,2})",')
+_PACKED: Final = re.compile(rb'\["R",\d{1,19},"([A-Za-z0-9+/]*={0,2})",')
 """A packed event batch line's start, and its base64 words."""
-_ENTRY: Final = struct.Struct("<IIII")
+_ENTRY: Final = struct.Struct("<III")
 """A rebuilt line's entry: where its base64 goes in the skeleton, the base64's length,
-the packed ids and codes' length, the times' length."""
+its columns' length."""
 _COUNT: Final = struct.Struct("<I")
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder().decode
@@ -288,17 +289,14 @@ def frame_body(data: bytes) -> bytes:
     columns: list[bytes] = []
     kept = 0
     at = 0
-    for found in _PACKED.finditer(data):
-        start, end = found.span(1)
-        split = _columns(found.group(1))
-        if split is None:
+    for start, end in _packed_words(data):
+        column = _columns(data[start:end])
+        if column is None:
             continue
-        words, times = split
         skeleton.append(data[at:start])
         kept += start - at
-        entries.append(_ENTRY.pack(kept, end - start, len(words), len(times)))
-        columns.append(words)
-        columns.append(times)
+        entries.append(_ENTRY.pack(kept, end - start, len(column)))
+        columns.append(column)
         at = end
     skeleton.append(data[at:])
     return b"".join([_COUNT.pack(len(entries)), *entries, *skeleton, *columns])
@@ -309,7 +307,7 @@ def frame_bytes(payload: bytes, raw: int) -> bytes | None:
     try:
         inflater = zlib.decompressobj()
         # Columns are shorter than the base64 they stand for: the stored body is at most
-        # the lines and a 16-byte entry per line of at least 16 bytes.
+        # the lines and an entry per line of at least its size.
         body = inflater.decompress(payload, 2 * raw + _COUNT.size)
     except zlib.error:
         return None
@@ -320,33 +318,44 @@ def frame_bytes(payload: bytes, raw: int) -> bytes | None:
     if table_end > len(body):
         return None
     entries = [_ENTRY.unpack_from(body, _COUNT.size + i * _ENTRY.size) for i in range(count)]
-    column_bytes = sum(words + times for _, _, words, times in entries)
-    skeleton_end = len(body) - column_bytes
+    skeleton_end = len(body) - sum(size for _, _, size in entries)
     if skeleton_end < table_end:
         return None
     skeleton = memoryview(body)[table_end:skeleton_end]
     parts: list[bytes | memoryview] = []
     at = 0
     column = skeleton_end
-    for position, length, words, times in entries:
+    for position, length, size in entries:
         if not at <= position <= len(skeleton):
             return None
-        split = column + words
-        text = _rebuilt(body[column:split], body[split : split + times])
+        text = _rebuilt(body[column : column + size])
         if text is None or len(text) != length:
             return None
         parts.append(skeleton[at:position])
         parts.append(text)
         at = position
-        column += words + times
+        column += size
     parts.append(skeleton[at:])
     data = b"".join(parts)
     return data if len(data) == raw else None
 
 
-def _columns(text: bytes) -> tuple[bytes, bytes] | None:
-    """A packed batch's base64 words as columns (ids and codes packed, times as raw
-    little-endian float64s), or None when rebuilding them would not give `text` back."""
+def _packed_words(data: bytes) -> Iterator[tuple[int, int]]:
+    """Where each packed batch line's base64 words are in `data` (whole lines)."""
+    at = 0 if data.startswith(b'["R",') else data.find(b'\n["R",') + 1
+    while at > 0 or (at == 0 and data.startswith(b'["R",')):
+        found = _PACKED.match(data, at)
+        if found is not None:
+            yield found.span(1)
+        at = data.find(b'\n["R",', at + 1) + 1
+        if at == 0:
+            return
+
+
+def _columns(text: bytes) -> bytes | None:
+    """A packed batch's base64 words as columns (one MessagePack array: the ids, the
+    codes, the times as little-endian float64s), or None when rebuilding them would not
+    give `text` back."""
     try:
         packed = binascii.a2b_base64(text, strict_mode=True)
         words = _unpack(packed)
@@ -354,42 +363,42 @@ def _columns(text: bytes) -> tuple[bytes, bytes] | None:
         return None
     if type(words) is not list or len(words) % 3:
         return None
+    # The rebuild packs the same words again: it gives `text` back when packing is
+    # canonical (smallest forms, as msgspec writes) and the base64 is.
+    if _pack(words) != packed or binascii.b2a_base64(packed, newline=False) != text:
+        return None
     raw_times = words[2::3]
     if not set(map(type, raw_times)) <= {float}:
         return None
+    # Times as raw float64s: MessagePack's big-endian floats behind a marker byte each
+    # compress to a fifth more.
     times = array("d", raw_times)
     if sys.byteorder != "little":
         times.byteswap()
-    split = (_pack([words[0::3], words[1::3]]), times.tobytes())
-    if _rebuilt(*split) != text:
-        return None
-    return split
+    return _pack([words[0::3], words[1::3], times.tobytes()])
 
 
-def _rebuilt(words: bytes, times: bytes) -> bytes | None:
+def _rebuilt(column: bytes) -> bytes | None:
     """A packed batch's base64 words from its columns (None: damaged columns)."""
-    if len(times) % 8:
-        return None
     try:
-        columns = _unpack(words)
+        columns = _unpack(column)
     except _UNPACKABLE:
         return None
-    if type(columns) is not list or len(columns) != 2:
+    if type(columns) is not list or len(columns) != 3:
         return None
-    ids, codes = columns
-    if type(ids) is not list or type(codes) is not list:
+    ids, codes, raw_times = columns
+    if not (type(ids) is type(codes) is list) or type(raw_times) is not bytes:
         return None
-    floats = array("d")
-    floats.frombytes(times)
+    if not len(ids) == len(codes) == len(raw_times) // 8 or len(raw_times) % 8:
+        return None
+    times = array("d")
+    times.frombytes(raw_times)
     if sys.byteorder != "little":
-        floats.byteswap()
-    count = len(floats)
-    if len(ids) != count or len(codes) != count:
-        return None
-    flat: list[Any] = [None] * (3 * count)
+        times.byteswap()
+    flat: list[Any] = [None] * (3 * len(ids))
     flat[0::3] = ids
     flat[1::3] = codes
-    flat[2::3] = floats.tolist()
+    flat[2::3] = times.tolist()
     try:
         return binascii.b2a_base64(_pack(flat), newline=False)
     except _UNPACKABLE:

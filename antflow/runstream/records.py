@@ -22,8 +22,9 @@ from antflow._safe import safe_repr
 
 FORMAT: Final = "antflow-run"
 """The `Header.format` of every recording."""
-VERSION: Final = 1
-"""The major version written; a reader refuses a newer major version."""
+VERSION: Final = 2
+"""The major version written; a reader refuses a newer major version. Version 2 added
+packed event batches (an older reader would pass every one over as a damaged line)."""
 
 MESSAGE_LIMIT: Final = 16_384
 """Characters of an error message a record keeps (a 20 MB message would be written into

@@ -77,7 +77,7 @@ async def test_a_recorded_run_replays_with_its_events_errors_and_totals(tmp_path
         assert recording.complete
         assert not recording.torn
         assert recording.header.format == "antflow-run"
-        assert recording.header.version == 1
+        assert recording.header.version == 2
         (started,) = recording.pipelines()
         assert [s.name for s in started.stages] == ["Fetch", "Parse"]
         assert recording.end is not None
@@ -166,9 +166,9 @@ async def test_a_run_cut_short_is_readable_and_marked_incomplete(tmp_path: Path)
 
 def test_a_newer_major_version_is_refused_with_a_message_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "future.jsonl"
-    header = {"record": "header", "format": "antflow-run", "version": 2, "antflow": "9.0"}
+    header = {"record": "header", "format": "antflow-run", "version": 3, "antflow": "9.0"}
     path.write_text(json.dumps(header) + "\n")
-    with pytest.raises(RecordingError, match=r"version 2 \(written by antflow 9\.0\)"):
+    with pytest.raises(RecordingError, match=r"version 3 \(written by antflow 9\.0\)"):
         Recording.open(path)
 
 

@@ -13,7 +13,7 @@ from antflow import Pipeline, Stage, observe
 from antflow.runstream import fileformat
 from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.recorder import Recorder
-from antflow.runstream.records import Event
+from antflow.runstream.records import VERSION, Event
 from antflow.runstream.stream import RunStream
 from antflow_tui.source import replay as replay_module
 from antflow_tui.source.base import PAUSE, RETRY, SEEK, STOP
@@ -63,13 +63,13 @@ def test_a_torn_last_line_is_ignored_and_marks_the_recording_incomplete(tmp_path
 def test_a_newer_major_version_is_refused_naming_it(tmp_path: Path) -> None:
     lines = (RECORDINGS / "mid_run.jsonl").read_text().splitlines()
     header = json.loads(lines[0])
-    header.update(version=2, antflow="9.0.0")
+    header.update(version=VERSION + 1, antflow="9.0.0")
     newer = tmp_path / "newer.jsonl"
     newer.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     with pytest.raises(RecordingError) as refused:
         Recording.open(newer)
     message = str(refused.value)
-    assert "version 2" in message
+    assert f"version {VERSION + 1}" in message
     assert "antflow 9.0.0" in message
     assert "upgrade antflow" in message
 
