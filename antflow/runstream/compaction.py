@@ -25,6 +25,7 @@ import errno
 import logging
 import os
 import secrets
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from antflow.runstream.compactfile import (
     MAX_FRAME_RAW,
     frame_head,
     frame_payload,
+    is_compacted,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ STALE_AFTER: Final = 3600.0
 EXIT_WAIT: Final = 10.0
 """Seconds an exiting process waits for its compactions to finish."""
 _TEMPORARY: Final = ".compacting-"
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 
 
 class CompactionError(Exception):
@@ -99,9 +103,13 @@ def compact(
     began = time.perf_counter()
     where = os.fspath(path)
     try:
-        descriptor = os.open(where, os.O_RDONLY | _NOFOLLOW)
+        # Not blocking: a FIFO put in a recording's place must not hang its compaction.
+        descriptor = os.open(where, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except OSError as error:
         raise CompactionError(f"cannot open {where}: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise CompactionError(f"{where} is not a file")
     try:
         with os.fdopen(descriptor, "rb") as source:
             return _compact(where, source, unfinished, level, frame_bytes, began)
@@ -256,4 +264,4 @@ def _why(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+__all__ = ["Compacted", "CompactionError", "compact", "compact_later", "is_compacted"]

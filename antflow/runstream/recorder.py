@@ -301,8 +301,9 @@ class Recorder:
         plain_ids: bool,
     ) -> list[bytes]:
         """Packed event batch lines for a journal take, at most `BATCH_RECORDS` records
-        each: the journal's words as they are, in one MessagePack pass (columns cost the
-        recording 2.5x more: every record's objects read again for each column)."""
+        each: the journal's words as they are, in one MessagePack pass (columns took twice
+        as long: every record's objects read again for each column, the float times
+        converted one by one)."""
         lines = []
         numbers = self.stream.numbers
         records = len(journal) // 3

@@ -202,6 +202,15 @@ def test_a_link_is_not_followed(recorded: tuple[Path, bytes], tmp_path: Path) ->
     assert target.read_bytes() == recorded[1]
 
 
+def test_what_is_not_a_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(CompactionError, match="not a file"):
+        compact(fifo)
+    with pytest.raises(CompactionError, match="not a file"):
+        compact(tmp_path)
+
+
 def test_a_full_disk_leaves_the_recording_as_it_was(
     recorded: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
