@@ -35,7 +35,7 @@ _BUCKETS: Final = (_OFFSET + 24) * _PER_OCTAVE
 class LatencyTracker:
     """Task times of one stage's finished items."""
 
-    __slots__ = ("buckets", "count", "floor", "maximum", "seen", "slowest", "threshold")
+    __slots__ = ("buckets", "count", "floor", "left", "maximum", "slowest", "threshold")
 
     def __init__(self) -> None:
         self.buckets = [0] * _BUCKETS
@@ -48,9 +48,21 @@ class LatencyTracker:
         self.floor = -1.0
         """Items slower than this are added whatever the sampling: below any time while
         every item is kept, then `threshold`."""
-        self.seen = 0
-        """Items the stage finished since it was asked for (the worker counts them: the
-        sampling takes one in `SAMPLE_EVERY` of the stage's, whichever worker)."""
+        self.left = SAMPLE_EVERY
+        """Items the stage finishes until the next sampled one, counted down by the worker
+        (the sampling takes one in `SAMPLE_EVERY` of the stage's, whichever worker). A
+        count down stays among the small ints Python never allocates: counting up, the
+        stage's count cost an int object per item."""
+
+    def finished(self, seconds: float, item_id: Any, left: int) -> None:
+        """An item the worker did not pass over: `left` is the count down after it (0:
+        the sampled one), or it beat `floor`."""
+        if left:
+            self.left = left
+            self.add(seconds, item_id, False)
+        else:
+            self.left = SAMPLE_EVERY
+            self.add(seconds, item_id, True)
 
     def add(
         self, seconds: float, item_id: Any, sampled: bool = True, *, every: bool = False

@@ -16,7 +16,6 @@ import antflow._throttle as throttles
 from antflow import _history as h
 from antflow._delivery import BACKLOG_LIMIT
 from antflow._guard import must_propagate
-from antflow._latency import SAMPLE_EVERY
 from antflow._queue import QueueClosed
 from antflow.context import _current_worker
 from antflow.exceptions import RateLimitExceededError, TaskNotAwaitableError
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
 
 YIELD_EVERY: Final = 32
 """Items a worker takes back to back from a non-empty queue before yielding to the loop."""
-_SAMPLE_MASK: Final = SAMPLE_EVERY - 1
-"""An item whose count ANDs this to 0 has its task time sampled (see `LatencyTracker`)."""
 _STOPPING: Final = STOPPING
 
 
@@ -215,9 +212,11 @@ async def _process(
     if latency is not None:
         # Task times for p50/p95/max: the possibly slowest items always, one in 32 of the
         # stage's others (quantiles need samples, not every item). Off: one test an item.
-        seen = latency.seen = latency.seen + 1
-        if seconds > latency.floor or not seen & _SAMPLE_MASK:
-            latency.add(seconds, item_id, not seen & _SAMPLE_MASK)
+        left = latency.left - 1
+        if left and seconds <= latency.floor:
+            latency.left = left
+        else:
+            latency.finished(seconds, item_id, left)
     worker.last_active = finished
     worker.since = worker.current_task = worker.progress = None
     if stage.output_listeners is not None:

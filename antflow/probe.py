@@ -619,6 +619,12 @@ class Journal:
         exception each record carried, by its index among them."""
         return self._tracker._take_journal(self._reader)
 
+    @property
+    def plain_ids(self) -> bool:
+        """Whether every item id the journal has seen is an int, str, bool or None (a
+        recorder then writes the ids as they are, without a look at each)."""
+        return self._tracker._journal_plain_ids
+
     def take_errors(self) -> list[ErrorNote]:
         """The new attempt errors since the last call (with their tracebacks)."""
         return self._errors.take()

@@ -7,6 +7,8 @@
   engine objects on behalf of a monitor.
 - `Recorder` (`recorder`) and `antflow.record(...)`: a lossless tee of a run to a JSON
   Lines file; `Recording` (`fileformat`) reads one back, with seeking.
+- `compaction`: a recording whose run ended, compacted in place (`compact`); `Recording`
+  reads it as it was (`compactfile`).
 """
 
 from __future__ import annotations

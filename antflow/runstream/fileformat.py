@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from antflow import _history as h
+from antflow.runstream.compactfile import RecordingBytes, open_bytes
 from antflow.runstream.convert import RawDecoder, with_durations
 from antflow.runstream.filelines import (
     LINE_LIMIT,
@@ -55,6 +56,7 @@ from antflow.runstream.filelines import (
     Names,
     Outcomes,
     batch_of,
+    packed_mention,
     record_of,
 )
 from antflow.runstream.records import (
@@ -133,7 +135,7 @@ class Recording:
     line.
     """
 
-    def __init__(self, path: str | Path, handle: Any) -> None:
+    def __init__(self, path: str | Path, handle: RecordingBytes) -> None:
         self.path = os.fspath(path)
         self._file = handle
         self.header: Header
@@ -171,12 +173,13 @@ class Recording:
                 one of a newer major version.
         """
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - kept open for reading on demand
+            handle = open_bytes(path, HEADER_LIMIT)
         except OSError as error:
             raise RecordingError(f"cannot open {os.fspath(path)}: {error.strerror}") from None
         recording = cls(path, handle)
         try:
             recording._index()
+            recording.damaged = recording.damaged or handle.damaged
         except OSError as error:
             handle.close()
             raise RecordingError(f"cannot read {recording.path}: {error.strerror}") from None
@@ -246,13 +249,13 @@ class Recording:
         return True
 
     def _starts_line(self, offset: int) -> bool:
-        return os.pread(self._file.fileno(), 1, offset - 1) == b"\n"
+        return self._file.pread(1, offset - 1) == b"\n"
 
     def _marks_line(self, mark: _Mark) -> bool:
         """Whether a line of the mark's kind starts at its offset: a failure checkpoint
         of its pipeline at its time, or the first of a snapshot group (whose time is the
         group's earliest)."""
-        probe = os.pread(self._file.fileno(), _MARK_PROBE, mark.offset - 1)
+        probe = self._file.pread(_MARK_PROBE, mark.offset - 1)
         found = _MARK_LINE.match(probe)
         if found is None or found.group(1).decode() != mark.kind:
             return False
@@ -616,7 +619,7 @@ class Recording:
         return found
 
     def _file_size(self) -> int:
-        return os.fstat(self._file.fileno()).st_size
+        return self._file.size
 
     def item(self, pipeline: int, item: ItemKey) -> ItemDetail:
         """One item's whole recorded story (a scan of the file, decoding only the lines
@@ -676,26 +679,72 @@ class Recording:
         size = self._file_size()
         if size <= self._data_start:
             return
-        with mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) as view:
-            needle = b"\n" + OUTCOMES_PREFIX
-            at = self._data_start - 1  # the header's newline
-            while True:
-                found = view.find(needle, at)
-                if found < 0:
+        for line in self._lines_starting(OUTCOMES_PREFIX, size):
+            if line is None:
+                self.damaged = True
+                continue
+            record = record_of(line)
+            if not isinstance(record, Outcomes) or not _sound(record):
+                self.damaged = True
+                continue
+            yield record
+
+    def _lines_starting(self, prefix: bytes, size: int) -> Iterator[bytes | None]:
+        """Each whole line from the data's start that begins with `prefix` (None for one
+        longer than `LINE_LIMIT`).
+
+        A plain file is mapped and searched in place; a compacted one is searched a chunk
+        at a time as it decompresses (a line longer than the chunk is read on as needed).
+        A torn last line is not given."""
+        needle = b"\n" + prefix
+        fileno = getattr(self._file, "fileno", None)
+        if fileno is not None:
+            with mmap.mmap(fileno(), size, access=mmap.ACCESS_READ) as view:
+                at = self._data_start - 1  # the header's newline
+                while (found := view.find(needle, at)) >= 0:
+                    end = view.find(b"\n", found + 1)
+                    if end < 0:
+                        return
+                    at = end
+                    if end - found > LINE_LIMIT:
+                        yield None
+                        continue
+                    yield view[found + 1 : end + 1]
+            return
+        chunk = 1 << 22
+        at = self._data_start - 1
+        while at < size:
+            window = self._file.pread(chunk + len(needle), at)
+            found = window.find(needle)
+            if found < 0:
+                if len(window) < chunk + len(needle):
                     return
-                start = found + 1
-                end = view.find(b"\n", start)
-                if end < 0:
-                    return  # a killed writer's torn line
-                at = end
-                if end - start >= LINE_LIMIT:
-                    self.damaged = True
-                    continue
-                record = record_of(view[start : end + 1])
-                if not isinstance(record, Outcomes) or not _sound(record):
-                    self.damaged = True
-                    continue
-                yield record
+                at += chunk
+                continue
+            start = at + found + 1
+            line = self._line_at(start, chunk)
+            if line is None or line.endswith(b"\n"):
+                yield line
+                at = start + (LINE_LIMIT if line is None else len(line) - 1)
+                continue
+            return  # a killed writer's torn line
+
+    def _line_at(self, start: int, step: int) -> bytes | None:
+        """The line at offset `start`, read `step` bytes at a time (without its newline
+        when the file ends first); None when longer than `LINE_LIMIT`."""
+        parts: list[bytes] = []
+        length = 0
+        while length <= LINE_LIMIT:
+            part = self._file.pread(step, start + length)
+            end = part.find(b"\n")
+            if end >= 0:
+                parts.append(part[: end + 1])
+                return b"".join(parts)
+            parts.append(part)
+            length += len(part)
+            if len(part) < step:
+                return b"".join(parts)
+        return None
 
     def close(self) -> None:
         self._file.close()
@@ -901,10 +950,19 @@ def _mentions(item: ItemKey) -> Callable[[bytes], bool]:
     base64); a repr key may have been written as an array, so it matches every line."""
     if isinstance(item, ReprKey):
         return lambda line: True
+    in_packed = packed_mention(item)
     text = msgspec.json.encode(item)
-    if isinstance(item, str):
-        return lambda line: text in line
-    patterns = tuple(
-        left + text + right for left in (b"[", b",", b":") for right in (b",", b"]", b"}")
+    patterns = (
+        (text,)
+        if isinstance(item, str)
+        else tuple(
+            left + text + right for left in (b"[", b",", b":") for right in (b",", b"]", b"}")
+        )
     )
-    return lambda line: any(pattern in line for pattern in patterns)
+
+    def mentions(line: bytes) -> bool:
+        if line.startswith(b'["R"'):
+            return in_packed(line)
+        return any(pattern in line for pattern in patterns)
+
+    return mentions

@@ -14,7 +14,7 @@ import math
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
 
 import msgspec
 
@@ -23,7 +23,13 @@ from antflow.runstream.records import ErrorRecord, Record, ReprKey
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from antflow.runstream.compactfile import RecordingBytes
+
 BATCH_TAG: Final = "E"
+"""An event batch in columns: item ids, codes, times (float64, base64)."""
+PACKED_TAG: Final = "R"
+"""An event batch as the recorder takes it: (item id, code, time) per record, one flat
+MessagePack array (base64)."""
 LINE_LIMIT: Final = 64 << 20
 """Longest line a reader takes (bytes): a longer one is passed over as damaged, never
 held. The recorder writes none near it (`antflow.runstream.records.MESSAGE_LIMIT` and
@@ -77,9 +83,15 @@ OUTCOMES_PREFIX: Final = b'{"record":"outcomes",'
 """How an outcomes line starts: a reader looking for other records passes it over
 without decoding its values."""
 RawBatch = tuple[str, int, list[WireKey], list[int], bytes, list[tuple[int, int]]]
+RawPacked = tuple[str, int, bytes, list[tuple[int, int]]]
+PackedWord = int | float | str | bool | None | ReprKey | list[Any]
+"""A word of a packed batch: an item id, a code or a time."""
 
 _decode_record = msgspec.json.Decoder(FileRecord).decode
 _decode_batch = msgspec.json.Decoder(RawBatch).decode
+_decode_packed = msgspec.json.Decoder(RawPacked).decode
+_unpack_words = msgspec.msgpack.Decoder(list[PackedWord]).decode
+_pack = msgspec.msgpack.Encoder().encode
 _encode = msgspec.json.Encoder().encode
 _UNREADABLE: Final = (msgspec.DecodeError, RecursionError, ValueError, OverflowError)
 """What decoding a damaged line raises: bad JSON or shape (a `ValidationError` is a
@@ -89,6 +101,17 @@ _UNREADABLE: Final = (msgspec.DecodeError, RecursionError, ValueError, OverflowE
 def encode_record(record: FileRecord) -> bytes:
     """One line for a typed record (with its newline)."""
     return _encode(record) + b"\n"
+
+
+def encode_packed(scope: int, words: list[Any], numbered: list[tuple[int, int]]) -> bytes:
+    """One packed event batch line: `words` is (item id, code, time) per record, flat, the
+    ids already as a recording keeps them (`antflow.runstream.records.item_key`).
+
+    Raises:
+        OverflowError: an id is an int MessagePack has no room for (past 64 bits).
+        TypeError: an id of a type no recording holds.
+    """
+    return _encode([PACKED_TAG, scope, _pack(words), numbered]) + b"\n"
 
 
 def record_of(line: bytes) -> FileRecord | None:
@@ -118,13 +141,61 @@ def batch_of(line: bytes) -> Batch | None:
     lengths, codes or times out of range, an id no recorder writes)."""
     if not line.startswith(b"["):
         return None
+    if line.startswith(b'["R"'):
+        return _packed_batch(line)
     try:
         tag, scope, ids, codes, raw_times, numbered = _decode_batch(line)
     except _UNREADABLE:
         return None
     if tag != BATCH_TAG or len(raw_times) != 8 * len(ids) or len(codes) != len(ids):
         return None
-    times = floats(raw_times)
+    return _checked(scope, ids, codes, floats(raw_times), numbered)
+
+
+def packed_mention(item: Any) -> Callable[[bytes], bool]:
+    """A fast test of whether a packed batch line may hold `item` (its id's MessagePack
+    bytes appear in the batch's words): False means it does not."""
+    try:
+        word = _pack(item)
+    except (OverflowError, TypeError):
+        return lambda line: True
+
+    def mentions(line: bytes) -> bool:
+        try:
+            _, _, packed, _ = _decode_packed(line)
+        except _UNREADABLE:
+            return True  # damaged: the decoder says so
+        return word in packed
+
+    return mentions
+
+
+def _packed_batch(line: bytes) -> Batch | None:
+    try:
+        tag, scope, packed, numbered = _decode_packed(line)
+        words = _unpack_words(packed)
+    except _UNREADABLE:
+        return None
+    if tag != PACKED_TAG or len(words) % 3:
+        return None
+    codes = words[1::3]
+    raw_times = words[2::3]
+    if not set(map(type, codes)) <= {int} or not set(map(type, raw_times)) <= {float}:
+        return None
+    ids = words[0::3]
+    # A float id is finite as written (a NaN is written as its repr).
+    if float in set(map(type, ids)) and not math.isfinite(
+        sum(item for item in ids if type(item) is float)
+    ):
+        return None
+    return _checked(
+        scope, ids, cast("list[int]", codes), array("d", cast("list[float]", raw_times)), numbered
+    )
+
+
+def _checked(
+    scope: int, ids: list[Any], codes: list[int], times: array[float], numbered: Any
+) -> Batch | None:
     # One sum tells whether every time is finite (a NaN or an infinity carries through).
     if not math.isfinite(sum(times)) or (codes and min(codes) < 0):
         return None
@@ -161,7 +232,7 @@ class Lines:
 
     def __init__(
         self,
-        handle: BinaryIO,
+        handle: RecordingBytes | BinaryIO,
         offset: int,
         limit: int | None = None,
         on_too_long: Callable[[], None] | None = None,

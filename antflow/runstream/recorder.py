@@ -23,11 +23,8 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from antflow.runstream import convert
-from antflow.runstream.filelines import (
-    BATCH_TAG,
-    FailureCheckpoint,
-    Names,
-)
+from antflow.runstream.compaction import compact_later
+from antflow.runstream.filelines import BATCH_TAG, FailureCheckpoint, Names, encode_packed
 from antflow.runstream.jsonlines import encode_line
 from antflow.runstream.outcomes import OutcomeKeeper
 from antflow.runstream.recordingfile import RecordingFile, totals
@@ -40,6 +37,7 @@ from antflow.runstream.records import (
 )
 
 if TYPE_CHECKING:
+    import threading
     from pathlib import Path
 
     from antflow._history import ErrorNote
@@ -93,6 +91,8 @@ class Recorder:
         outcomes: Also store each completed item's result and each durable stage's
             outputs, for a resume (`antflow.runstream.outcomes`).
         history: What the run history keeps in the header (``Header.history``).
+        compact: Compact the file once it is closed with its end record (on a thread:
+            `antflow.runstream.compaction`), as the run history keeps its runs.
     """
 
     def __init__(
@@ -104,8 +104,12 @@ class Recorder:
         snapshot_every: float = SNAPSHOT_EVERY,
         outcomes: bool = False,
         history: dict[str, Any] | None = None,
+        compact: bool = False,
     ) -> None:
         self.path = path
+        self.compact = compact
+        self.compaction: threading.Thread | None = None
+        """The thread compacting the file after `close` (with ``compact``)."""
         self.stream = stream
         self.flush_every = flush_every
         self.snapshot_every = snapshot_every
@@ -169,6 +173,8 @@ class Recorder:
         )
         if self.broken:
             self._give_up()
+        elif self.compact:
+            self.compaction = compact_later(self.path)
 
     def _detach(self) -> None:
         for callbacks, callback in (
@@ -289,7 +295,7 @@ class Recorder:
             for line in self._names_lines(scope):
                 out.add_names(line)
             journal, errors = scope.journal.take()
-            for batch in self._batches(scope.number, journal, errors):
+            for batch in self._batches(scope.number, journal, errors, scope.journal.plain_ids):
                 out.add(batch)
             for line in self._usage_lines(scope):
                 out.add(line)
@@ -313,49 +319,54 @@ class Recorder:
         self.stream.numbers.trim()
 
     def _batches(
-        self, scope: int, journal: list[Any], errors: dict[int, BaseException]
+        self,
+        scope: int,
+        journal: list[Any],
+        errors: dict[int, BaseException],
+        plain_ids: bool,
     ) -> list[bytes]:
-        """Event batch lines for a journal take, at most `BATCH_RECORDS` records each."""
+        """Packed event batch lines for a journal take, at most `BATCH_RECORDS` records
+        each: the journal's words as they are, in one MessagePack pass (columns took twice
+        as long: every record's objects read again for each column, the float times
+        converted one by one)."""
         lines = []
         numbers = self.stream.numbers
         records = len(journal) // 3
         for first in range(0, records, BATCH_RECORDS):
             last = min(first + BATCH_RECORDS, records)
-            chunk = journal[3 * first : 3 * last]
+            words = journal if last - first == records else journal[3 * first : 3 * last]
             numbered = [
-                (index - first, numbers.number_of(error, journal[3 * index]) or 0)
+                (index - first, numbers.number_of(error, words[3 * (index - first)]) or 0)
                 for index, error in errors.items()
                 if first <= index < last
             ]
-            ids, codes, times = self._columns(chunk)
+            if not plain_ids:
+                # Ids a recording writes as their repr (tuples, objects, NaN) or as they
+                # are: one pass, only while such an id was ever fed.
+                if words is journal:
+                    words = journal[:]
+                words[0::3] = [
+                    i if type(i) in _PLAIN_ID_TYPES else item_key(i) for i in words[0::3]
+                ]
             try:
-                lines.append(
-                    encode_line([BATCH_TAG, scope, ids, codes, times, numbered], self._encode)
-                )
-            except (ValueError, TypeError, OverflowError, RecursionError):
-                # An id JSON cannot hold though its type can (an int of thousands of
-                # digits): every id through the stream's keys, so it costs only itself.
-                ids = [item_key(i) for i in ids]
-                lines.append(
-                    encode_line([BATCH_TAG, scope, ids, codes, times, numbered], self._encode)
-                )
+                lines.append(encode_packed(scope, words, numbered))
+            except (OverflowError, TypeError):
+                # An int id past MessagePack's 64 bits: this batch in columns (JSON holds it).
+                lines.append(self._column_batch(scope, words, numbered))
         return lines
 
-    @staticmethod
-    def _columns(journal: list[Any]) -> tuple[list[Any], list[int], bytes]:
-        """An event batch's columns: item ids, codes, and times (float64, little-endian).
-        Codes stay JSON integers: converting them to floats costs 4x what encoding them
-        does."""
-        times = array("d", journal[2::3])
+    def _column_batch(self, scope: int, words: list[Any], numbered: list[tuple[int, int]]) -> bytes:
+        times = array("d", words[2::3])
         if sys.byteorder != "little":
             times.byteswap()
-        ids = journal[0::3]
-        # Ids msgspec would write natively but not as the stream's keys (tuples, dates,
-        # dataclasses...) become their repr, as everywhere else; one C-speed pass checks.
-        # Floats too, as JSON has no NaN (msgspec writes null): a NaN id is "nan".
-        if not set(map(type, ids)) <= _PLAIN_ID_TYPES:
-            ids = [i if type(i) in _PLAIN_ID_TYPES else item_key(i) for i in ids]
-        return ids, journal[1::3], times.tobytes()
+        ids = [i if type(i) in _PLAIN_ID_TYPES else item_key(i) for i in words[0::3]]
+        columns = [BATCH_TAG, scope, ids, words[1::3], times.tobytes(), numbered]
+        try:
+            return encode_line(columns, self._encode)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            # An id JSON cannot hold though its type can (an int of thousands of digits).
+            columns[2] = [item_key(i) for i in ids]
+            return encode_line(columns, self._encode)
 
     def _error_lines(self, scope: _Scope) -> list[bytes]:
         notes = scope.journal.take_errors()

@@ -24,7 +24,8 @@ FORMAT: Final = "antflow-run"
 """The `Header.format` of every recording."""
 VERSION: Final = 2
 """The major version written; a reader refuses a newer major version. Version 2 added
-outcomes lines and the ``done_earlier`` event (issue 20); version 1 files read as ever."""
+outcomes lines and the ``done_earlier`` event (issue 20), and packed event batches (an older reader
+would pass every one over as a damaged line); version 1 files read as ever."""
 
 MESSAGE_LIMIT: Final = 16_384
 """Characters of an error message a record keeps (a 20 MB message would be written into

@@ -25,8 +25,10 @@ from hypothesis import strategies as st
 import antflow
 from antflow import Pipeline, Stage, StatusTracker, observe
 from antflow.runstream import VERSION, Event, ReprKey
+from antflow.runstream.compaction import compact
 from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.recorder import Recorder
+from antflow.runstream.records import item_key
 from antflow.runstream.stream import RunStream
 from tests.engine.helpers import Gates, no_wait
 
@@ -107,6 +109,7 @@ async def test_bytes_per_event_stay_small(tmp_path: Path) -> None:
     # Per stage: queued, in_progress, start, complete, completed.
     assert events == 2_000 * 3 * 5
     assert path.stat().st_size / events <= 60
+    assert b'\n["R",1,"' in path.read_bytes(), "events are written in packed batches"
 
 
 async def test_seeking_gives_the_state_at_that_time(tmp_path: Path) -> None:
@@ -383,6 +386,14 @@ def test_a_recording_replays_to_what_the_run_was(
             detail = recording.item(1, item_id)
             assert replayed_timeline(detail.events) == live_timeline(tracker, item_id)
             assert len({e.number for e in detail.errors}) == len(tracker.get_errors(item_id))
+        records = list(recording.records())
+    # Issue 20 (Disk): its compacted form reads as the same recording.
+    compacted = path.with_name("compacted.jsonl")
+    compacted.write_bytes(path.read_bytes())
+    compact(compacted, frame_bytes=1 << 10)
+    with Recording.open(compacted) as recording:
+        assert list(recording.records()) == records
+        assert recording.seek(recording.ended_at) == final
 
 
 def test_a_recording_cut_at_any_byte_leaves_a_readable_prefix(tmp_path: Path) -> None:
@@ -465,6 +476,51 @@ async def test_ids_msgspec_knows_but_the_stream_does_not_are_written_as_reprs(
         assert sorted(e.item.repr for e in failures) == sorted(repr(i) for i in ids)
         for item_id in ids:
             assert recording.item(1, ReprKey(repr(item_id))).status == "failed"
+
+
+# Issue 20 (Cost): event batches are packed as the journal holds them, ids looked at once
+# as they are fed. Ids a packed batch cannot hold as they are come back as the stream
+# keys them: a NaN as its repr, an int past 64 bits as itself (its batch in columns), one
+# past JSON's digits as its repr.
+async def test_ids_of_every_kind_come_back_as_the_stream_keys_them(tmp_path: Path) -> None:
+    ids = [float("nan"), 2**70, 10**5000, -3, True, "doc-1", 2.5, None]
+    pipeline = Pipeline([Stage("A", 1, [parse], task_attempts=1)])
+    async with antflow.record(tmp_path / "run.jsonl"):
+        await pipeline.run([{"id": item_id, "value": 4} for item_id in ids])
+    keys = [item_key(item_id) for item_id in ids]
+    assert keys[0] == ReprKey("nan")
+    assert keys[1] == 2**70
+    assert isinstance(keys[2], ReprKey)
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        assert not recording.damaged
+        failures = recording.seek(recording.ended_at).failures[1]
+        assert len(failures) == len(ids)
+        for key in keys:
+            assert recording.item(1, key).status == "failed", key
+
+
+async def test_ids_fed_before_a_recorder_opened_are_looked_at_too(tmp_path: Path) -> None:
+    gates = Gates()
+
+    async def gated(x: int) -> int:
+        await gates.pass_through(x)
+        return x
+
+    pipeline = Pipeline([Stage("A", 1, [gated])])
+    stream = RunStream()
+    stream.attach(pipeline)
+    await pipeline.start()
+    await pipeline.feed([{"id": ("doc", 1), "value": 1}, {"id": 2, "value": 2}])
+    await gates.entered(1)
+    recorder = Recorder(tmp_path / "run.jsonl", stream)
+    recorder.open()
+    gates.open_all()
+    await pipeline.join()
+    recorder.close()
+    with Recording.open(tmp_path / "run.jsonl") as recording:
+        assert not recording.damaged
+        assert recording.item(1, ReprKey("('doc', 1)")).status == "completed"
+        assert recording.item(1, 2).status == "completed"
 
 
 async def test_seeking_sees_every_trackers_records(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ from antflow.resume import Fingerprint, PipelinePlan, changes, plan_for, read_pl
 from antflow.runstream import keeping as keeping_module
 from antflow.runstream import outcomes as outcomes_module
 from antflow.runstream import recordingfile
+from antflow.runstream.compactfile import is_compacted
+from antflow.runstream.compaction import compact
 from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import Event, ReprKey
@@ -161,6 +163,31 @@ async def test_results_and_durable_outputs_are_stored_as_outcomes_lines(home: Pa
     assert Fingerprint.parse(fields["fingerprint"]) == Fingerprint(
         (("Fetch", ("fetch",)), ("Ask", ("ask",)), ("Save", ("store",))), None
     )
+
+
+# Issue 20.3: a kept run is compacted once closed; its outcomes read back the same and a
+# resume from it runs only what was not done.
+async def test_a_kept_run_is_compacted_and_resumes_from_its_compacted_file(home: Path) -> None:
+    calls: Counter[str] = Counter()
+    keeper, _ = await kept(job(calls, failing=lambda doc: doc == "b"), ["a", "b", "c"])
+    assert keeper.handle is not None
+    assert keeper.recorder is not None
+    compaction = keeper.recorder.compaction
+    assert compaction is not None
+    await asyncio.to_thread(compaction.join)
+    assert is_compacted(keeper.handle.path)
+    lines = outcome_lines(keeper.handle.path)
+    assert {i: v for line in lines if line.stage is None for i, v in _decoded(line)} == {
+        0: {"doc": "a", "answer": "A"},
+        2: {"doc": "c", "answer": "C"},
+    }
+    calls.clear()
+    resumed, results = await kept(job(calls), ["a", "b", "c"], resume="last")
+    assert resumed.plan is not None
+    assert resumed.plan.done_earlier == 2
+    # b's answer was stored by the durable Ask: only its Save runs again.
+    assert calls == Counter({"save b": 1})
+    assert sorted(r.id for r in results) == [0, 1, 2]
 
 
 def _decoded(line: Outcomes) -> list[tuple[Any, Any]]:
@@ -888,11 +915,17 @@ def test_damaged_outcomes_lines_cost_only_their_items(tmp_path: Path) -> None:
     torn = '{"record":"outcomes","pipeline":1,"stage":null,"ids":[9],"values":[90'
     path = tmp_path / "hostile.jsonl"
     path.write_text("\n".join([header, *bad, good]) + "\n" + torn)
-    plan = read_plan([_run_at(path)])
-    assert plan.done_earlier == 2
-    with Recording.open(path) as recording:
-        assert len(list(recording.outcomes())) == 1
-        assert recording.damaged
+    # The same lines compacted (a crashed run's file: no end record) read the same.
+    packed = tmp_path / "hostile-compacted.jsonl"
+    packed.write_bytes(path.read_bytes())
+    compact(packed, unfinished=True)
+    assert is_compacted(packed)
+    for each in (packed, path):
+        plan = read_plan([_run_at(each)])
+        assert plan.done_earlier == 2
+        with Recording.open(each) as recording:
+            assert len(list(recording.outcomes())) == 1
+            assert recording.damaged
 
     async def a(n: int) -> int:
         return n

@@ -19,6 +19,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
 from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.records import Event
 from antflow_tui.source.replay import ReplaySource
@@ -158,25 +160,67 @@ def deep_nesting(data: bytes, rng: random.Random) -> bytes:
 
 def odd_times(data: bytes, rng: random.Random) -> bytes:
     """An event batch whose times column is not a whole number of float64s (or not
-    base64, or empty)."""
+    base64, or empty); a packed one whose words are cut, not MessagePack, not a whole
+    number of records, or hold a time, a code or an id no recorder writes."""
     lines = _lines(data)
-    batches = [n for n, line in enumerate(lines) if line.startswith(b'["E"')]
+    batches = [n for n, line in enumerate(lines) if line.startswith((b'["E"', b'["R"'))]
     if not batches:
         return data
     at = rng.choice(batches)
-    batch = json.loads(lines[at])
-    raw = base64.b64decode(batch[4])
-    batch[4] = rng.choice(
-        [
-            base64.b64encode(raw[: max(len(raw) - rng.randint(1, 7), 0)]).decode(),
-            base64.b64encode(raw + b"\x00" * rng.randint(1, 7)).decode(),
-            "",
-            "not base64!",
-            base64.b64encode(b"\xff" * 8 * (len(batch[2]) + 1)).decode(),
-        ]
-    )
+    try:
+        batch = json.loads(lines[at])
+        raw = base64.b64decode(batch[2] if batch[0] == "R" else batch[4])
+    except (ValueError, TypeError, IndexError, KeyError):
+        return data  # an earlier mutation broke it already
+    if batch[0] == "R":
+        batch[2] = rng.choice(_odd_words(raw, rng))
+    else:
+        batch[4] = rng.choice(
+            [
+                base64.b64encode(raw[: max(len(raw) - rng.randint(1, 7), 0)]).decode(),
+                base64.b64encode(raw + b"\x00" * rng.randint(1, 7)).decode(),
+                "",
+                "not base64!",
+                base64.b64encode(b"\xff" * 8 * (len(batch[2]) + 1)).decode(),
+            ]
+        )
     lines[at] = json.dumps(batch, separators=(",", ":")).encode() + b"\n"
     return b"".join(lines)
+
+
+def _odd_words(raw: bytes, rng: random.Random) -> list[str]:
+    """Damaged words for a packed batch (base64 of MessagePack)."""
+    try:
+        words = msgspec.msgpack.decode(raw)
+    except msgspec.DecodeError:
+        words = [1, 2, 3.0]
+    if not isinstance(words, list) or not words:
+        words = [1, 2, 3.0]
+    spot = 3 * rng.randrange(max(len(words) // 3, 1))
+    odd: list[Any] = []
+    for slot, value in (
+        (2, float("nan")),
+        (2, float("inf")),
+        (2, "soon"),
+        (1, -5),
+        (1, 2.5),
+        (1, True),
+        (0, {"repr": 5}),
+        (0, [[{}]]),
+        (0, float("nan")),
+    ):
+        changed = list(words)
+        if spot + slot < len(changed):
+            changed[spot + slot] = value
+        odd.append(base64.b64encode(msgspec.msgpack.encode(changed)).decode())
+    return [
+        *odd,
+        base64.b64encode(raw[: max(len(raw) - rng.randint(1, 9), 0)]).decode(),
+        base64.b64encode(raw + b"\xc1" * rng.randint(1, 3)).decode(),
+        base64.b64encode(msgspec.msgpack.encode(words[:-1])).decode(),
+        "",
+        "not base64!",
+    ]
 
 
 def odd_index(data: bytes, rng: random.Random) -> bytes:

@@ -6,21 +6,34 @@ numbers made huge or negative, values of another type, deep nesting, odd event t
 the end record's offsets moved) and reads each as a replay does. Every case comes from a
 seed: ``ANTFLOW_FUZZ_FIRST=N ANTFLOW_FUZZ_CASES=M pytest tests/tui/test_replay_damage.py``
 explores further, and a failure names the seeds that reproduce it.
+
+Issue 20 (Disk): the same for compacted recordings, damaged after compaction (their
+frames cut, flipped...), and damaged before it (compaction must keep the damage byte for
+byte, and the reader take it as it takes it in a plain file); and for a recording this
+recorder writes (packed event batches), plain and compacted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
 import signal
+import tempfile
 import tracemalloc
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import antflow
+from antflow import Pipeline, Stage
 from antflow.runstream import filelines
+from antflow.runstream.compactfile import open_bytes
+from antflow.runstream.compaction import CompactionError, compact
 from antflow.runstream.fileformat import HEADER_LIMIT, Recording, RecordingError
 from antflow_tui.app import make_app
 from antflow_tui.options import AppOptions
@@ -31,9 +44,10 @@ from tests.tui.recorded import RECORDINGS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 SOURCES = sorted(RECORDINGS.glob("*.jsonl"))
+SMALL_FRAMES = 4 << 10
+"""Frames of the compacted sources (small: a damaged frame must not be the whole file)."""
 FIRST = int(os.environ.get("ANTFLOW_FUZZ_FIRST", "0"))
 CASES = int(os.environ.get("ANTFLOW_FUZZ_CASES", "400"))
 CHUNK = 50
@@ -61,12 +75,64 @@ def bounded(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@functools.cache
+def sources() -> list[tuple[str, bytes]]:
+    """The recordings fuzzed: those of tests/tui/recordings, one this recorder writes
+    (packed event batches), and each compacted."""
+    folder = Path(tempfile.mkdtemp(prefix="antflow-fuzz-"))
+    packed = folder / "packed.jsonl"
+    asyncio.run(_record_packed(packed))
+    plain = [(path.name, path.read_bytes()) for path in (*SOURCES, packed)]
+    compacted = []
+    for name, data in plain:
+        path = folder / f"compacted-{name}"
+        path.write_bytes(data)
+        compact(path, unfinished=True, frame_bytes=SMALL_FRAMES)
+        compacted.append((path.name, path.read_bytes()))
+    return plain + compacted
+
+
+async def _record_packed(path: Path) -> None:
+    async def flaky(x: int) -> int:
+        if x % 5 == 0:
+            raise ValueError(f"bad {x}")
+        return x
+
+    pipeline = Pipeline(
+        [
+            Stage("Fetch", 3, [flaky], task_attempts=2, task_wait_seconds=0),
+            Stage("Save", 2, [flaky], task_attempts=1),
+        ]
+    )
+    async with antflow.record(path):
+        await pipeline.run([*range(150), *({"id": ("doc", i), "value": i} for i in range(3))])
+
+
 def damaged(seed: int) -> tuple[str, bytes]:
     """Case `seed`: which recording, how it was damaged, and the damaged bytes."""
     rng = random.Random(seed)
-    source = SOURCES[seed % len(SOURCES)]
-    how, data = mutate(source.read_bytes(), rng)
-    return f"{source.name} {how}", data
+    name, data = sources()[seed % len(sources())]
+    how, data = mutate(data, rng)
+    return f"{name} {how}", data
+
+
+def compacted_after_damage(path: Path, data: bytes) -> str:
+    """Compact a damaged recording as a crashed run's: the damage is kept byte for byte
+    (or the file refused as no recording), and the reader takes it as before."""
+    try:
+        done = compact(path, unfinished=True, frame_bytes=SMALL_FRAMES)
+    except CompactionError:
+        assert path.read_bytes() == data
+        return "not compacted"
+    if done.already:
+        assert path.read_bytes() == data
+        return "compacted already"
+    handle = open_bytes(path, HEADER_LIMIT)
+    try:
+        assert handle.read() == data
+    finally:
+        handle.close()
+    return "compacted"
 
 
 # Issue 18.11: of 3,300 mutated recordings 895 crashed the reader or the replay; before
@@ -83,6 +149,8 @@ def test_damaged_recordings_are_read_or_refused_never_crash_or_hang(
         path.write_bytes(data)
         try:
             with bounded(CASE_SECONDS):
+                if seed % 3 == 2:
+                    how += " then " + compacted_after_damage(path, data)
                 outcome = exercise(path)
         except Exception as error:
             crashes.append(f"seed {seed} ({how}): {type(error).__name__}: {error}"[:300])
