@@ -117,7 +117,8 @@ class RunOutcome:
         if self.stopped_by is not None:
             parts.append(f"stopped by {self.stopped_by}")
         if self.resumed is not None:
-            parts.append(self.resumed)
+            # What it resumed; its "done earlier" count is said above.
+            parts.append(self.resumed.split(" · ", 1)[0])
         return "  ".join(parts)
 
 

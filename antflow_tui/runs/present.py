@@ -120,6 +120,9 @@ DONE: Final = Column("done", 7, _done, right=True)
 FAILED: Final = Column("failed", 6, _failed, right=True)
 UNFINISHED: Final = Column("unfinished", 10, _unfinished, right=True)
 EARLIER: Final = Column("done earlier", 12, _earlier, right=True)
+EARLIER_SHORT: Final = Column("earlier", 7, _earlier, right=True)
+"""A narrow terminal's: at 80 cells, what a resume skipped is worth more than the
+duration (the detail line says "done earlier" in full)."""
 DURATION: Final = Column(
     "duration", 8, lambda run, _p: _plain(format_duration(run.duration)), right=True
 )
@@ -148,8 +151,8 @@ PRIORITY: Final = (
     DONE,
     FAILED,
     UNFINISHED,
-    DURATION,
     EARLIER,
+    DURATION,
     RATE,
     RESUMED,
     RUN_ID,
@@ -174,8 +177,9 @@ def layout(width: int) -> Layout:
     room = width - MARK_WIDTH
     chosen: list[Column] = []
     used = 0
-    start = START_SHORT if width < SHORT_BELOW else START
-    for column in (start if column is START else column for column in PRIORITY):
+    narrow = width < SHORT_BELOW
+    shorter: dict[Column, Column] = {START: START_SHORT, EARLIER: EARLIER_SHORT} if narrow else {}
+    for column in (shorter.get(column, column) for column in PRIORITY):
         need = (SCRIPT_MIN if column is SCRIPT else column.width) + (GAP if chosen else 0)
         if used + need > room:
             break
@@ -184,7 +188,7 @@ def layout(width: int) -> Layout:
     script = SCRIPT_MIN
     if SCRIPT in chosen:
         script = min(SCRIPT_MAX, SCRIPT_MIN + room - used)
-    order = (start if column is START else column for column in ORDER)
+    order = (shorter.get(column, column) for column in ORDER)
     return Layout(tuple(column for column in order if column in chosen), script)
 
 

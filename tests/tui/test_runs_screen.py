@@ -250,18 +250,15 @@ async def test_the_list_opens_again_where_it_was(kept: tuple[History, dict[str, 
 
 
 # Issue 20.3: the list's snapshot: every status in its theme colour, a resumed run's
-# "resumed from", at 140 columns (and 80: fewer columns, never a jumble).
-@pytest.mark.parametrize("size", [(140, 20), (80, 24)])
-def test_runs_screen_snapshot(
-    snap_compare: Any, kept: tuple[History, dict[str, Run]], size: tuple[int, int]
-) -> None:
+# "resumed from", a marked run (80 columns: `test_runs_present`).
+def test_runs_screen_snapshot(snap_compare: Any, kept: tuple[History, dict[str, Run]]) -> None:
     history, _runs = kept
 
     async def before(pilot: Any) -> None:
         await pilot.press("down", "m")
         await pilot.pause()
 
-    assert snap_compare(runs_app(history), terminal_size=size, run_before=before)
+    assert snap_compare(runs_app(history), terminal_size=(140, 20), run_before=before)
 
 
 # Issue 20.3: 1,000 runs list from one read of the index, and a frame draws only the rows
