@@ -189,7 +189,10 @@ def kept_recording(file: Path) -> Path:
     try:
         return History().resolve(text).path
     except HistoryError as error:
-        fail(f"no such file: {file}, and {error}")
+        # `last` names a kept run only; an id could have been a file's name too.
+        fail(
+            f"replay {text}: {error}" if names_last(text) else f"no such file: {file}, and {error}"
+        )
 
 
 def replay_kept(file: Path) -> str | None:

@@ -133,7 +133,9 @@ def test_resume_with_nothing_kept_and_accept_changes_alone(tmp_path: Path) -> No
 # Issue 20.3: `replay last` names the newest kept run; with none kept, one clear message.
 def test_replay_last_with_nothing_kept(tmp_path: Path) -> None:
     home = tmp_path / "history"
-    assert_script_error(run_cli(tmp_path, "replay", "last", env=env_of(home)), "last")
+    assert_script_error(
+        run_cli(tmp_path, "replay", "last", env=env_of(home)), "replay last: no run in"
+    )
 
 
 # Issue 20.1: `runs --prune --keep 1` deletes the older runs and says which.
