@@ -133,12 +133,3 @@ def keeper_for(stream: RunStream, keeping: Keeping, warn: Callable[[str], None])
         hint=ACCEPT_HINT,
         warn=warn,
     )
-
-
-def recording_closed(keeper: RunKeeper) -> None:
-    """A kept run's recording is closed (`RunKeeper.close` ran): what follows a close.
-
-    Issue 20 (disk): the recorder's compaction of a closed recording is called here,
-    ``compact(keeper.handle.path)``, once the engine has it (branch i20-store); nothing
-    to do until then.
-    """

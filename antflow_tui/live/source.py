@@ -652,11 +652,8 @@ class LiveSource(RunSource):
             self.recorder = None
         keeper = self.keeper
         if keeper is not None:
-            from antflow_tui.live.keeping import recording_closed
-
             self.keeper = None
-            keeper.close(reason)
-            recording_closed(keeper)
+            keeper.close(reason)  # its recorder compacts the file on a thread once closed
 
     def describe_task(self, name: str) -> str:
         """What the run knows of an asyncio task (called from the watchdog thread)."""
