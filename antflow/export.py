@@ -68,6 +68,8 @@ class ExportHeader(msgspec.Struct, frozen=True):
     unfinished: int
     abandoned: int
     not_fed: int
+    done_earlier: int = 0
+    """Items a resumed run did not run again: the run it resumed completed them (issue 20)."""
 
 
 class ExportItem(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -35,6 +35,9 @@ class RunCounts:
     """Items the run expects in all, when known."""
     running: int = 0
     """Of `in_flight`, those a worker holds now (the rest wait in stages' queues)."""
+    done_earlier: int = 0
+    """Fed by the script, but completed by the run this one resumed: not run again
+    (counted neither in `completed` nor in the rate)."""
 
     @property
     def items(self) -> int:
@@ -47,6 +50,7 @@ class RunCounts:
             + self.unfinished
             + self.abandoned
             + self.not_fed
+            + self.done_earlier
         )
 
     @property
@@ -61,10 +65,16 @@ class RunCounts:
         return self.completed + self.failed + self.skipped
 
     @property
+    def done_overall(self) -> int:
+        """Items at an end state, those done earlier included: what the progress bar
+        and the ETA count (the rate counts this run's own, `done`)."""
+        return self.done + self.done_earlier
+
+    @property
     def fraction(self) -> float | None:
         if not self.total:
             return None
-        return min(self.done / self.total, 1.0)
+        return min(self.done_overall / self.total, 1.0)
 
 
 def run_counts(
@@ -83,9 +93,11 @@ def run_counts(
             emergency exit): what is in flight counts as unfinished.
     """
     completed = failed = skipped = in_flight = running = unfinished = abandoned = fed = 0
+    earlier = 0
     snapshots = list(snapshots)
     for snapshot in snapshots:
         fed += snapshot.fed
+        earlier += snapshot.done_earlier
         skipped += snapshot.skipped
         completed += snapshot.processed - snapshot.skipped
         failed += snapshot.failed
@@ -99,12 +111,13 @@ def run_counts(
         unfinished += in_flight
         in_flight = running = 0
     total = known_total
-    not_fed = max(total - fed, 0) if total is not None else 0
+    # Issue 20: items done earlier are in a resumed run's total, never in `fed`.
+    not_fed = max(total - fed - earlier, 0) if total is not None else 0
     totals = [snapshot.total_items for snapshot in snapshots]
     if total is None and totals and all(t is not None for t in totals):
         total = sum(t for t in totals if t is not None)
         for snapshot in snapshots:
-            left = max((snapshot.total_items or 0) - snapshot.fed, 0)
+            left = max((snapshot.total_items or 0) - snapshot.fed - snapshot.done_earlier, 0)
             if snapshot.running or snapshot.stopped:
                 not_fed += left
             else:
@@ -120,4 +133,5 @@ def run_counts(
         not_fed=not_fed,
         total=total,
         running=running,
+        done_earlier=earlier,
     )

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from antflow_tui.source.replay import RecordingLike
 
 SETTINGS: Final = {"help_option_names": ["-h", "--help"]}
-COMMANDS: Final = ("replay", "attach", "web", "export-trace")
-"""The commands, in the order the help lists them (more will come: runs, compare)."""
+COMMANDS: Final = ("replay", "runs", "attach", "web", "export-trace")
+"""The commands, in the order the help lists them (more will come: compare)."""
 
 
 class ScriptOrCommand(click.Group):
@@ -52,6 +52,11 @@ class ScriptOrCommand(click.Group):
             return replay
         if cmd_name == "export-trace":
             return export_trace
+        if cmd_name == "runs":
+            # Issue 20: the run history's list; it replays a run with this module's app.
+            from antflow_tui.runs.command import runs_command
+
+            return runs_command(replay=replay_kept, commands=COMMANDS)
         if cmd_name in ("attach", "web"):
             # Imported when named: a script's run needs none of the attach client.
             from antflow_tui.attach import command
@@ -99,7 +104,9 @@ def main(args: Sequence[str] | None = None) -> None:
     cli.main(list(sys.argv[1:] if args is None else args), prog_name="antflow-tui")
 
 
-REPLAY_HELP = """Play back a run recorded with --record, antflow.record() or ANTFLOW_RECORD.
+REPLAY_HELP = """Play back a run recorded with --record, antflow.record() or ANTFLOW_RECORD,
+or a run kept in the run history: `replay last` (the newest), `last~1`, a run id or its
+start (`antflow-tui runs` lists them).
 
 It opens on the run's last moment (its final counts and failures); space plays it
 from the start.
@@ -115,7 +122,7 @@ this antflow-tui can read.
 
 
 @click.command("replay", help=REPLAY_HELP, context_settings=SETTINGS)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", metavar="FILE|RUN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--play", is_flag=True, help="Play from the start at once.")
 @click.option(
     "--speed",
@@ -137,6 +144,7 @@ def replay(file: Path, play: bool, speed: float, keymap: str) -> None:
     from antflow_tui.source.replay import ReplaySource
 
     keys = keymap_option(keymap, ReplaySource.CAN)
+    file = kept_recording(file)
     app = replay_app(file, AppOptions(keymap=keys), playing=play, speed=speed)
     app.run()
     code = viewer_exit_code(app.return_code)
@@ -163,6 +171,47 @@ def replay_app(
     at = recording.started_at if playing else recording.ended_at
     source = ReplaySource(recording, name=file.name, at=at, playing=playing, speed=speed)
     return make_app(source, options)
+
+
+def kept_recording(file: Path) -> Path:
+    """The recording `file` names: itself when it exists, else the kept run it names
+    (``last``, ``last~1``, a run id or its start) in the run history; exits 2 with what the
+    history holds when neither."""
+    from antflow.history import History, HistoryError
+    from antflow.history.resolve import names_last
+
+    text = str(file)
+    if file.exists() or os.sep in text:
+        return file
+    looks_like_run = names_last(text) or all(c.isdigit() or c in "-abcdef" for c in text)
+    if not looks_like_run:
+        return file
+    try:
+        return History().resolve(text).path
+    except HistoryError as error:
+        # `last` names a kept run only; an id could have been a file's name too.
+        fail(
+            f"replay {text}: {error}" if names_last(text) else f"no such file: {file}, and {error}"
+        )
+
+
+def replay_kept(file: Path) -> str | None:
+    """Replay a kept run until the user closes it (``antflow-tui runs``'s enter); returns
+    why it cannot be (None: it was shown)."""
+    from antflow.runstream.fileformat import RecordingError
+    from antflow_tui.app import make_app
+    from antflow_tui.options import AppOptions
+    from antflow_tui.source.replay import ReplaySource
+
+    try:
+        recording = open_recording(file)
+    except RecordingError as error:
+        return f"cannot replay {file.name}: {error}"
+    except OSError as error:
+        return f"cannot replay {file.name}: {error.strerror or error}"
+    source = ReplaySource(recording, name=file.name, at=recording.ended_at)
+    make_app(source, AppOptions()).run()
+    return None
 
 
 def open_recording(file: Path) -> RecordingLike:

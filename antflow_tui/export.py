@@ -61,6 +61,7 @@ def header_line(counts: RunCounts, *, script: str, pipelines: Sequence[str]) -> 
         unfinished=counts.unfinished,
         abandoned=counts.abandoned,
         not_fed=counts.not_fed,
+        done_earlier=counts.done_earlier,
     )
 
 

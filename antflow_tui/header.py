@@ -7,7 +7,9 @@ facts, so every case is unit-tested on hand-built values.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Literal
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from rich.text import Text
 
@@ -75,7 +77,7 @@ def eta_seconds(counts: RunCounts, rate: float | None) -> float | None:
     """Seconds left at the current rate, when both the total and a rate are known."""
     if counts.total is None or not rate or rate <= 0:
         return None
-    return max(counts.total - counts.done, 0) / rate
+    return max(counts.total - counts.done_overall, 0) / rate
 
 
 def eta_text(
@@ -164,10 +166,10 @@ def header_lines(
             top.append(" damaged", style=palette("held"))
     top.append("  ")
     if counts.total is not None:
-        counter = f" {format_count(counts.done)}/{format_count(counts.total)}"
+        counter = f" {format_count(counts.done_overall)}/{format_count(counts.total)}"
         counter += f" {(counts.fraction or 0.0) * 100:.0f}%"
     else:
-        counter = f" {format_count(counts.done)} done"
+        counter = f" {format_count(counts.done_overall)} done"
     tail = f"  {format_rate(rate)}"
     if state in ("running", "pausing", "paused"):
         words = eta_text(counts, rate, held=held or state != "running", stuck=stuck, eta=eta)
@@ -207,10 +209,10 @@ def progress_line(
     a terminal): 'job.py  running  0:01:05  520/1,000 52%  8.02/s  ETA 59.8s  completed
     500   failed 20   ...'."""
     if counts.total is not None:
-        done = f"{format_count(counts.done)}/{format_count(counts.total)}"
+        done = f"{format_count(counts.done_overall)}/{format_count(counts.total)}"
         done += f" {(counts.fraction or 0.0) * 100:.0f}%"
     else:
-        done = f"{format_count(counts.done)} done"
+        done = f"{format_count(counts.done_overall)} done"
     parts = [clean(title, 40), state.replace("-", " "), format_clock(elapsed), done]
     parts.append(format_rate(rate))
     if state in ("running", "pausing", "paused"):
@@ -226,7 +228,8 @@ def count_line(
     counts: RunCounts, *, over: bool, tail: str = "", palette: Palette = DEFAULT
 ) -> Text:
     """'completed 25   failed 3   skipped 2   running 8   queued 80', then what applies
-    of 'unfinished', 'abandoned' and (once the run is over) 'not fed'.
+    of 'unfinished', 'abandoned', 'done earlier' (a resumed run) and (once the run is
+    over) 'not fed'.
 
     What is in flight shows as running and queued apart: their sum stays near the queues'
     capacity plus the workers for most of a run, and says nothing.
@@ -240,6 +243,7 @@ def count_line(
         ("queued", counts.queued, palette.status("queued"), True),
         ("unfinished", counts.unfinished, palette.status("unfinished"), False),
         ("abandoned", counts.abandoned, palette("abandoned"), False),
+        ("done earlier", counts.done_earlier, palette.status("done_earlier"), False),
         ("not fed", counts.not_fed if over else 0, palette.status("unfinished"), False),
     ):
         if not always and not value:
@@ -249,6 +253,35 @@ def count_line(
         line.append("   ")
     if tail:
         line.append(tail)
+    return line
+
+
+_RUN_ID: Final = re.compile(r"\A(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})\d{2}-[0-9a-f]{4}\Z")
+
+
+def resumed_description(kept: Mapping[str, Any] | None) -> str:
+    """'resumed from 2026-12-05 06:41 · 2,000 done earlier', from a kept run's recording
+    header (its ``history`` fields: the run it resumed, the items done earlier); '' for
+    a run that resumed none, or fields that do not read right (the file may be hostile).
+    The same words as the live header's (`antflow.resume.ResumePlan.description`): a run
+    id is its local start time."""
+    if not isinstance(kept, Mapping):
+        return ""
+    resumed = kept.get("resumed_from")
+    found = _RUN_ID.match(resumed) if isinstance(resumed, str) else None
+    if found is None:
+        return ""
+    year, month, day, hour, minute = found.groups()
+    earlier = kept.get("done_earlier")
+    count = earlier if type(earlier) is int and earlier >= 0 else 0
+    return f"resumed from {year}-{month}-{day} {hour}:{minute} · {count:,} done earlier"
+
+
+def resumed_line(description: str, palette: Palette = DEFAULT) -> Text:
+    """' ↻ resumed from 2026-12-05 06:41 · 2,000 done earlier': the header's line for a
+    run that resumed another (issue 20)."""
+    line = Text(" ↻ ", no_wrap=True, overflow="ellipsis", style=palette.status("done_earlier"))
+    line.append(clean(description, 200))
     return line
 
 
@@ -288,7 +321,7 @@ def switcher_line(
         part.append(clean(label, 24), style="bold")
         style = palette("state-finished" if mark == "done" else f"state-{mark}")
         part.append(f" {_MARKS[mark]} ", style=style)
-        done = format_count(counts.done)
+        done = format_count(counts.done_overall)
         part.append(f"{done}/{format_count(counts.total)}" if counts.total else f"{done} done")
         if counts.failed:
             part.append(f" ✗ {format_count(counts.failed)}", style=palette.status("failed"))

@@ -125,8 +125,8 @@ def _scopes(can: frozenset[Can]) -> Iterator[tuple[str, list[Bound]]]:
     app_keys = [*_bound(KEYS["app"], can), _of_binding(PALETTE)]
     for screen in SCREENS:
         own = [bound for group in screen.groups for bound in _bound(KEYS[group], can)]
-        # A dialog (a modal screen) takes no key of the app's.
-        shared = [] if screen.modal else app_keys
+        # A dialog (a modal screen) takes no key of the app's, nor another app's screen.
+        shared = [] if screen.modal or screen.own_app else app_keys
         for panel in screen.panels or (None,):
             focused = [] if panel is None else _panel(panel, can)
             yield screen.words, [*focused, *own, *shared]

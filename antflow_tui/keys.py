@@ -227,6 +227,23 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
         Key("j", "scroll(1)", "Down", show=False),
         Key("k", "scroll(-1)", "Up", show=False),
     ),
+    # antflow-tui runs: the run history's list (its own app, `antflow_tui.runs`).
+    "runs": (
+        Key("r", "resume", "Resume", tooltip="Resume the selected run", id="runs.resume"),
+        Key("d,delete", "delete", "Delete", tooltip="Delete the selected run", id="runs.delete"),
+        Key(
+            "slash", "filter", "Filter", tooltip="Filter by script, status or id", id="runs.filter"
+        ),
+        Key("m", "mark", "Mark", tooltip="Mark a run to compare (two at most)", id="runs.mark"),
+        Key("c", "compare", "Compare", tooltip="Compare the two marked runs", id="runs.compare"),
+        Key("escape", "clear_filter", "Clear filter", show=False, id="runs.clear-filter"),
+        Key("q", "quit", "Quit", id="runs.quit"),
+        Key("ctrl+c", "quit", "Quit", show=False, priority=True, id="runs.quit-now"),
+    ),
+    # The runs list's own: enter replays (over the list's "open").
+    "run-list": (
+        Key("enter", "choose", "Replay", tooltip="Replay the selected run", id="runs.replay"),
+    ),
     # Panels: their keys move inside them, and win over the screen's while they have focus.
     "stage-table": (
         Key("j", "cursor_down", "Down", show=False),
@@ -273,6 +290,9 @@ class ScreenKeys:
     """The panels that take focus there (a group of `KEYS`, or `SCROLL`)."""
     modal: bool = False
     """A dialog: it takes none of the app's keys."""
+    own_app: bool = False
+    """A screen of another app than the run's (``antflow-tui runs``): the run app's keys
+    are not there."""
 
 
 SCREENS: Final[tuple[ScreenKeys, ...]] = (
@@ -286,6 +306,7 @@ SCREENS: Final[tuple[ScreenKeys, ...]] = (
     ScreenKeys("goto screen", ("goto",), modal=True),
     ScreenKeys("seek screen", ("seek",), modal=True),
     ScreenKeys("line screen", ("line",), (SCROLL,), modal=True),
+    ScreenKeys("runs screen", ("run-list", "runs"), ("row-list",), own_app=True),
 )
 """Every screen, for the keymap's checks (`antflow_tui.keymap`)."""
 

@@ -9,6 +9,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
+    from antflow_tui.live.keeping import Keeping
+
 
 @dataclass(frozen=True, slots=True)
 class AppOptions:
@@ -33,3 +35,6 @@ class AppOptions:
     """Record the live run to this file (``--record``)."""
     record_values: bool = False
     """Record the items' values too, as reprs (``--record-values``)."""
+    keeping: Keeping | None = None
+    """Keep the run in the run history, and what it resumes (None: neither; the command
+    line keeps every run unless ``--no-history``)."""

@@ -8,7 +8,8 @@ Exit status (also in `antflow-tui --help` and the README):
 - 1: an item failed, was left unfinished or was never fed; or the script called
   ``sys.exit()`` with another code; or the run was ended by a signal, by a second
   ctrl+c while the script blocked the event loop, or by a bug in antflow-tui.
-- 2: the script could not be run, or raised an exception (and usage errors).
+- 2: the script could not be run, or raised an exception, or the run it was asked to
+  resume cannot be (and usage errors).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class RunOutcome:
     """The code the script passed to ``sys.exit()``, if it called it."""
     stopped_by: str | None = None
     """What ended the run from outside, if anything did ('SIGTERM', 'SIGHUP', ...)."""
+    resumed: str | None = None
+    """What the run resumed: 'resumed from 2026-12-05 06:41 · 2,000 done earlier'."""
+    refused: str | None = None
+    """Why the resume asked for was refused at a pipeline's start (nothing ran)."""
+    history_warning: str | None = None
+    """What the run history could not do (the run went on without it)."""
 
     @property
     def items(self) -> int:
@@ -74,7 +81,7 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         counts = self.counts
-        if self.crash is not None:
+        if self.crash is not None or self.refused is not None:
             return EXIT_SCRIPT_ERROR
         left_over = counts.failed or counts.unfinished or counts.not_fed or counts.in_flight
         if left_over or self.app_error is not None or self.stopped_by is not None:
@@ -95,6 +102,8 @@ class RunOutcome:
             f"skipped {format_count(counts.skipped)}",
             f"unfinished {format_count(self.unfinished)}",
         ]
+        if counts.done_earlier:
+            parts.append(f"done earlier {format_count(counts.done_earlier)}")
         if counts.abandoned:
             parts.append(f"abandoned by the script {format_count(counts.abandoned)}")
         if counts.not_fed:
@@ -107,6 +116,9 @@ class RunOutcome:
             parts.append(f"script exit code {self.script_exit}")
         if self.stopped_by is not None:
             parts.append(f"stopped by {self.stopped_by}")
+        if self.resumed is not None:
+            # What it resumed; its "done earlier" count is said above.
+            parts.append(self.resumed.split(" · ", 1)[0])
         return "  ".join(parts)
 
 

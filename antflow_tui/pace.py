@@ -143,7 +143,9 @@ class PaceMeter:
                 pipeline_pace(
                     views,
                     now=now,
-                    not_fed=max((snapshot.total_items or 0) - snapshot.fed, 0),
+                    not_fed=max(
+                        (snapshot.total_items or 0) - snapshot.fed - snapshot.done_earlier, 0
+                    ),
                     feed_rate=meter.update(snapshot.fed, snapshot.at),
                     bottleneck=None if bottleneck is None else bottleneck(number, views),
                 )

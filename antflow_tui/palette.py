@@ -27,6 +27,7 @@ ROLES: Final[Mapping[str, str]] = {
     "status-retrying": "yellow",
     "status-skipped": "blue",
     "status-unfinished": "magenta",
+    "status-done_earlier": "dim green",
     "status-start": "dim cyan",
     "status-complete": "dim green",
     "status-retry": "yellow",
@@ -49,6 +50,8 @@ ROLES: Final[Mapping[str, str]] = {
     "state-finished": "bold green",
     "state-failed": "bold red",
     "state-cut-off": "bold yellow",
+    # A kept run whose process is gone without an end (antflow-tui runs).
+    "state-crashed": "bold yellow",
     # Names and marks.
     "stage": "magenta",
     "pipeline": "magenta",

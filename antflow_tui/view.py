@@ -40,7 +40,8 @@ class MainView:
     """One frame of the main screen."""
 
     header: tuple[Text, ...]
-    """Two lines; a third, the pipeline switcher, when the run has several pipelines."""
+    """Two lines; then what a resumed run resumed; then the pipeline switcher, when the
+    run has several pipelines."""
     state: head.RunState
     counts: RunCounts
     stage_rows: list[present.StageRow]
@@ -142,6 +143,8 @@ class ViewBuilder:
             replay=status.replay,
             palette=palette,
         )
+        if status.resumed:
+            header = (*header, head.resumed_line(status.resumed, palette))
         if pipelines > 1:
             entries = [
                 (

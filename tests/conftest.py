@@ -44,3 +44,19 @@ def _own_prices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prices_module, "_active", None)
     monkeypatch.setattr(prices_module, "_chosen", False)
     monkeypatch.setattr(prices_module, "_from_environment", None)
+
+
+@pytest.fixture(autouse=True)
+def _own_history(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps its runs in a history of its own (``antflow-tui SCRIPT`` keeps every
+    run by default, subprocesses too), never in the folder the tests run from, and the
+    ``ANTFLOW_HISTORY*`` variables of the shell running the tests do not apply."""
+    for name in (
+        "ANTFLOW_HISTORY",
+        "ANTFLOW_RESUME",
+        "ANTFLOW_RESUME_ACCEPT_CHANGES",
+        "ANTFLOW_HISTORY_KEEP",
+        "ANTFLOW_HISTORY_MAX_BYTES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTFLOW_HOME", str(tmp_path_factory.mktemp("history") / ".antflow"))

@@ -156,6 +156,9 @@ class ScriptHost:
         """The run ended (again, after a retry): export, draw the last frame, and close if
         --exit-when-done asked (unless the user stopped it: the report stays)."""
         app = self.app
+        if self.source.refused is not None:
+            app.exit()  # nothing ran: the refusal is said once the screen is gone
+            return
         self._export_quietly()
         # The last frame, past every busy-run throttle, so the report shows the end.
         app.call_later(app.redraw)

@@ -25,7 +25,7 @@ def live_app(
 ) -> AntflowApp:
     """The app running `job` live, hosting its script (the command line's and the tests'
     factory), on `clock` (a test's fake one), recording it when the options ask
-    (``--record``)."""
+    (``--record``), kept in the run history when they say so (``options.keeping``)."""
     options = options or AppOptions()
     source = LiveSource(
         job,
@@ -37,6 +37,7 @@ def live_app(
         clock=clock,
         record=options.record,
         record_values=options.record_values,
+        keeping=options.keeping,
     )
     return make_app(source, options, ScriptHost(source, options))
 

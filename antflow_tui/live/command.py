@@ -4,6 +4,7 @@ pipeline in the app (or with no screen), print a summary, exit with the run's st
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,9 @@ from antflow_tui.live.loader import (
 from antflow_tui.outcome import EXIT_INCOMPLETE, EXIT_OK
 
 if TYPE_CHECKING:
+    from antflow import Pipeline
     from antflow.refeed import RefeedPlan
+    from antflow_tui.live.keeping import Keeping
     from antflow_tui.live.runner import MainJob, PipelineJob
     from antflow_tui.options import AppOptions
     from antflow_tui.outcome import RunOutcome
@@ -139,6 +142,27 @@ antflow-tui SCRIPT --headless --serve), in the terminal or in a browser:
 )
 @click.option("--exit-when-done", is_flag=True, help="Close the app when the run ends.")
 @click.option(
+    "--no-history",
+    is_flag=True,
+    help="Do not keep this run in the run history (./.antflow, or ANTFLOW_HOME; also "
+    "ANTFLOW_HISTORY=0). Every run is kept otherwise: `antflow-tui runs` lists them.",
+)
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="last",
+    default=None,
+    metavar="[RUN]",
+    help="Resume a kept run of this script (default: the last one; or last~1, a run id, "
+    "or its start): items it completed are not run again, but counted done earlier.",
+)
+@click.option(
+    "--accept-changes",
+    is_flag=True,
+    help="With --resume: resume even if the pipeline changed since (stage or task names, "
+    "its version).",
+)
+@click.option(
     "--keymap",
     default="",
     metavar="ID=KEY,...",
@@ -180,6 +204,9 @@ def run(
     record: Path | None,
     record_values: bool,
     exit_when_done: bool,
+    no_history: bool,
+    resume: str | None,
+    accept_changes: bool,
     keymap: str,
     headless: bool,
     serve: bool,
@@ -205,6 +232,13 @@ def run(
         raise click.BadParameter(
             "not with --headless --serve", param_hint="--record/--retry-from/--paused"
         )
+    if accept_changes and resume is None and not os.environ.get("ANTFLOW_RESUME", "").strip():
+        raise click.BadParameter("needs --resume [RUN]", param_hint="--accept-changes")
+    if resume is not None and retry_from is not None:
+        raise click.BadParameter(
+            "--retry-from feeds an export's items, --resume the script's own: use one",
+            param_hint="--resume/--retry-from",
+        )
     no_terminal = None if headless else _not_a_terminal()
     if paused and (headless or no_terminal):
         why = "--headless" if headless else f"{no_terminal} is not a terminal"
@@ -216,7 +250,15 @@ def run(
         raise click.BadParameter(
             "needs --headless (the screen shows the progress)", param_hint="--progress-every"
         )
+    plan = None if retry_from is None else _read_refeed(retry_from)
+    try:
+        loaded = load_script(script)
+        target = find_target(loaded)
+    except ScriptError as error:
+        fail(str(error))
+    keeping = _keeping(loaded.path, no_history, resume, accept_changes)
     options = AppOptions(
+        keeping=keeping,
         interval=interval,
         paused=paused,
         log_lines=log_lines,
@@ -228,12 +270,6 @@ def run(
         record=record,
         record_values=record_values,
     )
-    plan = None if retry_from is None else _read_refeed(retry_from)
-    try:
-        loaded = load_script(script)
-        target = find_target(loaded)
-    except ScriptError as error:
-        fail(str(error))
     if plan is not None and not isinstance(target, PipelineTarget):
         fail(
             f"--retry-from needs a script that defines `pipeline` and `items` (the app feeds "
@@ -255,6 +291,20 @@ def run(
         screenless = Screenless(serve, progress_every, address, allow_remote, note)
     code = asyncio.run(_run(target, loaded.path.name, options, plan, screenless))
     sys.exit(code)
+
+
+def _keeping(script: Path, no_history: bool, resume: str | None, accept: bool) -> Keeping:
+    """What the run history keeps of this run, and what it resumes (a resume that cannot
+    be is refused now, before the script runs: its message, exit 2)."""
+    from antflow.exceptions import ResumeError
+    from antflow_tui.live.keeping import keeping_for
+
+    try:
+        return keeping_for(
+            script, sys.argv, keep=not no_history, resume=resume, accept_changes=accept
+        )
+    except ResumeError as refused:
+        fail(str(refused))
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +368,9 @@ async def _run(
             pipeline, items, total = await resolve_pipeline(target, title)
         except ScriptError as error:
             fail(str(error))
+        refused = _refused(options, pipeline)
+        if refused is not None:
+            fail(refused)
         job: PipelineJob | MainJob = PipelineJob(title, pipeline, items, total, refeed=plan)
     else:
         job = MainJob(title, target.main)
@@ -340,7 +393,7 @@ async def _run(
             allow_remote=screenless.allow_remote,
             progress=screenless.progress_every,
         )
-        return ran if isinstance(ran, int) else _report(ran, job)
+        return ran if isinstance(ran, int) else _report(ran, job, screen=False)
     app = live_app(job, options)
     host = app.host
     assert host is not None, "a live app hosts its script"
@@ -358,11 +411,27 @@ async def _run(
     return _report(await host.conclude(), job)
 
 
-def _report(outcome: RunOutcome, job: PipelineJob | MainJob) -> int:
+def _refused(options: AppOptions, pipeline: Pipeline) -> str | None:
+    """Why the resume asked for cannot apply to the script's pipeline, known before the
+    app opens (a script with its own main() is refused at its pipeline's start)."""
+    if options.keeping is None:
+        return None
+    from antflow_tui.live.keeping import refusal
+
+    return refusal(options.keeping, pipeline)
+
+
+def _report(outcome: RunOutcome, job: PipelineJob | MainJob, *, screen: bool = True) -> int:
     """What the run came to, printed once it is over (the screen is gone, if there was
-    one); returns the exit status."""
+    one); returns the exit status. `screen`: the run had one (a run with no screen said
+    the history's warning as it came)."""
     from antflow_tui.live.runner import PipelineJob
 
+    if outcome.refused is not None:
+        say(f"antflow-tui: {outcome.refused}", err=True)
+        return outcome.exit_code
+    if outcome.history_warning is not None and screen:
+        say(f"antflow-tui: {outcome.history_warning}", err=True)
     if outcome.crash is not None:
         say(f"antflow-tui: the script raised an exception:\n\n{outcome.crash}\n", err=True)
     if outcome.app_error is not None:

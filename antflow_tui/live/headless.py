@@ -122,6 +122,8 @@ async def run_headless(
         stop_grace=options.stop_grace,
         record=options.record,
         record_values=options.record_values,
+        keeping=options.keeping,
+        warn_now=lambda text: _say(f"antflow-tui: {text}"),
     )
     # This run is served here or not at all: ANTFLOW_SERVE would serve it a second time
     # (as antflow-tui, without the script's name and total); it asks this one to serve.

@@ -46,7 +46,7 @@ class PipelineJob:
 
     async def run(self) -> None:
         await self.pipeline.start()
-        self._fed_before = self.pipeline.get_stats().items_fed
+        self._fed_before = self._taken()
         # As Pipeline.run(): a shutdown (the app's stop, or the script's own from inside)
         # ends the feeding; join() then waits for the stop to finish.
         with contextlib.suppress(FeedStoppedError):
@@ -59,11 +59,17 @@ class PipelineJob:
                 await self.pipeline.feed(self.items)
         await self.pipeline.join()
 
+    def _taken(self) -> int:
+        """Items taken from `items` so far: fed, or (a resumed run, issue 20) counted
+        done earlier without being fed, each in its place in the feed order."""
+        stats = self.pipeline.get_stats()
+        return stats.items_fed + stats.items_done_earlier
+
     def not_fed(self) -> Iterator[NotFed]:
         """The items the job did not get to feed (the run was stopped first), when it can
         tell: its items are a sequence, or come from an export."""
         before = self._fed_before or 0
-        fed = self.pipeline.get_stats().items_fed - before if self._fed_before is not None else 0
+        fed = self._taken() - before if self._fed_before is not None else 0
         if self.refeed is not None:
             # Once fed, the plan says what a stop left; before (or cut short), the items
             # past those fed.

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import msgspec
 
-from antflow.exceptions import FeedStoppedError, PipelineStopped
+from antflow.exceptions import FeedStoppedError, PipelineStopped, ResumeError
 from antflow.pending import PendingItem, pending_items
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from antflow import Pipeline, StatusTracker
+    from antflow.runstream.keeping import RunKeeper
     from antflow.runstream.records import (
         AwaitStack,
         Command,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         ItemKey,
         Snapshot,
     )
+    from antflow_tui.live.keeping import Keeping
     from antflow_tui.live.runner import Job
     from antflow_tui.source.state import RunState
 
@@ -110,6 +112,11 @@ class LiveSource(RunSource):
         clock: Unix time: the run's one clock (the engine's, in a test a fake one).
         record: Record the run to this file (``--record``), for ``antflow-tui replay``.
         record_values: Record the items' values too, as reprs (``--record-values``).
+        keeping: Keep the run in the run history, and what it resumes (issue 20; None:
+            keep nothing).
+        warn_now: Says the history's one warning as it comes, besides the event log
+            (a run with no screen: stderr); without it, the warning waits in
+            `history_warning` for the end.
     """
 
     CAN: ClassVar[frozenset[Can]] = frozenset(
@@ -128,6 +135,8 @@ class LiveSource(RunSource):
         clock: Callable[[], float] = time.time,
         record: Path | None = None,
         record_values: bool = False,
+        keeping: Keeping | None = None,
+        warn_now: Callable[[str], None] | None = None,
     ) -> None:
         self.job = job
         self.clock = clock
@@ -149,6 +158,22 @@ class LiveSource(RunSource):
             clock=clock,
         )
         self.recorder = None if record is None else Recorder(record, self.stream)
+        self.history_warning: str | None = None
+        """What the run history could not do (said once: the event log, then stderr)."""
+        self.refused: str | None = None
+        """Why a pipeline of the script refused the resume asked for (nothing ran)."""
+        self._warn_now = warn_now
+        self.keeper: RunKeeper | None = None
+        """Keeps the run in the history, and applies the resume (None: neither)."""
+        self.resumed: str | None = None
+        """'resumed from 2026-12-05 06:41 · 2,000 done earlier', when resuming."""
+        if keeping is not None:
+            from antflow_tui.live.keeping import keeper_for
+
+            self.keeper = keeper_for(self.stream, keeping, self._history_trouble)
+            self.resumed = keeping.description
+            if keeping.warning is not None:
+                self._history_trouble(keeping.warning)
         self.attached: list[Attached] = []
         self.dirty = True
         self.started_at = clock()
@@ -176,6 +201,8 @@ class LiveSource(RunSource):
     def start(self) -> None:
         """Start the job (on the running loop); the run's clock starts now."""
         self.started_at = self.clock()
+        if self.resumed is not None:
+            self.note(f"This run {self.resumed} (what they completed is not run again).")
         if self.recorder is not None:
             self.recorder.open()
         self.job_task = start_job(self.job, self.attach)
@@ -194,6 +221,10 @@ class LiveSource(RunSource):
         error = None if task.cancelled() else task.exception()
         if isinstance(error, FeedStoppedError) and self.stop_requested:
             # The app's own stop ended the feeding: the rest is "not fed", not a crash.
+            error = None
+        if isinstance(error, ResumeError) and self.refused is not None:
+            # A pipeline refused the resume at its start (it changed since): nothing ran
+            # of it, and the message is the run's outcome, not a crash of the script.
             error = None
         if isinstance(error, PipelineStopped):
             # A stop reaches the script as an exception, as ctrl+c does: the app's own
@@ -262,7 +293,12 @@ class LiveSource(RunSource):
     # ---------------------------------------------------------------- attaching
 
     def attach(self, pipeline: Pipeline) -> None:
-        """Observer callback: called by `Pipeline.start()` for each pipeline."""
+        """Observer callback: called by `Pipeline.start()` for each pipeline.
+
+        Raises:
+            ResumeError: the pipeline changed since the run this one resumes (its start
+                is refused: nothing runs).
+        """
         for attached in self.attached:
             if attached.pipeline is pipeline:
                 if self.paused:
@@ -271,6 +307,14 @@ class LiveSource(RunSource):
         tracker = pipeline.status_tracker
         if tracker is not None:
             self._bound_history(tracker)
+        if self.keeper is not None:
+            # Before any item moves: the resume's plan applies from its first feed.
+            try:
+                self.keeper.attach(pipeline)
+            except ResumeError as refused:
+                self.refused = str(refused)
+                self.note(f"Cannot resume: {refused}", error=True)
+                raise
         started = self.stream.attach(pipeline)
         tracker = pipeline.status_tracker
         assert tracker is not None  # the stream gave it one
@@ -335,6 +379,7 @@ class LiveSource(RunSource):
 
     def status(self) -> RunStatus:
         return RunStatus(
+            resumed=self.resumed or "",
             title=self.job.title,
             now=self.clock(),
             started_at=self.started_at,
@@ -592,16 +637,23 @@ class LiveSource(RunSource):
             app_error=app_error,
             script_exit=script_exit,
             stopped_by=stopped_by or self.stopped_by,
+            resumed=self.resumed,
+            refused=self.refused,
+            history_warning=self.history_warning,
         )
 
     def mark_closed(self) -> None:
         """The app has closed: the run ends now, if it had not (and so does a recording)."""
         if self.ended_at is None:
             self.ended_at = self.clock()
+        reason = "error" if self.crash else "stopped" if self.stop_requested else "finished"
         if self.recorder is not None:
-            reason = "error" if self.crash else "stopped" if self.stop_requested else "finished"
             self.recorder.close(reason)
             self.recorder = None
+        keeper = self.keeper
+        if keeper is not None:
+            self.keeper = None
+            keeper.close(reason)  # its recorder compacts the file on a thread once closed
 
     def describe_task(self, name: str) -> str:
         """What the run knows of an asyncio task (called from the watchdog thread)."""
@@ -617,3 +669,14 @@ class LiveSource(RunSource):
                     return f"worker {worker}"
                 return f"worker {worker} on item {item_label(state.current_item_id, 40)}"
         return ""
+
+    # ---------------------------------------------------------------- the history
+
+    def _history_trouble(self, text: str) -> None:
+        """The run history's one warning (the keeper says it at most once)."""
+        if self.history_warning is not None:
+            return
+        self.history_warning = text
+        self.note(text, error=True)
+        if self._warn_now is not None:
+            self._warn_now(text)

@@ -96,6 +96,9 @@ class RunStatus:
     notice: str = ""
     """What the screen says about the source itself ('' when nothing): an attached job's
     connection that has dropped."""
+    resumed: str = ""
+    """What the run resumed (issue 20): 'resumed from 2026-12-05 06:41 · 2,000 done
+    earlier' ('' for a fresh run)."""
 
     @property
     def ended(self) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 import msgspec
 
 from antflow.runstream.records import Event, ItemDetail, ItemLocationRecord
+from antflow_tui.header import resumed_description
 from antflow_tui.source.base import FRAME_EVENTS, Can, Frame, ReplayPosition, RunSource, RunStatus
 from antflow_tui.source.frames import ATTEMPT_ENDS, RecordFrames, attempt_of
 from antflow_tui.source.seen import export_seen
@@ -109,6 +110,8 @@ class ReplaySource(RunSource):
         # A recording knows its pipelines up front (they show as the position reaches them).
         self._records.take(recording.pipelines())
         self._dirty = True
+        # A kept run that resumed another says so, as it did live (issue 20).
+        self._resumed = resumed_description(recording.header.history)
 
     def capabilities(self) -> frozenset[Can]:
         # Values only when the run recorded them.
@@ -257,6 +260,7 @@ class ReplaySource(RunSource):
             stop_requested=reason in ("stopped", "interrupted"),
             stopping=any(s.stopping for s in moving),
             crashed=reason == "error",
+            resumed=self._resumed,
             replay=ReplayPosition(
                 start=self.start,
                 end=self.end,

@@ -18,6 +18,7 @@ def snap(
     total: int | None = None,
     running: bool = True,
     stopped: bool = False,
+    done_earlier: int = 0,
 ) -> Snapshot:
     """A pipeline's snapshot with these counts (`stopped`: a Stop command stopped it)."""
     return Snapshot(
@@ -35,6 +36,7 @@ def snap(
         total_items=total,
         abandoned=abandoned,
         stopped=stopped,
+        done_earlier=done_earlier,
     )
 
 
@@ -47,6 +49,7 @@ def every_item_counted_once(counts: RunCounts) -> None:
         + counts.unfinished
         + counts.abandoned
         + counts.not_fed
+        + counts.done_earlier
         == counts.items
     )
 
@@ -159,3 +162,35 @@ def test_in_flight_splits_into_running_and_queued() -> None:
     assert (counts.in_flight, counts.running, counts.queued) == (36, 5, 31)
     over = run_counts([one], known_total=None, in_flight_unfinished=True)
     assert (over.in_flight, over.running, over.queued) == (0, 0, 0)
+
+
+# Issue 20.2: items done earlier are their own count: total = fed + done earlier + not fed.
+def test_a_resumed_run_counts_items_done_earlier_apart() -> None:
+    # 100 items: 60 completed by the run resumed (not fed again), 30 fed and done, 10 to come.
+    counts = run_counts([snap(fed=30, processed=30, done_earlier=60, total=100)], known_total=None)
+    assert counts.done_earlier == 60
+    assert counts.completed == 30
+    assert counts.not_fed == 10
+    assert counts.abandoned == 0
+    assert counts.items == 100
+    assert counts.done == 30  # the rate counts this run's own
+    assert counts.done_overall == 90
+    assert counts.fraction == 0.9
+    every_item_counted_once(counts)
+
+
+# Issue 20.2: once over, the done earlier items are not "abandoned" (the header showed it).
+def test_a_finished_resumed_run_abandons_nothing() -> None:
+    counts = run_counts(
+        [snap(fed=40, processed=40, done_earlier=60, total=100, running=False)],
+        known_total=None,
+    )
+    assert (counts.abandoned, counts.not_fed, counts.done_earlier) == (0, 0, 60)
+    every_item_counted_once(counts)
+
+
+# Issue 20.2: the app's own total (a script's `items`) counts them too.
+def test_a_known_total_leaves_done_earlier_out_of_not_fed() -> None:
+    counts = run_counts([snap(fed=5, processed=5, done_earlier=3)], known_total=10)
+    assert (counts.not_fed, counts.done_earlier, counts.items) == (2, 3, 10)
+    every_item_counted_once(counts)

@@ -319,7 +319,7 @@ def test_help_lists_the_commands_after_the_scripts_options(tmp_path: Path) -> No
     assert "antflow-tui COMMAND [ARGS]..." in ran.stdout
     commands = ran.stdout.split("\nCommands:\n", 1)[1]
     listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
-    assert listed == ["replay", "attach", "web", "export-trace"]
+    assert listed == ["replay", "runs", "attach", "web", "export-trace"]
     assert ran.stdout.index("--interval") < ran.stdout.index("Commands:")
 
 
