@@ -70,6 +70,12 @@ _PLACES: Final[dict[str, str]] = {
     "export": "The export dialog",
     "goto": "The go-to dialog",
     "seek": "The seek dialog (replay)",
+    "budget": "The raise-the-budget dialog",
+    "runs": "The runs screen (antflow-tui runs)",
+    "run-list": "The runs screen's list, focused",
+    "compare": "The compare screen (antflow-tui compare)",
+    "compare-item": "An item's story in both runs (compare)",
+    "compare-write": "The write-the-newly-failed dialog (compare)",
     "line": "A whole line (v)",
     "stage-table": "The stage table, focused",
     "worker-grid": "The worker grid, focused",
@@ -156,7 +162,9 @@ def page() -> str:
         "## Every binding, by where it is bound",
         "",
         "A focused panel's keys win over its screen's, and a screen's over the app's.",
-        "Bindings without an id cannot be remapped.",
+        "Bindings without an id cannot be remapped. `antflow-tui runs` is an app of its",
+        "own: only its screen's keys are bound there (`antflow-tui runs --keymap",
+        "'runs.resume=R'`).",
         "",
     ]
     for group, bound in KEYS.items():
