@@ -39,7 +39,7 @@ class GatedRun:
         items: The items (ints or strings; ids are their sequence numbers).
         workers: Workers per stage.
         history: The tracker's bounded history (None keeps everything; the app then bounds
-            it to its --history, and says so in the log).
+            it to its --item-history, and says so in the log).
     """
 
     items: list[Any]

@@ -106,7 +106,8 @@ antflow-tui SCRIPT --headless --serve), in the terminal or in a browser:
     help="Most lines the event log keeps.",
 )
 @click.option(
-    "--history",
+    "--item-history",
+    "history",
     type=click.IntRange(min=0),
     default=10_000,
     show_default=True,

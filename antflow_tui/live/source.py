@@ -353,7 +353,7 @@ class LiveSource(RunSource):
         return served
 
     def _bound_history(self, tracker: StatusTracker) -> None:
-        """--history holds for a tracker the script made itself, unless it keeps less."""
+        """--item-history holds for a tracker the script made itself, unless it keeps less."""
         kept = tracker.max_history_items
         if kept is not None and kept <= self.history:
             return
@@ -362,7 +362,7 @@ class LiveSource(RunSource):
             self._bounded.add(id(tracker))
             was = "all" if kept is None else f"{kept:,}"
             self.note(
-                f"--history: the script's StatusTracker keeps the newest {self.history:,} "
+                f"--item-history: the script's StatusTracker keeps the newest {self.history:,} "
                 f"completed items' histories here (it kept {was}); failed and in-flight "
                 "items are always kept."
             )

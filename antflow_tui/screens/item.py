@@ -275,7 +275,7 @@ def _facts(detail: ItemDetail, pipelines: int, retry_key: str | None = "r") -> R
         if detail.evicted:
             return Text(
                 "This item's history was evicted: antflow-tui keeps the full history of the "
-                "newest completed items only (see --history). Failed and in-flight items are "
+                "newest completed items only (see --item-history). Failed and in-flight items are "
                 "always kept, and every count stays exact.",
                 style="yellow",
             )
@@ -283,7 +283,7 @@ def _facts(detail: ItemDetail, pipelines: int, retry_key: str | None = "r") -> R
             return Text(
                 f"No history for item {item_label(detail.item, 60)}: it was never seen, or "
                 "it completed and its history was evicted (only the newest completed items "
-                "are kept; see --history).",
+                "are kept; see --item-history).",
                 style="yellow",
             )
         return Text(

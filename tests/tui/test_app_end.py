@@ -173,7 +173,7 @@ async def test_stopped_runs_count_never_fed_items_alike_everywhere(tmp_path: Pat
 
 
 async def test_history_bounds_a_scripts_own_tracker_and_says_so() -> None:
-    """Regression (issue 10): --history was ignored when the script made its own tracker."""
+    """Regression (issue 10): --item-history (then --history) was ignored for a script's tracker."""
 
     async def noop(value: int) -> int:
         return value
@@ -184,7 +184,7 @@ async def test_history_bounds_a_scripts_own_tracker_and_says_so() -> None:
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
-        said = [n for n in notes(app) if "--history" in n]
+        said = [n for n in notes(app) if "--item-history" in n]
     assert tracker.max_history_items == 10
     assert tracker.items_in_history == 10
     assert len(said) == 1
@@ -201,7 +201,7 @@ async def test_a_scripts_smaller_history_bound_is_kept() -> None:
     async with app.run_test(size=SIZE):
         await until(lambda: app.source.ended_at is not None, steps=200_000)
         app.redraw()
-        assert not [n for n in notes(app) if "--history" in n]
+        assert not [n for n in notes(app) if "--item-history" in n]
     assert tracker.max_history_items == 5
 
 
