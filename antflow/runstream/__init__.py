@@ -15,6 +15,7 @@ from antflow.runstream.records import (
     FORMAT,
     VERSION,
     AwaitStack,
+    BudgetRow,
     Command,
     Control,
     End,
@@ -29,6 +30,7 @@ from antflow.runstream.records import (
     LogLine,
     Pause,
     PipelineStarted,
+    RaiseBudget,
     Record,
     ReprKey,
     Resume,
@@ -41,6 +43,7 @@ from antflow.runstream.records import (
     Stop,
     Usage,
     WorkerRow,
+    added_usage,
     item_key,
 )
 
@@ -48,6 +51,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "AwaitStack",
+    "BudgetRow",
     "Command",
     "Control",
     "End",
@@ -62,6 +66,7 @@ __all__ = [
     "LogLine",
     "Pause",
     "PipelineStarted",
+    "RaiseBudget",
     "Record",
     "ReprKey",
     "Resume",
@@ -74,5 +79,6 @@ __all__ = [
     "Stop",
     "Usage",
     "WorkerRow",
+    "added_usage",
     "item_key",
 ]

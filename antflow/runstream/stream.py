@@ -46,6 +46,7 @@ from antflow.runstream.records import (
     LogLine,
     Pause,
     PipelineStarted,
+    RaiseBudget,
     Resume,
     Retry,
     SetConcurrency,
@@ -54,6 +55,7 @@ from antflow.runstream.records import (
     clip,
     item_key,
 )
+from antflow.runstream.budgets import raise_budgets
 from antflow.runstream.stacks import await_stack
 
 if TYPE_CHECKING:
@@ -447,6 +449,15 @@ class RunStream:
             result = await self._stop(command.force, by)
         elif isinstance(command, SetConcurrency):
             result = self._set_concurrency(command)
+        elif isinstance(command, RaiseBudget):
+            result = raise_budgets(
+                (
+                    followed.pipeline
+                    for followed in self._followed
+                    if command.pipeline is None or followed.number == command.pipeline
+                ),
+                command,
+            )
         else:
             raise TypeError(f"unknown command {command!r}")
         control = Control(at=self.clock(), command=command, result=result)
