@@ -33,3 +33,7 @@ class AppOptions:
     """Record the live run to this file (``--record``)."""
     record_values: bool = False
     """Record the items' values too, as reprs (``--record-values``)."""
+    budget_usd: float | None = None
+    """The run's budget in US dollars (``--budget-usd``): it pauses before going over."""
+    budget_tokens: int | None = None
+    """The run's budget in tokens (``--budget-tokens``)."""

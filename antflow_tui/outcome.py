@@ -41,6 +41,10 @@ class RunOutcome:
     """The code the script passed to ``sys.exit()``, if it called it."""
     stopped_by: str | None = None
     """What ended the run from outside, if anything did ('SIGTERM', 'SIGHUP', ...)."""
+    spend: str = ""
+    """What its tasks reported they used: '$0.742 (102k tokens)' ('' when nothing)."""
+    budget_pause: str | None = None
+    """Why the run was paused by its budget when it was stopped (None: it was not)."""
 
     @property
     def items(self) -> int:
@@ -101,6 +105,10 @@ class RunOutcome:
             parts.append(f"not fed {format_count(counts.not_fed)}")
         parts.append(f"elapsed {format_duration(self.elapsed)}")
         parts.append(f"items/s {format_rate(rate).removesuffix('/s')}")
+        if self.spend:
+            parts.append(f"cost {self.spend}")
+        if self.budget_pause is not None:
+            parts.append(f"stopped while paused by its budget ({clean(self.budget_pause, 200)})")
         if isinstance(self.script_exit, str):
             parts.append(f"script exit {clean(self.script_exit, 80)!r}")
         elif self.script_exit is not None:

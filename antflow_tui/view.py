@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from antflow_tui import gauges, present
+from antflow_tui import cost, gauges, present
 from antflow_tui import header as head
 from antflow_tui.pace import Pace, PaceMeter
 from antflow_tui.palette import DEFAULT, Palette
@@ -70,6 +70,8 @@ class MainView:
     for 2m00s'); '' when nothing does."""
     limit_lines: tuple[Text, ...] = ()
     """A gauge line per rate limit of the run (none without)."""
+    spend: cost.RunCost | None = None
+    """What the run has spent, and its budgets (None: no usage reported, no budget)."""
 
 
 class ViewBuilder:
@@ -117,6 +119,10 @@ class ViewBuilder:
             # A finished run's rate is its average; the smoothed one decays to nothing.
             rate = counts.done / elapsed if elapsed > 0 else None
         run_state = head.run_state(status, state.snapshots.values())
+        spend = cost.run_cost(list(state.snapshots.values()), counts, over=ended)
+        budget_paused = spend is not None and any(b.paused for b in spend.budgets)
+        if budget_paused and run_state == "running":
+            run_state = "paused"  # by its budget: the banner says so
         pipelines = len(state.pipelines)
 
         hint = ""
@@ -137,11 +143,13 @@ class ViewBuilder:
             width=width,
             pipeline=shown,
             pipelines=pipelines,
-            held=bool(held),
+            held=bool(held) or budget_paused,
             stuck=sum(1 for cell in cells if cell.look == "stuck"),
             replay=status.replay,
             palette=palette,
         )
+        if spend is not None:
+            header = _with_cost(header, spend, width, palette)
         if pipelines > 1:
             entries = [
                 (
@@ -183,6 +191,7 @@ class ViewBuilder:
             limit_lines=tuple(
                 gauges.limit_lines(state.snapshots.values(), now, width - 1, palette)
             ),
+            spend=spend,
         )
 
     def pace(self, state: RunState) -> Pace | None:
@@ -314,3 +323,17 @@ class ViewBuilder:
             if held:
                 parts.append(held)
         return "; ".join(parts)
+
+
+def _with_cost(
+    header: tuple[Text, ...], spend: cost.RunCost, width: int, palette: Palette
+) -> tuple[Text, ...]:
+    """The header with the run's cost at the end of its counts line, as much as fits."""
+    counts_line = header[1].copy()
+    if not counts_line.plain.endswith(" "):
+        counts_line.append("   ")  # after the rate and ETA, moved down on a narrow screen
+    room = width - counts_line.cell_len
+    part = cost.cost_line(spend, room, palette)
+    if part.cell_len:
+        counts_line.append_text(part)
+    return (header[0], counts_line, *header[2:])

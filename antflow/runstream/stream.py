@@ -29,6 +29,7 @@ import antflow
 from antflow.exceptions import PipelineError, PipelineStopped
 from antflow.probe import TrackerProbe
 from antflow.runstream import convert
+from antflow.runstream.budgets import raise_budgets
 from antflow.runstream.inputs import InputStore
 from antflow.runstream.numbering import ErrorNumbers
 from antflow.runstream.records import (
@@ -55,7 +56,6 @@ from antflow.runstream.records import (
     clip,
     item_key,
 )
-from antflow.runstream.budgets import raise_budgets
 from antflow.runstream.stacks import await_stack
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 from antflow.runstream.serve import RunServer, take_over_environment
 from antflow_tui.header import progress_line, run_state
+from antflow_tui.live.budgeting import run_budget
 from antflow_tui.live.source import LiveSource
 from antflow_tui.outcome import EXIT_SCRIPT_ERROR
 from antflow_tui.pace import PaceMeter
@@ -122,6 +123,7 @@ async def run_headless(
         stop_grace=options.stop_grace,
         record=options.record,
         record_values=options.record_values,
+        budget=run_budget(options),
     )
     # This run is served here or not at all: ANTFLOW_SERVE would serve it a second time
     # (as antflow-tui, without the script's name and total); it asks this one to serve.

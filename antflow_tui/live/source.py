@@ -29,6 +29,7 @@ from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
     ErrorRecord,
     Pause,
+    RaiseBudget,
     Resume,
     Retry,
     SetConcurrency,
@@ -36,6 +37,7 @@ from antflow.runstream.records import (
 )
 from antflow.runstream.stream import RunStream
 from antflow_tui.accounting import RunCounts, run_counts
+from antflow_tui.cost import run_usage, spend_words
 from antflow_tui.live.export import export_run
 from antflow_tui.live.loader import script_traceback
 from antflow_tui.live.runner import MainJob, PipelineJob, start_job
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
         ItemKey,
         Snapshot,
     )
+    from antflow_tui.live.budgeting import RunBudget
     from antflow_tui.live.runner import Job
     from antflow_tui.source.state import RunState
 
@@ -110,10 +113,12 @@ class LiveSource(RunSource):
         clock: Unix time: the run's one clock (the engine's, in a test a fake one).
         record: Record the run to this file (``--record``), for ``antflow-tui replay``.
         record_values: Record the items' values too, as reprs (``--record-values``).
+        budget: The run's budget (``--budget-usd``, ``--budget-tokens``), given to each
+            pipeline that has none of its own as it starts.
     """
 
     CAN: ClassVar[frozenset[Can]] = frozenset(
-        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.STOP, Can.STACKS, Can.VALUES}
+        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.BUDGET, Can.STOP, Can.STACKS, Can.VALUES}
     )
 
     def __init__(
@@ -128,8 +133,10 @@ class LiveSource(RunSource):
         clock: Callable[[], float] = time.time,
         record: Path | None = None,
         record_values: bool = False,
+        budget: RunBudget | None = None,
     ) -> None:
         self.job = job
+        self.budget = budget
         self.clock = clock
         self.history = history
         self.interval = interval
@@ -161,6 +168,9 @@ class LiveSource(RunSource):
         """Who stopped the run from outside the app (a viewer), if anyone did."""
         self.crash: str | None = None
         """The script's traceback, if it raised."""
+        self.budget_pause: str | None = None
+        """Why the run was paused by its budget when the app stopped it (None: it was
+        not): the items its calls waited with are unfinished, for a resume to run."""
         self.job_task: asyncio.Task[None] | None = None
         self.on_end: Callable[[], None] | None = None
         """Called each time the run ends (the app exports, and may close)."""
@@ -268,6 +278,10 @@ class LiveSource(RunSource):
                 if self.paused:
                     pipeline.pause()
                 return
+        if self.budget is not None:
+            told = self.budget.apply(pipeline, f"pipeline-{len(self.attached) + 1}")
+            if told is not None:
+                self.note(told)
         tracker = pipeline.status_tracker
         if tracker is not None:
             self._bound_history(tracker)
@@ -471,7 +485,7 @@ class LiveSource(RunSource):
             notice = await self.stream.execute(command)
         elif isinstance(command, Retry):
             notice = await self._retry(command)
-        elif isinstance(command, SetConcurrency):
+        elif isinstance(command, SetConcurrency | RaiseBudget):
             notice = await self.stream.execute(command)
         elif isinstance(command, Stop):
             await self.stop(force=command.force)
@@ -527,6 +541,14 @@ class LiveSource(RunSource):
             return self.stream.stop_notice(command.force)
         return await self.send(command)
 
+    def paused_by_budget(self) -> str | None:
+        """Why a pipeline running is paused by its budget now (None: none is)."""
+        for attached in self.attached:
+            state = attached.pipeline.probe.budget()
+            if attached.pipeline.is_running and state is not None and state.paused:
+                return state.reason or "its budget is spent"
+        return None
+
     async def stop(self, *, force: bool = False, by: str | None = None) -> None:
         """Shut every running pipeline down: gracefully (running items get a short grace
         period), or at once with `force`; then end the script's job. What did not finish
@@ -536,6 +558,7 @@ class LiveSource(RunSource):
         self.stop_requested = True
         self.stopping = True
         self.dirty = True
+        self.budget_pause = self.budget_pause or self.paused_by_budget()
         for attached in self.attached:
             self.mark_stop(attached)
         await self.stream.execute(Stop(force=force), by=by or "antflow-tui")
@@ -592,6 +615,8 @@ class LiveSource(RunSource):
             app_error=app_error,
             script_exit=script_exit,
             stopped_by=stopped_by or self.stopped_by,
+            spend=spend_words(run_usage(self.stream.snapshots())),
+            budget_pause=self.budget_pause,
         )
 
     def mark_closed(self) -> None:
