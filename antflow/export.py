@@ -21,7 +21,7 @@ import msgspec
 
 from antflow._safe import safe_repr
 from antflow.runstream.jsonlines import encode_line
-from antflow.runstream.records import ReprKey
+from antflow.runstream.records import ReprKey, Usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -51,7 +51,7 @@ _values.maxdict = 100
 _values.maxlevel = 6
 
 
-class ExportHeader(msgspec.Struct, frozen=True):
+class ExportHeader(msgspec.Struct, frozen=True, omit_defaults=True):
     """The first line: what the file is, and the run's counts (the summary's numbers)."""
 
     antflow_export: int
@@ -68,6 +68,9 @@ class ExportHeader(msgspec.Struct, frozen=True):
     unfinished: int
     abandoned: int
     not_fed: int
+    usage: Usage | None = None
+    """What the run's tasks reported with `set_task_usage`, added up: tokens, and US
+    dollars when they were priced (issue 22); not written when nothing was reported."""
 
 
 class ExportItem(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -22,7 +22,7 @@ from antflow.export import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from antflow.runstream.records import ErrorRecord
+    from antflow.runstream.records import ErrorRecord, Usage
     from antflow_tui.accounting import RunCounts
 
 __all__ = [
@@ -47,8 +47,15 @@ class NotFed:
     """The item as it would have been fed."""
 
 
-def header_line(counts: RunCounts, *, script: str, pipelines: Sequence[str]) -> ExportHeader:
-    """The first record: what the file is and the run's counts (the summary's numbers)."""
+def header_line(
+    counts: RunCounts,
+    *,
+    script: str,
+    pipelines: Sequence[str],
+    usage: Usage | None = None,
+) -> ExportHeader:
+    """The first record: what the file is, the run's counts (the summary's numbers) and
+    what its tasks reported they used (`usage`: tokens and cost, issue 22)."""
     return ExportHeader(
         antflow_export=EXPORT_VERSION,
         script=script,
@@ -61,6 +68,7 @@ def header_line(counts: RunCounts, *, script: str, pipelines: Sequence[str]) -> 
         unfinished=counts.unfinished,
         abandoned=counts.abandoned,
         not_fed=counts.not_fed,
+        usage=usage,
     )
 
 
