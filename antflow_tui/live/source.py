@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from antflow import Pipeline, StatusTracker
+    from antflow.budget import Budget, BudgetState
     from antflow.runstream.records import (
         AwaitStack,
         Command,
@@ -171,6 +172,9 @@ class LiveSource(RunSource):
         self.budget_pause: str | None = None
         """Why the run was paused by its budget when the app stopped it (None: it was
         not): the items its calls waited with are unfinished, for a resume to run."""
+        self.on_budget_paused: Callable[[BudgetState], None] | None = None
+        """Called each time a budget of the run pauses it (headless says how to raise it)."""
+        self._budgets_heard: list[Budget] = []
         self.job_task: asyncio.Task[None] | None = None
         self.on_end: Callable[[], None] | None = None
         """Called each time the run ends (the app exports, and may close)."""
@@ -282,6 +286,10 @@ class LiveSource(RunSource):
             told = self.budget.apply(pipeline, f"pipeline-{len(self.attached) + 1}")
             if told is not None:
                 self.note(told)
+        budget = pipeline.budget
+        if budget is not None and not any(budget is heard for heard in self._budgets_heard):
+            self._budgets_heard.append(budget)
+            budget.on_paused(self._budget_paused)
         tracker = pipeline.status_tracker
         if tracker is not None:
             self._bound_history(tracker)
@@ -540,6 +548,11 @@ class LiveSource(RunSource):
             await self.stop(force=command.force, by=by)
             return self.stream.stop_notice(command.force)
         return await self.send(command)
+
+    def _budget_paused(self, state: BudgetState) -> None:
+        self.dirty = True
+        if self.on_budget_paused is not None:
+            self.on_budget_paused(state)
 
     def paused_by_budget(self) -> str | None:
         """Why a pipeline running is paused by its budget now (None: none is)."""
