@@ -72,13 +72,11 @@ def budget_banner(budgets: Sequence[BudgetRow], *, raise_key: str | None) -> str
     if budget is None:
         return ""
     why = clean(budget.reason, REASON_WIDTH) if budget.reason else budget_words(budget)
-    text = f"Paused by its budget: {why}"
     waiting = max(budget.waiting, 0)
-    if waiting:
-        text += f" ({plural(waiting, 'call')} waiting)"
-    if raise_key is None:
-        return text
-    return f"{text}. {raise_key} raises it: the run goes on, nothing lost"
+    calls = f" ({plural(waiting, 'call')} waiting)" if waiting else ""
+    # The key first: a narrow screen cuts the banner's end, not what to do.
+    how = "" if raise_key is None else f" ({raise_key} raises it, nothing lost)"
+    return f"Paused by its budget{how}: {why}{calls}"
 
 
 def limit_kind(budgets: Sequence[BudgetRow]) -> str:

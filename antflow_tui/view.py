@@ -74,6 +74,10 @@ class MainView:
     """What the run has spent, and its budgets (None: no usage reported, no budget)."""
 
 
+ASIDE_WIDTH: Final = 16
+"""Cells of the spend on a narrow screen's first line ('$0.193 of $0.20')."""
+
+
 class ViewBuilder:
     """Turns the run's state into a `MainView`, smoothing rates across frames."""
 
@@ -133,23 +137,35 @@ class ViewBuilder:
                 state, shown, now, ended, elapsed, palette
             )
         held = self._held(state, shown)
-        header: tuple[Text, ...] = head.header_lines(
-            title=status.title,
-            state=run_state,
-            elapsed=elapsed,
-            counts=counts,
-            rate=rate,
-            eta=eta,
-            width=width,
-            pipeline=shown,
-            pipelines=pipelines,
-            held=bool(held) or budget_paused,
-            stuck=sum(1 for cell in cells if cell.look == "stuck"),
-            replay=status.replay,
-            palette=palette,
-        )
+        stuck = sum(1 for cell in cells if cell.look == "stuck")
+
+        def header_lines(aside: Text | None = None) -> tuple[Text, ...]:
+            return head.header_lines(
+                title=status.title,
+                state=run_state,
+                elapsed=elapsed,
+                counts=counts,
+                rate=rate,
+                eta=eta,
+                width=width,
+                pipeline=shown,
+                pipelines=pipelines,
+                held=bool(held) or budget_paused,
+                stuck=stuck,
+                replay=status.replay,
+                palette=palette,
+                aside=aside,
+            )
+
+        header = header_lines()
         if spend is not None:
-            header = _with_cost(header, spend, width, palette)
+            with_cost = _with_cost(header, spend, width, palette)
+            if with_cost is None:
+                # No room left on the counts line (a narrow screen): the spend alone ends
+                # the first line, in the bar's room.
+                header = header_lines(cost.cost_line(spend, ASIDE_WIDTH, palette))
+            else:
+                header = with_cost
         if pipelines > 1:
             entries = [
                 (
@@ -327,13 +343,15 @@ class ViewBuilder:
 
 def _with_cost(
     header: tuple[Text, ...], spend: cost.RunCost, width: int, palette: Palette
-) -> tuple[Text, ...]:
-    """The header with the run's cost at the end of its counts line, as much as fits."""
+) -> tuple[Text, ...] | None:
+    """The header with the run's cost at the end of its counts line, as much as fits
+    (None: not even the spend fits there)."""
     counts_line = header[1].copy()
     if not counts_line.plain.endswith(" "):
         counts_line.append("   ")  # after the rate and ETA, moved down on a narrow screen
     room = width - counts_line.cell_len
     part = cost.cost_line(spend, room, palette)
-    if part.cell_len:
-        counts_line.append_text(part)
+    if not part.cell_len:
+        return None
+    counts_line.append_text(part)
     return (header[0], counts_line, *header[2:])

@@ -166,12 +166,16 @@ def test_the_banner_says_why_and_the_key_that_raises() -> None:
         waiting=24,
         reason="$0.1926 of $0.20 spent; the next call may cost $0.0211",
     )
+    # The key first: a narrow screen cuts the banner's end, not what to do.
     assert budget_banner([paused], raise_key="B") == (
-        "Paused by its budget: $0.1926 of $0.20 spent; the next call may cost $0.0211 "
-        "(24 calls waiting). B raises it: the run goes on, nothing lost"
+        "Paused by its budget (B raises it, nothing lost): $0.1926 of $0.20 spent; the next "
+        "call may cost $0.0211 (24 calls waiting)"
     )
     # A replay, or a read-only viewer: what happened, no key.
-    assert budget_banner([paused], raise_key=None).endswith("(24 calls waiting)")
+    assert budget_banner([paused], raise_key=None) == (
+        "Paused by its budget: $0.1926 of $0.20 spent; the next call may cost $0.0211 "
+        "(24 calls waiting)"
+    )
     # Held back a moment while calls running may give some back: no banner.
     held = BudgetRow(budget=1, usd=0.2, spent_usd=0.19, waiting=3, running=2)
     assert budget_banner([held], raise_key="B") == ""
