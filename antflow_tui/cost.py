@@ -183,16 +183,19 @@ def cost_line(cost: RunCost, width: int, palette: Palette) -> Text:
     token_limit = next((b.tokens for b in cost.budgets if b.tokens is not None), None)
     paused = any(budget.paused for budget in cost.budgets)
     style = palette("held") if paused else "bold"
+    # What a budget limits goes first: a token budget's tokens before an unlimited spend.
+    tokens_first = token_limit is not None and dollar_limit is None
     if spent is not None or dollar_limit is not None:
-        money = Text(format_usd(spent or 0.0), style=style)
+        money = Text(format_usd(spent or 0.0), style="" if tokens_first else style)
         if dollar_limit is not None:
             money.append(f" of {format_usd(dollar_limit)}", style="dim")
-        parts.append((money, 0))
-    tokens = Text(f"{tokens_text(cost.tokens)}", style="" if spent is not None else style)
+        parts.append((money, 1 if tokens_first else 0))
+    limited = tokens_first or spent is None
+    tokens = Text(f"{tokens_text(cost.tokens)}", style=style if limited else "")
     if token_limit is not None:
         tokens.append(f" of {tokens_text(token_limit)}", style="dim")
     tokens.append(" tok", style="dim")
-    parts.append((tokens, 1))
+    parts.append((tokens, 0 if tokens_first else 1))
     if spent is not None:
         if cost.projected_usd is not None:
             parts.append((Text(f"≈ {format_usd(cost.projected_usd)} at the end"), 2))

@@ -1,20 +1,17 @@
 """A run's cost and budget in the app, live (issue 22): the header's spend, the Cost column,
 the banner while the budget pauses the run, `B` raising it, quitting while paused.
 
-The run: one stage "Ask" (2 workers, ``max_tokens=150``) whose calls each wait on their
-own gate, then report 100 tokens in and 50 out, priced by a price file of the test's own
-(0.01 dollars a call). ``--budget-tokens 450`` lets three calls through, then pauses.
+The run (`tests.tui.costly`): calls that each wait on their own gate, then report 100
+tokens in and 50 out ($0.01). ``--budget-tokens 450`` lets three calls through, then
+pauses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from antflow import ModelPrice, Pipeline, Prices, Stage, StatusTracker, set_task_usage, use_prices
-from antflow.testing import FakeClock
+from antflow import use_prices
 from antflow_tui.live import live_app
 from antflow_tui.live.runner import PipelineJob
 from antflow_tui.options import AppOptions
@@ -23,6 +20,7 @@ from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.screens.main import MainScreen
 from antflow_tui.widgets.stage_table import StageTable
 from tests.tui.apps import hosted, live, text_of, toasts, until
+from tests.tui.costly import ITEMS, PRICES, CostlyRun
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,49 +28,10 @@ if TYPE_CHECKING:
     from antflow_tui.app import AntflowApp
 
 SIZE = (160, 40)
-MODEL = "fake-mini"
-# 100 tokens in at $40/M and 50 out at $120/M: $0.01 a call.
-PRICE = ModelPrice(input_per_million=40.0, output_per_million=120.0)
-ITEMS = 6
-
-
-@dataclass
-class CostlyRun:
-    """One stage whose calls each wait on their own gate, then report their usage."""
-
-    clock: FakeClock = field(default_factory=lambda: FakeClock(1_700_000_000.0))
-    gates: dict[int, asyncio.Future[None]] = field(default_factory=dict)
-    started: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        async def ask(value: int) -> int:
-            self.started.append(value)
-            await self.gate(value)
-            self.clock.advance(1.0)
-            set_task_usage(input_tokens=100, output_tokens=50, model=MODEL)
-            return value
-
-        self.pipeline = Pipeline(
-            [Stage("Ask", 2, [ask], max_tokens=150, task_attempts=1)],
-            status_tracker=StatusTracker(),
-            clock=self.clock,
-        )
-
-    def gate(self, value: int) -> asyncio.Future[None]:
-        gate = self.gates.get(value)
-        if gate is None:
-            gate = self.gates[value] = asyncio.get_running_loop().create_future()
-        return gate
-
-    def release(self, *values: int) -> None:
-        for value in values:
-            gate = self.gate(value)
-            if not gate.done():
-                gate.set_result(None)
 
 
 def costly_app(run: CostlyRun, **options: Any) -> AntflowApp:
-    use_prices(Prices({MODEL: PRICE}))
+    use_prices(PRICES)
     items = [{"id": f"q-{n}", "value": n} for n in range(ITEMS)]
     job = PipelineJob("ask.py", run.pipeline, items, ITEMS)
     settings = {"interval": 0.05, "stop_grace": 0.0, **options}

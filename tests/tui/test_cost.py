@@ -142,6 +142,16 @@ def test_a_budget_shows_its_limit_and_a_pause_colours_the_spend() -> None:
     assert any(span.style == DEFAULT("held") for span in line.spans)
 
 
+# Issue 22: a token budget's tokens are what a narrow header keeps.
+def test_a_token_budget_keeps_its_tokens_first() -> None:
+    budget = BudgetRow(budget=1, tokens=450, spent_tokens=450, paused=True)
+    usage = Usage(input_tokens=300, output_tokens=150, cost=0.03, reports=3)
+    cost = run_cost([snap(usage=usage, budget=budget)], counts(3), over=False)
+    assert cost is not None
+    assert cost_line(cost, 16, DEFAULT).plain == "450 of 450 tok"
+    assert cost_line(cost, 200, DEFAULT).plain.startswith("$0.03 · 450 of 450 tok")
+
+
 # Issue 22: one Budget shared by two pipelines is one budget (the newest snapshot wins).
 def test_a_budget_shared_by_pipelines_counts_once() -> None:
     older = BudgetRow(budget=7, usd=5.0, spent_usd=1.0)
