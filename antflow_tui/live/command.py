@@ -254,8 +254,7 @@ def run(
         budget_usd=_budget_usd(budget_usd),
         budget_tokens=budget_tokens,
     )
-    if prices is not None:
-        _use_prices(prices)
+    _use_prices(prices)
     plan = None if retry_from is None else _read_refeed(retry_from)
     try:
         loaded = load_script(script)
@@ -323,16 +322,28 @@ def _budget_usd(value: float | None) -> float | None:
     return value
 
 
-def _use_prices(path: str) -> None:
-    """--prices FILE: every usage report of the run is priced by it (one clear message
-    and exit 2 when the file cannot be used)."""
+def _use_prices(path: str | None) -> None:
+    """--prices FILE (else ``ANTFLOW_PRICES``): every usage report of the run is priced
+    by it; one clear message and exit 2 when the file cannot be used (before the script's
+    first Pipeline would raise it from inside the script)."""
     from antflow.exceptions import PriceFileError
-    from antflow.prices import load_prices, use_prices
+    from antflow.prices import (
+        ENVIRONMENT_VARIABLE,
+        load_prices,
+        prices_from_environment,
+        use_prices,
+    )
 
     try:
-        use_prices(load_prices(path))
+        if path is not None:
+            use_prices(load_prices(path))
+        else:
+            prices_from_environment()
     except PriceFileError as error:
-        fail(str(error))
+        told = str(error)
+        if path is None:
+            told = f"{ENVIRONMENT_VARIABLE}: {told}"
+        fail(told)
 
 
 def _read_refeed(path: Path) -> RefeedPlan:
