@@ -17,10 +17,16 @@ from antflow_tui.live.runner import PipelineJob
 from antflow_tui.options import AppOptions
 from antflow_tui.screens.budget import BudgetScreen
 from antflow_tui.screens.confirm import ConfirmScreen
+from antflow_tui.screens.goto import GotoScreen
+from antflow_tui.screens.item import ItemScreen
 from antflow_tui.screens.main import MainScreen
+from antflow_tui.screens.stage import StageScreen
+from antflow_tui.screens.worker import WorkerScreen
+from antflow_tui.source.base import Can
 from antflow_tui.widgets.stage_table import StageTable
 from tests.tui.apps import hosted, live, text_of, toasts, until
 from tests.tui.costly import ITEMS, PRICES, CostlyRun
+from tests.tui.recorded import replay_app
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -171,3 +177,43 @@ async def test_without_a_budget_b_is_not_offered() -> None:
         # With usage and no budget the header still shows the spend.
         await drawn(app, pilot, lambda: "finished" in summary(app))
         assert "$0.06 · 900 tok" in summary(app).splitlines()[1]
+
+
+# Issue 22: per stage (its screen: usage and cost per item), per worker and per item.
+async def test_cost_per_stage_worker_and_item() -> None:
+    run = CostlyRun()
+    app = costly_app(run, budget_tokens=450)
+    async with app.run_test(size=SIZE) as pilot:
+        await three_calls_then_paused(app, run, pilot)
+        await pilot.press("1", "enter")
+        await until(lambda: isinstance(app.screen, StageScreen))
+        await drawn(app, pilot, lambda: "Usage" in text_of(app.screen.query_one("#stage-limits")))
+        limits = text_of(app.screen.query_one("#stage-limits"))
+        assert "450 tokens (300 in, 150 out) · $0.03 · fake-mini · 3 calls" in limits
+        assert "$0.01 per item" in limits
+        await pilot.press("escape", "2", "enter")
+        await until(lambda: isinstance(app.screen, WorkerScreen))
+        await drawn(app, pilot, lambda: "Usage" in text_of(app.screen.query_one("#worker-facts")))
+        facts = text_of(app.screen.query_one("#worker-facts"))
+        assert "$0.01 per item" in facts
+        await pilot.press("escape", "colon")
+        await until(lambda: isinstance(app.screen, GotoScreen))
+        await pilot.press(*"q-0", "enter")
+        await until(lambda: isinstance(app.screen, ItemScreen))
+        await drawn(app, pilot, lambda: "Usage" in text_of(app.screen.query_one("#item-facts")))
+        item = text_of(app.screen.query_one("#item-facts"))
+        assert "Usage: 150 tokens (100 in, 50 out) · $0.01 · fake-mini" in item
+
+
+# Issue 22: a replay shows the pause as it was recorded, with no key to raise it.
+async def test_a_replay_shows_the_pause_without_a_key() -> None:
+    app = replay_app("budget", at=3.0)
+    assert not app.source.can(Can.BUDGET)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.state.status is not None)
+        await drawn(app, pilot, lambda: "Paused by its budget" in banner(app))
+        assert banner(app) == (
+            "Paused by its budget: 450 of 450 tokens spent; the next call may use 150 "
+            "(2 calls waiting)"
+        )
+        assert app.check_action("raise_budget", ()) is False
