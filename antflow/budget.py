@@ -413,7 +413,8 @@ def _dollars(amount: float) -> str:
 
 
 def _limit(amount: float) -> str:
-    return f"${amount:,.2f}" if round(amount, 2) == amount else _dollars(amount)
+    # A limit raised by $0.10 from $0.20 is 0.30000000000000004: still whole cents.
+    return f"${amount:,.2f}" if abs(round(amount, 2) - amount) < 1e-9 else _dollars(amount)
 
 
 __all__ = ["BUDGET", "Budget", "BudgetState"]

@@ -75,7 +75,9 @@ def _change(before: tuple[float | None, int | None], after: tuple[float | None, 
 def _usd(amount: float | None) -> str:
     if amount is None:
         return "no dollar limit"
-    return f"${amount:,.2f}" if round(amount, 2) == amount else f"${amount:,.4f}"
+    # A raise by $0.05 of $0.10 is 0.15000000000000002: a limit is whole cents to 1e-9.
+    whole_cents = abs(round(amount, 2) - amount) < 1e-9
+    return f"${amount:,.2f}" if whole_cents else f"${amount:,.4f}"
 
 
 def _tokens(count: int | None) -> str:
