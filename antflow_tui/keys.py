@@ -69,6 +69,16 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
         Key("question_mark,f1", "help", "Help", id="help"),
         # Not in the footer: the footer of an attached run reads as the live one's.
         Key("X", "stop_job", "Stop the job", show=False, id="stop-job", needs=Can.STOP_JOB),
+        # Not in the footer either (it is full): the banner names it when the run needs it.
+        Key(
+            "B",
+            "raise_budget",
+            "Raise budget",
+            show=False,
+            tooltip="Raise the run's budget (a run paused by it goes on)",
+            id="raise-budget",
+            needs=Can.BUDGET,
+        ),
         # A replay's scrubber: from any panel (a priority binding), but not while typing.
         Key("space", "play", "Play/pause", priority=True, id="replay.play", needs=_REPLAY),
         Key(
@@ -220,6 +230,7 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
     "help": (Key("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),),
     "export": (Key("escape", "dismiss(None)", "Cancel", id="export.cancel"),),
     "goto": (Key("escape", "dismiss(None)", "Cancel", id="goto.cancel"),),
+    "budget": (Key("escape", "dismiss(None)", "Cancel", id="budget.cancel"),),
     "seek": (Key("escape", "dismiss(None)", "Cancel", id="seek.cancel"),),
     "line": (
         Key("escape,q,v", "dismiss", "Close", id="line.close"),
@@ -304,6 +315,7 @@ SCREENS: Final[tuple[ScreenKeys, ...]] = (
     ScreenKeys("help screen", ("help",), (SCROLL,), modal=True),
     ScreenKeys("export screen", ("export",), modal=True),
     ScreenKeys("goto screen", ("goto",), modal=True),
+    ScreenKeys("budget screen", ("budget",), modal=True),
     ScreenKeys("seek screen", ("seek",), modal=True),
     ScreenKeys("line screen", ("line",), (SCROLL,), modal=True),
     ScreenKeys("runs screen", ("run-list", "runs"), ("row-list",), own_app=True),

@@ -29,6 +29,7 @@ import antflow
 from antflow.exceptions import PipelineError, PipelineStopped
 from antflow.probe import TrackerProbe
 from antflow.runstream import convert
+from antflow.runstream.budgets import raise_budgets
 from antflow.runstream.inputs import InputStore
 from antflow.runstream.numbering import ErrorNumbers
 from antflow.runstream.records import (
@@ -46,6 +47,7 @@ from antflow.runstream.records import (
     LogLine,
     Pause,
     PipelineStarted,
+    RaiseBudget,
     Resume,
     Retry,
     SetConcurrency,
@@ -447,6 +449,15 @@ class RunStream:
             result = await self._stop(command.force, by)
         elif isinstance(command, SetConcurrency):
             result = self._set_concurrency(command)
+        elif isinstance(command, RaiseBudget):
+            result = raise_budgets(
+                (
+                    followed.pipeline
+                    for followed in self._followed
+                    if command.pipeline is None or followed.number == command.pipeline
+                ),
+                command,
+            )
         else:
             raise TypeError(f"unknown command {command!r}")
         control = Control(at=self.clock(), command=command, result=result)
