@@ -198,6 +198,7 @@ class RunKeeper:
             self._unavailable(error)
             return
         self.handle = handle
+        self.stream.note_script(self.script)  # a comparison of runs tells a changed script
         recorder = Recorder(handle.path, self.stream, outcomes=True, history=handle.header_fields())
         try:
             recorder.open()
