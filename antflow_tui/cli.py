@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from antflow_tui.source.replay import RecordingLike
 
 SETTINGS: Final = {"help_option_names": ["-h", "--help"]}
-COMMANDS: Final = ("replay", "attach", "web", "export-trace")
-"""The commands, in the order the help lists them (more will come: runs, compare)."""
+COMMANDS: Final = ("replay", "attach", "web", "export-trace", "compare")
+"""The commands, in the order the help lists them (more will come: runs)."""
 
 
 class ScriptOrCommand(click.Group):
@@ -52,6 +52,10 @@ class ScriptOrCommand(click.Group):
             return replay
         if cmd_name == "export-trace":
             return export_trace
+        if cmd_name == "compare":
+            from antflow_tui.compare.command import compare_command
+
+            return compare_command
         if cmd_name in ("attach", "web"):
             # Imported when named: a script's run needs none of the attach client.
             from antflow_tui.attach import command

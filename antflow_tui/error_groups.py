@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Final
 
 from rich.text import Text
 
-from antflow.runstream.grouping import MESSAGE_LENGTH, GroupKey, error_key
+from antflow.runstream.grouping import MESSAGE_LENGTH, error_key
+from antflow.runstream.grouping import GroupKey as GroupKey
 from antflow.runstream.grouping import normalise_message as normalise_message
 from antflow_tui.formatting import format_clock, format_count
 from antflow_tui.palette import DEFAULT, Palette

@@ -127,7 +127,7 @@ class ItemColumns:
             if type(item) is int and 0 <= item < self._size and self.status[item] != ABSENT:
                 return item
             return None
-        return self._keys.get(_hashable(item))
+        return self._keys.get(hashable_id(item))
 
     def seconds_of(self, slot: int) -> float | None:
         """The seconds an item's task attempts ran, every stage and attempt added up
@@ -250,7 +250,7 @@ class ItemColumns:
         for item in ids:
             slot = keys.get(item) if type(item) is not list else None
             if slot is None:
-                key = _hashable(item)
+                key = hashable_id(item)
                 slot = keys.get(key)
                 if slot is None:
                     slot = keys[key] = self._size
@@ -259,8 +259,9 @@ class ItemColumns:
         return found
 
 
-def _hashable(item: Any) -> Any:
-    """An id as a key: an array (a tuple id another writer wrote) as a tuple."""
+def hashable_id(item: Any) -> Any:
+    """An id as a recording gives it back, as a key: an array (a tuple id another writer
+    wrote) as a tuple."""
     if type(item) is list:
-        return tuple(_hashable(part) for part in item)
+        return tuple(hashable_id(part) for part in item)
     return item
