@@ -349,6 +349,10 @@ def items_heading(comparison: Comparison, palette: Palette = DEFAULT) -> Text:
 
 ITEM_COLUMNS: Final = (("kind", 15), ("item", 20), ("a", 0), ("b", 0), ("time", 24))
 """The item list's columns and widths (0: an equal share of what is left)."""
+NARROW_ITEM_COLUMNS: Final = (("kind", 15), ("item", 12), ("a", 0), ("b", 0), ("time", 15))
+"""The same below `NARROW_WIDTH`: at 80 columns the fixed widths left 'In A' and 'In B'
+eight cells each ('complet…')."""
+NARROW_WIDTH: Final = 120
 
 
 def item_header(width: int) -> Text:
@@ -400,12 +404,13 @@ def end_text(end: ItemEnd, palette: Palette = DEFAULT) -> Text:
 
 
 def _cells(cells: list[Text | str], width: int) -> Text:
-    fixed = sum(size for _, size in ITEM_COLUMNS)
-    flexible = [index for index, (_, size) in enumerate(ITEM_COLUMNS) if size == 0]
-    share = max((width - fixed - len(ITEM_COLUMNS)) // max(len(flexible), 1), 8)
+    columns = NARROW_ITEM_COLUMNS if width < NARROW_WIDTH else ITEM_COLUMNS
+    fixed = sum(size for _, size in columns)
+    flexible = [index for index, (_, size) in enumerate(columns) if size == 0]
+    share = max((width - fixed - len(columns)) // max(len(flexible), 1), 8)
     line = Text(no_wrap=True, overflow="ellipsis")
     for index, cell in enumerate(cells):
-        size = ITEM_COLUMNS[index][1] or share
+        size = columns[index][1] or share
         text = cell if isinstance(cell, Text) else Text(cell)
         text = text.copy()
         text.truncate(size, overflow="ellipsis", pad=True)
