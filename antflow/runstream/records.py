@@ -163,6 +163,10 @@ class Header(_Record, frozen=True, tag="header"):
     """The pipelines already started when the stream began (more follow as records)."""
     history: dict[str, Any] | None = None
     """What the run history keeps of a kept run (`antflow.history.header`), if it is one."""
+    script_sha256: str | None = None
+    """The sha256 (hex) of the script's file when the run started, when the recorder knew
+    the file (a kept run, ``antflow.record``, ``ANTFLOW_RECORD``): a comparison of two
+    runs says whether the script changed between them."""
 
 
 class PipelineStarted(_Record, frozen=True, tag="pipeline"):

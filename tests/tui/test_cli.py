@@ -319,12 +319,13 @@ def test_help_lists_the_commands_after_the_scripts_options(tmp_path: Path) -> No
     assert "antflow-tui COMMAND [ARGS]..." in ran.stdout
     commands = ran.stdout.split("\nCommands:\n", 1)[1]
     listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
-    assert listed == ["replay", "runs", "attach", "web", "export-trace"]
+    # Issue 20: runs; issue 22.1: compare A B.
+    assert listed == ["replay", "runs", "compare", "attach", "web", "export-trace"]
     assert ran.stdout.index("--interval") < ran.stdout.index("Commands:")
 
 
 # Issue 19.6: a script named like a command could not be run.
-@pytest.mark.parametrize("name", ["replay", "attach", "web", "export-trace", "runs"])
+@pytest.mark.parametrize("name", ["replay", "attach", "web", "export-trace", "compare", "runs"])
 def test_a_script_named_like_a_command_runs_as_a_path(tmp_path: Path, name: str) -> None:
     write(tmp_path, name, TWO_STAGES + "items = [1, 2]\n")
     ran = run_cli(tmp_path, f"./{name}", "--progress-every", "0")
