@@ -5,13 +5,21 @@ Exceptions, item ids, values and status texts come from user code, and so do the
 item (a failure the tracker cannot note hangs ``join()``), the recording or the screen.
 Everything on antflow's side that turns a user object into text goes through here.
 
-This module imports nothing, so the run-stream records (which import nothing from the
-engine) can use it too.
+This module imports nothing of antflow's, so the run-stream records (which import nothing
+from the engine) can use it too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
+
+# C0 and C1 controls, DEL, and the bidi overrides that can reorder what a line shows.
+# Replacing ESC (and BEL) with visible text is enough to defuse any escape sequence: what
+# follows it is printable.
+_UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_PRINTABLE_SCAN: Final = 4096
+"""Longest piece of a string made printable when no limit is given."""
 
 
 def safe_str(obj: Any) -> str:
@@ -39,3 +47,26 @@ def safe_repr(obj: Any) -> str:
 def _type_name(obj: Any) -> str:
     name = getattr(type(obj), "__name__", None)
     return name if isinstance(name, str) else "object"
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """One printable line of `text`, at most `limit` characters (an ellipsis ends a cut
+    one): control characters and escapes shown as visible escapes (``\\x1b``), a newline
+    as ``⏎``, a tab as a space. What antflow-tui shows of user text, and what error groups
+    are keyed by (`antflow.runstream.grouping`)."""
+    cut = limit if limit is not None else _PRINTABLE_SCAN
+    if len(text) > cut:
+        text = text[: cut + 1]
+    text = _UNPRINTABLE.sub(_visible, text)
+    if len(text) > cut:
+        text = text[: max(cut - 1, 0)] + "…"
+    return text
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char == "\n":
+        return "⏎"
+    if char == "\t":
+        return " "
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"

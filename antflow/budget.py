@@ -26,6 +26,7 @@ waiting, is `antflow._budgeting`.)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ _SLACK: Final = 1e-9
 """Relative room for float sums of dollars: a call that fits to the cent is let through."""
 _MAX_UNPRICED_MODELS: Final = 32
 """Models without a price told about, at most (one warning each)."""
+_numbers = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class BudgetState:
     turn it into dollars."""
     reason: str | None
     """Why calls are held back, in a sentence (None when none is)."""
+    number: int = 0
+    """Which `Budget` (`Budget.number`): pipelines sharing one report the same."""
 
     @property
     def overshoot_usd(self) -> float:
@@ -130,6 +134,8 @@ class Budget:
             raise ValueError("Budget: give usd=, tokens= or both (Budget(usd=5.0))")
         self._usd = None if usd is None else _usd_limit(usd)
         self._tokens = None if tokens is None else _token_limit(tokens)
+        self.number = next(_numbers)
+        """Unique in the process: a monitor tells budgets shared by pipelines apart by it."""
         self.spent_usd = 0.0
         self.spent_tokens = 0
         self.reserved_usd = 0.0
@@ -232,6 +238,7 @@ class Budget:
             unpriced=self.unpriced,
             unreserved=self.unreserved,
             reason=self._reason() if self.waiting else None,
+            number=self.number,
         )
 
     # ------------------------------------------------------------------ engine side
@@ -406,7 +413,8 @@ def _dollars(amount: float) -> str:
 
 
 def _limit(amount: float) -> str:
-    return f"${amount:,.2f}" if round(amount, 2) == amount else _dollars(amount)
+    # A limit raised by $0.10 from $0.20 is 0.30000000000000004: still whole cents.
+    return f"${amount:,.2f}" if abs(round(amount, 2) - amount) < 1e-9 else _dollars(amount)
 
 
 __all__ = ["BUDGET", "Budget", "BudgetState"]

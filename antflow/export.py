@@ -21,7 +21,7 @@ import msgspec
 
 from antflow._safe import safe_repr
 from antflow.runstream.jsonlines import encode_line
-from antflow.runstream.records import ReprKey
+from antflow.runstream.records import ReprKey, Usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -52,7 +52,8 @@ _values.maxlevel = 6
 
 
 class ExportHeader(msgspec.Struct, frozen=True):
-    """The first line: what the file is, and the run's counts (the summary's numbers)."""
+    """The first line: what the file is, and the run's counts (the summary's numbers;
+    every count written, 0 too). Absent fields (`UNSET`) are not written."""
 
     antflow_export: int
     """The format's version (`EXPORT_VERSION`)."""
@@ -70,6 +71,9 @@ class ExportHeader(msgspec.Struct, frozen=True):
     not_fed: int
     done_earlier: int = 0
     """Items a resumed run did not run again: the run it resumed completed them (issue 20)."""
+    usage: Usage | msgspec.UnsetType = UNSET
+    """What the run's tasks reported with `set_task_usage`, added up: tokens, and US
+    dollars when they were priced (issue 22); not written when nothing was reported."""
 
 
 class ExportItem(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -102,6 +102,8 @@ class WorkerView:
     metrics: WorkerMetrics
     holding: bool
     """It holds an item (`state.current_item_id` is then meaningful, even when None)."""
+    usage: TaskUsage | None = None
+    """What the tasks it ran reported with `set_task_usage`, added up (None: nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +250,7 @@ class Probe:
                     info=runtime.info,
                     stats=runtime.stats(),
                     workers=tuple(
-                        WorkerView(w.state(epoch), w.metrics(epoch), w.entry is not None)
+                        WorkerView(w.state(epoch), w.metrics(epoch), w.entry is not None, w.usage)
                         for w in runtime.workers
                     ),
                     next_ids=tuple(e.item_id for e in runtime.queue.head(NEXT_IDS)),

@@ -181,7 +181,14 @@ class AntflowApp(App[None]):
                 stalled = "" if self.host is None else self.host.stall_banner()
                 can_pause = self.source.can(Can.PAUSE)
                 main.set_banner(
-                    *run_banner(view, status, can_pause=can_pause, key=self._key, stalled=stalled)
+                    *run_banner(
+                        view,
+                        status,
+                        can_pause=can_pause,
+                        key=self._key,
+                        stalled=stalled,
+                        can_raise=self.source.can(Can.BUDGET),
+                    )
                 )
             if isinstance(shown, RunScreen) and shown.is_mounted:
                 shown.refresh_view(force=force)
@@ -289,6 +296,8 @@ class AntflowApp(App[None]):
         needed = self.NEEDS.get(action)
         if needed is None:
             return True
+        if action == "raise_budget" and not self.controls.budgets():
+            return False  # a run without a budget has nothing to raise
         # Typing in a filter or a dialog keeps its keys (space, arrows).
         return self.source.can(needed) and not isinstance(self.focused, Input)
 
@@ -325,6 +334,10 @@ class AntflowApp(App[None]):
             self.exit()
         else:
             self.host.stop_key()
+
+    def action_raise_budget(self) -> None:
+        """Ask how much to raise the run's budget by (or to), then raise it."""
+        self.controls.ask_raise_budget()
 
     def action_stop_job(self) -> None:
         """Stop an attached job's pipelines (the viewer stays attached); asks first."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from antflow_tui.budgets import budget_banner
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -27,11 +29,14 @@ def run_banner(
     can_pause: bool,
     key: Callable[[str], str],
     stalled: str = "",
+    can_raise: bool = False,
 ) -> Banner:
     """The banner for this frame.
 
     Args:
         can_pause: The source can pause (else a pause is as recorded).
+        can_raise: The source can raise the run's budget (else a pause by its budget is
+            as recorded, or for a viewer with the control token to lift).
         key: The key bound to a binding id, now.
         stalled: What the watchdog says of the loop lately held ('' when it was not).
     """
@@ -41,6 +46,11 @@ def run_banner(
         return f"Stopping: letting running items finish… ({key('stop')} again to force)", (
             "stopping"
         )
+    if view.spend is not None:
+        raise_key = key("raise-budget") if can_raise else None
+        by_budget = budget_banner(view.spend.budgets, raise_key=raise_key)
+        if by_budget:
+            return by_budget, "paused"
     paused = view.held
     if paused and (view.state == "pausing" or view.settling):
         return f"Pausing {paused}… running items finish first", "paused"

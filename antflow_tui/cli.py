@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from antflow_tui.source.replay import RecordingLike
 
 SETTINGS: Final = {"help_option_names": ["-h", "--help"]}
-COMMANDS: Final = ("replay", "runs", "attach", "web", "export-trace")
-"""The commands, in the order the help lists them (more will come: compare)."""
+COMMANDS: Final = ("replay", "runs", "compare", "attach", "web", "export-trace")
+"""The commands, in the order the help lists them."""
 
 
 class ScriptOrCommand(click.Group):
@@ -57,6 +57,10 @@ class ScriptOrCommand(click.Group):
             from antflow_tui.runs.command import runs_command
 
             return runs_command(replay=replay_kept, commands=COMMANDS)
+        if cmd_name == "compare":
+            from antflow_tui.compare.command import compare_command
+
+            return compare_command
         if cmd_name in ("attach", "web"):
             # Imported when named: a script's run needs none of the attach client.
             from antflow_tui.attach import command

@@ -1,13 +1,15 @@
-"""The run's controls (pause, resume, retry, a stage's concurrency, stopping an attached
-job), sent to the source as the screens ask for them; and what they read from the run's
-state first, as pure functions of `RunState`: where a stage or a worker is, whether that
-level is paused, what would hold a retried item, what concurrency `-` and `+` ask for."""
+"""The run's controls (pause, resume, retry, a stage's concurrency, raising the budget,
+stopping an attached job), sent to the source as the screens ask for them; and what they
+read from the run's state first, as pure functions of `RunState`: where a stage or a
+worker is, whether that level is paused, what would hold a retried item, what
+concurrency `-` and `+` ask for."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from antflow.runstream.records import Pause, Resume, Retry, SetConcurrency, Stop
+from antflow_tui.cost import run_budgets
 from antflow_tui.gauges import next_concurrency
 from antflow_tui.keys import key_for
 from antflow_tui.present import holding_stages, stage_views
@@ -16,7 +18,7 @@ from antflow_tui.safe_text import clean
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from antflow.runstream.records import ItemKey
+    from antflow.runstream.records import BudgetRow, ItemKey, RaiseBudget
     from antflow_tui.app import AntflowApp
     from antflow_tui.present import StageView
     from antflow_tui.source.state import RunState
@@ -189,6 +191,33 @@ class Controls:
         notice = await app.source.send(SetConcurrency(pipeline=pipeline, stage=stage, limit=wanted))
         app.notify(notice, timeout=3, markup=False)
         app.redraw()
+
+    def budgets(self) -> list[BudgetRow]:
+        """The run's budgets at the latest snapshots (none: nothing to raise)."""
+        return run_budgets(self.app.state.snapshots.values())
+
+    def ask_raise_budget(self) -> None:
+        """`B`: ask how much to raise the budget by (or to), then raise it."""
+        from antflow_tui.screens.budget import BudgetScreen
+
+        app = self.app
+        budgets = self.budgets()
+        if not budgets:
+            app.notify("The run has no budget to raise.", timeout=3, markup=False)
+            return
+
+        def answered(command: RaiseBudget | None) -> None:
+            if command is not None:
+                app.run_worker(self.raise_budget(command), exit_on_error=False)
+
+        app.push_screen(BudgetScreen(budgets), answered)
+
+    async def raise_budget(self, command: RaiseBudget) -> str:
+        """Send a raise of the budget, and say what came of it."""
+        notice = await self.app.source.send(command)
+        self.app.notify(notice, timeout=5, markup=False)
+        self.app.redraw()
+        return notice
 
     def stop_job(self) -> None:
         """Stop an attached job's pipelines (the viewer stays attached); asks first."""

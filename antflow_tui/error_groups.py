@@ -2,23 +2,25 @@
 hex, counted as one ("300 × ParseError: unexpected tag at line <n>").
 
 Pure functions over error records. A group is keyed by the error type and the message's
-first line with the varying parts masked (`normalise_message`), so "timeout after 3.1s
-on https://a/1" and "timeout after 8s on https://b/2" fall together.
+first line with the varying parts masked (`normalise_message`, the engine's
+`antflow.runstream.grouping`, which a comparison of two runs groups by too), so "timeout
+after 3.1s on https://a/1" and "timeout after 8s on https://b/2" fall together.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from rich.text import Text
 
+from antflow.runstream.grouping import MESSAGE_LENGTH, error_key
+from antflow.runstream.grouping import GroupKey as GroupKey
+from antflow.runstream.grouping import normalise_message as normalise_message
 from antflow_tui.formatting import format_clock, format_count
 from antflow_tui.palette import DEFAULT, Palette
-from antflow_tui.safe_text import clean, literal
+from antflow_tui.safe_text import literal
 from antflow_tui.source.state import short_type
 
 if TYPE_CHECKING:
@@ -26,52 +28,9 @@ if TYPE_CHECKING:
 
     from antflow.runstream.records import ErrorRecord, ItemKey
 
-_MASKS: Final = (
-    # Order matters: a URL holds numbers and hex, a UUID holds hex.
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>()\[\]{},]+", re.IGNORECASE), "<url>"),
-    (
-        re.compile(
-            r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE
-        ),
-        "<id>",
-    ),
-    (re.compile(r"\b0x[0-9a-f]+\b", re.IGNORECASE), "<hex>"),
-    # Long hex runs (hashes, object ids) with letters and digits: not words, not numbers.
-    (
-        re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,}\b", re.IGNORECASE),
-        "<hex>",
-    ),
-    (re.compile(r"\d+(?:[.,:_]\d+)*"), "<n>"),
-)
-MESSAGE_LENGTH: Final = 300
-"""Characters of a message's first line that group it (the rest is detail)."""
-_SCANNED: Final = 4_096
-
-
-def normalise_message(message: str) -> str:
-    """The message's first line with numbers (``<n>``), UUIDs (``<id>``), URLs (``<url>``)
-    and hex (``<hex>``) masked, and runs of spaces made one."""
-    return _normalise(message[:_SCANNED])
-
-
-# Messages repeat (one bug, many items): each is masked once. Keyed by the part that is
-# read, so a cache of huge messages stays small.
-@lru_cache(maxsize=4_096)
-def _normalise(message: str) -> str:
-    lines = (line.strip() for line in message.splitlines())
-    text = next((line for line in lines if line), "")[:MESSAGE_LENGTH]
-    for pattern, mask in _MASKS:
-        text = pattern.sub(mask, text)
-    # Masked before cleaning: an escape shown as \x1b is no number.
-    return clean(" ".join(text.split()), MESSAGE_LENGTH)
-
-
-GroupKey = tuple[str, str]
-"""(error type, normalised message)."""
-
 
 def group_key(failure: ErrorRecord) -> GroupKey:
-    return (failure.type, normalise_message(failure.message))
+    return error_key(failure.type, failure.message)
 
 
 class GroupKeys:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from antflow.export import (
     EXPORT_VERSION,
     ExportHeader,
@@ -22,7 +24,7 @@ from antflow.export import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from antflow.runstream.records import ErrorRecord
+    from antflow.runstream.records import ErrorRecord, Usage
     from antflow_tui.accounting import RunCounts
 
 __all__ = [
@@ -47,8 +49,15 @@ class NotFed:
     """The item as it would have been fed."""
 
 
-def header_line(counts: RunCounts, *, script: str, pipelines: Sequence[str]) -> ExportHeader:
-    """The first record: what the file is and the run's counts (the summary's numbers)."""
+def header_line(
+    counts: RunCounts,
+    *,
+    script: str,
+    pipelines: Sequence[str],
+    usage: Usage | None = None,
+) -> ExportHeader:
+    """The first record: what the file is, the run's counts (the summary's numbers) and
+    what its tasks reported they used (`usage`: tokens and cost, issue 22)."""
     return ExportHeader(
         antflow_export=EXPORT_VERSION,
         script=script,
@@ -62,6 +71,7 @@ def header_line(counts: RunCounts, *, script: str, pipelines: Sequence[str]) -> 
         abandoned=counts.abandoned,
         not_fed=counts.not_fed,
         done_earlier=counts.done_earlier,
+        usage=msgspec.UNSET if usage is None else usage,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def format_count(value: int) -> str:
     """12345 -> '12,345'."""
@@ -23,6 +25,25 @@ def format_rate(per_second: float | None) -> str:
     if per_second >= 10:
         return f"{per_second:.1f}/s"
     return f"{per_second:.2f}/s"
+
+
+def format_usd(amount: float) -> str:
+    """US dollars with the digits that tell: $1,234, $12.40, $0.42, $0.0981, $0.0042.
+
+    Below a dollar three significant digits are kept (a spend near a $0.10 budget must not
+    read as the budget itself), at least two decimals.
+    """
+    if amount < 0:
+        return "-" + format_usd(-amount)
+    if amount == 0:
+        return "$0"
+    if amount >= 999.995:
+        return f"${amount:,.0f}"
+    if amount >= 0.995:
+        return f"${amount:,.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(amount)))
+    whole, _, fraction = f"{amount:.{decimals}f}".rstrip("0").partition(".")
+    return f"${whole}.{fraction.ljust(2, '0')}"
 
 
 def format_duration(seconds: float | None) -> str:

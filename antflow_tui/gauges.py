@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from rich.text import Text
 
-from antflow_tui.formatting import fit_count, format_duration, plural
+from antflow_tui.formatting import fit_count, format_duration, format_usd, plural
 from antflow_tui.palette import DEFAULT, Palette
 from antflow_tui.safe_text import clean
 
@@ -39,6 +39,9 @@ CONCURRENCY: Final = "concurrency"
 (``antflow._throttle.CONCURRENCY``)."""
 COOL_DOWN: Final = "cool-down"
 """`WorkerRow.waiting_for` while a worker waits out a rate-limit answer."""
+BUDGET: Final = "budget"
+"""`WorkerRow.waiting_for` while a worker's call waits for the run's budget
+(``antflow.budget.BUDGET``)."""
 
 
 def finite(value: float | None) -> float | None:
@@ -210,7 +213,7 @@ def waiting_words(
     waiting_for: str, config: StageConfig | None, limits: StageLimits | None, now: float
 ) -> str:
     """What a worker holding an item waits for, in words: a task's concurrency slot, its
-    stage's concurrency, a rate limit, or the cool-down after a 429."""
+    stage's concurrency, a rate limit, the cool-down after a 429, or the run's budget."""
     name = clean(waiting_for, 40)
     if config is not None and waiting_for in config.concurrency_limits:
         return f"waiting for a {name} slot"
@@ -223,6 +226,8 @@ def waiting_words(
             if left
             else ("cooling down after a 429")
         )
+    if waiting_for == BUDGET:
+        return "waiting for the budget"
     if waiting_for == CONCURRENCY:
         if limits is None:
             return "waiting its turn (concurrency)"
@@ -236,18 +241,23 @@ def waiting_words(
 
 
 def usage_words(usage: Usage | None) -> str:
-    """'1.2M tokens (900k in, 300k out) · cost 0.42 · fake-model-1' ('' for none)."""
+    """'1.2M tokens (900k in, 300k out) · $0.42 · fake-model-1 · 12 calls' ('' for none);
+    prompt tokens read from a cache and calls without a price are said (issue 22)."""
     if usage is None:
         return ""
     given, taken = max(usage.input_tokens, 0), max(usage.output_tokens, 0)
-    words = f"{_tokens(given + taken)} tokens ({_tokens(given)} in, {_tokens(taken)} out)"
+    cached = min(max(usage.cached_input_tokens, 0), given)
+    of_them = f", {_tokens(cached)} of them cached" if cached else ""
+    words = f"{_tokens(given + taken)} tokens ({_tokens(given)} in{of_them}, {_tokens(taken)} out)"
     cost = finite(usage.cost)
     if cost is not None:
-        words += f" · cost {cost:,.4g}"
+        words += f" · {format_usd(cost)}"
     if usage.model:
         words += f" · {clean(usage.model, 60)}"
     if usage.reports > 1:
         words += f" · {plural(usage.reports, 'call')}"
+    if usage.unpriced > 0:
+        words += f" · {plural(usage.unpriced, 'call')} without a price"
     return words
 
 

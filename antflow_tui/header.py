@@ -132,6 +132,7 @@ def header_lines(
     stuck: int = 0,
     replay: ReplayPosition | None = None,
     palette: Palette = DEFAULT,
+    aside: Text | None = None,
 ) -> tuple[Text, Text]:
     """The two header lines: state, time, bar and rate; then the counts.
 
@@ -144,6 +145,8 @@ def header_lines(
         stuck: Workers that look stuck.
         replay: Where a replay stands: the header says "replay" and shows the position
             against the recording's length.
+        aside: What ends the first line, its room taken from the bar (a narrow screen's
+            spend, when the counts line has none left for it).
     """
     top = Text(no_wrap=True, overflow="ellipsis")
     top.append(" antflow ", style="reverse bold")
@@ -176,6 +179,8 @@ def header_lines(
         if words:
             tail += f"  {words}"
     bar_width = width - top.cell_len - len(counter) - len(tail) - 1
+    if aside is not None:
+        bar_width -= aside.cell_len + 2
     # On a narrow terminal the rate and ETA move to the second line to leave room for
     # a bar; the first line never wraps.
     # ...and so they do when the line has no room for them at all.
@@ -187,6 +192,9 @@ def header_lines(
     top.append(counter, style="bold")
     if not tail_below:
         top.append(tail)
+    if aside is not None:
+        top.append("  ")
+        top.append_text(aside)
     return top, count_line(
         counts,
         over=state in ("stopped", "finished", "failed"),

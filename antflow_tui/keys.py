@@ -69,6 +69,16 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
         Key("question_mark,f1", "help", "Help", id="help"),
         # Not in the footer: the footer of an attached run reads as the live one's.
         Key("X", "stop_job", "Stop the job", show=False, id="stop-job", needs=Can.STOP_JOB),
+        # Not in the footer either (it is full): the banner names it when the run needs it.
+        Key(
+            "B",
+            "raise_budget",
+            "Raise budget",
+            show=False,
+            tooltip="Raise the run's budget (a run paused by it goes on)",
+            id="raise-budget",
+            needs=Can.BUDGET,
+        ),
         # A replay's scrubber: from any panel (a priority binding), but not while typing.
         Key("space", "play", "Play/pause", priority=True, id="replay.play", needs=_REPLAY),
         Key(
@@ -220,6 +230,7 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
     "help": (Key("escape,q,question_mark,f1", "dismiss", "Close", id="help.close"),),
     "export": (Key("escape", "dismiss(None)", "Cancel", id="export.cancel"),),
     "goto": (Key("escape", "dismiss(None)", "Cancel", id="goto.cancel"),),
+    "budget": (Key("escape", "dismiss(None)", "Cancel", id="budget.cancel"),),
     "seek": (Key("escape", "dismiss(None)", "Cancel", id="seek.cancel"),),
     "line": (
         Key("escape,q,v", "dismiss", "Close", id="line.close"),
@@ -244,6 +255,29 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
     "run-list": (
         Key("enter", "choose", "Replay", tooltip="Replay the selected run", id="runs.replay"),
     ),
+    # `antflow-tui compare A B`: an app of its own (none of the run's keys).
+    "compare": (
+        Key("q", "app.quit", "Quit", id="compare.quit"),
+        Key("enter", "open_item", "Both stories", id="compare.open"),
+        Key(
+            "f", "next_kind", "Show", tooltip="Show one kind of change at a time", id="compare.show"
+        ),
+        Key("d", "toggle_changed", "Changes only", id="compare.changed"),
+        Key(
+            "w",
+            "write_failed",
+            "Write failed",
+            tooltip="Write the newly failed items for --retry-from",
+            id="compare.write",
+        ),
+    ),
+    "compare-item": (
+        Key("escape", "app.pop_screen", "Back", id="compare.back"),
+        Key("s", "toggle_layout", "Side by side", id="compare.layout"),
+        Key("j,down", "scroll(1)", "Down", show=False),
+        Key("k,up", "scroll(-1)", "Up", show=False),
+    ),
+    "compare-write": (Key("escape", "dismiss(None)", "Cancel", id="compare.write-cancel"),),
     # Panels: their keys move inside them, and win over the screen's while they have focus.
     "stage-table": (
         Key("j", "cursor_down", "Down", show=False),
@@ -304,9 +338,14 @@ SCREENS: Final[tuple[ScreenKeys, ...]] = (
     ScreenKeys("help screen", ("help",), (SCROLL,), modal=True),
     ScreenKeys("export screen", ("export",), modal=True),
     ScreenKeys("goto screen", ("goto",), modal=True),
+    ScreenKeys("budget screen", ("budget",), modal=True),
     ScreenKeys("seek screen", ("seek",), modal=True),
     ScreenKeys("line screen", ("line",), (SCROLL,), modal=True),
     ScreenKeys("runs screen", ("run-list", "runs"), ("row-list",), own_app=True),
+    # The compare app's screens: no key of the run app's is bound there (hence modal).
+    ScreenKeys("compare screen", ("compare",), ("row-list", SCROLL), modal=True),
+    ScreenKeys("compare item screen", ("compare-item",), (SCROLL,), modal=True),
+    ScreenKeys("compare write screen", ("compare-write",), modal=True),
 )
 """Every screen, for the keymap's checks (`antflow_tui.keymap`)."""
 

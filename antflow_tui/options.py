@@ -38,3 +38,7 @@ class AppOptions:
     keeping: Keeping | None = None
     """Keep the run in the run history, and what it resumes (None: neither; the command
     line keeps every run unless ``--no-history``)."""
+    budget_usd: float | None = None
+    """The run's budget in US dollars (``--budget-usd``): it pauses before going over."""
+    budget_tokens: int | None = None
+    """The run's budget in tokens (``--budget-tokens``)."""

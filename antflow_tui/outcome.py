@@ -48,6 +48,10 @@ class RunOutcome:
     """Why the resume asked for was refused at a pipeline's start (nothing ran)."""
     history_warning: str | None = None
     """What the run history could not do (the run went on without it)."""
+    spend: str = ""
+    """What its tasks reported they used: '$0.742 (102k tokens)' ('' when nothing)."""
+    budget_pause: str | None = None
+    """Why the run was paused by its budget when it was stopped (None: it was not)."""
 
     @property
     def items(self) -> int:
@@ -110,6 +114,10 @@ class RunOutcome:
             parts.append(f"not fed {format_count(counts.not_fed)}")
         parts.append(f"elapsed {format_duration(self.elapsed)}")
         parts.append(f"items/s {format_rate(rate).removesuffix('/s')}")
+        if self.spend:
+            parts.append(f"cost {self.spend}")
+        if self.budget_pause is not None:
+            parts.append(f"stopped while paused by its budget ({clean(self.budget_pause, 200)})")
         if isinstance(self.script_exit, str):
             parts.append(f"script exit {clean(self.script_exit, 80)!r}")
         elif self.script_exit is not None:

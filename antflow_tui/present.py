@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 
 from antflow.runstream.records import TASK_KINDS
+from antflow_tui.cost import COST_WIDTH, pipeline_usage, usage_cost, usd_cell
 from antflow_tui.filters import Facts
 from antflow_tui.formatting import (
     fit_count,
@@ -81,6 +82,7 @@ STAGE_COLUMNS: Final = (
     ("rate", "Rate"),
     ("throughput", "Throughput"),
     ("tokens", "Tokens"),
+    ("cost", "Cost"),
     ("avg", "Avg"),
     ("p50", "p50"),
     ("p95", "p95"),
@@ -89,10 +91,11 @@ STAGE_COLUMNS: Final = (
 """Column keys and headings, in the order shown; the table shows those that fit its width
 (`fit_stage_columns`), and the `OPTIONAL_COLUMNS` only when some stage has what they show."""
 
-OPTIONAL_COLUMNS: Final = frozenset({"concurrency", "rate_limited", "timeouts", "tokens"})
+OPTIONAL_COLUMNS: Final = frozenset({"concurrency", "rate_limited", "timeouts", "tokens", "cost"})
 """Columns of what only some runs have (issue 21): a stage's concurrency and its 429s
 (a stage with a rate limit, adaptive concurrency or a concurrency set by hand), its
-timeouts (a stage with `task_timeout`), the tokens its tasks reported."""
+timeouts (a stage with `task_timeout`), the tokens its tasks reported, and what they
+cost (issue 22: with prices, or a task's own ``cost=``)."""
 
 SPARK_WIDTH: Final = 11
 """Cells of a sparkline in the stage table."""
@@ -112,6 +115,7 @@ STAGE_WIDTHS: Final[Mapping[str, int]] = {
     "rate": 7,
     "throughput": SPARK_WIDTH,
     "tokens": 7,
+    "cost": COST_WIDTH,
     "avg": 6,
     "p50": 6,
     "p95": 6,
@@ -133,6 +137,7 @@ STAGE_PRIORITY: Final[Mapping[str, int]] = {
     "p95": 3,
     "rate_limited": 3,
     "throughput": 4,
+    "cost": 4,
     "retrying": 5,
     "tokens": 5,
     "timeouts": 5,
@@ -319,6 +324,7 @@ def stage_rows(
             Text(_fit_rate(rate, STAGE_WIDTHS["rate"]), justify="right"),
             _spark(trend.throughput, palette("trend-rate")),
             _tokens(counts.usage),
+            _cost(counts.usage),
             _seconds(average),
             _seconds(counts.p50),
             _seconds(counts.p95),
@@ -350,6 +356,10 @@ def stage_rows(
         if counts.usage is not None:
             optional.add("tokens")
             keys["tokens"] = counts.usage.input_tokens + counts.usage.output_tokens
+            spent = usage_cost(counts.usage)
+            if spent is not None:
+                optional.add("cost")
+                keys["cost"] = spent
         rows.append(
             StageRow(
                 name,
@@ -383,6 +393,12 @@ def _limit_count(value: int | None, style: Style, column: str) -> Text:
 
 def _tokens(usage: Usage | None) -> Text:
     shown = tokens_cell(usage)
+    return Text(shown or "–", style="" if shown else "dim", justify="right")
+
+
+def _cost(usage: Usage | None) -> Text:
+    """A stage's spend ('–' with no cost known: no usage, or no price for it)."""
+    shown = usd_cell(usage_cost(usage))
     return Text(shown or "–", style="" if shown else "dim", justify="right")
 
 
@@ -438,6 +454,7 @@ def pipeline_rows(
         running = sum(v.counts.running for v in views)
         retries = sum(v.counts.task_retries for v in views)
         done = snapshot.processed - snapshot.skipped
+        usage = pipeline_usage(snapshot)
         cells = (
             name,
             busy_text,
@@ -453,7 +470,8 @@ def pipeline_rows(
             Text(""),
             Text(_fit_rate(rate, STAGE_WIDTHS["rate"]), justify="right"),
             Text(""),
-            Text(""),
+            _tokens(usage),
+            _cost(usage),
             _seconds(average),
             # A pipeline's stages each have their own distribution: no one percentile.
             _seconds(None),
@@ -472,7 +490,17 @@ def pipeline_rows(
             "rate": _known(rate),
             "avg": _known(average),
         }
-        rows.append(StageRow(label, cells, False, paused, started.pipeline, keys))
+        optional: set[str] = set()
+        if usage is not None:
+            optional.add("tokens")
+            keys["tokens"] = usage.input_tokens + usage.output_tokens
+            spent = usage_cost(usage)
+            if spent is not None:
+                optional.add("cost")
+                keys["cost"] = spent
+        rows.append(
+            StageRow(label, cells, False, paused, started.pipeline, keys, frozenset(optional))
+        )
     return rows
 
 

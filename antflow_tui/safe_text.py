@@ -15,38 +15,18 @@ from typing import Any, Final
 from rich.cells import cell_len
 from rich.text import Text
 
-from antflow._safe import safe_repr
+from antflow._safe import printable, safe_repr
 from antflow.runstream.records import ReprKey
 
 ELLIPSIS: Final = "…"
-
-# C0 and C1 controls, DEL, and the bidi overrides that can reorder what a line shows.
-# Replacing ESC (and BEL) with visible text is enough to defuse any escape sequence: what
-# follows it is printable.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _MAX_SCAN: Final = 4096
 """Longest piece of a string we clean; the rest is cut first (multi-megabyte messages)."""
 
 
-def _visible(match: re.Match[str]) -> str:
-    char = match.group(0)
-    if char == "\n":
-        return "⏎"
-    if char == "\t":
-        return " "
-    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
-
-
 def clean(text: str, limit: int | None = None) -> str:
     """One printable line of `text`, at most `limit` characters (with an ellipsis)."""
-    cut = limit if limit is not None else _MAX_SCAN
-    if len(text) > cut:
-        text = text[: cut + 1]
-    text = _UNPRINTABLE.sub(_visible, text)
-    if len(text) > cut:
-        text = text[: max(cut - 1, 0)] + ELLIPSIS
-    return text
+    return printable(text, limit)
 
 
 _short_repr = reprlib.Repr()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from antflow_tui import gauges, present
+from antflow_tui import cost, gauges, present
 from antflow_tui import header as head
 from antflow_tui.pace import Pace, PaceMeter
 from antflow_tui.palette import DEFAULT, Palette
@@ -71,6 +71,12 @@ class MainView:
     for 2m00s'); '' when nothing does."""
     limit_lines: tuple[Text, ...] = ()
     """A gauge line per rate limit of the run (none without)."""
+    spend: cost.RunCost | None = None
+    """What the run has spent, and its budgets (None: no usage reported, no budget)."""
+
+
+ASIDE_WIDTH: Final = 16
+"""Cells of the spend on a narrow screen's first line ('$0.193 of $0.20')."""
 
 
 class ViewBuilder:
@@ -118,6 +124,10 @@ class ViewBuilder:
             # A finished run's rate is its average; the smoothed one decays to nothing.
             rate = counts.done / elapsed if elapsed > 0 else None
         run_state = head.run_state(status, state.snapshots.values())
+        spend = cost.run_cost(list(state.snapshots.values()), counts, over=ended)
+        budget_paused = spend is not None and any(b.paused for b in spend.budgets)
+        if budget_paused and run_state == "running":
+            run_state = "paused"  # by its budget: the banner says so
         pipelines = len(state.pipelines)
 
         hint = ""
@@ -128,21 +138,35 @@ class ViewBuilder:
                 state, shown, now, ended, elapsed, palette
             )
         held = self._held(state, shown)
-        header: tuple[Text, ...] = head.header_lines(
-            title=status.title,
-            state=run_state,
-            elapsed=elapsed,
-            counts=counts,
-            rate=rate,
-            eta=eta,
-            width=width,
-            pipeline=shown,
-            pipelines=pipelines,
-            held=bool(held),
-            stuck=sum(1 for cell in cells if cell.look == "stuck"),
-            replay=status.replay,
-            palette=palette,
-        )
+        stuck = sum(1 for cell in cells if cell.look == "stuck")
+
+        def header_lines(aside: Text | None = None) -> tuple[Text, ...]:
+            return head.header_lines(
+                title=status.title,
+                state=run_state,
+                elapsed=elapsed,
+                counts=counts,
+                rate=rate,
+                eta=eta,
+                width=width,
+                pipeline=shown,
+                pipelines=pipelines,
+                held=bool(held) or budget_paused,
+                stuck=stuck,
+                replay=status.replay,
+                palette=palette,
+                aside=aside,
+            )
+
+        header = header_lines()
+        if spend is not None:
+            with_cost = _with_cost(header, spend, width, palette)
+            if with_cost is None:
+                # No room left on the counts line (a narrow screen): the spend alone ends
+                # the first line, in the bar's room.
+                header = header_lines(cost.cost_line(spend, ASIDE_WIDTH, palette))
+            else:
+                header = with_cost
         if status.resumed:
             header = (*header, head.resumed_line(status.resumed, palette))
         if pipelines > 1:
@@ -186,6 +210,7 @@ class ViewBuilder:
             limit_lines=tuple(
                 gauges.limit_lines(state.snapshots.values(), now, width - 1, palette)
             ),
+            spend=spend,
         )
 
     def pace(self, state: RunState) -> Pace | None:
@@ -317,3 +342,19 @@ class ViewBuilder:
             if held:
                 parts.append(held)
         return "; ".join(parts)
+
+
+def _with_cost(
+    header: tuple[Text, ...], spend: cost.RunCost, width: int, palette: Palette
+) -> tuple[Text, ...] | None:
+    """The header with the run's cost at the end of its counts line, as much as fits
+    (None: not even the spend fits there)."""
+    counts_line = header[1].copy()
+    if not counts_line.plain.endswith(" "):
+        counts_line.append("   ")  # after the rate and ETA, moved down on a narrow screen
+    room = width - counts_line.cell_len
+    part = cost.cost_line(spend, room, palette)
+    if not part.cell_len:
+        return None
+    counts_line.append_text(part)
+    return (header[0], counts_line, *header[2:])

@@ -325,13 +325,14 @@ class History:
             return self._upkeep.use(opened, use)
 
     def _shown(self, run: Run, now: float) -> Run:
-        """A row as it is now: a running run whose process is gone is crashed, and the
-        size of a run not cleanly ended is its file's now (its row's is as of its last
-        update; its counts stay so, at most `UPDATE_EVERY` seconds old)."""
-        if run.status != "running":
-            return run
+        """A row as it is now: a running run whose process is gone is crashed, and a
+        run's size is its file's now (a running run's row has it as of its last update,
+        an ended run's from before its recording was compacted; a running run's counts
+        stay as of its last update, at most `UPDATE_EVERY` seconds old)."""
         with contextlib.suppress(OSError):
             run = replace(run, bytes=os.lstat(run.path).st_size)
+        if run.status != "running":
+            return run
         if process_alive(run.pid, run.process_start):
             duration = max(now - run.started_at, 0.0)
             return replace(run, duration=duration, rate=rate(run.counts, duration))

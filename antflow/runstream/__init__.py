@@ -17,6 +17,7 @@ from antflow.runstream.records import (
     FORMAT,
     VERSION,
     AwaitStack,
+    BudgetRow,
     Command,
     Control,
     End,
@@ -31,6 +32,7 @@ from antflow.runstream.records import (
     LogLine,
     Pause,
     PipelineStarted,
+    RaiseBudget,
     Record,
     ReprKey,
     Resume,
@@ -43,6 +45,7 @@ from antflow.runstream.records import (
     Stop,
     Usage,
     WorkerRow,
+    added_usage,
     item_key,
 )
 
@@ -50,6 +53,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "AwaitStack",
+    "BudgetRow",
     "Command",
     "Control",
     "End",
@@ -64,6 +68,7 @@ __all__ = [
     "LogLine",
     "Pause",
     "PipelineStarted",
+    "RaiseBudget",
     "Record",
     "ReprKey",
     "Resume",
@@ -76,5 +81,6 @@ __all__ = [
     "Stop",
     "Usage",
     "WorkerRow",
+    "added_usage",
     "item_key",
 ]

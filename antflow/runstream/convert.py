@@ -18,6 +18,7 @@ from antflow.runstream.records import (
     MESSAGE_LIMIT,
     STATUS_LIMIT,
     TRACEBACK_LIMIT,
+    BudgetRow,
     ErrorRecord,
     Event,
     EventKind,
@@ -40,6 +41,7 @@ from antflow.types import STATUSES
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from antflow.budget import BudgetState
     from antflow.limits import StageLimitState
     from antflow.pipeline import Pipeline
     from antflow.probe import Failure, Probe, StageView, TrackerProbe, WorkerView
@@ -196,6 +198,31 @@ def usage_of(usage: TaskUsage) -> Usage:
         cost=usage.cost,
         model=usage.model,
         reports=usage.reports,
+        unpriced=usage.unpriced,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
+
+
+def budget_row(state: BudgetState | None) -> BudgetRow | None:
+    """A pipeline's budget as records carry it (None: it has none)."""
+    if state is None:
+        return None
+    return BudgetRow(
+        budget=state.number,
+        usd=state.usd,
+        tokens=state.tokens,
+        spent_usd=state.spent_usd,
+        spent_tokens=state.spent_tokens,
+        reserved_usd=state.reserved_usd,
+        reserved_tokens=state.reserved_tokens,
+        paused=state.paused,
+        waiting=state.waiting,
+        running=state.running,
+        calls=state.calls,
+        unpriced=state.unpriced,
+        unreserved=state.unreserved,
+        reason=None if state.reason is None else clip(state.reason, MESSAGE_LIMIT),
     )
 
 
@@ -220,6 +247,7 @@ def worker_row(view: WorkerView) -> WorkerRow:
         busy_seconds=metrics.total_processing_time,
         last_active=metrics.last_active,
         recent=tuple(item_key(i) for i in metrics.recent_items),
+        usage=usage_record(view.usage),
     )
 
 
@@ -248,6 +276,7 @@ def snapshot(probe: Probe, number: int, abandoned: int = 0, *, stopped: bool = F
         stopped=stopped,
         limits=tuple(limit_row(state, now) for state in probe.rate_limits()),
         done_earlier=counters.done_earlier,
+        budget=budget_row(probe.budget()),
     )
 
 

@@ -52,6 +52,7 @@ from antflow.runstream.filelines import (
     OUTCOMES_PREFIX,
     Batch,
     FailureCheckpoint,
+    FileRecord,
     Lines,
     Names,
     Outcomes,
@@ -77,7 +78,7 @@ from antflow.runstream.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Collection, Iterator
     from pathlib import Path
 
 
@@ -342,6 +343,45 @@ class Recording:
         from their batches; file-only kinds are left out)."""
         offset = self._offset_before(start)
         yield from self._records_from(offset, start, stop)
+
+    def scan(self, kinds: Collection[str]) -> Iterator[Batch | FileRecord]:
+        """One pass over the whole file in order, for tools that read a run whole (a
+        comparison of two runs): event batches as their columns (``"batch"`` in `kinds`;
+        no `Event` is built: `event_stages` says what their codes' stage ids name) and the
+        records of the kinds named by their ``record`` tag (``"error"``, ``"snapshot"``,
+        ``"usage"``...). Lines of other kinds are passed over undecoded; a damaged line
+        is passed over (`damaged`)."""
+        wanted = tuple(f'{{"record":"{kind}"'.encode() for kind in kinds if kind != "batch")
+        batches = "batch" in kinds
+        for line in self._lines(self._data_start):
+            if line.startswith(b"["):
+                if not batches:
+                    continue
+                batch = batch_of(line)
+                if batch is None:
+                    self.damaged = True
+                    continue
+                yield batch
+                continue
+            if not line.startswith(wanted):
+                if not line.startswith(b'{"record":"'):
+                    self.damaged = True
+                continue
+            record = record_of(line)
+            if record is None:
+                self.damaged = True
+                continue
+            yield record
+
+    def event_stages(self, scope: int) -> tuple[tuple[str | None, int], ...]:
+        """What the stage ids of one scope's event codes name (see `scan`): per id, the
+        stage's name (None for id 0) and its pipeline's number (0 when not known, or
+        when pipelines sharing the scope have a stage of that name each)."""
+        names = self._names.get(scope)
+        if names is None:
+            return ()
+        owners = self._stage_owners(scope)
+        return tuple((name, owners.get(index, 0)) for index, name in enumerate(names.stages))
 
     def snapshots(self, start: float, stop: float, every: float = 0.0) -> list[Snapshot]:
         """The snapshots with start < at <= stop, oldest first, read through the seek

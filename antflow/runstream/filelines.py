@@ -14,7 +14,7 @@ import math
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Final, cast
 
 import msgspec
 
@@ -82,7 +82,11 @@ FileRecord = Record | Names | FailureCheckpoint | Outcomes
 OUTCOMES_PREFIX: Final = b'{"record":"outcomes",'
 """How an outcomes line starts: a reader looking for other records passes it over
 without decoding its values."""
-RawBatch = tuple[str, int, list[WireKey], list[int], bytes, list[tuple[int, int]]]
+RawBatch = tuple[
+    str, int, list[WireKey], list[Annotated[int, msgspec.Meta(ge=0)]], bytes, list[tuple[int, int]]
+]
+"""An event batch line as decoded: codes are checked non-negative while decoding (a
+`min` over them was a tenth of a comparison's reading)."""
 RawPacked = tuple[str, int, bytes, list[tuple[int, int]]]
 PackedWord = int | float | str | bool | None | ReprKey | list[Any]
 """A word of a packed batch: an item id, a code or a time."""
@@ -197,9 +201,13 @@ def _checked(
     scope: int, ids: list[Any], codes: list[int], times: array[float], numbered: Any
 ) -> Batch | None:
     # One sum tells whether every time is finite (a NaN or an infinity carries through).
-    if not math.isfinite(sum(times)) or (codes and min(codes) < 0):
+    if not math.isfinite(sum(times)):
         return None
-    if not all(_hashable(item) for item in ids if type(item) is list):
+    # Tuple ids are rare: one pass in C over the types spares a Python loop over the ids
+    # (a third of the time a comparison spent reading a batch of int ids).
+    if list in set(map(type, ids)) and not all(
+        _hashable(item) for item in ids if type(item) is list
+    ):
         return None
     return Batch(scope, ids, codes, times, dict(numbered))
 

@@ -198,6 +198,7 @@ class RunKeeper:
             self._unavailable(error)
             return
         self.handle = handle
+        self.stream.note_script(self.script)  # a comparison of runs tells a changed script
         # Compacted once closed (on a thread): a kept run takes ~20 bytes an item, not ~220.
         recorder = Recorder(
             handle.path,

@@ -68,9 +68,12 @@ class LogToStream(logging.Handler):
 
 def _new_stream(values: bool) -> RunStream:
     script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    return RunStream(
+    stream = RunStream(
         values=values, argv=sys.argv, script=script, follow_events=False, follow_errors=False
     )
+    if script is not None:
+        stream.note_script(sys.argv[0])
+    return stream
 
 
 def run_reason(stream: RunStream) -> str:

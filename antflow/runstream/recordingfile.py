@@ -24,7 +24,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from antflow.runstream.jsonlines import encode_line
-from antflow.runstream.records import End, PipelineTotals
+from antflow.runstream.records import End, PipelineTotals, added_usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -205,6 +205,7 @@ def totals(snapshots: Iterable[Snapshot]) -> tuple[PipelineTotals, ...]:
             unfinished=s.unfinished,
             skipped=s.skipped,
             done_earlier=s.done_earlier,
+            usage=added_usage(stage.usage for stage in s.stages),
         )
         for s in snapshots
     )

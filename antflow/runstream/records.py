@@ -14,11 +14,14 @@ business; what it decodes to is what is here.
 from __future__ import annotations
 
 import math
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
 from antflow._safe import safe_repr
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 FORMAT: Final = "antflow-run"
 """The `Header.format` of every recording."""
@@ -160,6 +163,10 @@ class Header(_Record, frozen=True, tag="header"):
     """The pipelines already started when the stream began (more follow as records)."""
     history: dict[str, Any] | None = None
     """What the run history keeps of a kept run (`antflow.history.header`), if it is one."""
+    script_sha256: str | None = None
+    """The sha256 (hex) of the script's file when the run started, when the recorder knew
+    the file (a kept run, ``antflow.record``, ``ANTFLOW_RECORD``): a comparison of two
+    runs says whether the script changed between them."""
 
 
 class PipelineStarted(_Record, frozen=True, tag="pipeline"):
@@ -264,7 +271,8 @@ class StageRow(msgspec.Struct, frozen=True):
     """Its concurrency, rate-limit answers and timeouts; None for a stage with no
     timeout, rate limit or adaptive concurrency (issue 21)."""
     usage: Usage | None = None
-    """What its tasks reported with `set_task_usage`, added up (None: nothing)."""
+    """What its tasks reported with `set_task_usage`, added up (None: nothing); its
+    ``cost`` is the stage's spend so far (issue 22)."""
 
 
 class WorkerRow(msgspec.Struct, frozen=True):
@@ -289,6 +297,8 @@ class WorkerRow(msgspec.Struct, frozen=True):
     busy_seconds: float = 0.0
     last_active: float | None = None
     recent: tuple[ItemKey, ...] = ()
+    usage: Usage | None = None
+    """What the tasks it ran reported with `set_task_usage`, added up (None: nothing)."""
 
 
 class Snapshot(_Record, frozen=True, tag="snapshot"):
@@ -321,6 +331,8 @@ class Snapshot(_Record, frozen=True, tag="snapshot"):
     """Items the script fed that a run this one resumes had completed: not run again,
     and not counted in `fed`; `total_items` counts them (items still to feed:
     ``total_items - fed - done_earlier``)."""
+    budget: BudgetRow | None = None
+    """Its `antflow.Budget`, if it has one (issue 22)."""
 
 
 class LogLine(_Record, frozen=True, tag="log"):
@@ -356,6 +368,9 @@ class PipelineTotals(msgspec.Struct, frozen=True):
     unfinished: int
     skipped: int = 0
     done_earlier: int = 0
+    usage: Usage | None = None
+    """What its tasks reported with `set_task_usage`, every stage's added up: its
+    tokens and cost (None: nothing reported)."""
 
 
 class End(_Record, frozen=True, tag="end"):
@@ -386,15 +401,79 @@ class Usage(msgspec.Struct, frozen=True, omit_defaults=True):
     output_tokens: int = 0
     """Tokens received (completion tokens)."""
     cost: float | None = None
-    """Money spent, in the unit the tasks report it in; None when none reported one."""
+    """US dollars spent: as the tasks said (``cost=``), or priced by their model (a
+    price file); None when no report had a cost."""
     model: str | None = None
     """The model named in the latest report that named one."""
     reports: int = 0
     """How many reports were added up."""
+    unpriced: int = 0
+    """Reports whose cost is unknown (no ``cost=``, no price for their model): `cost`
+    leaves them out (issue 22)."""
+    cached_input_tokens: int = 0
+    """Of `input_tokens`, those read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`, those written to the provider's prompt cache."""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+
+def added_usage(usages: Iterable[Usage | None]) -> Usage | None:
+    """These usages added up (None: none of them reported anything): a pipeline's, from
+    its stages' rows; a run's, from its pipelines'."""
+    found = [usage for usage in usages if usage is not None]
+    if not found:
+        return None
+    costs = [usage.cost for usage in found if usage.cost is not None]
+    models = [usage.model for usage in found if usage.model]
+    return Usage(
+        input_tokens=sum(usage.input_tokens for usage in found),
+        output_tokens=sum(usage.output_tokens for usage in found),
+        cost=math.fsum(costs) if costs else None,
+        model=models[-1] if models else None,
+        reports=sum(usage.reports for usage in found),
+        unpriced=sum(usage.unpriced for usage in found),
+        cached_input_tokens=sum(usage.cached_input_tokens for usage in found),
+        cache_write_tokens=sum(usage.cache_write_tokens for usage in found),
+    )
+
+
+class BudgetRow(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A pipeline's `antflow.Budget` at a snapshot (``pipeline.probe.budget()``): its
+    limits, what was spent and is held, and whether the run is paused by it (issue 22)."""
+
+    budget: int
+    """Which Budget: the same number in the snapshots of every pipeline sharing it (one
+    Budget given to several pipelines caps them together)."""
+    usd: float | None = None
+    """The limit in US dollars (None: no dollar limit)."""
+    tokens: int | None = None
+    """The limit in tokens (None: no token limit)."""
+    spent_usd: float = 0.0
+    """US dollars the calls reported (priced, or given as ``cost=``)."""
+    spent_tokens: int = 0
+    """Tokens the calls reported."""
+    reserved_usd: float = 0.0
+    """US dollars held by calls running that have not reported them yet."""
+    reserved_tokens: int = 0
+    """Tokens held by calls running that have not reported them yet."""
+    paused: bool = False
+    """The run is paused by its budget: calls wait for it and none is running that could
+    give back what it reserved; only a raise lets it go on."""
+    waiting: int = 0
+    """Calls held back by the budget."""
+    running: int = 0
+    """Calls running that hold a reservation."""
+    calls: int = 0
+    """Calls let through so far."""
+    unpriced: int = 0
+    """Usage reports whose cost is unknown: the dollar limit cannot count them."""
+    unreserved: int = 0
+    """Calls let through without a dollar reservation (no estimate, or no price)."""
+    reason: str | None = None
+    """Why calls are held back, in a sentence (None when none is)."""
 
 
 class StageLimits(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -472,6 +551,20 @@ class SetConcurrency(_Command, frozen=True, tag="set-concurrency"):
     limit: int
 
 
+class RaiseBudget(_Command, frozen=True, tag="raise-budget"):
+    """Raise the run's budget (``Budget.raise_by`` / ``raise_to``): a run paused by it
+    goes on, nothing lost (issue 22)."""
+
+    usd: float | None = None
+    """US dollars: added to the dollar limit, or the new limit (see `add`)."""
+    tokens: int | None = None
+    """Tokens: added to the token limit, or the new limit (see `add`)."""
+    add: bool = True
+    """Raise by these amounts (True), or set the limits to them (False)."""
+    pipeline: int | None = None
+    """Only this pipeline's budget (None: every budget of the run)."""
+
+
 # ---------------------------------------------------------------------- commands
 
 
@@ -504,7 +597,7 @@ class Stop(_Command, frozen=True, tag="stop"):
     force: bool = False
 
 
-Command = Pause | Resume | Retry | Stop | SetConcurrency
+Command = Pause | Resume | Retry | Stop | SetConcurrency | RaiseBudget
 
 
 # ---------------------------------------------------------------------- pulls

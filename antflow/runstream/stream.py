@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
+import stat
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
 import antflow
 from antflow.exceptions import PipelineError, PipelineStopped
 from antflow.probe import TrackerProbe
 from antflow.runstream import convert
+from antflow.runstream.budgets import raise_budgets
 from antflow.runstream.inputs import InputStore
 from antflow.runstream.numbering import ErrorNumbers
 from antflow.runstream.records import (
@@ -46,6 +51,7 @@ from antflow.runstream.records import (
     LogLine,
     Pause,
     PipelineStarted,
+    RaiseBudget,
     Resume,
     Retry,
     SetConcurrency,
@@ -184,6 +190,15 @@ class RunStream:
         self.on_ended: list[Callable[[int], None]] = []
         """Called with a followed pipeline's number each time its run ends (`join()`
         returned, or a shutdown is done)."""
+
+    def note_script(self, path: str | os.PathLike[str] | None) -> None:
+        """Put the sha256 of the script's file (read now) in the header, unless it holds
+        one already (a recorder opened after this writes it)."""
+        if path is None or self.header.script_sha256 is not None:
+            return
+        digest = script_digest(path)
+        if digest is not None:
+            self.header = msgspec.structs.replace(self.header, script_sha256=digest)
 
     # ---------------------------------------------------------------- following pipelines
 
@@ -447,6 +462,15 @@ class RunStream:
             result = await self._stop(command.force, by)
         elif isinstance(command, SetConcurrency):
             result = self._set_concurrency(command)
+        elif isinstance(command, RaiseBudget):
+            result = raise_budgets(
+                (
+                    followed.pipeline
+                    for followed in self._followed
+                    if command.pipeline is None or followed.number == command.pipeline
+                ),
+                command,
+            )
         else:
             raise TypeError(f"unknown command {command!r}")
         control = Control(at=self.clock(), command=command, result=result)
@@ -613,3 +637,28 @@ class RunStream:
 def _drain_raw(tail: EventTail) -> tuple[list[h.RawRecord], int]:
     """The raw records a tail holds since its last drain, and how many it skipped."""
     return tail.drain_raw()
+
+
+SCRIPT_DIGEST_LIMIT: Final = 64 << 20
+"""Largest script file hashed (bytes): a script is a few kilobytes."""
+
+
+def script_digest(path: str | os.PathLike[str]) -> str | None:
+    """The sha256 (hex) of a script's file; None when it cannot be read (or is no file,
+    or larger than `SCRIPT_DIGEST_LIMIT`)."""
+    digest = hashlib.sha256()
+    try:
+        # Not blocking: a FIFO named as the script would wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as script:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            read = 0
+            while chunk := script.read(1 << 20):
+                read += len(chunk)
+                if read > SCRIPT_DIGEST_LIMIT:
+                    return None
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()

@@ -34,10 +34,10 @@ A job is served with ANTFLOW_SERVE=1 python job.py, `async with antflow.serve():
 in the script, or antflow-tui job.py --headless --serve.
 
 Quitting (q, ctrl+c) detaches: the job goes on. With the control token (the
-default for your own jobs) p pauses, r retries, and X stops the job (it asks
-first); --read-only watches only. When the job ends or the connection drops,
-the screen says so and keeps the last state, and attaches again when the job
-(or a new run of the same script) is back.
+default for your own jobs) p pauses, r retries, B raises the job's budget, and
+X stops the job (it asks first); --read-only watches only. When the job ends
+or the connection drops, the screen says so and keeps the last state, and
+attaches again when the job (or a new run of the same script) is back.
 
 Exit status: 0; 1 when antflow-tui itself failed; 2 when no job can be attached to.
 """

@@ -63,7 +63,16 @@ class AttachSource(RunSource):
     """
 
     CAN: ClassVar[frozenset[Can]] = frozenset(
-        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.STOP_JOB, Can.DETACH, Can.STACKS, Can.VALUES}
+        {
+            Can.PAUSE,
+            Can.RETRY,
+            Can.CONCURRENCY,
+            Can.BUDGET,
+            Can.STOP_JOB,
+            Can.DETACH,
+            Can.STACKS,
+            Can.VALUES,
+        }
     )
 
     def __init__(
@@ -114,7 +123,7 @@ class AttachSource(RunSource):
             return frozenset({Can.DETACH})
         found = {Can.DETACH, Can.STACKS}
         if self._control:
-            found |= {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.STOP_JOB}
+            found |= {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.BUDGET, Can.STOP_JOB}
         if self.header.values:
             found.add(Can.VALUES)
         return frozenset(found)

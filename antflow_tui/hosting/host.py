@@ -23,6 +23,7 @@ from antflow_tui.hosting.capture import logging_into, script_streams
 from antflow_tui.hosting.stall import StallNotice
 from antflow_tui.hosting.watchdog import Watchdog
 from antflow_tui.keys import key_for, keys_for
+from antflow_tui.safe_text import clean
 
 if TYPE_CHECKING:
     from textual.driver import Driver
@@ -303,7 +304,14 @@ class ScriptHost:
         )
         if counts.not_fed:
             question += "; items not fed yet as not fed"
-        return question + "."
+        question += "."
+        by_budget = self.source.paused_by_budget()
+        if by_budget is not None:
+            question += (
+                f" It is paused by its budget ({clean(by_budget, 200)}): the items waiting for "
+                "it stay unfinished, for a resume to run."
+            )
+        return question
 
     def stop_key(self) -> None:
         """ctrl+c: stop the run gracefully; a second press forces it. Once the run is over,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from antflow_tui.app import AntflowApp, make_app
 from antflow_tui.hosting.host import ScriptHost
+from antflow_tui.live.budgeting import run_budget
 from antflow_tui.live.source import LiveSource
 from antflow_tui.options import AppOptions
 
@@ -38,6 +39,7 @@ def live_app(
         record=options.record,
         record_values=options.record_values,
         keeping=options.keeping,
+        budget=run_budget(options),
     )
     return make_app(source, options, ScriptHost(source, options))
 

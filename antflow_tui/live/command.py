@@ -4,6 +4,7 @@ pipeline in the app (or with no screen), print a summary, exit with the run's st
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -141,6 +142,26 @@ antflow-tui SCRIPT --headless --serve), in the terminal or in a browser:
     is_flag=True,
     help="With --record: record the items' values too (as reprs).",
 )
+@click.option(
+    "--prices",
+    metavar="FILE",
+    help="Price usage reports by this TOML file of US dollars per million tokens, per "
+    "model (instead of ANTFLOW_PRICES); nothing is bundled.",
+)
+@click.option(
+    "--budget-usd",
+    type=float,
+    callback=positive,
+    metavar="N",
+    help="Pause the run before a call would spend over N US dollars (needs prices, or "
+    "tasks that report cost=); raise it from the app to go on.",
+)
+@click.option(
+    "--budget-tokens",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Pause the run before a call would use over N tokens (input and output).",
+)
 @click.option("--exit-when-done", is_flag=True, help="Close the app when the run ends.")
 @click.option(
     "--no-history",
@@ -204,6 +225,9 @@ def run(
     retry_from: Path | None,
     record: Path | None,
     record_values: bool,
+    prices: str | None,
+    budget_usd: float | None,
+    budget_tokens: int | None,
     exit_when_done: bool,
     no_history: bool,
     resume: str | None,
@@ -251,6 +275,7 @@ def run(
         raise click.BadParameter(
             "needs --headless (the screen shows the progress)", param_hint="--progress-every"
         )
+    _use_prices(prices)
     plan = None if retry_from is None else _read_refeed(retry_from)
     try:
         loaded = load_script(script)
@@ -270,6 +295,8 @@ def run(
         own_terminal=True,
         record=record,
         record_values=record_values,
+        budget_usd=_budget_usd(budget_usd),
+        budget_tokens=budget_tokens,
     )
     if plan is not None and not isinstance(target, PipelineTarget):
         fail(
@@ -335,6 +362,39 @@ def _not_a_terminal() -> str | None:
         if not terminal:
             return name
     return None
+
+
+def _budget_usd(value: float | None) -> float | None:
+    """--budget-usd as a Budget takes it (a finite number of dollars above 0)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(
+            f"must be a number of US dollars, got {value}", param_hint="--budget-usd"
+        )
+    return value
+
+
+def _use_prices(path: str | None) -> None:
+    """--prices FILE (else ``ANTFLOW_PRICES``): every usage report of the run is priced
+    by it; one clear message and exit 2 when the file cannot be used (before the script's
+    first Pipeline would raise it from inside the script)."""
+    from antflow.exceptions import PriceFileError
+    from antflow.prices import (
+        ENVIRONMENT_VARIABLE,
+        load_prices,
+        prices_from_environment,
+        use_prices,
+    )
+
+    try:
+        if path is not None:
+            use_prices(load_prices(path))
+        else:
+            prices_from_environment()
+    except PriceFileError as error:
+        told = str(error)
+        if path is None:
+            told = f"{ENVIRONMENT_VARIABLE}: {told}"
+        fail(told)
 
 
 def _read_refeed(path: Path) -> RefeedPlan:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from antflow.export import completed_item, failed_item, left_item, not_fed_item, write_export
 from antflow.pending import pending_items
+from antflow_tui.cost import run_usage
 from antflow_tui.export import header_line
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ def export_run(
     names = ["pipeline"] if len(attached) <= 1 else [one.name for one in attached]
 
     def lines() -> Iterator[ExportRecord]:
-        yield header_line(counts, script=script, pipelines=names)
+        usage = run_usage(stream.snapshots())
+        yield header_line(counts, script=script, pipelines=names, usage=usage)
         for one, name, left in zip(attached, names, abandoned, strict=False):
             yield from pipeline_lines(
                 stream, one, name, left, in_flight_unfinished=in_flight_unfinished

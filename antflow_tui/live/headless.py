@@ -20,15 +20,19 @@ import logging
 import os
 import signal
 import sys
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from antflow.runstream.serve import RunServer, take_over_environment
 from antflow_tui.header import progress_line, run_state
+from antflow_tui.live.budgeting import run_budget
 from antflow_tui.live.source import LiveSource
 from antflow_tui.outcome import EXIT_SCRIPT_ERROR
 from antflow_tui.pace import PaceMeter
+from antflow_tui.safe_text import clean
 
 if TYPE_CHECKING:
+    from antflow.budget import BudgetState
     from antflow.runstream.stream import RunStream
     from antflow_tui.live.runner import Job
     from antflow_tui.options import AppOptions
@@ -124,6 +128,7 @@ async def run_headless(
         record_values=options.record_values,
         keeping=options.keeping,
         warn_now=lambda text: _say(f"antflow-tui: {text}"),
+        budget=run_budget(options),
     )
     # This run is served here or not at all: ANTFLOW_SERVE would serve it a second time
     # (as antflow-tui, without the script's name and total); it asks this one to serve.
@@ -152,6 +157,7 @@ async def run_headless(
             f"  antflow-tui attach {pid}\n"
             f"  antflow-tui web {pid}      (in a browser)"
         )
+    source.on_budget_paused = partial(_say_budget_paused, served=serve)
     ended = asyncio.Event()
     source.on_end = ended.set
     handler = _LogToViewers(stream)
@@ -191,6 +197,27 @@ async def run_headless(
         except OSError as error:
             app_error = f"--export could not be written: {error}"
     return source.outcome(app_error, stopped_by=signalled[0] if signalled else None)
+
+
+def _say_budget_paused(state: BudgetState, *, served: bool) -> None:
+    """What the run waits for, and the commands that raise its budget or stop it."""
+    _say(budget_paused_words(state, pid=os.getpid() if served else None))
+
+
+def budget_paused_words(state: BudgetState, *, pid: int | None) -> str:
+    """The lines a run with no screen prints when its budget pauses it.
+
+    Args:
+        pid: The process serving the run (None: it is not served: only stopping it is
+            left to say).
+    """
+    why = clean(state.reason or "its budget is spent", 300)
+    text = f"antflow-tui: the run is paused by its budget: {why}\n"
+    if pid is not None:
+        text += f"  raise it:  antflow-tui attach {pid}   then B (the run goes on, nothing lost)\n"
+    return text + (
+        "  or stop it: ctrl+c (or kill -TERM) leaves the items waiting unfinished, for a resume"
+    )
 
 
 async def _until_ended(ended: asyncio.Event, progress: Progress | None, every: float) -> None:

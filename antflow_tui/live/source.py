@@ -29,6 +29,7 @@ from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import (
     ErrorRecord,
     Pause,
+    RaiseBudget,
     Resume,
     Retry,
     SetConcurrency,
@@ -36,6 +37,7 @@ from antflow.runstream.records import (
 )
 from antflow.runstream.stream import RunStream
 from antflow_tui.accounting import RunCounts, run_counts
+from antflow_tui.cost import run_usage, spend_words
 from antflow_tui.live.export import export_run
 from antflow_tui.live.loader import script_traceback
 from antflow_tui.live.runner import MainJob, PipelineJob, start_job
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from antflow import Pipeline, StatusTracker
+    from antflow.budget import Budget, BudgetState
     from antflow.runstream.keeping import RunKeeper
     from antflow.runstream.records import (
         AwaitStack,
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
         ItemKey,
         Snapshot,
     )
+    from antflow_tui.live.budgeting import RunBudget
     from antflow_tui.live.keeping import Keeping
     from antflow_tui.live.runner import Job
     from antflow_tui.source.state import RunState
@@ -117,10 +121,12 @@ class LiveSource(RunSource):
         warn_now: Says the history's one warning as it comes, besides the event log
             (a run with no screen: stderr); without it, the warning waits in
             `history_warning` for the end.
+        budget: The run's budget (``--budget-usd``, ``--budget-tokens``), given to each
+            pipeline that has none of its own as it starts.
     """
 
     CAN: ClassVar[frozenset[Can]] = frozenset(
-        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.STOP, Can.STACKS, Can.VALUES}
+        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.BUDGET, Can.STOP, Can.STACKS, Can.VALUES}
     )
 
     def __init__(
@@ -137,8 +143,10 @@ class LiveSource(RunSource):
         record_values: bool = False,
         keeping: Keeping | None = None,
         warn_now: Callable[[str], None] | None = None,
+        budget: RunBudget | None = None,
     ) -> None:
         self.job = job
+        self.budget = budget
         self.clock = clock
         self.history = history
         self.interval = interval
@@ -186,6 +194,12 @@ class LiveSource(RunSource):
         """Who stopped the run from outside the app (a viewer), if anyone did."""
         self.crash: str | None = None
         """The script's traceback, if it raised."""
+        self.budget_pause: str | None = None
+        """Why the run was paused by its budget when the app stopped it (None: it was
+        not): the items its calls waited with are unfinished, for a resume to run."""
+        self.on_budget_paused: Callable[[BudgetState], None] | None = None
+        """Called each time a budget of the run pauses it (headless says how to raise it)."""
+        self._budgets_heard: list[Budget] = []
         self.job_task: asyncio.Task[None] | None = None
         self.on_end: Callable[[], None] | None = None
         """Called each time the run ends (the app exports, and may close)."""
@@ -304,6 +318,14 @@ class LiveSource(RunSource):
                 if self.paused:
                     pipeline.pause()
                 return
+        if self.budget is not None:
+            told = self.budget.apply(pipeline, f"pipeline-{len(self.attached) + 1}")
+            if told is not None:
+                self.note(told)
+        budget = pipeline.budget
+        if budget is not None and not any(budget is heard for heard in self._budgets_heard):
+            self._budgets_heard.append(budget)
+            budget.on_paused(self._budget_paused)
         tracker = pipeline.status_tracker
         if tracker is not None:
             self._bound_history(tracker)
@@ -516,7 +538,7 @@ class LiveSource(RunSource):
             notice = await self.stream.execute(command)
         elif isinstance(command, Retry):
             notice = await self._retry(command)
-        elif isinstance(command, SetConcurrency):
+        elif isinstance(command, SetConcurrency | RaiseBudget):
             notice = await self.stream.execute(command)
         elif isinstance(command, Stop):
             await self.stop(force=command.force)
@@ -572,6 +594,19 @@ class LiveSource(RunSource):
             return self.stream.stop_notice(command.force)
         return await self.send(command)
 
+    def _budget_paused(self, state: BudgetState) -> None:
+        self.dirty = True
+        if self.on_budget_paused is not None:
+            self.on_budget_paused(state)
+
+    def paused_by_budget(self) -> str | None:
+        """Why a pipeline running is paused by its budget now (None: none is)."""
+        for attached in self.attached:
+            state = attached.pipeline.probe.budget()
+            if attached.pipeline.is_running and state is not None and state.paused:
+                return state.reason or "its budget is spent"
+        return None
+
     async def stop(self, *, force: bool = False, by: str | None = None) -> None:
         """Shut every running pipeline down: gracefully (running items get a short grace
         period), or at once with `force`; then end the script's job. What did not finish
@@ -581,6 +616,7 @@ class LiveSource(RunSource):
         self.stop_requested = True
         self.stopping = True
         self.dirty = True
+        self.budget_pause = self.budget_pause or self.paused_by_budget()
         for attached in self.attached:
             self.mark_stop(attached)
         await self.stream.execute(Stop(force=force), by=by or "antflow-tui")
@@ -640,6 +676,8 @@ class LiveSource(RunSource):
             resumed=self.resumed,
             refused=self.refused,
             history_warning=self.history_warning,
+            spend=spend_words(run_usage(self.stream.snapshots())),
+            budget_pause=self.budget_pause,
         )
 
     def mark_closed(self) -> None:

@@ -58,7 +58,7 @@ def runs_command(
     Args:
         replay: Replays a recording in the replay app until it is closed; returns why it
             cannot (None: it was shown).
-        commands: The commands antflow-tui has (``compare`` comes with issue 22).
+        commands: The commands antflow-tui has.
         execute: Replaces this process with a command line (default: `exec_command`).
     """
 

@@ -138,7 +138,7 @@ class RunsScreen(Screen[None]):
     Args:
         history: The history listed.
         state: The filter, the marks and the run selected (kept across a replay).
-        commands: The commands antflow-tui has (``compare`` comes with issue 22).
+        commands: The commands antflow-tui has.
         prefix: How the resume and compare commands run antflow-tui (None: as this
             process was started).
     """
@@ -393,7 +393,7 @@ class RunsApp(App[RunsChoice | None]):
     Args:
         history: The history listed.
         state: The filter, the marks and the run selected (kept across a replay).
-        commands: The commands antflow-tui has (``compare`` comes with issue 22).
+        commands: The commands antflow-tui has.
         keymap: Binding id -> key(s), overriding the defaults.
         prefix: How the resume and compare commands run antflow-tui.
     """

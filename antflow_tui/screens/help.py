@@ -121,6 +121,11 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 "the selected stage may make more calls at once (up to its workers; an "
                 "adaptive stage adapts below it)",
             ),
+            (
+                "raise-budget",
+                "raise the run's budget, in $ or tokens (asks how much): a run paused by it "
+                "goes on, nothing lost",
+            ),
             ("export", "export results, failures and unfinished items as JSON Lines (asks where)"),
             ("help", "every key and what it does (this screen)"),
             ("", "ctrl+p: every command, searchable"),

@@ -11,6 +11,7 @@ from textual import on
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
+from antflow_tui.cost import per_item_words
 from antflow_tui.formatting import (
     fit_count,
     format_count,
@@ -392,7 +393,11 @@ def limits_section(
             cut.append(f" {attempts} cut at {format_duration(limits.task_timeout)} (task_timeout)")
             table.add_row("Timeouts", cut)
     if view.counts.usage is not None:
-        table.add_row("Tokens", Text(usage_words(view.counts.usage)))
+        counts = view.counts
+        finished = counts.done + counts.failed
+        table.add_row(
+            "Usage", Text(usage_words(counts.usage) + per_item_words(counts.usage, finished))
+        )
     if trend is not None and trend.concurrency is not None and trend.concurrency.span:
         span = format_duration(trend.concurrency.span)
         table.add_row("", Text(f"sparklines: the last {span}", style="dim"))

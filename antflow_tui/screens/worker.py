@@ -13,8 +13,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
+from antflow_tui.cost import per_item_words
 from antflow_tui.formatting import format_count, format_duration, short_path
-from antflow_tui.gauges import waiting_words
+from antflow_tui.gauges import usage_words, waiting_words
 from antflow_tui.keys import bindings, needs
 from antflow_tui.messages import ItemRequested, PauseRequested
 from antflow_tui.palette import DEFAULT, Palette
@@ -178,6 +179,10 @@ def _facts(row: WorkerRow | None, now: float, palette: Palette = DEFAULT) -> Ren
     )
     recent = Text(", ".join(item_label(i, 24) for i in reversed(row.recent)) or "–")
     table.add_row("Last items", recent)
+    if row.usage is not None:
+        # What its tasks reported with set_task_usage (issue 22): tokens, and their cost.
+        usage = usage_words(row.usage) + per_item_words(row.usage, finished)
+        table.add_row("Usage", Text(usage))
     return table
 
 

@@ -146,6 +146,8 @@ class Can(StrEnum):
     """Feed failed items again (`send` a `Retry`)."""
     CONCURRENCY = "concurrency"
     """Change how many calls a stage makes at once (`send` a `SetConcurrency`)."""
+    BUDGET = "budget"
+    """Raise the run's budget (`send` a `RaiseBudget`)."""
     STOP = "stop"
     """Stop the run from here: it is this process's own (quit and ctrl+c stop it)."""
     STOP_JOB = "stop-job"
@@ -197,7 +199,7 @@ class RunSource(ABC):
 
     async def send(self, command: Command) -> str:
         """Carry out a control; returns the notice to show (`Can.PAUSE`, `RETRY`,
-        `CONCURRENCY`, `STOP`, `STOP_JOB`, by the command)."""
+        `CONCURRENCY`, `BUDGET`, `STOP`, `STOP_JOB`, by the command)."""
         raise NotImplementedError
 
     def play(self, playing: bool) -> None:

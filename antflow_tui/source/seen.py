@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from antflow_tui.cost import run_usage
 from antflow_tui.export import ExportRecord, header_line, recorded_failed_line, write_export
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ def export_seen(path: Path, seen: RunState) -> int:
     title = seen.status.title if seen.status is not None else ""
 
     def lines() -> Iterator[ExportRecord]:
-        yield header_line(seen.counts(), script=title, pipelines=names)
+        usage = run_usage(seen.snapshots.values())
+        yield header_line(seen.counts(), script=title, pipelines=names, usage=usage)
         for one, name in zip(started, names, strict=True):
             for failure in seen.failures_of(one.pipeline):
                 yield recorded_failed_line(name, failure)

@@ -176,6 +176,9 @@ async def test_a_kept_run_is_compacted_and_resumes_from_its_compacted_file(home:
     assert compaction is not None
     await asyncio.to_thread(compaction.join)
     assert is_compacted(keeper.handle.path)
+    # The run list gives its size as compacted, not as the row was written at its end.
+    (listed,) = History().runs()
+    assert listed.bytes == keeper.handle.path.stat().st_size
     lines = outcome_lines(keeper.handle.path)
     assert {i: v for line in lines if line.stage is None for i, v in _decoded(line)} == {
         0: {"doc": "a", "answer": "A"},

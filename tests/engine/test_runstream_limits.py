@@ -239,9 +239,12 @@ def test_a_recording_keeps_each_items_usage(vtime: VirtualTime, tmp_path: Path) 
         story = recording.item(1, 2)
         other = recording.item(1, 0)
         records = [r for r in recording.records() if isinstance(r, ItemUsage)]
+    # Issue 22: the report without a cost (no price for m-2) is counted as unpriced.
     assert story.usage == Usage(
-        input_tokens=103, output_tokens=8, cost=0.25, model="m-2", reports=2
+        input_tokens=103, output_tokens=8, cost=0.25, model="m-2", reports=2, unpriced=1
     )
     assert live == [story.usage]
-    assert other.usage == Usage(input_tokens=100, output_tokens=7, model="m-2", reports=1)
+    assert other.usage == Usage(
+        input_tokens=100, output_tokens=7, model="m-2", reports=1, unpriced=1
+    )
     assert len(records) == 4

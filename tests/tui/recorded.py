@@ -37,7 +37,7 @@ class RecordedSource(ReplaySource):
     """A recording shown as the live run it was, held at one moment."""
 
     CAN: ClassVar[frozenset[Can]] = frozenset(
-        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.STOP, Can.STACKS, Can.VALUES}
+        {Can.PAUSE, Can.RETRY, Can.CONCURRENCY, Can.BUDGET, Can.STOP, Can.STACKS, Can.VALUES}
     )
 
     def capabilities(self) -> frozenset[Can]:

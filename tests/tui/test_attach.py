@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from antflow import Pipeline, Stage, serve
-from antflow.runstream import Pause, Resume, Retry, SetConcurrency, Stop, wire
+from antflow import Budget, Pipeline, Stage, serve
+from antflow.runstream import Pause, RaiseBudget, Resume, Retry, SetConcurrency, Stop, wire
 from antflow.runstream.fileformat import Recording
 from antflow.runstream.serve import RunServer
 from antflow.runstream.stream import RunStream
@@ -404,6 +404,44 @@ async def test_set_concurrency_through_the_socket_needs_the_control_token() -> N
         beyond = await viewer.source.send(SetConcurrency(pipeline=1, stage="A", limit=9))
         assert "from 1 to 4, got 9" in beyond
         assert pipeline.get_limit_snapshot().stages[0].max_concurrency == 2
+        gates.open_all()
+        await pipeline.join()
+        for one in (viewer, watcher):
+            await one.source.close()
+
+
+# Issue 22: an attached viewer raises the job's budget with the control token (every
+# viewer's snapshots show the new limit); one with the read token is refused, and B is
+# not offered to it.
+async def test_raise_budget_through_the_socket_needs_the_control_token() -> None:
+    gates = Gates()
+    budget = Budget(tokens=1_000)
+    async with serve():
+        pipeline = Pipeline([gated_stage(gates, workers=2)], budget=budget)
+        await pipeline.start()
+        viewer = Followed(AttachSource(Target(pid=os.getpid())))
+        watcher = Followed(AttachSource(Target(pid=os.getpid(), read_only=True)))
+        for one in (viewer, watcher):
+            await one.source.connect()
+            await one.until(lambda v: v.state.status is not None)
+        assert Can.BUDGET in viewer.source.capabilities()
+        assert Can.BUDGET not in watcher.source.capabilities()
+
+        refused = await watcher.source.send(RaiseBudget(tokens=500))
+        assert "read-only" in refused
+        assert budget.tokens == 1_000
+
+        notice = await viewer.source.send(RaiseBudget(tokens=500))
+        assert "1,500" in notice
+        assert budget.tokens == 1_500
+
+        def raised(followed: Followed) -> bool:
+            snapshot = followed.snapshot()
+            row = None if snapshot is None else snapshot.budget
+            return row is not None and row.tokens == 1_500
+
+        await viewer.until(raised)
+        await watcher.until(raised)
         gates.open_all()
         await pipeline.join()
         for one in (viewer, watcher):

@@ -319,12 +319,13 @@ def test_help_lists_the_commands_after_the_scripts_options(tmp_path: Path) -> No
     assert "antflow-tui COMMAND [ARGS]..." in ran.stdout
     commands = ran.stdout.split("\nCommands:\n", 1)[1]
     listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
-    assert listed == ["replay", "runs", "attach", "web", "export-trace"]
+    # Issue 20: runs; issue 22.1: compare A B.
+    assert listed == ["replay", "runs", "compare", "attach", "web", "export-trace"]
     assert ran.stdout.index("--interval") < ran.stdout.index("Commands:")
 
 
 # Issue 19.6: a script named like a command could not be run.
-@pytest.mark.parametrize("name", ["replay", "attach", "web", "export-trace", "runs"])
+@pytest.mark.parametrize("name", ["replay", "attach", "web", "export-trace", "compare", "runs"])
 def test_a_script_named_like_a_command_runs_as_a_path(tmp_path: Path, name: str) -> None:
     write(tmp_path, name, TWO_STAGES + "items = [1, 2]\n")
     ran = run_cli(tmp_path, f"./{name}", "--progress-every", "0")
@@ -763,3 +764,89 @@ def test_export_trace_to_standard_output_redirected_to_a_file(tmp_path: Path) ->
     trace = json.loads((tmp_path / "trace.json").read_text(encoding="utf-8"))
     assert any(event["ph"] == "X" for event in trace["traceEvents"])
     assert os.path.islink("/dev/stdout"), "still the link it was"
+
+
+# ---------------------------------------------------------------------- cost (issue 22)
+
+REPORTS_USAGE = """\
+from antflow import Pipeline, Stage, set_task_usage
+
+async def ask(x):
+    set_task_usage(input_tokens=100, output_tokens=50, model="fake-mini")
+    return x
+
+pipeline = Pipeline([Stage("Ask", 2, [ask], max_tokens=150)])
+items = list(range(4))
+"""
+
+PRICES = """\
+[models."fake-mini"]
+input_per_million = 40.0
+output_per_million = 120.0
+"""
+
+
+# Issue 22: a price file that cannot be used is one clear message, exit 2.
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "nowhere.toml"),
+        ("[models\n", "prices.toml"),
+        ('[models."m"]\ninput_per_million = -1\noutput_per_million = 1\n', "prices.toml"),
+    ],
+)
+def test_a_bad_price_file(tmp_path: Path, content: str | None, said: str) -> None:
+    write(tmp_path, "job.py", REPORTS_USAGE)
+    name = "nowhere.toml"
+    if content is not None:
+        name = "prices.toml"
+        write(tmp_path, name, content)
+    assert_script_error(run_cli(tmp_path, "job.py", "--prices", name), said)
+
+
+# Issue 22: a bad ANTFLOW_PRICES is the same one message (not a traceback from the
+# script's first Pipeline).
+def test_a_bad_price_file_from_the_environment(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", REPORTS_USAGE)
+    write(tmp_path, "prices.toml", "[models\n")
+    ran = run_cli(tmp_path, "job.py", env={"ANTFLOW_PRICES": "prices.toml"})
+    assert "Traceback" not in ran.stderr
+    assert_script_error(ran, "ANTFLOW_PRICES: price file prices.toml, line 1: not valid TOML")
+
+
+# Issue 22: a budget that is no amount is a usage error naming the option, exit 2.
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--budget-usd", "0"),
+        ("--budget-usd", "-1"),
+        ("--budget-usd", "nan"),
+        ("--budget-usd", "inf"),
+        ("--budget-usd", "lots"),
+        ("--budget-tokens", "0"),
+        ("--budget-tokens", "1.5"),
+    ],
+)
+def test_a_bad_budget(tmp_path: Path, option: str, value: str) -> None:
+    write(tmp_path, "job.py", REPORTS_USAGE)
+    assert_usage_error(run_cli(tmp_path, "job.py", option, value), option)
+
+
+# Issue 22: --prices prices the run's usage: the summary and the export say its cost;
+# a budget it stays under changes nothing.
+def test_prices_and_a_budget_from_the_command_line(tmp_path: Path) -> None:
+    write(tmp_path, "job.py", REPORTS_USAGE)
+    write(tmp_path, "prices.toml", PRICES)
+    out = tmp_path / "out.jsonl"
+    ran = run_cli(
+        tmp_path,
+        *("job.py", "--prices", "prices.toml", "--budget-usd", "5", "--budget-tokens", "10000"),
+        *("--exit-when-done", "--export", str(out)),
+    )
+    assert ran.code == 0, ran.stderr
+    summary = ran.stdout.strip().splitlines()[-1]
+    assert "items 4  completed 4" in summary
+    assert "cost $0.04 (600 tokens)" in summary
+    head = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert head["usage"]["input_tokens"] == 400
+    assert round(head["usage"]["cost"], 6) == 0.04

@@ -234,9 +234,8 @@ def test_usage_in_words_and_in_a_cell() -> None:
     usage = Usage(
         input_tokens=900_000, output_tokens=312_000, cost=0.4213, model="gpt-x", reports=210
     )
-    assert usage_words(usage) == (
-        "1.2M tokens (900k in, 312k out) · cost 0.4213 · gpt-x · 210 calls"
-    )
+    # Issue 22: the cost in US dollars (three significant digits below a dollar).
+    assert usage_words(usage) == "1.2M tokens (900k in, 312k out) · $0.421 · gpt-x · 210 calls"
     assert usage_words(Usage(input_tokens=10, output_tokens=2, reports=1)) == (
         "12 tokens (10 in, 2 out)"
     )

@@ -5,6 +5,7 @@ stderr, the summary and the exit status; never the full-screen app."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -171,3 +172,57 @@ def test_paused_with_no_terminal_is_refused(tmp_path: Path) -> None:
     assert "--paused" in ran.stderr
     assert "stdout is not a terminal" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+COSTLY = """\
+from antflow import Pipeline, Stage, set_task_usage
+
+
+async def ask(n):
+    set_task_usage(input_tokens=100, output_tokens=50)
+    return n
+
+
+pipeline = Pipeline([Stage("Ask", 2, [ask], max_tokens=150, task_attempts=1)])
+items = list(range(5))
+"""
+
+
+# Issue 22: a served job paused by its budget says so on stderr with the command that
+# raises it (attach to this pid, then B); stopped while paused, its summary says why and
+# the calls waiting are unfinished.
+def test_a_served_job_paused_by_its_budget_says_how_to_raise_it(tmp_path: Path) -> None:
+    _script(tmp_path, "costly.py", COSTLY)
+    job = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "antflow_tui", "costly.py"),
+            *("--headless", "--serve", "--budget-tokens", "300"),
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert job.stderr is not None
+        told: list[str] = []
+        while not told or "or stop it" not in told[-1]:
+            line = job.stderr.readline()
+            assert line, "".join(told)
+            told.append(line)
+        said = "".join(told)
+        assert "antflow-tui: the run is paused by its budget: 300 of 300 tokens spent" in said
+        assert f"  raise it:  antflow-tui attach {job.pid}   then B" in said
+        job.send_signal(signal.SIGTERM)
+        out, err = job.communicate(timeout=BOUND)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert job.returncode == 1, err
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("items 5  completed 2  failed 0  skipped 0  unfinished 3")
+    assert "cost 300 tokens (no prices)" in summary
+    assert "stopped while paused by its budget (300 of 300 tokens spent" in summary

@@ -510,6 +510,7 @@ def test_stage_rows_cells_follow_the_columns() -> None:
         "rate_limited": "–",
         "timeouts": "–",
         "tokens": "–",
+        "cost": "–",
     }
     assert rows[0].bottleneck is False
     assert rows[0].paused is False

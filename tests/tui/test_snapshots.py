@@ -218,6 +218,12 @@ def test_main_screen_of_a_rate_limited_run(snap_compare: Any) -> None:
     assert snap_compare(recorded_app("limited"), terminal_size=(130, 36), run_before=_drawn)
 
 
+# Issue 22: a run paused by its budget at 80x24: the spend of the limit ends the first
+# line, the banner names B first, the stage table has its Cost column.
+def test_main_screen_of_a_run_paused_by_its_budget_80x24(snap_compare: Any) -> None:
+    assert snap_compare(recorded_app("budget"), terminal_size=(80, 24), run_before=_drawn)
+
+
 # Issue 21: at 80x24 the gauge line keeps the budget, the 429s and the cool-down, and the
 # table its stages' concurrency and 429s.
 def test_main_screen_of_a_rate_limited_run_80x24(snap_compare: Any) -> None:

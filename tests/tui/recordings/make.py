@@ -24,6 +24,8 @@ from antflow.runstream.recorder import Recorder
 from antflow_tui.demo import GatedRun, settle
 from antflow_tui.live.runner import Job, MainJob, PipelineJob
 from antflow_tui.live.source import LiveSource
+from tests.tui.costly import ITEMS as ITEMS_COSTLY
+from tests.tui.costly import PRICES, CostlyRun
 from tests.tui.limited import LimitedRun
 from tests.vtime import VirtualTime
 
@@ -309,6 +311,36 @@ def _relative(path: Path) -> None:
     path.write_bytes(b"".join(new_lines))
 
 
+async def budget(path: Path) -> None:
+    """A run paused by its budget (`tests.tui.costly`): three calls spent 450 of its 450
+    tokens ($0.03), two wait for it (issue 22)."""
+    from antflow import Budget
+
+    run = CostlyRun()
+    run.pipeline.set_budget(Budget(tokens=450))
+    items = [{"id": f"q-{n}", "value": n} for n in range(ITEMS_COSTLY)]
+    source, recorder = _recorded(
+        PipelineJob("ask.py", run.pipeline, items, len(items)), path, run.clock
+    )
+    source.start()
+    await _until(lambda: bool(run.started))
+    run.release(0, 1, 2)
+    await _until(lambda: getattr(run.pipeline.probe.budget(), "paused", False))
+    await settle()
+    recorder.flush(snapshot=True)
+    _killed(source, recorder, path)
+    await _stop(source)
+
+
+def make_budget() -> None:
+    """The recording of a run paused by its budget, priced by the test's prices."""
+    from antflow import use_prices
+
+    use_prices(PRICES)
+    asyncio.run(budget(HERE / "budget.jsonl"))
+    _relative(HERE / "budget.jsonl")
+
+
 def make_limited() -> None:
     """The rate-limited recording, on a virtual-time loop of its own."""
     VirtualTime().run(limited(HERE / "limited.jsonl"))
@@ -336,3 +368,4 @@ async def main() -> None:
 if __name__ == "__main__":
     asyncio.run(main())
     make_limited()
+    make_budget()

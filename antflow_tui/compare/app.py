@@ -1,0 +1,77 @@
+"""CompareApp: the comparison of two runs on screen, and each item's story in both."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import App
+
+from antflow.runstream.retryfile import write_newly_failed
+from antflow_tui.compare.item_screen import CompareItemScreen
+from antflow_tui.compare.present import retry_file_lines
+from antflow_tui.compare.screen import CompareScreen
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from antflow.runstream.compare import Comparison
+    from antflow.runstream.fileformat import Recording
+    from antflow.runstream.itemdiff import ItemChange
+    from antflow.runstream.records import ItemDetail
+
+
+class CompareApp(App[None]):
+    """Run A against run B (`CompareScreen`); enter opens an item in both
+    (`CompareItemScreen`).
+
+    Args:
+        comparison: The comparison shown.
+        a: Run A's recording (item stories are read from it).
+        b: Run B's recording.
+        keymap: Binding id -> keys (``--keymap``).
+    """
+
+    TITLE = "antflow-tui compare"
+    CSS_PATH: ClassVar[Any] = ["../styles/app.tcss", "../styles/compare.tcss"]
+
+    def __init__(
+        self,
+        comparison: Comparison,
+        a: Recording,
+        b: Recording,
+        *,
+        keymap: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.recordings = {"a": a, "b": b}
+        self.keymap_overrides = dict(keymap or {})
+        # One story is read at a time: a recording's reads move one file position.
+        self._reading = threading.Lock()
+
+    def on_mount(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
+        self.push_screen(
+            CompareScreen(self.comparison, open_item=self.open_item, write_failed=self.write_failed)
+        )
+
+    def open_item(self, change: ItemChange) -> None:
+        """Open an item's story in both runs."""
+
+        def read(side: str) -> ItemDetail | None:
+            if (change.a if side == "a" else change.b).status == "absent":
+                return None
+            with self._reading:
+                return self.recordings[side].item(change.pipeline, change.item)
+
+        runs = (self.comparison.a, self.comparison.b)
+        self.push_screen(CompareItemScreen(change, runs, read))
+
+    def write_failed(self, path: Path) -> list[str]:
+        """Write the newly failed items to `path`; the lines saying what it holds."""
+        with self._reading:
+            written = write_newly_failed(path, self.comparison, self.recordings["b"])
+        return retry_file_lines(written)
