@@ -28,6 +28,7 @@ _WHEN: Final[dict[Can, str]] = {
     Can.PAUSE: "live; attached with control",
     Can.RETRY: "live; attached with control",
     Can.CONCURRENCY: "live; attached with control",
+    Can.BUDGET: "a run with a budget: live; attached with control",
     Can.STOP: "live",
     Can.STOP_JOB: "attached with control",
     Can.DETACH: "attached",
@@ -162,9 +163,9 @@ def page() -> str:
         "## Every binding, by where it is bound",
         "",
         "A focused panel's keys win over its screen's, and a screen's over the app's.",
-        "Bindings without an id cannot be remapped. `antflow-tui runs` is an app of its",
-        "own: only its screen's keys are bound there (`antflow-tui runs --keymap",
-        "'runs.resume=R'`).",
+        "Bindings without an id cannot be remapped. `antflow-tui runs` and `antflow-tui",
+        "compare` are apps of their own: only their screens' keys are bound there, and",
+        "their own `--keymap` remaps them (`antflow-tui runs --keymap 'runs.resume=R'`).",
         "",
     ]
     for group, bound in KEYS.items():
