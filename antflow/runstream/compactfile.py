@@ -242,6 +242,27 @@ class FramedFile:
         self._cached_bytes = b""
         self._handle.close()
 
+    def lines_starting(self, prefix: bytes) -> Iterator[bytes]:
+        """Each whole line beginning with `prefix` that is not a packed event batch, in
+        file order, read from the frames' skeletons: no batch is rebuilt from its columns
+        (most of a frame's reading time). A frame that does not decompress is passed over
+        (`damaged`)."""
+        needle = b"\n" + prefix
+        for where, stored, raw in self._frames:
+            skeleton = frame_skeleton(os.pread(self._handle.fileno(), stored, where), raw)
+            if skeleton is None:
+                self.damaged = True
+                continue
+            at = 0 if skeleton.startswith(prefix) else skeleton.find(needle) + 1
+            while at > 0 or (at == 0 and skeleton.startswith(prefix)):
+                end = skeleton.find(b"\n", at)
+                if end < 0:
+                    break  # a frame holds whole lines: damaged
+                yield skeleton[at : end + 1]
+                at = skeleton.find(needle, end) + 1
+                if at == 0:
+                    break
+
     def _chunk_at(self, offset: int) -> tuple[bytes, int]:
         """The bytes holding `offset` (the header, or a frame's), and where in them."""
         header = len(self._header)
@@ -304,8 +325,20 @@ def frame_body(data: bytes) -> bytes:
     return b"".join([_COUNT.pack(len(entries)), *entries, *skeleton, *columns])
 
 
-def frame_bytes(payload: bytes, raw: int) -> bytes | None:
-    """A frame's lines from its stored bytes (None: damaged), at most `raw` bytes."""
+def frame_skeleton(payload: bytes, raw: int) -> bytes | None:
+    """A frame's lines without its packed batches' words (None: damaged): every other line
+    is there whole, and each newline is a line's end."""
+    body = _inflated(payload, raw)
+    if body is None:
+        return None
+    table = _table(body)
+    if table is None:
+        return None
+    table_end, skeleton_end, _ = table
+    return body[table_end:skeleton_end]
+
+
+def _inflated(payload: bytes, raw: int) -> bytes | None:
     try:
         inflater = zlib.decompressobj()
         # Columns are shorter than the base64 they stand for: the stored body is at most
@@ -315,6 +348,11 @@ def frame_bytes(payload: bytes, raw: int) -> bytes | None:
         return None
     if not inflater.eof or len(body) < _COUNT.size:
         return None
+    return body
+
+
+def _table(body: bytes) -> tuple[int, int, list[tuple[int, int, int]]] | None:
+    """Where a frame body's table and skeleton end, and its entries (None: damaged)."""
     (count,) = _COUNT.unpack_from(body)
     table_end = _COUNT.size + count * _ENTRY.size
     if table_end > len(body):
@@ -323,6 +361,18 @@ def frame_bytes(payload: bytes, raw: int) -> bytes | None:
     skeleton_end = len(body) - sum(size for _, _, size in entries)
     if skeleton_end < table_end:
         return None
+    return table_end, skeleton_end, entries
+
+
+def frame_bytes(payload: bytes, raw: int) -> bytes | None:
+    """A frame's lines from its stored bytes (None: damaged), at most `raw` bytes."""
+    body = _inflated(payload, raw)
+    if body is None:
+        return None
+    table = _table(body)
+    if table is None:
+        return None
+    table_end, skeleton_end, entries = table
     skeleton = memoryview(body)[table_end:skeleton_end]
     parts: list[bytes | memoryview] = []
     at = 0

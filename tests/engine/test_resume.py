@@ -32,9 +32,9 @@ from antflow.resume import Fingerprint, PipelinePlan, changes, plan_for, read_pl
 from antflow.runstream import keeping as keeping_module
 from antflow.runstream import outcomes as outcomes_module
 from antflow.runstream import recordingfile
-from antflow.runstream.compactfile import is_compacted
+from antflow.runstream.compactfile import is_compacted, open_bytes
 from antflow.runstream.compaction import compact
-from antflow.runstream.fileformat import Recording, RecordingError
+from antflow.runstream.fileformat import HEADER_LIMIT, Recording, RecordingError
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.records import Event, ReprKey
 from antflow.runstream.stream import RunStream
@@ -191,6 +191,30 @@ async def test_a_kept_run_is_compacted_and_resumes_from_its_compacted_file(home:
     # b's answer was stored by the durable Ask: only its Save runs again.
     assert calls == Counter({"save b": 1})
     assert sorted(r.id for r in results) == [0, 1, 2]
+
+
+# Issue 20.3: outcomes lines read from a compacted file's frames (without rebuilding its
+# event batches) are the plain file's, wherever frames begin and end.
+async def test_outcomes_read_the_same_from_small_frames(home: Path, tmp_path: Path) -> None:
+    calls: Counter[str] = Counter()
+    keeper, _ = await kept(job(calls, failing=lambda doc: doc % 7 == 0), list(range(300)))
+    assert keeper.handle is not None
+    assert keeper.recorder is not None
+    compaction = keeper.recorder.compaction
+    assert compaction is not None
+    await asyncio.to_thread(compaction.join)
+    with Recording.open(keeper.handle.path) as recording:
+        compacted = list(recording.outcomes())
+    for frame_bytes in (256, 4096):
+        plain = tmp_path / f"plain-{frame_bytes}.jsonl"
+        whole = open_bytes(keeper.handle.path, HEADER_LIMIT)
+        plain.write_bytes(whole.read())
+        whole.close()
+        small = tmp_path / f"small-{frame_bytes}.jsonl"
+        small.write_bytes(plain.read_bytes())
+        compact(small, frame_bytes=frame_bytes)
+        assert outcome_lines(small) == outcome_lines(plain) == compacted
+    assert sum(len(line.ids) for line in compacted if line.stage is None) == 300 - 43
 
 
 def _decoded(line: Outcomes) -> list[tuple[Any, Any]]:
