@@ -228,7 +228,7 @@ class _BatchReader:
         lone = tables[0] if len(tables) == 1 else None
         if lone is not None:
             failures = self._failures(batch, range(len(codes)), stage_names)
-            lone.apply(batch.ids, codes, batch.times, failures)
+            lone.apply(batch.ids, codes, batch.times, failures, natural=batch.natural)
             return
         # Pipelines sharing a tracker: each record to its stage's pipeline.
         by_table: dict[int, list[int]] = defaultdict(list)

@@ -7,6 +7,7 @@ Issue 22 ("Two 1M-item runs compare in <= 5 s"): reading A and B at once.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ import pytest
 from antflow.runstream.compare import compare
 from antflow.runstream.comparejson import comparison_document
 from antflow.runstream.fileformat import Recording
+from antflow.runstream.filelines import batch_of
 from antflow.runstream.records import ReprKey
 from antflow.runstream.runsummary import summarise
 from antflow.runstream.summarychild import SummaryChild
@@ -108,3 +110,21 @@ def test_leaving_the_block_kills_a_child_still_reading(tmp_path: Path) -> None:
         process = child._process
         assert process.poll() is None
     assert process.returncode == -signal.SIGKILL
+
+
+# Issue 22: a batch of ids that are all ints >= 0 says so (a comparison then checks none
+# again); any other id, or a negative code, reads as before or as damaged.
+def test_a_batch_says_when_its_ids_are_all_natural_ints() -> None:
+    times = base64.b64encode(bytes(16)).decode()
+
+    def line(ids: list[object], codes: list[int]) -> bytes:
+        return msgspec.json.encode(["E", 1, ids, codes, times, []]) + b"\n"
+
+    natural = batch_of(line([0, 7], [1, 2]))
+    assert natural is not None
+    assert (natural.natural, natural.ids) == (True, [0, 7])
+    for ids in ([0, -7], [0, "x"], [0, True], [0, ["k", 2]]):
+        batch = batch_of(line(ids, [1, 2]))
+        assert batch is not None
+        assert (batch.natural, batch.ids) == (False, ids)
+    assert batch_of(line([0, 7], [1, -2])) is None
