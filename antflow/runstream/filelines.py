@@ -163,6 +163,7 @@ def batch_of(line: bytes) -> Batch | None:
     if line.startswith(b'["R"'):
         return _packed_batch(line)
     natural = True
+    ids: list[Any]
     try:
         tag, scope, ids, codes, raw_times, numbered = _decode_natural_batch(line)
     except _UNREADABLE:
