@@ -95,18 +95,20 @@ def read_both(
     Raises:
         CompareError: A or B is not a recording this antflow reads.
     """
+    child: SummaryChild | None = None
     try:
-        large = b.path.stat().st_size >= worth_a_child
+        if b.path.stat().st_size >= worth_a_child:
+            child = SummaryChild(b.path)
     except OSError:
-        large = False  # `read` says what is wrong with it
-    if not large:
+        pass  # no such file (`read` says so), or no interpreter to start: read in turn
+    if child is None:
         first = read(a)
         try:
             return first, read(b)
         except CompareError:
             first[0].close()
             raise
-    with SummaryChild(b.path) as child:
+    with child:
         first = read(a)
         try:
             return first, _read_from(child, b)

@@ -6,6 +6,7 @@ Issue 22 ("Two 1M-item runs compare in <= 5 s").
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -54,3 +55,17 @@ def test_a_run_that_cannot_be_read_gives_the_same_message(tmp_path: Path) -> Non
     assert in_turn.startswith("B: ")
     assert message(path_a, junk, worth_a_child=0) == in_turn
     assert message(junk, path_a, worth_a_child=0).startswith("A: ")
+
+
+# Issue 22: no child can be started (no interpreter where sys.executable says): A and B
+# are read in turn, as before.
+def test_without_a_child_both_runs_are_read_in_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path_a, path_b = before_and_after(tmp_path)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    (rec_a, a), (rec_b, b) = read_both(
+        locate(str(path_a), "A"), locate(str(path_b), "B"), worth_a_child=0
+    )
+    with rec_a, rec_b:
+        assert compare(a, b).items.count("newly_failed") == 2
