@@ -100,8 +100,8 @@ class RecordingFile:
     def commit(self) -> None:
         """Hand the lines added since the last commit to the file."""
         # The lines as they are, not joined: a join copied a flush's megabytes on the
-        # event loop (a tenth of a no-op run's flush time), where the writer's
-        # `writelines` hands each long line to the OS as it is.
+        # event loop (a tenth of a no-op run's flush time), where a buffered file's
+        # `write` hands each long line to the OS as it is.
         lines = self._pending
         self._pending = []
         if not lines or self.failure is not None:
@@ -110,7 +110,7 @@ class RecordingFile:
             self._writes.put(lines)
             return
         try:
-            self._file.writelines(lines)
+            _write(self._file, lines)
             self._file.flush()
         except OSError as error:
             self._failed(_why(error))
@@ -178,7 +178,7 @@ class RecordingFile:
                 if lines is None:
                     return
                 file = self._file
-                file.writelines(lines)
+                _write(file, lines)
                 file.flush()
                 if os.fstat(file.fileno()).st_nlink == 0:
                     self._failed("the file was deleted while it was written")
@@ -195,6 +195,13 @@ class RecordingFile:
     def _failed(self, why: str) -> None:
         self.failure = self.failure or why
         self._pending = []
+
+
+def _write(file: Any, lines: list[bytes]) -> None:
+    # One `write` a line (not `writelines`): whatever wraps the file sees every byte.
+    write = file.write
+    for line in lines:
+        write(line)
 
 
 def totals(snapshots: Iterable[Snapshot]) -> tuple[PipelineTotals, ...]:
