@@ -258,7 +258,6 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
     # `antflow-tui compare A B`: an app of its own (none of the run's keys).
     "compare": (
         Key("q", "app.quit", "Quit", id="compare.quit"),
-        Key("enter", "open_item", "Both stories", id="compare.open"),
         Key(
             "f", "next_kind", "Show", tooltip="Show one kind of change at a time", id="compare.show"
         ),
@@ -269,6 +268,17 @@ KEYS: Final[Mapping[str, tuple[Key, ...]]] = {
             "Write failed",
             tooltip="Write the newly failed items for --retry-from",
             id="compare.write",
+        ),
+    ),
+    # The compare screen's item list (it has the focus): its enter is shown, where the
+    # row list's own is not (a focused widget's binding hides the screen's same key).
+    "compare-list": (
+        Key(
+            "enter",
+            "choose",
+            "Both stories",
+            tooltip="Open the item's story in both runs",
+            id="compare.open",
         ),
     ),
     "compare-item": (
@@ -343,7 +353,7 @@ SCREENS: Final[tuple[ScreenKeys, ...]] = (
     ScreenKeys("line screen", ("line",), (SCROLL,), modal=True),
     ScreenKeys("runs screen", ("run-list", "runs"), ("row-list",), own_app=True),
     # The compare app's screens: no key of the run app's is bound there (hence modal).
-    ScreenKeys("compare screen", ("compare",), ("row-list", SCROLL), modal=True),
+    ScreenKeys("compare screen", ("compare",), ("compare-list", "row-list", SCROLL), modal=True),
     ScreenKeys("compare item screen", ("compare-item",), (SCROLL,), modal=True),
     ScreenKeys("compare write screen", ("compare-write",), modal=True),
 )

@@ -22,8 +22,9 @@ Then, each in a fresh process, three times:
 2. the screen's data path: the same reading and diff, then every table the compare
    screen draws and its first screenful of item rows, rendered.
 
-and reports the best and worst wall time and the peak resident memory, and checks every
-count against the rule above.
+and reports the best and worst wall time and the peak resident memory (B is read in a
+child process at the same time as A: its peak, measured on its own, is added), and checks
+every count against the rule above.
 """
 
 from __future__ import annotations
@@ -250,9 +251,10 @@ from rich.console import Console
 from antflow.runstream.compare import compare
 from antflow.runstream.itemdiff import CHANGE_KINDS
 from antflow_tui.compare import present
-from antflow_tui.compare.runs import locate, read
+from antflow_tui.compare.runs import locate, read_both
 
-runs = [read(locate(sys.argv[1], "A"))[1], read(locate(sys.argv[2], "B"))[1]]
+read_a, read_b = read_both(locate(sys.argv[1], "A"), locate(sys.argv[2], "B"))
+runs = [read_a[1], read_b[1]]
 comparison = compare(runs[0], runs[1])
 console = Console(width=160, file=open("/dev/null", "w"), force_terminal=True)
 console.print(present.totals_table(comparison))
@@ -307,6 +309,10 @@ def main() -> None:
         timings, peak_json, out = measured([str(tui), "compare", str(a), str(b), "--json"])
         document = json.loads(out)
         screen, peak_screen, _ = measured([sys.executable, "-c", SCREEN_PATH, str(a), str(b)])
+        # B is read in a child process (antflow.runstream.summarychild) while A is read:
+        # its peak adds to the parent's (wait4's ru_maxrss is the larger of the two).
+        child = [sys.executable, "-m", "antflow.runstream.summarychild", str(b)]
+        _, peak_child, _ = measured(child, rounds=1)
     counts = document["items"]["counts"]
     want = expected(n)
     for name, value in want.items():
@@ -314,11 +320,15 @@ def main() -> None:
         print(f"  {name:<26} {counts[name]:>9,}  {mark}")
     print(
         f"  compare A B --json       best {min(timings):.2f} s, worst {max(timings):.2f} s "
-        f"(target <= 5 s), peak memory {peak_json:,.0f} MB (target <= 300 MB)"
+        f"(target <= 5 s), peak memory {peak_json:,.0f} MB"
     )
     print(
         f"  screen's data path       best {min(screen):.2f} s, worst {max(screen):.2f} s, "
         f"peak memory {peak_screen:,.0f} MB"
+    )
+    print(
+        f"  child reading B          peak memory {peak_child:,.0f} MB: at most "
+        f"{max(peak_json, peak_screen) + peak_child:,.0f} MB together (target <= 300 MB)"
     )
 
 

@@ -75,6 +75,7 @@ _PLACES: Final[dict[str, str]] = {
     "runs": "The runs screen (antflow-tui runs)",
     "run-list": "The runs screen's list, focused",
     "compare": "The compare screen (antflow-tui compare)",
+    "compare-list": "The compare screen's item list, focused",
     "compare-item": "An item's story in both runs (compare)",
     "compare-write": "The write-the-newly-failed dialog (compare)",
     "line": "A whole line (v)",

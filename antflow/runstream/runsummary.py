@@ -76,6 +76,35 @@ class ErrorGroups:
         else:
             self._far[number] = group + 1
 
+    @classmethod
+    def restored(
+        cls, keys: list[GroupKey], examples: list[str], numbers: array[int], far: dict[int, int]
+    ) -> ErrorGroups:
+        """Groups from what `numbered` and their `keys` and `examples` held (a child
+        process's reading, `antflow.runstream.summarywire`).
+
+        Raises:
+            ValueError: an example or a key missing, a number's group out of range.
+        """
+        if len(keys) != len(examples):
+            raise ValueError("error groups without their examples")
+        groups = (*numbers, *far.values())
+        if groups and not 0 <= min(groups) <= max(groups) <= len(keys):
+            raise ValueError("an error's group out of range")
+        restored = cls()
+        restored.keys = keys
+        restored.examples = examples
+        restored._by_key = {key: group for group, key in enumerate(keys)}
+        restored._by_number = numbers
+        restored._far = far
+        return restored
+
+    @property
+    def numbered(self) -> tuple[array[int], dict[int, int]]:
+        """Error number -> its group + 1 (0: none), as an array by number below some
+        bound and a dict above it."""
+        return self._by_number, self._far
+
     def example_of(self, key: GroupKey) -> str | None:
         """A message of the group `key` as it was (None: no such group)."""
         group = self._by_key.get(key)
@@ -199,7 +228,7 @@ class _BatchReader:
         lone = tables[0] if len(tables) == 1 else None
         if lone is not None:
             failures = self._failures(batch, range(len(codes)), stage_names)
-            lone.apply(batch.ids, codes, batch.times, failures)
+            lone.apply(batch.ids, codes, batch.times, failures, natural=batch.natural)
             return
         # Pipelines sharing a tracker: each record to its stage's pipeline.
         by_table: dict[int, list[int]] = defaultdict(list)

@@ -99,22 +99,18 @@ def compare_command(
     keymap: str,
 ) -> None:
     from antflow.runstream.compare import compare
-    from antflow_tui.compare.runs import CompareError, locate, read
+    from antflow_tui.compare.runs import CompareError, locate, read_both
 
     # The keymap module brings in Textual (~0.1 s): not read when no key is remapped.
     keys = keymap_option(keymap, frozenset()) if keymap else {}
-    recordings: list[Recording] = []
     try:
-        located = [locate(a, "A"), locate(b, "B")]
-        summaries = []
-        for one in located:
-            recording, summary = read(one)
-            recordings.append(recording)
-            summaries.append(summary)
+        (recording_a, summary_a), (recording_b, summary_b) = read_both(
+            locate(a, "A"), locate(b, "B")
+        )
     except CompareError as error:
-        for recording in recordings:
-            recording.close()
         fail(str(error))
+    recordings: list[Recording] = [recording_a, recording_b]
+    summaries = [summary_a, summary_b]
     comparison = compare(summaries[0], summaries[1], slow=slow)
     aside = as_json or not _terminal()
     if write_failed is not None:

@@ -12,6 +12,7 @@ from antflow.history import History, HistoryError, Retention
 from antflow.history.resolve import names_last
 from antflow.runstream.fileformat import Recording, RecordingError
 from antflow.runstream.runsummary import summarise
+from antflow.runstream.summarychild import WORTH_A_CHILD, SummaryChild
 
 if TYPE_CHECKING:
     from antflow.runstream.runsummary import RunSummary
@@ -82,3 +83,48 @@ def read(located: Located) -> tuple[Recording, RunSummary]:
         raise CompareError(
             f"{located.label}: cannot read {located.path}: {error.strerror or error}"
         ) from None
+
+
+def read_both(
+    a: Located, b: Located, *, worth_a_child: int = WORTH_A_CHILD
+) -> tuple[tuple[Recording, RunSummary], tuple[Recording, RunSummary]]:
+    """`read` A and B, B in a child process at the same time when its file is large
+    (`worth_a_child` bytes or more): what a comparison waits for is then the larger
+    of the two reads, not their sum. Errors are `read`'s, A's first.
+
+    Raises:
+        CompareError: A or B is not a recording this antflow reads.
+    """
+    child: SummaryChild | None = None
+    try:
+        if b.path.stat().st_size >= worth_a_child:
+            child = SummaryChild(b.path)
+    except OSError:
+        pass  # no such file (`read` says so), or no interpreter to start: read in turn
+    if child is None:
+        first = read(a)
+        try:
+            return first, read(b)
+        except CompareError:
+            first[0].close()
+            raise
+    with child:
+        first = read(a)
+        try:
+            return first, _read_from(child, b)
+        except CompareError:
+            first[0].close()
+            raise
+
+
+def _read_from(child: SummaryChild, located: Located) -> tuple[Recording, RunSummary]:
+    """B as the child read it; read here when it could not (to say why, as `read`)."""
+    try:
+        recording = Recording.open(located.path)
+    except RecordingError as error:
+        raise CompareError(f"{located.label}: {error}") from None
+    summary = child.result()
+    if summary is None:
+        recording.close()
+        return read(located)
+    return recording, summary

@@ -4,6 +4,7 @@ items cost what the screen shows)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from antflow.runstream.compare import Comparison
     from antflow.runstream.itemdiff import ChangeKind, ItemChange, ItemChanges
 
+WRITE_GROUP: Final = "compare-write"
+"""The worker group of a file of newly failed items being written (quit waits for it)."""
 SHOWN_KINDS: Final[tuple[tuple[ChangeKind, ...], ...]] = (
     CHANGE_KINDS,
     *((kind,) for kind in CHANGE_KINDS),
@@ -52,6 +55,8 @@ SHOWN_KINDS: Final[tuple[tuple[ChangeKind, ...], ...]] = (
 
 class ComparedItems(RowList):
     """The items of the kinds shown, kind by kind, in the order the comparison lists them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = bindings("compare-list")
 
     def __init__(self, items: ItemChanges, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -100,6 +105,8 @@ class CompareScreen(Screen[None]):
         comparison: What `antflow.runstream.compare.compare` found.
         open_item: Opens an item's story in both runs.
         write_failed: Writes the newly failed items to a path; returns the lines to say.
+        write_in_thread: Write off the UI thread (B's recording is read again: ~1.4 s at
+            a million items), in the worker group `WRITE_GROUP`.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = bindings("compare")
@@ -111,11 +118,15 @@ class CompareScreen(Screen[None]):
         *,
         open_item: Callable[[ItemChange], None],
         write_failed: Callable[[Path], list[str]],
+        write_in_thread: bool = False,
     ) -> None:
         super().__init__(classes="compare")
         self.comparison = comparison
         self._open_item = open_item
         self._write_failed = write_failed
+        self._write_in_thread = write_in_thread
+        self._overwrite: Path | None = None
+        """The existing file the user was asked about (entered again: written over)."""
         self.changed_only = False
         """Totals and stages that did not change are left out (`d`)."""
         self._palette: Palette | None = None
@@ -201,12 +212,6 @@ class CompareScreen(Screen[None]):
         self.changed_only = not self.changed_only
         self.draw()
 
-    def action_open_item(self) -> None:
-        items = self.query_one(ComparedItems)
-        change = items.at(items.cursor)
-        if change is not None:
-            self._open_item(change)
-
     @on(RowList.Chosen)
     def _chosen(self, event: RowList.Chosen) -> None:
         event.stop()
@@ -222,22 +227,47 @@ class CompareScreen(Screen[None]):
             return
         b = self.comparison.b
         name = f"newly-failed-{b.run_id or Path(b.path).stem}.jsonl"
+        self._overwrite = None
+        self.app.push_screen(WriteFailedScreen((Path.cwd() / name).resolve(), count), self._chose)
 
-        def chosen(path: Path | None) -> None:
-            if path is None:
-                return
-            try:
-                lines = self._write_failed(path)
-            except OSError as error:
-                reason = error.strerror or str(error)
-                self.app.push_screen(
-                    WriteFailedScreen(path, count, error=f"Could not write {path}: {reason}"),
-                    chosen,
-                )
-                return
-            self.notify("\n".join(lines), timeout=12, markup=False)
+    def _chose(self, path: Path | None) -> None:
+        if path is None:
+            return
+        count = self.comparison.items.count("newly_failed")
+        if path.exists() and not path.is_dir() and path != self._overwrite:
+            self._overwrite = path
+            message = f"{path} exists: enter again writes over it, or type another name."
+            self.app.push_screen(WriteFailedScreen(path, count, error=message), self._chose)
+            return
+        if not self._write_in_thread:
+            self._write(path)
+            return
+        self.notify(f"Writing {count:,} newly failed items to {path}…", timeout=4, markup=False)
+        self.run_worker(
+            partial(self._write, path, in_thread=True),
+            thread=True,
+            group=WRITE_GROUP,
+            exclusive=True,
+        )
 
-        self.app.push_screen(WriteFailedScreen((Path.cwd() / name).resolve(), count), chosen)
+    def _write(self, path: Path, *, in_thread: bool = False) -> None:
+        """Write the file and say what it holds (or ask again, saying why it failed)."""
+        count = self.comparison.items.count("newly_failed")
+
+        def then(call: Callable[..., object], *args: object, **kwargs: object) -> None:
+            if in_thread:
+                self.app.call_from_thread(call, *args, **kwargs)
+            else:
+                call(*args, **kwargs)
+
+        try:
+            lines = self._write_failed(path)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            screen = WriteFailedScreen(path, count, error=f"Could not write {path}: {reason}")
+            then(self.app.push_screen, screen, self._chose)
+            return
+        then(self.notify, "\n".join(lines), timeout=12, markup=False)
 
 
 class WriteFailedScreen(ModalScreen[Path | None]):

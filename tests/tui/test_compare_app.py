@@ -6,9 +6,12 @@ Issue 22 ("Compare two runs item by item").
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import TYPE_CHECKING
 
 from textual.widgets import Input, Static
+from textual.widgets._footer import FooterKey
 
 from antflow.refeed import read_export
 from antflow.runstream.compare import compare
@@ -16,7 +19,12 @@ from antflow.runstream.fileformat import Recording
 from antflow.runstream.runsummary import summarise
 from antflow_tui.compare.app import CompareApp
 from antflow_tui.compare.item_screen import CompareItemScreen
-from antflow_tui.compare.screen import ComparedItems, CompareScreen, WriteFailedScreen
+from antflow_tui.compare.screen import (
+    WRITE_GROUP,
+    ComparedItems,
+    CompareScreen,
+    WriteFailedScreen,
+)
 from tests.engine.compared_runs import before_and_after
 from tests.tui.apps import text_of
 
@@ -112,3 +120,98 @@ async def test_w_to_a_folder_that_does_not_exist_asks_again(tmp_path: Path) -> N
             await pilot.pause()
             assert isinstance(app.screen, CompareScreen)
     assert not (tmp_path / "nowhere").exists()
+
+
+# Issue 22.4: the footer names enter ("Both stories") while the item list has the focus
+# (the list's own enter, hidden, used to hide the screen's).
+async def test_the_footer_shows_enter_opens_both_stories(tmp_path: Path) -> None:
+    app, a, b = app_of(tmp_path)
+    with a, b:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.focused, ComparedItems)
+            enter = app.screen.active_bindings["enter"].binding
+            assert (enter.description, enter.show) == ("Both stories", True)
+            shown = {key.key: key.description for key in app.screen.query(FooterKey)}
+            assert shown["enter"] == "Both stories"
+
+
+# Issue 22: w never writes over a file without asking: the path is shown again naming the
+# file; enter again writes over it, another name is written instead.
+async def test_w_asks_before_writing_over_an_existing_file(tmp_path: Path) -> None:
+    app, a, b = app_of(tmp_path)
+    target = tmp_path / "kept.jsonl"
+    target.write_text("mine\n", encoding="utf-8")
+    other = tmp_path / "other.jsonl"
+    with a, b:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            for _ in range(2):  # asked each time w is pressed
+                await pilot.press("w")
+                await pilot.pause()
+                app.screen.query_one(Input).value = str(target)
+                await pilot.press("enter")
+                await pilot.pause()
+                screen = app.screen
+                assert isinstance(screen, WriteFailedScreen)
+                error = text_of(screen.query_one("#write-error", Static))
+                assert f"{target} exists" in error
+                assert target.read_text(encoding="utf-8") == "mine\n"
+                # Another name instead: written, the existing file left alone.
+                screen.query_one(Input).value = str(other)
+                await pilot.press("enter")
+                await pilot.pause()
+                assert isinstance(app.screen, CompareScreen)
+                assert [line.item_id for line in read_export(other).skipped] == [2, 8]
+                other.unlink()
+            # Asked, then enter again on the same name: written over.
+            await pilot.press("w")
+            await pilot.pause()
+            app.screen.query_one(Input).value = str(target)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, WriteFailedScreen)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, CompareScreen)
+    assert [line.item_id for line in read_export(target).skipped] == [2, 8]
+
+
+# Issue 22: a large B is written by a thread (reading it again took ~1.4 s at 1M items,
+# the screen frozen): the screen answers keys meanwhile, q waits for the file to be whole.
+async def test_w_writes_off_the_ui_thread_and_quit_waits_for_it(tmp_path: Path) -> None:
+    path_a, path_b = before_and_after(tmp_path)
+    target = tmp_path / "again.jsonl"
+    gate, started = threading.Event(), threading.Event()
+    with Recording.open(path_a) as a, Recording.open(path_b) as b:
+        app = CompareApp(compare(summarise(a), summarise(b)), a, b, write_inline_below=0)
+        write = app.write_failed
+
+        def gated(path: Path) -> list[str]:
+            started.set()
+            assert gate.wait(timeout=30)
+            return write(path)
+
+        app.write_failed = gated  # type: ignore[method-assign]
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("w")
+            await pilot.pause()
+            app.screen.query_one(Input).value = str(target)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert await asyncio.to_thread(started.wait, 30)
+            writer = next(w for w in app.workers if w.group == WRITE_GROUP)
+            assert writer.is_running
+            # The screen still answers while the file is written.
+            items = app.screen.query_one(ComparedItems)
+            await pilot.press("f")
+            assert items.kinds == ("fixed",)
+            quitting = asyncio.ensure_future(app.action_quit())
+            await pilot.pause()
+            assert not quitting.done()
+            assert app.return_code is None
+            gate.set()
+            await quitting
+            assert writer.is_finished
+            assert [line.item_id for line in read_export(target).skipped] == [2, 8]
