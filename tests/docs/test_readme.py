@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Final
 
-from tools.mkdocs_hooks import PICTURE, PICTURE_SOURCE
+from tools.mkdocs_hooks import PICTURE, PICTURE_SOURCE, PICTURES
 
 ROOT: Final = Path(__file__).resolve().parent.parent.parent
 README: Final = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -39,3 +39,14 @@ def test_ci_still_finds_the_commands_under_their_markers() -> None:
         after = README.split(marker, 1)[1].lstrip("\n").splitlines()
         assert after[0] == "```sh"
         assert after[1].startswith(command)
+
+
+def test_every_picture_of_the_docs_is_a_snapshot_the_site_adds() -> None:
+    """Issue 23: the docs' pictures are snapshot tests' SVGs (tools/mkdocs_hooks.py)."""
+    assert all((ROOT / source).is_file() for source in PICTURES.values())
+    shown = {
+        match.rsplit("/", 1)[1]
+        for page in (ROOT / "docs").rglob("*.md")
+        for match in re.findall(r"\]\(((?:\.\./)*assets/[^)]+)\)", page.read_text("utf-8"))
+    }
+    assert shown == {place.rsplit("/", 1)[1] for place in PICTURES}
