@@ -40,6 +40,7 @@ from antflow.runstream.compactfile import (
     LEVEL,
     MAGIC,
     MAX_FRAME_RAW,
+    OUTCOMES_PREFIX,
     frame_head,
     frame_payload,
     is_compacted,
@@ -187,9 +188,9 @@ def _compact(
             target.write(first)
             target.write(MAGIC)
             source.seek(len(first))
-            for data in _frames(source, frame_bytes):
+            for data, outcomes in _outcomes_apart(_frames(source, frame_bytes)):
                 payload = frame_payload(data, level)
-                target.write(frame_head(len(payload), len(data)))
+                target.write(frame_head(len(payload), len(data), outcomes=outcomes))
                 target.write(payload)
             target.flush()
             os.fsync(target.fileno())
@@ -225,6 +226,25 @@ def _frames(source: BinaryIO, size: int) -> Iterator[bytes]:
             cut = len(data)
         yield data[:cut]
         carry = data[cut:]
+
+
+def _outcomes_apart(frames: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """Each run of whole lines cut where outcomes lines begin and end: (lines, whether
+    they are outcomes lines), so a resume decompresses the outcomes' frames alone."""
+    for data in frames:
+        at = 0
+        while at < len(data):
+            if data.startswith(OUTCOMES_PREFIX, at):
+                end = at
+                while end < len(data) and data.startswith(OUTCOMES_PREFIX, end):
+                    newline = data.find(b"\n", end)
+                    end = len(data) if newline < 0 else newline + 1
+                yield data[at:end], True
+            else:
+                found = data.find(b"\n" + OUTCOMES_PREFIX, at)
+                end = len(data) if found < 0 else found + 1
+                yield data[at:end], False
+            at = end
 
 
 def _ends_cleanly(fileno: int, size: int) -> bool:

@@ -108,6 +108,8 @@ _decode_batch = msgspec.json.Decoder(RawBatch).decode
 _decode_natural_batch = msgspec.json.Decoder(NaturalBatch).decode
 _decode_packed = msgspec.json.Decoder(RawPacked).decode
 _unpack_words = msgspec.msgpack.Decoder(list[PackedWord]).decode
+_unpack_columns = msgspec.msgpack.Decoder(tuple[list[PackedWord], list[PackedWord], bytes]).decode
+"""A compacted packed batch's columns: ids, codes, times (`antflow.runstream.compactfile`)."""
 _pack = msgspec.msgpack.Encoder().encode
 _encode = msgspec.json.Encoder().encode
 _UNREADABLE: Final = (msgspec.DecodeError, RecursionError, ValueError, OverflowError)
@@ -218,6 +220,27 @@ def _packed_batch(line: bytes) -> Batch | None:
     return _checked(
         scope, ids, cast("list[int]", codes), array("d", cast("list[float]", raw_times)), numbered
     )
+
+
+def batch_from_columns(skeleton: bytes, column: bytes) -> Batch | None:
+    """The packed event batch a compacted file stores as `skeleton` (its line without its
+    words) and `column` (its words in columns: ids, codes, float64 times), as `batch_of`
+    gives it from the line rebuilt (None: damaged)."""
+    try:
+        tag, scope, words, numbered = _decode_packed(skeleton)
+        ids, codes, raw_times = _unpack_columns(column)
+    except _UNREADABLE:
+        return None
+    if tag != PACKED_TAG or words or len(codes) != len(ids) or len(raw_times) != 8 * len(ids):
+        return None
+    if not set(map(type, codes)) <= {int}:
+        return None
+    # A float id is finite as written (a NaN is written as its repr).
+    if float in set(map(type, ids)) and not math.isfinite(
+        sum(item for item in ids if type(item) is float)
+    ):
+        return None
+    return _checked(scope, ids, cast("list[int]", codes), floats(raw_times), numbered)
 
 
 def _checked(

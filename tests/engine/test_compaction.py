@@ -79,6 +79,7 @@ def everything(path: Path) -> tuple[Any, ...]:
             opened.item(1, 7),
             opened.item(1, 8),
             opened.idle_since(end),
+            list(opened.scan(("batch", "error", "snapshot", "usage"))),
         )
 
 

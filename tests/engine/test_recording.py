@@ -362,6 +362,10 @@ async def record_run(plan: dict[str, Any], path: Path) -> tuple[Pipeline, Status
     return pipeline, tracker
 
 
+SCANNED = ("batch", "error", "snapshot", "usage", "failures")
+"""What a whole-run reader (`antflow.runstream.runsummary`) asks `Recording.scan` for."""
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(runs())
 def test_a_recording_replays_to_what_the_run_was(
@@ -387,13 +391,17 @@ def test_a_recording_replays_to_what_the_run_was(
             assert replayed_timeline(detail.events) == live_timeline(tracker, item_id)
             assert len({e.number for e in detail.errors}) == len(tracker.get_errors(item_id))
         records = list(recording.records())
-    # Issue 20 (Disk): its compacted form reads as the same recording.
+        scanned = list(recording.scan(SCANNED))
+    # Issue 20 (Disk): its compacted form reads as the same recording, batches read from
+    # their columns by a whole-run reader (a comparison) too.
     compacted = path.with_name("compacted.jsonl")
     compacted.write_bytes(path.read_bytes())
     compact(compacted, frame_bytes=1 << 10)
     with Recording.open(compacted) as recording:
         assert list(recording.records()) == records
         assert recording.seek(recording.ended_at) == final
+        assert list(recording.scan(SCANNED)) == scanned
+        assert not recording.damaged
 
 
 def test_a_recording_cut_at_any_byte_leaves_a_readable_prefix(tmp_path: Path) -> None:
