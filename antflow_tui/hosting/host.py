@@ -282,15 +282,22 @@ class ScriptHost:
             return
         from antflow_tui.screens.confirm import ConfirmScreen
 
-        def answered(confirmed: bool | None) -> None:
-            if confirmed:
-                self._quit_when_stopped = True
-                self.start_stop(force=False)
+        def question() -> str:
+            if not self.run_active:
+                # It ended under the dialog: nothing is left to stop.
+                return "The run has ended: nothing is left to stop. Quit?"
+            return self.quit_question(self.counts())
 
-        app.push_screen(
-            ConfirmScreen(lambda: self.quit_question(self.counts()), confirm="Stop and quit"),
-            answered,
-        )
+        def answered(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            if not self.run_active:
+                app.exit()
+                return
+            self._quit_when_stopped = True
+            self.start_stop(force=False)
+
+        app.push_screen(ConfirmScreen(question, confirm="Stop and quit"), answered)
 
     def quit_question(self, counts: RunCounts) -> str:
         """What the quit dialog asks, in the words and numbers the summary will use."""

@@ -14,7 +14,7 @@ from antflow_tui.live.runner import MainJob, PipelineJob
 from antflow_tui.options import AppOptions
 from antflow_tui.screens.confirm import ConfirmScreen
 from antflow_tui.widgets.event_log import EventLog
-from tests.tui.apps import ITEMS, gated_app, hosted, mid_run, text_of, until
+from tests.tui.apps import ITEMS, finish, gated_app, hosted, mid_run, text_of, until
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -273,3 +273,27 @@ async def test_the_quit_dialog_keeps_its_numbers_up_to_date() -> None:
         dialog._ask_again()  # what its half-second timer does
         assert f"{before - 1} items in flight" in text_of(dialog.query_one("#question"))
         await pilot.press("n")
+
+
+# Issue 20 (noticed trying it): the quit dialog asked "The run is still going: 0 items in
+# flight. Stop it and quit?" once the run had ended under it.
+async def test_the_quit_dialog_says_when_the_run_ended_under_it() -> None:
+    run = GatedRun(ITEMS)
+    app = gated_app(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await mid_run(app, run)
+        await pilot.press("q")
+        await until(lambda: isinstance(app.screen, ConfirmScreen))
+        dialog = app.screen
+        await finish(app, run)
+        await until(lambda: not hosted(app).run_active, steps=200_000)
+        dialog._ask_again()  # what its half-second timer does
+        assert text_of(dialog.query_one("#question")) == (
+            "The run has ended: nothing is left to stop. Quit?"
+        )
+        await pilot.press("y")
+        await until(lambda: not app.is_running)
+    outcome = hosted(app).outcome()
+    # Nothing was stopped: every item ended as the run left it (mid_run fails one).
+    assert outcome.counts.unfinished == 0
+    assert outcome.counts.completed + outcome.counts.failed == len(ITEMS)
