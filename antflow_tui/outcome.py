@@ -1,6 +1,6 @@
 """RunOutcome: how a run ended, for the summary printed after the app closes and the exit code.
 
-Exit status (also in `antflow-tui --help` and the README):
+Exit status (also in `antflow-tui --help` and docs/app/ending.md):
 
 - 0: every item fed completed or was skipped, nothing was left unfinished or not fed, and
   the script ended normally (returned, or called ``sys.exit(0)``). Items the script

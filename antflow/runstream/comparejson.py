@@ -1,6 +1,6 @@
 """A comparison of two runs as JSON, for scripts and CI (``antflow-tui compare A B --json``).
 
-One JSON object; keys always present and always in the order docs/compare.md lists them,
+One JSON object; keys always present and always in the order docs/runs/compare.md lists them,
 so a script may read it by key and a diff of two outputs lines up. Quantities are
 ``{"a": ..., "b": ..., "change": b - a, "ratio": b / a}`` (null where not known).
 """

@@ -34,7 +34,7 @@ item opens its story in both runs; w writes the newly failed items for
 --retry-from.
 
 With no terminal it prints the comparison as text; --json prints it as JSON
-(docs/compare.md lists the fields).
+(docs/runs/compare.md lists the fields).
 
 Exit status: 0; 1 when antflow-tui itself failed; 2 when A or B cannot be read.
 """

@@ -1,6 +1,6 @@
 """Load the user's script and find what to run in it, with one clear message per mistake.
 
-The contract (also in `antflow-tui --help` and the README):
+The contract (also in `antflow-tui --help` and docs/getting-started.md):
 
 1. the script defines ``pipeline`` (a Pipeline, or a zero-argument callable returning one)
    and ``items`` (a sequence, iterable or async iterable, or a zero-argument callable

@@ -40,10 +40,10 @@ RUNS_HELP = """List the runs kept in the run history, newest first: every run of
   m, c   mark two runs, compare them
   q      quit
 
-With --json, one JSON object per run on stdout, newest first (the fields are in the
-README). With --prune, delete the runs beyond the retention limits now (the last 100
-runs or 2 GB: ANTFLOW_HISTORY_KEEP, ANTFLOW_HISTORY_MAX_BYTES, or --keep and
---max-bytes), never one a kept resume still needs, and list them.
+With --json, one JSON object per run on stdout, newest first (the fields are in
+docs/runs/history.md). With --prune, delete the runs beyond the retention limits now
+(the last 100 runs or 2 GB: ANTFLOW_HISTORY_KEEP, ANTFLOW_HISTORY_MAX_BYTES, or --keep
+and --max-bytes), never one a kept resume still needs, and list them.
 """
 
 

@@ -310,7 +310,7 @@ JSON_FIELDS: Final = (
     "argv",
     "antflow",
 )
-"""The fields of each ``runs --json`` object, in order (README: "antflow-tui runs")."""
+"""The fields of each ``runs --json`` object, in order (docs/runs/history.md lists them)."""
 
 
 def run_json(run: Run) -> dict[str, Any]:

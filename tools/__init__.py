@@ -1,0 +1,1 @@
+"""Helpers for building the documentation (not shipped in the wheel)."""
