@@ -6,9 +6,10 @@ A recording that has ended is compacted (`antflow.runstream.compaction`) into:
 - `MAGIC`, a line no JSON line can be (it starts with a NUL byte);
 - frames, each the next whole lines of the recording (about `FRAME_BYTES` of them),
   compressed on their own: a 16-byte head (`FRAME_MAGIC`, the stored length, the
-  uncompressed length, a CRC-32 of those twelve bytes) and the stored bytes. Outcomes lines
-  (a kept run's results, read by a resume) have frames of their own
-  (`OUTCOMES_FRAME_MAGIC`), so a resume decompresses them alone.
+  uncompressed length, a CRC-32 of those twelve bytes) and the stored bytes. A frame
+  holding an outcomes line (a kept run's results, read by a resume) says so in its head
+  (`OUTCOMES_FRAME_MAGIC`), and a long run of them has frames of its own, so a resume
+  decompresses those frames alone.
 
 Reading one back (`open_bytes`) gives the recording's bytes as they were, offset for
 offset: the end record's seek index, and every offset a reader keeps, stays valid, and
@@ -49,8 +50,8 @@ MAGIC: Final = b"\x00antflow-compacted 1\n"
 """What follows the header line in a compacted file (never a JSON line: a NUL first)."""
 FRAME_MAGIC: Final = b"AFZ1"
 OUTCOMES_FRAME_MAGIC: Final = b"AFZO"
-"""The magic of a frame holding outcomes lines only (a kept run's results, for a resume):
-a resume reads these frames and no other (`FramedFile.outcome_lines`)."""
+"""The magic of a frame holding an outcomes line (a kept run's results, for a resume): a
+resume reads these frames and no other (`FramedFile.outcome_lines`)."""
 OUTCOMES_PREFIX: Final = b'{"record":"outcomes",'
 """An outcomes line's first bytes (`antflow.runstream.filelines.OUTCOMES_PREFIX`)."""
 FRAME_HEAD: Final = struct.Struct("<4sIII")
@@ -172,7 +173,7 @@ class FramedFile:
         self._frames: list[tuple[int, int, int]] = []
         """Each frame's stored bytes' file offset, stored length, uncompressed length."""
         self._outcome_frames: list[int] = []
-        """The frames holding outcomes lines only (`OUTCOMES_FRAME_MAGIC`)."""
+        """The frames holding an outcomes line (`OUTCOMES_FRAME_MAGIC`)."""
         self._index_frames(len(header) + len(MAGIC))
         last = self._frames[-1] if self._frames else None
         self._size = self._starts[-1] + last[2] if last else len(header)
@@ -288,18 +289,26 @@ class FramedFile:
             yield SplitFrame(skeleton, columns)
 
     def outcome_lines(self) -> Iterator[bytes]:
-        """Each outcomes line, in file order, from the frames that hold only them: a
-        resume of a compacted 1M-item run decompresses a few MB, not the whole run."""
+        """Each outcomes line, in file order, from the frames that hold one, searched
+        without rebuilding their event batches: a resume of a compacted 1M-item run
+        decompresses a fraction of it. A frame that does not decompress is passed over
+        (`damaged`)."""
+        needle = b"\n" + OUTCOMES_PREFIX
         for index in self._outcome_frames:
-            data = self._frame(index)
-            at = 0
-            while at < len(data):
-                end = data.find(b"\n", at)
+            where, stored, raw = self._frames[index]
+            skeleton = frame_skeleton(os.pread(self._handle.fileno(), stored, where), raw)
+            if skeleton is None:
+                self.damaged = True
+                continue
+            at = 0 if skeleton.startswith(OUTCOMES_PREFIX) else skeleton.find(needle) + 1
+            while at > 0 or (at == 0 and skeleton.startswith(OUTCOMES_PREFIX)):
+                end = skeleton.find(b"\n", at)
                 if end < 0:
                     break  # a frame holds whole lines: damaged
-                if data.startswith(OUTCOMES_PREFIX, at):
-                    yield data[at : end + 1]
-                at = end + 1
+                yield skeleton[at : end + 1]
+                at = skeleton.find(needle, end) + 1
+                if at == 0:
+                    break
 
     def _chunk_at(self, offset: int) -> tuple[bytes, int]:
         """The bytes holding `offset` (the header, or a frame's), and where in them."""
@@ -323,8 +332,8 @@ class FramedFile:
 
 
 def frame_head(stored: int, raw: int, *, outcomes: bool = False) -> bytes:
-    """A frame's head, for `stored` bytes holding `raw` bytes of lines (`outcomes`: lines
-    that are all outcomes lines)."""
+    """A frame's head, for `stored` bytes holding `raw` bytes of lines (`outcomes`: an
+    outcomes line among them)."""
     magic = OUTCOMES_FRAME_MAGIC if outcomes else FRAME_MAGIC
     start = magic + stored.to_bytes(4, "little") + raw.to_bytes(4, "little")
     return start + zlib.crc32(start).to_bytes(4, "little")
@@ -363,6 +372,17 @@ def frame_body(data: bytes) -> bytes:
         at = end
     skeleton.append(data[at:])
     return b"".join([_COUNT.pack(len(entries)), *entries, *skeleton, *columns])
+
+
+def frame_skeleton(payload: bytes, raw: int) -> bytes | None:
+    """A frame's lines without its packed batches' words (None: damaged): every other line
+    is there whole, and each newline is a line's end."""
+    body = _inflated(payload, raw)
+    table = None if body is None else _table(body)
+    if body is None or table is None:
+        return None
+    table_end, skeleton_end, _ = table
+    return body[table_end:skeleton_end]
 
 
 def _inflated(payload: bytes, raw: int) -> bytes | None:

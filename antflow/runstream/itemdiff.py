@@ -347,14 +347,14 @@ def _slowest_dense(a: ItemColumns, b: ItemColumns, keep: int) -> list[tuple[floa
     # `nlargest` of every slot until enough passed took 2.6 s of a 1M-item comparison of
     # two real runs, where the slowest differences are mostly failed items.)
     added = array("d", map(operator.sub, seconds_b[:common], seconds_a[:common]))
-    entries: list[tuple[float, int, int]] = []
-    for slot in itertools.compress(range(common), map(SLOWER_SECONDS.__le__, added)):
-        if status_a[slot] != COMPLETED or status_b[slot] != COMPLETED:
-            continue
-        entry = _slower(seconds_a[slot], seconds_b[slot], slot, slot)
-        if entry is not None:
-            entries.append(entry)
-    return heapq.nlargest(keep, entries)
+    entries = (
+        entry
+        for slot in itertools.compress(range(common), map(SLOWER_SECONDS.__le__, added))
+        if status_a[slot] == COMPLETED
+        and status_b[slot] == COMPLETED
+        and (entry := _slower(seconds_a[slot], seconds_b[slot], slot, slot)) is not None
+    )
+    return heapq.nlargest(keep, entries)  # memory for `keep` entries, not every candidate
 
 
 def _slower(before: float, after: float, slot_a: int, slot_b: int) -> tuple[float, int, int] | None:

@@ -29,10 +29,11 @@ import antflow
 from antflow import Pipeline, PipelineResult, ResumeError, Stage, StatusTracker, observe
 from antflow.history import Counts, History, Run
 from antflow.resume import Fingerprint, PipelinePlan, changes, plan_for, read_plan
+from antflow.runstream import compaction as compaction_module
 from antflow.runstream import keeping as keeping_module
 from antflow.runstream import outcomes as outcomes_module
 from antflow.runstream import recordingfile
-from antflow.runstream.compactfile import is_compacted, open_bytes
+from antflow.runstream.compactfile import OUTCOMES_FRAME_MAGIC, is_compacted, open_bytes
 from antflow.runstream.compaction import compact
 from antflow.runstream.fileformat import HEADER_LIMIT, Recording, RecordingError
 from antflow.runstream.recorder import Recorder
@@ -195,7 +196,9 @@ async def test_a_kept_run_is_compacted_and_resumes_from_its_compacted_file(home:
 
 # Issue 20.3: outcomes lines read from a compacted file's frames (without rebuilding its
 # event batches) are the plain file's, wherever frames begin and end.
-async def test_outcomes_read_the_same_from_small_frames(home: Path, tmp_path: Path) -> None:
+async def test_outcomes_read_the_same_from_small_frames(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: Counter[str] = Counter()
     keeper, _ = await kept(job(calls, failing=lambda doc: doc % 7 == 0), list(range(300)))
     assert keeper.handle is not None
@@ -205,16 +208,53 @@ async def test_outcomes_read_the_same_from_small_frames(home: Path, tmp_path: Pa
     await asyncio.to_thread(compaction.join)
     with Recording.open(keeper.handle.path) as recording:
         compacted = list(recording.outcomes())
-    for frame_bytes in (256, 4096):
-        plain = tmp_path / f"plain-{frame_bytes}.jsonl"
-        whole = open_bytes(keeper.handle.path, HEADER_LIMIT)
-        plain.write_bytes(whole.read())
-        whole.close()
-        small = tmp_path / f"small-{frame_bytes}.jsonl"
-        small.write_bytes(plain.read_bytes())
-        compact(small, frame_bytes=frame_bytes)
-        assert outcome_lines(small) == outcome_lines(plain) == compacted
+    whole = open_bytes(keeper.handle.path, HEADER_LIMIT)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(whole.read())
+    whole.close()
+    # Outcomes lines in frames of their own, or left among other lines in frames that
+    # say they hold one; frames of a line or two, or of many.
+    for apart in (1, 1 << 30):
+        monkeypatch.setattr(compaction_module, "OUTCOMES_APART", apart)
+        for frame_bytes in (256, 4096, 1 << 20):
+            small = tmp_path / f"small-{apart}-{frame_bytes}.jsonl"
+            small.write_bytes(plain.read_bytes())
+            compact(small, frame_bytes=frame_bytes)
+            with Recording.open(small) as recording:
+                assert list(recording.outcomes()) == compacted
+                assert not recording.damaged
+    assert outcome_lines(plain) == compacted
     assert sum(len(line.ids) for line in compacted if line.stage is None) == 300 - 43
+
+
+# Issue 20 (review): a frame holding outcomes that does not decompress costs only its
+# items, and the recording says it is damaged (a resume then says so).
+async def test_a_damaged_outcomes_frame_marks_the_recording_damaged(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: Counter[str] = Counter()
+    keeper, _ = await kept(job(calls), list(range(50)))
+    assert keeper.handle is not None
+    assert keeper.recorder is not None
+    compaction = keeper.recorder.compaction
+    assert compaction is not None
+    await asyncio.to_thread(compaction.join)
+    whole = open_bytes(keeper.handle.path, HEADER_LIMIT)
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(whole.read())
+    whole.close()
+    monkeypatch.setattr(compaction_module, "OUTCOMES_APART", 1)
+    compact(path, frame_bytes=256)
+    data = bytearray(path.read_bytes())
+    first = data.rindex(OUTCOMES_FRAME_MAGIC)
+    data[first + 16 : first + 24] = b"\xff" * 8  # the stored bytes, not the head
+    path.write_bytes(bytes(data))
+    with Recording.open(path) as recording:
+        lines = list(recording.outcomes())
+        assert recording.damaged
+    assert read_plan([_run_at(path)]).done_earlier < 50
+    whole_lines = outcome_lines(keeper.handle.path)
+    assert len(lines) < len(whole_lines)
 
 
 def _decoded(line: Outcomes) -> list[tuple[Any, Any]]:

@@ -309,6 +309,11 @@ def exercise(path: Path) -> str:
         opened.snapshots(start - 1.0, end + 1.0, every=0.5)
         for event in seen:
             opened.item(event.pipeline, event.item)
+        # What a comparison and a resume read: the run whole, and its outcomes lines.
+        for _ in opened.scan(("batch", "error", "snapshot", "usage", "failures")):
+            pass
+        for _ in opened.outcomes():
+            pass
         _replay(opened, moments, seen)
     return "read"
 
