@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -41,6 +42,8 @@ from antflow.history import (
 from antflow.history.handle import UPDATE_EVERY
 from antflow.observe import observe, observe_process
 from antflow.resume import ACCEPT_HINT, Fingerprint, plan_for
+from antflow.runstream.compactfile import is_compacted
+from antflow.runstream.compaction import CompactionError, compact
 from antflow.runstream.record import LogToStream, run_reason
 from antflow.runstream.recorder import Recorder
 from antflow.runstream.stream import RunStream
@@ -131,6 +134,9 @@ class RunKeeper:
         """The run kept, once its first pipeline started (None: none, or the history
         could not be written)."""
         self.recorder: Recorder | None = None
+        self.tidying: threading.Thread | None = None
+        """The thread compacting an earlier run left uncompacted (see
+        `_compact_one_left_over`), once this run began."""
         self.finished: Run | None = None
         """The run's row as `close` wrote it."""
         self._numbers: dict[int, int] = {}
@@ -216,6 +222,13 @@ class RunKeeper:
             )
             return
         self.recorder = recorder
+        self.tidying = threading.Thread(
+            target=_compact_one_left_over,
+            args=(self.history, handle.run_id),
+            name="antflow history tidying",
+            daemon=True,
+        )
+        self.tidying.start()
 
     def _keep_updating(self) -> None:
         """Update the run's row every few seconds, on the loop that runs its pipelines."""
@@ -293,6 +306,25 @@ class RunKeeper:
             return
         self._warned = True
         self._warn(text)
+
+
+def _compact_one_left_over(history: History, own: str) -> None:
+    """Compact the newest earlier run of the history left as it was written: one that
+    crashed, or whose compaction the 10 s wait at exit cut short (one a start, on this
+    thread: a run's start is not held up, and a history of big runs is tidied over a few
+    starts; cut short at exit, it leaves the recording as it was). Never raises: the
+    history is tidied, not needed."""
+    try:
+        for run in history.runs():
+            if run.id == own or run.status == "running" or is_compacted(run.path):
+                continue
+            compact(run.path, unfinished=run.status == "crashed")
+            return
+    except CompactionError as refused:
+        logger.debug("run history: %s", refused)
+    except Exception:
+        # Tidying must never fail a run, whatever a damaged history holds.
+        logger.debug("tidying the run history failed", exc_info=True)
 
 
 def _log_warning(text: str) -> None:

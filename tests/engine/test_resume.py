@@ -257,6 +257,31 @@ async def test_a_damaged_outcomes_frame_marks_the_recording_damaged(
     assert len(lines) < len(whole_lines)
 
 
+# Issue 20 (review): a kept run whose compaction was cut short at exit is compacted when
+# a later run starts (one a start, on a thread of its own).
+async def test_a_run_left_uncompacted_is_compacted_when_the_next_one_starts(home: Path) -> None:
+    calls: Counter[str] = Counter()
+    first, _ = await kept(job(calls), ["a", "b"])
+    assert first.handle is not None
+    assert first.recorder is not None
+    compaction = first.recorder.compaction
+    assert compaction is not None
+    await asyncio.to_thread(compaction.join)
+    path = first.handle.path
+    whole = open_bytes(path, HEADER_LIMIT)
+    plain = whole.read()
+    whole.close()
+    path.write_bytes(plain)  # as an exit that cut its compaction short leaves it
+    assert not is_compacted(path)
+    second, _ = await kept(job(calls), ["c"])
+    assert second.tidying is not None
+    await asyncio.to_thread(second.tidying.join)
+    assert is_compacted(path)
+    with Recording.open(path) as recording:
+        assert recording.complete
+        assert not recording.damaged
+
+
 def _decoded(line: Outcomes) -> list[tuple[Any, Any]]:
     """(id, value) of each item of an outcomes line (None: not stored)."""
     return [
