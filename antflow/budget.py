@@ -335,11 +335,14 @@ class Budget:
         if self._told or not self.waiting or self.running:
             return
         self._told = True
-        logger.warning(
-            "the run is paused by its budget: %s; raise it (pipeline.budget.raise_to(...)) "
-            "to go on, or stop it: the items waiting are left unfinished",
-            self._reason(),
-        )
+        if not self._paused_listeners:
+            # A monitor listening says it in its own words (a key, a command to run); the
+            # engine's advice is for a script alone.
+            logger.warning(
+                "the run is paused by its budget: %s; raise it (pipeline.budget.raise_to(...)) "
+                "to go on, or stop it: the items waiting are left unfinished",
+                self._reason(),
+            )
         if self._paused_listeners:
             state = self.state()
             for listener in list(self._paused_listeners):

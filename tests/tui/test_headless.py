@@ -226,3 +226,40 @@ def test_a_served_job_paused_by_its_budget_says_how_to_raise_it(tmp_path: Path) 
     assert summary.startswith("items 5  completed 2  failed 0  skipped 0  unfinished 3")
     assert "cost 300 tokens (no prices)" in summary
     assert "stopped while paused by its budget (300 of 300 tokens spent" in summary
+
+
+# Issue 22 (noticed trying it): a job with no screen and not served, paused by its
+# budget, says what to do in antflow-tui's words only: the engine's advice to call
+# pipeline.budget.raise_to(...) is for a script alone, which nothing here can act on.
+def test_a_job_paused_by_its_budget_gives_only_advice_it_can_follow(tmp_path: Path) -> None:
+    _script(tmp_path, "costly.py", COSTLY)
+    job = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "antflow_tui", "costly.py"),
+            *("--headless", "--budget-tokens", "300", "--progress-every", "0"),
+        ],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert job.stderr is not None
+        told: list[str] = []
+        while not told or "or stop it" not in told[-1]:
+            line = job.stderr.readline()
+            assert line, "".join(told)
+            told.append(line)
+        job.send_signal(signal.SIGTERM)
+        _, err = job.communicate(timeout=BOUND)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    said = "".join(told) + err
+    assert "antflow-tui: the run is paused by its budget: 300 of 300 tokens spent" in said
+    assert "raise it:  antflow-tui attach" not in said  # not served: nothing to attach to
+    assert "raise_to" not in said
+    assert job.returncode == 1
