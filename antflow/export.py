@@ -101,6 +101,10 @@ class ExportItem(msgspec.Struct, frozen=True, omit_defaults=True):
     error: str | msgspec.UnsetType = UNSET
     attempts: int | msgspec.UnsetType = UNSET
     traceback: str | msgspec.UnsetType = UNSET
+    usage: Usage | msgspec.UnsetType = UNSET
+    """What its tasks reported with `set_task_usage`, added up: tokens, and US dollars
+    when priced (issue 22). Written for items that reported usage and whose history the
+    tracker still holds (failed and unfinished items always)."""
 
 
 ExportRecord = ExportHeader | ExportItem

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
+
 from antflow.export import completed_item, failed_item, left_item, not_fed_item, write_export
 from antflow.pending import pending_items
+from antflow.runstream.convert import usage_of as as_usage
 from antflow_tui.cost import run_usage
 from antflow_tui.export import header_line
 
@@ -43,8 +46,18 @@ def pipeline_lines(
             the pipeline still holds is written as unfinished.
     """
     pipeline = attached.pipeline
+    usage_of = attached.tracker.get_usage
+
+    def with_usage(item: ExportItem, item_id: Any) -> ExportItem:
+        """The item with what its tasks reported they used, if they did."""
+        try:
+            used = usage_of(item_id)
+        except TypeError:  # an unhashable id reported nothing
+            return item
+        return item if used is None else msgspec.structs.replace(item, usage=as_usage(used))
+
     for result in pipeline.results:
-        yield completed_item(name, result)
+        yield with_usage(completed_item(name, result), result.id)
     failed = set(pipeline.failed_item_ids())
     failures = [f for f in attached.tracker.get_failed_items() if f.item_id in failed]
     left = pipeline.get_unfinished_items()
@@ -66,15 +79,23 @@ def pipeline_lines(
             value: tuple[bool, Any] = (True, pipeline.get_failed_input(failure.item_id)[1])
         except KeyError:
             value = (False, None)
-        yield failed_item(name, failure, value=value, fed=fed_as(failure.item_id))
+        yield with_usage(
+            failed_item(name, failure, value=value, fed=fed_as(failure.item_id)), failure.item_id
+        )
     pending = attached.pending or {}
     for position, item_id in enumerate(left):
         status: Literal["abandoned", "unfinished"] = (
             "abandoned" if position < abandoned else "unfinished"
         )
-        yield left_item(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id))
+        yield with_usage(
+            left_item(name, status, item_id, pending=pending.get(item_id), fed=fed_as(item_id)),
+            item_id,
+        )
     for one in held:
-        yield left_item(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id))
+        yield with_usage(
+            left_item(name, "unfinished", one.item_id, pending=one, fed=fed_as(one.item_id)),
+            one.item_id,
+        )
 
 
 def export_run(

@@ -847,6 +847,11 @@ def test_prices_and_a_budget_from_the_command_line(tmp_path: Path) -> None:
     summary = ran.stdout.strip().splitlines()[-1]
     assert "items 4  completed 4" in summary
     assert "cost $0.04 (600 tokens)" in summary
-    head = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    head, *lines = (json.loads(line) for line in out.read_text(encoding="utf-8").splitlines())
     assert head["usage"]["input_tokens"] == 400
     assert round(head["usage"]["cost"], 6) == 0.04
+    # Each item's line says what it used: the run's usage item by item.
+    assert sorted(line["id"] for line in lines) == [0, 1, 2, 3]
+    for line in lines:
+        assert (line["usage"]["input_tokens"], line["usage"]["output_tokens"]) == (100, 50)
+        assert round(line["usage"]["cost"], 6) == 0.01
