@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from rich.console import Group
 from rich.text import Text
 from textual import on
-from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Static
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
 
 from antflow.runstream.itemdiff import CHANGE_KINDS
 from antflow_tui.compare.present import (
@@ -32,6 +32,7 @@ from antflow_tui.compare.present import (
 )
 from antflow_tui.keys import bindings
 from antflow_tui.palette import COMPONENT_CLASSES, Palette, palette_of
+from antflow_tui.screens.path_prompt import PathPrompt
 from antflow_tui.widgets.row_list import RowList
 
 if TYPE_CHECKING:
@@ -270,7 +271,7 @@ class CompareScreen(Screen[None]):
         then(self.notify, "\n".join(lines), timeout=12, markup=False)
 
 
-class WriteFailedScreen(ModalScreen[Path | None]):
+class WriteFailedScreen(PathPrompt):
     """Ask where to write the newly failed items; dismisses with the path (None: cancelled).
 
     Args:
@@ -280,49 +281,15 @@ class WriteFailedScreen(ModalScreen[Path | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = bindings("compare-write")
-
-    DEFAULT_CSS = """
-    WriteFailedScreen {
-        align: center middle;
-    }
-    WriteFailedScreen > Vertical {
-        width: 90;
-        max-width: 95%;
-        height: auto;
-        border: thick $accent;
-        background: $surface;
-        padding: 0 1;
-    }
-    WriteFailedScreen #write-error {
-        color: $error;
-    }
-    """
+    TITLE_TEXT = "Newly failed items"
+    ID_PREFIX = "write"
 
     def __init__(self, proposed: Path, count: int, *, error: str | None = None) -> None:
-        super().__init__()
-        self._proposed = proposed
+        super().__init__(proposed, error=error)
         self._count = count
-        self._error = error
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(
-                f"Write the {self._count:,} newly failed items as a file --retry-from reads, "
-                "to (enter writes, esc cancels):",
-                markup=False,
-            )
-            if self._error:
-                yield Static(self._error, id="write-error", markup=False)
-            yield Input(value=str(self._proposed), id="write-path")
-
-    def on_mount(self) -> None:
-        self.query_one(Vertical).border_title = "Newly failed items"
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text:
-            self.notify("Type a file path to write to.", severity="warning", markup=False)
-            return
-        self.dismiss(Path(text).expanduser())
+    def prompt(self) -> str:
+        return (
+            f"Write the {self._count:,} newly failed items as a file --retry-from reads, "
+            "to (enter writes, esc cancels):"
+        )

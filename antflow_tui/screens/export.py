@@ -8,22 +8,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Input, Static
-
 from antflow_tui.formatting import plural
 from antflow_tui.keys import bindings
+from antflow_tui.screens.path_prompt import PathPrompt
 
 if TYPE_CHECKING:
-    from textual.app import ComposeResult
     from textual.binding import BindingType
 
     from antflow_tui.app import AntflowApp
 
 
-class ExportScreen(ModalScreen[Path | None]):
+class ExportScreen(PathPrompt):
     """Ask for the export's path; dismisses with it (None when cancelled).
 
     Args:
@@ -32,51 +27,15 @@ class ExportScreen(ModalScreen[Path | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = bindings("export")
+    TITLE_TEXT = "Export"
+    ID_PREFIX = "export"
+    EMPTY = "Type a file path to export to."
 
-    DEFAULT_CSS = """
-    ExportScreen {
-        align: center middle;
-    }
-    ExportScreen > Vertical {
-        width: 90;
-        max-width: 95%;
-        height: auto;
-        border: thick $accent;
-        background: $surface;
-        padding: 0 1;
-    }
-    ExportScreen #export-error {
-        color: $error;
-    }
-    """
-
-    def __init__(self, proposed: Path, *, error: str | None = None) -> None:
-        super().__init__()
-        self._proposed = proposed
-        self._error = error
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(
-                "Export results, failures and unfinished items as JSON Lines to "
-                "(enter writes, esc cancels):",
-                markup=False,
-            )
-            if self._error:
-                yield Static(self._error, id="export-error", markup=False)
-            yield Input(value=str(self._proposed), id="export-path")
-
-    def on_mount(self) -> None:
-        self.query_one(Vertical).border_title = "Export"
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text:
-            self.notify("Type a file path to export to.", severity="warning", markup=False)
-            return
-        self.dismiss(Path(text).expanduser())
+    def prompt(self) -> str:
+        return (
+            "Export results, failures and unfinished items as JSON Lines to "
+            "(enter writes, esc cancels):"
+        )
 
 
 def ask_and_export(app: AntflowApp) -> None:
