@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tests.tui import ptys
 
@@ -188,15 +188,26 @@ items = list(range(5))
 """
 
 
-# Issue 22: a served job paused by its budget says so on stderr with the command that
-# raises it (attach to this pid, then B); stopped while paused, its summary says why and
-# the calls waiting are unfinished.
-def test_a_served_job_paused_by_its_budget_says_how_to_raise_it(tmp_path: Path) -> None:
+class Stopped(NamedTuple):
+    """A job stopped while paused by its budget."""
+
+    pid: int
+    returncode: int
+    said: str
+    """What it said on stderr up to its pause."""
+    out: str
+    err: str
+    """The rest of its stderr."""
+
+
+def _paused_by_budget_then_stopped(tmp_path: Path, *options: str) -> Stopped:
+    """Run costly.py with no screen under a 300-token budget, read stderr until its pause
+    is said, then SIGTERM it."""
     _script(tmp_path, "costly.py", COSTLY)
     job = subprocess.Popen(
         [
             *(sys.executable, "-m", "antflow_tui", "costly.py"),
-            *("--headless", "--serve", "--budget-tokens", "300"),
+            *("--headless", *options, "--budget-tokens", "300"),
         ],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
@@ -212,17 +223,25 @@ def test_a_served_job_paused_by_its_budget_says_how_to_raise_it(tmp_path: Path) 
             line = job.stderr.readline()
             assert line, "".join(told)
             told.append(line)
-        said = "".join(told)
-        assert "antflow-tui: the run is paused by its budget: 300 of 300 tokens spent" in said
-        assert f"  raise it:  antflow-tui attach {job.pid}   then B" in said
         job.send_signal(signal.SIGTERM)
         out, err = job.communicate(timeout=BOUND)
     finally:
         if job.poll() is None:
             job.kill()
             job.wait()
-    assert job.returncode == 1, err
-    summary = out.strip().splitlines()[-1]
+    return Stopped(job.pid, job.returncode, "".join(told), out, err)
+
+
+# Issue 22: a served job paused by its budget says so on stderr with the command that
+# raises it (attach to this pid, then B); stopped while paused, its summary says why and
+# the calls waiting are unfinished.
+def test_a_served_job_paused_by_its_budget_says_how_to_raise_it(tmp_path: Path) -> None:
+    job = _paused_by_budget_then_stopped(tmp_path, "--serve")
+    said = job.said
+    assert "antflow-tui: the run is paused by its budget: 300 of 300 tokens spent" in said
+    assert f"  raise it:  antflow-tui attach {job.pid}   then B" in said
+    assert job.returncode == 1, job.err
+    summary = job.out.strip().splitlines()[-1]
     assert summary.startswith("items 5  completed 2  failed 0  skipped 0  unfinished 3")
     assert "cost 300 tokens (no prices)" in summary
     assert "stopped while paused by its budget (300 of 300 tokens spent" in summary
@@ -232,33 +251,8 @@ def test_a_served_job_paused_by_its_budget_says_how_to_raise_it(tmp_path: Path) 
 # budget, says what to do in antflow-tui's words only: the engine's advice to call
 # pipeline.budget.raise_to(...) is for a script alone, which nothing here can act on.
 def test_a_job_paused_by_its_budget_gives_only_advice_it_can_follow(tmp_path: Path) -> None:
-    _script(tmp_path, "costly.py", COSTLY)
-    job = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "antflow_tui", "costly.py"),
-            *("--headless", "--budget-tokens", "300", "--progress-every", "0"),
-        ],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    try:
-        assert job.stderr is not None
-        told: list[str] = []
-        while not told or "or stop it" not in told[-1]:
-            line = job.stderr.readline()
-            assert line, "".join(told)
-            told.append(line)
-        job.send_signal(signal.SIGTERM)
-        _, err = job.communicate(timeout=BOUND)
-    finally:
-        if job.poll() is None:
-            job.kill()
-            job.wait()
-    said = "".join(told) + err
+    job = _paused_by_budget_then_stopped(tmp_path, "--progress-every", "0")
+    said = job.said + job.err
     assert "antflow-tui: the run is paused by its budget: 300 of 300 tokens spent" in said
     assert "raise it:  antflow-tui attach" not in said  # not served: nothing to attach to
     assert "raise_to" not in said
