@@ -139,6 +139,25 @@ def outcome_lines(path: Path) -> list[Outcomes]:
         return list(recording.outcomes())
 
 
+async def compacted(keeper: antflow.runstream.keeping.RunKeeper) -> Path:
+    """The kept run's recording, once its compaction (on a thread) is done."""
+    assert keeper.handle is not None
+    assert keeper.recorder is not None
+    compaction = keeper.recorder.compaction
+    assert compaction is not None
+    await asyncio.to_thread(compaction.join)
+    return keeper.handle.path
+
+
+def as_written(path: Path) -> bytes:
+    """A recording's bytes as its recorder wrote them (compacted or not)."""
+    whole = open_bytes(path, HEADER_LIMIT)
+    try:
+        return whole.read()
+    finally:
+        whole.close()
+
+
 # ---------------------------------------------------------------------- what is stored
 
 
@@ -171,16 +190,12 @@ async def test_results_and_durable_outputs_are_stored_as_outcomes_lines(home: Pa
 async def test_a_kept_run_is_compacted_and_resumes_from_its_compacted_file(home: Path) -> None:
     calls: Counter[str] = Counter()
     keeper, _ = await kept(job(calls, failing=lambda doc: doc == "b"), ["a", "b", "c"])
-    assert keeper.handle is not None
-    assert keeper.recorder is not None
-    compaction = keeper.recorder.compaction
-    assert compaction is not None
-    await asyncio.to_thread(compaction.join)
-    assert is_compacted(keeper.handle.path)
+    kept_path = await compacted(keeper)
+    assert is_compacted(kept_path)
     # The run list gives its size as compacted, not as the row was written at its end.
     (listed,) = History().runs()
-    assert listed.bytes == keeper.handle.path.stat().st_size
-    lines = outcome_lines(keeper.handle.path)
+    assert listed.bytes == kept_path.stat().st_size
+    lines = outcome_lines(kept_path)
     assert {i: v for line in lines if line.stage is None for i, v in _decoded(line)} == {
         0: {"doc": "a", "answer": "A"},
         2: {"doc": "c", "answer": "C"},
@@ -201,17 +216,11 @@ async def test_outcomes_read_the_same_from_small_frames(
 ) -> None:
     calls: Counter[str] = Counter()
     keeper, _ = await kept(job(calls, failing=lambda doc: doc % 7 == 0), list(range(300)))
-    assert keeper.handle is not None
-    assert keeper.recorder is not None
-    compaction = keeper.recorder.compaction
-    assert compaction is not None
-    await asyncio.to_thread(compaction.join)
-    with Recording.open(keeper.handle.path) as recording:
-        compacted = list(recording.outcomes())
-    whole = open_bytes(keeper.handle.path, HEADER_LIMIT)
+    kept_path = await compacted(keeper)
+    with Recording.open(kept_path) as recording:
+        read = list(recording.outcomes())
     plain = tmp_path / "plain.jsonl"
-    plain.write_bytes(whole.read())
-    whole.close()
+    plain.write_bytes(as_written(kept_path))
     # Outcomes lines in frames of their own, or left among other lines in frames that
     # say they hold one; frames of a line or two, or of many.
     for apart in (1, 1 << 30):
@@ -221,10 +230,10 @@ async def test_outcomes_read_the_same_from_small_frames(
             small.write_bytes(plain.read_bytes())
             compact(small, frame_bytes=frame_bytes)
             with Recording.open(small) as recording:
-                assert list(recording.outcomes()) == compacted
+                assert list(recording.outcomes()) == read
                 assert not recording.damaged
-    assert outcome_lines(plain) == compacted
-    assert sum(len(line.ids) for line in compacted if line.stage is None) == 300 - 43
+    assert outcome_lines(plain) == read
+    assert sum(len(line.ids) for line in read if line.stage is None) == 300 - 43
 
 
 # Issue 20 (review): a frame holding outcomes that does not decompress costs only its
@@ -234,15 +243,9 @@ async def test_a_damaged_outcomes_frame_marks_the_recording_damaged(
 ) -> None:
     calls: Counter[str] = Counter()
     keeper, _ = await kept(job(calls), list(range(50)))
-    assert keeper.handle is not None
-    assert keeper.recorder is not None
-    compaction = keeper.recorder.compaction
-    assert compaction is not None
-    await asyncio.to_thread(compaction.join)
-    whole = open_bytes(keeper.handle.path, HEADER_LIMIT)
+    kept_path = await compacted(keeper)
     path = tmp_path / "run.jsonl"
-    path.write_bytes(whole.read())
-    whole.close()
+    path.write_bytes(as_written(kept_path))
     monkeypatch.setattr(compaction_module, "OUTCOMES_APART", 1)
     compact(path, frame_bytes=256)
     data = bytearray(path.read_bytes())
@@ -253,7 +256,7 @@ async def test_a_damaged_outcomes_frame_marks_the_recording_damaged(
         lines = list(recording.outcomes())
         assert recording.damaged
     assert read_plan([_run_at(path)]).done_earlier < 50
-    whole_lines = outcome_lines(keeper.handle.path)
+    whole_lines = outcome_lines(kept_path)
     assert len(lines) < len(whole_lines)
 
 
@@ -262,16 +265,8 @@ async def test_a_damaged_outcomes_frame_marks_the_recording_damaged(
 async def test_a_run_left_uncompacted_is_compacted_when_the_next_one_starts(home: Path) -> None:
     calls: Counter[str] = Counter()
     first, _ = await kept(job(calls), ["a", "b"])
-    assert first.handle is not None
-    assert first.recorder is not None
-    compaction = first.recorder.compaction
-    assert compaction is not None
-    await asyncio.to_thread(compaction.join)
-    path = first.handle.path
-    whole = open_bytes(path, HEADER_LIMIT)
-    plain = whole.read()
-    whole.close()
-    path.write_bytes(plain)  # as an exit that cut its compaction short leaves it
+    path = await compacted(first)
+    path.write_bytes(as_written(path))  # as an exit that cut its compaction short leaves it
     assert not is_compacted(path)
     second, _ = await kept(job(calls), ["c"])
     assert second.tidying is not None
