@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple, Protocol
 
 import msgspec
 
+from antflow.runstream.filelines import OUTCOMES_PREFIX
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
@@ -52,8 +54,6 @@ FRAME_MAGIC: Final = b"AFZ1"
 OUTCOMES_FRAME_MAGIC: Final = b"AFZO"
 """The magic of a frame holding an outcomes line (a kept run's results, for a resume): a
 resume reads these frames and no other (`FramedFile.outcome_lines`)."""
-OUTCOMES_PREFIX: Final = b'{"record":"outcomes",'
-"""An outcomes line's first bytes (`antflow.runstream.filelines.OUTCOMES_PREFIX`)."""
 FRAME_HEAD: Final = struct.Struct("<4sIII")
 """A frame's head: magic, stored length, uncompressed length, CRC-32 of the twelve bytes
 before it."""
@@ -293,22 +293,19 @@ class FramedFile:
         without rebuilding their event batches: a resume of a compacted 1M-item run
         decompresses a fraction of it. A frame that does not decompress is passed over
         (`damaged`)."""
-        needle = b"\n" + OUTCOMES_PREFIX
         for index in self._outcome_frames:
             where, stored, raw = self._frames[index]
             skeleton = frame_skeleton(os.pread(self._handle.fileno(), stored, where), raw)
             if skeleton is None:
                 self.damaged = True
                 continue
-            at = 0 if skeleton.startswith(OUTCOMES_PREFIX) else skeleton.find(needle) + 1
-            while at > 0 or (at == 0 and skeleton.startswith(OUTCOMES_PREFIX)):
+            at = next_outcomes_line(skeleton, 0)
+            while at >= 0:
                 end = skeleton.find(b"\n", at)
                 if end < 0:
                     break  # a frame holds whole lines: damaged
                 yield skeleton[at : end + 1]
-                at = skeleton.find(needle, end) + 1
-                if at == 0:
-                    break
+                at = next_outcomes_line(skeleton, end + 1)
 
     def _chunk_at(self, offset: int) -> tuple[bytes, int]:
         """The bytes holding `offset` (the header, or a frame's), and where in them."""
@@ -329,6 +326,14 @@ class FramedFile:
             self.damaged = True
             return blank(raw)
         return data
+
+
+def next_outcomes_line(data: bytes, at: int) -> int:
+    """Where the next outcomes line at or after `at` (a line's start) begins, or -1."""
+    if data.startswith(OUTCOMES_PREFIX, at):
+        return at
+    found = data.find(b"\n" + OUTCOMES_PREFIX, at)
+    return found + 1 if found >= 0 else -1
 
 
 def frame_head(stored: int, raw: int, *, outcomes: bool = False) -> bytes:

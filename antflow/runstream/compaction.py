@@ -40,11 +40,12 @@ from antflow.runstream.compactfile import (
     LEVEL,
     MAGIC,
     MAX_FRAME_RAW,
-    OUTCOMES_PREFIX,
     frame_head,
     frame_payload,
     is_compacted,
+    next_outcomes_line,
 )
+from antflow.runstream.filelines import OUTCOMES_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ def _outcomes_apart(frames: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
     for data in frames:
         at = 0
         while at < len(data):
-            start = _next_outcomes(data, at)
+            start = next_outcomes_line(data, at)
             if start < 0:
                 yield data[at:], False
                 break
@@ -258,14 +259,6 @@ def _outcomes_apart(frames: Iterator[bytes]) -> Iterator[tuple[bytes, bool]]:
                 yield data[at:start], False
             yield data[start:end], True
             at = end
-
-
-def _next_outcomes(data: bytes, at: int) -> int:
-    """Where the next outcomes line at or after `at` (a line's start) begins, or -1."""
-    if data.startswith(OUTCOMES_PREFIX, at):
-        return at
-    found = data.find(b"\n" + OUTCOMES_PREFIX, at)
-    return found + 1 if found >= 0 else -1
 
 
 def _ends_cleanly(fileno: int, size: int) -> bool:

@@ -758,7 +758,7 @@ class Recording:
         size = self._file_size()
         if size <= self._data_start:
             return
-        for line in self._lines_starting(OUTCOMES_PREFIX, size):
+        for line in self._outcome_lines(size):
             if line is None:
                 self.damaged = True
                 continue
@@ -768,22 +768,21 @@ class Recording:
                 continue
             yield record
 
-    def _lines_starting(self, prefix: bytes, size: int) -> Iterator[bytes | None]:
-        """Each whole line after the header that begins with `prefix` (None for one longer
-        than `LINE_LIMIT`); a torn last line is not given.
+    def _outcome_lines(self, size: int) -> Iterator[bytes | None]:
+        """Each whole outcomes line after the header (None for one longer than
+        `LINE_LIMIT`); a torn last line is not given.
 
         A plain file is mapped and searched in place; a compacted one searches only the
         frames whose head says they hold an outcomes line, without rebuilding their event
         batches (reading a 1M-item run whole took 8 s)."""
         if isinstance(self._file, FramedFile):
             for line in self._file.outcome_lines():
-                if line.startswith(prefix):
-                    yield None if len(line) > LINE_LIMIT else line
+                yield None if len(line) > LINE_LIMIT else line
             # A frame that did not decompress held outcomes: their items are not stored.
             self.damaged = self.damaged or self._file.damaged
             return
         assert isinstance(self._file, PlainFile)  # what open_bytes gives besides
-        needle = b"\n" + prefix
+        needle = b"\n" + OUTCOMES_PREFIX
         with mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) as view:
             at = self._data_start - 1  # the header's newline
             while (found := view.find(needle, at)) >= 0:
