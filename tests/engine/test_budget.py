@@ -30,7 +30,7 @@ from antflow import (
 from tests.fake_api import FakeApi, FakeLLM, TooManyRequests
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from antflow.budget import BudgetState
     from tests.vtime import VirtualTime
@@ -85,6 +85,22 @@ def stall(budget: Budget) -> asyncio.Event:
     stopped = asyncio.Event()
     budget.on_paused(lambda state: stopped.set())
     return stopped
+
+
+async def state_at_pause(
+    budget: Budget, stage: Stage, items: Iterable[Any] = range(ITEMS)
+) -> BudgetState:
+    """Run `stage` alone under `budget` until the budget pauses it: the budget's state
+    then (the pipeline shut down after)."""
+    pipeline = Pipeline([stage], budget=budget, clock=asyncio.get_running_loop().time)
+    stopped = stall(budget)
+    await pipeline.start()
+    await pipeline.feed(items)
+    await stopped.wait()
+    state = pipeline.probe.budget()
+    assert state is not None
+    await pipeline.shutdown()
+    return state
 
 
 def answered_cost(llm: FakeLLM) -> float:
@@ -169,19 +185,10 @@ def test_a_token_budget_pauses_without_prices(vtime: VirtualTime) -> None:
     budget = Budget(tokens=60_000)
 
     async def main() -> BudgetState:
-        loop = asyncio.get_running_loop()
         stage = Stage(
             "Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS, max_tokens=1_500 + MAX_TOKENS
         )
-        pipeline = Pipeline([stage], budget=budget, clock=loop.time)
-        stopped = stall(budget)
-        await pipeline.start()
-        await pipeline.feed(range(ITEMS))
-        await stopped.wait()
-        state = pipeline.probe.budget()
-        assert state is not None
-        await pipeline.shutdown()
-        return state
+        return await state_at_pause(budget, stage)
 
     state = vtime.run(main())
 
@@ -206,21 +213,10 @@ def test_estimates_too_low_overspend_at_most_what_calls_running_used_beyond_them
         return prompt_tokens(key) // 2  # half the prompt, no answer
 
     async def main() -> BudgetState:
-        loop = asyncio.get_running_loop()
         limit = RateLimit(tokens_per_minute=10**9, estimate=low)
-        pipeline = Pipeline(
-            [Stage("Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS, rate_limit=limit)],
-            budget=budget,
-            clock=loop.time,
+        return await state_at_pause(
+            budget, Stage("Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS, rate_limit=limit)
         )
-        stopped = stall(budget)
-        await pipeline.start()
-        await pipeline.feed(range(ITEMS))
-        await stopped.wait()
-        state = pipeline.probe.budget()
-        assert state is not None
-        await pipeline.shutdown()
-        return state
 
     state = vtime.run(main())
 
@@ -241,20 +237,9 @@ def test_a_stage_without_an_estimate_learns_one_from_its_first_call(
     budget = Budget(usd=0.1)
 
     async def main() -> BudgetState:
-        loop = asyncio.get_running_loop()
-        pipeline = Pipeline(
-            [Stage("Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS)],
-            budget=budget,
-            clock=loop.time,
+        return await state_at_pause(
+            budget, Stage("Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS)
         )
-        stopped = stall(budget)
-        await pipeline.start()
-        await pipeline.feed(range(ITEMS))
-        await stopped.wait()
-        state = pipeline.probe.budget()
-        assert state is not None
-        await pipeline.shutdown()
-        return state
 
     state = vtime.run(main())
 
@@ -385,19 +370,10 @@ def test_calls_without_a_price_are_counted_and_named_once(
     budget = Budget(usd=1.0, tokens=40_000)
 
     async def main() -> BudgetState:
-        loop = asyncio.get_running_loop()
         stage = Stage(
             "Ask", WORKERS, [asker(llm)], queue_capacity=ITEMS, max_tokens=1_500 + MAX_TOKENS
         )
-        pipeline = Pipeline([stage], budget=budget, clock=loop.time)
-        stopped = stall(budget)
-        await pipeline.start()
-        await pipeline.feed(range(ITEMS))
-        await stopped.wait()
-        state = pipeline.probe.budget()
-        assert state is not None
-        await pipeline.shutdown()
-        return state
+        return await state_at_pause(budget, stage)
 
     with caplog.at_level(logging.WARNING, logger="antflow.budget"):
         state = vtime.run(main())
@@ -424,17 +400,8 @@ def test_a_cost_given_by_the_task_counts_and_prices_the_reservations(vtime: Virt
         return key
 
     async def main() -> BudgetState:
-        loop = asyncio.get_running_loop()
         stage = Stage("Ask", 4, [ask], max_tokens=1_000, queue_capacity=ITEMS)
-        pipeline = Pipeline([stage], budget=budget, clock=loop.time)
-        stopped = stall(budget)
-        await pipeline.start()
-        await pipeline.feed(range(50))
-        await stopped.wait()
-        state = pipeline.probe.budget()
-        assert state is not None
-        await pipeline.shutdown()
-        return state
+        return await state_at_pause(budget, stage, range(50))
 
     state = vtime.run(main())
 
@@ -584,17 +551,8 @@ def test_a_first_call_that_fails_does_not_make_a_stage_free(vtime: VirtualTime) 
         return key
 
     async def main() -> BudgetState:
-        loop = asyncio.get_running_loop()
         stage = Stage("Ask", 5, [ask], queue_capacity=50, task_wait_seconds=0.0)
-        pipeline = Pipeline([stage], budget=budget, clock=loop.time)
-        stopped = stall(budget)
-        await pipeline.start()
-        await pipeline.feed(range(50))
-        await stopped.wait()
-        state = pipeline.probe.budget()
-        assert state is not None
-        await pipeline.shutdown()
-        return state
+        return await state_at_pause(budget, stage, range(50))
 
     state = vtime.run(main())
 
