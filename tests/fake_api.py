@@ -23,7 +23,7 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class FakeResponse:
@@ -40,6 +40,22 @@ class TooManyRequests(Exception):
     def __init__(self, headers: dict[str, str]) -> None:
         super().__init__("Client error '429 Too Many Requests'")
         self.response = FakeResponse(429, headers)
+
+
+Answer = Literal["ok", "429", "error", "hang"]
+"""What a scripted call does: answer, refuse with a 429, fail, or never return."""
+
+
+async def act_out(answer: Answer, value: int) -> None:
+    """Do what `answer` says, after 0.1 s of the call's own (the property tests' fake
+    call): return for ``ok``, raise a 429 (Retry-After 1 s) or a ValueError, or hang."""
+    await asyncio.sleep(0.1)
+    if answer == "429":
+        raise TooManyRequests({"retry-after": "1"})
+    if answer == "error":
+        raise ValueError(f"item {value}")
+    if answer == "hang":
+        await asyncio.Event().wait()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,13 +24,12 @@ from antflow import (
     set_task_usage,
     use_prices,
 )
-from tests.fake_api import TooManyRequests
+from tests.fake_api import Answer, act_out
 from tests.vtime import VirtualTime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-Answer = Literal["ok", "429", "error", "hang"]
 answers = st.sampled_from(["ok", "ok", "ok", "429", "error", "hang"])
 MOST_TOKENS = 1_000
 """What a call uses at most: the stage's max_tokens when the test says estimates hold."""
@@ -81,14 +80,7 @@ def test_budgets_never_lose_or_duplicate_an_item(
 
     async def call(value: int) -> int:
         calls[value] += 1
-        await asyncio.sleep(0.1)
-        answer = next(scripts[value], "ok")
-        if answer == "429":
-            raise TooManyRequests({"retry-after": "1"})
-        if answer == "error":
-            raise ValueError(f"item {value}")
-        if answer == "hang":
-            await asyncio.Event().wait()
+        await act_out(next(scripts[value], "ok"), value)
         used = plans[value][1]
         reported[0] += used
         set_task_usage(input_tokens=used // 2, output_tokens=used - used // 2, model="m")

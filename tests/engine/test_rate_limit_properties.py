@@ -7,19 +7,18 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from antflow import Pipeline, RateLimit, Stage, StatusTracker
-from tests.fake_api import TooManyRequests
+from tests.fake_api import Answer, act_out
 from tests.vtime import VirtualTime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-Answer = Literal["ok", "429", "error", "hang"]
 answers = st.sampled_from(["ok", "ok", "429", "429", "error", "hang"])
 
 
@@ -51,14 +50,7 @@ def test_rate_limits_and_timeouts_never_lose_or_duplicate_an_item(
 
     async def call(value: int) -> int:
         calls[value] += 1
-        await asyncio.sleep(0.1)
-        answer = next(scripts[value], "ok")
-        if answer == "429":
-            raise TooManyRequests({"retry-after": "1"})
-        if answer == "error":
-            raise ValueError(f"item {value}")
-        if answer == "hang":
-            await asyncio.Event().wait()
+        await act_out(next(scripts[value], "ok"), value)
         return value
 
     tracker = StatusTracker()
